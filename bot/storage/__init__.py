@@ -1,0 +1,1 @@
+"""Shared state behind one interface, with memory and Redis implementations."""

@@ -1,0 +1,161 @@
+"""The one storage interface every part of the bot uses for shared state.
+
+Two implementations exist: ``MemoryStorage`` (one process, embedded default) and
+``RedisStorage`` (several replicas). Both pass the same test suite (tests/test_storage.py).
+
+Primitives:
+- JSON documents with optional TTL (conversation state, cases, cursors, tokens, ...)
+- ``claim`` for dedup (first caller wins for ``ttl`` seconds)
+- a distributed lock with timeout
+- counters
+- sets (small indexes, e.g. open case ids)
+- durable queues with consumer groups: at-least-once, entries left pending by a dead
+  consumer are reclaimed by another one
+- a time-ordered scheduler whose due items are claimed exactly once across processes
+- seat pools (capacity plus waitlist, atomic)
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+class StorageError(Exception):
+    """The storage backend is unreachable or answered in an unexpected way."""
+
+
+class LockTimeout(StorageError):
+    """The lock could not be acquired within the blocking timeout."""
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One delivery of a queued payload. ``deliveries`` counts how often it was handed out."""
+
+    queue: str
+    entry_id: str
+    payload: dict[str, Any]
+    deliveries: int = 1
+
+
+@dataclass(frozen=True)
+class ScheduledItem:
+    schedule: str
+    item_id: str
+    due_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SeatResult:
+    """Outcome of a seat request: a seat (position 0) or a waitlist position (1-based)."""
+
+    seated: bool
+    waitlist_position: int = 0
+    already: bool = False
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Shared state. Every method may raise ``StorageError`` when the backend is down."""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+    # -- JSON documents ----------------------------------------------------------------------
+    async def get_json(self, key: str) -> Any | None: ...
+
+    async def set_json(self, key: str, value: Any, ttl_s: int | None = None) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    # -- dedup, counters, sets -----------------------------------------------------------------
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        """Return True for the first caller within ``ttl_s`` seconds, False for every other."""
+        ...
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int: ...
+
+    async def get_counter(self, key: str) -> int: ...
+
+    async def set_add(self, key: str, *members: str) -> None: ...
+
+    async def set_remove(self, key: str, *members: str) -> None: ...
+
+    async def set_members(self, key: str) -> set[str]: ...
+
+    # -- locks -------------------------------------------------------------------------------
+    def lock(
+        self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold ``name`` exclusively across processes.
+
+        The lock expires by itself after ``timeout_s`` (a crashed holder cannot block forever).
+        Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s`` (None = wait).
+        """
+        ...
+
+    # -- durable queues ------------------------------------------------------------------------
+    async def enqueue(self, queue: str, payload: dict[str, Any]) -> str: ...
+
+    async def enqueue_once(
+        self, dedup_key: str, ttl_s: int, queue: str, payload: dict[str, Any], seq_key: str
+    ) -> int | None:
+        """Atomically: claim ``dedup_key``; if won, number the payload and enqueue it.
+
+        The payload gets ``payload["seq"] = incr(seq_key)`` (per-conversation order). Returns the
+        sequence number, or None when the key was already claimed (a duplicate). One round trip.
+        """
+        ...
+
+    async def consume(
+        self, queue: str, group: str, consumer: str, count: int = 1, block_ms: int = 1000
+    ) -> list[QueueEntry]:
+        """Deliver up to ``count`` new entries to ``consumer``; they stay pending until acked."""
+        ...
+
+    async def ack(self, queue: str, group: str, entry_id: str) -> None: ...
+
+    async def reclaim(
+        self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
+    ) -> list[QueueEntry]:
+        """Take over entries pending longer than ``min_idle_ms`` (their consumer died)."""
+        ...
+
+    async def queue_depth(self, queue: str, group: str) -> int:
+        """Entries not yet acknowledged by ``group`` (waiting plus pending)."""
+        ...
+
+    # -- scheduler ---------------------------------------------------------------------------
+    async def schedule(
+        self, schedule: str, item_id: str, due_at: datetime, payload: dict[str, Any] | None = None
+    ) -> None:
+        """Add or move an item; scheduling the same id again replaces it."""
+        ...
+
+    async def cancel(self, schedule: str, item_id: str) -> bool: ...
+
+    async def claim_due(self, schedule: str, now: datetime, limit: int = 100) -> list[ScheduledItem]:
+        """Remove and return items due at ``now``; each item is returned to exactly one caller."""
+        ...
+
+    async def scheduled(self, schedule: str) -> list[ScheduledItem]: ...
+
+    # -- seat pools ------------------------------------------------------------------------------
+    async def take_seat(self, pool: str, member: str, capacity: int) -> SeatResult:
+        """Seat ``member`` if fewer than ``capacity`` are seated, else append to the waitlist."""
+        ...
+
+    async def release_seat(self, pool: str, member: str, capacity: int) -> str | None:
+        """Remove ``member`` (seated or waiting); returns the waitlisted member promoted, if any."""
+        ...
+
+    async def seats(self, pool: str) -> tuple[list[str], list[str]]:
+        """(seated members in arrival order, waitlist in order)."""
+        ...
+

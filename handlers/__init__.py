@@ -1,0 +1,1 @@
+"""Inbound transports: they verify, decrypt, dedup, convert to InboundMessage and enqueue."""

@@ -1,0 +1,1 @@
+"""Approved-content knowledge base: ingestion, chunking, embeddings, Chroma and retrieval."""

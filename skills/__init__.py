@@ -1,0 +1,1 @@
+"""Conversation skills; each exposes a factory returning its router."""
