@@ -1,0 +1,28 @@
+"""Language detection for routing replies: Chinese first, English too."""
+
+from __future__ import annotations
+
+import re
+
+from bot.models import Locale
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def detect_locale(text: str) -> Locale | None:
+    """Return the language a message is written in, or None when it has no words (e.g. "1").
+
+    Any Chinese character makes it Chinese: doctors mix English drug names and abbreviations
+    into Chinese sentences, never the other way round.
+    """
+    if _CJK.search(text):
+        return Locale.ZH
+    if _LATIN_WORD.search(text):
+        return Locale.EN
+    return None
+
+
+def pick(locale: Locale, zh: str, en: str) -> str:
+    """Choose the text for ``locale``."""
+    return zh if locale is Locale.ZH else en

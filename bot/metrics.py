@@ -1,0 +1,50 @@
+"""Prometheus metrics of one process, on a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages_in = Counter(
+            "vrep_messages_in_total",
+            "Inbound messages handled, by channel and skill.",
+            ["channel", "skill"],
+            registry=self.registry,
+        )
+        self.messages_out = Counter(
+            "vrep_messages_out_total",
+            "Replies handed to a channel sender, by channel and skill.",
+            ["channel", "skill"],
+            registry=self.registry,
+        )
+        self.handling_seconds = Histogram(
+            "vrep_handling_seconds",
+            "Time from dequeue to replies delivered, per message.",
+            ["channel"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "vrep_errors_total", "Errors by where they happened.", ["where"], registry=self.registry
+        )
+        self.queue_depth = Gauge(
+            "vrep_queue_depth",
+            "Unacknowledged entries per queue.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "vrep_events_total",
+            "Domain events (callbacks rejected, kf send failures, handoffs, cases, ...).",
+            ["event"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

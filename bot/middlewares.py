@@ -1,0 +1,153 @@
+"""Core middlewares that run on every message: telemetry, conversation lock and state, audit.
+
+Order (outermost first) as wired by ``bot.wiring.build_dispatcher``: telemetry →
+conversation state (lock, load, save, deliver) → audit → skill-specific middlewares
+(adverse-event screening, human-mode gate) → routers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot.dispatcher import Context, NextStep
+from bot.i18n import detect_locale
+from bot.models import Conversation, MessageKind, OutboundMessage
+from bot.storage.base import Storage
+
+log = logging.getLogger("virtualrep.messages")
+
+
+class OutOfOrder(Exception):
+    """An earlier message of the same conversation has not been handled yet; retry later."""
+
+
+def conversation_storage_key(conversation_key: str) -> str:
+    return f"conv:{conversation_key}"
+
+
+async def load_conversation(storage: Storage, conversation_key: str) -> Conversation | None:
+    raw = await storage.get_json(conversation_storage_key(conversation_key))
+    return Conversation.model_validate(raw) if raw is not None else None
+
+
+async def save_conversation(storage: Storage, conversation: Conversation, ttl_s: int) -> None:
+    await storage.set_json(
+        conversation_storage_key(conversation.key), conversation.model_dump(mode="json"), ttl_s
+    )
+
+
+class ConversationStateMiddleware:
+    """Serialises a conversation across workers and replicas and keeps its state.
+
+    Inside the per-conversation lock: load the state (or start it), skip a message already
+    handled (its ``seq`` is not above ``last_seq``: a redelivery), refuse one that overtook an
+    earlier message (``OutOfOrder``), run the chain, save the state, then hand the replies to
+    the channel sender — still inside the lock, so replies leave in message order.
+    """
+
+    def __init__(self, storage: Storage, ttl_s: int, lock_timeout_s: float = 120.0) -> None:
+        self._storage = storage
+        self._ttl_s = ttl_s
+        self._lock_timeout_s = lock_timeout_s
+
+    async def __call__(self, next_step: NextStep, ctx: Context) -> None:
+        message = ctx.message
+        lock_name = f"lock:conv:{message.conversation_key}"
+        async with self._storage.lock(lock_name, timeout_s=self._lock_timeout_s):
+            conversation = await load_conversation(self._storage, message.conversation_key)
+            if conversation is None:
+                conversation = Conversation(
+                    key=message.conversation_key,
+                    channel=message.channel,
+                    user_id=message.sender_id,
+                    created_at=ctx.now,
+                    updated_at=ctx.now,
+                )
+            elif message.seq:
+                if message.seq <= conversation.last_seq:
+                    ctx.data["duplicate"] = True
+                    return
+                if message.seq > conversation.last_seq + 1 and not ctx.data.get("accept_gap"):
+                    raise OutOfOrder(message.message_id)
+            if message.kind is MessageKind.TEXT:
+                conversation.locale = detect_locale(message.text) or conversation.locale
+            ctx.conversation = conversation
+            await next_step(ctx)
+            conversation.last_seq = max(conversation.last_seq, message.seq)
+            conversation.updated_at = ctx.now
+            await save_conversation(self._storage, conversation, self._ttl_s)
+            await deliver(ctx)
+
+
+async def deliver(ctx: Context) -> None:
+    """Hand the context's replies to the sender of the message's channel."""
+    if not ctx.replies:
+        return
+    message = ctx.message
+    outbound = OutboundMessage(
+        channel=message.channel,
+        conversation_key=message.conversation_key,
+        recipient_id=message.sender_id,
+        replies=tuple(ctx.replies),
+        in_reply_to=message.message_id,
+        extra=message.extra,
+    )
+    await ctx.services.sender(message.channel).send(outbound)
+    ctx.services.metrics.messages_out.labels(message.channel.value, ctx.skill or "none").inc(
+        len(ctx.replies)
+    )
+
+
+class AuditMiddleware:
+    """Appends the inbound message and the replies to the audit trail."""
+
+    async def __call__(self, next_step: NextStep, ctx: Context) -> None:
+        await next_step(ctx)
+        message = ctx.message
+        await ctx.services.audit.record(
+            "message",
+            ctx.now,
+            message_id=message.message_id,
+            channel=message.channel.value,
+            conversation=message.conversation_key,
+            sender=message.sender_id,
+            inbound_kind=message.kind.value,
+            text=message.text,
+            click_id=message.click_id,
+            skill=ctx.skill,
+            handler=ctx.handler,
+            replies=[reply.model_dump(mode="json", exclude={"content"}) for reply in ctx.replies],
+            annotations={k: v for k, v in ctx.data.items() if k.startswith("audit_")},
+            error=repr(ctx.error) if ctx.error else None,
+        )
+
+
+class TelemetryMiddleware:
+    """One log line and the metrics per handled message; no message bodies at INFO."""
+
+    async def __call__(self, next_step: NextStep, ctx: Context) -> None:
+        started = time.perf_counter()
+        try:
+            await next_step(ctx)
+        finally:
+            elapsed = time.perf_counter() - started
+            message = ctx.message
+            metrics = ctx.services.metrics
+            if not ctx.data.get("duplicate"):
+                metrics.messages_in.labels(message.channel.value, ctx.skill or "none").inc()
+                metrics.handling_seconds.labels(message.channel.value).observe(elapsed)
+            if ctx.error is not None:
+                metrics.errors.labels("skill").inc()
+            log.info(
+                "message handled",
+                extra={
+                    "message_id": message.message_id,
+                    "conversation": message.conversation_key,
+                    "channel": message.channel.value,
+                    "skill": ctx.skill,
+                    "latency_ms": round(elapsed * 1000, 2),
+                    "replies": len(ctx.replies),
+                    "duplicate": bool(ctx.data.get("duplicate")),
+                },
+            )

@@ -1,0 +1,158 @@
+"""Inbound pipeline: durable queue → N workers → dispatcher (which delivers the replies).
+
+Transports call ``submit_inbound``: one storage round trip claims the dedup key, numbers the
+message within its conversation and enqueues it. Workers consume the queue through a consumer
+group; an entry is acknowledged only after the dispatcher handled it (or recognised it as a
+redelivery), so a crashed worker's entries are reclaimed by another worker or replica.
+
+Ordering: messages of one conversation are handled in ``seq`` order (the conversation lock
+plus ``last_seq`` in the state); different conversations are handled in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from typing import Final
+
+from bot.dispatcher import Dispatcher
+from bot.metrics import Metrics
+from bot.middlewares import OutOfOrder
+from bot.models import InboundMessage
+from bot.storage.base import LockTimeout, QueueEntry, Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+INBOUND_QUEUE: Final = "inbound"
+INBOUND_GROUP: Final = "workers"
+DEAD_LETTER_QUEUE: Final = "inbound-dead"
+
+
+def dedup_key(channel: str, raw_id: str) -> str:
+    return f"dedup:{channel}:{raw_id}"
+
+
+def sequence_key(conversation_key: str) -> str:
+    return f"seq:{conversation_key}"
+
+
+async def submit_inbound(storage: Storage, message: InboundMessage, dedup_ttl_s: int) -> bool:
+    """Enqueue ``message`` unless its dedup key was seen; True when it was accepted."""
+    seq = await storage.enqueue_once(
+        dedup_key(message.channel.value, message.message_id),
+        dedup_ttl_s,
+        INBOUND_QUEUE,
+        {"message": message.model_dump(mode="json")},
+        sequence_key(message.conversation_key),
+    )
+    return seq is not None
+
+
+def consumer_name() -> str:
+    """A consumer id unique to this process (host, pid and a random part)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class InboundWorkers:
+    """A pool of workers draining the inbound queue into the dispatcher."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        dispatcher: Dispatcher,
+        metrics: Metrics,
+        *,
+        workers: int,
+        consumer: str | None = None,
+        reclaim_idle_ms: int = 60_000,
+        max_deliveries: int = 5,
+        order_wait_s: float = 10.0,
+    ) -> None:
+        self._storage = storage
+        self._dispatcher = dispatcher
+        self._metrics = metrics
+        self._workers = workers
+        self._consumer = consumer or consumer_name()
+        self._reclaim_idle_ms = reclaim_idle_ms
+        self._max_deliveries = max_deliveries
+        self._order_wait_s = order_wait_s
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for index in range(self._workers):
+            name = f"{self._consumer}-w{index}"
+            self._tasks.append(asyncio.create_task(self._run(name), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _run(self, consumer: str) -> None:
+        loop = asyncio.get_running_loop()
+        next_reclaim = 0.0
+        while True:
+            try:
+                entries: list[QueueEntry] = []
+                if loop.time() >= next_reclaim:
+                    next_reclaim = loop.time() + self._reclaim_idle_ms / 4000
+                    entries = await self._storage.reclaim(
+                        INBOUND_QUEUE, INBOUND_GROUP, consumer, self._reclaim_idle_ms, count=10
+                    )
+                if not entries:
+                    entries = await self._storage.consume(
+                        INBOUND_QUEUE, INBOUND_GROUP, consumer, count=1, block_ms=1000
+                    )
+                for entry in entries:
+                    await self.process(entry)
+                depth = await self._storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP)
+                self._metrics.queue_depth.labels(INBOUND_QUEUE).set(depth)
+            except asyncio.CancelledError:
+                raise
+            except StorageError:
+                self._metrics.errors.labels("storage").inc()
+                log.warning("storage unavailable; worker retrying in 1 s", exc_info=True)
+                await asyncio.sleep(1.0)
+
+    async def process(self, entry: QueueEntry) -> None:
+        """Handle one entry and acknowledge it; leaves it pending when handling must be retried."""
+        try:
+            message = InboundMessage.model_validate(entry.payload["message"])
+        except (KeyError, ValueError):
+            log.error("dropping malformed queue entry", extra={"entry": entry.entry_id})
+            await self._dead_letter(entry, "malformed")
+            return
+        if entry.deliveries > self._max_deliveries:
+            log.error("giving up on message", extra={"message_id": message.message_id})
+            await self._dead_letter(entry, "too many deliveries")
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._order_wait_s
+        delay = 0.01
+        while True:
+            try:
+                ctx = await self._dispatcher.feed(message)
+            except OutOfOrder:
+                if loop.time() < deadline:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                # The earlier message is stuck (e.g. dead-lettered): don't block the conversation.
+                log.warning("handling out of order", extra={"message_id": message.message_id})
+                ctx = await self._dispatcher.feed(message, accept_gap=True)
+            except LockTimeout:
+                self._metrics.errors.labels("lock").inc()
+                return  # left pending: reclaimed and retried later
+            break
+        if ctx.data.get("duplicate"):
+            self._metrics.events.labels("redelivery_skipped").inc()
+        await self._storage.ack(INBOUND_QUEUE, INBOUND_GROUP, entry.entry_id)
+
+    async def _dead_letter(self, entry: QueueEntry, reason: str) -> None:
+        self._metrics.errors.labels("dead_letter").inc()
+        await self._storage.enqueue(DEAD_LETTER_QUEUE, {"reason": reason, **entry.payload})
+        await self._storage.ack(INBOUND_QUEUE, INBOUND_GROUP, entry.entry_id)

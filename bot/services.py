@@ -1,0 +1,46 @@
+"""The service container handed to middlewares and skills (through ``Context.services``).
+
+It is built once per process by the app (or the console chat) from the resources that the
+app's cleanup contexts own; skills never create their own clients or read configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.audit import AuditLog
+from bot.metrics import Metrics
+from bot.models import Channel
+from bot.outbound import ChannelSender
+from bot.settings import Settings
+from bot.storage.base import Storage
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    metrics: Metrics
+    audit: AuditLog
+    clock: Clock = system_clock
+    senders: dict[Channel, ChannelSender] = field(default_factory=dict)
+    # Optional resources, present when configured (each owned by its own cleanup context).
+    knowledge: Any = None  # knowledge.base.KnowledgeBase
+    llm: Any = None  # bot.llm.LLMClient
+    wecom: Any = None  # bot.wecom.client.WeComClient
+    extras: dict[str, Any] = field(default_factory=dict)  # per-skill services, by skill name
+
+    def sender(self, channel: Channel) -> ChannelSender:
+        try:
+            return self.senders[channel]
+        except KeyError:
+            raise LookupError(f"no sender configured for channel {channel.value}") from None
