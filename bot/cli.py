@@ -49,10 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="chat with the full bot in the terminal (stdin/stdout)")
     chat.add_argument(
-        "--as", dest="as_role", choices=("doctor", "rep"), default="doctor",
+        "--as",
+        dest="as_role",
+        choices=("doctor", "rep"),
+        default="doctor",
         help="talk as a doctor (default) or as a rep using rep commands",
     )
-    chat.add_argument("--user", default="console-user", help="user id; use several to hold several conversations")
+    chat.add_argument(
+        "--user", default="console-user", help="user id; use several to hold several conversations"
+    )
     chat.set_defaults(handler=_chat)
     return parser
 

@@ -19,7 +19,6 @@ from bot.settings import Settings
 from bot.storage.base import Storage
 
 
-
 def system_clock() -> datetime:
     return datetime.now(UTC)
 

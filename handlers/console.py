@@ -42,7 +42,9 @@ def render_reply(reply: Reply) -> str:
             lines.append(reply.tail)
         return "\n".join(lines)
     if isinstance(reply, LinkReply):
-        return f"{reply.title}\n  {reply.url}" + (f"\n  {reply.description}" if reply.description else "")
+        return f"{reply.title}\n  {reply.url}" + (
+            f"\n  {reply.description}" if reply.description else ""
+        )
     if isinstance(reply, CardReply):
         lines = [f"[{reply.title}]", *([reply.description] if reply.description else [])]
         lines += [f"  {name}: {value}" for name, value in reply.fields]
@@ -78,18 +80,20 @@ def console_message(
 ) -> InboundMessage:
     """Turn a typed line into an inbound message (a menu number becomes a click)."""
     text = line.strip()
-    sender_type = SenderType.MEMBER if as_rep else SenderType.EXTERNAL
-    common = {
-        "message_id": uuid.uuid4().hex,
-        "channel": Channel.CONSOLE,
-        "conversation_key": console_conversation_key(user, as_rep),
-        "sender_id": user,
-        "sender_type": sender_type,
-    }
+    kind, click_id = MessageKind.TEXT, None
     if menu and text.isdigit() and 1 <= int(text) <= len(menu):
         option = menu[int(text) - 1]
-        return InboundMessage(kind=MessageKind.CLICK, click_id=option.id, text=option.label, **common)
-    return InboundMessage(kind=MessageKind.TEXT, text=text, **common)
+        kind, click_id, text = MessageKind.CLICK, option.id, option.label
+    return InboundMessage(
+        message_id=uuid.uuid4().hex,
+        channel=Channel.CONSOLE,
+        conversation_key=console_conversation_key(user, as_rep),
+        sender_id=user,
+        sender_type=SenderType.MEMBER if as_rep else SenderType.EXTERNAL,
+        kind=kind,
+        text=text,
+        click_id=click_id,
+    )
 
 
 async def run_chat(
@@ -124,4 +128,3 @@ async def run_chat(
             menu = sender.last_menu.get(console_conversation_key(user, as_rep))
             await dispatcher.feed(console_message(line, user, as_rep, menu))
     return 0
-
