@@ -1,7 +1,7 @@
 """The aiohttp application: ``create_app(settings)``.
 
 Each resource is owned by its own cleanup context (opened at start-up, closed at shutdown, in
-reverse order): storage, the outbound HTTP session, then the bot runtime (services,
+reverse order): storage, the outbound HTTP session, the LLM client, then the bot runtime (services,
 dispatcher, inbound workers and the scheduler). Endpoints: ``/healthz`` (alive), ``/readyz``
 (storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the WeCom callback.
 """
@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.keys import DISPATCHER, HTTP_SESSION, METRICS, SERVICES, SETTINGS, STORAGE
+from bot.keys import DISPATCHER, HTTP_SESSION, LLM, METRICS, SERVICES, SETTINGS, STORAGE
+from bot.llm import open_llm
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
 from bot.resources import open_http_session, open_storage
@@ -37,9 +38,15 @@ async def _http_session_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_llm(app[SETTINGS]) as llm:
+        app[LLM] = llm
+        yield
+
+
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    services, dispatcher = build_runtime(settings, app[STORAGE], metrics=app[METRICS])
+    services, dispatcher = build_runtime(settings, app[STORAGE], metrics=app[METRICS], llm=app[LLM])
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
     workers = InboundWorkers(
@@ -96,6 +103,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_http_session_ctx)
+    app.cleanup_ctx.append(_llm_ctx)
     app.cleanup_ctx.append(_runtime_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

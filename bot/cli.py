@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from contextlib import AsyncExitStack
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.dispatcher import Dispatcher
+from bot.llm import open_llm
 from bot.logging_setup import configure_logging
 from bot.models import Channel
 from bot.resources import open_storage
@@ -27,9 +29,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.log_level == "INFO":
+        logging.getLogger().setLevel(logging.WARNING)  # keep the terminal for the conversation
+
     async def open_bot(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
         storage = await stack.enter_async_context(open_storage(settings))
-        _, dispatcher = build_runtime(settings, storage, senders={Channel.CONSOLE: sender})
+        llm = await stack.enter_async_context(open_llm(settings))
+        services, dispatcher = build_runtime(
+            settings, storage, senders={Channel.CONSOLE: sender}, llm=llm
+        )
+        services.scheduler.start()
+        stack.push_async_callback(services.scheduler.stop)
         return dispatcher
 
     return asyncio.run(run_chat(open_bot, user=args.user, as_rep=args.as_role == "rep"))
