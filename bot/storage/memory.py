@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STREAM_MAXLEN = 100_000
 """Entries a queue keeps (acknowledged or not) before the oldest are dropped, as XADD MAXLEN."""
@@ -194,6 +197,8 @@ class MemoryStorage:
             held = self._locks.get(name)
             if held is not None and held.token == token:
                 del self._locks[name]
+            else:
+                log.warning("lock %s expired before its holder released it", name)
             async with self._lock_released:
                 self._lock_released.notify_all()
 
