@@ -254,7 +254,6 @@ class MemoryStorage:
     async def consume(
         self, queue: str, group: str, consumer: str, count: int = 1, block_ms: int = 1000
     ) -> list[QueueEntry]:
-        """Deliver up to ``count`` new entries; wait up to ``block_ms`` (0 = return at once)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(block_ms, 0) / 1000
         while True:
@@ -292,7 +291,6 @@ class MemoryStorage:
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
     ) -> list[QueueEntry]:
-        """Move entries idle for ``min_idle_ms`` to ``consumer``; each move counts a delivery."""
         stream = self._streams.get(queue)
         found = stream.groups.get(group) if stream else None
         if stream is None or found is None:
@@ -367,8 +365,7 @@ class MemoryStorage:
         return SeatResult(False, len(waiting))
 
     async def release_seat(self, pool: str, member: str, capacity: int) -> str | None:
-        """Free ``member``'s place; a freed seat goes to the first waiting member (at most one)."""
-        seated, waiting = self._seats.setdefault(pool, ([], []))
+        seated, waiting = self._seats.get(pool, ([], []))
         if member in waiting:
             waiting.remove(member)
             return None

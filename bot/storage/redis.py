@@ -236,7 +236,6 @@ class RedisStorage:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def ping(self) -> bool:
-        """True when Redis answers; False (never an exception) when it does not."""
         try:
             return bool(await self._client.ping())
         except RedisError:
@@ -358,12 +357,9 @@ class RedisStorage:
     async def consume(
         self, queue: str, group: str, consumer: str, count: int = 1, block_ms: int = 1000
     ) -> list[QueueEntry]:
-        """Deliver up to ``count`` new entries; wait up to ``block_ms`` (0 = return at once).
-
-        The wait is shortened to stay below the client's socket timeout.
-        """
         key = self._key("queue", queue)
         block = None if block_ms <= 0 else block_ms
+        # A wait longer than the socket timeout would end in a TimeoutError: shorten it.
         if block is not None and self._max_block_ms is not None:
             block = max(1, min(block, self._max_block_ms))
         with _translated():
@@ -400,7 +396,6 @@ class RedisStorage:
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
     ) -> list[QueueEntry]:
-        """Move entries idle for ``min_idle_ms`` to ``consumer``; each move counts a delivery."""
         key = self._key("queue", queue)
         with _translated():
             try:
@@ -475,7 +470,6 @@ class RedisStorage:
         return SeatResult(bool(seated), int(position), bool(already))
 
     async def release_seat(self, pool: str, member: str, capacity: int) -> str | None:
-        """Free ``member``'s place; a freed seat goes to the first waiting member (at most one)."""
         with _translated():
             promoted = await self._release_seat(keys=self._seat_keys(pool), args=[member, capacity])
         return None if promoted is None else str(promoted)
