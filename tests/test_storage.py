@@ -381,10 +381,14 @@ async def test_factory_picks_the_backend(redis_url: str) -> None:
     memory = create_storage(load_settings(redis_url=None))
     assert isinstance(memory, MemoryStorage)
     await memory.close()
-    shared = create_storage(load_settings(redis_url=redis_url), prefix="factory-test:")
+    shared = create_storage(load_settings(redis_url=redis_url, redis_key_prefix="factory:"))
     try:
         assert isinstance(shared, RedisStorage)
-        assert await shared.ping()
+        await shared.set_json("k", "v")
+        same_prefix = RedisStorage.from_url(redis_url, prefix="factory:")
+        assert await same_prefix.get_json("k") == "v"
+        await same_prefix.close()
+        await shared.delete("k")
     finally:
         await shared.close()
 
