@@ -272,7 +272,7 @@ class MemoryStorage:
     ) -> list[QueueEntry]:
         group = stream.groups.setdefault(group_name, _Group())
         start = max(group.next_index, _first_seq(stream))
-        stop = min(start + count, stream.last_seq + 1)
+        stop = max(start, min(start + count, stream.last_seq + 1))
         group.next_index = stop
         now = self._clock()
         delivered: list[QueueEntry] = []
