@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     compliance_footer: str | None = None
 
+    # --- storage backend details (bot/storage) ------------------------------------------------
+    redis_key_prefix: str = Field(
+        "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

@@ -1,16 +1,19 @@
-"""Choose the storage backend from the settings."""
+"""Pick the storage backend the settings ask for."""
 
 from __future__ import annotations
 
 from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
+from bot.storage.redis import RedisStorage
 
 
 def create_storage(settings: Settings) -> Storage:
-    """Redis when ``VREP_REDIS_URL`` is set, else in-process memory."""
-    if settings.redis_url:
-        from bot.storage.redis import RedisStorage
+    """``RedisStorage`` when ``settings.redis_url`` is set (shared by replicas), else memory.
 
-        return RedisStorage.from_url(settings.redis_url)
-    return MemoryStorage()
+    Nothing connects yet: the first command does, so a down Redis shows up as ``StorageError``
+    there (or as ``ping() == False``), not here.
+    """
+    if not settings.redis_url:
+        return MemoryStorage()
+    return RedisStorage.from_url(settings.redis_url, prefix=settings.redis_key_prefix)

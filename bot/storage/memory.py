@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STREAM_MAXLEN = 100_000
 """Entries a queue keeps (acknowledged or not) before the oldest are dropped, as XADD MAXLEN."""
@@ -194,6 +197,8 @@ class MemoryStorage:
             held = self._locks.get(name)
             if held is not None and held.token == token:
                 del self._locks[name]
+            else:
+                log.warning("lock %s expired before its holder released it", name)
             async with self._lock_released:
                 self._lock_released.notify_all()
 
@@ -249,7 +254,6 @@ class MemoryStorage:
     async def consume(
         self, queue: str, group: str, consumer: str, count: int = 1, block_ms: int = 1000
     ) -> list[QueueEntry]:
-        """Deliver up to ``count`` new entries; wait up to ``block_ms`` (0 = return at once)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(block_ms, 0) / 1000
         while True:
@@ -268,7 +272,7 @@ class MemoryStorage:
     ) -> list[QueueEntry]:
         group = stream.groups.setdefault(group_name, _Group())
         start = max(group.next_index, _first_seq(stream))
-        stop = min(start + count, stream.last_seq + 1)
+        stop = max(start, min(start + count, stream.last_seq + 1))
         group.next_index = stop
         now = self._clock()
         delivered: list[QueueEntry] = []
@@ -287,7 +291,6 @@ class MemoryStorage:
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
     ) -> list[QueueEntry]:
-        """Move entries idle for ``min_idle_ms`` to ``consumer``; each move counts a delivery."""
         stream = self._streams.get(queue)
         found = stream.groups.get(group) if stream else None
         if stream is None or found is None:
@@ -362,8 +365,7 @@ class MemoryStorage:
         return SeatResult(False, len(waiting))
 
     async def release_seat(self, pool: str, member: str, capacity: int) -> str | None:
-        """Free ``member``'s place; a freed seat goes to the first waiting member (at most one)."""
-        seated, waiting = self._seats.setdefault(pool, ([], []))
+        seated, waiting = self._seats.get(pool, ([], []))
         if member in waiting:
             waiting.remove(member)
             return None
