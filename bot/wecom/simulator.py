@@ -81,13 +81,14 @@ _KF_MSGTYPES: Final = frozenset(
 
 @dataclass
 class RecordedCall:
-    """One request the fake API received, with the errcode it answered."""
+    """One request the fake API received, with its errcode and (when 0) the answer's fields."""
 
     method: str
     path: str
     query: dict[str, str]
     body: dict[str, Any] | None
     errcode: int = 0
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -267,6 +268,7 @@ class FakeWeComServer:
         except _ApiError as err:
             call.errcode = err.errcode
             return web.json_response({"errcode": err.errcode, "errmsg": err.errmsg})
+        call.answer = answer
         return web.json_response({"errcode": 0, "errmsg": "ok", **answer})
 
     def _answer(self, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
