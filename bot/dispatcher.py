@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from bot.i18n import pick
 from bot.models import Conversation, InboundMessage, Locale, Reply, TextReply
+from bot.profiles import DoctorProfile
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -51,6 +52,7 @@ class Context:
     skill: str | None = None  # name of the router that handled the message
     handler: str | None = None
     error: BaseException | None = None
+    profile: DoctorProfile | None = None  # the doctor's profile (external senders only)
     _conversation: Conversation | None = None
 
     @property

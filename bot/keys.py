@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.dispatcher import Dispatcher
+from bot.llm import LLMClient
 from bot.metrics import Metrics
 from bot.services import Services
 from bot.settings import Settings
@@ -20,5 +21,5 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 KNOWLEDGE = web.AppKey("knowledge", Any)  # knowledge.base.KnowledgeBase when loaded
-LLM = web.AppKey("llm", Any)  # bot.llm client when configured
+LLM: web.AppKey[LLMClient | None] = web.AppKey("llm")  # None when no LLM is configured
 WECOM = web.AppKey("wecom", Any)  # bot.wecom.client.WeComClient when configured

@@ -12,7 +12,8 @@ import time
 
 from bot.dispatcher import Context, NextStep
 from bot.i18n import detect_locale
-from bot.models import Conversation, MessageKind, OutboundMessage
+from bot.models import Conversation, MessageKind, OutboundMessage, SenderType
+from bot.profiles import ProfileStore
 from bot.storage.base import Storage
 
 log = logging.getLogger("virtualrep.messages")
@@ -40,14 +41,16 @@ async def save_conversation(storage: Storage, conversation: Conversation, ttl_s:
 class ConversationStateMiddleware:
     """Serialises a conversation across workers and replicas and keeps its state.
 
-    Inside the per-conversation lock: load the state (or start it), skip a message already
-    handled (its ``seq`` is not above ``last_seq``: a redelivery), refuse one that overtook an
-    earlier message (``OutOfOrder``), run the chain, save the state, then hand the replies to
+    Inside the per-conversation lock: load the state (or start it) and the doctor's profile,
+    skip a message already handled (its ``seq`` is not above ``last_seq``: a redelivery),
+    refuse one that overtook an earlier message (``OutOfOrder``), run the chain, save the
+    state, then hand the replies to
     the channel sender — still inside the lock, so replies leave in message order.
     """
 
     def __init__(self, storage: Storage, ttl_s: int, lock_timeout_s: float = 120.0) -> None:
         self._storage = storage
+        self._profiles = ProfileStore(storage)
         self._ttl_s = ttl_s
         self._lock_timeout_s = lock_timeout_s
 
@@ -64,19 +67,28 @@ class ConversationStateMiddleware:
                     created_at=ctx.now,
                     updated_at=ctx.now,
                 )
-            elif message.seq:
+            if message.seq:
                 if message.seq <= conversation.last_seq:
                     ctx.data["duplicate"] = True
                     return
+                # A gap means an earlier message is still in flight on another worker; after
+                # the pipeline's bounded wait (or when the state expired) it is accepted.
                 if message.seq > conversation.last_seq + 1 and not ctx.data.get("accept_gap"):
                     raise OutOfOrder(message.message_id)
             if message.kind is MessageKind.TEXT:
                 conversation.locale = detect_locale(message.text) or conversation.locale
             ctx.conversation = conversation
+            if message.sender_type is SenderType.EXTERNAL:
+                ctx.profile = await self._profiles.get_or_create(message.sender_id)
+                conversation.profile_id = ctx.profile.doctor_id
+                if message.kind is not MessageKind.EVENT:
+                    ctx.profile.note_inbound(message)
             await next_step(ctx)
             conversation.last_seq = max(conversation.last_seq, message.seq)
             conversation.updated_at = ctx.now
             await save_conversation(self._storage, conversation, self._ttl_s)
+            if ctx.profile is not None:
+                await self._profiles.save(ctx.profile)
             await deliver(ctx)
 
 

@@ -51,6 +51,13 @@ async def submit_inbound(storage: Storage, message: InboundMessage, dedup_ttl_s:
     return seq is not None
 
 
+def message_from_entry(entry: QueueEntry) -> InboundMessage:
+    """The queued message with the sequence number ``enqueue_once`` gave it."""
+    return InboundMessage.model_validate(
+        {**entry.payload["message"], "seq": int(entry.payload.get("seq", 0))}
+    )
+
+
 def consumer_name() -> str:
     """A consumer id unique to this process (host, pid and a random part)."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -121,8 +128,8 @@ class InboundWorkers:
     async def process(self, entry: QueueEntry) -> None:
         """Handle one entry and acknowledge it; leaves it pending when handling must be retried."""
         try:
-            message = InboundMessage.model_validate(entry.payload["message"])
-        except (KeyError, ValueError):
+            message = message_from_entry(entry)
+        except (KeyError, TypeError, ValueError):
             log.error("dropping malformed queue entry", extra={"entry": entry.entry_id})
             await self._dead_letter(entry, "malformed")
             return

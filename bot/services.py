@@ -6,7 +6,6 @@ app's cleanup contexts own; skills never create their own clients or read config
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,10 +14,9 @@ from bot.audit import AuditLog
 from bot.metrics import Metrics
 from bot.models import Channel
 from bot.outbound import ChannelSender
+from bot.scheduler import Clock, ScheduleRunner
 from bot.settings import Settings
 from bot.storage.base import Storage
-
-Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
@@ -31,6 +29,7 @@ class Services:
     storage: Storage
     metrics: Metrics
     audit: AuditLog
+    scheduler: ScheduleRunner
     clock: Clock = system_clock
     senders: dict[Channel, ChannelSender] = field(default_factory=dict)
     # Optional resources, present when configured (each owned by its own cleanup context).

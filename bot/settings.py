@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     # --- storage --------------------------------------------------------------------------
     redis_url: str | None = None
-    conversation_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    conversation_ttl_s: int = Field(365 * 24 * 3600, ge=60)
     dedup_ttl_s: int = Field(24 * 3600, ge=3600)
 
     # --- knowledge base ---------------------------------------------------------------------
@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     # --- compliance ---------------------------------------------------------------------------
     timezone: str = "Asia/Shanghai"
     compliance_footer: str | None = None
+
+    # --- storage backend details (bot/storage) ------------------------------------------------
+    redis_key_prefix: str = Field(
+        "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
+    )
 
     @field_validator("redis_url")
     @classmethod

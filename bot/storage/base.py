@@ -63,7 +63,9 @@ class Storage(Protocol):
     """Shared state. Every method may raise ``StorageError`` when the backend is down."""
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def ping(self) -> bool: ...
+    async def ping(self) -> bool:
+        """True when the backend answers, False when it does not (never raises)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -79,7 +81,13 @@ class Storage(Protocol):
         """Return True for the first caller within ``ttl_s`` seconds, False for every other."""
         ...
 
-    async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int: ...
+    async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int:
+        """Add ``amount`` and return the new value (a missing counter counts from 0).
+
+        ``ttl_s`` is applied only while the counter has no expiry yet, so a counter used as a
+        rate window expires ``ttl_s`` after its first increment, not after its last.
+        """
+        ...
 
     async def get_counter(self, key: str) -> int: ...
 
@@ -96,12 +104,20 @@ class Storage(Protocol):
         """Hold ``name`` exclusively across processes.
 
         The lock expires by itself after ``timeout_s`` (a crashed holder cannot block forever).
-        Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s`` (None = wait).
+        Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s`` (None = wait,
+        0 = try once). Leaving the block after the lease ran out does not free a lock someone
+        else has taken since; it is logged as a warning.
         """
         ...
 
     # -- durable queues ------------------------------------------------------------------------
-    async def enqueue(self, queue: str, payload: dict[str, Any]) -> str: ...
+    async def enqueue(self, queue: str, payload: dict[str, Any]) -> str:
+        """Append ``payload`` and return its entry id (opaque, increasing).
+
+        A queue keeps about the newest 100 000 entries, acknowledged or not; older ones are
+        trimmed, as with Redis' ``XADD MAXLEN ~``.
+        """
+        ...
 
     async def enqueue_once(
         self, dedup_key: str, ttl_s: int, queue: str, payload: dict[str, Any], seq_key: str
@@ -116,7 +132,14 @@ class Storage(Protocol):
     async def consume(
         self, queue: str, group: str, consumer: str, count: int = 1, block_ms: int = 1000
     ) -> list[QueueEntry]:
-        """Deliver up to ``count`` new entries to ``consumer``; they stay pending until acked."""
+        """Deliver up to ``count`` new entries to ``consumer``; they stay pending until acked.
+
+        Waits up to ``block_ms`` for an entry when none is ready; ``block_ms <= 0`` returns at
+        once (unlike Redis' ``BLOCK 0``, which waits forever). It may return early and empty
+        (Redis keeps the wait under its socket timeout), so call it in a loop. The group is
+        created on first use and starts at the oldest entry, so nothing enqueued before is
+        skipped. Fresh deliveries have ``deliveries == 1``.
+        """
         ...
 
     async def ack(self, queue: str, group: str, entry_id: str) -> None: ...
@@ -124,7 +147,12 @@ class Storage(Protocol):
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
     ) -> list[QueueEntry]:
-        """Take over entries pending longer than ``min_idle_ms`` (their consumer died)."""
+        """Take over entries pending longer than ``min_idle_ms`` (their consumer died).
+
+        Oldest first. Each take-over counts as a delivery (the first reclaim returns
+        ``deliveries == 2``) and restarts the idle time, so a poison entry can be recognised and
+        dead-lettered by its count.
+        """
         ...
 
     async def queue_depth(self, queue: str, group: str) -> int:
@@ -135,7 +163,11 @@ class Storage(Protocol):
     async def schedule(
         self, schedule: str, item_id: str, due_at: datetime, payload: dict[str, Any] | None = None
     ) -> None:
-        """Add or move an item; scheduling the same id again replaces it."""
+        """Add or move an item; scheduling the same id again replaces it.
+
+        ``due_at`` (and ``now`` below) must be timezone-aware, else ``ValueError``; items come
+        back with ``due_at`` in UTC.
+        """
         ...
 
     async def cancel(self, schedule: str, item_id: str) -> bool: ...
@@ -143,18 +175,29 @@ class Storage(Protocol):
     async def claim_due(
         self, schedule: str, now: datetime, limit: int = 100
     ) -> list[ScheduledItem]:
-        """Remove and return items due at ``now``; each item is returned to exactly one caller."""
+        """Remove and return items due at ``now``; each item is returned to exactly one caller.
+
+        Earliest first (ties by id), at most ``limit``.
+        """
         ...
 
-    async def scheduled(self, schedule: str) -> list[ScheduledItem]: ...
+    async def scheduled(self, schedule: str) -> list[ScheduledItem]:
+        """Every pending item, earliest first (ties by id)."""
+        ...
 
     # -- seat pools ------------------------------------------------------------------------------
     async def take_seat(self, pool: str, member: str, capacity: int) -> SeatResult:
-        """Seat ``member`` if fewer than ``capacity`` are seated, else append to the waitlist."""
+        """Seat ``member`` if fewer than ``capacity`` are seated, else append to the waitlist.
+
+        A member already seated or waiting keeps their place and gets ``already=True``.
+        """
         ...
 
     async def release_seat(self, pool: str, member: str, capacity: int) -> str | None:
-        """Remove ``member`` (seated or waiting); returns the waitlisted member promoted, if any."""
+        """Remove ``member`` (seated or waiting); returns the waitlisted member promoted, if any.
+
+        Only a freed seat promotes, and at most one member per release.
+        """
         ...
 
     async def seats(self, pool: str) -> tuple[list[str], list[str]]:

@@ -1,0 +1,111 @@
+"""The aiohttp application: ``create_app(settings)``.
+
+Each resource is owned by its own cleanup context (opened at start-up, closed at shutdown, in
+reverse order): storage, the outbound HTTP session, the LLM client, then the bot runtime (services,
+dispatcher, inbound workers and the scheduler). Endpoints: ``/healthz`` (alive), ``/readyz``
+(storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the WeCom callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bot.keys import DISPATCHER, HTTP_SESSION, LLM, METRICS, SERVICES, SETTINGS, STORAGE
+from bot.llm import open_llm
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
+from bot.resources import open_http_session, open_storage
+from bot.runtime import build_runtime
+from bot.settings import Settings
+from bot.storage.base import StorageError
+
+log = logging.getLogger(__name__)
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_storage(app[SETTINGS]) as storage:
+        app[STORAGE] = storage
+        yield
+
+
+async def _http_session_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_http_session(app[SETTINGS]) as session:
+        app[HTTP_SESSION] = session
+        yield
+
+
+async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_llm(app[SETTINGS]) as llm:
+        app[LLM] = llm
+        yield
+
+
+async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    services, dispatcher = build_runtime(settings, app[STORAGE], metrics=app[METRICS], llm=app[LLM])
+    app[SERVICES] = services
+    app[DISPATCHER] = dispatcher
+    workers = InboundWorkers(
+        services.storage, dispatcher, services.metrics, workers=settings.workers
+    )
+    workers.start()
+    services.scheduler.start()
+    try:
+        yield
+    finally:
+        await services.scheduler.stop()
+        await workers.stop()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, bool] = {}
+    try:
+        checks["storage"] = await asyncio.wait_for(request.app[STORAGE].ping(), timeout=2)
+    except (StorageError, TimeoutError):
+        checks["storage"] = False
+    knowledge = request.app[SERVICES].knowledge
+    if knowledge is not None:
+        try:
+            checks["knowledge"] = bool(await asyncio.to_thread(knowledge.ping))
+        except Exception:  # any backend failure means "not ready", never a 500
+            checks["knowledge"] = False
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    try:
+        depth = await request.app[STORAGE].queue_depth(INBOUND_QUEUE, INBOUND_GROUP)
+        registry.queue_depth.labels(INBOUND_QUEUE).set(depth)
+    except StorageError:
+        registry.errors.labels("storage").inc()
+    response = web.Response(body=registry.render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the webhook application; nothing is opened until the app starts."""
+    app = web.Application(client_max_size=settings.wecom_max_body_bytes)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(_http_session_ctx)
+    app.cleanup_ctx.append(_llm_ctx)
+    app.cleanup_ctx.append(_runtime_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,91 @@
+"""The ``virtualrep`` command line: serve, chat, and the feature packages' commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from bot.app import create_app
+from bot.dispatcher import Dispatcher
+from bot.llm import open_llm
+from bot.logging_setup import configure_logging
+from bot.models import Channel
+from bot.resources import open_storage
+from bot.runtime import build_runtime
+from bot.settings import Settings, SettingsError, load_settings
+from handlers.console import ConsoleSender, run_chat
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    host = args.host or settings.host
+    port = args.port or settings.port
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.log_level == "INFO":
+        logging.getLogger().setLevel(logging.WARNING)  # keep the terminal for the conversation
+
+    async def open_bot(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
+        storage = await stack.enter_async_context(open_storage(settings))
+        llm = await stack.enter_async_context(open_llm(settings))
+        services, dispatcher = build_runtime(
+            settings, storage, senders={Channel.CONSOLE: sender}, llm=llm
+        )
+        services.scheduler.start()
+        stack.push_async_callback(services.scheduler.stop)
+        return dispatcher
+
+    return asyncio.run(run_chat(open_bot, user=args.user, as_rep=args.as_role == "rep"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="virtualrep",
+        description="A compliant virtual pharmaceutical rep for WeCom and WeChat Customer Service.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the webhook server (WeCom callback, health, metrics)")
+    serve.add_argument("--host", help="bind address (default VREP_HOST)")
+    serve.add_argument("--port", type=int, help="port (default VREP_PORT)")
+    serve.set_defaults(handler=_serve)
+
+    chat = sub.add_parser("chat", help="chat with the full bot in the terminal (stdin/stdout)")
+    chat.add_argument(
+        "--as",
+        dest="as_role",
+        choices=("doctor", "rep"),
+        default="doctor",
+        help="talk as a doctor (default) or as a rep using rep commands",
+    )
+    chat.add_argument(
+        "--user", default="console-user", help="user id; use several to hold several conversations"
+    )
+    chat.set_defaults(handler=_chat)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"virtualrep: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        code: int = args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Async context managers that open and close each external resource.
+
+The aiohttp app enters each in its own cleanup context; the console chat enters the same
+ones on an ``AsyncExitStack``. Either way a resource is opened once and always closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from bot.settings import Settings
+from bot.storage.base import Storage
+from bot.storage.factory import create_storage
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    storage = create_storage(settings)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+@asynccontextmanager
+async def open_http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession]:
+    timeout = aiohttp.ClientTimeout(total=15, connect=5)
+    async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
+        yield session

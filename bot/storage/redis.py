@@ -1,0 +1,484 @@
+"""``RedisStorage``: the ``Storage`` interface on Redis (>= 6.2), shared by several replicas.
+
+Every change that touches more than one key, or reads and then writes, is one Lua script, so
+concurrent replicas never see half a change. Key layout below one prefix (default ``vrep:``),
+so several deployments can share one Redis:
+
+- ``kv:<key>``           JSON documents, claims, counters, sets
+- ``lock:<name>``        lock token (SET NX PX, released by compare-and-delete)
+- ``queue:<name>``       a Redis Stream; consumer groups are created lazily starting at the
+                          first entry; entries are trimmed (MAXLEN ~) once the stream is long
+- ``schedule:<name>:due``/``:items``   sorted set (score = due time in µs) + hash of payloads
+- ``seats:<pool>:seated``/``:waiting``  two lists in arrival order
+
+Any ``redis`` exception (connection refused, timeout, unexpected reply) surfaces as
+``StorageError``. The client built by ``from_url`` gives up quickly (short connect timeout, two
+fast retries) so an outage is reported within about a second instead of hanging a webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+from bot.storage.memory import DEFAULT_STREAM_MAXLEN, utc_due
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "vrep:"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LOCK_POLL_MAX_S = 0.2  # a blocked lock re-tries at least this often
+
+# KEYS: counter. ARGV: amount, ttl seconds ("" = none). The TTL is set when the counter has
+# none, so a window counter expires ttl after its first increment.
+_INCR = """
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' and redis.call('TTL', KEYS[1]) == -1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return value
+"""
+
+# KEYS: lock. ARGV: token. Deletes the lock only if this holder still owns it.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: dedup, seq, stream. ARGV: ttl, payload JSON, maxlen. Returns seq, or nil for a duplicate.
+_ENQUEUE_ONCE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return false
+end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2], 'seq', seq)
+return seq
+"""
+
+# KEYS: stream. ARGV: group, consumer, min idle ms, count. Returns {id, fields, deliveries}
+# triples. XAUTOCLAIM scans a bounded part of the pending list per call, so loop the cursor.
+_RECLAIM = """
+local out = {}
+local want = tonumber(ARGV[4])
+local cursor = '0-0'
+repeat
+  local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], cursor,
+                         'COUNT', want - #out)
+  cursor = res[1]
+  for _, entry in ipairs(res[2]) do
+    if entry and entry[2] then
+      local info = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
+      out[#out + 1] = {entry[1], entry[2], info[1][4]}
+    end
+  end
+until cursor == '0-0' or #out >= want
+return out
+"""
+
+# KEYS: stream. ARGV: group. Entries the group has not acknowledged: lag (never delivered)
+# plus pending. Redis reports no lag after deletions inside the range; then count by hand.
+_QUEUE_DEPTH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do
+    info[group[i]] = group[i + 1]
+  end
+  if info['name'] == ARGV[1] then
+    local lag = info['lag']
+    if not lag then
+      lag = #redis.call('XRANGE', KEYS[1], '(' .. info['last-delivered-id'], '+')
+    end
+    return lag + info['pending']
+  end
+end
+return redis.call('XLEN', KEYS[1])
+"""
+
+# KEYS: due zset, items hash. ARGV: now (µs), limit. Removes and returns {id, json, ...}.
+_CLAIM_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+return out
+"""
+
+# KEYS: seated, waiting. ARGV: member, capacity. Returns {seated 0/1, waitlist position, already}.
+_TAKE_SEAT = """
+if redis.call('LPOS', KEYS[1], ARGV[1]) then
+  return {1, 0, 1}
+end
+local pos = redis.call('LPOS', KEYS[2], ARGV[1])
+if pos then
+  return {0, pos + 1, 1}
+end
+if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  return {1, 0, 0}
+end
+return {0, redis.call('RPUSH', KEYS[2], ARGV[1]), 0}
+"""
+
+# KEYS: seated, waiting. ARGV: member, capacity. Returns the promoted member or nil.
+_RELEASE_SEAT = """
+if redis.call('LREM', KEYS[2], 0, ARGV[1]) > 0 then
+  return false
+end
+if redis.call('LREM', KEYS[1], 0, ARGV[1]) == 0 then
+  return false
+end
+if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[2]) then
+  local promoted = redis.call('LPOP', KEYS[2])
+  if promoted then
+    redis.call('RPUSH', KEYS[1], promoted)
+    return promoted
+  end
+end
+return false
+"""
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn any redis exception into ``StorageError`` (the interface promises nothing else)."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StorageError(f"redis: {type(exc).__name__}: {exc}") from exc
+
+
+def _score(moment: datetime) -> int:
+    """Integer microseconds since the epoch: exact, so Redis orders like ``datetime`` does."""
+    return (utc_due(moment) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _entry(queue: str, entry_id: str, fields: dict[str, str], deliveries: int) -> QueueEntry:
+    payload: dict[str, Any] = json.loads(fields["payload"])
+    if "seq" in fields:
+        payload["seq"] = int(fields["seq"])
+    return QueueEntry(queue, entry_id, payload, deliveries)
+
+
+def _scheduled_item(schedule: str, item_id: str, stored: str) -> ScheduledItem:
+    data = json.loads(stored)
+    return ScheduledItem(schedule, item_id, datetime.fromisoformat(data["due_at"]), data["payload"])
+
+
+class RedisStorage:
+    """``Storage`` on Redis; build it with ``from_url``. See the module docstring for keys."""
+
+    def __init__(
+        self,
+        client: Redis,
+        prefix: str = DEFAULT_PREFIX,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+    ) -> None:
+        """Wrap ``client``, which must decode responses (``decode_responses=True``)."""
+        self._client = client
+        self._prefix = prefix
+        self._stream_maxlen = stream_maxlen
+        # Blocking reads must end before the socket timeout would cut them off.
+        socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 500
+        self._incr = client.register_script(_INCR)
+        self._unlock = client.register_script(_UNLOCK)
+        self._enqueue_once = client.register_script(_ENQUEUE_ONCE)
+        self._reclaim = client.register_script(_RECLAIM)
+        self._queue_depth = client.register_script(_QUEUE_DEPTH)
+        self._claim_due = client.register_script(_CLAIM_DUE)
+        self._take_seat = client.register_script(_TAKE_SEAT)
+        self._release_seat = client.register_script(_RELEASE_SEAT)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        connect_timeout_s: float = 1.0,
+        socket_timeout_s: float = 5.0,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+    ) -> RedisStorage:
+        """Connect lazily to ``url`` (redis://, rediss://, unix://); nothing is sent yet."""
+        client = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=connect_timeout_s,
+            socket_timeout=socket_timeout_s,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+            health_check_interval=30,
+        )
+        return cls(client, prefix, stream_maxlen)
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self._prefix}{kind}:{name}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except RedisError:
+            return False
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # -- JSON documents ----------------------------------------------------------------------
+    async def get_json(self, key: str) -> Any | None:
+        with _translated():
+            text = await self._client.get(self._key("kv", key))
+        return None if text is None else json.loads(text)
+
+    async def set_json(self, key: str, value: Any, ttl_s: int | None = None) -> None:
+        text = json.dumps(value, ensure_ascii=False)
+        with _translated():
+            await self._client.set(self._key("kv", key), text, ex=ttl_s)
+
+    async def delete(self, key: str) -> None:
+        with _translated():
+            await self._client.delete(self._key("kv", key))
+
+    # -- dedup, counters, sets -----------------------------------------------------------------
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        with _translated():
+            return bool(await self._client.set(self._key("kv", key), "1", nx=True, ex=ttl_s))
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int:
+        ttl = "" if ttl_s is None else str(ttl_s)
+        with _translated():
+            return int(await self._incr(keys=[self._key("kv", key)], args=[amount, ttl]))
+
+    async def get_counter(self, key: str) -> int:
+        with _translated():
+            text = await self._client.get(self._key("kv", key))
+        try:
+            return 0 if text is None else int(text)
+        except ValueError as exc:
+            raise StorageError(f"key {key!r} does not hold a counter") from exc
+
+    async def set_add(self, key: str, *members: str) -> None:
+        if members:
+            with _translated():
+                await self._client.sadd(self._key("kv", key), *members)
+
+    async def set_remove(self, key: str, *members: str) -> None:
+        if members:
+            with _translated():
+                await self._client.srem(self._key("kv", key), *members)
+
+    async def set_members(self, key: str) -> set[str]:
+        with _translated():
+            members = await self._client.smembers(self._key("kv", key))
+        return {str(member) for member in members}
+
+    # -- locks -------------------------------------------------------------------------------
+    def lock(
+        self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
+    ) -> AbstractAsyncContextManager[None]:
+        return self._hold(self._key("lock", name), timeout_s, blocking_timeout_s)
+
+    @asynccontextmanager
+    async def _hold(
+        self, key: str, timeout_s: float, blocking_timeout_s: float | None
+    ) -> AsyncIterator[None]:
+        token = await self._acquire(key, timeout_s, blocking_timeout_s)
+        try:
+            yield
+        finally:
+            with _translated():
+                released = await self._unlock(keys=[key], args=[token])
+            if not released:
+                log.warning("lock %s expired before its holder released it", key)
+
+    async def _acquire(self, key: str, timeout_s: float, blocking_timeout_s: float | None) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = None if blocking_timeout_s is None else loop.time() + blocking_timeout_s
+        token = secrets.token_hex(16)
+        lease_ms = max(1, int(timeout_s * 1000))
+        pause = 0.01
+        while True:
+            with _translated():
+                if await self._client.set(key, token, nx=True, px=lease_ms):
+                    return token
+            if deadline is not None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise LockTimeout(f"lock {key!r} not acquired in {blocking_timeout_s} s")
+                pause = min(pause, remaining)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LOCK_POLL_MAX_S)
+
+    # -- durable queues ------------------------------------------------------------------------
+    async def enqueue(self, queue: str, payload: dict[str, Any]) -> str:
+        text = json.dumps(payload, ensure_ascii=False)
+        with _translated():
+            entry_id = await self._client.xadd(
+                self._key("queue", queue),
+                {"payload": text},
+                maxlen=self._stream_maxlen,
+                approximate=True,
+            )
+        return str(entry_id)
+
+    async def enqueue_once(
+        self, dedup_key: str, ttl_s: int, queue: str, payload: dict[str, Any], seq_key: str
+    ) -> int | None:
+        keys = [self._key("kv", dedup_key), self._key("kv", seq_key), self._key("queue", queue)]
+        args: list[str | int] = [
+            ttl_s,
+            json.dumps(payload, ensure_ascii=False),
+            self._stream_maxlen,
+        ]
+        with _translated():
+            seq = await self._enqueue_once(keys=keys, args=args)
+        return None if seq is None else int(seq)
+
+    async def consume(
+        self, queue: str, group: str, consumer: str, count: int = 1, block_ms: int = 1000
+    ) -> list[QueueEntry]:
+        key = self._key("queue", queue)
+        block = None if block_ms <= 0 else block_ms
+        # A wait longer than the socket timeout would end in a TimeoutError: shorten it.
+        if block is not None and self._max_block_ms is not None:
+            block = max(1, min(block, self._max_block_ms))
+        with _translated():
+            try:
+                reply = await self._read_group(key, group, consumer, count, block)
+            except ResponseError as exc:
+                if not str(exc).startswith("NOGROUP"):
+                    raise
+                await self._create_group(key, group)
+                reply = await self._read_group(key, group, consumer, count, block)
+        return [
+            _entry(queue, entry_id, fields, 1)
+            for _stream, entries in reply or []
+            for entry_id, fields in entries
+        ]
+
+    async def _read_group(
+        self, key: str, group: str, consumer: str, count: int, block: int | None
+    ) -> Any:
+        return await self._client.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
+
+    async def _create_group(self, key: str, group: str) -> None:
+        """Create ``group`` at the stream's first entry (nothing enqueued earlier is skipped)."""
+        try:
+            await self._client.xgroup_create(key, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):  # another replica was faster: fine
+                raise
+
+    async def ack(self, queue: str, group: str, entry_id: str) -> None:
+        with _translated():
+            await self._client.xack(self._key("queue", queue), group, entry_id)
+
+    async def reclaim(
+        self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
+    ) -> list[QueueEntry]:
+        key = self._key("queue", queue)
+        with _translated():
+            try:
+                taken = await self._reclaim(keys=[key], args=[group, consumer, min_idle_ms, count])
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                return []  # nobody consumed yet, so nothing can be pending
+        return [
+            _entry(queue, entry_id, dict(zip(flat[::2], flat[1::2], strict=True)), int(deliveries))
+            for entry_id, flat, deliveries in taken
+        ]
+
+    async def queue_depth(self, queue: str, group: str) -> int:
+        with _translated():
+            return int(await self._queue_depth(keys=[self._key("queue", queue)], args=[group]))
+
+    # -- scheduler ---------------------------------------------------------------------------
+    def _schedule_keys(self, schedule: str) -> tuple[str, str]:
+        return self._key("schedule", f"{schedule}:due"), self._key("schedule", f"{schedule}:items")
+
+    async def schedule(
+        self, schedule: str, item_id: str, due_at: datetime, payload: dict[str, Any] | None = None
+    ) -> None:
+        due_key, items_key = self._schedule_keys(schedule)
+        stored = {"due_at": utc_due(due_at).isoformat(), "payload": payload or {}}
+        with _translated():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.zadd(due_key, {item_id: _score(due_at)})
+                pipe.hset(items_key, item_id, json.dumps(stored, ensure_ascii=False))
+                await pipe.execute()
+
+    async def cancel(self, schedule: str, item_id: str) -> bool:
+        due_key, items_key = self._schedule_keys(schedule)
+        with _translated():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.zrem(due_key, item_id)
+                pipe.hdel(items_key, item_id)
+                removed, _ = await pipe.execute()
+        return bool(removed)
+
+    async def claim_due(
+        self, schedule: str, now: datetime, limit: int = 100
+    ) -> list[ScheduledItem]:
+        keys = list(self._schedule_keys(schedule))
+        with _translated():
+            flat = await self._claim_due(keys=keys, args=[_score(now), limit])
+        return [
+            _scheduled_item(schedule, item_id, stored)
+            for item_id, stored in zip(flat[::2], flat[1::2], strict=True)
+            if stored  # an id without payload (written by hand) is dropped, not fatal
+        ]
+
+    async def scheduled(self, schedule: str) -> list[ScheduledItem]:
+        due_key, items_key = self._schedule_keys(schedule)
+        with _translated():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.zrange(due_key, 0, -1)
+                pipe.hgetall(items_key)
+                ids, stored = await pipe.execute()
+        return [_scheduled_item(schedule, i, stored[i]) for i in ids if i in stored]
+
+    # -- seat pools ------------------------------------------------------------------------------
+    def _seat_keys(self, pool: str) -> list[str]:
+        return [self._key("seats", f"{pool}:seated"), self._key("seats", f"{pool}:waiting")]
+
+    async def take_seat(self, pool: str, member: str, capacity: int) -> SeatResult:
+        with _translated():
+            seated, position, already = await self._take_seat(
+                keys=self._seat_keys(pool), args=[member, capacity]
+            )
+        return SeatResult(bool(seated), int(position), bool(already))
+
+    async def release_seat(self, pool: str, member: str, capacity: int) -> str | None:
+        with _translated():
+            promoted = await self._release_seat(keys=self._seat_keys(pool), args=[member, capacity])
+        return None if promoted is None else str(promoted)
+
+    async def seats(self, pool: str) -> tuple[list[str], list[str]]:
+        seated_key, waiting_key = self._seat_keys(pool)
+        with _translated():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.lrange(seated_key, 0, -1)
+                pipe.lrange(waiting_key, 0, -1)
+                seated, waiting = await pipe.execute()
+        return list(seated), list(waiting)

@@ -1,0 +1,130 @@
+"""Console transport: ``virtualrep chat`` — talk to the full bot in a terminal.
+
+The same dispatcher, skills and storage as the webhook; only the transport differs. Lines
+come from stdin (scriptable when stdin is not a TTY) and replies are printed. A number typed
+after a menu chooses that option, like a tap on a kf menu item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import TextIO
+
+from bot.dispatcher import Dispatcher
+from bot.models import (
+    CardReply,
+    Channel,
+    FileReply,
+    InboundMessage,
+    LinkReply,
+    MenuOption,
+    MenuReply,
+    MessageKind,
+    OutboundMessage,
+    Reply,
+    SenderType,
+    TextReply,
+)
+
+
+def render_reply(reply: Reply) -> str:
+    """Plain-text rendering of one reply for a terminal."""
+    if isinstance(reply, TextReply):
+        return reply.text
+    if isinstance(reply, MenuReply):
+        lines = [reply.head]
+        lines += [f"  {number}. {option.label}" for number, option in enumerate(reply.options, 1)]
+        if reply.tail:
+            lines.append(reply.tail)
+        return "\n".join(lines)
+    if isinstance(reply, LinkReply):
+        return f"{reply.title}\n  {reply.url}" + (
+            f"\n  {reply.description}" if reply.description else ""
+        )
+    if isinstance(reply, CardReply):
+        lines = [f"[{reply.title}]", *([reply.description] if reply.description else [])]
+        lines += [f"  {name}: {value}" for name, value in reply.fields]
+        lines += [f"  ({button.key}) {button.text}" for button in reply.buttons]
+        return "\n".join(lines)
+    assert isinstance(reply, FileReply)
+    return f"[file {reply.filename}, {len(reply.content)} bytes] {reply.caption}".rstrip()
+
+
+class ConsoleSender:
+    """Prints replies and remembers each conversation's last menu for numbered choices."""
+
+    channel = Channel.CONSOLE
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.last_menu: dict[str, tuple[MenuOption, ...]] = {}
+
+    async def send(self, message: OutboundMessage) -> None:
+        for reply in message.replies:
+            if isinstance(reply, MenuReply):
+                self.last_menu[message.conversation_key] = reply.options
+            self._out.write(f"bot> {render_reply(reply)}\n")
+        self._out.flush()
+
+
+def console_conversation_key(user: str, as_rep: bool) -> str:
+    return f"console:{'rep' if as_rep else 'doctor'}:{user}"
+
+
+def console_message(
+    line: str, user: str, as_rep: bool, menu: tuple[MenuOption, ...] | None
+) -> InboundMessage:
+    """Turn a typed line into an inbound message (a menu number becomes a click)."""
+    text = line.strip()
+    kind, click_id = MessageKind.TEXT, None
+    if menu and text.isdigit() and 1 <= int(text) <= len(menu):
+        option = menu[int(text) - 1]
+        kind, click_id, text = MessageKind.CLICK, option.id, option.label
+    return InboundMessage(
+        message_id=uuid.uuid4().hex,
+        channel=Channel.CONSOLE,
+        conversation_key=console_conversation_key(user, as_rep),
+        sender_id=user,
+        sender_type=SenderType.MEMBER if as_rep else SenderType.EXTERNAL,
+        kind=kind,
+        text=text,
+        click_id=click_id,
+    )
+
+
+async def run_chat(
+    dispatcher_factory: Callable[[AsyncExitStack, ConsoleSender], Awaitable[Dispatcher]],
+    *,
+    user: str,
+    as_rep: bool,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+) -> int:
+    """Read lines until EOF (or 'exit'), feeding each to the dispatcher; returns the exit code.
+
+    ``dispatcher_factory`` opens the resources it needs on the exit stack (closed at the end).
+    """
+    sender = ConsoleSender(stdout)
+    interactive = stdin.isatty()
+    async with AsyncExitStack() as stack:
+        dispatcher = await dispatcher_factory(stack, sender)
+        if interactive:
+            stdout.write("virtualrep chat — type a message, a menu number, or 'exit'.\n")
+        while True:
+            if interactive:
+                stdout.write("you> ")
+                stdout.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            if line.strip() in ("exit", "quit", "/exit"):
+                break
+            if not line.strip():
+                continue
+            menu = sender.last_menu.get(console_conversation_key(user, as_rep))
+            await dispatcher.feed(console_message(line, user, as_rep, menu))
+    return 0

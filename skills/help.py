@@ -1,0 +1,110 @@
+"""Help skill: greets, shows what the bot can do, and answers what nothing else handles.
+
+Two routers: ``create_router`` (greetings, the main menu, unsupported message kinds) runs
+before the content skills; ``create_fallback_router`` catches whatever no skill handled.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.dispatcher import Context, Router
+from bot.models import MenuOption, MenuReply, MessageKind, SenderType
+from bot.services import Services
+
+HELP_CLICK = "help"
+MAIN_MENU_IDS = ("qa:ask", "meetings:list", "ae:report", "handoff:rep")
+
+_GREETING = re.compile(
+    r"^\s*(你好|您好|hi|hello|hey|help|帮助|菜单|menu|在吗|在不在|开始|start|哈喽|嗨|早上好|下午好|晚上好"
+    r"|good (morning|afternoon|evening)|\?|？)\s*[!！.。~～]*\s*$",
+    re.IGNORECASE,
+)
+
+
+def main_menu(ctx: Context, head: str | None = None) -> MenuReply:
+    """The menu of everything a doctor can do, in the conversation's language."""
+    labels = {
+        "qa:ask": ctx.t("文献与产品问答", "Literature and product questions"),
+        "meetings:list": ctx.t("学术会议", "Academic meetings"),
+        "ae:report": ctx.t("报告不良事件", "Report an adverse event"),
+        "handoff:rep": ctx.t("联系医药代表", "Talk to a representative"),
+    }
+    return MenuReply(
+        head=head
+        or ctx.t(
+            "您好！我是医学信息助手，只提供经审批的产品与文献信息。请问需要什么帮助？",
+            "Hello! I am the medical information assistant and share approved product and "
+            "literature information only. How can I help?",
+        ),
+        options=tuple(MenuOption(id=option, label=labels[option]) for option in MAIN_MENU_IDS),
+        tail=ctx.t("也可以直接输入您的问题。", "You can also type your question."),
+    )
+
+
+def _is_greeting(ctx: Context) -> bool:
+    message = ctx.message
+    if message.kind is MessageKind.CLICK:
+        return message.click_id == HELP_CLICK
+    return message.kind is MessageKind.TEXT and bool(_GREETING.match(message.text))
+
+
+def _is_unsupported_media(ctx: Context) -> bool:
+    return ctx.message.kind in (MessageKind.IMAGE, MessageKind.VOICE, MessageKind.FILE)
+
+
+def create_router(services: Services, priority: int) -> Router:
+    router = Router("help", priority)
+
+    @router.message(_is_greeting)
+    async def greet(ctx: Context) -> None:
+        if ctx.message.sender_type is SenderType.MEMBER:
+            ctx.reply(
+                ctx.t(
+                    "代表命令：/meetings、/invite 会议 医生…、/attendees 会议、/takeover 医生、"
+                    "/release 医生、/profile 医生、/verify 医生",
+                    "Rep commands: /meetings, /invite MEETING DOCTOR…, /attendees MEETING, "
+                    "/takeover DOCTOR, /release DOCTOR, /profile DOCTOR, /verify DOCTOR",
+                )
+            )
+            return
+        ctx.reply(main_menu(ctx))
+
+    @router.message(_is_unsupported_media)
+    async def text_only(ctx: Context) -> None:
+        ctx.reply(
+            ctx.t(
+                "抱歉，目前只能处理文字消息。请用文字描述您的问题。",
+                "Sorry, I can only read text messages for now. Please type your question.",
+            )
+        )
+
+    return router
+
+
+def create_fallback_router(services: Services, priority: int) -> Router:
+    router = Router("fallback", priority)
+
+    @router.message(lambda ctx: ctx.message.kind in (MessageKind.TEXT, MessageKind.CLICK))
+    async def not_understood(ctx: Context) -> None:
+        ctx.conversation.unhelped_in_a_row += 1
+        ctx.reply(
+            main_menu(
+                ctx,
+                ctx.t(
+                    "抱歉，我没有理解您的意思。您可以选择：",
+                    "Sorry, I did not understand that. You can choose:",
+                ),
+            )
+        )
+
+    @router.message(lambda ctx: ctx.message.kind is MessageKind.OTHER)
+    async def unsupported_kind(ctx: Context) -> None:
+        ctx.reply(
+            ctx.t(
+                "抱歉，暂不支持这种消息类型，请发送文字。",
+                "Sorry, this kind of message is not supported; please send text.",
+            )
+        )
+
+    return router

@@ -1,0 +1,47 @@
+"""`virtualrep chat` end to end in a subprocess fed through stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_chat(stdin: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
+    env["VREP_DATA_DIR"] = str(tmp_path / "data")
+    env["VREP_KB_DIR"] = str(tmp_path / "kb")
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", *args],
+        input=stdin,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_help_menu_in_chinese_then_english(tmp_path: Path) -> None:
+    result = run_chat("你好\nhello\n", tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    zh = out.index("您好！我是医学信息助手")
+    en = out.index("Hello! I am the medical information assistant")
+    assert zh < en
+    assert "1. 文献与产品问答" in out and "1. Literature and product questions" in out
+
+
+def test_menu_number_is_a_click_and_media_gets_polite_reply(tmp_path: Path) -> None:
+    result = run_chat("hi\n4\n", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bot>" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_rep_sees_rep_commands(tmp_path: Path) -> None:
+    result = run_chat("help\n", tmp_path, "--as", "rep", "--user", "rep-li")
+    assert result.returncode == 0, result.stderr
+    assert "/takeover" in result.stdout

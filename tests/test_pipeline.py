@@ -1,0 +1,204 @@
+"""Pipeline and dispatcher: ordering, parallelism, redelivery, failing skills (both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.dispatcher import UNHANDLED, Context, Dispatcher, HandlerResult, Router
+from bot.metrics import Metrics
+from bot.middlewares import OutOfOrder
+from bot.models import Channel, InboundMessage
+from bot.pipeline import (
+    INBOUND_GROUP,
+    INBOUND_QUEUE,
+    InboundWorkers,
+    message_from_entry,
+    submit_inbound,
+)
+from bot.runtime import build_runtime
+from bot.settings import load_settings
+from bot.storage.base import Storage
+from tests.helpers import RecordingSender, text_message
+from tests.storage_backends import Backend
+
+
+def message(conversation: str, text: str, message_id: str) -> InboundMessage:
+    return text_message(conversation, text, message_id)
+
+
+class Probe:
+    """A skill that records overlap and order, with a configurable delay."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.active: dict[str, int] = {}
+        self.max_active_per_conversation = 0
+        self.max_active_total = 0
+        self.seen: dict[str, list[str]] = {}
+
+    def router(self) -> Router:
+        router = Router("probe", priority=100)
+
+        @router.message(lambda ctx: ctx.message.text.startswith("boom"))
+        async def explode(ctx: Context) -> None:
+            raise RuntimeError("skill bug")
+
+        @router.message(lambda ctx: ctx.message.text == "pass")
+        async def decline(ctx: Context) -> HandlerResult:
+            return UNHANDLED
+
+        @router.message(lambda ctx: ctx.message.text != "pass")
+        async def record(ctx: Context) -> None:
+            key = ctx.message.conversation_key
+            self.active[key] = self.active.get(key, 0) + 1
+            total = sum(self.active.values())
+            self.max_active_per_conversation = max(
+                self.max_active_per_conversation, self.active[key]
+            )
+            self.max_active_total = max(self.max_active_total, total)
+            await asyncio.sleep(self.delay_s)
+            self.seen.setdefault(key, []).append(ctx.message.text)
+            ctx.conversation.data["count"] = ctx.conversation.data.get("count", 0) + 1
+            ctx.reply(f"echo {ctx.message.text}")
+            self.active[key] -= 1
+
+        return router
+
+
+@pytest.fixture
+async def bot(storage: Storage) -> AsyncIterator[tuple[Dispatcher, RecordingSender, Probe]]:
+    sender = RecordingSender()
+    probe = Probe()
+    settings = load_settings(workers=4)
+    _, dispatcher = build_runtime(settings, storage, senders={Channel.CONSOLE: sender})
+    dispatcher.include_router(probe.router())
+    yield dispatcher, sender, probe
+
+
+async def _run_until(workers: InboundWorkers, storage: Storage, timeout_s: float = 20.0) -> None:
+    workers.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            # Polls shared storage (possibly another process's): no event to wait on.
+            while await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        await workers.stop()
+
+
+async def test_one_conversation_is_serialised_in_order(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, sender, probe = bot
+    probe.delay_s = 0.005
+    for index in range(12):
+        assert await submit_inbound(storage, message("c1", f"m{index}", f"id{index}"), 3600)
+    workers = InboundWorkers(storage, dispatcher, Metrics(), workers=4)
+    await _run_until(workers, storage)
+    assert probe.seen["c1"] == [f"m{index}" for index in range(12)]
+    assert probe.max_active_per_conversation == 1
+    assert sender.texts("c1") == [f"echo m{index}" for index in range(12)]
+
+
+async def test_two_conversations_run_in_parallel(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, _, probe = bot
+    probe.delay_s = 0.2
+    for index in range(3):
+        await submit_inbound(storage, message("a", f"a{index}", f"a{index}"), 3600)
+        await submit_inbound(storage, message("b", f"b{index}", f"b{index}"), 3600)
+    workers = InboundWorkers(storage, dispatcher, Metrics(), workers=4)
+    await _run_until(workers, storage)
+    assert probe.seen == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
+    assert probe.max_active_total == 2
+
+
+async def test_duplicate_submission_is_handled_once(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, sender, _ = bot
+    first = message("c", "hello", "same-id")
+    assert await submit_inbound(storage, first, 3600)
+    assert not await submit_inbound(storage, first, 3600)
+    await _run_until(InboundWorkers(storage, dispatcher, Metrics(), workers=2), storage)
+    assert sender.texts() == ["echo hello"]
+
+
+async def test_redelivered_entry_is_not_handled_twice(
+    storage: Storage, backend: Backend, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    """A worker that handled a message but died before acking: the reclaimer skips it."""
+    dispatcher, sender, probe = bot
+    await submit_inbound(storage, message("c", "once", "m1"), 3600)
+    [entry] = await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "dying-worker", count=1)
+    await dispatcher.feed(message_from_entry(entry))
+    # ... the worker dies here, without acking; another worker reclaims the entry.
+    workers = InboundWorkers(storage, dispatcher, Metrics(), workers=1, reclaim_idle_ms=1)
+    await backend.advance(0.01)
+    await _run_until(workers, storage)
+    assert probe.seen["c"] == ["once"]
+    assert sender.texts() == ["echo once"]
+
+
+async def test_crashed_worker_entry_is_reclaimed_and_processed(
+    storage: Storage, backend: Backend, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, sender, _ = bot
+    await submit_inbound(storage, message("c", "lost?", "m1"), 3600)
+    await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "crashed-before-handling", count=1)
+    workers = InboundWorkers(storage, dispatcher, Metrics(), workers=1, reclaim_idle_ms=1)
+    await backend.advance(0.01)
+    await _run_until(workers, storage)
+    assert sender.texts() == ["echo lost?"]
+
+
+async def test_raising_skill_gets_apology_and_worker_continues(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, sender, _ = bot
+    await submit_inbound(storage, message("c", "boom 你好", "m1"), 3600)
+    await submit_inbound(storage, message("c", "after", "m2"), 3600)
+    metrics = dispatcher.services.metrics
+    await _run_until(InboundWorkers(storage, dispatcher, metrics, workers=1), storage)
+    texts = sender.texts()
+    assert texts[0].startswith("抱歉")
+    assert texts[1] == "echo after"
+    assert metrics.errors.labels("skill")._value.get() == 1
+
+
+async def test_declining_handler_passes_to_next_router(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, sender, _ = bot
+    ctx = await dispatcher.feed(message("c", "pass", "m1"))
+    assert ctx.skill == "fallback"
+    assert sender.sent[0].replies[0].type == "menu"
+
+
+async def test_state_persists_between_messages(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, _, _ = bot
+    for index in range(3):
+        ctx = await dispatcher.feed(message("c", f"n{index}", f"m{index}"))
+    assert ctx.conversation.data["count"] == 3
+
+
+async def test_message_that_overtook_its_predecessor_is_refused_until_allowed(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    dispatcher, _, _ = bot
+    for index in (1, 2):
+        await submit_inbound(storage, message("c", f"m{index}", f"m{index}"), 3600)
+    entries = await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "w", count=2)
+    first, second = (message_from_entry(e) for e in entries)
+    await dispatcher.feed(first)
+    assert (await dispatcher.feed(second)).conversation.last_seq == 2
+    overtaking = second.model_copy(update={"seq": 5, "message_id": "m5"})
+    with pytest.raises(OutOfOrder):
+        await dispatcher.feed(overtaking)
+    assert (await dispatcher.feed(overtaking, accept_gap=True)).conversation.last_seq == 5

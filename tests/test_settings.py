@@ -1,0 +1,89 @@
+"""Settings: defaults, overrides from the environment, one-line errors naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+VALID_AES_KEY = "a" * 43
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in list(os.environ):
+        if name.startswith("VREP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(str(tmp_path))  # no stray .env
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.redis_url is None
+    assert settings.wecom_api_base == "https://qyapi.weixin.qq.com"
+    assert not settings.wecom_configured and not settings.llm_configured
+
+
+def test_environment_and_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VREP_PORT", "9000")
+    monkeypatch.setenv("VREP_WECOM_SECRET", "s3cret")
+    monkeypatch.setenv("VREP_WECOM_AES_KEY", VALID_AES_KEY)
+    settings = load_settings()
+    assert settings.port == 9000
+    assert "s3cret" not in repr(settings)
+    assert settings.wecom_secret is not None
+    assert settings.wecom_secret.get_secret_value() == "s3cret"
+
+
+def test_dotenv_file(tmp_path: object) -> None:
+    with open(".env", "w", encoding="utf-8") as handle:
+        handle.write("VREP_LOG_LEVEL=DEBUG\n")
+    assert load_settings().log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VREP_WECOM_AES_KEY", "tooshort"),
+        ("VREP_REDIS_URL", "localhost:6379"),
+        ("VREP_REDIS_URL", "redis://localhost:notaport"),
+        ("VREP_PORT", "eighty"),
+        ("VREP_PORT", "70000"),
+        ("VREP_OPENAI_BASE_URL", "ftp://x"),
+        ("VREP_TIMEZONE", "Mars/Olympus"),
+        ("VREP_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid {variable}:")
+    assert "\n" not in message
+
+
+def test_cli_stops_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {**os.environ, "VREP_WECOM_AES_KEY": "short"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "virtualrep: invalid VREP_WECOM_AES_KEY: must be the 43-character EncodingAESKey "
+        "from the WeCom console"
+    ]
