@@ -47,16 +47,20 @@ _STATE_AFTER_CHANGE: Final = {1: 3, 2: 3, 3: 4, 4: 3}
 WelcomeMenu = Callable[[str, str], MenuReply]
 
 
+WELCOME_OPTIONS: Final = (  # click ids of the help skill's main menu (skills.help)
+    ("qa:ask", "文献与产品问答 / Literature and product questions"),
+    ("meetings:list", "学术会议 / Academic meetings"),
+    ("ae:report", "报告不良事件 / Report an adverse event"),
+    ("handoff:rep", "联系医药代表 / Talk to a representative"),
+)
+
+
 def default_welcome_menu(scene: str, scene_param: str) -> MenuReply:
     """A short bilingual greeting with the main options (the app may supply its own)."""
     return MenuReply(
-        head="您好！我是医学信息助手，可以为您提供已获批准的产品资料。\n"
-        "Hello! I am the medical information assistant for approved product information.",
-        options=(
-            MenuOption(id="menu:product", label="产品资料 / Product information"),
-            MenuOption(id="menu:ae", label="报告不良反应 / Report a side effect"),
-            MenuOption(id="menu:human", label="联系代表 / Talk to a representative"),
-        ),
+        head="您好！我是医学信息助手，只提供经审批的产品与文献信息。\n"
+        "Hello! I am the medical information assistant; I share approved information only.",
+        options=tuple(MenuOption(id=click, label=label) for click, label in WELCOME_OPTIONS),
         tail="也可以直接输入您的问题。/ You can also type your question.",
     )
 

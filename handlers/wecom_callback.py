@@ -49,7 +49,6 @@ from bot.models import Channel, InboundMessage, MessageKind, SenderType
 from bot.pipeline import submit_inbound
 from bot.settings import Settings
 from bot.storage.base import Storage, StorageError
-from bot.wecom.client import WeComClient
 from handlers.kf import KfSyncer, WelcomeMenu, default_welcome_menu
 
 log = logging.getLogger(__name__)
@@ -306,8 +305,7 @@ def add_routes(app: web.Application, *, welcome_menu: WelcomeMenu = default_welc
 
     async def callback_context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        configured = app.get(WECOM)
-        client = configured if isinstance(configured, WeComClient) else None
+        client = app.get(WECOM)
         syncer = (
             KfSyncer(
                 client,

@@ -50,11 +50,11 @@ async def test_clicks_media_and_budget_reset() -> None:
         conversation = f"kf:{OPEN_KFID}:{DOCTOR}"
         await stack.storage.incr(kf_budget_key(conversation), 4)
         stack.api.queue_customer_message(OPEN_KFID, DOCTOR, "image", {"media_id": "MEDIA1"})
-        await sim.doctor_clicks(OPEN_KFID, DOCTOR, "menu:product", "产品资料")
+        await sim.doctor_clicks(OPEN_KFID, DOCTOR, "qa:ask", "产品资料")
         await stack.settle()
         image, click = await enqueued(stack.storage)
         assert image.kind is MessageKind.IMAGE and image.extra["media_id"] == "MEDIA1"
-        assert click.kind is MessageKind.CLICK and click.click_id == "menu:product"
+        assert click.kind is MessageKind.CLICK and click.click_id == "qa:ask"
         assert await stack.storage.get_counter(kf_budget_key(conversation)) == 0
 
 
@@ -66,7 +66,7 @@ async def test_enter_session_sends_the_welcome_menu_once() -> None:
         welcome = stack.api.calls_to("kf/send_msg_on_event")
         assert len(welcome) == 1 and welcome[0].errcode == 0
         assert welcome[0].body is not None and welcome[0].body["msgtype"] == "msgmenu"
-        assert len(welcome[0].body["msgmenu"]["list"]) == 3
+        assert len(welcome[0].body["msgmenu"]["list"]) == 4
         (event,) = await enqueued(stack.storage)
         assert event.kind is MessageKind.EVENT and event.event == "kf_enter_session"
         assert event.extra["scene"] == "rep_zhang"

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from bot.settings import Settings
 from bot.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -327,3 +328,19 @@ class WeComClient:
         """Servicers of a kf account with their status (0 active, 1 paused)."""
         data = await self.call("GET", "/cgi-bin/kf/servicer/list", None, open_kfid=open_kfid)
         return list(data.get("servicer_list", []))
+
+
+def wecom_client_from_settings(
+    settings: Settings, session: aiohttp.ClientSession, storage: Storage
+) -> WeComClient | None:
+    """The API client when a corp id and app secret are configured, else None."""
+    if not (settings.wecom_corp_id and settings.wecom_secret):
+        return None
+    return WeComClient(
+        session,
+        storage,
+        corp_id=settings.wecom_corp_id,
+        secret=settings.wecom_secret.get_secret_value(),
+        agent_id=settings.wecom_agent_id,
+        api_base=settings.wecom_api_base,
+    )

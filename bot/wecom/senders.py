@@ -38,7 +38,7 @@ from bot.models import (
     Reply,
     TextReply,
 )
-from bot.outbound import WECOM_TEXT_LIMIT_BYTES, split_text, utf8_len
+from bot.outbound import WECOM_TEXT_LIMIT_BYTES, ChannelSender, split_text, utf8_len
 from bot.storage.base import Storage
 from bot.wecom.client import KfWrongStateError, WeComApiError, WeComClient
 
@@ -50,7 +50,9 @@ KF_STATE_TTL_S: Final = 7 * 24 * 3600
 KF_MENU_MAX_ITEMS: Final = 10
 APP_CARD_MAX_BUTTONS: Final = 6
 MORE_CLICK_ID: Final = "kf:more"  # "show the rest" — handled by a skill via send_more
-CONTINUE_CLICK_ID: Final = "kf:continue"  # "I have another question" — renews the budget
+# "I have another question": the help skill's click id (skills.help.HELP_CLICK), which answers
+# with the main menu; any tap renews the budget.
+CONTINUE_CLICK_ID: Final = "help"
 
 BOT_STATES: Final = frozenset({0, 1})  # states in which the bot may send
 
@@ -464,7 +466,7 @@ def _app_text(reply: Reply) -> str:
 
 def build_senders(
     client: WeComClient, storage: Storage, metrics: Metrics, **kf_options: Any
-) -> dict[Channel, KfSender | AppSender]:
+) -> dict[Channel, ChannelSender]:
     """Both WeCom senders, ready for ``Services.senders``."""
     return {
         Channel.KF: KfSender(client, storage, metrics, **kf_options),
