@@ -25,6 +25,9 @@ from skills.qa import cli as qa_cli
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
+    logging.getLogger("virtualrep").info(
+        "serving", extra={"host": host, "port": port, "redis": bool(settings.redis_url)}
+    )
     web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
     return 0
 
