@@ -79,3 +79,20 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 @pytest.fixture
 def storage(backend: Backend) -> Storage:
     return backend.storage
+
+
+@pytest.fixture(scope="session")
+def qa_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The knowledge base over the Q&A test library, opened once per session."""
+    base = pytest.importorskip("knowledge.base", reason="the knowledge base has not landed")
+    from bot.settings import Settings
+    from tests.qa_support import LIBRARY
+
+    directory = tmp_path_factory.mktemp("qa-kb")
+    kb = base.KnowledgeBase.open(Settings(kb_dir=directory, kb_sample_library=False))
+    report = kb.ingest_paths([LIBRARY])
+    assert not report.refused, report.refused
+    try:
+        yield kb
+    finally:
+        kb.close()
