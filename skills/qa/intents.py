@@ -33,7 +33,8 @@ _MI = re.compile(
     r"|\bmi\s+request|medical\s+affairs|提交.{0,6}(?:请求|问题)"
 )
 _VERIFY = re.compile(
-    r"(?:身份|医生|资质|医师)(?:认证|验证|确认)|认证身份|验证身份|我是(?:一名|一位)?医生"
+    r"(?:身份|医生|资质|医师)(?:认证|验证|确认)|(?:认证|验证|确认)(?:医生|医师)?身份"
+    r"|我是(?:一名|一位)?医生"
     r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s+am\s+an?\s+(?:doctor|physician|hcp)"
 )
 _THANKS = re.compile(

