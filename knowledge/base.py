@@ -240,9 +240,15 @@ class KnowledgeBase:
         return cls(settings, client, embeddings, model)
 
     def close(self) -> None:
-        """Release the snapshot; the Chroma client has nothing else to close."""
+        """Release the snapshot and the Chroma client (its HTTP session in server mode)."""
         with self._lock:
             self._snapshot = _Snapshot("", {}, [])
+            # chromadb 1.5's HttpClient.close() leaves its httpx session open (sockets leak
+            # until GC); close the session ourselves when there is one.
+            session = getattr(getattr(self._client, "_server", None), "_session", None)
+            if session is not None:
+                session.close()
+            self._client.close()
 
     def ping(self) -> bool:
         try:

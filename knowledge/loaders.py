@@ -84,7 +84,11 @@ def load_file(path: Path, *, unapproved_eval: bool = False) -> list[SourceDocume
     if "title" not in raw_meta:
         heading = _HEADING.search(text)
         raw_meta["title"] = heading.group(1) if heading else path.stem
-    return [_validated(raw_meta, text, str(path), suffix in (".md", ".markdown"), unapproved_eval)]
+    return [
+        _validated(
+            raw_meta, text, str(path), suffix in (".md", ".markdown", ".docx"), unapproved_eval
+        )
+    ]
 
 
 def _validated(
