@@ -354,13 +354,45 @@ class KnowledgeBase:
         include_unapproved_eval: bool = False,
     ) -> list[Hit]:
         """Best ``k`` chunks for ``query`` among those the asker may see today, best first."""
-        snapshot = self._current()
-        if not query.strip() or k <= 0 or not snapshot.rows:
+        if k <= 0:
             return []
+        ranked = self.candidates(
+            query,
+            audiences=audiences,
+            product=product,
+            today=today,
+            include_unapproved_eval=include_unapproved_eval,
+        )
+        if ranked is None:
+            return []
+        snapshot, rows, dense, matrix = ranked
+        fused = ranking.load_model().score(matrix)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [
+            _hit(rows[i], snapshot.docs[rows[i].doc_id], float(fused[i]), float(dense[i]))
+            for i in order
+        ]
+
+    def candidates(
+        self,
+        query: str,
+        *,
+        audiences: frozenset[str],
+        product: str | None = None,
+        today: date | None = None,
+        include_unapproved_eval: bool = False,
+    ) -> tuple[_Snapshot, list[_Row], FloatArray, FloatArray] | None:
+        """Candidate chunks with their dense cosines and fusion features (``ranking.FEATURES``).
+
+        Used by ``search`` and by ``bench/train_fusion.py``; None when nothing can match.
+        """
+        snapshot = self._current()
+        if not query.strip() or not snapshot.rows:
+            return None
         day = today or datetime.now(self._tz).date()
         allowed = snapshot.allowed(audiences, product, day, include_unapproved_eval)
         if allowed.size == 0:
-            return []
+            return None
         normalised = lexical.normalise(query)
         chars = lexical.char_tokens(normalised)
         words = lexical.word_tokens(normalised)
@@ -380,17 +412,7 @@ class KnowledgeBase:
             [row.words for row in rows],
             [row.length for row in rows],
         )
-        fused = ranking.load_model().score(matrix)
-        order = np.argsort(-fused, kind="stable")[:k]
-        return [
-            _hit(
-                rows[i],
-                snapshot.docs[rows[i].doc_id],
-                float(fused[i]),
-                float(scores["dense"][local[i]]),
-            )
-            for i in order
-        ]
+        return snapshot, rows, scores["dense"][local], matrix
 
     # ----------------------------------------------------------------- ingest
     def ingest_paths(
