@@ -9,7 +9,10 @@ from bot.dispatcher import Dispatcher
 from bot.middlewares import AuditMiddleware, ConversationStateMiddleware, TelemetryMiddleware
 from bot.services import Services
 from skills import help as help_skill
+from skills import meetings
 
+PRIORITY_FORMS = 90  # active multi-turn forms (meeting registration, ...)
+PRIORITY_MEETINGS = 50  # academic meetings: doctor flows and rep commands
 PRIORITY_HELP = 40  # greetings, the main menu, unsupported media
 PRIORITY_FALLBACK = 0  # whatever nothing else handled
 
@@ -21,6 +24,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
         ConversationStateMiddleware(services.storage, services.settings.conversation_ttl_s)
     )
     dispatcher.add_middleware(AuditMiddleware())
+    dispatcher.include_router(meetings.create_form_router(services, PRIORITY_FORMS))
+    dispatcher.include_router(meetings.create_router(services, PRIORITY_MEETINGS))
     dispatcher.include_router(help_skill.create_router(services, PRIORITY_HELP))
     dispatcher.include_router(help_skill.create_fallback_router(services, PRIORITY_FALLBACK))
     return dispatcher
