@@ -254,7 +254,8 @@ class CatalogSource:
         self._refresh_s = settings.meetings_refresh_s
         self._monotonic = monotonic
         self._catalog = Catalog(source=self._url or str(self._path))
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int] | None = None  # (mtime, size) of the file last read
+        self._loaded = False
         self._fetched_at: float | None = None
         self.load_error: str | None = None
 
@@ -266,13 +267,13 @@ class CatalogSource:
             if due:
                 await self.reload()
         else:
-            stamp = self._file_stamp()
-            if stamp != self._stamp:
+            if not self._loaded or self._file_stamp() != self._stamp:
                 await self.reload()
         return self._catalog
 
     async def reload(self) -> Catalog:
         """Read the source now; on failure keep the previous catalog and remember the error."""
+        self._loaded = True
         try:
             if self._url is not None:
                 self._fetched_at = self._monotonic()
