@@ -74,7 +74,9 @@ def test_register_details_and_cancel_in_english(tmp_path: Path) -> None:
 
 def test_rep_commands_in_chat(tmp_path: Path) -> None:
     path = catalog(tmp_path)
-    script = "/meetings\n/attendees kidney\n/invite kidney nobody\n"
+    script = (
+        "hello\n/meetings\n/attendees kidney\n/invite kidney nobody\n"  # an English-speaking rep
+    )
     result = run_chat(script, path, "--as", "rep", "--user", "rep-li")
     assert result.returncode == 0, result.stderr
     out = result.stdout

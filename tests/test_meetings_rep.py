@@ -69,9 +69,9 @@ async def test_meetings_lists_upcoming_with_seats_and_catalog_problems(
 ) -> None:
     await rep(bot, clock, "/meetings")
     text = bot.transcript(Channel.APP)
-    assert "m1 | Test meeting m1 |" in text and "registered 0/1, waitlist 0" in text
+    assert "m1 | 测试会议 m1 |" in text and "已报名 0/1，候补 0" in text
     assert "old" not in text
-    assert "1 invalid catalog entries were skipped" in text
+    assert "目录中有 1 条无效条目已跳过" in text
 
 
 async def test_invite_reports_who_could_not_be_reached_and_why(bot: Bot, clock: Clock) -> None:
@@ -85,10 +85,10 @@ async def test_invite_reports_who_could_not_be_reached_and_why(bot: Bot, clock: 
 
     await rep(bot, clock, "/invite m1 dr-recent dr-quiet dr-never dr-ghost dr-recent")
     report = bot.transcript(Channel.APP)
-    assert report.startswith("Invitation sent (1): dr-recent")
-    assert "- dr-quiet: has not written for 48 h; please forward it yourself" in report
-    assert "- dr-never: has never written to the bot; cannot be messaged" in report
-    assert "- dr-ghost: no such doctor" in report
+    assert report.startswith("已发送邀请（1）：dr-recent")
+    assert "- dr-quiet: 超过 48 小时未发消息，请线下转发" in report
+    assert "- dr-never: 从未通过微信客服联系过，无法发送" in report
+    assert "- dr-ghost: 找不到该医生" in report
 
     invitation = bot.transcript(Channel.KF, user="dr-recent")
     assert "您的医药代表邀请您参加学术会议" in invitation and "测试会议 m1" in invitation
@@ -113,7 +113,7 @@ async def test_invite_reports_who_could_not_be_reached_and_why(bot: Bot, clock: 
     assert registration is not None and registration.invited_by == "rep-wang"
 
     await rep(bot, clock, "/invite m1 dr-recent")
-    assert "- dr-recent: already registered" in bot.transcript(Channel.APP)
+    assert "- dr-recent: 已报名" in bot.transcript(Channel.APP)
 
 
 async def test_attendees_list_and_csv(bot: Bot, clock: Clock) -> None:
@@ -129,10 +129,10 @@ async def test_attendees_list_and_csv(bot: Bot, clock: Clock) -> None:
     (_, csv_file) = bot.replies(Channel.APP)
     assert isinstance(csv_file, FileReply) and csv_file.filename == "m1-attendees.csv"
     rendered = bot.transcript(Channel.APP)
-    assert "registered 1/1, waitlist 1" in rendered
+    assert "已报名 1/1，候补 1" in rendered
     assert (
-        "1. 王医生 | H, Inc. | 心内科 | registered" in rendered
-        and "2. Dr. Brown | H, Inc. | 心内科 | waitlisted #1" in rendered
+        "1. 王医生｜H, Inc.｜心内科｜已报名" in rendered
+        and "2. Dr. Brown｜H, Inc.｜心内科｜候补 #1" in rendered
     )
     rows = list(csv.DictReader(io.StringIO(csv_file.content.decode("utf-8-sig"))))
     assert [(r["doctor_id"], r["status"], r["waitlist_position"]) for r in rows] == [
@@ -144,8 +144,8 @@ async def test_attendees_list_and_csv(bot: Bot, clock: Clock) -> None:
 
 async def test_usage_and_unknown_meeting(bot: Bot, clock: Clock) -> None:
     await rep(bot, clock, "/invite m1")
-    assert bot.transcript(Channel.APP).startswith("Usage: /invite")
+    assert bot.transcript(Channel.APP).startswith("用法：/invite")
     await rep(bot, clock, "/attendees nope")
-    assert "No meeting nope." in bot.transcript(Channel.APP)
+    assert "没有编号为 nope 的会议" in bot.transcript(Channel.APP)
     await rep(bot, clock, "/invite old dr-a")
-    assert "- dr-a: registration is closed" in bot.transcript(Channel.APP)
+    assert "- dr-a: 报名已截止" in bot.transcript(Channel.APP)

@@ -67,9 +67,7 @@ async def test_doctor_registers_with_kf_menus_and_rep_invites_and_lists(tmp_path
         await until(lambda: len(api.app_sent) > before_app)
         await bot.drained()
         report = api.app_sent[-1]["text"]["content"]
-        assert (
-            f"Invitation sent (1): {OTHER}" in report and "- wmSTRANGER: no such doctor" in report
-        )
+        assert f"已发送邀请（1）：{OTHER}" in report and "- wmSTRANGER: 找不到该医生" in report
         assert any(
             "Hello, your representative invites you" in text
             for text in kf_texts(api.kf_sent, OTHER)
