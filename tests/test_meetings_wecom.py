@@ -80,4 +80,4 @@ async def test_doctor_registers_with_kf_menus_and_rep_invites_and_lists(tmp_path
         contents = [
             m["text"]["content"] for m in api.app_sent[before_app:] if m["msgtype"] == "text"
         ]
-        assert any("1. 张伟 | 示例医院 | 心内科 | registered" in c for c in contents)
+        assert any("1. 张伟｜示例医院｜心内科｜已报名" in c for c in contents)
