@@ -140,7 +140,9 @@ class Storage(Protocol):
 
     async def cancel(self, schedule: str, item_id: str) -> bool: ...
 
-    async def claim_due(self, schedule: str, now: datetime, limit: int = 100) -> list[ScheduledItem]:
+    async def claim_due(
+        self, schedule: str, now: datetime, limit: int = 100
+    ) -> list[ScheduledItem]:
         """Remove and return items due at ``now``; each item is returned to exactly one caller."""
         ...
 
@@ -158,4 +160,3 @@ class Storage(Protocol):
     async def seats(self, pool: str) -> tuple[list[str], list[str]]:
         """(seated members in arrival order, waitlist in order)."""
         ...
-
