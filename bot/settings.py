@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
     )
 
+    # --- Q&A skill (skills/qa) ---------------------------------------------------------------
+    qa_mi_response_hours: int = Field(48, ge=1, description="Promised MI response time.")
+    qa_min_dense_score: float | None = Field(
+        None, description="Answer threshold on the dense cosine; None = calibrated default."
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
