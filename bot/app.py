@@ -22,6 +22,7 @@ from bot.resources import open_http_session, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.storage.base import StorageError
+from skills.adverse_events.delivery import create_delivery_worker
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,14 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = InboundWorkers(
         services.storage, dispatcher, services.metrics, workers=settings.workers
     )
+    pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     workers.start()
     services.scheduler.start()
+    await pv_delivery.start()
     try:
         yield
     finally:
+        await pv_delivery.stop()
         await services.scheduler.stop()
         await workers.stop()
 

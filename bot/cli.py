@@ -19,12 +19,14 @@ from bot.resources import open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import ConsoleSender, run_chat
-from skills.qa import cli as qa_cli
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
+    logging.getLogger("virtualrep").info(
+        "serving", extra={"host": host, "port": port, "redis": bool(settings.redis_url)}
+    )
     web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
     return 0
 
@@ -70,7 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", default="console-user", help="user id; use several to hold several conversations"
     )
     chat.set_defaults(handler=_chat)
-    qa_cli.add_commands(sub)
     return parser
 
 

@@ -28,6 +28,7 @@ from typing import Protocol
 
 import aiohttp
 
+from bot.services import Services
 from bot.storage.base import QueueEntry, StorageError
 from skills.adverse_events.cases import AECase, ReporterContact
 from skills.adverse_events.e2b import case_json, case_xml
@@ -38,6 +39,7 @@ from skills.adverse_events.service import (
     PENDING_SET,
     RETRY_SCHEDULE,
     AEService,
+    ae_service,
     case_card,
 )
 
@@ -286,3 +288,11 @@ class DeliveryWorker:
         await ae.services.storage.schedule(
             RETRY_SCHEDULE, case.case_id, ae.now + timedelta(seconds=delay)
         )
+
+
+def create_delivery_worker(
+    services: Services, session: aiohttp.ClientSession | None
+) -> DeliveryWorker:
+    """The worker with the sinks the settings configure (the app owns start/stop)."""
+    ae = ae_service(services)
+    return DeliveryWorker(ae, configured_sinks(ae, session))
