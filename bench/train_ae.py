@@ -35,13 +35,13 @@ from skills.adverse_events.model import MODEL_FILE, LinearModel
 
 # Total training weight per source group, so 612 forum sentences do not drown 300 doctor
 # messages. Chinese doctor messages matter most (the product's real input).
-GROUP_WEIGHT = {"zh": 1.0, "en_own": 0.6, "psytar": 0.8}
+GROUP_WEIGHT = {"zh": 1.0, "zh_tpl": 0.4, "en_own": 0.6, "en_tpl": 0.6, "psytar": 0.8}
 SOURCE_GROUP = {
     "ae_zh": "zh",
     "own_zh": "zh",
-    "own_zh_tpl": "zh",
+    "own_zh_tpl": "zh_tpl",
     "own_en": "en_own",
-    "own_en_tpl": "en_own",
+    "own_en_tpl": "en_tpl",
     "psytar": "psytar",
 }
 ZH_RECALL_GOAL = 0.98
