@@ -196,7 +196,8 @@ async def test_e2b_xml_is_well_formed_with_the_four_criteria(
     assert _find(root, "C/C.1.CN.3") == "MAH-001"
     assert case_id in _find(root, "H/H.1")
     archived = json.loads((tmp_path / "pv" / f"{case_id}.json").read_text(encoding="utf-8"))
-    assert archived["case_id"] == case_id and archived["missing_criteria"] == ["product"]
+    assert "XX" in _find(root, "G.k/G.k.2.2") and _find(root, "G.k/G.k.1") == "1"  # product
+    assert archived["case_id"] == case_id and archived["missing_criteria"] == []
 
 
 async def test_ack_click_records_who_and_when_and_stops_overdue_alerts(

@@ -226,7 +226,7 @@ def summary(ctx: Context, state: FormState) -> str:
             part
             for part in (
                 case.patient.initials,
-                case.patient.age and ctx.t(f"{case.patient.age}岁", f"{case.patient.age} y"),
+                case.patient.age,
                 case.patient.sex
                 and ctx.t("男" if case.patient.sex == "male" else "女", case.patient.sex),
             )

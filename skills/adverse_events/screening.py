@@ -156,9 +156,9 @@ def _new_case(ae: AEService, ctx: Context, verdict: Verdict, case_id: str) -> AE
     )
     _add_source(case, ctx, verdict)
     text = case.sources[0].text
-    if "adverse_event" in case.categories:
-        case.events.append(Event(verbatim=text, language=verdict.language))
     facts = extract_facts(message.text)
+    if "adverse_event" in case.categories:
+        case.events.append(Event(verbatim=text, language=verdict.language, onset=facts.onset))
     case.patient.initials, case.patient.age, case.patient.sex = (
         facts.initials,
         facts.age,
