@@ -19,6 +19,7 @@ from bot.resources import open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import ConsoleSender, run_chat
+from skills.adverse_events import pv_cli
 from skills.qa import cli as qa_cli
 
 
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", default="console-user", help="user id; use several to hold several conversations"
     )
     chat.set_defaults(handler=_chat)
+    pv_cli.add_commands(sub)
     qa_cli.add_commands(sub)
     return parser
 

@@ -9,9 +9,16 @@ from bot.dispatcher import Dispatcher
 from bot.middlewares import AuditMiddleware, ConversationStateMiddleware, TelemetryMiddleware
 from bot.services import Services
 from skills import help as help_skill
+from skills import meetings
 from skills import qa as qa_skill
+from skills.adverse_events import acknowledge as pv_acknowledge
+from skills.adverse_events import form as ae_form
+from skills.adverse_events import screening as ae_screening
 
-PRIORITY_QA_FORMS = 90  # Q&A forms: HCP verification, MI question; rep command /verify
+PRIORITY_FORMS = 90  # a form in progress (adverse-event report, meeting registration, HCP
+# verification, MI question; the Q&A form router also takes the rep command /verify)
+PRIORITY_PV_ACK = 90  # PV members acknowledging a case card (click ids ae:ack:*)
+PRIORITY_MEETINGS = 50  # academic meetings: doctor flows and rep commands
 PRIORITY_HELP = 40  # greetings, the main menu, unsupported media
 PRIORITY_QA = 10  # product and literature questions: the catch-all for text
 PRIORITY_FALLBACK = 0  # whatever nothing else handled
@@ -24,7 +31,12 @@ def build_dispatcher(services: Services) -> Dispatcher:
         ConversationStateMiddleware(services.storage, services.settings.conversation_ttl_s)
     )
     dispatcher.add_middleware(AuditMiddleware())
-    dispatcher.include_router(qa_skill.create_form_router(services, PRIORITY_QA_FORMS))
+    dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
+    dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
+    dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))
+    dispatcher.include_router(meetings.create_form_router(services, PRIORITY_FORMS))
+    dispatcher.include_router(meetings.create_router(services, PRIORITY_MEETINGS))
+    dispatcher.include_router(qa_skill.create_form_router(services, PRIORITY_FORMS))
     dispatcher.include_router(help_skill.create_router(services, PRIORITY_HELP))
     dispatcher.include_router(qa_skill.create_router(services, PRIORITY_QA))
     dispatcher.include_router(help_skill.create_fallback_router(services, PRIORITY_FALLBACK))

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bot import wiring
 from bot.dispatcher import Dispatcher
+from bot.middlewares import AuditMiddleware, ConversationStateMiddleware, TelemetryMiddleware
 from bot.models import (
     Channel,
     InboundMessage,
@@ -21,6 +23,8 @@ from bot.runtime import build_runtime
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.memory import MemoryStorage
+from skills import help as help_skill
+from skills import qa
 from skills.qa import answer as texts
 from skills.qa.textutil import sentences
 from tests.helpers import RecordingSender
@@ -30,8 +34,13 @@ _ids = itertools.count()
 
 
 def build_bot(
-    kb: Any, *, llm: Any = None, **settings: Any
+    kb: Any, *, llm: Any = None, full: bool = False, **settings: Any
 ) -> tuple[Services, Dispatcher, RecordingSender]:
+    """The Q&A skill behind the core middlewares (``full``: the whole production wiring).
+
+    Without ``full`` the other skills (adverse-event screening, meetings) stay out, so a
+    guardrail case is judged on what the Q&A skill itself replies.
+    """
     sender = RecordingSender()
     services, dispatcher = build_runtime(
         Settings(kb_sample_library=False, **settings),
@@ -40,7 +49,19 @@ def build_bot(
         knowledge=kb,
         llm=llm,
     )
-    return services, dispatcher, sender
+    if full:
+        return services, dispatcher, sender
+    isolated = Dispatcher(services)
+    isolated.add_middleware(TelemetryMiddleware())
+    isolated.add_middleware(
+        ConversationStateMiddleware(services.storage, services.settings.conversation_ttl_s)
+    )
+    isolated.add_middleware(AuditMiddleware())
+    isolated.include_router(qa.create_form_router(services, wiring.PRIORITY_FORMS))
+    isolated.include_router(help_skill.create_router(services, wiring.PRIORITY_HELP))
+    isolated.include_router(qa.create_router(services, wiring.PRIORITY_QA))
+    isolated.include_router(help_skill.create_fallback_router(services, wiring.PRIORITY_FALLBACK))
+    return services, isolated, sender
 
 
 def message(

