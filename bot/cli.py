@@ -15,7 +15,7 @@ from bot.dispatcher import Dispatcher
 from bot.llm import open_llm
 from bot.logging_setup import configure_logging
 from bot.models import Channel
-from bot.resources import open_storage
+from bot.resources import open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import ConsoleSender, run_chat
@@ -40,8 +40,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     async def open_bot(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
         storage = await stack.enter_async_context(open_storage(settings))
         llm = await stack.enter_async_context(open_llm(settings))
+        knowledge = await stack.enter_async_context(open_knowledge(settings))
         services, dispatcher = build_runtime(
-            settings, storage, senders={Channel.CONSOLE: sender}, llm=llm
+            settings, storage, senders={Channel.CONSOLE: sender}, llm=llm, knowledge=knowledge
         )
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)

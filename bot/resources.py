@@ -6,8 +6,10 @@ ones on an ``AsyncExitStack``. Either way a resource is opened once and always c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 
@@ -30,3 +32,22 @@ async def open_http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientS
     timeout = aiohttp.ClientTimeout(total=15, connect=5)
     async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
         yield session
+
+
+@asynccontextmanager
+async def open_knowledge(settings: Settings) -> AsyncIterator[Any]:
+    """The knowledge base (opened in a thread: it loads vectors and may embed), closed on exit.
+
+    With ``VREP_KB_SAMPLE_LIBRARY`` (default) the packaged sample library is ingested first;
+    documents already present are skipped, so only the first start embeds them.
+    """
+    from knowledge.base import KnowledgeBase
+    from knowledge.sample import ensure_sample_library
+
+    kb = await asyncio.to_thread(KnowledgeBase.open, settings)
+    try:
+        if settings.kb_sample_library:
+            await asyncio.to_thread(ensure_sample_library, kb)
+        yield kb
+    finally:
+        kb.close()
