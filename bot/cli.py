@@ -18,6 +18,7 @@ from bot.models import Channel
 from bot.resources import open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
+from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
 
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", default="console-user", help="user id; use several to hold several conversations"
     )
     chat.set_defaults(handler=_chat)
+    simulate_cli.add_commands(sub)
     return parser
 
 
