@@ -11,6 +11,9 @@ so several deployments can share one Redis:
 - ``schedule:<name>:due``/``:items``   sorted set (score = due time in µs) + hash of payloads
 - ``seats:<pool>:seated``/``:waiting``  two lists in arrival order
 
+Concurrent ``enqueue_once`` calls (the webhooks' hot path) are sent together as one pipeline
+of script calls (``bot.storage.script_batch``), each still atomic and answered on its own.
+
 Any ``redis`` exception (connection refused, timeout, unexpected reply) surfaces as
 ``StorageError``. The client built by ``from_url`` gives up quickly (short connect timeout, two
 fast retries) so an outage is reported within about a second instead of hanging a webhook.
@@ -204,7 +207,6 @@ class RedisStorage:
         self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 500
         self._incr = client.register_script(_INCR)
         self._unlock = client.register_script(_UNLOCK)
-        # The webhooks' hot path: concurrent calls share pipelines (see script_batch).
         self._enqueue_once = ScriptBatcher(client, _ENQUEUE_ONCE)
         self._reclaim = client.register_script(_RECLAIM)
         self._queue_depth = client.register_script(_QUEUE_DEPTH)

@@ -58,28 +58,30 @@ class ScriptBatcher:
 
     async def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """The script's reply for ``keys``/``args``; ``StorageError`` for any Redis failure."""
-        loop = asyncio.get_running_loop()
-        call = _Call(keys, args, loop.create_future())
+        call = _Call(keys, args, asyncio.get_running_loop().create_future())
         self._waiting.append(call)
         if len(self._waiting) == 1:
-            # Callbacks already queued for this loop iteration (other handlers) join the batch.
-            loop.call_soon(self._flush)
+            # The task's first step runs after the callbacks already queued for this loop
+            # iteration (other handlers), so their calls join this batch.
+            task = asyncio.create_task(self._send_waiting())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         return await call.future
 
     async def drain(self) -> None:
         """Wait until every call made so far has been answered (before closing the client)."""
-        while self._waiting or self._sending:
-            if self._sending:
-                await asyncio.wait(set(self._sending))
-            else:
-                await asyncio.sleep(0)
+        while self._sending:
+            await asyncio.wait(set(self._sending))
 
-    def _flush(self) -> None:
+    async def _send_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
-        for start in range(0, len(waiting), self._max_batch):
-            task = asyncio.create_task(self._send(waiting[start : start + self._max_batch]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        size = self._max_batch
+        if len(waiting) <= size:
+            await self._send(waiting)
+        else:
+            await asyncio.gather(
+                *(self._send(waiting[i : i + size]) for i in range(0, len(waiting), size))
+            )
 
     async def _send(self, calls: list[_Call]) -> None:
         live = [call for call in calls if not call.future.done()]
