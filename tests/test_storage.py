@@ -385,10 +385,12 @@ async def test_redis_batches_concurrent_enqueue_once_exactly(redis_url: str) -> 
         assert [e.payload for e in entries] == [{"n": n, "seq": n + 1} for n in range(5)]
         # The server forgot its scripts (restart, SCRIPT FLUSH): reloaded, not an error.
         await observer.script_flush()
+        assert await storage.enqueue_once("dedup:lone", 60, "inbound", {}, "seq:conv") == 6
+        await observer.script_flush()
         again = await asyncio.gather(
             *(storage.enqueue_once("dedup:new", 60, "inbound", {}, "seq:conv") for _ in "ab")
         )
-        assert again == [6, None]
+        assert again == [7, None]
     finally:
         await observer.aclose()
         await storage.close()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from bot.storage.base import StorageError
 
@@ -112,7 +112,18 @@ class ScriptBatcher:
                 call.future.set_result(reply)
 
     async def _pipeline(self, calls: list[_Call]) -> list[Any]:
+        """The replies in order, a ``ResponseError`` in place of a failed call's reply.
+
+        A lone call is sent as a plain EVALSHA: a pipeline costs more than it saves for one.
+        """
+        sha = self._script.sha
+        if len(calls) == 1:
+            call = calls[0]
+            try:
+                return [await self._client.evalsha(sha, len(call.keys), *call.keys, *call.args)]
+            except ResponseError as exc:
+                return [exc]
         async with self._client.pipeline(transaction=False) as pipe:
             for call in calls:
-                pipe.evalsha(self._script.sha, len(call.keys), *call.keys, *call.args)
+                pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
             return list(await pipe.execute(raise_on_error=False))
