@@ -25,6 +25,7 @@ from bot.storage.base import StorageError
 from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers import wecom_callback
+from skills.adverse_events.delivery import create_delivery_worker
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,14 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = InboundWorkers(
         services.storage, dispatcher, services.metrics, workers=settings.workers
     )
+    pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     workers.start()
     services.scheduler.start()
+    await pv_delivery.start()
     try:
         yield
     finally:
+        await pv_delivery.stop()
         await services.scheduler.stop()
         await workers.stop()
 

@@ -20,6 +20,7 @@ from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
 from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
+from skills.adverse_events import pv_cli
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", default="console-user", help="user id; use several to hold several conversations"
     )
     chat.set_defaults(handler=_chat)
+    pv_cli.add_commands(sub)
     simulate_cli.add_commands(sub)
     return parser
 

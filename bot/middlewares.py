@@ -75,7 +75,8 @@ class ConversationStateMiddleware:
                 # the pipeline's bounded wait (or when the state expired) it is accepted.
                 if message.seq > conversation.last_seq + 1 and not ctx.data.get("accept_gap"):
                     raise OutOfOrder(message.message_id)
-            if message.kind is MessageKind.TEXT:
+            # Slash commands are Latin text whatever the rep's language: they don't set it.
+            if message.kind is MessageKind.TEXT and not message.text.startswith("/"):
                 conversation.locale = detect_locale(message.text) or conversation.locale
             ctx.conversation = conversation
             if message.sender_type is SenderType.EXTERNAL:

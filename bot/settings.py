@@ -7,6 +7,7 @@ the variable (``SettingsError``), never with a traceback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -87,12 +88,50 @@ class Settings(BaseSettings):
         "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
     )
 
+    # --- academic meetings (skills/meetings) ----------------------------------------------------
+    meetings_file: Path | None = Field(
+        None, description="Meeting catalog (YAML or JSON); default: the packaged sample catalog."
+    )
+    meetings_url: str | None = Field(
+        None, description="HTTP(S) JSON catalog; takes precedence over meetings_file."
+    )
+    meetings_refresh_s: int = Field(300, ge=1, description="How often the URL catalog is re-read.")
+    meetings_default_rep: str | None = Field(
+        None, description="WeCom userid that forwards reminders for doctors without a rep."
+    )
+
+    # --- adverse events and pharmacovigilance (skills/adverse_events) ---------------------------
+    ae_idle_submit_min: int = Field(
+        30, ge=1, description="An idle adverse-event form is submitted (incomplete) after this."
+    )
+    pv_users: str = Field("", description="WeCom user ids of PV members, comma separated.")
+    pv_webhook_url: str | None = None
+    pv_webhook_secret: SecretStr | None = None
+    pv_webhook_timeout_s: float = Field(10.0, gt=0)
+    pv_delivery_max_attempts: int = Field(
+        8, ge=1, description="Failed deliveries of one case before it is dead-lettered."
+    )
+    pv_delivery_backoff_s: float = Field(
+        30.0, gt=0, description="First retry delay; doubles with every failed attempt."
+    )
+    pv_export_dir: Path = Path("data/pv")
+    pv_sla_h: int = Field(24, ge=1, description="A case is due at PV this long after day 0.")
+    pv_overdue_realert_min: int = Field(
+        240, ge=1, description="Overdue unacknowledged cases alert PV again at this interval."
+    )
+    pv_reporter_country: str = Field("CN", min_length=2, max_length=2)  # E2B C.2.r.3
+    pv_sender_organisation: str = "virtualrep"  # E2B C.3.3 sender organisation
+    pv_cn_mah_id: str = ""  # E2B C.1.CN.3 marketing authorisation holder id (NMPA)
+    pv_cn_report_source: str = ""  # E2B C.1.CN.1 report source code (NMPA regional list)
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("redis", "rediss", "unix"))
 
-    @field_validator("chroma_url", "openai_base_url", "embeddings_base_url")
+    @field_validator(
+        "chroma_url", "openai_base_url", "embeddings_base_url", "meetings_url", "pv_webhook_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("http", "https"))
@@ -130,6 +169,11 @@ class Settings(BaseSettings):
     def wecom_configured(self) -> bool:
         """True when callbacks can be verified and decrypted (token, AES key and corp id set)."""
         return bool(self.wecom_corp_id and self.wecom_token and self.wecom_aes_key)
+
+    @property
+    def pv_user_ids(self) -> tuple[str, ...]:
+        """``pv_users`` split on commas, pipes or whitespace."""
+        return tuple(user for user in re.split(r"[,|\s]+", self.pv_users) if user)
 
     @property
     def llm_configured(self) -> bool:

@@ -9,7 +9,14 @@ from bot.dispatcher import Dispatcher
 from bot.middlewares import AuditMiddleware, ConversationStateMiddleware, TelemetryMiddleware
 from bot.services import Services
 from skills import help as help_skill
+from skills import meetings
+from skills.adverse_events import acknowledge as pv_acknowledge
+from skills.adverse_events import form as ae_form
+from skills.adverse_events import screening as ae_screening
 
+PRIORITY_FORMS = 90  # a form in progress (adverse-event report, meeting registration, ...)
+PRIORITY_PV_ACK = 90  # PV members acknowledging a case card (click ids ae:ack:*)
+PRIORITY_MEETINGS = 50  # academic meetings: doctor flows and rep commands
 PRIORITY_HELP = 40  # greetings, the main menu, unsupported media
 PRIORITY_FALLBACK = 0  # whatever nothing else handled
 
@@ -21,6 +28,11 @@ def build_dispatcher(services: Services) -> Dispatcher:
         ConversationStateMiddleware(services.storage, services.settings.conversation_ttl_s)
     )
     dispatcher.add_middleware(AuditMiddleware())
+    dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
+    dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
+    dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))
+    dispatcher.include_router(meetings.create_form_router(services, PRIORITY_FORMS))
+    dispatcher.include_router(meetings.create_router(services, PRIORITY_MEETINGS))
     dispatcher.include_router(help_skill.create_router(services, PRIORITY_HELP))
     dispatcher.include_router(help_skill.create_fallback_router(services, PRIORITY_FALLBACK))
     return dispatcher

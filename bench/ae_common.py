@@ -1,0 +1,95 @@
+"""Shared by the adverse-event bench scripts: data sets, cached features, metrics.
+
+Run from the repository root; the scripts put the repository on ``sys.path`` themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from skills.adverse_events.cues import detect_language, match_cues
+from skills.adverse_events.features import Embedder, cue_vector, ngram_buckets
+
+REPO = Path(__file__).resolve().parent.parent
+EVAL_DIR = REPO.parent / "shared" / "eval" / "dev"
+OWN_DATA = REPO / "skills" / "adverse_events" / "data"
+HELDOUT = REPO / "tests" / "data" / "ae_heldout.jsonl"
+CACHE = REPO / ".cache" / "ae_embeddings.npz"
+
+
+@dataclass
+class Example:
+    """One labelled message and the set it came from."""
+
+    text: str
+    label: int
+    source: str
+
+
+def read_jsonl(path: Path, source: str) -> list[Example]:
+    """``{"text","label"}`` lines of ``path`` tagged with ``source``."""
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [Example(r["text"], int(r["label"]), source) for r in rows]
+
+
+class FeatureCache:
+    """Embeddings keyed by text hash, persisted so re-runs skip the slow model."""
+
+    def __init__(self, path: Path = CACHE) -> None:
+        self.path = path
+        self.vectors: dict[str, npt.NDArray[np.float32]] = {}
+        if path.exists():
+            with np.load(path) as data:
+                self.vectors = {k: data[k] for k in data.files}
+        self._embedder: Embedder | None = None
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        missing = [t for t in dict.fromkeys(texts) if self.key(t) not in self.vectors]
+        if missing:
+            self._embedder = self._embedder or Embedder()
+            for start in range(0, len(missing), 32):
+                chunk = missing[start : start + 32]
+                for text, vec in zip(chunk, self._embedder.embed(chunk), strict=True):
+                    self.vectors[self.key(text)] = vec
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(self.path, **self.vectors)
+        return np.stack([self.vectors[self.key(t)] for t in texts])
+
+
+def featurize(
+    examples: list[Example], cache: FeatureCache
+) -> tuple[npt.NDArray[np.float32], list[npt.NDArray[np.int64]], list[bool]]:
+    """Dense block, n-gram buckets, and whether the recall rules fire, per example."""
+    from skills.adverse_events.detector import rule_report
+
+    texts = [e.text for e in examples]
+    embeddings = cache.embed(texts)
+    dense, buckets, rules = [], [], []
+    for text, emb in zip(texts, embeddings, strict=True):
+        cues = match_cues(text)
+        dense.append(np.concatenate([emb, cue_vector(cues, detect_language(text))]))
+        buckets.append(ngram_buckets(text))
+        rules.append(rule_report(cues))
+    return np.stack(dense).astype(np.float32), buckets, rules
+
+
+def prf(labels: list[int], predicted: list[bool]) -> tuple[float, float, float]:
+    """Precision, recall, F1 of the positive class."""
+    tp = sum(1 for y, p in zip(labels, predicted, strict=True) if y and p)
+    fp = sum(1 for y, p in zip(labels, predicted, strict=True) if not y and p)
+    fn = sum(1 for y, p in zip(labels, predicted, strict=True) if y and not p)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1

@@ -1,0 +1,278 @@
+"""Adverse-event cases: the model, and the store that persists them with an audit of every read.
+
+A case is opened the moment a doctor's message is judged a report (day 0 = that message's
+receipt time) and saved before anything else happens; every later change is saved before the
+next question goes out. Storage layout (all without expiry, cases are regulatory records):
+
+- ``ae:case:<id>``        the case data (patient initials/age/sex only, never names or IDs)
+- ``ae:contact:<id>``     the reporter's contact and follow-up consent, kept apart from the case
+- ``ae:delivery:<id>``    per-sink delivery state, written by the delivery worker only
+- ``ae:ack:<id>``         PV's acknowledgement (who, when), written by PV only
+- ``ae:by-message:<id>``  the case a message opened, so a redelivered message opens nothing new
+- ``ae:cases``            the set of every case id
+
+Case data, delivery state and acknowledgement live in separate documents because three parties
+write them (the conversation under its lock, the delivery worker, PV) without a shared lock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from bot.audit import AuditLog
+from bot.models import Channel, ConversationMode
+from bot.storage.base import Storage
+
+CASES_SET = "ae:cases"
+
+
+class CaseStatus(StrEnum):
+    COLLECTING = "collecting"  # the guided report is still asking
+    SUBMITTED = "submitted"  # handed to the delivery queue
+
+
+class SubmitReason(StrEnum):
+    CONFIRMED = "confirmed"  # the doctor confirmed the summary
+    STOPPED = "stopped"  # the doctor stopped half-way
+    IDLE = "idle"  # the form was abandoned and submitted by the scheduler
+    HUMAN_MODE = "human_mode"  # reported while a human rep had the conversation: no form
+    MENU = "menu"  # the doctor left the form for something else
+
+
+class Seriousness(StrEnum):
+    """E2B E.i.3.2a–f."""
+
+    DEATH = "death"
+    LIFE_THREATENING = "life_threatening"
+    HOSPITALISATION = "hospitalisation"
+    DISABILITY = "disability"
+    CONGENITAL_ANOMALY = "congenital_anomaly"
+    OTHER_MEDICALLY_IMPORTANT = "other_medically_important"
+
+
+class Outcome(IntEnum):
+    """E2B E.i.7."""
+
+    UNKNOWN = 0
+    RECOVERED = 1
+    RECOVERING = 2
+    NOT_RECOVERED = 3
+    RECOVERED_WITH_SEQUELAE = 4
+    FATAL = 5
+
+
+class SourceMessage(BaseModel):
+    """A doctor's message that told something about the case (source data, masked)."""
+
+    message_id: str
+    received_at: datetime
+    text: str  # verbatim, original language, names and ID numbers masked
+    language: str
+
+
+class Patient(BaseModel):
+    initials: str | None = None
+    age: str | None = None  # as told ("45", "45岁", "60多岁")
+    sex: str | None = None  # "male" | "female"
+
+    @property
+    def identifiable(self) -> bool:
+        return bool(self.initials or self.age or self.sex)
+
+
+class Product(BaseModel):
+    name: str  # as reported, verbatim
+    batch: str | None = None
+
+
+class Event(BaseModel):
+    verbatim: str  # original language
+    language: str
+    onset: str | None = None  # as told ("3天前", "yesterday")
+
+
+class AECase(BaseModel):
+    case_id: str
+    status: CaseStatus = CaseStatus.COLLECTING
+    day0: datetime  # receipt of the first message that mentioned the event
+    due_at: datetime  # SLA: forwarded to and acknowledged by PV before this
+    opened_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None = None
+    submit_reason: SubmitReason | None = None
+    incomplete: bool = False
+    # Where it came from (the route is kept as source; the contact details are not here).
+    doctor_id: str
+    channel: Channel
+    conversation_key: str
+    mode: ConversationMode
+    sources: list[SourceMessage] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    detection: dict[str, Any] = Field(default_factory=dict)  # scores, evidence, LLM verdict
+    # Content (E2B D, E, G).
+    patient: Patient = Field(default_factory=Patient)
+    products: list[Product] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    seriousness: list[Seriousness] | None = None  # None = not known; [] = not serious
+    outcome: Outcome | None = None
+    concomitant: list[str] = Field(default_factory=list)
+    unknown: list[str] = Field(default_factory=list)  # questions answered "don't know"
+    known_effect_question: bool = False
+    serious_escalated: bool = False
+
+    @property
+    def serious(self) -> bool:
+        return bool(self.seriousness)
+
+    @property
+    def missing_criteria(self) -> list[str]:
+        """Which of the patient/product/event minimum criteria are still missing.
+
+        The reporter criterion is always met: the reporter is the doctor writing.
+        """
+        missing = []
+        if not self.patient.identifiable:
+            missing.append("patient")
+        if not self.products:
+            missing.append("product")
+        if not self.events:
+            missing.append("event")
+        return missing
+
+    @property
+    def language(self) -> str:
+        return self.sources[0].language if self.sources else "zh"
+
+
+class ReporterContact(BaseModel):
+    """Who reported and how PV may reach them: stored apart from the case data."""
+
+    case_id: str
+    doctor_id: str
+    name: str | None = None
+    organisation: str | None = None
+    consent_to_follow_up: bool | None = None
+    preferred_contact: str | None = None
+
+
+class DeliveryState(BaseModel):
+    queued_at: datetime | None = None
+    sinks: dict[str, datetime] = Field(default_factory=dict)  # sink name -> delivered at
+    attempts: int = 0
+    last_error: str | None = None
+    dead_lettered_at: datetime | None = None
+    delivered_at: datetime | None = None  # every configured sink done
+
+
+class Acknowledgement(BaseModel):
+    by: str
+    at: datetime
+    via: str  # "wecom" | "cli"
+
+
+class CaseView(BaseModel):
+    """A case with its delivery and acknowledgement, as PV tools show it."""
+
+    case: AECase
+    delivery: DeliveryState
+    ack: Acknowledgement | None
+
+    def overdue(self, now: datetime) -> bool:
+        return self.ack is None and now >= self.case.due_at
+
+
+class CaseStore:
+    """Persists cases; every read of a case or contact is written to the audit trail."""
+
+    def __init__(self, storage: Storage, audit: AuditLog, *, timezone: str, sla_h: int) -> None:
+        self._storage = storage
+        self._audit = audit
+        self._zone = ZoneInfo(timezone)
+        self._sla = timedelta(hours=sla_h)
+
+    # -- opening -------------------------------------------------------------------------------
+    async def case_for_message(self, message_key: str) -> str | None:
+        found = await self._storage.get_json(f"ae:by-message:{message_key}")
+        return str(found) if found else None
+
+    async def new_case_id(self, day0: datetime, message_key: str) -> str:
+        """Allocate ``AE-<yyyymmdd>-<nnnn>`` (the date of day 0 in the company's time zone).
+
+        The id is recorded against the message first, so a message redelivered after a crash
+        finds its case id again instead of opening a second case.
+        """
+        day = day0.astimezone(self._zone).strftime("%Y%m%d")
+        number = await self._storage.incr(f"ae:seq:{day}")
+        case_id = f"AE-{day}-{number:04d}"
+        await self._storage.set_json(f"ae:by-message:{message_key}", case_id)
+        return case_id
+
+    def due_at(self, day0: datetime) -> datetime:
+        return day0 + self._sla
+
+    # -- writing -------------------------------------------------------------------------------
+    async def save(self, case: AECase) -> None:
+        await self._storage.set_json(f"ae:case:{case.case_id}", case.model_dump(mode="json"))
+        await self._storage.set_add(CASES_SET, case.case_id)
+
+    async def save_contact(self, contact: ReporterContact) -> None:
+        await self._storage.set_json(
+            f"ae:contact:{contact.case_id}", contact.model_dump(mode="json")
+        )
+
+    async def save_delivery(self, case_id: str, state: DeliveryState) -> None:
+        await self._storage.set_json(f"ae:delivery:{case_id}", state.model_dump(mode="json"))
+
+    async def acknowledge(self, case_id: str, by: str, at: datetime, via: str) -> Acknowledgement:
+        """Record PV's acknowledgement; the first one stands (a second click changes nothing)."""
+        key = f"ae:ack:{case_id}"
+        existing = await self._storage.get_json(key)
+        if existing is not None:
+            return Acknowledgement.model_validate(existing)
+        ack = Acknowledgement(by=by, at=at, via=via)
+        await self._storage.set_json(key, ack.model_dump(mode="json"))
+        await self._audit.record("ae_case_ack", at, case_id=case_id, by=by, via=via)
+        return ack
+
+    # -- reading (audited) -----------------------------------------------------------------------
+    async def read(self, case_id: str, *, reader: str, purpose: str, at: datetime) -> AECase | None:
+        raw = await self._storage.get_json(f"ae:case:{case_id}")
+        await self._audit.record(
+            "ae_case_read", at, case_id=case_id, reader=reader, purpose=purpose, found=bool(raw)
+        )
+        return AECase.model_validate(raw) if raw is not None else None
+
+    async def read_contact(
+        self, case_id: str, *, reader: str, purpose: str, at: datetime
+    ) -> ReporterContact | None:
+        raw = await self._storage.get_json(f"ae:contact:{case_id}")
+        await self._audit.record(
+            "ae_contact_read", at, case_id=case_id, reader=reader, purpose=purpose, found=bool(raw)
+        )
+        return ReporterContact.model_validate(raw) if raw is not None else None
+
+    async def delivery(self, case_id: str) -> DeliveryState:
+        raw = await self._storage.get_json(f"ae:delivery:{case_id}")
+        return DeliveryState.model_validate(raw) if raw is not None else DeliveryState()
+
+    async def ack_of(self, case_id: str) -> Acknowledgement | None:
+        raw = await self._storage.get_json(f"ae:ack:{case_id}")
+        return Acknowledgement.model_validate(raw) if raw is not None else None
+
+    async def view(
+        self, case_id: str, *, reader: str, purpose: str, at: datetime
+    ) -> CaseView | None:
+        case = await self.read(case_id, reader=reader, purpose=purpose, at=at)
+        if case is None:
+            return None
+        return CaseView(
+            case=case, delivery=await self.delivery(case_id), ack=await self.ack_of(case_id)
+        )
+
+    async def case_ids(self) -> list[str]:
+        return sorted(await self._storage.set_members(CASES_SET))

@@ -1,0 +1,298 @@
+"""Delivery of submitted cases to pharmacovigilance: a durable queue, a worker, three sinks.
+
+At-least-once and idempotent by case id: each queue entry names a case; the worker delivers it
+to every configured sink not yet done (recorded per sink in ``ae:delivery:<id>``) under a
+per-case lock, and acknowledges the entry only afterwards. An entry left pending by a worker
+that died is reclaimed by another. A failed delivery is retried through the scheduler with
+exponential backoff; after ``pv_delivery_max_attempts`` failures the case is dead-lettered and
+PV is alerted.
+
+Sinks: ``WebhookSink`` (JSON over HTTPS, HMAC-SHA256 signature), ``CardSink`` (WeCom template
+card with an acknowledge button to ``VREP_PV_USERS``), ``ArchiveSink`` (E2B-shaped XML and JSON
+files under ``VREP_PV_EXPORT_DIR``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+
+from bot.services import Services
+from bot.storage.base import QueueEntry, StorageError
+from skills.adverse_events.cases import AECase, ReporterContact
+from skills.adverse_events.e2b import case_json, case_xml
+from skills.adverse_events.service import (
+    DEAD_LETTER_QUEUE,
+    DELIVERY_GROUP,
+    DELIVERY_QUEUE,
+    PENDING_SET,
+    RETRY_SCHEDULE,
+    AEService,
+    ae_service,
+    case_card,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-VRep-Signature"  # "sha256=" + hex HMAC of "<timestamp>.<body>"
+TIMESTAMP_HEADER = "X-VRep-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # the case id: receivers drop repeats
+READER = "pv-delivery"
+
+
+class SinkError(Exception):
+    """The sink did not take the case; the delivery is retried."""
+
+
+class Sink(Protocol):
+    name: str
+
+    async def deliver(self, case: AECase, contact: ReporterContact | None) -> None: ...
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The signature header value for ``body`` sent at ``timestamp``."""
+    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class WebhookSink:
+    name = "webhook"
+
+    def __init__(
+        self, url: str, secret: bytes, session: aiohttp.ClientSession, timeout_s: float
+    ) -> None:
+        self._url = url
+        self._secret = secret
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def deliver(self, case: AECase, contact: ReporterContact | None) -> None:
+        body = case_json(case, contact)
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+            IDEMPOTENCY_HEADER: case.case_id,
+        }
+        try:
+            async with self._session.post(
+                self._url, data=body, headers=headers, timeout=self._timeout
+            ) as response:
+                if response.status >= 300:
+                    raise SinkError(f"webhook answered HTTP {response.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SinkError(f"webhook unreachable: {type(exc).__name__}") from exc
+
+
+class CardSink:
+    """The template card to PV members; the acknowledge click is handled by ``acknowledge``."""
+
+    name = "wecom_card"
+
+    def __init__(self, ae: AEService) -> None:
+        self._ae = ae
+
+    async def deliver(self, case: AECase, contact: ReporterContact | None) -> None:
+        if not await self._ae.send_to_pv(case_card(case)):
+            raise SinkError("no PV users or no app channel configured")
+
+
+class ArchiveSink:
+    """``<case id>.xml`` (E2B-shaped) and ``<case id>.json``, written atomically."""
+
+    name = "archive"
+
+    def __init__(self, ae: AEService) -> None:
+        self._ae = ae
+
+    async def deliver(self, case: AECase, contact: ReporterContact | None) -> None:
+        settings = self._ae.services.settings
+        files = {
+            f"{case.case_id}.xml": case_xml(case, contact, settings),
+            f"{case.case_id}.json": case_json(case, contact),
+        }
+        try:
+            await asyncio.to_thread(_write_files, settings.pv_export_dir, files)
+        except OSError as exc:
+            raise SinkError(f"archive not writable: {exc}") from exc
+
+
+def _write_files(directory: Path, files: dict[str, bytes]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        partial = directory / f".{name}.partial"
+        partial.write_bytes(content)
+        os.replace(partial, directory / name)
+
+
+def configured_sinks(ae: AEService, session: aiohttp.ClientSession | None) -> list[Sink]:
+    """The archive always; the webhook when its URL is set; the card when PV users are set."""
+    settings = ae.services.settings
+    sinks: list[Sink] = [ArchiveSink(ae)]
+    if settings.pv_webhook_url and session is not None:
+        secret = settings.pv_webhook_secret.get_secret_value() if settings.pv_webhook_secret else ""
+        sinks.append(
+            WebhookSink(
+                settings.pv_webhook_url, secret.encode(), session, settings.pv_webhook_timeout_s
+            )
+        )
+    if settings.pv_user_ids:
+        sinks.append(CardSink(ae))
+    return sinks
+
+
+class DeliveryWorker:
+    """Consumes the delivery queue; the app starts and stops it (``start``/``stop``)."""
+
+    def __init__(
+        self,
+        ae: AEService,
+        sinks: Sequence[Sink],
+        *,
+        consumer: str | None = None,
+        reclaim_idle_ms: int = 60_000,
+        block_ms: int = 1000,
+    ) -> None:
+        self._ae = ae
+        self._sinks = list(sinks)
+        self._consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self._reclaim_idle_ms = reclaim_idle_ms
+        self._block_ms = block_ms
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.reconcile()
+        self._task = asyncio.create_task(self._loop(), name="pv-delivery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def reconcile(self) -> int:
+        """Queue submitted cases whose queue entry was never written (a crash in between)."""
+        queued = 0
+        for case_id in sorted(await self._ae.services.storage.set_members(PENDING_SET)):
+            state = await self._ae.store.delivery(case_id)
+            if state.queued_at is None:
+                await self._ae.enqueue_delivery(case_id)
+                queued += 1
+        return queued
+
+    async def run_once(self, block_ms: int | None = None) -> int:
+        """Take over abandoned entries, then handle new ones; returns how many were handled."""
+        storage = self._ae.services.storage
+        entries = await storage.reclaim(
+            DELIVERY_QUEUE, DELIVERY_GROUP, self._consumer, self._reclaim_idle_ms
+        )
+        entries += await storage.consume(
+            DELIVERY_QUEUE,
+            DELIVERY_GROUP,
+            self._consumer,
+            count=10,
+            block_ms=self._block_ms if block_ms is None else block_ms,
+        )
+        for entry in entries:
+            await self.handle(entry)
+        return len(entries)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except StorageError:
+                self._ae.services.metrics.errors.labels("storage").inc()
+                log.warning("storage unavailable; PV delivery retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+            except Exception:  # a bug must not stop deliveries; the entry stays pending
+                self._ae.services.metrics.errors.labels("pv_delivery").inc()
+                log.exception("PV delivery failed unexpectedly")
+                await asyncio.sleep(1.0)
+
+    async def handle(self, entry: QueueEntry) -> None:
+        """Deliver one case to every sink not done yet, then acknowledge the entry."""
+        ae = self._ae
+        storage = ae.services.storage
+        case_id = str(entry.payload["case_id"])
+        async with storage.lock(f"lock:ae:deliver:{case_id}", timeout_s=120):
+            state = await ae.store.delivery(case_id)
+            if state.delivered_at or state.dead_lettered_at:
+                await storage.ack(DELIVERY_QUEUE, DELIVERY_GROUP, entry.entry_id)
+                return
+            case = await ae.store.read(case_id, reader=READER, purpose="delivery", at=ae.now)
+            if case is None:
+                log.error("queued case not found", extra={"case_id": case_id})
+                await storage.ack(DELIVERY_QUEUE, DELIVERY_GROUP, entry.entry_id)
+                return
+            contact = await ae.store.read_contact(
+                case_id, reader=READER, purpose="delivery", at=ae.now
+            )
+            errors = []
+            for sink in self._sinks:
+                if sink.name in state.sinks:
+                    continue
+                try:
+                    await sink.deliver(case, contact)
+                except Exception as exc:  # every sink failure is retried the same way
+                    errors.append(f"{sink.name}: {exc}")
+                    log.warning("PV sink failed", extra={"case_id": case_id, "sink": sink.name})
+                    continue
+                state.sinks[sink.name] = ae.now
+                await ae.store.save_delivery(case_id, state)
+            if errors:
+                await self._failed(case, state_errors="; ".join(errors))
+            else:
+                state.delivered_at = ae.now
+                await ae.store.save_delivery(case_id, state)
+                await storage.set_remove(PENDING_SET, case_id)
+                ae.services.metrics.events.labels("ae_case_delivered").inc()
+            await storage.ack(DELIVERY_QUEUE, DELIVERY_GROUP, entry.entry_id)
+
+    async def _failed(self, case: AECase, state_errors: str) -> None:
+        """Schedule the retry (before the entry is acknowledged) or dead-letter the case."""
+        ae = self._ae
+        settings = ae.services.settings
+        state = await ae.store.delivery(case.case_id)
+        state.attempts += 1
+        state.last_error = state_errors
+        if state.attempts >= settings.pv_delivery_max_attempts:
+            state.dead_lettered_at = ae.now
+            await ae.store.save_delivery(case.case_id, state)
+            await ae.services.storage.enqueue(
+                DEAD_LETTER_QUEUE, {"case_id": case.case_id, "error": state_errors}
+            )
+            await ae.alert_pv(
+                f"不良事件报告 {case.case_id} 多次投递失败，已转入死信队列，请人工处理。"
+                f"Case {case.case_id} could not be delivered after {state.attempts} attempts "
+                f"and was dead-lettered: {state_errors}",
+                case_id=case.case_id,
+                event="ae_dead_letter",
+            )
+            return
+        await ae.store.save_delivery(case.case_id, state)
+        delay = settings.pv_delivery_backoff_s * 2 ** (state.attempts - 1)
+        await ae.services.storage.schedule(
+            RETRY_SCHEDULE, case.case_id, ae.now + timedelta(seconds=delay)
+        )
+
+
+def create_delivery_worker(
+    services: Services, session: aiohttp.ClientSession | None
+) -> DeliveryWorker:
+    """The worker with the sinks the settings configure (the app owns start/stop)."""
+    ae = ae_service(services)
+    return DeliveryWorker(ae, configured_sinks(ae, session))

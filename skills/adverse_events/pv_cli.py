@@ -1,0 +1,111 @@
+"""``virtualrep pv list|show|export|ack``: PV's command line over the case store.
+
+Every case read here is written to the audit trail with the operator's login as reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from datetime import UTC, datetime
+
+from bot.audit import AuditLog
+from bot.resources import open_storage
+from bot.settings import Settings
+from bot.storage.base import Storage
+from skills.adverse_events.cases import CaseStore
+from skills.adverse_events.e2b import case_json, case_xml
+
+
+def _reader() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _store(storage: Storage, settings: Settings) -> CaseStore:
+    return CaseStore(
+        storage, AuditLog(storage), timezone=settings.timezone, sla_h=settings.pv_sla_h
+    )
+
+
+async def _list(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    async with open_storage(settings) as storage:
+        store = _store(storage, settings)
+        for case_id in await store.case_ids():
+            view = await store.view(case_id, reader=_reader(), purpose="pv list", at=now)
+            if view is None or (args.overdue and not view.overdue(now)):
+                continue
+            case = view.case
+            delivered = "delivered" if view.delivery.delivered_at else "pending"
+            if view.delivery.dead_lettered_at:
+                delivered = "dead-letter"
+            acked = f"ack {view.ack.by}" if view.ack else "unacked"
+            flags = ("SERIOUS " if case.serious else "") + ("incomplete" if case.incomplete else "")
+            print(
+                f"{case.case_id}\t{case.status.value}\t{delivered}\t{acked}\t"
+                f"due {case.due_at.isoformat(timespec='minutes')}\t"
+                f"{','.join(case.categories)}\t{flags.strip()}"
+            )
+    return 0
+
+
+async def _show(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_storage(settings) as storage:
+        view = await _store(storage, settings).view(
+            args.case, reader=_reader(), purpose="pv show", at=datetime.now(UTC)
+        )
+    if view is None:
+        print(f"virtualrep: no case {args.case}", file=sys.stderr)
+        return 1
+    print(view.model_dump_json(indent=2))
+    return 0
+
+
+async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    async with open_storage(settings) as storage:
+        store = _store(storage, settings)
+        case = await store.read(args.case, reader=_reader(), purpose="pv export", at=now)
+        contact = await store.read_contact(args.case, reader=_reader(), purpose="pv export", at=now)
+    if case is None:
+        print(f"virtualrep: no case {args.case}", file=sys.stderr)
+        return 1
+    body = case_xml(case, contact, settings) if args.format == "e2b" else case_json(case, contact)
+    sys.stdout.buffer.write(body + b"\n")
+    return 0
+
+
+async def _ack(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_storage(settings) as storage:
+        store = _store(storage, settings)
+        if args.case not in await store.case_ids():
+            print(f"virtualrep: no case {args.case}", file=sys.stderr)
+            return 1
+        ack = await store.acknowledge(args.case, args.by or _reader(), datetime.now(UTC), "cli")
+    print(f"{args.case} acknowledged by {ack.by} at {ack.at.isoformat(timespec='seconds')}")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pv = subparsers.add_parser("pv", help="pharmacovigilance: adverse-event cases")
+    commands = pv.add_subparsers(dest="pv_command", required=True, metavar="PV_COMMAND")
+
+    listing = commands.add_parser("list", help="every case with delivery and acknowledgement")
+    listing.add_argument("--overdue", action="store_true", help="only unacknowledged past due")
+    listing.set_defaults(handler=lambda a, s: asyncio.run(_list(a, s)))
+
+    show = commands.add_parser("show", help="one case (JSON)")
+    show.add_argument("case")
+    show.set_defaults(handler=lambda a, s: asyncio.run(_show(a, s)))
+
+    export = commands.add_parser("export", help="one case as E2B-shaped XML or JSON")
+    export.add_argument("case")
+    export.add_argument("--format", choices=("e2b", "json"), default="e2b")
+    export.set_defaults(handler=lambda a, s: asyncio.run(_export(a, s)))
+
+    ack = commands.add_parser("ack", help="record PV's acknowledgement of a case")
+    ack.add_argument("case")
+    ack.add_argument("--by", help="who acknowledges (default: your login)")
+    ack.set_defaults(handler=lambda a, s: asyncio.run(_ack(a, s)))

@@ -1,0 +1,180 @@
+"""The adverse-event skill's per-process service: case store, screener, submission, alerts.
+
+One instance per ``Services`` (kept in ``services.extras["adverse_events"]``), shared by the
+screening middleware, the report form, the PV acknowledgement router and the delivery worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Final
+
+from bot.dispatcher import Context
+from bot.escalation import EscalationReason, request_escalation
+from bot.models import CardButton, CardReply, Channel, OutboundMessage, Reply, TextReply
+from bot.services import Services
+from skills.adverse_events.cases import (
+    AECase,
+    CaseStatus,
+    CaseStore,
+    SubmitReason,
+)
+from skills.adverse_events.screener import OfflineDetector, Screener
+
+log = logging.getLogger(__name__)
+
+SKILL: Final = "adverse_events"
+AE_FORM: Final = "ae_report"  # conversation.form.name of the guided report
+DELIVERY_QUEUE: Final = "ae_delivery"
+DELIVERY_GROUP: Final = "pv"
+DEAD_LETTER_QUEUE: Final = "ae_dead_letter"
+PENDING_SET: Final = "ae:undelivered"  # submitted cases not yet delivered to every sink
+IDLE_SCHEDULE: Final = "ae_idle"
+SLA_SCHEDULE: Final = "ae_sla"
+RETRY_SCHEDULE: Final = "ae_delivery_retry"
+ACK_CLICK_PREFIX: Final = "ae:ack:"
+
+KnownEffectAnswerer = Callable[[Context, str], Awaitable[Sequence[Reply | str]]]
+
+
+@functools.cache
+def default_detector() -> OfflineDetector:
+    """The shipped offline detector, loaded once per process (it holds an embedding model)."""
+    from skills.adverse_events.detector import AEDetector
+
+    return AEDetector.load()
+
+
+async def standard_response_offer(ctx: Context, question: str) -> Sequence[Reply | str]:
+    """Safe answer to "is that a known effect?" when no Q&A skill can answer it."""
+    return [
+        ctx.t(
+            "关于这是否为已知的不良反应：请以产品说明书为准；如需要，医学信息部门可以向您提供"
+            "标准答复，报告完成后回复“标准答复”即可申请。",
+            "On whether this is a known effect: the prescribing information is the reference; "
+            "medical information can send you the standard response — reply 'standard "
+            "response' after the report to request it.",
+        )
+    ]
+
+
+class AEService:
+    def __init__(self, services: Services, detector: OfflineDetector | None = None) -> None:
+        settings = services.settings
+        self.services = services
+        self.store = CaseStore(
+            services.storage, services.audit, timezone=settings.timezone, sla_h=settings.pv_sla_h
+        )
+        self.screener = Screener(detector or default_detector(), services.llm)
+        self.answer_known_effect_question: KnownEffectAnswerer = standard_response_offer
+
+    @property
+    def now(self) -> datetime:
+        return self.services.clock()
+
+    # -- scheduling ------------------------------------------------------------------------------
+    async def schedule_idle(self, case: AECase) -> None:
+        """(Re)arm the idle timer of a form: submitted incomplete when nothing happens."""
+        due = self.now + timedelta(minutes=self.services.settings.ae_idle_submit_min)
+        payload = {"conversation_key": case.conversation_key}
+        await self.services.storage.schedule(IDLE_SCHEDULE, case.case_id, due, payload)
+
+    async def schedule_sla(self, case: AECase) -> None:
+        await self.services.storage.schedule(SLA_SCHEDULE, case.case_id, case.due_at)
+
+    # -- submission ------------------------------------------------------------------------------
+    async def submit(self, case: AECase, reason: SubmitReason) -> None:
+        """Close the case for collection and queue it for PV (durably, before returning).
+
+        The case joins ``PENDING_SET`` first, so a crash before the queue entry is written is
+        repaired by the delivery worker's start-up reconciliation.
+        """
+        if case.status is CaseStatus.SUBMITTED:
+            return
+        storage = self.services.storage
+        case.status = CaseStatus.SUBMITTED
+        case.submitted_at = case.updated_at = self.now
+        case.submit_reason = reason
+        case.incomplete = reason is not SubmitReason.CONFIRMED or bool(case.missing_criteria)
+        await storage.set_add(PENDING_SET, case.case_id)
+        await self.store.save(case)
+        await storage.cancel(IDLE_SCHEDULE, case.case_id)
+        await self.enqueue_delivery(case.case_id)
+        self.services.metrics.events.labels("ae_case_submitted").inc()
+
+    async def enqueue_delivery(self, case_id: str) -> None:
+        await self.services.storage.enqueue(DELIVERY_QUEUE, {"case_id": case_id})
+        state = await self.store.delivery(case_id)
+        state.queued_at = self.now
+        await self.store.save_delivery(case_id, state)
+
+    # -- people to tell --------------------------------------------------------------------------
+    async def escalate_if_serious(self, case: AECase, at: datetime) -> None:
+        """Tell the rep once about a serious case (it goes to PV regardless)."""
+        if not case.serious or case.serious_escalated:
+            return
+        case.serious_escalated = True
+        await self.store.save(case)
+        await request_escalation(
+            self.services.storage,
+            conversation_key=case.conversation_key,
+            doctor_id=case.doctor_id,
+            reason=EscalationReason.SERIOUS_ADVERSE_EVENT,
+            at=at,
+            detail=", ".join(flag.value for flag in case.seriousness or ()),
+            reference=case.case_id,
+        )
+
+    async def send_to_pv(self, *replies: Reply) -> bool:
+        """Send replies to every PV member through the app channel; False when impossible."""
+        users = self.services.settings.pv_user_ids
+        sender = self.services.senders.get(Channel.APP)
+        if not users or sender is None:
+            return False
+        await sender.send(
+            OutboundMessage(
+                channel=Channel.APP,
+                conversation_key="pv",
+                recipient_id="|".join(users),
+                replies=replies,
+            )
+        )
+        return True
+
+    async def alert_pv(self, text: str, *, case_id: str, event: str) -> None:
+        """An operational alert (dead letter, overdue case): log, metric, audit, PV message."""
+        log.error("pharmacovigilance alert", extra={"case_id": case_id, "alert": event})
+        self.services.metrics.events.labels(event).inc()
+        await self.services.audit.record("ae_alert", self.now, case_id=case_id, alert=event)
+        await self.send_to_pv(TextReply(text=text))
+
+
+def case_card(case: AECase, *, overdue: bool = False) -> CardReply:
+    """The PV notification card with its acknowledge button."""
+    title = ("【逾期未确认】" if overdue else "") + f"不良事件报告 {case.case_id}"
+    return CardReply(
+        task_id=f"{case.case_id}-{'overdue-' if overdue else ''}{int(case.updated_at.timestamp())}",
+        title=title,
+        description=case.events[0].verbatim[:120] if case.events else case.sources[0].text[:120],
+        fields=(
+            ("Day 0", case.day0.isoformat(timespec="minutes")),
+            ("截止 Due", case.due_at.isoformat(timespec="minutes")),
+            ("类别 Categories", ", ".join(case.categories)),
+            ("严重 Serious", "是 yes" if case.serious else "否/未知 no/unknown"),
+            ("完整 Complete", "否 no" if case.incomplete else "是 yes"),
+        ),
+        buttons=(CardButton(key=f"{ACK_CLICK_PREFIX}{case.case_id}", text="确认收到 Acknowledge"),),
+    )
+
+
+def ae_service(services: Services, detector: OfflineDetector | None = None) -> AEService:
+    """The process's ``AEService`` for these services, created on first use."""
+    existing = services.extras.get(SKILL)
+    if isinstance(existing, AEService):
+        return existing
+    created = AEService(services, detector)
+    services.extras[SKILL] = created
+    return created

@@ -1,0 +1,137 @@
+"""Shared set-up for the adverse-event tests: a full bot runtime with an injected clock."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.dispatcher import Context, Dispatcher
+from bot.middlewares import load_conversation, save_conversation
+from bot.models import (
+    Channel,
+    ConversationMode,
+    InboundMessage,
+    MenuReply,
+    MessageKind,
+    SenderType,
+    TextReply,
+)
+from bot.runtime import build_runtime
+from bot.services import Services
+from bot.settings import Settings, load_settings
+from bot.storage.base import Storage
+from skills.adverse_events.cases import AECase
+from skills.adverse_events.service import AEService, ae_service
+from tests.helpers import RecordingSender
+
+_ids = itertools.count(1)
+
+
+class MovableClock:
+    """A wall clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 22, 1, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def ae_settings(tmp_path: Any, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"pv_users": "pv1,pv2", "pv_export_dir": tmp_path / "pv"}
+    return load_settings(**(values | overrides))
+
+
+@dataclass
+class AEBot:
+    """The whole bot (dispatcher, middlewares, skills) on a storage, as a doctor talks to it."""
+
+    settings: Settings
+    storage: Storage
+    clock: MovableClock = field(default_factory=MovableClock)
+    console: RecordingSender = field(default_factory=RecordingSender)
+    app: RecordingSender = field(default_factory=lambda: RecordingSender(channel=Channel.APP))
+    llm: Any = None
+
+    def __post_init__(self) -> None:
+        self.services, self.dispatcher = self.build()
+
+    def build(self) -> tuple[Services, Dispatcher]:
+        """A fresh runtime on the same storage: what a restarted process would build."""
+        return build_runtime(
+            self.settings,
+            self.storage,
+            senders={Channel.CONSOLE: self.console, Channel.APP: self.app},
+            clock=self.clock,
+            llm=self.llm,
+        )
+
+    @property
+    def ae(self) -> AEService:
+        return ae_service(self.services)
+
+    async def say(
+        self, text: str, doctor: str = "doc1", *, click_id: str | None = None
+    ) -> list[str]:
+        """Send a doctor's message; returns the texts (and menu heads) of the replies."""
+        ctx = await self.dispatcher.feed(
+            InboundMessage(
+                message_id=f"m{next(_ids)}",
+                channel=Channel.CONSOLE,
+                conversation_key=doctor,
+                sender_id=doctor,
+                sender_type=SenderType.EXTERNAL,
+                kind=MessageKind.CLICK if click_id else MessageKind.TEXT,
+                text=text,
+                click_id=click_id,
+                received_at=self.clock.now,
+            )
+        )
+        return reply_texts(ctx)
+
+    async def member_click(self, member: str, click_id: str) -> list[str]:
+        ctx = await self.dispatcher.feed(
+            InboundMessage(
+                message_id=f"m{next(_ids)}",
+                channel=Channel.APP,
+                conversation_key=f"app:{member}",
+                sender_id=member,
+                sender_type=SenderType.MEMBER,
+                kind=MessageKind.CLICK,
+                click_id=click_id,
+                received_at=self.clock.now,
+            )
+        )
+        return reply_texts(ctx)
+
+    async def set_mode(self, doctor: str, mode: ConversationMode) -> None:
+        """What the handoff skill does when a rep takes over (or releases) a conversation."""
+        conversation = await load_conversation(self.storage, doctor)
+        assert conversation is not None
+        conversation.mode = mode
+        await save_conversation(self.storage, conversation, self.settings.conversation_ttl_s)
+
+    async def case(self, case_id: str) -> AECase:
+        found = await self.ae.store.read(case_id, reader="test", purpose="assert", at=self.clock())
+        assert found is not None
+        return found
+
+    async def only_case(self) -> AECase:
+        case_ids = await self.ae.store.case_ids()
+        assert len(case_ids) == 1, case_ids
+        return await self.case(case_ids[0])
+
+
+def reply_texts(ctx: Context) -> list[str]:
+    texts = []
+    for reply in ctx.replies:
+        if isinstance(reply, TextReply):
+            texts.append(reply.text)
+        elif isinstance(reply, MenuReply):
+            texts.append(reply.head + " " + " / ".join(o.label for o in reply.options))
+    return texts

@@ -1,0 +1,128 @@
+"""The offline adverse-event detector and the ``classify-ae --jsonl`` contract."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+
+import pytest
+
+from bot.settings import Settings
+from skills.adverse_events import cli
+from skills.adverse_events.detector import CATEGORIES, AEDetection, AEDetector
+
+
+@pytest.fixture(scope="module")
+def detector() -> AEDetector:
+    return AEDetector.load()
+
+
+# (text, category that must be among the detected ones)
+REPORTS = [
+    ("我有个病人吃了你们的降压药后脸和脚都肿了", "adverse_event"),
+    ("病人用药后出现过敏性休克，已经抢救过来，在ICU", "adverse_event"),
+    ("My patient developed hives two days after starting the tablets.", "adverse_event"),
+    ("患者服药期间发现怀孕了，孕7周", "pregnancy"),
+    ("My patient just found out she is 6 weeks pregnant on this drug.", "pregnancy"),
+    ("哺乳期妈妈吃了这个药，孩子一直哭闹不睡", "lactation"),
+    ("老人一次吃了八片，家属送来急诊", "overdose"),
+    ("The child swallowed about ten tablets by accident.", "overdose"),
+    ("有个年轻人把这个药碾碎了鼻吸，已经上瘾", "abuse"),
+    ("患者把外用的药水拿来口服了", "misuse"),
+    ("药房发错规格了，病人吃了一周的10mg", "medication_error"),
+    ("The pharmacy dispensed the wrong strength and she took it for a week.", "medication_error"),
+    ("我们给一个6岁孩子超说明书用了，用后一直呕吐", "off_label"),
+    ("病人吃了三个月，血糖一点没降", "lack_of_efficacy"),
+    ("护士配药时药液溅到眼睛里了，现在眼睛红", "occupational_exposure"),
+    ("这批胶囊里有好几粒是空的，批号230917", "quality_complaint"),
+    ("Found particles in the vial, lot 88X21.", "quality_complaint"),
+    ("患者合用克拉霉素后出现肌痛，CK升高", "interaction"),
+]
+
+NOT_REPORTS = [
+    "这个药常见不良反应有哪些？",
+    "How should a rash be managed?",
+    "用药期间出现皮疹应该怎么处理？",
+    "这个药会引起低血糖吗",
+    "What are the most common side effects?",
+    "病人吃了半年，没有出现任何不良反应",
+    "No side effects in any of my patients so far.",
+    "如果出现肌肉疼痛怎么办？",
+    "If a patient develops angioedema, what should I do?",
+    "孕妇能用这个药吗？",
+    "帮我报名下周的学术会议",
+    "早上好",
+]
+
+
+@pytest.mark.parametrize(("text", "category"), REPORTS)
+def test_reports_are_detected_with_their_category(
+    detector: AEDetector, text: str, category: str
+) -> None:
+    verdict = detector.detect(text)
+    assert verdict.report, verdict
+    assert category in verdict.categories, verdict
+    assert set(verdict.categories) <= set(CATEGORIES)
+    assert verdict.evidence or verdict.score > 0.5
+
+
+@pytest.mark.parametrize("text", NOT_REPORTS)
+def test_questions_negations_and_hypotheticals_are_not_reports(
+    detector: AEDetector, text: str
+) -> None:
+    verdict = detector.detect(text)
+    assert not verdict.report, verdict
+    assert verdict.categories == ()
+
+
+def test_report_with_known_effect_question_is_flagged_both_ways(detector: AEDetector) -> None:
+    verdict = detector.detect("我的病人吃了X后出皮疹，这是已知的吗？")
+    assert verdict.report
+    assert verdict.is_known_effect_question
+    assert verdict.language == "zh"
+    english = detector.detect("A patient of mine got a bad rash on it - is that a known effect?")
+    assert english.report and english.is_known_effect_question and english.language == "en"
+
+
+def test_plain_report_is_not_a_known_effect_question(detector: AEDetector) -> None:
+    assert not detector.detect("病人用药后头晕得厉害，已经停药了").is_known_effect_question
+
+
+def test_empty_message(detector: AEDetector) -> None:
+    assert detector.detect("   ") == AEDetection(False, (), 0.0, "en", False, ())
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, stdin: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers())
+    args = parser.parse_args(["classify-ae", "--jsonl"])
+    code = args.handler(args, Settings(_env_file=None))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_classify_ae_jsonl_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [
+        {"id": "a", "text": "病人一次吃了十片，现在在急诊"},
+        {"id": 7, "text": "这个药的常见不良反应有哪些？"},
+    ]
+    stdin = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in lines) + "\n"
+    code, out, err = _run(monkeypatch, stdin)
+    assert code == 0 and err == ""
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [set(r) for r in rows] == [{"id", "report", "categories"}] * 2
+    assert rows[0]["id"] == "a" and rows[0]["report"] is True
+    assert "overdose" in rows[0]["categories"]
+    assert rows[1] == {"id": 7, "report": False, "categories": []}
+
+
+def test_classify_ae_skips_bad_lines_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = _run(monkeypatch, 'not json\n{"id": "b", "text": "早上好"}\n')
+    assert code == 1
+    assert "line 1" in err
+    assert json.loads(out) == {"id": "b", "report": False, "categories": []}

@@ -1,0 +1,143 @@
+"""Adverse-event capture through the whole bot: screening, the guided report, human mode, idle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.escalation import ESCALATION_QUEUE, EscalationReason
+from bot.models import ConversationMode
+from bot.storage.base import Storage
+from skills.adverse_events.cases import CaseStatus, Outcome, Seriousness, SubmitReason
+from skills.adverse_events.service import DELIVERY_QUEUE
+from tests.ae_support import AEBot, ae_settings
+
+ZH_REPORT = "我有个患者用了XX药以后出现全身皮疹，还伴有瘙痒"
+
+
+async def _queued(storage: Storage, queue: str) -> list[dict[str, object]]:
+    entries = await storage.consume(queue, "test-reader", "t", count=50, block_ms=0)
+    return [entry.payload for entry in entries]
+
+
+async def test_chinese_form_with_dont_know_then_stop(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    first = await bot.say(ZH_REPORT)
+    case = await bot.only_case()
+    assert case.status is CaseStatus.COLLECTING
+    assert case.day0 == bot.clock.now and case.sources[0].text == ZH_REPORT
+    assert case.events[0].verbatim == ZH_REPORT and case.language == "zh"
+    assert "adverse_event" in case.categories
+    assert case.case_id in first[0]
+    assert "姓名首字母" in first[-1]  # the event is known: the first question is the patient
+
+    assert "什么时候" in (await bot.say("ZS，45岁，男"))[-1]  # the product was in the report
+    saved = await bot.case(case.case_id)  # persisted before the next question
+    assert (saved.patient.initials, saved.patient.age, saved.patient.sex) == ("ZS", "45岁", "male")
+
+    await bot.say("不知道")
+    assert "onset" in (await bot.case(case.case_id)).unknown
+    await bot.say("以上都没有")
+    done = await bot.say("算了")
+    assert any(case.case_id in text and "已提交" in text for text in done)
+    final = await bot.case(case.case_id)
+    assert final.status is CaseStatus.SUBMITTED and final.submit_reason is SubmitReason.STOPPED
+    assert final.incomplete and final.seriousness == [] and "XX" in final.products[0].name
+    assert [p["case_id"] for p in await _queued(storage, DELIVERY_QUEUE)] == [case.case_id]
+    # The conversation is free again: a greeting gets the menu, not a form question.
+    assert "帮助" in (await bot.say("你好"))[0] or "您好" in (await bot.say("你好"))[0]
+
+
+async def test_english_form_to_confirmation(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say("My patient developed a severe rash after taking Drugzol, lot AB123")
+    case = await bot.only_case()
+    replies = await bot.say("JS, 62, female")
+    assert "when did it start" in replies[-1].lower()  # the product was in the report
+    await bot.say("don't know")  # onset
+    await bot.say("hospitalised")
+    await bot.say("recovering")
+    await bot.say("none")
+    await bot.say("yes")
+    summary = await bot.say("+86 138 0000 0000")
+    assert "Report summary" in summary[-1] and "Drugzol" in summary[-1]
+    done = await bot.say("confirm")
+    assert case.case_id in done[-1]
+    final = await bot.case(case.case_id)
+    assert final.submit_reason is SubmitReason.CONFIRMED and not final.incomplete
+    assert final.products[0].batch == "AB123"
+    assert final.seriousness == [Seriousness.HOSPITALISATION]
+    assert final.outcome is Outcome.RECOVERING
+    contact = await bot.ae.store.read_contact(
+        case.case_id, reader="test", purpose="assert", at=bot.clock()
+    )
+    assert contact is not None and contact.consent_to_follow_up is True
+    assert contact.preferred_contact == "+86 138 0000 0000"
+    assert "138" not in final.model_dump_json()  # the contact lives apart from the case
+    escalations = await _queued(storage, ESCALATION_QUEUE)
+    assert [e["reason"] for e in escalations] == [EscalationReason.SERIOUS_ADVERSE_EVENT.value]
+
+
+async def test_ae_inside_a_literature_question(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    replies = await bot.say("我的病人用了XX药后出现皮疹，这是已知的不良反应吗？文献里有报道吗？")
+    case = await bot.only_case()
+    assert case.known_effect_question
+    assert any("已知的不良反应" in text or "说明书" in text for text in replies)  # answered
+    assert any(case.case_id in text for text in replies)  # and the case is opened
+
+
+async def test_general_side_effect_question_opens_no_case(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say("XX药常见的不良反应有哪些？")
+    assert await bot.ae.store.case_ids() == []
+
+
+async def test_ae_in_human_mode_goes_to_pv_and_the_rep(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say("你好")
+    await bot.set_mode("doc1", ConversationMode.HUMAN)
+    replies = await bot.say("患者用药后住院了，出现严重肝损伤")
+    case = await bot.only_case()
+    assert not any("姓名首字母" in text for text in replies)  # no form in human mode
+    assert case.status is CaseStatus.SUBMITTED and case.submit_reason is SubmitReason.HUMAN_MODE
+    assert case.mode is ConversationMode.HUMAN
+    reasons = [e["reason"] for e in await _queued(storage, ESCALATION_QUEUE)]
+    assert EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE.value in reasons
+    assert EscalationReason.SERIOUS_ADVERSE_EVENT.value in reasons
+    assert [p["case_id"] for p in await _queued(storage, DELIVERY_QUEUE)] == [case.case_id]
+
+
+async def test_idle_form_is_submitted_incomplete(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path, ae_idle_submit_min=30), storage)
+    await bot.say(ZH_REPORT)
+    await bot.say("ZS，45岁，男")
+    case = await bot.only_case()
+    bot.clock.advance(minutes=29)
+    await bot.services.scheduler.run_due()
+    assert (await bot.case(case.case_id)).status is CaseStatus.COLLECTING
+    bot.clock.advance(minutes=2)
+    await bot.services.scheduler.run_due()
+    final = await bot.case(case.case_id)
+    assert final.status is CaseStatus.SUBMITTED and final.submit_reason is SubmitReason.IDLE
+    assert final.incomplete and final.patient.initials == "ZS"
+    assert "您好" in (await bot.say("你好"))[0]  # the form is gone from the conversation
+
+
+async def test_restart_mid_form_loses_nothing(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say(ZH_REPORT)
+    await bot.say("LW，70岁，女")
+    bot.services, bot.dispatcher = bot.build()  # the process died; a new one starts
+    replies = await bot.say("两天前")
+    assert "严重" in replies[-1] or "以下任一情况" in replies[-1]  # continues where it was
+    case = await bot.only_case()
+    assert case.patient.initials == "LW" and case.events[0].onset == "两天前"
+
+
+async def test_names_and_id_numbers_are_masked(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say("患者张三，身份证号110101199001011234，用了XX药后出现肝功能异常")
+    case = await bot.only_case()
+    stored = case.model_dump_json()
+    assert "张三" not in stored and "110101199001011234" not in stored
+    assert "XX药" in case.sources[0].text  # the rest is kept verbatim

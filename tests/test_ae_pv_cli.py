@@ -1,0 +1,59 @@
+"""``virtualrep pv``: list (and --overdue), show, export e2b/json, ack, over real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.storage.redis import RedisStorage
+from tests.ae_support import AEBot, ae_settings
+
+
+def test_pv_commands(
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prefix = f"cli-{uuid.uuid4().hex[:8]}:"
+    monkeypatch.setenv("VREP_REDIS_URL", redis_url)
+    monkeypatch.setenv("VREP_REDIS_KEY_PREFIX", prefix)
+
+    async def report() -> str:
+        storage = RedisStorage.from_url(redis_url, prefix=prefix)
+        try:
+            bot = AEBot(ae_settings(tmp_path), storage)
+            bot.clock.now = bot.clock.now.replace(year=2020)  # long overdue by now
+            await bot.say("患者ZS，45岁男性，用了XX药后出现皮疹")
+            return (await bot.only_case()).case_id
+        finally:
+            await storage.close()
+
+    case_id = asyncio.run(report())
+    assert main(["pv", "list", "--overdue"]) == 0
+    assert case_id in capsys.readouterr().out
+    assert main(["pv", "show", case_id]) == 0
+    assert '"case_id"' in capsys.readouterr().out
+    assert main(["pv", "export", case_id, "--format", "e2b"]) == 0
+    assert "<E.i.1.1a>" in capsys.readouterr().out
+    assert main(["pv", "export", case_id, "--format", "json"]) == 0
+    assert case_id in capsys.readouterr().out
+    assert main(["pv", "ack", case_id, "--by", "pv-lead"]) == 0
+    assert "pv-lead" in capsys.readouterr().out
+    assert main(["pv", "list", "--overdue"]) == 0
+    assert case_id not in capsys.readouterr().out
+    assert main(["pv", "show", "AE-00000000-0000"]) == 1
+
+    async def reads_audited() -> int:
+        storage = RedisStorage.from_url(redis_url, prefix=prefix)
+        try:
+            entries = await storage.consume("audit", "t", "t", count=1000, block_ms=0)
+            return sum(1 for e in entries if e.payload.get("reader", "").startswith("cli:"))
+        finally:
+            await storage.close()
+
+    assert asyncio.run(reads_audited()) >= 4
