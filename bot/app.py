@@ -1,7 +1,8 @@
 """The aiohttp application: ``create_app(settings)``.
 
 Each resource is owned by its own cleanup context (opened at start-up, closed at shutdown, in
-reverse order): storage, the outbound HTTP session, the LLM client, then the bot runtime (services,
+reverse order): storage, the outbound HTTP session, the LLM client, the knowledge base, the
+WeCom client, then the bot runtime (services,
 dispatcher, inbound workers and the scheduler). Endpoints: ``/healthz`` (alive), ``/readyz``
 (storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the WeCom callback.
 """
@@ -14,11 +15,21 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.keys import DISPATCHER, HTTP_SESSION, LLM, METRICS, SERVICES, SETTINGS, STORAGE, WECOM
+from bot.keys import (
+    DISPATCHER,
+    HTTP_SESSION,
+    KNOWLEDGE,
+    LLM,
+    METRICS,
+    SERVICES,
+    SETTINGS,
+    STORAGE,
+    WECOM,
+)
 from bot.llm import open_llm
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
-from bot.resources import open_http_session, open_storage
+from bot.resources import open_http_session, open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.storage.base import StorageError
@@ -48,6 +59,12 @@ async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_knowledge(app[SETTINGS]) as knowledge:
+        app[KNOWLEDGE] = knowledge
+        yield
+
+
 async def _wecom_ctx(app: web.Application) -> AsyncIterator[None]:
     client = wecom_client_from_settings(app[SETTINGS], app[HTTP_SESSION], app[STORAGE])
     if client is not None:
@@ -60,7 +77,13 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     client = app.get(WECOM)
     senders = build_senders(client, app[STORAGE], app[METRICS]) if client is not None else {}
     services, dispatcher = build_runtime(
-        settings, app[STORAGE], metrics=app[METRICS], llm=app[LLM], senders=senders, wecom=client
+        settings,
+        app[STORAGE],
+        metrics=app[METRICS],
+        llm=app[LLM],
+        knowledge=app[KNOWLEDGE],
+        senders=senders,
+        wecom=client,
     )
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
@@ -122,6 +145,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_http_session_ctx)
     app.cleanup_ctx.append(_llm_ctx)
+    app.cleanup_ctx.append(_knowledge_ctx)
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_runtime_ctx)
     if settings.wecom_configured:

@@ -15,11 +15,12 @@ from bot.dispatcher import Dispatcher
 from bot.llm import open_llm
 from bot.logging_setup import configure_logging
 from bot.models import Channel
-from bot.resources import open_storage
+from bot.resources import open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
 from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
+from knowledge import cli as knowledge_cli
 from skills.adverse_events import pv_cli
 
 
@@ -40,8 +41,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     async def open_bot(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
         storage = await stack.enter_async_context(open_storage(settings))
         llm = await stack.enter_async_context(open_llm(settings))
+        knowledge = await stack.enter_async_context(open_knowledge(settings))
         services, dispatcher = build_runtime(
-            settings, storage, senders={Channel.CONSOLE: sender}, llm=llm
+            settings, storage, senders={Channel.CONSOLE: sender}, llm=llm, knowledge=knowledge
         )
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", default="console-user", help="user id; use several to hold several conversations"
     )
     chat.set_defaults(handler=_chat)
+    knowledge_cli.add_commands(sub)
     pv_cli.add_commands(sub)
     simulate_cli.add_commands(sub)
     return parser

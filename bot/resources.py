@@ -6,6 +6,8 @@ ones on an ``AsyncExitStack``. Either way a resource is opened once and always c
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,10 @@ import aiohttp
 from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.storage.factory import create_storage
+from knowledge.base import KnowledgeBase
+from knowledge.sample import ensure_sample_library
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -30,3 +36,20 @@ async def open_http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientS
     timeout = aiohttp.ClientTimeout(total=15, connect=5)
     async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
         yield session
+
+
+@asynccontextmanager
+async def open_knowledge(settings: Settings) -> AsyncIterator[KnowledgeBase]:
+    """The approved-content knowledge base; ingests the sample library on first start.
+
+    Opening and ingesting are blocking (Chroma, embeddings), so they run in a thread.
+    """
+    knowledge = await asyncio.to_thread(KnowledgeBase.open, settings)
+    try:
+        if settings.kb_sample_library:
+            added = await asyncio.to_thread(ensure_sample_library, knowledge)
+            if added:
+                log.info("sample library ingested", extra={"documents": added})
+        yield knowledge
+    finally:
+        await asyncio.to_thread(knowledge.close)

@@ -1,0 +1,237 @@
+"""Ingestion: every format, refusals with nothing written, versions, withdraw, restart, model id."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, load_settings
+from knowledge.base import KnowledgeBase, ModelMismatchError
+from knowledge.sample import ensure_sample_library
+
+FRONT = "approval_code: T-{n}\nexpires_on: 2030-01-01\naudience: hcp\nlanguage: en\n"
+BOTH = frozenset({"hcp", "public"})
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return load_settings(kb_dir=tmp_path / "kb")
+
+
+def _md(path: Path, doc_id: str, body: str, version: str = "1", extra: str = "") -> Path:
+    path.write_text(
+        f"---\ndoc_id: {doc_id}\ntitle: {doc_id}\nversion: '{version}'\n"
+        f"{FRONT.format(n=doc_id)}{extra}---\n\n# {doc_id}\n\n{body}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _tiny_pdf(path: Path, text: str) -> None:
+    """A one-page PDF with a text layer, written by hand (no PDF writer dependency)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    path.write_bytes(bytes(out))
+
+
+def test_every_format_is_ingested_and_found(tmp_path: Path) -> None:
+    import docx
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _md(src / "a.md", "MD-1", "Zorbitol tablets are stored below 25 degrees.")
+    _tiny_pdf(src / "b.pdf", "Quintavir dosing is 20 mg twice daily")
+    (src / "b.pdf.meta.yaml").write_text(
+        "doc_id: PDF-1\ntitle: Quintavir\napproval_code: P-1\nexpires_on: 2030-01-01\n"
+    )
+    document = docx.Document()
+    document.add_heading("Pellamin safety", level=1)
+    document.add_paragraph("Pellamin may cause drowsiness in elderly patients.")
+    document.save(str(src / "c.docx"))
+    (src / "c.yaml").write_text("doc_id: DOCX-1\napproval_code: D-1\nexpires_on: 2030-01-01\n")
+    (src / "d.txt").write_text("Fenorazine should be taken with food.", encoding="utf-8")
+    (src / "d.json").write_text(
+        json.dumps(
+            {
+                "doc_id": "TXT-1",
+                "title": "Fenorazine",
+                "approval_code": "X-1",
+                "expires_on": "2030-01-01",
+            }
+        )
+    )
+    (src / "e.jsonl").write_text(
+        json.dumps(
+            {
+                "id": "JL-1",
+                "title": "Halvorin",
+                "text": "Halvorin 5 mg for migraine.",
+                "lang": "en",
+                "approval_code": "J-1",
+                "expires_on": "2030-01-01",
+            }
+        )
+        + "\n"
+    )
+    kb = KnowledgeBase.open(_settings(tmp_path))
+    report = kb.ingest_paths([src])
+    assert report.refused == []
+    assert sorted(report.added) == ["DOCX-1", "JL-1", "MD-1", "PDF-1", "TXT-1"]
+    for query, doc_id in [
+        ("Zorbitol storage", "MD-1"),
+        ("Quintavir dose", "PDF-1"),
+        ("Pellamin drowsiness", "DOCX-1"),
+        ("Fenorazine food", "TXT-1"),
+        ("Halvorin migraine", "JL-1"),
+    ]:
+        assert kb.search(query, 1, audiences=BOTH)[0].doc_id == doc_id
+    docx_hit = kb.search("Pellamin drowsiness", 1, audiences=BOTH)[0]
+    assert docx_hit.section == "Pellamin safety"
+    assert docx_hit.approval_code == "D-1" and "D-1" in docx_hit.citation
+
+
+def test_missing_approval_metadata_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    src = tmp_path / "bad.md"
+    src.write_text("---\ndoc_id: BAD\ntitle: Bad\nexpires_on: 2030-01-01\n---\nText.\n")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        json.dumps({"id": "R1", "title": "t", "text": "x", "approval_code": "A"}) + "\n"
+    )
+    kb = KnowledgeBase.open(_settings(tmp_path))
+    report = kb.ingest_paths([src, rows])
+    assert [(r.field, r.origin) for r in report.refused] == [
+        ("approval_code", str(src)),
+        ("expires_on", f"{rows}:1"),
+    ]
+    assert "bad.md" in report.refused[0].line and "approval_code" in report.refused[0].line
+    assert kb.chunk_count() == 0 and kb.list_documents() == []
+    # The evaluation escape hatch accepts them, marked and hidden from users.
+    kb.ingest_paths([rows], unapproved_eval=True)
+    assert kb.search("x", 3, audiences=BOTH) == []
+    assert kb.search("x", 3, audiences=BOTH, include_unapproved_eval=True)[0].doc_id == "R1"
+
+
+def test_filters_expiry_status_audience_product(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _md(src / "old.md", "OLD", "Velocor expired leaflet text.", extra="product: Velocor\n")
+    (src / "old.md").write_text((src / "old.md").read_text().replace("2030-01-01", "2024-01-01"))
+    _md(src / "pub.md", "PUB", "Velocor patient leaflet text.", extra="product: Velocor\n")
+    (src / "pub.md").write_text(
+        (src / "pub.md").read_text().replace("audience: hcp", "audience: public")
+    )
+    _md(src / "hcp.md", "HCP", "Velocor leaflet text for doctors.", extra="product: Velocor\n")
+    _md(src / "other.md", "OTHER", "Other product leaflet text.", extra="product: Other\n")
+    kb = KnowledgeBase.open(_settings(tmp_path))
+    kb.ingest_paths([src])
+    today = date(2025, 6, 1)
+    public = {h.doc_id for h in kb.search("leaflet text", 10, today=today)}
+    assert public == {"PUB"}
+    hcp = {h.doc_id for h in kb.search("leaflet text", 10, audiences=BOTH, today=today)}
+    assert hcp == {"PUB", "HCP", "OTHER"}
+    old_day = {h.doc_id for h in kb.search("leaflet", 10, audiences=BOTH, today=date(2023, 6, 1))}
+    assert "OLD" in old_day
+    velocor = {
+        h.doc_id for h in kb.search("leaflet", 10, audiences=BOTH, product="Velocor", today=today)
+    }
+    assert velocor == {"PUB", "HCP"}
+    assert kb.withdraw("HCP")
+    assert "HCP" not in {h.doc_id for h in kb.search("leaflet", 10, audiences=BOTH, today=today)}
+    assert kb.get_document("HCP") is not None and kb.get_document("HCP").status == "withdrawn"  # type: ignore[union-attr]
+
+
+def test_versions_replace_atomically_and_reingest_is_a_no_op(tmp_path: Path) -> None:
+    src = tmp_path / "doc.md"
+    kb = KnowledgeBase.open(_settings(tmp_path))
+    _md(src, "VER", "Ardexil version one says take 10 mg.")
+    assert kb.ingest_paths([src]).added == ["VER"]
+    again = kb.ingest_paths([src])
+    assert again.unchanged == ["VER"] and again.chunks_written == 0
+    _md(src, "VER", "Ardexil version two says take 20 mg.", version="2")
+    seen: list[set[str]] = []
+    original = kb._registry.upsert
+
+    def spy(*args: object, **kwargs: object) -> None:
+        # Just before and after the flip, a search sees exactly one version.
+        seen.append({h.version for h in kb.search("Ardexil", 5, audiences=BOTH)})
+        original(*args, **kwargs)
+        seen.append(
+            {
+                h.version
+                for h in KnowledgeBase.open(_settings(tmp_path)).search(
+                    "Ardexil", 5, audiences=BOTH
+                )
+            }
+        )
+
+    kb._registry.upsert = spy  # type: ignore[method-assign]
+    assert kb.ingest_paths([src]).replaced == ["VER"]
+    kb._registry.upsert = original  # type: ignore[method-assign]
+    assert all(len(versions) == 1 for versions in seen[:2])
+    assert [h.version for h in kb.search("Ardexil", 5, audiences=BOTH)] == ["2"]
+    assert kb.chunk_count() == 1
+
+
+def test_failed_ingest_leaves_previous_state(tmp_path: Path) -> None:
+    src = tmp_path / "doc.md"
+    kb = KnowledgeBase.open(_settings(tmp_path))
+    _md(src, "KEEP", "Bexoran version one text.")
+    kb.ingest_paths([src])
+    _md(src, "KEEP", "Bexoran version two text.", version="2")
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    kb._registry.upsert = boom  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        kb.ingest_paths([src])
+    reopened = KnowledgeBase.open(_settings(tmp_path))
+    assert [h.version for h in reopened.search("Bexoran", 5, audiences=BOTH)] == ["1"]
+    assert reopened.ingest_paths([src]).replaced == ["KEEP"]
+    assert [h.version for h in reopened.search("Bexoran", 5, audiences=BOTH)] == ["2"]
+
+
+def test_lexical_index_consistent_after_withdraw_and_restart(tmp_path: Path) -> None:
+    kb = KnowledgeBase.open(_settings(tmp_path))
+    ensure_sample_library(kb)
+    assert ensure_sample_library(kb) == 0
+    kb.withdraw("SR-NRX-ZH-09")
+    reopened = KnowledgeBase.open(_settings(tmp_path))
+    ids = {h.doc_id for h in reopened.search("漏服了怎么办", 10, audiences=BOTH)}
+    assert "SR-NRX-ZH-09" not in ids
+    assert all(row.doc_id != "SR-NRX-ZH-09" for row in reopened._snapshot.rows)
+    # The sample library does not resurrect a withdrawn document (same version).
+    assert ensure_sample_library(reopened) == 0
+
+
+def test_model_mismatch_is_refused_naming_reindex(tmp_path: Path) -> None:
+    first = KnowledgeBase.open(_settings(tmp_path))
+    first.ingest_paths([_md(tmp_path / "m.md", "M", "Some text.")])
+    first._client.get_collection("vrep-kb-chunks").modify(
+        metadata={"embedding_model": "other:model"}
+    )
+    with pytest.raises(ModelMismatchError, match="kb reindex"):
+        KnowledgeBase.open(_settings(tmp_path))
+    kb = KnowledgeBase.open(_settings(tmp_path), allow_model_change=True)
+    assert kb.reindex() == 1
+    assert KnowledgeBase.open(_settings(tmp_path)).search("Some text", 1, audiences=BOTH)
