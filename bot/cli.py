@@ -21,6 +21,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
+from skills.adverse_events import cli as ae_cli
 from skills.adverse_events import pv_cli
 
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.set_defaults(handler=_chat)
     knowledge_cli.add_commands(sub)
+    ae_cli.add_commands(sub)
     pv_cli.add_commands(sub)
     simulate_cli.add_commands(sub)
     return parser
