@@ -14,7 +14,13 @@ Two servers run as separate processes on 127.0.0.1, measured in the same run:
 
 The load generator (this process, aiohttp) sends pre-encrypted app-text callbacks, each with a
 distinct MsgId, at concurrency 1, 16 and 64, a bounded number of requests per level, and prints
-throughput and p50/p99 latency. Without ``--redis-url`` it starts a throw-away redis-server.
+throughput and p50/p99 latency. The servers take turns in short rounds (``--rounds``), so load
+from other jobs on a shared machine hits them alike; the ratios are printed over all requests
+and as the median of the per-round ratios. Without ``--redis-url`` it starts a throw-away
+redis-server.
+
+``--baseline DIR`` also serves the bot from another checkout in the same run, for a fair
+before/after (``git archive <commit> | tar -x -C DIR``; the venv is shared).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -133,68 +140,100 @@ def encrypted_bodies(count: int) -> list[tuple[dict[str, str], bytes]]:
     ]
 
 
+@dataclass
+class Sample:
+    """Requests timed against one server at one concurrency, possibly over several rounds."""
+
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    failures: int = 0
+    round_rps: list[float] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.elapsed
+
+    def percentile_ms(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[max(0, int(len(ordered) * fraction) - 1)] * 1000
+
+
 async def load(
-    url: str, bodies: list[tuple[dict[str, str], bytes]], concurrency: int
-) -> dict[str, float]:
+    url: str, bodies: list[tuple[dict[str, str], bytes]], concurrency: int, sample: Sample
+) -> None:
+    """Post ``bodies`` with ``concurrency`` connections; add the timings to ``sample``."""
     latencies: list[float] = []
-    failures = 0
     queue = iter(bodies)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def worker() -> None:
-            nonlocal failures
             for query, body in queue:
                 started = time.perf_counter()
                 async with session.post(url, params=query, data=body) as response:
                     await response.read()
                     if response.status != 200:
-                        failures += 1
+                        sample.failures += 1
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "failures": failures,
-    }
+    sample.latencies += latencies
+    sample.elapsed += elapsed
+    sample.round_rps.append(len(latencies) / elapsed)
 
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
+    """Interleave the servers in short rounds, so load from other jobs hits them alike."""
     for url in urls.values():
         await wait_ready(url)
-    # Warm up both (connections, imports, Lua script loading).
-    for url in urls.values():
-        await load(url, encrypted_bodies(300), 8)
+    for url in urls.values():  # warm up: connections, imports, Lua script loading
+        await load(url, encrypted_bodies(300), 8, Sample())
     print(f"{'concurrency':>11} {'server':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5}")
-    results: dict[tuple[int, str], dict[str, float]] = {}
+    results: dict[tuple[int, str], Sample] = {}
     for concurrency in CONCURRENCY:
         count = args.requests if concurrency > 1 else max(500, args.requests // 4)
-        for name, url in urls.items():
-            results[(concurrency, name)] = result = await load(
-                url, encrypted_bodies(count), concurrency
-            )
+        per_round = max(100, count // args.rounds)
+        names = list(urls)
+        for name in names:
+            results[(concurrency, name)] = Sample()
+        for round_number in range(args.rounds):
+            order = names if round_number % 2 == 0 else names[::-1]
+            for name in order:
+                bodies = encrypted_bodies(per_round)
+                await load(urls[name], bodies, concurrency, results[(concurrency, name)])
+        for name in names:
+            result = results[(concurrency, name)]
             print(
-                f"{concurrency:>11} {name:>9} {result['rps']:>8.0f} {result['p50_ms']:>8.2f}"
-                f" {result['p99_ms']:>8.2f} {result['failures']:>5.0f}"
+                f"{concurrency:>11} {name:>9} {result.rps:>8.0f} {result.percentile_ms(0.5):>8.2f}"
+                f" {result.percentile_ms(0.99):>8.2f} {result.failures:>5}"
             )
     for concurrency in CONCURRENCY:
-        bot, ref = results[(concurrency, "bot")], results[(concurrency, "reference")]
-        print(
-            f"c={concurrency}: bot/reference throughput {bot['rps'] / ref['rps']:.0%}, "
-            f"p99 ratio {bot['p99_ms'] / ref['p99_ms']:.2f}x"
-        )
+        ref = results[(concurrency, "reference")]
+        for name in urls:
+            if name == "reference":
+                continue
+            bot = results[(concurrency, name)]
+            round_ratios = [b / r for b, r in zip(bot.round_rps, ref.round_rps, strict=True)]
+            print(
+                f"c={concurrency}: {name}/reference throughput {bot.rps / ref.rps:.0%}"
+                f" (median of rounds {statistics.median(round_ratios):.0%}),"
+                f" p99 ratio {bot.percentile_ms(0.99) / ref.percentile_ms(0.99):.2f}x"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000, help="requests per level (c>1)")
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per level")
     parser.add_argument("--full-app", action="store_true", help="bot = create_app (workers on)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also serve the bot from another checkout (e.g. a worktree of an older commit)",
+    )
     parser.add_argument("--serve", choices=["bot", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,12 +259,17 @@ def main() -> int:
             ))  # fmt: skip
             redis_url = f"redis://127.0.0.1:{redis_port}/0"
         env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
+        servers = {"bot": ROOT, "reference": ROOT}
+        if args.baseline is not None:
+            servers = {"bot": ROOT, "baseline": args.baseline.resolve(), "reference": ROOT}
         urls = {}
-        for name in ("bot", "reference"):
+        for name, root in servers.items():
             port = free_port()
-            command = [sys.executable, __file__, "--serve", name, "--port", str(port)]
+            script = root / "bench" / "bench_callback.py"
+            role = "reference" if name == "reference" else "bot"
+            command = [sys.executable, str(script), "--serve", role, "--port", str(port)]
             command += ["--redis-url", redis_url] + (["--full-app"] if args.full_app else [])
-            children.append(subprocess.Popen(command, env=env, cwd=ROOT))
+            children.append(subprocess.Popen(command, env=env, cwd=root))
             urls[name] = f"http://127.0.0.1:{port}/wecom/callback"
         asyncio.run(run(args, urls))
     finally:

@@ -23,6 +23,7 @@ from knowledge import ranking
 
 EVERYONE = frozenset({"public", "hcp"})
 L2 = 1e-3
+LEARNING_RATE = 0.05
 PROVENANCE = (
     "bench/train_fusion.py on shared/eval dev: PubMedQA pqa_labeled (MIT) and cMedQQ via "
     "ChineseBLUE (Apache-2.0); listwise softmax, L2 1e-3"
@@ -61,7 +62,7 @@ def fit(data: list[tuple[Any, list[str], set[str]]], epochs: int = 400) -> ranki
             p = np.exp(s - s.max())
             p /= p.sum()
             grad += x.T @ (p - target) / len(prepared)
-        weights -= 0.5 * grad
+        weights -= LEARNING_RATE * grad
     return ranking.FusionModel(
         mean.astype(np.float32), scale.astype(np.float32), weights.astype(np.float32)
     )

@@ -1,7 +1,8 @@
 """The aiohttp application: ``create_app(settings)``.
 
 Each resource is owned by its own cleanup context (opened at start-up, closed at shutdown, in
-reverse order): storage, the outbound HTTP session, the LLM client, then the bot runtime (services,
+reverse order): storage, the outbound HTTP session, the LLM client, the knowledge base, the
+WeCom client, then the bot runtime (services,
 dispatcher, inbound workers and the scheduler). Endpoints: ``/healthz`` (alive), ``/readyz``
 (storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the WeCom callback.
 """
@@ -59,8 +60,8 @@ async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_knowledge(app[SETTINGS]) as kb:
-        app[KNOWLEDGE] = kb
+    async with open_knowledge(app[SETTINGS]) as knowledge:
+        app[KNOWLEDGE] = knowledge
         yield
 
 
@@ -80,9 +81,9 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORAGE],
         metrics=app[METRICS],
         llm=app[LLM],
+        knowledge=app[KNOWLEDGE],
         senders=senders,
         wecom=client,
-        knowledge=app[KNOWLEDGE],
     )
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher

@@ -18,7 +18,10 @@ from bot.models import Channel
 from bot.resources import open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
+from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
+from knowledge import cli as knowledge_cli
+from skills.adverse_events import cli as ae_cli
 from skills.adverse_events import pv_cli
 from skills.qa import cli as qa_cli
 
@@ -75,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", default="console-user", help="user id; use several to hold several conversations"
     )
     chat.set_defaults(handler=_chat)
+    knowledge_cli.add_commands(sub)
+    ae_cli.add_commands(sub)
     pv_cli.add_commands(sub)
+    simulate_cli.add_commands(sub)
     qa_cli.add_commands(sub)
     return parser
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 from aiohttp import web
 
@@ -14,6 +12,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.wecom.client import WeComClient
+from knowledge.base import KnowledgeBase
 
 SETTINGS = web.AppKey("settings", Settings)
 STORAGE = web.AppKey("storage", Storage)
@@ -21,6 +20,6 @@ METRICS = web.AppKey("metrics", Metrics)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
-KNOWLEDGE = web.AppKey("knowledge", Any)  # knowledge.base.KnowledgeBase when loaded
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 LLM: web.AppKey[LLMClient | None] = web.AppKey("llm")  # None when no LLM is configured
 WECOM = web.AppKey("wecom", WeComClient)  # set only when WeCom is configured

@@ -7,15 +7,19 @@ ones on an ``AsyncExitStack``. Either way a resource is opened once and always c
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import aiohttp
 
 from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.storage.factory import create_storage
+from knowledge.base import KnowledgeBase
+from knowledge.sample import ensure_sample_library
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -35,19 +39,17 @@ async def open_http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientS
 
 
 @asynccontextmanager
-async def open_knowledge(settings: Settings) -> AsyncIterator[Any]:
-    """The knowledge base (opened in a thread: it loads vectors and may embed), closed on exit.
+async def open_knowledge(settings: Settings) -> AsyncIterator[KnowledgeBase]:
+    """The approved-content knowledge base; ingests the sample library on first start.
 
-    With ``VREP_KB_SAMPLE_LIBRARY`` (default) the packaged sample library is ingested first;
-    documents already present are skipped, so only the first start embeds them.
+    Opening and ingesting are blocking (Chroma, embeddings), so they run in a thread.
     """
-    from knowledge.base import KnowledgeBase
-    from knowledge.sample import ensure_sample_library
-
-    kb = await asyncio.to_thread(KnowledgeBase.open, settings)
+    knowledge = await asyncio.to_thread(KnowledgeBase.open, settings)
     try:
         if settings.kb_sample_library:
-            await asyncio.to_thread(ensure_sample_library, kb)
-        yield kb
+            added = await asyncio.to_thread(ensure_sample_library, knowledge)
+            if added:
+                log.info("sample library ingested", extra={"documents": added})
+        yield knowledge
     finally:
-        kb.close()
+        await asyncio.to_thread(knowledge.close)

@@ -12,7 +12,8 @@ Checks, in order (rejections enqueue nothing and never echo secrets or traceback
 3. outer XML malformed or hostile (any DOCTYPE, hence no entities or external references)
    → 400
 4. SHA1 signature over (token, timestamp, nonce, Encrypt), compared in constant time → 403
-5. decryption (wechatpy ``WeChatCrypto``); receive id ≠ corp id → 403; undecryptable → 400
+5. decryption (wechatpy's ``PrpCrypto``, built once); receive id ≠ corp id → 403;
+   undecryptable → 400
 6. inner XML parsed with the same hardened parser → 400
 7. unknown message or event types → 200, logged and ignored
 
@@ -39,7 +40,7 @@ from typing import Final
 
 from aiohttp import web
 from lxml import etree
-from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
 from bot.keys import METRICS, SETTINGS, STORAGE, WECOM
@@ -120,9 +121,10 @@ class WeComCallback:
         assert settings.wecom_corp_id and settings.wecom_token and settings.wecom_aes_key
         self._corp_id = settings.wecom_corp_id
         self._token = settings.wecom_token.get_secret_value()
-        self._crypto = WeChatCrypto(
-            self._token, settings.wecom_aes_key.get_secret_value(), self._corp_id
-        )
+        # Built once: wechatpy's ``decrypt_message`` would re-check the signature and build a
+        # new AES cipher on every call; the signature is checked here (in constant time).
+        aes_key = settings.wecom_aes_key.get_secret_value()
+        self._cipher = PrpCrypto(WeChatCrypto(self._token, aes_key, self._corp_id).key)
         self._window_s = settings.wecom_timestamp_window_s
         self._max_body = settings.wecom_max_body_bytes
         self._dedup_ttl_s = settings.dedup_ttl_s
@@ -138,7 +140,7 @@ class WeComCallback:
             timestamp, nonce, given = self._query(request)
             echo = request.query.get("echostr", "")
             self._check_signature(timestamp, nonce, echo, given)
-            plain = self._decrypt(echo, given, timestamp, nonce, envelope=False)
+            plain = self._decrypt(echo)
         except Rejected as rejected:
             return self._reject(rejected)
         return web.Response(text=plain, content_type="text/plain")
@@ -151,7 +153,7 @@ class WeComCallback:
             if not encrypted:
                 raise Rejected(400, "no Encrypt element")
             self._check_signature(timestamp, nonce, encrypted, given)
-            fields = parse_xml(self._decrypt(encrypted, given, timestamp, nonce, envelope=True))
+            fields = parse_xml(self._decrypt(encrypted))
         except Rejected as rejected:
             return self._reject(rejected)
         try:
@@ -224,16 +226,10 @@ class WeComCallback:
         if not hmac.compare_digest(expected.encode(), given.encode()):
             raise Rejected(403, "bad signature")
 
-    def _decrypt(
-        self, encrypted: str, given: str, timestamp: str, nonce: str, *, envelope: bool
-    ) -> str:
+    def _decrypt(self, encrypted: str) -> str:
+        """The plain text of a signature-checked ``Encrypt`` (or ``echostr``) value."""
         try:
-            if envelope:
-                plain = self._crypto.decrypt_message(
-                    {"Encrypt": encrypted}, given, timestamp, nonce
-                )
-            else:
-                plain = self._crypto.check_signature(given, timestamp, nonce, encrypted)
+            plain = self._cipher.decrypt(encrypted, self._corp_id)
         except InvalidCorpIdException:
             raise Rejected(403, "receive id is not our corp id") from None
         except Exception as exc:  # padding, base64, length or UTF-8 errors in signed garbage

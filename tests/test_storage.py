@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from redis.asyncio import Redis
 
 from bot.settings import load_settings
 from bot.storage.base import LockTimeout, QueueEntry, Storage, StorageError
@@ -361,6 +363,37 @@ async def test_redis_outage_is_a_storage_error() -> None:
                     pass
     finally:
         await down.close()
+
+
+async def test_redis_batches_concurrent_enqueue_once_exactly(redis_url: str) -> None:
+    """Concurrent calls share one pipeline, yet each keeps the meaning of a separate call."""
+    storage = RedisStorage.from_url(redis_url, prefix=f"batch-{uuid.uuid4().hex[:12]}:")
+    observer = Redis.from_url(redis_url)
+    try:
+        before = (await observer.info("stats"))["total_connections_received"]
+        dedup_keys = [f"dedup:{n % 5}" for n in range(20)]  # five keys, each four times
+        seqs = await asyncio.gather(
+            *(
+                storage.enqueue_once(key, 60, "inbound", {"n": n}, "seq:conv")
+                for n, key in enumerate(dedup_keys)
+            )
+        )
+        after = (await observer.info("stats"))["total_connections_received"]
+        assert after - before == 1  # one connection: the twenty calls went as one pipeline
+        assert seqs == [1, 2, 3, 4, 5] + [None] * 15  # the first call of each key wins
+        entries = await storage.consume("inbound", "g", "c", count=30, block_ms=0)
+        assert [e.payload for e in entries] == [{"n": n, "seq": n + 1} for n in range(5)]
+        # The server forgot its scripts (restart, SCRIPT FLUSH): reloaded, not an error.
+        await observer.script_flush()
+        assert await storage.enqueue_once("dedup:lone", 60, "inbound", {}, "seq:conv") == 6
+        await observer.script_flush()
+        again = await asyncio.gather(
+            *(storage.enqueue_once("dedup:new", 60, "inbound", {}, "seq:conv") for _ in "ab")
+        )
+        assert again == [7, None]
+    finally:
+        await observer.aclose()
+        await storage.close()
 
 
 async def test_redis_prefixes_separate_deployments(redis_url: str) -> None:

@@ -11,6 +11,9 @@ so several deployments can share one Redis:
 - ``schedule:<name>:due``/``:items``   sorted set (score = due time in µs) + hash of payloads
 - ``seats:<pool>:seated``/``:waiting``  two lists in arrival order
 
+Concurrent ``enqueue_once`` calls (the webhooks' hot path) are sent together as one pipeline
+of script calls (``bot.storage.script_batch``), each still atomic and answered on its own.
+
 Any ``redis`` exception (connection refused, timeout, unexpected reply) surfaces as
 ``StorageError``. The client built by ``from_url`` gives up quickly (short connect timeout, two
 fast retries) so an outage is reported within about a second instead of hanging a webhook.
@@ -34,6 +37,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
 from bot.storage.memory import DEFAULT_STREAM_MAXLEN, utc_due
+from bot.storage.script_batch import ScriptBatcher
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +207,7 @@ class RedisStorage:
         self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 500
         self._incr = client.register_script(_INCR)
         self._unlock = client.register_script(_UNLOCK)
-        self._enqueue_once = client.register_script(_ENQUEUE_ONCE)
+        self._enqueue_once = ScriptBatcher(client, _ENQUEUE_ONCE)
         self._reclaim = client.register_script(_RECLAIM)
         self._queue_depth = client.register_script(_QUEUE_DEPTH)
         self._claim_due = client.register_script(_CLAIM_DUE)
@@ -242,6 +246,7 @@ class RedisStorage:
             return False
 
     async def close(self) -> None:
+        await self._enqueue_once.drain()
         await self._client.aclose()
 
     # -- JSON documents ----------------------------------------------------------------------
@@ -350,8 +355,7 @@ class RedisStorage:
             json.dumps(payload, ensure_ascii=False),
             self._stream_maxlen,
         ]
-        with _translated():
-            seq = await self._enqueue_once(keys=keys, args=args)
+        seq = await self._enqueue_once(keys, args)  # raises StorageError itself
         return None if seq is None else int(seq)
 
     async def consume(

@@ -25,6 +25,9 @@ follow the WeCom documentation; every call is recorded in ``calls`` (``RecordedC
 ``POST /cgi-bin/kf/customer/batchget``, ``GET /cgi-bin/kf/servicer/list``
 =================================  ==========================================================
 
+Delivered messages are also passed to ``listeners`` as ``(kind, body)`` — kind ``kf``, ``app``
+(a template card's body carries its issued ``response_code``) or ``card_update``.
+
 Every authenticated call answers 41001 without ``access_token`` and 40014 with a token that is
 not current (see ``invalidate_tokens``). ``fail_next`` injects errcodes (e.g. -1, system busy).
 
@@ -317,12 +320,15 @@ class FakeWeComServer:
         if not body.get("touser") or not isinstance(msgtype, str) or msgtype not in body:
             raise _ApiError(INVALID_PARAMETER, "touser, msgtype and its body are required")
         answer: dict[str, Any] = {"invaliduser": "", "msgid": self._next_msgid("app")}
+        delivered = body
         if msgtype == "template_card":
             code = "rc-" + secrets.token_hex(6)
             self._response_codes[code] = False
             answer["response_code"] = code
+            # Listeners (the simulate page) need the code to send a button click back.
+            delivered = {**body, "response_code": code}
         self.app_sent.append(body)
-        self._notify("app", body)
+        self._notify("app", delivered)
         return answer
 
     def _update_card(self, body: dict[str, Any]) -> dict[str, Any]:

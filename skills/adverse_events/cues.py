@@ -48,6 +48,18 @@ def detect_language(text: str) -> str:
     return "zh" if len(_CJK.findall(text)) >= 2 else "en"
 
 
+# A patient writing about themselves (forum style) rather than a clinician about a patient.
+_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my(?! (patient|pt)s?\b))\b", re.IGNORECASE)
+
+
+def register(text: str) -> str:
+    """Threshold key: ``"zh"``, ``"en_self"`` (first-person English) or ``"en"``."""
+    language = detect_language(text)
+    if language == "en" and _FIRST_PERSON.search(text):
+        return "en_self"
+    return language
+
+
 def _rx(*parts: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
 

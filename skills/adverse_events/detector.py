@@ -19,7 +19,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from skills.adverse_events.cues import CATEGORIES, CueMatches, detect_language, match_cues
+from skills.adverse_events.cues import (
+    CATEGORIES,
+    CueMatches,
+    detect_language,
+    match_cues,
+    register,
+)
 from skills.adverse_events.features import DENSE_DIM, Embedder, cue_vector, ngram_buckets
 from skills.adverse_events.model import LinearModel
 
@@ -63,6 +69,8 @@ def rule_report(cues: CueMatches) -> bool:
     """A special situation stated as a fact, not negated, hypothetical or a general question."""
     if not cues.special or cues.negation or cues.hypothetical:
         return False
+    if not (cues.patient or cues.exposure):
+        return False
     return not (cues.general_question and not cues.patient)
 
 
@@ -102,7 +110,8 @@ class AEDetector:
         if not text.strip():
             return AEDetection(False, (), 0.0, language, False, ())
         score = self.score(text, cues, language)
-        threshold = self._model.thresholds.get(language, self._model.thresholds["en"])
+        thresholds = self._model.thresholds
+        threshold = thresholds.get(register(text), thresholds.get(language, thresholds["en"]))
         report = score >= threshold or rule_report(cues)
         categories = categories_for(cues, text, language) if report else ()
         return AEDetection(

@@ -1,0 +1,154 @@
+"""``virtualrep simulate`` over real HTTP: the page's API, the bot and the fake WeCom API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.cli import build_parser
+from bot.settings import load_settings
+from bot.wecom.simulate_cli import Credentials, Simulation, create_simulate_app
+from bot.wecom.simulator import FakeWeComServer, WeComSimulator
+
+WAIT_S = 20.0  # bounds a hang only
+
+
+@pytest.fixture
+async def page(tmp_path: Path) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """The simulate app on a free 127.0.0.1 port, and a client session for it."""
+    settings = load_settings(kb_sample_library=False, redis_url=None, data_dir=tmp_path)
+    runner = web.AppRunner(create_simulate_app(settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield f"http://{host}:{port}", session
+    finally:
+        await runner.cleanup()
+
+
+async def events_until(
+    session: aiohttp.ClientSession, base: str, done: Any
+) -> list[dict[str, Any]]:
+    """Long-poll the page's event feed until ``done(events)`` holds."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(WAIT_S):
+        while not done(seen):
+            after = seen[-1]["id"] if seen else 0
+            async with session.get(f"{base}/api/events", params={"after": after, "wait": 2}) as r:
+                assert r.status == 200
+                seen += (await r.json())["events"]
+    return seen
+
+
+def bot_messages(events: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
+    return [e["body"] for e in events if e["role"] == role and e["from"] == "bot"]
+
+
+async def test_page_is_served(page: tuple[str, aiohttp.ClientSession]) -> None:
+    base, session = page
+    async with session.get(f"{base}/") as response:
+        assert response.status == 200
+        assert response.content_type == "text/html"
+        html = await response.text()
+    assert "/api/events" in html and "/api/doctor/click" in html and "/api/rep/click" in html
+
+
+async def test_a_doctor_message_gets_a_reply_through_kf(
+    page: tuple[str, aiohttp.ClientSession],
+) -> None:
+    base, session = page
+    said = {"user": "wmSimDoctor01", "text": "你好"}
+    async with session.post(f"{base}/api/doctor/say", json=said) as response:
+        assert response.status == 200
+        assert (await response.json())["callback_status"] == 200
+    events = await events_until(session, base, lambda seen: bot_messages(seen, "doctor"))
+    assert events[0] == {
+        "id": 1,
+        "role": "doctor",
+        "user": "wmSimDoctor01",
+        "from": "person",
+        "body": {"msgtype": "text", "text": {"content": "你好"}},
+    }
+    reply = bot_messages(events, "doctor")[0]
+    assert reply["touser"] == "wmSimDoctor01"
+    assert reply["msgtype"] in {"text", "msgmenu"}
+
+
+async def test_a_menu_click_and_a_rep_card_button_are_sent_back(
+    page: tuple[str, aiohttp.ClientSession],
+) -> None:
+    base, session = page
+    async with session.post(f"{base}/api/doctor/enter", json={"user": "wmDoc2"}) as response:
+        assert response.status == 200
+    events = await events_until(session, base, lambda seen: bot_messages(seen, "doctor"))
+    welcome = bot_messages(events, "doctor")[0]
+    assert welcome["msgtype"] == "msgmenu"
+    item = welcome["msgmenu"]["list"][0]["click"]
+    click = {"user": "wmDoc2", "menu_id": item["id"], "label": item["content"]}
+    async with session.post(f"{base}/api/doctor/click", json=click) as response:
+        assert response.status == 200
+    events = await events_until(session, base, lambda seen: len(bot_messages(seen, "doctor")) > 1)
+    assert {"msgtype": "click", "label": item["content"]} in [e["body"] for e in events]
+
+    async with session.post(f"{base}/api/rep/say", json={"user": "rep_li", "text": "你好"}) as r:
+        assert r.status == 200
+    await events_until(session, base, lambda seen: bot_messages(seen, "rep"))
+    press = {
+        "user": "rep_li",
+        "key": "help",
+        "label": "帮助",
+        "task_id": "t1",
+        "response_code": "rc",
+    }
+    async with session.post(f"{base}/api/rep/click", json=press) as response:
+        assert response.status == 200  # a template_card_event the bot acknowledged
+        assert (await response.json())["callback_status"] == 200
+
+
+async def test_a_card_sent_to_a_rep_carries_its_response_code() -> None:
+    """The page needs the code the fake API issued to send the card's button click back."""
+    api = FakeWeComServer(corp_id="wwcorp", secret="s")
+    base = await api.start()
+    try:
+        simulation = Simulation(api, WeComSimulator(api, None))  # type: ignore[arg-type]
+        card = {"card_type": "button_interaction", "task_id": "t1", "button_list": []}
+        async with aiohttp.ClientSession() as session:
+            token_url = f"{base}/cgi-bin/gettoken?corpid=wwcorp&corpsecret=s"
+            async with session.get(token_url) as response:
+                token = (await response.json())["access_token"]
+            sent = {"touser": "rep_li", "msgtype": "template_card", "template_card": card}
+            send_url = f"{base}/cgi-bin/message/send?access_token={token}"
+            async with session.post(send_url, json=sent) as response:
+                code = (await response.json())["response_code"]
+        [event] = simulation.events
+        assert (event["role"], event["user"], event["from"]) == ("rep", "rep_li", "bot")
+        assert event["body"]["response_code"] == code
+        assert event["body"]["template_card"] == card
+    finally:
+        await api.close()
+
+
+async def test_the_api_takes_only_json_objects(page: tuple[str, aiohttp.ClientSession]) -> None:
+    base, session = page
+    async with session.post(f"{base}/api/rep/say", data="user=x&text=y") as response:
+        assert response.status == 415  # a form post from another site needs no preflight
+    async with session.post(f"{base}/api/rep/say", json={"user": "x"}) as response:
+        assert response.status == 400
+
+
+def test_credentials_and_command() -> None:
+    credentials = Credentials.generate()
+    assert len(credentials.aes_key) == 43 and credentials.aes_key.isalnum()
+    settings = credentials.apply(load_settings(), "http://127.0.0.1:1")
+    assert settings.wecom_configured and settings.wecom_api_base == "http://127.0.0.1:1"
+    args = build_parser().parse_args(["simulate", "--port", "9999"])
+    assert isinstance(args, argparse.Namespace) and args.port == 9999 and callable(args.handler)
