@@ -14,6 +14,8 @@ from skills import qa as qa_skill
 from skills.adverse_events import acknowledge as pv_acknowledge
 from skills.adverse_events import form as ae_form
 from skills.adverse_events import screening as ae_screening
+from skills.adverse_events.service import ae_service
+from skills.qa.service import service_of as qa_service
 
 PRIORITY_FORMS = 90  # a form in progress (adverse-event report, meeting registration, HCP
 # verification, MI question; the Q&A form router also takes the rep command /verify)
@@ -32,6 +34,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
     )
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
+    # "Is that a known effect?" sent with a report is answered by Q&A from approved content.
+    ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
     dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
     dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))
     dispatcher.include_router(meetings.create_form_router(services, PRIORITY_FORMS))

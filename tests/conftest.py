@@ -37,6 +37,14 @@ def sample_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def sample_knowledge(sample_kb_dir: Path) -> Iterator[KnowledgeBase]:
+    """The embedded sample library, opened once for the session (read-only use)."""
+    knowledge = KnowledgeBase.open(load_settings(kb_dir=sample_kb_dir))
+    yield knowledge
+    knowledge.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_settings(
     tmp_path_factory: pytest.TempPathFactory, sample_kb_dir: Path

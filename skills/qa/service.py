@@ -21,7 +21,7 @@ import numpy as np
 
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, request_escalation
-from bot.models import ActiveForm, Locale, MenuOption, MenuReply, SenderType, TextReply
+from bot.models import ActiveForm, Locale, MenuOption, MenuReply, Reply, SenderType, TextReply
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
 from bot.proactive import Unreachable, send_to_doctor
 from bot.profiles import ProfileStore
@@ -167,6 +167,21 @@ class QAService:
             await self._respond(ctx, audit)
         finally:
             audit["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+
+    async def answer_side_question(self, ctx: Context, question: str) -> list[Reply]:
+        """Answer a question asked inside another flow, e.g. "is that a known effect?" sent
+        with an adverse-event report: same retrieval and guardrails, replies returned."""
+        outer, ctx.replies = ctx.replies, []
+        audit: dict[str, Any] = {"mode": "offline", "guards": [], "intent": "side_question"}
+        ctx.data["audit_qa"] = audit
+        try:
+            today = self.today(ctx)
+            library = await self.library(today)
+            named = [label.product for label in products_named(normalise(question), library.labels)]
+            await self._answer(ctx, question, named, library, today, audit, injected=False)
+            return ctx.replies
+        finally:
+            ctx.replies = outer
 
     async def _respond(self, ctx: Context, audit: dict[str, Any]) -> None:
         today = self.today(ctx)
