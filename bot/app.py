@@ -22,6 +22,7 @@ from bot.resources import open_http_session, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.storage.base import StorageError
+from skills import handoff
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,15 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = InboundWorkers(
         services.storage, dispatcher, services.metrics, workers=settings.workers
     )
+    escalations = handoff.create_worker(services)
     workers.start()
+    escalations.start()
     services.scheduler.start()
     try:
         yield
     finally:
         await services.scheduler.stop()
+        await escalations.stop()
         await workers.stop()
 
 

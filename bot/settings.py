@@ -87,6 +87,15 @@ class Settings(BaseSettings):
         "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
     )
 
+    # --- human handoff (skills/handoff) ---------------------------------------------------------
+    rep_roster: Path | None = Field(
+        None,
+        description="Rep roster (YAML or CSV); empty = the sample roster shipped with the bot.",
+    )
+    handoff_sla_minutes: int = Field(
+        10, ge=1, le=24 * 60, description="Working minutes a rep has to answer a handoff card."
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
