@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.keys import DISPATCHER, HTTP_SESSION, LLM, METRICS, SERVICES, SETTINGS, STORAGE
+from bot.keys import DISPATCHER, HTTP_SESSION, LLM, METRICS, SERVICES, SETTINGS, STORAGE, WECOM
 from bot.llm import open_llm
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
@@ -22,6 +22,9 @@ from bot.resources import open_http_session, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.storage.base import StorageError
+from bot.wecom.client import wecom_client_from_settings
+from bot.wecom.senders import build_senders
+from handlers import wecom_callback
 from skills import handoff
 
 log = logging.getLogger(__name__)
@@ -45,9 +48,20 @@ async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _wecom_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = wecom_client_from_settings(app[SETTINGS], app[HTTP_SESSION], app[STORAGE])
+    if client is not None:
+        app[WECOM] = client
+    yield
+
+
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    services, dispatcher = build_runtime(settings, app[STORAGE], metrics=app[METRICS], llm=app[LLM])
+    client = app.get(WECOM)
+    senders = build_senders(client, app[STORAGE], app[METRICS]) if client is not None else {}
+    services, dispatcher = build_runtime(
+        settings, app[STORAGE], metrics=app[METRICS], llm=app[LLM], senders=senders, wecom=client
+    )
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
     workers = InboundWorkers(
@@ -108,7 +122,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_http_session_ctx)
     app.cleanup_ctx.append(_llm_ctx)
+    app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_runtime_ctx)
+    if settings.wecom_configured:
+        wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -24,6 +24,9 @@ from handlers.console import ConsoleSender, run_chat
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
+    logging.getLogger("virtualrep").info(
+        "serving", extra={"host": host, "port": port, "redis": bool(settings.redis_url)}
+    )
     web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
     return 0
 

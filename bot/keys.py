@@ -13,6 +13,7 @@ from bot.metrics import Metrics
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.base import Storage
+from bot.wecom.client import WeComClient
 
 SETTINGS = web.AppKey("settings", Settings)
 STORAGE = web.AppKey("storage", Storage)
@@ -22,4 +23,4 @@ SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 KNOWLEDGE = web.AppKey("knowledge", Any)  # knowledge.base.KnowledgeBase when loaded
 LLM: web.AppKey[LLMClient | None] = web.AppKey("llm")  # None when no LLM is configured
-WECOM = web.AppKey("wecom", Any)  # bot.wecom.client.WeComClient when configured
+WECOM = web.AppKey("wecom", WeComClient)  # set only when WeCom is configured

@@ -67,10 +67,12 @@ class ConversationStateMiddleware:
                     created_at=ctx.now,
                     updated_at=ctx.now,
                 )
-            elif message.seq:
+            if message.seq:
                 if message.seq <= conversation.last_seq:
                     ctx.data["duplicate"] = True
                     return
+                # A gap means an earlier message is still in flight on another worker; after
+                # the pipeline's bounded wait (or when the state expired) it is accepted.
                 if message.seq > conversation.last_seq + 1 and not ctx.data.get("accept_gap"):
                     raise OutOfOrder(message.message_id)
             if message.kind is MessageKind.TEXT:

@@ -124,6 +124,10 @@ class InboundWorkers:
                 self._metrics.errors.labels("storage").inc()
                 log.warning("storage unavailable; worker retrying in 1 s", exc_info=True)
                 await asyncio.sleep(1.0)
+            except Exception:  # e.g. a sender bug: the entry stays pending and is reclaimed
+                self._metrics.errors.labels("worker").inc()
+                log.exception("worker error; continuing")
+                await asyncio.sleep(0.1)
 
     async def process(self, entry: QueueEntry) -> None:
         """Handle one entry and acknowledge it; leaves it pending when handling must be retried."""

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     # --- storage --------------------------------------------------------------------------
     redis_url: str | None = None
-    conversation_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    conversation_ttl_s: int = Field(365 * 24 * 3600, ge=60)
     dedup_ttl_s: int = Field(24 * 3600, ge=3600)
 
     # --- knowledge base ---------------------------------------------------------------------

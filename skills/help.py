@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 
 from bot.dispatcher import Context, Router
-from bot.models import MenuOption, MenuReply, MessageKind, SenderType
+from bot.models import Channel, MenuOption, MenuReply, MessageKind, SenderType
 from bot.services import Services
+from bot.wecom.senders import MORE_CLICK_ID, KfSender
 
 HELP_CLICK = "help"
 MAIN_MENU_IDS = ("qa:ask", "meetings:list", "ae:report", "handoff:rep")
@@ -69,6 +70,22 @@ def create_router(services: Services, priority: int) -> Router:
             )
             return
         ctx.reply(main_menu(ctx))
+
+    @router.message(lambda ctx: ctx.message.click_id == MORE_CLICK_ID)
+    async def show_the_rest(ctx: Context) -> None:
+        """kf held back part of a long answer (message budget); the doctor asked for it."""
+        sender = ctx.services.senders.get(Channel.KF)
+        sent = isinstance(sender, KfSender) and await sender.send_more(
+            ctx.message.conversation_key,
+            str(ctx.message.extra.get("open_kfid", "")),
+            ctx.message.sender_id,
+        )
+        if not sent:
+            ctx.reply(
+                main_menu(
+                    ctx, ctx.t("没有更多内容了。还需要什么帮助？", "That was all. Anything else?")
+                )
+            )
 
     @router.message(_is_unsupported_media)
     async def text_only(ctx: Context) -> None:

@@ -22,6 +22,7 @@ from bot.runtime import build_runtime
 from bot.settings import load_settings
 from bot.storage.base import Storage
 from tests.helpers import RecordingSender, text_message
+from tests.storage_backends import Backend
 
 
 def message(conversation: str, text: str, message_id: str) -> InboundMessage:
@@ -128,7 +129,7 @@ async def test_duplicate_submission_is_handled_once(
 
 
 async def test_redelivered_entry_is_not_handled_twice(
-    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+    storage: Storage, backend: Backend, bot: tuple[Dispatcher, RecordingSender, Probe]
 ) -> None:
     """A worker that handled a message but died before acking: the reclaimer skips it."""
     dispatcher, sender, probe = bot
@@ -137,20 +138,20 @@ async def test_redelivered_entry_is_not_handled_twice(
     await dispatcher.feed(message_from_entry(entry))
     # ... the worker dies here, without acking; another worker reclaims the entry.
     workers = InboundWorkers(storage, dispatcher, Metrics(), workers=1, reclaim_idle_ms=1)
-    await asyncio.sleep(0.01)
+    await backend.advance(0.01)
     await _run_until(workers, storage)
     assert probe.seen["c"] == ["once"]
     assert sender.texts() == ["echo once"]
 
 
 async def test_crashed_worker_entry_is_reclaimed_and_processed(
-    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+    storage: Storage, backend: Backend, bot: tuple[Dispatcher, RecordingSender, Probe]
 ) -> None:
     dispatcher, sender, _ = bot
     await submit_inbound(storage, message("c", "lost?", "m1"), 3600)
     await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "crashed-before-handling", count=1)
     workers = InboundWorkers(storage, dispatcher, Metrics(), workers=1, reclaim_idle_ms=1)
-    await asyncio.sleep(0.01)
+    await backend.advance(0.01)
     await _run_until(workers, storage)
     assert sender.texts() == ["echo lost?"]
 

@@ -1,0 +1,265 @@
+"""kf (微信客服) sync: turn a ``kf_msg_or_event`` notice into inbound messages, in order.
+
+A kf callback carries no content, only the ``Token`` and ``OpenKfId``; the messages are pulled
+with kf/sync_msg. Per open_kfid, one syncer at a time holds the storage lock
+``lock:kfsync:<open_kfid>`` and resumes from the cursor persisted under
+``kfcursor:<open_kfid>``; it pages while ``has_more`` and saves the cursor after each page,
+once every item of the page was submitted. Items are deduplicated on their msgid (customer
+messages through ``submit_inbound``, events under ``kfevent:<msgid>``), so a page seen twice
+(a crash before the cursor was saved) is harmless.
+
+Customer messages (origin 3) become ``InboundMessage``s on channel ``kf`` with conversation key
+``kf:<open_kfid>:<external_userid>``: text, a msgmenu click (text with ``menu_id``) as CLICK,
+image/voice/file as IMAGE/VOICE/FILE, anything else as OTHER. Events (origin 4):
+``enter_session`` sends the welcome menu with its welcome_code and is passed on as EVENT
+``kf_enter_session``; ``msg_send_fail`` is logged and counted; ``session_status_change``
+stores the new service state (``kfstate:<conversation_key>``) and is passed on as EVENT
+``kf_session_status_change`` with ``extra["service_state"]``.
+
+Syncs run as background tasks owned by ``KfSyncer`` (the callback answers at once);
+``close()`` cancels and awaits them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from bot.metrics import Metrics
+from bot.models import Channel, InboundMessage, MenuOption, MenuReply, MessageKind, SenderType
+from bot.pipeline import submit_inbound
+from bot.storage.base import LockTimeout, Storage, StorageError
+from bot.wecom.client import WeComApiError, WeComClient
+from bot.wecom.senders import kf_budget_key, kf_msgid, msgmenu_body, store_kf_state
+
+log = logging.getLogger(__name__)
+
+CUSTOMER: Final = 3
+SYSTEM_EVENT: Final = 4
+_MEDIA_KINDS: Final = {"image": MessageKind.IMAGE, "voice": MessageKind.VOICE,
+                       "file": MessageKind.FILE}  # fmt: skip
+# session_status_change change_type → resulting state, used when service_state/get fails:
+# 1 taken from the pool by a servicer, 2 transferred, 3 ended, 4 re-opened by a servicer.
+_STATE_AFTER_CHANGE: Final = {1: 3, 2: 3, 3: 4, 4: 3}
+
+WelcomeMenu = Callable[[str, str], MenuReply]
+
+
+WELCOME_OPTIONS: Final = (  # click ids of the help skill's main menu (skills.help)
+    ("qa:ask", "文献与产品问答 / Literature and product questions"),
+    ("meetings:list", "学术会议 / Academic meetings"),
+    ("ae:report", "报告不良事件 / Report an adverse event"),
+    ("handoff:rep", "联系医药代表 / Talk to a representative"),
+)
+
+
+def default_welcome_menu(scene: str, scene_param: str) -> MenuReply:
+    """A short bilingual greeting with the main options (the app may supply its own)."""
+    return MenuReply(
+        head="您好！我是医学信息助手，只提供经审批的产品与文献信息。\n"
+        "Hello! I am the medical information assistant; I share approved information only.",
+        options=tuple(MenuOption(id=click, label=label) for click, label in WELCOME_OPTIONS),
+        tail="也可以直接输入您的问题。/ You can also type your question.",
+    )
+
+
+def conversation_key(open_kfid: str, external_userid: str) -> str:
+    return f"kf:{open_kfid}:{external_userid}"
+
+
+def cursor_key(open_kfid: str) -> str:
+    return f"kfcursor:{open_kfid}"
+
+
+def customer_message(item: dict[str, Any]) -> InboundMessage:
+    """A customer's kf message (origin 3) as an ``InboundMessage``."""
+    open_kfid, userid = str(item["open_kfid"]), str(item["external_userid"])
+    msgtype = str(item.get("msgtype", ""))
+    raw_body = item.get(msgtype)
+    body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
+    extra: dict[str, Any] = {"open_kfid": open_kfid, "external_userid": userid, "msgtype": msgtype}
+    text, click_id, kind = "", None, MessageKind.OTHER
+    if msgtype == "text":
+        text = str(body.get("content", ""))
+        click_id = body.get("menu_id") or None
+        kind = MessageKind.CLICK if click_id else MessageKind.TEXT
+    elif msgtype in _MEDIA_KINDS:
+        kind = _MEDIA_KINDS[msgtype]
+        extra["media_id"] = str(body.get("media_id", ""))
+    return InboundMessage(
+        message_id=str(item["msgid"]),
+        channel=Channel.KF,
+        conversation_key=conversation_key(open_kfid, userid),
+        sender_id=userid,
+        sender_type=SenderType.EXTERNAL,
+        kind=kind,
+        text=text,
+        click_id=str(click_id) if click_id else None,
+        raw_ids={"msgid": str(item["msgid"]), "send_time": str(item.get("send_time", ""))},
+        extra=extra,
+    )
+
+
+def event_message(item: dict[str, Any], event: dict[str, Any], name: str) -> InboundMessage:
+    """A kf system event passed on to the skills as an EVENT message."""
+    open_kfid, userid = str(event["open_kfid"]), str(event["external_userid"])
+    return InboundMessage(
+        message_id=str(item["msgid"]),
+        channel=Channel.KF,
+        conversation_key=conversation_key(open_kfid, userid),
+        sender_id=userid,
+        sender_type=SenderType.EXTERNAL,
+        kind=MessageKind.EVENT,
+        event=name,
+        raw_ids={"msgid": str(item["msgid"]), "send_time": str(item.get("send_time", ""))},
+        extra={"open_kfid": open_kfid, "external_userid": userid, **event},
+    )
+
+
+class KfSyncer:
+    """Runs kf syncs in the background, one per open_kfid per process (and per corp, via lock)."""
+
+    def __init__(
+        self,
+        client: WeComClient,
+        storage: Storage,
+        metrics: Metrics,
+        *,
+        dedup_ttl_s: int,
+        welcome_menu: WelcomeMenu = default_welcome_menu,
+        page_limit: int = 1000,
+        lock_timeout_s: float = 120.0,
+        lock_wait_s: float = 60.0,
+    ) -> None:
+        self._client = client
+        self._storage = storage
+        self._metrics = metrics
+        self._dedup_ttl_s = dedup_ttl_s
+        self._welcome_menu = welcome_menu
+        self._page_limit = page_limit
+        self._lock_timeout_s = lock_timeout_s
+        self._lock_wait_s = lock_wait_s
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._next_token: dict[str, str] = {}
+
+    def trigger(self, open_kfid: str, token: str) -> None:
+        """Schedule a sync; while one runs for ``open_kfid``, it runs once more afterwards."""
+        self._next_token[open_kfid] = token
+        if open_kfid not in self._running:
+            task = asyncio.create_task(self._drain(open_kfid), name=f"kf-sync-{open_kfid}")
+            self._running[open_kfid] = task
+
+    async def idle(self) -> None:
+        """Wait until no sync is running or scheduled (tests and shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()
+
+    async def _drain(self, open_kfid: str) -> None:
+        try:
+            while (token := self._next_token.pop(open_kfid, None)) is not None:
+                try:
+                    await self.sync(open_kfid, token)
+                except (StorageError, WeComApiError) as err:
+                    # The next callback (or WeCom's retry) syncs from the saved cursor.
+                    log.warning("kf sync failed", extra={"open_kfid": open_kfid, "error": err})
+                    self._metrics.errors.labels("kf_sync").inc()
+                except Exception:  # a bug must not end syncing for this account silently
+                    log.exception("kf sync crashed", extra={"open_kfid": open_kfid})
+                    self._metrics.errors.labels("kf_sync").inc()
+        finally:
+            self._running.pop(open_kfid, None)
+
+    async def sync(self, open_kfid: str, token: str | None) -> int:
+        """Pull and submit everything new for ``open_kfid``; returns the items handled."""
+        handled = 0
+        try:
+            async with self._storage.lock(
+                f"lock:kfsync:{open_kfid}",
+                timeout_s=self._lock_timeout_s,
+                blocking_timeout_s=self._lock_wait_s,
+            ):
+                cursor = await self._storage.get_json(cursor_key(open_kfid))
+                while True:
+                    page = await self._client.kf_sync_msg(
+                        open_kfid,
+                        cursor=cursor if isinstance(cursor, str) else None,
+                        token=token,
+                        limit=self._page_limit,
+                    )
+                    for item in page.get("msg_list", []):
+                        await self._handle(item)
+                        handled += 1
+                    cursor = str(page.get("next_cursor") or cursor or "")
+                    if cursor:
+                        await self._storage.set_json(cursor_key(open_kfid), cursor)
+                    if not page.get("has_more"):
+                        break
+        except LockTimeout:
+            log.info("another replica is syncing", extra={"open_kfid": open_kfid})
+        return handled
+
+    async def _handle(self, item: dict[str, Any]) -> None:
+        origin = item.get("origin")
+        if origin == CUSTOMER and item.get("external_userid") and item.get("msgid"):
+            message = customer_message(item)
+            if await submit_inbound(self._storage, message, self._dedup_ttl_s):
+                # The doctor wrote: WeCom's 5-messages-in-48-hours budget starts again.
+                await self._storage.delete(kf_budget_key(message.conversation_key))
+        elif origin == SYSTEM_EVENT and isinstance(item.get("event"), dict):
+            event = item["event"]
+            if not event.get("external_userid") or not event.get("open_kfid"):
+                return
+            if await self._storage.claim(f"kfevent:{item.get('msgid')}", self._dedup_ttl_s):
+                await self._handle_event(item, event)
+
+    async def _handle_event(self, item: dict[str, Any], event: dict[str, Any]) -> None:
+        event_type = str(event.get("event_type", ""))
+        if event_type == "enter_session":
+            await self._welcome(item, event)
+            message = event_message(item, event, "kf_enter_session")
+        elif event_type == "session_status_change":
+            state = await self._current_state(event)
+            message = event_message(
+                item, {**event, "service_state": state}, "kf_session_status_change"
+            )
+        elif event_type == "msg_send_fail":
+            log.warning("kf message not delivered", extra={"fail_type": event.get("fail_type")})
+            self._metrics.events.labels("kf_msg_send_fail").inc()
+            return
+        else:
+            log.debug("kf event ignored", extra={"event_type": event_type})
+            return
+        await submit_inbound(self._storage, message, self._dedup_ttl_s)
+
+    async def _welcome(self, item: dict[str, Any], event: dict[str, Any]) -> None:
+        code = event.get("welcome_code")
+        if not code:
+            return  # no code: the doctor is already in a session
+        menu = self._welcome_menu(str(event.get("scene", "")), str(event.get("scene_param", "")))
+        try:
+            await self._client.kf_send_msg_on_event(
+                str(code), kf_msgid(str(item["msgid"]), 0), "msgmenu", msgmenu_body(menu)
+            )
+        except WeComApiError as err:
+            log.warning("kf welcome not sent", extra={"errcode": err.errcode})
+            self._metrics.errors.labels("kf_welcome").inc()
+
+    async def _current_state(self, event: dict[str, Any]) -> int:
+        """The session's state after a change, stored for the human-mode gate."""
+        open_kfid, userid = str(event["open_kfid"]), str(event["external_userid"])
+        try:
+            state, servicer = await self._client.kf_service_state(open_kfid, userid)
+        except WeComApiError:
+            state = _STATE_AFTER_CHANGE.get(int(event.get("change_type", 0)), 0)
+            servicer = str(event.get("new_servicer_userid", ""))
+        await store_kf_state(self._storage, conversation_key(open_kfid, userid), state, servicer)
+        return state

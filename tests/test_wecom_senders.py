@@ -1,0 +1,224 @@
+"""kf and app senders and the API client against the fake WeCom API, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.metrics import Metrics
+from bot.models import (
+    CardButton,
+    CardReply,
+    Channel,
+    LinkReply,
+    MenuOption,
+    MenuReply,
+    OutboundMessage,
+    Reply,
+    TextReply,
+)
+from bot.outbound import utf8_len
+from bot.storage.memory import MemoryStorage
+from bot.wecom.client import KfWrongStateError, WeComApiError, WeComClient
+from bot.wecom.senders import (
+    MORE_CLICK_ID,
+    AppSender,
+    KfSender,
+    KfUnit,
+    default_invite,
+    fit_budget,
+    kf_budget_key,
+    kf_more_key,
+    kf_state_key,
+)
+from tests.wecom_harness import AGENT_ID, CORP_ID, OPEN_KFID, SECRET, Stack, wecom_stack
+
+DOCTOR = "wmDOCTOR0002"
+CONVERSATION = f"kf:{OPEN_KFID}:{DOCTOR}"
+
+
+def kf_reply(*replies: Reply, in_reply_to: str = "msg-1") -> OutboundMessage:
+    return OutboundMessage(
+        channel=Channel.KF,
+        conversation_key=CONVERSATION,
+        recipient_id=DOCTOR,
+        replies=replies,
+        in_reply_to=in_reply_to,
+        extra={"open_kfid": OPEN_KFID, "external_userid": DOCTOR},
+    )
+
+
+def kf_sender(stack: Stack) -> KfSender:
+    replica = stack.replicas[0]
+    return KfSender(replica.client, stack.storage, replica.metrics)
+
+
+def doctor_wrote(stack: Stack) -> None:
+    stack.api.queue_customer_text(OPEN_KFID, DOCTOR, "你好")
+
+
+async def test_state_0_is_moved_to_1_before_sending() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        await kf_sender(stack).send(kf_reply(TextReply(text="您好，有什么可以帮您？")))
+        paths = [c.path.removeprefix("/cgi-bin/") for c in stack.api.calls if "kf/" in c.path]
+        assert paths == ["kf/service_state/get", "kf/service_state/trans", "kf/send_msg"]
+        assert stack.api.kf_state(OPEN_KFID, DOCTOR) == 1
+        assert stack.api.kf_sent[0]["text"]["content"] == "您好，有什么可以帮您？"
+        stored = await stack.storage.get_json(kf_state_key(CONVERSATION))
+        assert stored["service_state"] == 1
+
+
+@pytest.mark.parametrize("state", [2, 3, 4])
+async def test_nothing_is_sent_while_the_session_is_not_the_bots(state: int) -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        stack.api.set_kf_state(OPEN_KFID, DOCTOR, state, "rep_zhang" if state == 3 else "")
+        await kf_sender(stack).send(kf_reply(TextReply(text="hello")))
+        assert stack.api.calls_to("kf/send_msg") == []
+        assert stack.api.calls_to("kf/service_state/trans") == []
+        stored = await stack.storage.get_json(kf_state_key(CONVERSATION))
+        assert stored["service_state"] == state
+
+
+async def test_wrong_state_at_send_time_is_absorbed() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        stack.api.fail_next("kf/send_msg", 95018)
+        await kf_sender(stack).send(kf_reply(TextReply(text="hello"), TextReply(text="again")))
+        assert [c.errcode for c in stack.api.calls_to("kf/send_msg")] == [95018]
+        assert stack.replicas[0].metrics.events.labels("kf_send_wrong_state")._value.get() == 1
+
+
+async def test_long_text_is_split_with_stable_msgids() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        sender = kf_sender(stack)
+        long_text = "。".join(["这是一段较长的产品说明"] * 300)
+        message = kf_reply(TextReply(text=long_text))
+        await sender.send(message)
+        sent = list(stack.api.kf_sent)
+        assert 2 <= len(sent) <= 5
+        assert all(utf8_len(m["text"]["content"]) <= 2048 for m in sent if m["msgtype"] == "text")
+        msgids = [m["msgid"] for m in sent]
+        assert len(set(msgids)) == len(msgids) and all(len(i) <= 32 for i in msgids)
+        # Redelivery of the same reply: same msgids, nothing delivered twice.
+        await stack.storage.delete(kf_budget_key(CONVERSATION))
+        await sender.send(message)
+        assert [m["msgid"] for m in stack.api.kf_sent] == msgids
+
+
+async def test_budget_is_respected_and_ends_with_an_invitation() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        sender = kf_sender(stack)
+        replies = [TextReply(text=f"第{i}条：" + "内容" * 500) for i in range(8)]
+        await sender.send(kf_reply(*replies))
+        sent = stack.api.kf_sent
+        assert len(sent) == 5 and all(c.errcode == 0 for c in stack.api.calls_to("kf/send_msg"))
+        assert sent[-1]["msgtype"] == "msgmenu"
+        ids = [item["click"]["id"] for item in sent[-1]["msgmenu"]["list"]]
+        assert MORE_CLICK_ID in ids
+        assert await stack.storage.get_json(kf_more_key(CONVERSATION)) is not None
+        # Budget spent: the next reply is not attempted.
+        await sender.send(kf_reply(TextReply(text="more?"), in_reply_to="msg-2"))
+        assert len(stack.api.calls_to("kf/send_msg")) == 5
+        # The doctor taps "show the rest": the budget renews and the rest is sent.
+        doctor_wrote(stack)
+        await stack.storage.delete(kf_budget_key(CONVERSATION))
+        assert await sender.send_more(CONVERSATION, OPEN_KFID, DOCTOR)
+        assert len(stack.api.kf_sent) > 5
+        assert all(c.errcode == 0 for c in stack.api.calls_to("kf/send_msg"))
+
+
+def test_fit_budget_combines_and_invites() -> None:
+    units = [KfUnit(text="a"), KfUnit(text="b"), KfUnit(link=LinkReply(title="t", url="https://x"))]
+    send, held = fit_budget(units, 5, default_invite)
+    assert [u.text for u in send] == ["a", "b", ""] and held == []
+    send, held = fit_budget(units, 2, default_invite)
+    assert len(send) == 1 and send[0].menu is not None and held == []
+    assert send[0].menu.head.startswith("a\n\nb\n\nt\nhttps://x")
+    menu = MenuReply(head="选择", options=(MenuOption(id="x", label="X"),))
+    send, held = fit_budget([KfUnit(text="a"), KfUnit(menu=menu)], 2, default_invite)
+    assert send == [KfUnit(text="a"), KfUnit(menu=menu)]
+    assert fit_budget(units, 0, default_invite) == ([], units)
+
+
+async def test_token_invalidated_mid_run_is_refreshed_once() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        sender = kf_sender(stack)
+        await sender.send(kf_reply(TextReply(text="one"), in_reply_to="m1"))
+        stack.api.invalidate_tokens()
+        await sender.send(kf_reply(TextReply(text="two"), in_reply_to="m2"))
+        assert len(stack.api.calls_to("gettoken")) == 2
+        assert [m["text"]["content"] for m in stack.api.kf_sent] == ["one", "two"]
+        assert [c.errcode for c in stack.api.calls if c.errcode] == [40014]
+
+
+async def test_client_retries_busy_and_raises_typed_errors() -> None:
+    async with wecom_stack() as stack:
+        client = stack.replicas[0].client
+        stack.api.fail_next("kf/service_state/get", -1, times=2)
+        assert await client.kf_service_state(OPEN_KFID, DOCTOR) == (0, "")
+        stack.api.set_kf_state(OPEN_KFID, DOCTOR, 3, "rep_zhang")
+        with pytest.raises(KfWrongStateError) as wrong:
+            await client.kf_send_msg(
+                {
+                    "touser": DOCTOR,
+                    "open_kfid": OPEN_KFID,
+                    "msgtype": "text",
+                    "text": {"content": "x"},
+                }
+            )
+        assert wrong.value.errcode == 95018
+        with pytest.raises(WeComApiError) as invalid:
+            await client.kf_trans_service_state(OPEN_KFID, DOCTOR, 0)
+        assert invalid.value.errcode == 95016
+
+
+async def test_token_is_shared_and_fetched_once_under_concurrency() -> None:
+    async with wecom_stack(replicas=2) as stack:
+        clients = [r.client for r in stack.replicas]
+        await asyncio.gather(*(c.kf_servicers(OPEN_KFID) for c in clients for _ in range(5)))
+        assert len(stack.api.calls_to("gettoken")) == 1
+
+
+async def test_member_rate_limit_queues_instead_of_dropping() -> None:
+    async with wecom_stack() as stack:
+        storage = MemoryStorage()
+        client = WeComClient(
+            stack.session, storage, corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID,
+            api_base=stack.api.base_url, member_rate_per_minute=12, rate_window_s=0.5,
+        )  # fmt: skip
+        for index in range(6):  # 2 per bucket of 0.1 s: the last ones wait for later buckets
+            await client.send_text("zhangsan", f"n{index}")
+        assert [m["text"]["content"] for m in stack.api.app_sent] == [f"n{i}" for i in range(6)]
+
+
+async def test_app_sender_text_cards_and_card_update() -> None:
+    async with wecom_stack() as stack:
+        sender = AppSender(stack.replicas[0].client, Metrics())
+        card = CardReply(
+            task_id="ae-case-1",
+            title="新的不良事件报告",
+            fields=(("病例", "AE-1"),),
+            buttons=(CardButton(key="ack", text="确认"),),
+        )
+        message = OutboundMessage(
+            channel=Channel.APP,
+            conversation_key="app:pv_li",
+            recipient_id="pv_li",
+            replies=(TextReply(text="x" * 5000), card),
+            in_reply_to="9",
+        )
+        await sender.send(message)
+        kinds = [m["msgtype"] for m in stack.api.app_sent]
+        assert kinds == ["text", "text", "text", "template_card"]
+        sent_card = stack.api.app_sent[-1]["template_card"]
+        assert sent_card["card_type"] == "button_interaction"
+        assert sent_card["button_list"] == [{"text": "确认", "style": 1, "key": "ack"}]
+        response_code = stack.api.calls_to("message/send")[-1].answer["response_code"]
+        assert await sender.update_card("pv_li", response_code, "已确认")
+        assert not await sender.update_card("pv_li", response_code, "已确认")  # once only
