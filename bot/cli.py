@@ -19,6 +19,7 @@ from bot.resources import open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.console import ConsoleSender, run_chat
+from skills import handoff
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -43,6 +44,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         )
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)
+        escalations = handoff.create_worker(services)  # rep cards print in the same terminal
+        escalations.start()
+        stack.push_async_callback(escalations.stop)
         return dispatcher
 
     return asyncio.run(run_chat(open_bot, user=args.user, as_rep=args.as_role == "rep"))

@@ -10,10 +10,11 @@ the session cannot change state (95016); ``TransferRefused`` carries what the re
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.i18n import pick
 from bot.models import Locale
+from bot.wecom.client import WeComApiError, WeComClient
 
 STATE_HUMAN = 3
 STATE_ENDED = 4
@@ -77,19 +78,16 @@ class KfControl(Protocol):
 
 
 class WeComKfControl:
-    """``KfControl`` over the WeCom API client (``bot.wecom.client.WeComClient``)."""
+    """``KfControl`` over the WeCom API client."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: WeComClient) -> None:
         self._client = client
 
     async def _trans(self, open_kfid: str, userid: str, state: int, servicer: str = "") -> None:
         try:
             await self._client.kf_trans_service_state(open_kfid, userid, state, servicer)
-        except Exception as exc:  # the client's typed API errors all carry errcode
-            errcode = getattr(exc, "errcode", None)
-            if not isinstance(errcode, int):
-                raise
-            raise TransferRefused(errcode, str(getattr(exc, "errmsg", ""))) from exc
+        except WeComApiError as exc:  # 95014 arrives as KfServicerNotActiveError, a subclass
+            raise TransferRefused(exc.errcode, exc.errmsg) from exc
 
     async def hand_to_servicer(self, open_kfid: str, external_userid: str, servicer: str) -> None:
         await self._trans(open_kfid, external_userid, STATE_HUMAN, servicer)
