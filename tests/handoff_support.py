@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 from bot.escalation import ESCALATION_QUEUE
 from bot.middlewares import load_conversation
@@ -167,10 +168,15 @@ class Harness:
         assert loaded is not None
         return loaded
 
+    async def audit_records(self) -> list[dict[str, Any]]:
+        """Every audit record so far (read through a fresh consumer group)."""
+        group = f"test-audit-{next(self._ids)}"
+        entries = await self.services.storage.consume("audit", group, "t", 10_000, 0)
+        return [entry.payload for entry in entries]
+
     async def audit_events(self) -> list[str]:
         """The ``event`` of every handoff audit record so far."""
-        entries = await self.services.storage.consume("audit", "test-audit", "t", 1000, 0)
-        return [e.payload["event"] for e in entries if e.payload.get("kind") == "handoff"]
+        return [r["event"] for r in await self.audit_records() if r.get("kind") == "handoff"]
 
 
 def conversation_key(doctor: str) -> str:

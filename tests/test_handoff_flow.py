@@ -74,6 +74,8 @@ async def test_take_over_silences_the_bot_and_release_brings_it_back(bot: Harnes
     assert await bot.doctor_says("代表您好，我想了解一下最新的研究") == []
     assert len(bot.doctor_out.sent) == sent_before  # silent, but the turn is kept for the rep
     assert "最新的研究" in str((await bot.conversation()).data)
+    audited = [r for r in await bot.audit_records() if r.get("text", "").startswith("代表您好")]
+    assert audited[0]["annotations"] == {"audit_human_mode": "rep_zhang"}
 
     answer = await bot.rep_sends("rep_zhang", "/release doctor")
     assert "交还" in answer[0]

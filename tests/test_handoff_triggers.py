@@ -140,3 +140,14 @@ def test_interest_profile_counts_keywords_only() -> None:
     assert not interests.note_interests(profile, "你好")
     text = interests.describe(profile)
     assert "dapagliflozin ×1" in text and "临床试验" not in text  # labels, never the message
+
+
+async def test_profile_skips_adverse_event_messages(storage: Storage) -> None:
+    bot = Harness(storage)
+    message = bot.doctor_message("服用二甲双胍后患者出现乳酸酸中毒住院")
+    await bot.dispatcher.feed(message, ae_case="AE-1")  # as the AE screening annotates it
+    await bot.doctor_says("阿托伐他汀的剂量")
+    profile = await bot.service.profiles.get("doctor")
+    assert profile is not None
+    assert profile.products == {"atorvastatin": 1}  # nothing from the adverse-event message
+    assert profile.topics == {"用法用量 dosing": 1}

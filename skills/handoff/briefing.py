@@ -21,7 +21,8 @@ TRANSCRIPT_CLIP = 120  # characters per message
 
 
 def open_ae_cases_key(doctor_id: str) -> str:
-    """Set of the doctor's open adverse-event case ids (maintained by the AE case workflow)."""
+    """Set of the doctor's adverse-event case ids that reached handoff (escalation references);
+    the AE case workflow may add its open cases here too."""
     return f"ae:open-cases:{doctor_id}"
 
 

@@ -33,12 +33,15 @@ KF_SESSION_EVENT = "kf_session_status_change"  # EVENT messages from the kf sync
 _BOT_STATES = frozenset({0, 1, 4})  # untreated, bot, ended: nobody human has the session
 _HUMAN_STATE = 3
 NOT_HELPED_LIMIT = 2  # messages in a row the bot could not help with
-_AE_ANNOTATIONS = ("ae_detection", "ae_report", "adverse_event")
+_AE_CASE_ANNOTATIONS = ("ae_opened", "ae_case")  # set by the AE screening middleware / form
 
 
 def touches_adverse_event(ctx: Context) -> bool:
-    """True when AE screening flagged the message or an AE form is running."""
-    if any(ctx.data.get(key) for key in _AE_ANNOTATIONS):
+    """True when AE screening judged the message a report, a case is open on it, or the AE
+    report form is running."""
+    if any(ctx.data.get(key) for key in _AE_CASE_ANNOTATIONS):
+        return True
+    if getattr(ctx.data.get("ae_verdict"), "report", False):
         return True
     form = ctx.conversation.form
     return form is not None and form.name.startswith(("ae", "adverse"))

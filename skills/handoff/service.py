@@ -43,6 +43,7 @@ from skills.handoff import briefing
 from skills.handoff.kf_control import KfControl, TransferRefused
 from skills.handoff.roster import Roster, Stage
 from skills.handoff.state import (
+    HANDOFF_TTL_S,
     LANE_MI,
     LANE_REP,
     Handoff,
@@ -69,6 +70,9 @@ _SILENT_REASONS = frozenset(
         EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE,
         EscalationReason.REP_TAKEOVER,
     }
+)
+_AE_REASONS = frozenset(
+    {EscalationReason.SERIOUS_ADVERSE_EVENT, EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE}
 )
 _REASON_LABELS: dict[EscalationReason, tuple[str, str]] = {
     EscalationReason.EXPLICIT_REQUEST: ("医生要求联系代表", "Doctor asked for a rep"),
@@ -272,9 +276,12 @@ class HandoffService:
                 handoff.channel = profile.contact.channel
                 handoff.recipient_id = profile.contact.recipient_id
                 handoff.route_extra = dict(profile.contact.extra)
+            if reason in _AE_REASONS and handoff.reference:
+                await storage.set_add(briefing.open_ae_cases_key(doctor_id), handoff.reference)
             running = await self.store.open_for(conversation_key, (handoff.lane,))
             if running is not None:
-                await self._join_running(running, handoff)
+                if await storage.claim(f"handoff:joined:{handoff_id}", HANDOFF_TTL_S):
+                    await self._join_running(running, handoff)
                 return
             if reason is EscalationReason.MEDICAL_INFORMATION:
                 await storage.set_add(
@@ -291,10 +298,7 @@ class HandoffService:
     async def _join_running(self, running: Handoff, new: Handoff) -> None:
         """A second request while a handoff runs: no new cards; adverse events reach the rep."""
         await self._audit("joined", running, joined_reason=new.reason.value, detail=new.detail)
-        if new.reason in (
-            EscalationReason.SERIOUS_ADVERSE_EVENT,
-            EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE,
-        ):
+        if new.reason in _AE_REASONS:
             reps = [running.taken_by] if running.taken_by else running.offered_to
             text = (
                 f"⚠️ {reason_label(new.reason)}\n"
