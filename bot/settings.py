@@ -96,12 +96,24 @@ class Settings(BaseSettings):
         10, ge=1, le=24 * 60, description="Working minutes a rep has to answer a handoff card."
     )
 
+    # --- academic meetings (skills/meetings) ----------------------------------------------------
+    meetings_file: Path | None = Field(
+        None, description="Meeting catalog (YAML or JSON); default: the packaged sample catalog."
+    )
+    meetings_url: str | None = Field(
+        None, description="HTTP(S) JSON catalog; takes precedence over meetings_file."
+    )
+    meetings_refresh_s: int = Field(300, ge=1, description="How often the URL catalog is re-read.")
+    meetings_default_rep: str | None = Field(
+        None, description="WeCom userid that forwards reminders for doctors without a rep."
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("redis", "rediss", "unix"))
 
-    @field_validator("chroma_url", "openai_base_url", "embeddings_base_url")
+    @field_validator("chroma_url", "openai_base_url", "embeddings_base_url", "meetings_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("http", "https"))

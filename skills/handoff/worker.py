@@ -41,20 +41,31 @@ class EscalationWorker:
         self._max_deliveries = max_deliveries
         self._block_ms = block_ms
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self._consumer)
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Finish the request in hand, then stop (cancelling only if that takes too long).
+
+        Cancelling a task blocked in ``consume`` can hang on Python 3.11's ``wait_for``; a
+        flag checked between polls (at most ``block_ms`` apart) avoids relying on it.
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        done, _ = await asyncio.wait({self._task}, timeout=self._block_ms / 1000 + 10)
+        if not done:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_reclaim = 0.0
-        while True:
+        while not self._stopping:
             try:
                 entries: list[QueueEntry] = []
                 if loop.time() >= next_reclaim:

@@ -1,0 +1,202 @@
+"""Doctor flows: upcoming meetings, details, register, cancel, my registrations, calendar, feedback.
+
+Choices are kf menu clicks with ids ``meetings:<action>[:<meeting>[:<score>]]``; a few short
+texts ("会议", "我的报名", "meetings", ...) open the same menus.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bot.dispatcher import Context, Router
+from bot.models import MenuOption, MenuReply, MessageKind, SenderType
+from skills.meetings import texts
+from skills.meetings.form import start_registration
+from skills.meetings.ranking import rank_meetings
+from skills.meetings.registrations import Status
+from skills.meetings.service import MeetingsService
+from skills.meetings.views import calendar_file, details, meeting_label, meeting_list
+
+SHORT_TEXT_CHARS = 20  # longer texts mentioning meetings are questions for Q&A
+_LIST_TEXT = re.compile(r"会议|研讨会|meeting|webinar|symposium", re.IGNORECASE)
+_MINE_TEXT = re.compile(
+    r"我的报名|我的会议|取消报名|my registrations?|my meetings|cancel (my )?registration",
+    re.IGNORECASE,
+)
+
+
+Check = Callable[[Context], bool]
+
+
+def _short_text(pattern: re.Pattern[str], unless: re.Pattern[str] | None = None) -> Check:
+    """Filter: a short text matching ``pattern`` (and not ``unless``)."""
+
+    def check(ctx: Context) -> bool:
+        message = ctx.message
+        text = message.text.strip()
+        return (
+            message.kind is MessageKind.TEXT
+            and len(text) <= SHORT_TEXT_CHARS
+            and bool(pattern.search(text))
+            and not (unless is not None and unless.search(text))
+        )
+
+    return check
+
+
+def _click(action: str, with_args: bool = True) -> Check:
+    """Filter: a click on ``meetings:<action>`` (followed by arguments when ``with_args``)."""
+
+    def check(ctx: Context) -> bool:
+        click = ctx.message.click_id or ""
+        if ctx.message.kind is not MessageKind.CLICK:
+            return False
+        return (
+            click.startswith(f"meetings:{action}:") if with_args else click == f"meetings:{action}"
+        )
+
+    return check
+
+
+def _either(*checks: Check) -> Check:
+    return lambda ctx: any(check(ctx) for check in checks)
+
+
+def _doctor(ctx: Context) -> bool:
+    return ctx.message.sender_type is SenderType.EXTERNAL and ctx.profile is not None
+
+
+def _arguments(ctx: Context) -> list[str]:
+    return (ctx.message.click_id or "").split(":")[2:]
+
+
+def add_doctor_routes(router: Router, service: MeetingsService) -> None:
+    async def show_list(ctx: Context) -> None:
+        catalog = await service.catalog()
+        upcoming = [m for m in catalog.upcoming(ctx.now) if m.start > ctx.now]
+        ctx.reply(meeting_list(ctx, rank_meetings(upcoming, ctx.profile)))
+
+    @router.message(
+        _doctor, _either(_click("list", with_args=False), _short_text(_LIST_TEXT, _MINE_TEXT))
+    )
+    async def list_meetings(ctx: Context) -> None:
+        await show_list(ctx)
+
+    @router.message(_doctor, _either(_click("mine", with_args=False), _short_text(_MINE_TEXT)))
+    async def my_registrations(ctx: Context) -> None:
+        assert ctx.profile is not None
+        catalog = await service.catalog()
+        lines, options = [], []
+        for registration in await service.registrations.for_doctor(ctx.profile.doctor_id):
+            meeting = catalog.get(registration.meeting_id)
+            if meeting is None or meeting.end <= ctx.now or registration.status is Status.CANCELLED:
+                continue
+            title = meeting.title.get(ctx.locale)
+            if registration.status is Status.REGISTERED:
+                lines.append(
+                    texts.MINE_REGISTERED.get(ctx.locale, title=title, when=meeting.when())
+                )
+            else:
+                position = await service.registrations.waitlist_position(
+                    meeting.id, ctx.profile.doctor_id
+                )
+                lines.append(
+                    texts.MINE_WAITLISTED.get(
+                        ctx.locale, title=title, when=meeting.when(), position=position
+                    )
+                )
+            options.append(
+                MenuOption(id=f"meetings:detail:{meeting.id}", label=meeting_label(ctx, meeting))
+            )
+        if not lines:
+            ctx.reply(texts.MINE_EMPTY.get(ctx.locale))
+            await show_list(ctx)
+            return
+        head = texts.MINE_HEAD.get(ctx.locale) + "\n" + "\n".join(lines)
+        options.append(MenuOption(id="meetings:list", label=texts.OPTION_BACK.get(ctx.locale)))
+        ctx.reply(MenuReply(head=head, options=tuple(options)))
+
+    @router.message(_doctor, _click("detail"))
+    async def meeting_details(ctx: Context) -> None:
+        assert ctx.profile is not None
+        meeting = await service.meeting(_arguments(ctx)[0])
+        if meeting is None:
+            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
+            return
+        registration = await service.registrations.get(meeting.id, ctx.profile.doctor_id)
+        seats = await service.registrations.seats(meeting.id)
+        ctx.reply(*details(ctx, meeting, registration, seats))
+
+    @router.message(_doctor, _click("register"))
+    async def register(ctx: Context) -> None:
+        assert ctx.profile is not None
+        meeting = await service.meeting(_arguments(ctx)[0])
+        if meeting is None:
+            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
+            return
+        title = meeting.title.get(ctx.locale)
+        if not meeting.registration_open(ctx.now):
+            ctx.reply(texts.REGISTRATION_CLOSED.get(ctx.locale, title=title))
+            return
+        registration = await service.registrations.get(meeting.id, ctx.profile.doctor_id)
+        if registration is not None and registration.status is Status.REGISTERED:
+            ctx.reply(texts.ALREADY_REGISTERED.get(ctx.locale, title=title))
+            return
+        if registration is not None and registration.status is Status.WAITLISTED:
+            position = await service.registrations.waitlist_position(
+                meeting.id, ctx.profile.doctor_id
+            )
+            ctx.reply(texts.ALREADY_WAITLISTED.get(ctx.locale, title=title, position=position))
+            return
+        start_registration(ctx, meeting)
+
+    @router.message(_doctor, _click("cancel"))
+    async def cancel(ctx: Context) -> None:
+        assert ctx.profile is not None
+        meeting = await service.meeting(_arguments(ctx)[0])
+        if meeting is None:
+            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
+            return
+        title = meeting.title.get(ctx.locale)
+        if await service.cancel(meeting, ctx.profile) is None:
+            ctx.reply(texts.NOT_REGISTERED.get(ctx.locale, title=title))
+            return
+        ctx.data["audit_meeting"] = meeting.id
+        ctx.reply(texts.CANCELLED.get(ctx.locale, title=title))
+
+    @router.message(_doctor, _click("ics"))
+    async def calendar(ctx: Context) -> None:
+        meeting = await service.meeting(_arguments(ctx)[0])
+        if meeting is None:
+            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
+            return
+        ctx.reply(calendar_file(ctx, meeting))
+
+    @router.message(_doctor, _click("feedback"))
+    async def feedback(ctx: Context) -> None:
+        assert ctx.profile is not None
+        arguments = _arguments(ctx)
+        meeting = await service.meeting(arguments[0]) if len(arguments) == 2 else None
+        registration = (
+            await service.registrations.get(meeting.id, ctx.profile.doctor_id) if meeting else None
+        )
+        if meeting is None or registration is None or not arguments[1].isdigit():
+            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
+            return
+        if ctx.now < meeting.end:
+            ctx.reply(texts.FEEDBACK_NOT_OPEN.get(ctx.locale))
+            return
+        score = min(5, max(1, int(arguments[1])))
+        await service.registrations.save(
+            registration.model_copy(update={"feedback": score, "updated_at": ctx.now})
+        )
+        await service.services.audit.record(
+            "meeting_feedback",
+            ctx.now,
+            meeting=meeting.id,
+            compliance_code=meeting.compliance_code,
+            doctor=ctx.profile.doctor_id,
+            score=score,
+        )
+        ctx.reply(texts.FEEDBACK_THANKS.get(ctx.locale, score=score))
