@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
     )
 
+    # --- human handoff (skills/handoff) ---------------------------------------------------------
+    rep_roster: Path | None = Field(
+        None,
+        description="Rep roster (YAML or CSV); empty = the sample roster shipped with the bot.",
+    )
+    handoff_sla_minutes: int = Field(
+        10, ge=1, le=24 * 60, description="Working minutes a rep has to answer a handoff card."
+    )
+
     # --- academic meetings (skills/meetings) ----------------------------------------------------
     meetings_file: Path | None = Field(
         None, description="Meeting catalog (YAML or JSON); default: the packaged sample catalog."
