@@ -53,7 +53,7 @@ GROUP_WEIGHT = {
     "en_case": 0.6,
     "en_tpl": 0.6,
     "chat": 0.3,
-    "psytar": 0.8,
+    "psytar": 1.6,
 }
 SOURCE_GROUP = {
     "ae_zh": "zh",
@@ -106,7 +106,7 @@ def fit(
     buckets: list[npt.NDArray[np.int64]],
     y: Array,
     weights: Array,
-    l2_dense: float = 3e-3,
+    l2_dense: float = 3e-2,
     l2_hash: float = 1e-4,
     steps: int = 400,
     rate: float = 0.05,
