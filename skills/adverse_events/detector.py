@@ -26,7 +26,7 @@ from skills.adverse_events.cues import (
     match_cues,
     register,
 )
-from skills.adverse_events.features import DENSE_DIM, Embedder, cue_vector, ngram_buckets
+from skills.adverse_events.features import Embedder, dense_features, ngram_buckets
 from skills.adverse_events.model import LinearModel
 
 __all__ = ["CATEGORIES", "AEDetection", "AEDetector"]
@@ -74,6 +74,24 @@ def rule_report(cues: CueMatches) -> bool:
     return not (cues.general_question and not cues.patient)
 
 
+def threshold_key(text: str, cues: CueMatches) -> str:
+    """Which threshold judges this message: its register, refined by what backs a report.
+
+    ``"<register>:question"`` — a general question with no patient in it ("用药期间出现皮疹
+    应该怎么处理？"); ``"<register>:bare"`` — nothing a report rests on: no special
+    situation, no exposure, no reaction word (a name, a hospital, "thanks"); otherwise the
+    plain register. Each key's threshold is chosen on cross-validated scores
+    (``bench/train_ae.py``); a key missing from the model falls back to the register's.
+    """
+    key = register(text)
+    reaction = _REACTION if key == "zh" else _REACTION_EN
+    if cues.general_question and not cues.patient:
+        return f"{key}:question"
+    if not cues.evidence() and not reaction.search(text):
+        return f"{key}:bare"
+    return key
+
+
 def categories_for(cues: CueMatches, text: str, language: str) -> tuple[str, ...]:
     """The categories of a message already judged a report."""
     special = set(cues.special)
@@ -92,15 +110,18 @@ class AEDetector:
 
     @classmethod
     def load(cls, path: Path | None = None) -> AEDetector:
-        """The shipped model (or the one at ``path``) and the embedding model."""
-        return cls(LinearModel.load(path), Embedder())
+        """The shipped model (or the one at ``path``) and the embedding model, warmed up.
+
+        The warm-up call pays the engine's first-call costs (page-in of the weights, thread
+        and buffer set-up) here rather than on the first doctor message.
+        """
+        detector = cls(LinearModel.load(path), Embedder())
+        detector.detect("warm-up: 患者用药后出现皮疹")
+        return detector
 
     def score(self, text: str, cues: CueMatches, language: str) -> float:
         """The classifier's score for ``text`` given its cue matches."""
-        import numpy as np
-
-        dense = np.concatenate([self._embedder.embed([text])[0], cue_vector(cues, language)])
-        assert dense.shape == (DENSE_DIM,)
+        dense = dense_features(self._embedder.embed([text])[0], cues, language, text)
         return self._model.score(dense, ngram_buckets(text))
 
     def detect(self, text: str) -> AEDetection:
@@ -111,7 +132,8 @@ class AEDetector:
             return AEDetection(False, (), 0.0, language, False, ())
         score = self.score(text, cues, language)
         thresholds = self._model.thresholds
-        threshold = thresholds.get(register(text), thresholds.get(language, thresholds["en"]))
+        key = threshold_key(text, cues)
+        threshold = thresholds.get(key, thresholds.get(key.split(":")[0], thresholds["en"]))
         report = score >= threshold or rule_report(cues)
         categories = categories_for(cues, text, language) if report else ()
         return AEDetection(
