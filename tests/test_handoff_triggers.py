@@ -146,6 +146,7 @@ async def test_profile_skips_adverse_event_messages(storage: Storage) -> None:
     bot = Harness(storage)
     message = bot.doctor_message("服用二甲双胍后患者出现乳酸酸中毒住院")
     await bot.dispatcher.feed(message, ae_case="AE-1")  # as the AE screening annotates it
+    await bot.doctor_says("停止")  # ends the adverse-event report the message opened
     await bot.doctor_says("阿托伐他汀的剂量")
     profile = await bot.service.profiles.get("doctor")
     assert profile is not None

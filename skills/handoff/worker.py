@@ -8,12 +8,12 @@ request never pages the reps twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Final
 
 from bot.escalation import ESCALATION_QUEUE
 from bot.pipeline import consumer_name
+from bot.queue_worker import QueueConsumer
 from bot.storage.base import QueueEntry, StorageError
 from skills.handoff.service import HandoffService
 
@@ -37,58 +37,24 @@ class EscalationWorker:
         self._storage = service.services.storage
         self._metrics = service.services.metrics
         self._consumer = consumer or f"{consumer_name()}-handoff"
-        self._reclaim_idle_ms = reclaim_idle_ms
         self._max_deliveries = max_deliveries
-        self._block_ms = block_ms
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop = QueueConsumer(
+            self._storage,
+            self._metrics,
+            queue=ESCALATION_QUEUE,
+            group=ESCALATION_GROUP,
+            consumer=self._consumer,
+            process=self.process,
+            block_ms=block_ms,
+            reclaim_idle_ms=reclaim_idle_ms,
+        )
 
     def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name=self._consumer)
+        self._loop.start()
 
     async def stop(self) -> None:
-        """Finish the request in hand, then stop (cancelling only if that takes too long).
-
-        Cancelling a task blocked in ``consume`` can hang on Python 3.11's ``wait_for``; a
-        flag checked between polls (at most ``block_ms`` apart) avoids relying on it.
-        """
-        if self._task is None:
-            return
-        self._stopping = True
-        done, _ = await asyncio.wait({self._task}, timeout=self._block_ms / 1000 + 10)
-        if not done:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_reclaim = 0.0
-        while not self._stopping:
-            try:
-                entries: list[QueueEntry] = []
-                if loop.time() >= next_reclaim:
-                    next_reclaim = loop.time() + self._reclaim_idle_ms / 4000
-                    entries = await self._storage.reclaim(
-                        ESCALATION_QUEUE, ESCALATION_GROUP, self._consumer, self._reclaim_idle_ms
-                    )
-                if not entries:
-                    entries = await self._storage.consume(
-                        ESCALATION_QUEUE,
-                        ESCALATION_GROUP,
-                        self._consumer,
-                        count=1,
-                        block_ms=self._block_ms,
-                    )
-                for entry in entries:
-                    await self.process(entry)
-            except asyncio.CancelledError:
-                raise
-            except StorageError:
-                self._metrics.errors.labels("storage").inc()
-                log.warning("storage unavailable; escalation worker retrying", exc_info=True)
-                await asyncio.sleep(1.0)
+        """Finish the request in hand, then stop."""
+        await self._loop.stop()
 
     async def process(self, entry: QueueEntry) -> None:
         """Handle one request and acknowledge it; a failure leaves it pending for a retry."""
