@@ -1025,6 +1025,11 @@ def chat_negatives(rng: random.Random) -> list[tuple[str, str]]:
                 "zh",
             )
         )
+    return _unique(rows)
+
+
+def _unique(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``rows`` without repeated texts, first occurrence kept, order kept."""
     seen: set[str] = set()
     unique = []
     for text, lang in rows:
@@ -1032,6 +1037,207 @@ def chat_negatives(rng: random.Random) -> list[tuple[str, str]]:
             seen.add(text)
             unique.append((text, lang))
     return unique
+
+
+# Messages about the bot, the service or the conversation itself — complaints, hand-off
+# requests, meeting and link trouble. The screener sees them all and none is a report, yet
+# their wording ("浪费时间", "没用", "卡住了", "打不开", "frustrating") overlaps with how
+# symptoms and lack of efficacy are written. Subjects and complaints are combined so the
+# model learns the target (the bot, the answer, the link), not single phrases.
+SERVICE_SUBJECTS_ZH = (
+    "",
+    "",
+    "你这个机器人",
+    "这个机器人",
+    "这机器人",
+    "你们客服",
+    "你们的客服",
+    "这个客服",
+    "你",
+    "这个系统",
+    "这个小程序",
+    "这个回答",
+    "你的回答",
+    "你们的服务",
+    "这个助手",
+    "智能客服",
+)
+SERVICE_COMPLAINTS_ZH = (
+    "答非所问",
+    "太浪费时间了",
+    "浪费我时间",
+    "纯属浪费时间",
+    "白白浪费了我十分钟",
+    "太笨了",
+    "又卡住了",
+    "一点用都没有",
+    "根本没用",
+    "太差了",
+    "太烂了",
+    "不靠谱",
+    "听不懂人话",
+    "说的都是废话",
+    "回答得乱七八糟",
+    "又死机了",
+    "反应太慢了",
+    "一直在绕圈子",
+    "什么都不懂",
+    "让人很失望",
+    "真让人失望",
+    "太耽误事了",
+    "驴唇不对马嘴",
+    "说了半天等于没说",
+    "回答的不是我问的",
+    "一直重复同一句话",
+    "没回答我的问题",
+    "有问题吧",
+    "是不是坏了",
+    "怎么又没反应了",
+)
+SERVICE_TAILS_ZH = ("", "", "。", "！", "，我要投诉", "，转人工吧", "，算了", "，找个真人来", "？")
+SERVICE_FIXED_ZH = (
+    "什么破机器人",
+    "什么破玩意",
+    "垃圾客服",
+    "非常失望",
+    "很失望",
+    "太失望了",
+    "非常不满意你们的服务",
+    "不满意",
+    "差评",
+    "给你差评",
+    "气死我了",
+    "烦死了",
+    "我要投诉",
+    "投诉",
+    "怎么投诉",
+    "我要投诉你们的客服",
+    "我要投诉这个机器人",
+    "体验太差了",
+    "别再给我发消息了",
+    "不要再推送了",
+    "我要转人工",
+    "帮我转人工",
+    "人工客服",
+    "找人工",
+    "人工服务",
+    "我要找真人",
+    "有没有真人",
+    "能不能让真人回复",
+    "不想跟机器人聊",
+    "不要机器人，我要人工",
+    "叫你们负责人来",
+    "帮我找一下代表",
+    "我要找你们的医药代表",
+    "请让代表联系我",
+    "让我的代表给我打个电话",
+    "代表什么时候能回复我",
+    "一直没人回复",
+    "等了半天没人理",
+    "链接打不开",
+    "会议链接打不开",
+    "页面打不开",
+    "文件打不开",
+    "PDF下载不了",
+    "文献下载不了",
+    "图片看不清",
+    "二维码扫不出来",
+    "收不到验证码",
+    "报名报不上",
+    "我报名失败了",
+    "怎么一直报错",
+    "刚才掉线了",
+    "网络不好，刚才没收到",
+    "我报名了哪些会议",
+    "帮我取消报名",
+    "我要报名",
+    "会议链接发我一下",
+    "会议回放在哪看",
+    "主任医师",
+    "副主任医师",
+    "主治医师",
+    "住院医师",
+    "副教授",
+    "临床药师",
+    "护士长",
+    "科室主任",
+)
+SERVICE_SUBJECTS_EN = (
+    "This bot",
+    "This",
+    "You",
+    "Your service",
+    "This chatbot",
+    "The assistant",
+    "This system",
+    "Your answer",
+)
+SERVICE_COMPLAINTS_EN = (
+    "is useless",
+    "is a waste of time",
+    "is terrible",
+    "is so frustrating",
+    "is not helpful at all",
+    "makes no sense",
+    "keeps giving the wrong answer",
+    "didn't answer my question",
+    "keeps repeating itself",
+    "is stuck again",
+    "is really disappointing",
+    "is wasting my time",
+)
+SERVICE_TAILS_EN = ("", ".", "!", ", I want to file a complaint.", ", get me a human.", "?")
+SERVICE_FIXED_EN = (
+    "I want to file a complaint",
+    "I'd like to complain about the bot",
+    "I want to make a complaint about this service",
+    "Worst bot ever",
+    "Waste of time",
+    "Stop wasting my time",
+    "Very disappointed with this service",
+    "I'm not happy with this bot",
+    "I'm so frustrated with this chatbot",
+    "That's not what I asked",
+    "Nobody is answering",
+    "I've been waiting for an hour for a reply",
+    "I need a real person",
+    "Get me a human",
+    "Let me talk to someone",
+    "Can I speak to a human?",
+    "Connect me to a representative",
+    "I'd like to speak to my sales rep",
+    "Can my rep call me back?",
+    "The link doesn't work",
+    "The meeting link is broken",
+    "I can't open the PDF",
+    "I can't register, it keeps failing",
+    "The page won't load",
+    "Unsubscribe",
+    "Please stop messaging me",
+    "Chief physician",
+    "Attending physician",
+    "Resident",
+    "Associate professor",
+    "Clinical pharmacist",
+)
+
+
+def service_negatives(rng: random.Random) -> list[tuple[str, str]]:
+    """(text, lang) pairs about the bot or service: complaints, hand-off, link trouble."""
+    rows = [(t, "zh") for t in SERVICE_FIXED_ZH] + [(t, "en") for t in SERVICE_FIXED_EN]
+    for subject in SERVICE_SUBJECTS_ZH:
+        for complaint in rng.sample(SERVICE_COMPLAINTS_ZH, 9):
+            rows.append((subject + complaint + rng.choice(SERVICE_TAILS_ZH), "zh"))
+    for subject in SERVICE_SUBJECTS_EN:
+        for complaint in rng.sample(SERVICE_COMPLAINTS_EN, 6):
+            rows.append((f"{subject} {complaint}{rng.choice(SERVICE_TAILS_EN)}", "en"))
+    for _ in range(30):
+        name = rng.choice(ZH_SURNAMES) + rng.choice(ZH_GIVEN)
+        title = rng.choice(("主任医师", "副主任医师", "主治医师", "住院医师", "教授"))
+        place = rng.choice(CITIES_ZH) + rng.choice(HOSPITALS_ZH)
+        dept = rng.choice(DEPTS_ZH)
+        rows.append((rng.choice((f"{name} {title} {place}", f"{place}{dept}，{title}")), "zh"))
+    return _unique(rows)
 
 
 def _fill(template: str, rng: random.Random, zh: bool) -> str:
@@ -1121,6 +1327,18 @@ def main() -> int:
                 "label": 0,
                 "lang": lang,
                 "kind": "chat",
+                "source": "templated-virtualrep",
+            }
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    service = service_negatives(rng)
+    with (OUT / "templated_service.jsonl").open("w", encoding="utf-8") as handle:
+        for i, (text, lang) in enumerate(service):
+            row = {
+                "id": f"tpl-service-{i}",
+                "text": text,
+                "label": 0,
+                "lang": lang,
+                "kind": "service",
                 "source": "templated-virtualrep",
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
