@@ -49,7 +49,6 @@ CLICK_MI: Final = "qa:mi"
 CLICK_VERIFY: Final = "qa:verify"
 PENDING_KEY: Final = "qa_pending_question"  # the last question the bot could not answer
 PRODUCT_KEY: Final = "qa_product"  # the product the conversation is about
-NOT_HELPED_LIMIT: Final = 2
 SEARCH_K: Final = 5
 LIBRARY_TTL_S: Final = 60.0
 
@@ -345,26 +344,10 @@ class QAService:
         ctx.reply(text, self._offer_menu(ctx))
 
     async def _not_helped(self, ctx: Context, question: str) -> None:
-        """Count a message the bot could not help with; the second in a row goes to a human."""
-        conversation = ctx.conversation
-        conversation.unhelped_in_a_row += 1
-        if conversation.unhelped_in_a_row != NOT_HELPED_LIMIT:
-            return
-        await request_escalation(
-            self.services.storage,
-            conversation_key=ctx.message.conversation_key,
-            doctor_id=ctx.message.sender_id,
-            reason=EscalationReason.NOT_HELPED,
-            at=ctx.now,
-            detail=question,
-        )
-        ctx.data["audit_escalation"] = EscalationReason.NOT_HELPED.value
-        ctx.reply(
-            ctx.t(
-                "看起来我没能帮上忙，已请您的医药代表跟进。",
-                "It seems I could not help; I have asked your representative to follow up.",
-            )
-        )
+        """Count a message the bot could not help with; the handoff middleware escalates the
+        second in a row (one owner for that rule, whichever skill could not help)."""
+        ctx.conversation.unhelped_in_a_row += 1
+        ctx.data["audit_not_helped"] = question
 
     def _offer_menu(self, ctx: Context) -> MenuReply:
         return _menu(ctx, ctx.t("您可以选择：", "You can choose:"), CLICK_MI, "handoff:rep")
