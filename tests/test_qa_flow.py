@@ -195,7 +195,7 @@ def test_mi_cli_end_to_end(tmp_path: Any, capsys: pytest.CaptureFixture[str]) ->
 
 
 async def test_two_unhelped_messages_escalate(qa_kb: Any) -> None:
-    services, dispatcher, _ = build_bot(qa_kb)
+    services, dispatcher, _ = build_bot(qa_kb, full=True)  # the handoff gate escalates
     await dispatcher.feed(message("What is the capital of France?"))
     ctx = await dispatcher.feed(message("Who won the football world cup in 1998?"))
     assert ctx.data.get("audit_not_helped")  # counted by Q&A, escalated by the handoff gate
