@@ -59,15 +59,20 @@ class ConsoleSender:
 
     channel = Channel.CONSOLE
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, own_conversation: str) -> None:
         self._out = out
+        self._own_conversation = own_conversation
         self.last_menu: dict[str, tuple[MenuOption, ...]] = {}
 
     async def send(self, message: OutboundMessage) -> None:
+        # Messages for someone else (e.g. a rep's handoff card, without a WeCom app) are shown
+        # too, marked with their recipient, so a console session sees the whole flow.
+        own = message.conversation_key == self._own_conversation
+        prompt = "bot> " if own else f"bot → {message.recipient_id}> "
         for reply in message.replies:
-            if isinstance(reply, MenuReply):
+            if isinstance(reply, MenuReply) and own:
                 self.last_menu[message.conversation_key] = reply.options
-            self._out.write(f"bot> {render_reply(reply)}\n")
+            self._out.write(f"{prompt}{render_reply(reply)}\n")
         self._out.flush()
 
 
@@ -108,7 +113,7 @@ async def run_chat(
 
     ``dispatcher_factory`` opens the resources it needs on the exit stack (closed at the end).
     """
-    sender = ConsoleSender(stdout)
+    sender = ConsoleSender(stdout, console_conversation_key(user, as_rep))
     interactive = stdin.isatty()
     async with AsyncExitStack() as stack:
         dispatcher = await dispatcher_factory(stack, sender)
