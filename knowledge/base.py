@@ -24,6 +24,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -52,6 +53,8 @@ _PAGE = 2000
 _REFRESH_S = 1.0
 # Documents written per Chroma round trip during ingest.
 _WRITE_BATCH = 500
+# Query vectors kept per process (least recently used dropped first).
+_QUERY_CACHE = 1024
 
 FloatArray = np.ndarray[Any, Any]  # float32 vectors/matrices; numpy dtypes are not tracked
 
@@ -110,9 +113,7 @@ class _Row:
     text: str
     char_tokens: tuple[str, ...]
     word_tokens: tuple[str, ...]
-    chars: frozenset[str]
-    words: frozenset[str]
-    length: int
+    terms: ranking.Terms
 
 
 class _Snapshot:
@@ -140,6 +141,7 @@ class _Snapshot:
         self.eval_only = np.array([m.unapproved_eval for m in metas], dtype=bool)
         self.bm25_char = lexical.BM25Index([row.char_tokens for row in self.rows])
         self.bm25_word = lexical.BM25Index([row.word_tokens for row in self.rows])
+        self.hubs = ranking.hubness(self.vectors, [row.doc_id for row in self.rows])
 
     def allowed(
         self,
@@ -169,6 +171,8 @@ class _CachingEmbeddings(Embeddings):
         self.model_id = model_id
         self.cache: dict[str, FloatArray] = {}
         self.embedded = 0
+        self._queries: OrderedDict[str, FloatArray] = OrderedDict()
+        self._query_lock = threading.Lock()
 
     def key(self, text: str) -> str:
         return hashlib.sha256(f"{self.model_id}\n{text}".encode()).hexdigest()
@@ -186,7 +190,21 @@ class _CachingEmbeddings(Embeddings):
         return [self.cache[k].tolist() for k in keys]
 
     def embed_query(self, text: str) -> list[float]:
-        vector: list[float] = emb.embed_query(self.inner, text).tolist()
+        vector: list[float] = self.query_vector(text).tolist()
+        return vector
+
+    def query_vector(self, text: str) -> FloatArray:
+        """The query's vector; repeated questions (common in chat) skip the model."""
+        with self._query_lock:
+            vector = self._queries.get(text)
+            if vector is not None:
+                self._queries.move_to_end(text)
+                return vector
+        vector = emb.embed_query(self.inner, text)
+        with self._query_lock:
+            self._queries[text] = vector
+            if len(self._queries) > _QUERY_CACHE:
+                self._queries.popitem(last=False)
         return vector
 
 
@@ -396,7 +414,7 @@ class KnowledgeBase:
         normalised = lexical.normalise(query)
         chars = lexical.char_tokens(normalised)
         words = lexical.word_tokens(normalised)
-        vector = emb.embed_query(self._embeddings.inner, query)
+        vector = self._embeddings.query_vector(query)
         scores = {
             "dense": snapshot.vectors[allowed] @ vector,
             "bm25_char": snapshot.bm25_char.scores(chars)[allowed],
@@ -406,11 +424,10 @@ class KnowledgeBase:
         rows = [snapshot.rows[int(i)] for i in allowed[local]]
         matrix = ranking.features(
             scores,
+            snapshot.hubs[allowed],
             local,
-            ranking.QueryTerms(frozenset(chars), frozenset(words), len(chars)),
-            [row.chars for row in rows],
-            [row.words for row in rows],
-            [row.length for row in rows],
+            ranking.terms(chars, words),
+            [row.terms for row in rows],
         )
         return snapshot, rows, scores["dense"][local], matrix
 
@@ -640,9 +657,7 @@ def _row(chunk_id: str, text: str, meta: dict[str, Any]) -> _Row:
         text=_passage(text, meta),
         char_tokens=tuple(chars),
         word_tokens=tuple(words),
-        chars=frozenset(chars),
-        words=frozenset(words),
-        length=len(chars),
+        terms=ranking.terms(chars, words),
     )
 
 
