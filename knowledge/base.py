@@ -136,9 +136,12 @@ class _Snapshot:
         self.starts = np.array(
             [m.valid_from.toordinal() if m.valid_from else 0 for m in metas], dtype=np.int64
         )
-        self.audience = np.array([m.audience for m in metas], dtype=object)
+        audience = np.array([m.audience for m in metas], dtype=object)
+        self.audience = {name: audience == name for name in set(audience.tolist())}
         self.product = np.array([m.product or "" for m in metas], dtype=object)
         self.eval_only = np.array([m.unapproved_eval for m in metas], dtype=bool)
+        # Allowed rows per filter combination: the snapshot never changes, so neither do they.
+        self._allowed: dict[tuple[frozenset[str], str | None, int, bool], Any] = {}
         self.bm25_char = lexical.BM25Index([row.char_tokens for row in self.rows])
         self.bm25_word = lexical.BM25Index([row.word_tokens for row in self.rows])
         self.hubs = ranking.hubness(self.vectors, [row.doc_id for row in self.rows])
@@ -151,13 +154,25 @@ class _Snapshot:
         include_unapproved_eval: bool,
     ) -> Any:
         day = today.toordinal()
+        key = (audiences, product, day, include_unapproved_eval)
+        cached = self._allowed.get(key)
+        if cached is not None:
+            return cached
         mask = (self.expires >= day) & (self.starts <= day)
-        mask &= np.isin(self.audience, list(audiences))
+        seen = np.zeros(len(self.rows), dtype=bool)
+        for name in audiences:
+            if name in self.audience:
+                seen |= self.audience[name]
+        mask &= seen
         if product is not None:
             mask &= self.product == product
         if not include_unapproved_eval:
             mask &= ~self.eval_only
-        return np.flatnonzero(mask)
+        rows = np.flatnonzero(mask)
+        if len(self._allowed) > 64:
+            self._allowed.clear()
+        self._allowed[key] = rows
+        return rows
 
 
 class _CachingEmbeddings(Embeddings):
@@ -416,7 +431,8 @@ class KnowledgeBase:
         words = lexical.word_tokens(normalised)
         vector = self._embeddings.query_vector(query)
         scores = {
-            "dense": snapshot.vectors[allowed] @ vector,
+            # Product over all rows, then select: indexing the matrix first would copy it.
+            "dense": (snapshot.vectors @ vector)[allowed],
             "bm25_char": snapshot.bm25_char.scores(chars)[allowed],
             "bm25_word": snapshot.bm25_word.scores(words)[allowed],
         }

@@ -1,7 +1,7 @@
 """Hybrid ranking: candidates from dense and two BM25 retrievers, fused by a learned linear model.
 
 Each candidate chunk gets a few comparable features per retriever — fraction of the best score,
-reciprocal rank, gap to the best in standard deviations across the chunks the asker may see (all
+reciprocal rank, gap to the best in standard deviations of the candidates' scores (all
 normalised per query, so short FAQ questions and long passages live on one scale) — plus the
 chunk's *hubness* and token-overlap (Jaccard) features. Query-side coverage features were
 dropped: trained on cMedQQ they taught the model that a chunk sharing every *character* of
@@ -35,6 +35,8 @@ RETRIEVERS = ("dense", "bm25_char", "bm25_word")
 # Neighbours averaged for a chunk's hubness, and the weight of hubness in the adjusted cosine.
 HUB_NEIGHBOURS = 10
 HUB_WEIGHT = 0.5
+# Gaps to the best candidate are cut at this many standard deviations.
+GAP_FLOOR = 6.0
 FEATURES = (
     *(f"{name}_{kind}" for name in RETRIEVERS for kind in ("frac", "rr", "gap")),
     "hubness",
@@ -125,14 +127,14 @@ def candidate_rows(scores: dict[str, FloatArray]) -> Any:
 
 
 def _retriever_columns(local: FloatArray, picked: FloatArray) -> list[FloatArray]:
-    spread = float(local.std()) or 1.0
-    best = float(local.max())
+    best = float(picked.max())
+    spread = float(picked.std()) or 1.0
     ordered = np.sort(local)
     above = local.size - np.searchsorted(ordered, picked, side="right")
     return [
         picked / best if best > 0 else np.zeros_like(picked),
         1.0 / (1.0 + above),
-        (picked - best) / spread,
+        np.maximum((picked - best) / spread, -GAP_FLOOR),
     ]
 
 
@@ -146,15 +148,19 @@ def features(
     """Feature matrix (candidates × FEATURES).
 
     ``scores`` and ``hubs`` hold one value per chunk the asker may see; ``candidates_local``
-    index into them and ``chunks`` is aligned with the candidates.
+    index into them and ``chunks`` is aligned with the candidates. Scales (best score, spread)
+    are taken over the candidates, not over the whole collection: spreads over 10 000 chunks
+    of which a handful match a query's words are tiny, and gaps measured with them grew
+    without bound as the collection grew (measured: PubMedQA recall@5 0.99 → 0.73 in a
+    10 000-chunk base before this).
     """
     columns: list[FloatArray] = []
     for name in RETRIEVERS:
         columns += _retriever_columns(scores[name], scores[name][candidates_local])
-    adjusted = scores["dense"] - HUB_WEIGHT * hubs
+    adjusted = (scores["dense"] - HUB_WEIGHT * hubs)[candidates_local]
     columns += [
         hubs[candidates_local],
-        (adjusted[candidates_local] - float(adjusted.mean())) / (float(adjusted.std()) or 1.0),
+        (adjusted - float(adjusted.mean())) / (float(adjusted.std()) or 1.0),
     ]
     overlap = np.array(
         [
