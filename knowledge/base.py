@@ -241,6 +241,7 @@ class KnowledgeBase:
         )
         self._registry = client.get_or_create_collection(REGISTRY_COLLECTION)
         self._lock = threading.RLock()
+        _single_threaded_blas()
         self._snapshot = self._load()
         self._checked_at = time.monotonic()
 
@@ -620,6 +621,19 @@ class KnowledgeBase:
     def chunk_count(self) -> int:
         """Chunks stored (all versions and statuses)."""
         return int(self._client.get_collection(CHUNKS_COLLECTION).count())
+
+
+def _single_threaded_blas() -> None:
+    """Limit numpy's BLAS to one thread for the process.
+
+    A search is a few small products (10 000 × 384 at most); with OpenBLAS's default team the
+    idle team threads spin after each product and take the second core from the query
+    embedding that follows. Measured on a 10 000-chunk base: embedding p50 39 ms and search
+    p50 49 ms with the default team, 16 ms and 19 ms with one thread.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _client(settings: Settings) -> Any:
