@@ -11,9 +11,10 @@ neither, and a crash before the flip leaves the previous version in force.
 Search. Every process keeps an in-memory snapshot of the visible chunks — vectors, two BM25
 indexes, filter columns — rebuilt from Chroma at open and after each change, and reloaded when
 another process changed the store (a state token in the registry). Dense scoring is a matrix
-product over the allowed chunks (10 000 × 384 takes about a millisecond) because the fusion
-model needs the cosine of every lexical candidate too, and Chroma's ``where``-filtered queries
-cost tens of milliseconds; lexical scoring uses the inverted indexes of ``knowledge.lexical``.
+product over all chunks (10 000 × 384 takes a few milliseconds on one BLAS thread) because the
+fusion model needs the cosine of every lexical candidate too, and Chroma's ``where``-filtered
+queries cost tens of milliseconds; lexical scoring uses the inverted indexes of
+``knowledge.lexical``. The snapshot also holds each chunk's hubness (see ``knowledge.ranking``).
 Filters (approved, inside validity today in Asia/Shanghai, audience, product, evaluation-only)
 are applied before ranking.
 """
