@@ -103,9 +103,12 @@ def hubness(vectors: FloatArray, doc_ids: list[str], block: int = 1024) -> Float
     for start in range(0, count, block):
         sims = vectors[start : start + block] @ vectors.T
         same = owner[start : start + block, None] == owner[None, :]
-        sims[same] = -1.0
+        sims[same] = -np.inf
         top = np.partition(sims, count - take, axis=1)[:, count - take :]
-        out[start : start + block] = top.mean(axis=1)
+        valid = np.isfinite(top)
+        # A chunk with fewer other-document neighbours than asked averages those it has.
+        total = np.where(valid, top, 0.0).sum(axis=1)
+        out[start : start + block] = total / np.maximum(1, valid.sum(axis=1))
     return out
 
 
