@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from skills.adverse_events.cues import detect_language, match_cues
-from skills.adverse_events.features import Embedder, cue_vector, ngram_buckets
+from skills.adverse_events.features import Embedder, dense_features, ngram_buckets
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "eval" / "dev"
@@ -69,19 +69,20 @@ class FeatureCache:
 
 def featurize(
     examples: list[Example], cache: FeatureCache
-) -> tuple[npt.NDArray[np.float32], list[npt.NDArray[np.int64]], list[bool]]:
-    """Dense block, n-gram buckets, and whether the recall rules fire, per example."""
-    from skills.adverse_events.detector import rule_report
+) -> tuple[npt.NDArray[np.float32], list[npt.NDArray[np.int64]], list[bool], list[str]]:
+    """Dense block, n-gram buckets, whether the recall rules fire, threshold key, per example."""
+    from skills.adverse_events.detector import rule_report, threshold_key
 
     texts = [e.text for e in examples]
     embeddings = cache.embed(texts)
-    dense, buckets, rules = [], [], []
+    dense, buckets, rules, keys = [], [], [], []
     for text, emb in zip(texts, embeddings, strict=True):
         cues = match_cues(text)
-        dense.append(np.concatenate([emb, cue_vector(cues, detect_language(text))]))
+        dense.append(dense_features(emb, cues, detect_language(text), text))
         buckets.append(ngram_buckets(text))
         rules.append(rule_report(cues))
-    return np.stack(dense).astype(np.float32), buckets, rules
+        keys.append(threshold_key(text, cues))
+    return np.stack(dense).astype(np.float32), buckets, rules, keys
 
 
 def prf(labels: list[int], predicted: list[bool]) -> tuple[float, float, float]:

@@ -36,6 +36,7 @@ from bot.storage.base import StorageError
 from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers import wecom_callback
+from skills import handoff
 from skills.adverse_events.delivery import create_delivery_worker
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,9 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         services.storage, dispatcher, services.metrics, workers=settings.workers
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
+    escalations = handoff.create_worker(services)
     workers.start()
+    escalations.start()
     services.scheduler.start()
     await pv_delivery.start()
     try:
@@ -99,6 +102,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await pv_delivery.stop()
         await services.scheduler.stop()
+        await escalations.stop()
         await workers.stop()
 
 

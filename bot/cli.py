@@ -21,8 +21,10 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
+from skills import handoff
 from skills.adverse_events import cli as ae_cli
 from skills.adverse_events import pv_cli
+from skills.qa import cli as qa_cli
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -48,6 +50,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         )
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)
+        escalations = handoff.create_worker(services)  # rep cards print in the same terminal
+        escalations.start()
+        stack.push_async_callback(escalations.stop)
         return dispatcher
 
     return asyncio.run(run_chat(open_bot, user=args.user, as_rep=args.as_role == "rep"))
@@ -81,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     ae_cli.add_commands(sub)
     pv_cli.add_commands(sub)
     simulate_cli.add_commands(sub)
+    qa_cli.add_commands(sub)
     return parser
 
 

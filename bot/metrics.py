@@ -46,5 +46,32 @@ class Metrics:
             registry=self.registry,
         )
 
+        # --- human handoff (skills/handoff) -------------------------------------------------
+        self.handoff_events = Counter(
+            "vrep_handoff_events_total",
+            "Handoff lifecycle events (requested, offered, taken_over, released, ...), by reason.",
+            ["event", "reason"],
+            registry=self.registry,
+        )
+        self.handoff_takeover_seconds = Histogram(
+            "vrep_handoff_takeover_seconds",
+            "Time from the escalation request to a rep taking the conversation over.",
+            ["reason"],
+            buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 4 * 3600, 24 * 3600),
+            registry=self.registry,
+        )
+        self.handoff_declines = Counter(
+            "vrep_handoff_declines_total",
+            "Handoff cards declined by a rep.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.handoff_sla_breaches = Counter(
+            "vrep_handoff_sla_breaches_total",
+            "Handoff offers nobody answered within the SLA, by stage (rep, backup, pool).",
+            ["stage"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -22,7 +22,8 @@ from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
 from bot.middlewares import OutOfOrder
 from bot.models import InboundMessage
-from bot.storage.base import LockTimeout, QueueEntry, Storage, StorageError
+from bot.queue_worker import QueueConsumer
+from bot.storage.base import LockTimeout, QueueEntry, Storage
 
 log = logging.getLogger(__name__)
 
@@ -86,48 +87,25 @@ class InboundWorkers:
         self._reclaim_idle_ms = reclaim_idle_ms
         self._max_deliveries = max_deliveries
         self._order_wait_s = order_wait_s
-        self._tasks: list[asyncio.Task[None]] = []
+        self._consumers: list[QueueConsumer] = []
 
     def start(self) -> None:
         for index in range(self._workers):
-            name = f"{self._consumer}-w{index}"
-            self._tasks.append(asyncio.create_task(self._run(name), name=name))
+            consumer = QueueConsumer(
+                self._storage,
+                self._metrics,
+                queue=INBOUND_QUEUE,
+                group=INBOUND_GROUP,
+                consumer=f"{self._consumer}-w{index}",
+                process=self.process,
+                reclaim_idle_ms=self._reclaim_idle_ms,
+            )
+            consumer.start()
+            self._consumers.append(consumer)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    async def _run(self, consumer: str) -> None:
-        loop = asyncio.get_running_loop()
-        next_reclaim = 0.0
-        while True:
-            try:
-                entries: list[QueueEntry] = []
-                if loop.time() >= next_reclaim:
-                    next_reclaim = loop.time() + self._reclaim_idle_ms / 4000
-                    entries = await self._storage.reclaim(
-                        INBOUND_QUEUE, INBOUND_GROUP, consumer, self._reclaim_idle_ms, count=10
-                    )
-                if not entries:
-                    entries = await self._storage.consume(
-                        INBOUND_QUEUE, INBOUND_GROUP, consumer, count=1, block_ms=1000
-                    )
-                for entry in entries:
-                    await self.process(entry)
-                depth = await self._storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP)
-                self._metrics.queue_depth.labels(INBOUND_QUEUE).set(depth)
-            except asyncio.CancelledError:
-                raise
-            except StorageError:
-                self._metrics.errors.labels("storage").inc()
-                log.warning("storage unavailable; worker retrying in 1 s", exc_info=True)
-                await asyncio.sleep(1.0)
-            except Exception:  # e.g. a sender bug: the entry stays pending and is reclaimed
-                self._metrics.errors.labels("worker").inc()
-                log.exception("worker error; continuing")
-                await asyncio.sleep(0.1)
+        await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
+        self._consumers.clear()
 
     async def process(self, entry: QueueEntry) -> None:
         """Handle one entry and acknowledge it; leaves it pending when handling must be retried."""

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.metrics import Metrics
+from bot.queue_worker import finish_or_cancel
 from bot.storage.base import ScheduledItem, Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class ScheduleRunner:
         self._poll_interval_s = poll_interval_s
         self._handlers: dict[str, ItemHandler] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def register(self, schedule: str, handler: ItemHandler) -> None:
         if schedule in self._handlers:
@@ -55,16 +57,18 @@ class ScheduleRunner:
         return handled
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="schedule-runner")
 
     async def stop(self) -> None:
+        """Finish the items in hand, then stop."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            self._stopping = True
+            await finish_or_cancel(self._task, self._poll_interval_s + 10)
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.run_due()
             except StorageError:

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
     )
 
+    # --- human handoff (skills/handoff) ---------------------------------------------------------
+    rep_roster: Path | None = Field(
+        None,
+        description="Rep roster (YAML or CSV); empty = the sample roster shipped with the bot.",
+    )
+    handoff_sla_minutes: int = Field(
+        10, ge=1, le=24 * 60, description="Working minutes a rep has to answer a handoff card."
+    )
+
     # --- academic meetings (skills/meetings) ----------------------------------------------------
     meetings_file: Path | None = Field(
         None, description="Meeting catalog (YAML or JSON); default: the packaged sample catalog."
@@ -123,6 +132,12 @@ class Settings(BaseSettings):
     pv_sender_organisation: str = "virtualrep"  # E2B C.3.3 sender organisation
     pv_cn_mah_id: str = ""  # E2B C.1.CN.3 marketing authorisation holder id (NMPA)
     pv_cn_report_source: str = ""  # E2B C.1.CN.1 report source code (NMPA regional list)
+
+    # --- Q&A skill (skills/qa) ---------------------------------------------------------------
+    qa_mi_response_hours: int = Field(48, ge=1, description="Promised MI response time.")
+    qa_min_dense_score: float | None = Field(
+        None, description="Answer threshold on the dense cosine; None = calibrated default."
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -8,16 +8,22 @@ from __future__ import annotations
 from bot.dispatcher import Dispatcher
 from bot.middlewares import AuditMiddleware, ConversationStateMiddleware, TelemetryMiddleware
 from bot.services import Services
+from skills import handoff, meetings
 from skills import help as help_skill
-from skills import meetings
+from skills import qa as qa_skill
 from skills.adverse_events import acknowledge as pv_acknowledge
 from skills.adverse_events import form as ae_form
 from skills.adverse_events import screening as ae_screening
+from skills.adverse_events.service import ae_service
+from skills.qa.service import service_of as qa_service
 
-PRIORITY_FORMS = 90  # a form in progress (adverse-event report, meeting registration, ...)
+PRIORITY_HANDOFF = 100  # explicit requests for a rep, card clicks, rep commands
+PRIORITY_FORMS = 90  # a form in progress (adverse-event report, meeting registration, HCP
+# verification, MI question; the Q&A form router also takes the rep command /verify)
 PRIORITY_PV_ACK = 90  # PV members acknowledging a case card (click ids ae:ack:*)
 PRIORITY_MEETINGS = 50  # academic meetings: doctor flows and rep commands
 PRIORITY_HELP = 40  # greetings, the main menu, unsupported media
+PRIORITY_QA = 10  # product and literature questions: the catch-all for text
 PRIORITY_FALLBACK = 0  # whatever nothing else handled
 
 
@@ -29,10 +35,16 @@ def build_dispatcher(services: Services) -> Dispatcher:
     )
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
+    dispatcher.add_middleware(handoff.create_middleware(services))  # human mode: bot silent
+    # "Is that a known effect?" sent with a report is answered by Q&A from approved content.
+    ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
+    dispatcher.include_router(handoff.create_router(services, PRIORITY_HANDOFF))
     dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
     dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))
     dispatcher.include_router(meetings.create_form_router(services, PRIORITY_FORMS))
+    dispatcher.include_router(qa_skill.create_form_router(services, PRIORITY_FORMS))
     dispatcher.include_router(meetings.create_router(services, PRIORITY_MEETINGS))
     dispatcher.include_router(help_skill.create_router(services, PRIORITY_HELP))
+    dispatcher.include_router(qa_skill.create_router(services, PRIORITY_QA))
     dispatcher.include_router(help_skill.create_fallback_router(services, PRIORITY_FALLBACK))
     return dispatcher

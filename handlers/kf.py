@@ -30,6 +30,7 @@ from typing import Any, Final
 from bot.metrics import Metrics
 from bot.models import Channel, InboundMessage, MenuOption, MenuReply, MessageKind, SenderType
 from bot.pipeline import submit_inbound
+from bot.queue_worker import finish_or_cancel
 from bot.storage.base import LockTimeout, Storage, StorageError
 from bot.wecom.client import WeComApiError, WeComClient
 from bot.wecom.senders import kf_budget_key, kf_msgid, msgmenu_body, store_kf_state
@@ -157,10 +158,8 @@ class KfSyncer:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def close(self) -> None:
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Stop the syncs in hand (a sync is resumable: its cursor is saved per batch)."""
+        await asyncio.gather(*(finish_or_cancel(task, 0) for task in self._running.values()))
         self._running.clear()
 
     async def _drain(self, open_kfid: str) -> None:

@@ -57,6 +57,7 @@ class AEBot:
     console: RecordingSender = field(default_factory=RecordingSender)
     app: RecordingSender = field(default_factory=lambda: RecordingSender(channel=Channel.APP))
     llm: Any = None
+    knowledge: Any = None
 
     def __post_init__(self) -> None:
         self.services, self.dispatcher = self.build()
@@ -69,6 +70,7 @@ class AEBot:
             senders={Channel.CONSOLE: self.console, Channel.APP: self.app},
             clock=self.clock,
             llm=self.llm,
+            knowledge=self.knowledge,
         )
 
     @property
@@ -120,6 +122,11 @@ class AEBot:
         found = await self.ae.store.read(case_id, reader="test", purpose="assert", at=self.clock())
         assert found is not None
         return found
+
+    async def form_step(self, doctor: str) -> str | None:
+        conversation = await load_conversation(self.storage, doctor)
+        assert conversation is not None
+        return conversation.form.step if conversation.form else None
 
     async def only_case(self) -> AECase:
         case_ids = await self.ae.store.case_ids()

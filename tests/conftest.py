@@ -1,4 +1,6 @@
-"""Shared fixtures: a real redis-server for the session and a ``storage`` on both backends."""
+"""Shared fixtures: a real redis-server for the session, a ``storage`` on both backends, and
+settings isolated from the checkout (a throw-away data directory with the sample library
+embedded once per session)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,48 @@ from pathlib import Path
 
 import pytest
 
+from bot.settings import load_settings
 from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
+from knowledge.base import KnowledgeBase
+from knowledge.sample import ensure_sample_library
 from tests.storage_backends import Backend, FakeClock, free_port
 
 REDIS_START_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="session")
+def sample_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A knowledge-base directory holding the embedded sample library (embedding is slow)."""
+    path = tmp_path_factory.mktemp("sample-kb") / "kb"
+    knowledge = KnowledgeBase.open(load_settings(kb_dir=path))
+    try:
+        ensure_sample_library(knowledge)
+    finally:
+        knowledge.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_knowledge(sample_kb_dir: Path) -> Iterator[KnowledgeBase]:
+    """The embedded sample library, opened once for the session (read-only use)."""
+    knowledge = KnowledgeBase.open(load_settings(kb_dir=sample_kb_dir))
+    yield knowledge
+    knowledge.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_settings(
+    tmp_path_factory: pytest.TempPathFactory, sample_kb_dir: Path
+) -> Iterator[None]:
+    """Settings built in tests never touch the checkout's ./data (nor a developer's .env)."""
+    data = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VREP_DATA_DIR", str(data))
+        patch.setenv("VREP_KB_DIR", str(sample_kb_dir))
+        patch.setenv("VREP_PV_EXPORT_DIR", str(data / "pv"))
+        yield
 
 
 def _answers_ping(port: int) -> bool:
@@ -79,3 +117,20 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 @pytest.fixture
 def storage(backend: Backend) -> Storage:
     return backend.storage
+
+
+@pytest.fixture(scope="session")
+def qa_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The knowledge base over the Q&A test library, opened once per session."""
+    base = pytest.importorskip("knowledge.base", reason="the knowledge base has not landed")
+    from bot.settings import Settings
+    from tests.qa_support import LIBRARY
+
+    directory = tmp_path_factory.mktemp("qa-kb")
+    kb = base.KnowledgeBase.open(Settings(kb_dir=directory, kb_sample_library=False))
+    report = kb.ingest_paths([LIBRARY])
+    assert not report.refused, report.refused
+    try:
+        yield kb
+    finally:
+        kb.close()

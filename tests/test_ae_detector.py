@@ -57,6 +57,70 @@ NOT_REPORTS = [
 ]
 
 
+# Answers to form questions, menu words, greetings, names and places: the screener sees every
+# message, and none of these may open a case.
+FORM_ANSWERS_AND_CHAT = [
+    "Jane Smith",
+    "张伟",
+    "Dr. Michael Chen",
+    "李建国主任",
+    "Sample General Hospital",
+    "北京协和医院",
+    "心内科",
+    "Cardiology",
+    "1",
+    "2",
+    "my registrations",
+    "是",
+    "yes",
+    "no",
+    "45岁 男",
+    "stop",
+    "不知道",
+    "thanks",
+    "谢谢",
+    "好的",
+    "What time does the meeting start?",
+    "会议地址在哪里",
+    "Is there a recent meta-analysis on statins and diabetes risk?",
+    "有没有这个药的三期临床研究文献",
+]
+# Case-report English: a drug named as the cause of an event, against clinical sentences
+# that name drugs and events without that link.
+CASE_REPORT_ADE = [
+    "A 45-year-old man developed toxic epidermal necrolysis ten days after starting allopurinol.",
+    "We report a case of acute pancreatitis induced by valproic acid.",
+    "Linezolid-associated thrombocytopenia in an elderly woman.",
+    "Severe hypoglycemia occurred during glibenclamide therapy.",
+    "The interstitial nephritis was attributed to omeprazole.",
+]
+CASE_REPORT_NOT_ADE = [
+    "A 45-year-old man presented with fever and a productive cough.",
+    "He was treated with intravenous ceftriaxone and recovered fully.",
+    "The thrombocytopenia was attributed to a viral infection.",
+    "Renal biopsy showed acute tubular necrosis.",
+    "Methotrexate was continued and the arthritis remained in remission.",
+]
+
+
+@pytest.mark.parametrize("text", FORM_ANSWERS_AND_CHAT)
+def test_form_answers_names_and_chat_are_not_reports(detector: AEDetector, text: str) -> None:
+    verdict = detector.detect(text)
+    assert not verdict.report, verdict
+
+
+@pytest.mark.parametrize("text", CASE_REPORT_ADE)
+def test_case_report_drug_events_are_reports(detector: AEDetector, text: str) -> None:
+    assert detector.detect(text).report
+
+
+@pytest.mark.parametrize("text", CASE_REPORT_NOT_ADE)
+def test_clinical_sentences_without_a_drug_cause_are_not_reports(
+    detector: AEDetector, text: str
+) -> None:
+    assert not detector.detect(text).report
+
+
 @pytest.mark.parametrize(("text", "category"), REPORTS)
 def test_reports_are_detected_with_their_category(
     detector: AEDetector, text: str, category: str

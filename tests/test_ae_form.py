@@ -6,7 +6,9 @@ from pathlib import Path
 
 from bot.escalation import ESCALATION_QUEUE, EscalationReason
 from bot.models import ConversationMode
+from bot.profiles import ProfileStore
 from bot.storage.base import Storage
+from knowledge.base import KnowledgeBase
 from skills.adverse_events.cases import CaseStatus, Outcome, Seriousness, SubmitReason
 from skills.adverse_events.service import DELIVERY_QUEUE
 from tests.ae_support import AEBot, ae_settings
@@ -82,8 +84,40 @@ async def test_ae_inside_a_literature_question(storage: Storage, tmp_path: Path)
     replies = await bot.say("我的病人用了XX药后出现皮疹，这是已知的不良反应吗？文献里有报道吗？")
     case = await bot.only_case()
     assert case.known_effect_question
-    assert any("已知的不良反应" in text or "说明书" in text for text in replies)  # answered
+    # answered by Q&A: with no approved content on "XX药" it says so and offers an MI request
+    assert any("经批准信息" in text or "医学信息" in text for text in replies)
     assert any(case.case_id in text for text in replies)  # and the case is opened
+
+
+async def test_known_effect_question_is_answered_from_approved_content(
+    storage: Storage, tmp_path: Path, sample_knowledge: KnowledgeBase
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage, knowledge=sample_knowledge)
+    await bot.say("你好")
+    profiles = ProfileStore(storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    replies = await bot.say("我的病人服用诺拉维后出现肌肉疼痛，这是已知的不良反应吗？")
+    case = await bot.only_case()
+    assert case.known_effect_question and any(case.case_id in text for text in replies)
+    assert any("AUR-CN-NRX" in text for text in replies)  # cited approved content answers it
+
+
+async def test_addition_at_confirmation_asks_to_confirm_again(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say(ZH_REPORT)
+    for _ in range(12):  # answer every question with "don't know" until the summary
+        if await bot.form_step("doc1") == "confirm":
+            break
+        await bot.say("不知道")
+    assert await bot.form_step("doc1") == "confirm"
+    addition = await bot.say("补充一下：患者之前也用过阿司匹林")
+    assert await bot.form_step("doc1") == "confirm" and addition  # asked to confirm again
+    await bot.say("是")
+    assert (await bot.only_case()).status is CaseStatus.SUBMITTED
 
 
 async def test_general_side_effect_question_opens_no_case(storage: Storage, tmp_path: Path) -> None:

@@ -28,8 +28,9 @@ from typing import Protocol
 
 import aiohttp
 
+from bot.queue_worker import QueueConsumer
 from bot.services import Services
-from bot.storage.base import QueueEntry, StorageError
+from bot.storage.base import QueueEntry
 from skills.adverse_events.cases import AECase, ReporterContact
 from skills.adverse_events.e2b import case_json, case_xml
 from skills.adverse_events.service import (
@@ -169,19 +170,24 @@ class DeliveryWorker:
         self._ae = ae
         self._sinks = list(sinks)
         self._consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
-        self._reclaim_idle_ms = reclaim_idle_ms
-        self._block_ms = block_ms
-        self._task: asyncio.Task[None] | None = None
+        self._loop = QueueConsumer(
+            ae.services.storage,
+            ae.services.metrics,
+            queue=DELIVERY_QUEUE,
+            group=DELIVERY_GROUP,
+            consumer=self._consumer,
+            process=self.handle,
+            count=10,
+            block_ms=block_ms,
+            reclaim_idle_ms=reclaim_idle_ms,
+        )
 
     async def start(self) -> None:
         await self.reconcile()
-        self._task = asyncio.create_task(self._loop(), name="pv-delivery")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
 
     async def reconcile(self) -> int:
         """Queue submitted cases whose queue entry was never written (a crash in between)."""
@@ -195,33 +201,7 @@ class DeliveryWorker:
 
     async def run_once(self, block_ms: int | None = None) -> int:
         """Take over abandoned entries, then handle new ones; returns how many were handled."""
-        storage = self._ae.services.storage
-        entries = await storage.reclaim(
-            DELIVERY_QUEUE, DELIVERY_GROUP, self._consumer, self._reclaim_idle_ms
-        )
-        entries += await storage.consume(
-            DELIVERY_QUEUE,
-            DELIVERY_GROUP,
-            self._consumer,
-            count=10,
-            block_ms=self._block_ms if block_ms is None else block_ms,
-        )
-        for entry in entries:
-            await self.handle(entry)
-        return len(entries)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except StorageError:
-                self._ae.services.metrics.errors.labels("storage").inc()
-                log.warning("storage unavailable; PV delivery retrying", exc_info=True)
-                await asyncio.sleep(1.0)
-            except Exception:  # a bug must not stop deliveries; the entry stays pending
-                self._ae.services.metrics.errors.labels("pv_delivery").inc()
-                log.exception("PV delivery failed unexpectedly")
-                await asyncio.sleep(1.0)
+        return await self._loop.run_once(block_ms)
 
     async def handle(self, entry: QueueEntry) -> None:
         """Deliver one case to every sink not done yet, then acknowledge the entry."""

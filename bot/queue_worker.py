@@ -1,0 +1,108 @@
+"""One consumer of a durable queue, run in the background until stopped.
+
+Used by every queue worker (inbound messages, escalations, PV deliveries): it reclaims
+entries that a dead consumer left pending, blocks for new ones, and hands each entry to
+``process``, which acknowledges it (or leaves it pending to be retried).
+
+Stopping sets a flag checked between polls and waits for the poll in hand (at most
+``block_ms``); the task is cancelled only when that overruns (see ``finish_or_cancel``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.metrics import Metrics
+from bot.storage.base import QueueEntry, Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+EntryHandler = Callable[[QueueEntry], Awaitable[None]]
+
+
+async def finish_or_cancel(task: asyncio.Task[None], grace_s: float) -> None:
+    """Let a task that was asked to stop finish within ``grace_s``; then cancel it until done.
+
+    Python 3.11's timeouts can swallow a cancellation that races with their expiry (redis-py
+    reads run under one), so a single ``cancel()`` is not enough: repeat until the task ends.
+    """
+    await asyncio.wait({task}, timeout=grace_s)
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+
+
+class QueueConsumer:
+    def __init__(
+        self,
+        storage: Storage,
+        metrics: Metrics,
+        *,
+        queue: str,
+        group: str,
+        consumer: str,
+        process: EntryHandler,
+        count: int = 1,
+        block_ms: int = 1000,
+        reclaim_idle_ms: int = 60_000,
+    ) -> None:
+        self._storage = storage
+        self._metrics = metrics
+        self.queue = queue
+        self._group = group
+        self.consumer = consumer
+        self._process = process
+        self._count = count
+        self._block_ms = block_ms
+        self._reclaim_idle_ms = reclaim_idle_ms
+        self._next_reclaim = 0.0
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=self.consumer)
+
+    async def stop(self) -> None:
+        """Finish the entry in hand, then stop (cancelling only if that takes too long)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        await finish_or_cancel(self._task, self._block_ms / 1000 + 10)
+        self._task = None
+
+    async def run_once(self, block_ms: int | None = None) -> int:
+        """Reclaim (when due) or wait for entries, process them; returns how many."""
+        loop = asyncio.get_running_loop()
+        entries: list[QueueEntry] = []
+        if loop.time() >= self._next_reclaim:
+            self._next_reclaim = loop.time() + self._reclaim_idle_ms / 4000
+            entries = await self._storage.reclaim(
+                self.queue, self._group, self.consumer, self._reclaim_idle_ms, count=self._count
+            )
+        if not entries:
+            entries = await self._storage.consume(
+                self.queue,
+                self._group,
+                self.consumer,
+                count=self._count,
+                block_ms=self._block_ms if block_ms is None else block_ms,
+            )
+        for entry in entries:
+            await self._process(entry)
+        return len(entries)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except StorageError:
+                self._metrics.errors.labels("storage").inc()
+                log.warning("storage unavailable; %s retrying in 1 s", self.queue, exc_info=True)
+                await asyncio.sleep(1.0)
+            except Exception:  # a bug must not stop the worker; the entry stays pending
+                self._metrics.errors.labels(f"worker:{self.queue}").inc()
+                log.exception("%s worker error; continuing", self.queue)
+                await asyncio.sleep(0.1)

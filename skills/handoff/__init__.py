@@ -1,0 +1,46 @@
+"""Human handoff: decides when a rep is needed, hands the conversation over with what the rep
+must know, steps back while the rep chats, and returns when the rep is done.
+
+Wiring (``bot/wiring.py``): ``create_router`` at priority 100, ``create_middleware`` after
+adverse-event screening; ``create_worker`` runs next to the inbound workers (``bot/app.py``).
+All three share one ``HandoffService`` per ``Services`` (in ``services.extras["handoff"]``).
+"""
+
+from __future__ import annotations
+
+from bot.dispatcher import Router
+from bot.services import Services
+from skills.handoff.kf_control import WeComKfControl
+from skills.handoff.middleware import HumanModeGate
+from skills.handoff.roster import load_roster
+from skills.handoff.router import create_handoff_router
+from skills.handoff.service import SLA_SCHEDULE, HandoffService
+from skills.handoff.worker import EscalationWorker
+
+SKILL = "handoff"
+
+
+def get_service(services: Services) -> HandoffService:
+    """The process's handoff service (roster loaded from ``VREP_REP_ROSTER`` on first use)."""
+    service = services.extras.get(SKILL)
+    if not isinstance(service, HandoffService):
+        settings = services.settings
+        roster = load_roster(settings.rep_roster, settings.timezone)
+        kf = WeComKfControl(services.wecom) if services.wecom is not None else None
+        service = HandoffService(services, roster, kf)
+        services.extras[SKILL] = service
+    return service
+
+
+def create_router(services: Services, priority: int) -> Router:
+    service = get_service(services)
+    services.scheduler.register(SLA_SCHEDULE, service.on_sla_due)
+    return create_handoff_router(service, priority)
+
+
+def create_middleware(services: Services) -> HumanModeGate:
+    return HumanModeGate(get_service(services))
+
+
+def create_worker(services: Services) -> EscalationWorker:
+    return EscalationWorker(get_service(services))

@@ -1,0 +1,57 @@
+"""What in a doctor's message asks for a human: an explicit request, or a complaint.
+
+Both are deliberately narrow word lists (Chinese first, English too): a false "talk to a rep"
+costs a rep's time, and a message about a patient's harm is an adverse event for the AE skill,
+not a complaint — so complaint words are about the service, never about how a patient feels.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A request to reach a person. Short messages only: "我想问代表的电话" is a question for Q&A.
+_EXPLICIT = re.compile(
+    r"(转人工|人工客服|人工服务|转接人工|找人工|要人工|真人|^\s*人工\s*$|找代表|联系代表|医药代表|"
+    r"联系我的代表|我的代表|找销售|找客服|客服电话|叫代表|让代表|代表联系我|打电话给我|"
+    r"\btalk to (a|my|the) (rep|representative|human|person|agent)\b|"
+    r"\b(speak|talk) (to|with) (a |an |my |the )?(human|person|someone|rep|representative|agent)\b|"
+    r"\b(real|live) (person|human|agent)\b|\bhuman (agent|please)\b|"
+    r"^\s*(human|agent|operator|representative|rep)\s*[.!?]*\s*$|\bcontact my rep\b|"
+    r"\bhave (my|a) rep (call|contact) me\b)",
+    re.IGNORECASE,
+)
+_EXPLICIT_MAX_CHARS = 60
+
+# Dissatisfaction with the service (not with a patient's health).
+_COMPLAINT_STRONG = re.compile(
+    r"(投诉|举报|差评|太差劲|太差了|垃圾|什么破|破机器人|废物|骗子|骗人|忽悠|气死|受够了|烦死了|"
+    r"浪费(我的)?时间|答非所问|一点用(都|也)没有|毫无用处|没用的东西|"
+    r"\bcomplain(t)?\b|\bfile a complaint\b|\buseless\b|\bwaste of (my )?time\b|\bridiculous\b|"
+    r"\bunacceptable\b|\bfed up\b|\bscam\b|\bstupid bot\b|\bterrible service\b|\bworst\b)",
+    re.IGNORECASE,
+)
+_COMPLAINT_MILD = re.compile(
+    r"(不满意|不满|失望|生气|没用|不靠谱|很差|差劲|没人管|没人理|一直不回|"
+    r"\bdisappointed\b|\bunhappy\b|\bannoyed\b|\bangry\b|\bnot helpful\b|"
+    r"\bno one (answers|replies)\b)",
+    re.IGNORECASE,
+)
+_INTENSIFIERS = re.compile(
+    r"(!!|！！|太|非常|极其|真的|\bvery\b|\breally\b|\bso\b|\bextremely\b)", re.I
+)
+
+
+def is_explicit_request(text: str) -> bool:
+    """True for "转人工", "找代表", "talk to a rep", "human", ... (short messages only)."""
+    stripped = text.strip()
+    return 0 < len(stripped) <= _EXPLICIT_MAX_CHARS and bool(_EXPLICIT.search(stripped))
+
+
+def is_complaint(text: str) -> bool:
+    """A complaint or strong negative sentiment about the service.
+
+    One strong word is enough; a mild one needs an intensifier ("非常失望", "really annoyed").
+    """
+    if _COMPLAINT_STRONG.search(text):
+        return True
+    return bool(_COMPLAINT_MILD.search(text)) and bool(_INTENSIFIERS.search(text))

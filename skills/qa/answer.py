@@ -1,0 +1,198 @@
+"""Offline answers: approved passages verbatim, trimmed to whole sentences, each with its source.
+
+Also the fixed texts the skill sends (no-information, off-label, comparative, individual-advice
+and injection notices). They are standard wording written for this project; the Q&A tests
+check that every sentence the bot sends is either one of these or approved content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.models import Locale
+from bot.outbound import WECOM_TEXT_LIMIT_BYTES
+from skills.qa.textutil import trim_to_sentences, utf8_len
+
+MAX_PASSAGES = 2
+# A second passage is added only when it scores nearly as well as the best one.
+SECOND_PASSAGE_MARGIN = 0.05
+
+
+class HitLike(Protocol):
+    """The ``knowledge.base.Hit`` fields an answer uses."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def dense_score(self) -> float | None: ...
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def chunk_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def approval_code(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def citation(self) -> str: ...
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def audience(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+
+
+def citation_line(
+    hit: HitLike, locale: Locale, number: int | None = None, reference: str | None = None
+) -> str:
+    """Title, section, approval code and version, plus the publication ``reference`` if any."""
+    where = f"《{hit.title}》" + (f" · {hit.section}" if hit.section else "")
+    if locale is Locale.ZH:
+        line = f"来源：{where}｜批准编号 {hit.approval_code}｜版本 {hit.version}"
+        line += f"｜文献：{reference}" if reference else ""
+    else:
+        line = f"Source: {where} | approval {hit.approval_code} | version {hit.version}"
+        line += f" | reference: {reference}" if reference else ""
+    return (f"[{number}] " if number is not None else "") + line
+
+
+@dataclass(frozen=True)
+class ComposedAnswer:
+    text: str
+    cited: tuple[HitLike, ...]
+
+
+def select_passages(hits: Sequence[HitLike], locale: Locale) -> list[HitLike]:
+    """The best hit, plus a near-equal one from another chunk; the doctor's language first."""
+    if not hits:
+        return []
+    best = hits[0]
+    close = [h for h in hits[1:] if h.score >= best.score - SECOND_PASSAGE_MARGIN]
+    same_language = [h for h in [best, *close] if h.language == locale.value]
+    ordered = same_language + [h for h in [best, *close] if h not in same_language]
+    chosen: list[HitLike] = []
+    for hit in ordered:
+        if all(hit.chunk_id != c.chunk_id and hit.text != c.text for c in chosen):
+            chosen.append(hit)
+    return chosen[:MAX_PASSAGES]
+
+
+def compose_offline(
+    passages: Sequence[HitLike],
+    locale: Locale,
+    *,
+    suffix: str = "",
+    references: Mapping[str, str] | None = None,
+    max_bytes: int = WECOM_TEXT_LIMIT_BYTES,
+) -> ComposedAnswer | None:
+    """Passages verbatim (whole sentences only) with their citations, within ``max_bytes``.
+
+    ``suffix`` (a reminder, the compliance footer) is reserved first; ``references`` maps a
+    doc_id to its publication reference. None when not even one sentence fits.
+    """
+    blocks: list[str] = []
+    cited: list[HitLike] = []
+    budget = max_bytes - utf8_len(suffix) - 4
+    for hit in passages:
+        citation = citation_line(hit, locale, reference=(references or {}).get(hit.doc_id))
+        room = budget - sum(utf8_len(b) + 2 for b in blocks) - utf8_len(citation) - 1
+        body = trim_to_sentences(hit.text, room) if room > 0 else ""
+        if not body:
+            continue
+        blocks.append(f"{body}\n{citation}")
+        cited.append(hit)
+    if not blocks:
+        return None
+    text = "\n\n".join(blocks) + (f"\n\n{suffix}" if suffix else "")
+    return ComposedAnswer(text=text, cited=tuple(cited))
+
+
+# --- standard wording ---------------------------------------------------------------------
+def no_information(locale: Locale) -> str:
+    return (
+        "抱歉，关于这个问题目前没有经批准的信息可以提供。您可以提交医学信息请求，由医学部同事解答，"
+        "或联系您的医药代表。"
+        if locale is Locale.ZH
+        else "Sorry, there is no approved information on that. You can submit a medical "
+        "information request for our medical team to answer, or talk to your representative."
+    )
+
+
+def off_label(locale: Locale) -> str:
+    return (
+        "您询问的内容不在该产品已获批准的适应症、适用人群或用法用量范围内。按照合规要求，我们不能就"
+        "未经批准的用法提供信息。如需进一步了解，您可以提交医学信息请求，由医学部同事回复。"
+        if locale is Locale.ZH
+        else "Your question concerns a use outside the product's approved indications, "
+        "populations or dosing. We cannot provide information on unapproved uses. If you need "
+        "more, you can submit a medical information request and our medical team will reply."
+    )
+
+
+def comparative(locale: Locale) -> str:
+    return (
+        "抱歉，我们不能与其他公司的产品进行比较或作出比较性的陈述。如需了解我们产品经批准的信息，"
+        "请直接提问；也可以提交医学信息请求。"
+        if locale is Locale.ZH
+        else "Sorry, we cannot compare our products with other companies' products or make "
+        "comparative claims. Ask about our product's approved information directly, or submit "
+        "a medical information request."
+    )
+
+
+def physician_decision(locale: Locale) -> str:
+    return (
+        "以上为产品说明书等经批准资料中的信息。具体患者的治疗决定应由主治医生根据患者情况作出。"
+        if locale is Locale.ZH
+        else "The above is from approved product information. Treatment decisions for an "
+        "individual patient rest with the treating physician."
+    )
+
+
+def individual_no_information(locale: Locale) -> str:
+    return (
+        "我们不能针对具体患者提供治疗建议，具体治疗决定应由主治医生作出。关于这个问题暂无可提供的"
+        "经批准信息，您可以提交医学信息请求。"
+        if locale is Locale.ZH
+        else "We cannot give treatment advice for an individual patient; that decision rests "
+        "with the treating physician. There is no approved information on this question; you "
+        "can submit a medical information request."
+    )
+
+
+def injection_notice(locale: Locale) -> str:
+    return (
+        "我是医学信息助手，只能提供经批准的产品与文献信息，这一点无法更改。"
+        if locale is Locale.ZH
+        else "I am the medical information assistant and can only share approved product and "
+        "literature information; that cannot be changed."
+    )
+
+
+def hcp_only(locale: Locale) -> str:
+    return (
+        "相关信息仅面向经过身份确认的医疗卫生专业人士。完成身份确认后即可查看。"
+        if locale is Locale.ZH
+        else "That information is for verified healthcare professionals only. It becomes "
+        "available once your identity is confirmed."
+    )
+
+
+def verified_notice(locale: Locale) -> str:
+    return (
+        "您的医生身份已确认，现在可以查看面向医疗卫生专业人士的内容。"
+        if locale is Locale.ZH
+        else "Your identity as a healthcare professional is confirmed; professional content "
+        "is now available to you."
+    )

@@ -1,0 +1,146 @@
+"""Compliance guardrails applied to every question before any answer is assembled (both modes).
+
+Each check works on normalised text (``textutil.normalise``) and is deliberately conservative:
+a false alarm costs the doctor a standard response and an offer of a medical-information request,
+a miss could put off-label promotion, a comparative claim or individual advice in front of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from skills.qa.conditions import conditions_in
+from skills.qa.label import ProductLabel, doses_in, is_weight_based, populations_in
+from skills.qa.textutil import normalise, sentences
+
+_INJECTION = re.compile(
+    r"ignore\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|previous\s+|prior\s+|above\s+|earlier\s+"
+    r"|of\s+)*(?:instructions?|rules|prompts?|guidelines|restrictions|constraints|directions)"
+    r"|disregard\s+(?:your|the|all|any|previous|prior)|forget\s+(?:your|all|previous|everything)"
+    r"|pretend\s+(?:you|to\s+be|that)|role[- ]?play|you\s+are\s+now|from\s+now\s+on,?\s+you"
+    r"|\bact\s+as\s+(?:if\s+you|my|a\s+(?:doctor|physician|pharmacist|different|real)|an?\s+unres)"
+    r"|jailbreak|\bdan\b|developer\s+mode|system\s+prompt|no\s+(?:restrictions|limits|rules)"
+    r"|without\s+(?:any\s+)?(?:restrictions|limits|rules)|(?:bypass|override)\s+(?:your|the|all)\s+"
+    r"(?:rules|restrictions|filters|guardrails|instructions|safety)"
+    r"|new\s+instructions|<\s*/?\s*system\s*>"
+    r"|忽略.{0,8}(?:指令|指示|规则|设定|限制|要求|提示|说明)|无视.{0,8}(?:指令|规则|设定|限制|要求)"
+    r"|忘记.{0,8}(?:指令|规则|设定|限制|身份)|不要(?:遵守|理会|管).{0,6}(?:规则|限制|指令|设定)"
+    r"|假装|扮演|角色扮演|现在你是|你现在是|从现在(?:开始|起)，?你|系统提示|提示词|越狱|开发者模式"
+    r"|你(?:不受|没有)(?:任何)?限制|绕过.{0,6}(?:规则|限制|审核)|突破限制|解除限制"
+)
+
+_COMPARATIVE = re.compile(
+    r"\b(?:vs\.?|versus|compared?\s+(?:to|with)|comparison|comparable\s+to|better\s+than"
+    r"|worse\s+than|superior|inferior|more\s+(?:effective|potent|efficacious)|less\s+effective"
+    r"|safer\s+than|stronger\s+than|weaker\s+than|cheaper\s+than|which\s+(?:one\s+|drug\s+)?is"
+    r"\s+(?:better|best|safer|stronger|more\s+effective)|switch(?:ing)?\s+(?:from|to|over)"
+    r"|instead\s+of|rather\s+than|competitors?|head[- ]to[- ]head|best\s+drug|outperform\w*)\b"
+    r"|优于|劣于|不如|胜过|强于|弱于|相比|对比|比较一下|进行比较|作比较|做比较|哪个(?:更|好|强)"
+    r"|哪种(?:更|好)|哪一个(?:更|好)|(?:和|与|跟).{1,20}比(?:较)?(?:起来|的话|怎么样|如何|哪)"
+    r"|比(?![较例率值重如方])[^，。？?!！]{1,15}(?:好|强|差|安全|有效|优|快|便宜|贵)"
+    r"|换成|换用|改用|替换|代替|取代|竞品|别的药|其他(?:公司|厂家|品牌)|同类(?:药|产品)|最好的药"
+)
+_PLACEBO = re.compile(r"安慰剂|placebo")
+_OTHER_PRODUCTS = re.compile(r"竞品|其他|别的|另一|同类|\b(?:other|another|competitor\w*|rival)\b")
+
+_INDIVIDUAL = re.compile(
+    r"\bmy\s+(?:patient|pt)s?\b|\b(?:this|a|the|our)\s+patient\b.{0,60}\b(?:should|can|could|may)"
+    r"\b|\bshould\s+(?:i|we)\s+(?:give|prescribe|use|start|stop|switch|increase|decrease|reduce"
+    r"|double|add|continue|treat)\b|\b(?:can|could|may)\s+(?:i|we)\s+(?:give|prescribe|start"
+    r"|stop|switch|increase|decrease|double|add)\b|\bwhat\s+(?:dose\s+)?should\s+(?:i|we)\s+"
+    r"(?:give|prescribe|use)\b|\bfor\s+(?:him|her)\b|\bhe\s+is\s+\d+|\bshe\s+is\s+\d+"
+    r"|我的(?:病人|患者)|这(?:个|位|名)(?:病人|患者)|该(?:病人|患者)|此(?:病人|患者)|我(?:有|这有)"
+    r"(?:个|一个|一位|位)(?:病人|患者)|(?:我|我们)(?:应该|该|要不要|能不能|可以|可不可以|需不需要)"
+    r"(?:给|用|开|加|减|停|换)|要不要(?:给|用|停|加|换|减)|该不该|能不能给|可以给(?:他|她|患者|病人)"
+    r"|(?:他|她)(?:能|可以|能不能|可不可以|适合)(?:用|吃|服|打)|(?:他|她)的(?:情况|病情)"
+)
+
+_EXPLICIT_OFF_LABEL = re.compile(
+    r"超说明书|超适应症|超范围|说明书以外|说明书外|未获批|未批准的?(?:适应症|用法|人群)"
+    r"|\boff[- ]?label\b|\bunapproved\s+(?:use|indication|dose)|\bnot\s+approved\s+for\b"
+)
+_SIDE_EFFECT_CONTEXT = re.compile(
+    r"引起|导致|诱发|副作用|不良反应|风险|\b(?:cause[sd]?|side\s+effects?|adverse|risk|induce[sd]?)\b"
+)
+
+
+class Guard(StrEnum):
+    INJECTION = "prompt_injection"
+    COMPARATIVE = "comparative"
+    OFF_LABEL = "off_label"
+    INDIVIDUAL_ADVICE = "individual_advice"
+
+
+@dataclass(frozen=True)
+class OffLabelFinding:
+    kind: str  # explicit | indication | population | dose
+    detail: str
+    product: str | None = None
+
+
+def strip_injection(text: str) -> tuple[str, bool]:
+    """The text without its prompt-injection or role-play sentences, and whether any was found."""
+    kept = []
+    found = False
+    for sentence in sentences(text):
+        if _INJECTION.search(normalise(sentence)):
+            found = True
+        else:
+            kept.append(sentence)
+    return (" ".join(kept) if found else text), found
+
+
+def is_comparative(text: str) -> bool:
+    """A request to compare with, or switch between, products (placebo comparisons excepted)."""
+    norm = normalise(text)
+    if not _COMPARATIVE.search(norm):
+        return False
+    return not (_PLACEBO.search(norm) and not _OTHER_PRODUCTS.search(norm))
+
+
+def is_individual_advice(text: str) -> bool:
+    """A question about what to do for one particular patient."""
+    return bool(_INDIVIDUAL.search(normalise(text)))
+
+
+def check_off_label(
+    text: str, labels: Mapping[str, ProductLabel], focus: Sequence[ProductLabel]
+) -> OffLabelFinding | None:
+    """Compare a question with the approved label facts of the products it is about.
+
+    ``focus``: the products the question names (or the conversation was about); when empty,
+    every product counts, and the question is off-label only when no product is approved for
+    what it asks. Returns the first finding, or None when nothing unapproved was asked.
+    """
+    norm = normalise(text)
+    candidates = list(focus) or list(labels.values())
+    if _EXPLICIT_OFF_LABEL.search(norm):
+        return OffLabelFinding("explicit", "unapproved use", _single(candidates))
+    if not candidates:
+        return None
+    for code in sorted(populations_in(norm)):
+        if not any(label.population_approved(code) for label in candidates):
+            return OffLabelFinding("population", code, _single(candidates))
+    doses = doses_in(norm)
+    ranged = [label for label in candidates if label.dose_max_mg is not None]
+    if ranged and (doses or is_weight_based(norm)):
+        for label in ranged:
+            assert label.dose_min_mg is not None and label.dose_max_mg is not None
+            within = all(label.dose_min_mg <= dose <= label.dose_max_mg for dose in doses)
+            if within and (label.weight_based or not is_weight_based(norm)):
+                break
+        else:
+            return OffLabelFinding("dose", ", ".join(f"{d:g} mg" for d in doses) or "mg/kg")
+    if _SIDE_EFFECT_CONTEXT.search(norm):
+        return None
+    for condition in conditions_in(norm):
+        if not any(condition.covered_by(label.indications) for label in candidates):
+            return OffLabelFinding("indication", condition.name, _single(candidates))
+    return None
+
+
+def _single(labels: Sequence[ProductLabel]) -> str | None:
+    return labels[0].product if len(labels) == 1 else None

@@ -1,0 +1,188 @@
+"""Approved label facts per product, derived from the knowledge base's document metadata.
+
+The prescribing-information summaries carry ``approved_indications``, ``approved_populations``
+and ``approved_dose`` (free text such as "10–20 mg 每日一次") in their front matter. The off-label
+guardrail needs them in a comparable form: indication phrases, canonical population codes and a
+numeric dose range in milligrams. This module does that derivation once, when the skill starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from skills.qa.textutil import normalise
+
+# Canonical population codes and the words that name them (normalised text, zh and en).
+POPULATION_PATTERNS: dict[str, re.Pattern[str]] = {
+    code: re.compile(pattern)
+    for code, pattern in {
+        "pediatric": r"儿童|小儿|儿科|婴儿|婴幼儿|新生儿|幼儿|青少年|未成年|孩子|小孩|宝宝"
+        r"|\b(child|children|pediatric|paediatric|infants?|neonat\w*|newborns?|adolescents?"
+        r"|kids|teenagers?|toddlers?)\b",
+        "pregnancy": r"孕妇|妊娠|怀孕|孕期|孕早期|孕晚期|\bpregnan\w*",
+        "lactation": r"哺乳|母乳|喂奶|\b(breast-?feed\w*|lactat\w*|nursing mothers?)\b",
+        "elderly": r"老年|高龄|老人|\b(elderly|older (adults?|patients?)|geriatric)\b",
+        "adult": r"成人|成年|\badults?\b",
+    }.items()
+}
+# Populations an approval of "adults" does not cover: a question about them is off-label
+# unless the label names them. (Elderly patients are adults; renal or hepatic impairment is a
+# dosing matter the label itself addresses.)
+SPECIAL_POPULATIONS = frozenset({"pediatric", "pregnancy", "lactation"})
+ADULT_AGE = 18
+
+_AGE = re.compile(r"(\d{1,3})\s*(?:岁|周岁|个月大|-?\s*years?[- ]old|yo\b|y/o)")
+_MONTHS = re.compile(r"(\d{1,2})\s*(?:个月|months?[- ]old)")
+_DOSE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(mg|毫克|μg|µg|ug|mcg|微克|g|克)(?!\s*/\s*(?:dl|l|ml|d?l))",
+)
+_PER_KG = re.compile(r"(mg|毫克|μg|µg|ug|mcg|微克)\s*/\s*(kg|公斤|千克)")
+_TO_MG = {"mg": 1.0, "毫克": 1.0, "g": 1000.0, "克": 1000.0}
+_MICRO = ("μg", "µg", "ug", "mcg", "微克")
+
+
+class LabelMeta(Protocol):
+    """The document metadata fields this module reads (``knowledge.schema.DocumentMeta``)."""
+
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def expires_on(self) -> date: ...
+    @property
+    def approved_indications(self) -> tuple[str, ...]: ...
+    @property
+    def approved_populations(self) -> tuple[str, ...]: ...
+    @property
+    def approved_dose(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ProductLabel:
+    """What one product is approved for, in forms a question can be compared with."""
+
+    product: str
+    names: tuple[str, ...]  # normalised names a doctor may type (brand, generic, zh, en)
+    indications: tuple[str, ...]  # normalised approved indication phrases
+    populations: frozenset[str]  # canonical population codes
+    dose_min_mg: float | None
+    dose_max_mg: float | None
+    weight_based: bool  # the label doses in mg/kg
+    dose_text: str
+
+    def population_approved(self, code: str) -> bool:
+        if code in self.populations:
+            return True
+        return code not in SPECIAL_POPULATIONS and "adult" in self.populations
+
+
+def populations_in(text: str) -> set[str]:
+    """Canonical population codes a (normalised) text mentions, ages included."""
+    found = {code for code, pattern in POPULATION_PATTERNS.items() if pattern.search(text)}
+    for match in _AGE.finditer(text):
+        found.add("pediatric" if int(match.group(1)) < ADULT_AGE else "adult")
+    if _MONTHS.search(text):
+        found.add("pediatric")
+    return found
+
+
+def doses_in(text: str) -> list[float]:
+    """Every dose a (normalised) text states, in milligrams."""
+    doses = []
+    for match in _DOSE.finditer(text):
+        value, unit = float(match.group(1)), match.group(2)
+        doses.append(value / 1000.0 if unit in _MICRO else value * _TO_MG[unit])
+    return doses
+
+
+def is_weight_based(text: str) -> bool:
+    return bool(_PER_KG.search(text))
+
+
+# A registered brand name ("诺拉维®") and the generic name in brackets after a brand
+# ("Noravex® (nolavastatin calcium tablets)", "诺拉维®（诺拉伐他汀钙片）"), in normalised titles.
+_BRAND = re.compile(r"([\u4e00-\u9fff]{2,8})\s*®")
+_GENERIC = re.compile(
+    r"®\s*\(\s*([a-z]{4,}|[\u4e00-\u9fff]{2,10}?)(?=\s|钙|钠|钾|片|胶囊|注射液|\))"
+)
+_NOT_NAMES = frozenset({"tablets", "capsules", "injection"})
+
+
+def _names(product: str, titles: Iterable[str]) -> tuple[str, ...]:
+    """Names a doctor may type: the metadata name, its parts, and aliases found in titles.
+
+    The metadata has no alias field, so Chinese and generic names are taken from titles:
+    a name paired with the product name in brackets ("诺维莎（Norvexa）…"), a registered
+    brand ("诺拉维®…") and the generic name bracketed after a brand.
+    """
+    names = {normalise(product).strip()}
+    for part in re.split(r"[()（）/、,，;；\[\]【】]", product):
+        cleaned = normalise(part).strip()
+        if len(cleaned) >= 2:
+            names.add(cleaned)
+    key = re.escape(normalise(product))
+    paired = re.compile(
+        rf"([\u4e00-\u9fff]{{2,8}})\s*\(\s*{key}\s*\)|{key}\s*\(\s*([\u4e00-\u9fff]{{2,8}})\s*\)"
+    )
+    for title in titles:
+        norm = normalise(title)
+        for match in paired.finditer(norm):
+            names.add(match.group(1) or match.group(2))
+        names.update(_BRAND.findall(norm))
+        if key in norm or _BRAND.search(norm):
+            names.update(m for m in _GENERIC.findall(norm) if m not in _NOT_NAMES)
+    return tuple(sorted(names, key=len, reverse=True))
+
+
+def build_labels(metas: Iterable[LabelMeta], today: date) -> dict[str, ProductLabel]:
+    """One ``ProductLabel`` per product from its current prescribing-information metadata.
+
+    Withdrawn or expired documents do not count. When a product has several PI documents
+    (e.g. one per language) their facts are merged.
+    """
+    grouped: dict[str, list[LabelMeta]] = {}
+    titles: dict[str, list[str]] = {}
+    for meta in metas:
+        if meta.product is not None:
+            titles.setdefault(meta.product, []).append(meta.title)
+        if meta.product is None or meta.status != "approved" or meta.expires_on < today:
+            continue
+        has_facts = meta.approved_indications or meta.approved_populations or meta.approved_dose
+        if meta.content_type == "prescribing_information" or has_facts:
+            grouped.setdefault(meta.product, []).append(meta)
+    labels = {}
+    for product, metas_of in grouped.items():
+        indications = {normalise(i) for m in metas_of for i in m.approved_indications}
+        populations: set[str] = set()
+        for meta in metas_of:
+            for phrase in meta.approved_populations:
+                populations |= populations_in(normalise(phrase))
+        dose_texts = [m.approved_dose for m in metas_of if m.approved_dose]
+        doses = [d for text in dose_texts for d in doses_in(normalise(text))]
+        labels[product] = ProductLabel(
+            product=product,
+            names=_names(product, titles.get(product, ())),
+            indications=tuple(sorted(indications)),
+            populations=frozenset(populations or {"adult"}),
+            dose_min_mg=min(doses) if doses else None,
+            dose_max_mg=max(doses) if doses else None,
+            weight_based=any(is_weight_based(normalise(t)) for t in dose_texts),
+            dose_text="；".join(dict.fromkeys(dose_texts)),
+        )
+    return labels
+
+
+def products_named(text: str, labels: dict[str, ProductLabel]) -> list[ProductLabel]:
+    """The products a (normalised) text names, most specific name first."""
+    return [label for label in labels.values() if any(n in text for n in label.names)]
