@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -41,29 +43,20 @@ from skills.adverse_events.delivery import create_delivery_worker
 
 log = logging.getLogger(__name__)
 
-
-async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_storage(app[SETTINGS]) as storage:
-        app[STORAGE] = storage
-        yield
+T = TypeVar("T")
 
 
-async def _http_session_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_http_session(app[SETTINGS]) as session:
-        app[HTTP_SESSION] = session
-        yield
+def _owned(
+    key: web.AppKey[T], opener: Callable[[Settings], AbstractAsyncContextManager[T]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that opens one resource from the settings and holds it under ``key``."""
 
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with opener(app[SETTINGS]) as resource:
+            app[key] = resource
+            yield
 
-async def _llm_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_llm(app[SETTINGS]) as llm:
-        app[LLM] = llm
-        yield
-
-
-async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_knowledge(app[SETTINGS]) as knowledge:
-        app[KNOWLEDGE] = knowledge
-        yield
+    return context
 
 
 async def _wecom_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -146,10 +139,10 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app.cleanup_ctx.append(_storage_ctx)
-    app.cleanup_ctx.append(_http_session_ctx)
-    app.cleanup_ctx.append(_llm_ctx)
-    app.cleanup_ctx.append(_knowledge_ctx)
+    app.cleanup_ctx.append(_owned(STORAGE, open_storage))
+    app.cleanup_ctx.append(_owned(HTTP_SESSION, open_http_session))
+    app.cleanup_ctx.append(_owned(LLM, open_llm))
+    app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_runtime_ctx)
     if settings.wecom_configured:

@@ -534,18 +534,7 @@ async def open_case_from_menu(ae: AEService, ctx: Context) -> None:
     case_id = await ae.store.case_for_message(message_key) or await ae.store.new_case_id(
         message.received_at, message_key
     )
-    case = AECase(
-        case_id=case_id,
-        day0=message.received_at,
-        due_at=ae.store.due_at(message.received_at),
-        opened_at=ctx.now,
-        updated_at=ctx.now,
-        doctor_id=ctx.profile.doctor_id if ctx.profile else message.sender_id,
-        channel=message.channel,
-        conversation_key=message.conversation_key,
-        mode=ctx.conversation.mode,
-        categories=["adverse_event"],
-    )
+    case = ae.blank_case(ctx, case_id, categories=["adverse_event"])
     await ae.store.save(case)
     await ae.store.save_contact(ReporterContact(case_id=case_id, doctor_id=case.doctor_id))
     await ae.schedule_sla(case)

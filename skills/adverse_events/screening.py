@@ -141,19 +141,7 @@ def _add_source(case: AECase, ctx: Context, verdict: Verdict) -> None:
 
 def _new_case(ae: AEService, ctx: Context, verdict: Verdict, case_id: str) -> AECase:
     message = ctx.message
-    day0 = message.received_at
-    case = AECase(
-        case_id=case_id,
-        day0=day0,
-        due_at=ae.store.due_at(day0),
-        opened_at=ctx.now,
-        updated_at=ctx.now,
-        doctor_id=ctx.profile.doctor_id if ctx.profile else message.sender_id,
-        channel=message.channel,
-        conversation_key=message.conversation_key,
-        mode=ctx.conversation.mode,
-        detection=verdict.detail,
-    )
+    case = ae.blank_case(ctx, case_id, detection=verdict.detail)
     _add_source(case, ctx, verdict)
     text = case.sources[0].text
     facts = extract_facts(message.text)

@@ -10,7 +10,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, request_escalation
@@ -74,6 +74,22 @@ class AEService:
     @property
     def now(self) -> datetime:
         return self.services.clock()
+
+    def blank_case(self, ctx: Context, case_id: str, **fields: Any) -> AECase:
+        """A new case for the context's message: day 0 is its receipt, the SLA runs from it."""
+        message = ctx.message
+        return AECase(
+            case_id=case_id,
+            day0=message.received_at,
+            due_at=self.store.due_at(message.received_at),
+            opened_at=ctx.now,
+            updated_at=ctx.now,
+            doctor_id=ctx.profile.doctor_id if ctx.profile else message.sender_id,
+            channel=message.channel,
+            conversation_key=message.conversation_key,
+            mode=ctx.conversation.mode,
+            **fields,
+        )
 
     # -- scheduling ------------------------------------------------------------------------------
     async def schedule_idle(self, case: AECase) -> None:
