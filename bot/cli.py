@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         code: int = args.handler(args, settings)
+    except SettingsError as exc:  # e.g. a malformed roster file found while starting
+        print(f"virtualrep: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,21 @@ def test_cli_stops_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
         "virtualrep: invalid VREP_WECOM_AES_KEY: must be the 43-character EncodingAESKey "
         "from the WeCom console"
     ]
+
+
+def test_malformed_roster_stops_with_one_line(tmp_path: Path) -> None:
+    roster = tmp_path / "roster.yaml"
+    roster.write_text("reps: [\n", encoding="utf-8")
+    env = {**os.environ, "VREP_REP_ROSTER": str(roster)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat"],
+        env=env,
+        input="hi\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("virtualrep: invalid VREP_REP_ROSTER: ")

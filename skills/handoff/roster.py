@@ -23,6 +23,7 @@ import yaml
 
 from bot.escalation import EscalationReason
 from bot.profiles import DoctorProfile
+from bot.settings import SettingsError
 
 SAMPLE_ROSTER = "sample_roster.yaml"
 DEFAULT_HOURS = ("mon-fri 09:00-18:00",)
@@ -30,8 +31,14 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SEARCH_DAYS = 60  # how far ahead an opening is looked for (covers long holidays)
 
 
-class RosterError(ValueError):
-    """The roster file is malformed; the message names the offending entry."""
+class RosterError(SettingsError):
+    """The roster file (``VREP_REP_ROSTER``) is malformed; the message names the entry.
+
+    A ``SettingsError``: start-up stops with this one line, like any invalid setting.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"invalid VREP_REP_ROSTER: {' '.join(detail.split())}")
 
 
 @dataclass(frozen=True)
