@@ -2,7 +2,8 @@
 
 Used by every queue worker (inbound messages, escalations, PV deliveries): it reclaims
 entries that a dead consumer left pending, blocks for new ones, and hands each entry to
-``process``, which acknowledges it (or leaves it pending to be retried).
+``process``, which acknowledges it (or leaves it pending to be retried). Now and then it also
+trims what every group has acknowledged, since enqueueing never trims (nothing may be lost).
 
 Stopping sets a flag checked between polls and waits for the poll in hand (at most
 ``block_ms``); the task is cancelled only when that overruns (see ``finish_or_cancel``).
@@ -20,6 +21,9 @@ from bot.storage.base import QueueEntry, Storage, StorageError
 log = logging.getLogger(__name__)
 
 EntryHandler = Callable[[QueueEntry], Awaitable[None]]
+
+TRIM_INTERVAL_S = 60.0
+"""Each consumer trims its queue's acknowledged entries at most this often."""
 
 
 async def finish_or_cancel(task: asyncio.Task[None], grace_s: float) -> None:
@@ -58,6 +62,7 @@ class QueueConsumer:
         self._block_ms = block_ms
         self._reclaim_idle_ms = reclaim_idle_ms
         self._next_reclaim = 0.0
+        self._next_trim = 0.0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -92,7 +97,21 @@ class QueueConsumer:
             )
         for entry in entries:
             await self._process(entry)
+        if loop.time() >= self._next_trim:
+            self._next_trim = loop.time() + TRIM_INTERVAL_S
+            await self._trim_acknowledged()
         return len(entries)
+
+    async def _trim_acknowledged(self) -> None:
+        """Trim the queue; a failure only postpones it, so it is logged and not raised."""
+        try:
+            removed = await self._storage.trim_acknowledged(self.queue)
+        except StorageError:
+            self._metrics.errors.labels("storage").inc()
+            log.warning("trimming %s failed; trying again later", self.queue, exc_info=True)
+            return
+        if removed:
+            log.debug("trimmed %d acknowledged entries from %s", removed, self.queue)
 
     async def _run(self) -> None:
         while not self._stopping:

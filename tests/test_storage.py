@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from redis.asyncio import Redis
 
+from bot.metrics import Metrics
+from bot.queue_worker import QueueConsumer
 from bot.settings import load_settings
 from bot.storage.base import LockTimeout, QueueEntry, Storage, StorageError
 from bot.storage.factory import create_storage
@@ -199,6 +201,73 @@ async def test_reclaim_respects_count_and_unknown_group(backend: Backend) -> Non
     assert [e.payload["n"] for e in taken] == [0, 1, 2]
     rest = await storage.reclaim("q", "workers", "c", min_idle_ms=100, count=10)
     assert [e.payload["n"] for e in rest] == [3, 4]
+
+
+async def test_trim_removes_only_what_every_group_acknowledged(backend: Backend) -> None:
+    storage = backend.storage
+    assert await storage.trim_acknowledged("nothing") == 0
+    ids = [await storage.enqueue("q", {"n": n}) for n in range(6)]
+    assert await storage.trim_acknowledged("q") == 0  # no group yet: all of it is still owed
+    workers = await storage.consume("q", "workers", "w", count=4, block_ms=0)
+    for entry in workers:
+        if entry.payload["n"] != 2:
+            await storage.ack("q", "workers", entry.entry_id)
+    [first] = await storage.consume("q", "audit", "a", block_ms=0)
+    await storage.ack("q", "audit", first.entry_id)
+    # workers still have n=2 pending; the lagging audit group has only acknowledged n=0
+    assert await storage.trim_acknowledged("q") == 1
+    audit = await storage.consume("q", "audit", "a", count=10, block_ms=0)
+    assert [e.payload["n"] for e in audit] == [1, 2, 3, 4, 5]
+    for entry in audit:
+        await storage.ack("q", "audit", entry.entry_id)
+    assert await storage.trim_acknowledged("q") == 1  # n=1; n=2 is pending for workers
+    await backend.advance(0.15)
+    [rescued] = await storage.reclaim("q", "workers", "w2", min_idle_ms=100)
+    assert (rescued.entry_id, rescued.deliveries) == (ids[2], 2)
+    await storage.ack("q", "workers", rescued.entry_id)
+    assert await storage.trim_acknowledged("q") == 2  # n=2, 3; n=4, 5 never reached workers
+    assert await storage.queue_depth("q", "workers") == 2
+    assert await storage.queue_depth("q", "audit") == 0
+    rest = await storage.consume("q", "workers", "w", count=10, block_ms=0)
+    assert [e.entry_id for e in rest] == ids[4:]
+    for entry in rest:
+        await storage.ack("q", "workers", entry.entry_id)
+    assert await storage.trim_acknowledged("q") == 2
+    assert await storage.trim_acknowledged("q") == 0
+    # the emptied queue keeps its groups and works as before
+    late = await storage.enqueue("q", {"n": 6})
+    assert await storage.queue_depth("q", "workers") == 1
+    [entry] = await storage.consume("q", "workers", "w", count=10, block_ms=0)
+    assert (entry.entry_id, entry.payload) == (late, {"n": 6})
+    assert await storage.trim_acknowledged("q") == 0  # pending
+    assert await storage.queue_depth("q", "audit") == 1
+
+
+async def test_trim_keeps_pending_and_undelivered_entries(storage: Storage) -> None:
+    ids = [await storage.enqueue("q", {"n": n}) for n in range(3)]
+    [pending] = await storage.consume("q", "workers", "w", block_ms=0)
+    assert await storage.trim_acknowledged("q") == 0
+    await storage.ack("q", "workers", pending.entry_id)
+    assert await storage.trim_acknowledged("q") == 1
+    assert [e.entry_id for e in await storage.consume("q", "workers", "w", count=5)] == ids[1:]
+    assert await storage.queue_depth("q", "workers") == 2
+    assert await storage.queue_depth("q", "new-group") == 2  # a new group starts at what is left
+
+
+async def test_queue_consumer_trims_what_it_acknowledged(storage: Storage) -> None:
+    async def process(entry: QueueEntry) -> None:
+        await storage.ack("q", "workers", entry.entry_id)
+
+    for n in range(3):
+        await storage.enqueue("q", {"n": n})
+    consumer = QueueConsumer(
+        storage, Metrics(), queue="q", group="workers", consumer="w", process=process, count=3
+    )
+    assert await consumer.run_once(block_ms=0) == 3
+    assert await storage.queue_depth("q", "audit") == 0  # all three trimmed after the batch
+    await storage.enqueue("q", {"n": 3})
+    assert await consumer.run_once(block_ms=0) == 1
+    assert await storage.queue_depth("q", "audit") == 1  # next trim is a minute away
 
 
 async def test_consume_waits_for_an_entry(storage: Storage) -> None:

@@ -114,8 +114,8 @@ class Storage(Protocol):
     async def enqueue(self, queue: str, payload: dict[str, Any]) -> str:
         """Append ``payload`` and return its entry id (opaque, increasing).
 
-        A queue keeps about the newest 100 000 entries, acknowledged or not; older ones are
-        trimmed, as with Redis' ``XADD MAXLEN ~``.
+        Nothing is trimmed here: an entry stays until ``trim_acknowledged`` finds that every
+        consumer group has acknowledged it, however far behind a group is.
         """
         ...
 
@@ -157,6 +157,17 @@ class Storage(Protocol):
 
     async def queue_depth(self, queue: str, group: str) -> int:
         """Entries not yet acknowledged by ``group`` (waiting plus pending)."""
+        ...
+
+    async def trim_acknowledged(self, queue: str) -> int:
+        """Remove the entries every consumer group has been delivered and acknowledged.
+
+        For each group, entries older than its oldest pending entry (or, with nothing pending,
+        up to its last delivered one) are done; the queue is trimmed to the oldest such bound
+        over all groups and the number removed is returned. A queue without groups is left
+        alone (a group created later starts at the oldest entry). Queue workers call this now
+        and then, which keeps a queue's memory bounded without ever dropping unacknowledged work.
+        """
         ...
 
     # -- scheduler ---------------------------------------------------------------------------

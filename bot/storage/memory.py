@@ -6,7 +6,8 @@ change, so each call is atomic, exactly like a Lua script on Redis. The semantic
 
 - keys, claims, counters and sets share one key space with lazily enforced expiry;
 - queues behave like Redis Streams with consumer groups (entries stay pending until acked,
-  ``reclaim`` moves idle ones to another consumer and counts the delivery);
+  ``reclaim`` moves idle ones to another consumer and counts the delivery, and only what every
+  group has acknowledged is ever trimmed);
 - scheduled items and seat pools are changed in one step each.
 
 Two clocks are involved. Expiry and idle times use the injectable ``clock`` (``time.monotonic``
@@ -30,9 +31,6 @@ from typing import Any
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
 
 log = logging.getLogger(__name__)
-
-DEFAULT_STREAM_MAXLEN = 100_000
-"""Entries a queue keeps (acknowledged or not) before the oldest are dropped, as XADD MAXLEN."""
 
 
 def utc_due(due_at: datetime) -> datetime:
@@ -80,13 +78,8 @@ class _Locked:
 class MemoryStorage:
     """Single-process ``Storage``; see the module docstring for the exact semantics."""
 
-    def __init__(
-        self,
-        clock: Callable[[], float] = time.monotonic,
-        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
-    ) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._stream_maxlen = stream_maxlen
         self._values: dict[str, _Value] = {}
         self._streams: dict[str, _Stream] = {}
         self._schedules: dict[str, dict[str, ScheduledItem]] = {}
@@ -233,8 +226,6 @@ class MemoryStorage:
         stream = self._stream(queue)
         stream.last_seq += 1
         stream.entries[stream.last_seq] = payload_json
-        while len(stream.entries) > self._stream_maxlen:
-            del stream.entries[next(iter(stream.entries))]
         stream.arrived.set()
         stream.arrived = asyncio.Event()  # the next waiters wait for the next entry
         return _entry_id(stream.last_seq)
@@ -303,13 +294,9 @@ class MemoryStorage:
             pending = found.pending[seq]
             if (now - pending.delivered_at) * 1000 < min_idle_ms:
                 continue
-            payload_json = stream.entries.get(seq)
-            if payload_json is None:
-                del found.pending[seq]  # trimmed: nothing left to deliver (as XAUTOCLAIM does)
-                continue
             pending.consumer, pending.delivered_at = consumer, now
             pending.deliveries += 1
-            payload = json.loads(payload_json)
+            payload = json.loads(stream.entries[seq])  # pending entries are never trimmed
             taken.append(QueueEntry(queue, _entry_id(seq), payload, pending.deliveries))
         return taken
 
@@ -322,6 +309,20 @@ class MemoryStorage:
             return len(stream.entries)  # a group created now would start at the first entry
         waiting = stream.last_seq + 1 - max(found.next_index, _first_seq(stream))
         return waiting + len(found.pending)
+
+    async def trim_acknowledged(self, queue: str) -> int:
+        stream = self._streams.get(queue)
+        if stream is None or not stream.groups:
+            return 0
+        # Each group still needs its oldest pending entry, or everything it has not been given.
+        keep_from = min(
+            min(group.pending) if group.pending else group.next_index
+            for group in stream.groups.values()
+        )
+        first = _first_seq(stream)
+        for seq in range(first, keep_from):  # entries are contiguous from the first one
+            del stream.entries[seq]
+        return max(0, keep_from - first)
 
     # -- scheduler ---------------------------------------------------------------------------
     async def schedule(

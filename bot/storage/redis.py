@@ -7,7 +7,8 @@ so several deployments can share one Redis:
 - ``kv:<key>``           JSON documents, claims, counters, sets
 - ``lock:<name>``        lock token (SET NX PX, released by compare-and-delete)
 - ``queue:<name>``       a Redis Stream; consumer groups are created lazily starting at the
-                          first entry; entries are trimmed (MAXLEN ~) once the stream is long
+                          first entry; only entries every group has acknowledged are ever
+                          trimmed (``trim_acknowledged``), never on XADD
 - ``schedule:<name>:due``/``:items``   sorted set (score = due time in µs) + hash of payloads
 - ``seats:<pool>:seated``/``:waiting``  two lists in arrival order
 
@@ -36,7 +37,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
-from bot.storage.memory import DEFAULT_STREAM_MAXLEN, utc_due
+from bot.storage.memory import utc_due
 from bot.storage.script_batch import ScriptBatcher
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,13 @@ end
 return 0
 """
 
-# KEYS: dedup, seq, stream. ARGV: ttl, payload JSON, maxlen. Returns seq, or nil for a duplicate.
+# KEYS: dedup, seq, stream. ARGV: ttl, payload JSON. Returns seq, or nil for a duplicate.
 _ENQUEUE_ONCE = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   return false
 end
 local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2], 'seq', seq)
+redis.call('XADD', KEYS[3], '*', 'payload', ARGV[2], 'seq', seq)
 return seq
 """
 
@@ -113,6 +114,41 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   end
 end
 return redis.call('XLEN', KEYS[1])
+"""
+
+# KEYS: stream. Trims what every group has acknowledged; returns how many entries went.
+# A group still needs its oldest pending entry (XPENDING's summary names it) or, with nothing
+# pending, whatever follows its last-delivered-id. XTRIM MINID keeps ids >= the bound, so the
+# bound for the second case is last-delivered-id plus one sequence number. Auto-generated ids
+# have small sequence numbers, so Lua's doubles hold them exactly.
+_TRIM_ACKNOWLEDGED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local keep_ms, keep_seq
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do
+    info[group[i]] = group[i + 1]
+  end
+  local ms, seq
+  if info['pending'] > 0 then
+    local summary = redis.call('XPENDING', KEYS[1], info['name'])
+    ms, seq = string.match(summary[2], '^(%d+)-(%d+)$')
+    seq = tonumber(seq)
+  else
+    ms, seq = string.match(info['last-delivered-id'], '^(%d+)-(%d+)$')
+    seq = tonumber(seq) + 1
+  end
+  ms = tonumber(ms)
+  if keep_ms == nil or ms < keep_ms or (ms == keep_ms and seq < keep_seq) then
+    keep_ms, keep_seq = ms, seq
+  end
+end
+if keep_ms == nil then
+  return 0
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', keep_ms, keep_seq))
 """
 
 # KEYS: due zset, items hash. ARGV: now (µs), limit. Removes and returns {id, json, ...}.
@@ -192,16 +228,10 @@ def _scheduled_item(schedule: str, item_id: str, stored: str) -> ScheduledItem:
 class RedisStorage:
     """``Storage`` on Redis; build it with ``from_url``. See the module docstring for keys."""
 
-    def __init__(
-        self,
-        client: Redis,
-        prefix: str = DEFAULT_PREFIX,
-        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
-    ) -> None:
+    def __init__(self, client: Redis, prefix: str = DEFAULT_PREFIX) -> None:
         """Wrap ``client``, which must decode responses (``decode_responses=True``)."""
         self._client = client
         self._prefix = prefix
-        self._stream_maxlen = stream_maxlen
         # Blocking reads must end before the socket timeout would cut them off.
         socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
         self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 500
@@ -210,6 +240,7 @@ class RedisStorage:
         self._enqueue_once = ScriptBatcher(client, _ENQUEUE_ONCE)
         self._reclaim = client.register_script(_RECLAIM)
         self._queue_depth = client.register_script(_QUEUE_DEPTH)
+        self._trim_acknowledged = client.register_script(_TRIM_ACKNOWLEDGED)
         self._claim_due = client.register_script(_CLAIM_DUE)
         self._take_seat = client.register_script(_TAKE_SEAT)
         self._release_seat = client.register_script(_RELEASE_SEAT)
@@ -222,7 +253,6 @@ class RedisStorage:
         *,
         connect_timeout_s: float = 1.0,
         socket_timeout_s: float = 5.0,
-        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
     ) -> RedisStorage:
         """Connect lazily to ``url`` (redis://, rediss://, unix://); nothing is sent yet."""
         client = Redis.from_url(
@@ -233,7 +263,7 @@ class RedisStorage:
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
             health_check_interval=30,
         )
-        return cls(client, prefix, stream_maxlen)
+        return cls(client, prefix)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self._prefix}{kind}:{name}"
@@ -341,8 +371,6 @@ class RedisStorage:
             entry_id = await self._client.xadd(
                 self._key("queue", queue),
                 {"payload": text},
-                maxlen=self._stream_maxlen,
-                approximate=True,
             )
         return str(entry_id)
 
@@ -350,11 +378,7 @@ class RedisStorage:
         self, dedup_key: str, ttl_s: int, queue: str, payload: dict[str, Any], seq_key: str
     ) -> int | None:
         keys = [self._key("kv", dedup_key), self._key("kv", seq_key), self._key("queue", queue)]
-        args: list[str | int] = [
-            ttl_s,
-            json.dumps(payload, ensure_ascii=False),
-            self._stream_maxlen,
-        ]
+        args: list[str | int] = [ttl_s, json.dumps(payload, ensure_ascii=False)]
         seq = await self._enqueue_once(keys, args)  # raises StorageError itself
         return None if seq is None else int(seq)
 
@@ -416,6 +440,10 @@ class RedisStorage:
     async def queue_depth(self, queue: str, group: str) -> int:
         with _translated():
             return int(await self._queue_depth(keys=[self._key("queue", queue)], args=[group]))
+
+    async def trim_acknowledged(self, queue: str) -> int:
+        with _translated():
+            return int(await self._trim_acknowledged(keys=[self._key("queue", queue)]))
 
     # -- scheduler ---------------------------------------------------------------------------
     def _schedule_keys(self, schedule: str) -> tuple[str, str]:
