@@ -11,6 +11,7 @@ from bot.models import (
     CardButton,
     CardReply,
     Channel,
+    FileReply,
     LinkReply,
     MenuOption,
     MenuReply,
@@ -130,6 +131,74 @@ async def test_budget_is_respected_and_ends_with_an_invitation() -> None:
         assert await sender.send_more(CONVERSATION, OPEN_KFID, DOCTOR)
         assert len(stack.api.kf_sent) > 5
         assert all(c.errcode == 0 for c in stack.api.calls_to("kf/send_msg"))
+
+
+ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+
+
+async def test_file_reply_is_uploaded_and_sent_after_its_caption() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        invitation = FileReply(filename="meeting.ics", content=ICS, caption="会议邀请 / Invitation")
+        await kf_sender(stack).send(kf_reply(TextReply(text="已为您报名。"), invitation))
+        [upload] = stack.api.calls_to("media/upload")
+        assert upload.query["type"] == "file"
+        assert upload.body == {"media": {"filename": "meeting.ics", "content": ICS}}
+        media_id = upload.answer["media_id"]
+        assert stack.api.media[media_id] == ("meeting.ics", ICS)
+        sent = stack.api.kf_sent
+        assert [m["msgtype"] for m in sent] == ["text", "text", "file"]
+        assert sent[1]["text"]["content"] == "会议邀请 / Invitation"
+        assert sent[2]["file"] == {"media_id": media_id}
+        assert await stack.storage.get_counter(kf_budget_key(CONVERSATION)) == 3
+
+
+async def test_failed_upload_sends_the_caption_instead() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        stack.api.fail_next("media/upload", 40006)
+        invitation = FileReply(filename="meeting.ics", content=ICS, caption="会议邀请 / Invitation")
+        await kf_sender(stack).send(kf_reply(invitation))
+        assert [c.errcode for c in stack.api.calls_to("media/upload")] == [40006]
+        assert [m["text"]["content"] for m in stack.api.kf_sent] == ["会议邀请 / Invitation"]
+        assert stack.replicas[0].metrics.errors.labels("kf_upload")._value.get() == 1
+
+
+async def test_file_held_back_by_the_budget_is_sent_with_the_rest() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        sender = kf_sender(stack)
+        menu = MenuReply(head="选择", options=(MenuOption(id="x", label="X"),))
+        texts = [TextReply(text=f"第{i}条：" + "内容" * 500) for i in range(4)]
+        invitation = FileReply(filename="meeting.ics", content=ICS)
+        await sender.send(kf_reply(*texts, menu, invitation))
+        assert len(stack.api.kf_sent) == 5
+        assert all(m["msgtype"] != "file" for m in stack.api.kf_sent)
+        doctor_wrote(stack)
+        await stack.storage.delete(kf_budget_key(CONVERSATION))
+        assert await sender.send_more(CONVERSATION, OPEN_KFID, DOCTOR)
+        [media_id] = stack.api.media
+        assert stack.api.kf_sent[-1]["file"] == {"media_id": media_id}
+
+
+def test_fit_budget_never_folds_a_file_into_text() -> None:
+    units = [KfUnit(text="a"), KfUnit(media_id="m1", filename="x.ics"), KfUnit(text="b")]
+    send, held = fit_budget(units, 2, default_invite)
+    assert send[0] == KfUnit(text="a") and send[1].menu is not None
+    assert held == [KfUnit(media_id="m1", filename="x.ics"), KfUnit(text="b")]
+    send, held = fit_budget(units[:2], 3, default_invite)
+    assert send[:2] == units[:2] and send[2].menu is not None and held == []
+
+
+async def test_client_upload_retries_busy_and_refreshes_token() -> None:
+    async with wecom_stack() as stack:
+        client = stack.replicas[0].client
+        await client.access_token()
+        stack.api.invalidate_tokens()
+        stack.api.fail_next("media/upload", -1)
+        media_id = await client.upload_media("list.csv", b"name,city\n")
+        assert stack.api.media[media_id] == ("list.csv", b"name,city\n")
+        assert [c.errcode for c in stack.api.calls_to("media/upload")] == [-1, 40014, 0]
 
 
 def test_fit_budget_combines_and_invites() -> None:

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 TOKEN_ERRCODES: Final = frozenset({40001, 40014, 42001})
 BUSY_ERRCODE: Final = -1
 
+FormFactory = Callable[[], aiohttp.FormData]
+
 
 class WeComApiError(Exception):
     """WeCom answered with a non-zero errcode."""
@@ -158,18 +160,29 @@ class WeComClient:
 
     # -- transport ---------------------------------------------------------------------------------
     async def call(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, **query: str
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        form: FormFactory | None = None,
+        **query: str,
     ) -> dict[str, Any]:
-        """Call an authenticated endpoint; refetches the token once when WeCom rejects it."""
+        """Call an authenticated endpoint; refetches the token once when WeCom rejects it.
+
+        The body is the JSON ``payload`` or, for uploads, the multipart body ``form`` builds.
+        """
         token = await self.access_token()
         try:
-            return await self._request(method, path, {**query, "access_token": token}, payload)
+            return await self._request(
+                method, path, {**query, "access_token": token}, payload, form
+            )
         except WeComApiError as err:
             if err.errcode not in TOKEN_ERRCODES:
                 raise
             log.info("WeCom rejected the access token; refreshing", extra={"errcode": err.errcode})
         token = await self.access_token(stale=token)
-        return await self._request(method, path, {**query, "access_token": token}, payload)
+        return await self._request(method, path, {**query, "access_token": token}, payload, form)
 
     async def _request(
         self,
@@ -177,15 +190,18 @@ class WeComClient:
         path: str,
         query: dict[str, str],
         payload: dict[str, Any] | None,
+        form: FormFactory | None = None,
     ) -> dict[str, Any]:
         url = self._base + path
         last_error = "unreachable"
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+            # A FormData can be sent only once, so every attempt builds a fresh one.
+            body = {"data": form()} if form is not None else {"json": payload}
             try:
                 async with self._session.request(
-                    method, url, params=query, json=payload, timeout=self._timeout
+                    method, url, params=query, timeout=self._timeout, **body
                 ) as response:
                     if response.status != 200:
                         last_error = f"HTTP {response.status}"
@@ -269,6 +285,20 @@ class WeComClient:
         else:
             raise ValueError("give either card or replace_name")
         return await self.call("POST", "/cgi-bin/message/update_template_card", payload)
+
+    # -- media -------------------------------------------------------------------------------------
+    async def upload_media(self, filename: str, content: bytes, media_type: str = "file") -> str:
+        """Upload a temporary media file (kept by WeCom for 3 days) and return its media_id."""
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            data.add_field(
+                "media", content, filename=filename, content_type="application/octet-stream"
+            )
+            return data
+
+        data = await self.call("POST", "/cgi-bin/media/upload", form=form, type=media_type)
+        return str(data["media_id"])
 
     # -- WeChat Customer Service (kf) ----------------------------------------------------------
     async def kf_sync_msg(

@@ -107,7 +107,7 @@ def msgmenu_body(menu: MenuReply) -> dict[str, Any]:
 
 
 def _fallback_text(reply: CardReply | FileReply) -> str:
-    """Text for replies kf cannot show (cards are for corp members; files need media upload)."""
+    """Text for replies shown as text (cards on kf, files for members or when upload fails)."""
     if isinstance(reply, CardReply):
         lines = [reply.title, reply.description, *(f"{k}：{v}" for k, v in reply.fields)]
         return "\n".join(line for line in lines if line)
@@ -116,13 +116,30 @@ def _fallback_text(reply: CardReply | FileReply) -> str:
 
 @dataclass(frozen=True)
 class KfUnit:
-    """One kf message to send: text, a menu, or a link."""
+    """One kf message to send: text, a menu, a link, or a file.
+
+    A file is first a ``pending_file`` (the reply, not yet uploaded); ``KfSender`` uploads it
+    and replaces it with its caption and a unit carrying the ``media_id`` (``filename`` kept
+    for logs and as text), before anything is counted against the budget or stored.
+    """
 
     text: str = ""
     menu: MenuReply | None = None
     link: LinkReply | None = None
+    pending_file: FileReply | None = None
+    media_id: str = ""
+    filename: str = ""
+
+    @property
+    def is_file(self) -> bool:
+        """Files cannot be packed into text or folded into a menu."""
+        return self.pending_file is not None or bool(self.media_id)
 
     def payload(self) -> dict[str, Any]:
+        if self.pending_file is not None:
+            raise ValueError("upload the file before sending it")
+        if self.media_id:
+            return {"msgtype": "file", "file": {"media_id": self.media_id}}
         if self.menu is not None:
             return {"msgtype": "msgmenu", "msgmenu": msgmenu_body(self.menu)}
         if self.link is not None:
@@ -136,6 +153,8 @@ class KfUnit:
         if self.link is not None:
             parts = (self.link.title, self.link.description, self.link.url)
             return "\n".join(part for part in parts if part)
+        if self.is_file:
+            return self.filename
         return self.text
 
 
@@ -147,6 +166,8 @@ def render_kf(replies: Sequence[Reply]) -> list[KfUnit]:
             units.append(KfUnit(menu=reply))
         elif isinstance(reply, LinkReply):
             units.append(KfUnit(link=reply))
+        elif isinstance(reply, FileReply):
+            units.append(KfUnit(pending_file=reply, filename=reply.filename))
         else:
             text = reply.text if isinstance(reply, TextReply) else _fallback_text(reply)
             units.extend(KfUnit(text=part) for part in split_text(text))
@@ -169,14 +190,18 @@ def combine_units(units: list[KfUnit]) -> list[KfUnit]:
             pending.clear()
 
     for unit in units:
-        if unit.menu is None:
+        if unit.menu is None and not unit.is_file:
             pending.append(unit.as_text())
             continue
         flush()
-        if packed and packed[-1].menu is None:
-            head = packed[-1].text + "\n\n" + unit.menu.head
+        menu = unit.menu
+        if menu is None:  # a file: always a message of its own
+            packed.append(unit)
+            continue
+        if packed and packed[-1].menu is None and not packed[-1].is_file:
+            head = packed[-1].text + "\n\n" + menu.head
             if _fits(head):
-                packed[-1] = KfUnit(menu=unit.menu.model_copy(update={"head": head}))
+                packed[-1] = KfUnit(menu=menu.model_copy(update={"head": head}))
                 continue
         packed.append(unit)
     flush()
@@ -217,7 +242,7 @@ def fit_budget(
     kept = min(len(units), remaining) - 1  # messages sent unchanged
     send, last, held = units[:kept], units[kept], units[kept + 1 :]
     menu = invite(bool(held))
-    if last.menu is None:
+    if last.menu is None and not last.is_file:
         folded = last.as_text() + "\n\n" + menu.head
         if _fits(folded):
             return [*send, KfUnit(menu=menu.model_copy(update={"head": folded}))], held
@@ -280,6 +305,7 @@ class KfSender:
     ) -> None:
         if not units or not await self._bot_may_send(conversation_key, open_kfid, external_userid):
             return
+        units = await self._upload_files(units)
         budget_key = kf_budget_key(conversation_key)
         remaining = self._budget - await self._storage.get_counter(budget_key)
         send, held = fit_budget(units, remaining, self._invite)
@@ -316,6 +342,29 @@ class KfSender:
                 return
             await self._storage.incr(budget_key, 1, ttl_s=KF_BUDGET_TTL_S)
 
+    async def _upload_files(self, units: list[KfUnit]) -> list[KfUnit]:
+        """Pending files as their caption (text) plus a file message; a file whose upload
+        fails becomes its caption (or filename) as text, so the doctor still gets the gist."""
+        resolved: list[KfUnit] = []
+        for unit in units:
+            reply = unit.pending_file
+            if reply is None:
+                resolved.append(unit)
+                continue
+            try:
+                media_id = await self._client.upload_media(reply.filename, reply.content)
+            except WeComApiError as err:
+                log.error(
+                    "kf file upload failed; sending the caption instead",
+                    extra={"errcode": err.errcode, "file": reply.filename},
+                )
+                self._metrics.errors.labels("kf_upload").inc()
+                resolved.extend(KfUnit(text=part) for part in split_text(_fallback_text(reply)))
+                continue
+            resolved.extend(KfUnit(text=part) for part in split_text(reply.caption))
+            resolved.append(KfUnit(media_id=media_id, filename=reply.filename))
+        return resolved
+
     async def _bot_may_send(self, conversation_key: str, open_kfid: str, userid: str) -> bool:
         """True when the session is the bot's (state 1), moving an untreated one (0) to it."""
         try:
@@ -343,6 +392,8 @@ class KfSender:
 
 
 def _unit_to_json(unit: KfUnit) -> dict[str, Any]:
+    if unit.media_id:  # held back after upload; WeCom keeps the media 3 days, longer than 48 h
+        return {"file": {"media_id": unit.media_id, "filename": unit.filename}}
     if unit.menu is not None:
         return {"menu": unit.menu.model_dump(mode="json")}
     if unit.link is not None:
@@ -351,6 +402,10 @@ def _unit_to_json(unit: KfUnit) -> dict[str, Any]:
 
 
 def _unit_from_json(data: dict[str, Any]) -> KfUnit:
+    if "file" in data:
+        return KfUnit(
+            media_id=str(data["file"]["media_id"]), filename=str(data["file"]["filename"])
+        )
     if "menu" in data:
         return KfUnit(menu=MenuReply.model_validate(data["menu"]))
     if "link" in data:

@@ -17,7 +17,12 @@ follow the WeCom documentation; every call is recorded in ``calls`` (``RecordedC
 ``POST /cgi-bin/kf/send_msg``      **95018** unless the session state is 0 or 1; at most
                                    ``kf_budget`` (5) messages after the customer's last
                                    message (``BUDGET_EXCEEDED``); a repeated ``msgid`` is
-                                   accepted once (idempotent)
+                                   accepted once (idempotent); a file message needs a
+                                   media_id from media/upload (40007 otherwise)
+``POST /cgi-bin/media/upload``     multipart field ``media`` (``type`` image, voice, video or
+                                   file) → ``type``, ``media_id``, ``created_at``; 40006
+                                   for fewer than 5 bytes or more than 20 MB; the file is
+                                   kept in ``media`` (media_id → (filename, content))
 ``POST /cgi-bin/kf/send_msg_on_event``  one message per issued ``welcome_code``
 ``POST /cgi-bin/kf/service_state/get|trans``  state per (open_kfid, external_userid);
                                    95016 for a transition WeCom refuses, 95014 when the target
@@ -57,6 +62,8 @@ INVALID_CORP_ID: Final = 40013
 INVALID_SECRET: Final = 40001
 MISSING_TOKEN: Final = 41001
 STALE_TOKEN: Final = 40014
+INVALID_FILE_SIZE: Final = 40006
+INVALID_MEDIA_ID: Final = 40007
 INVALID_PARAMETER: Final = 40058
 CONTENT_TOO_LONG: Final = 45002
 SYNC_WITHOUT_TOKEN: Final = 45009
@@ -77,6 +84,9 @@ _TRANSITIONS: Final[dict[int, frozenset[int]]] = {
     3: frozenset({2, 3, 4}),
     4: frozenset(),
 }
+_MEDIA_TYPES: Final = frozenset({"image", "voice", "video", "file"})
+_MEDIA_MIN_BYTES: Final = 5
+_MEDIA_MAX_BYTES: Final = 20 * 1024 * 1024
 _KF_MSGTYPES: Final = frozenset(
     {"text", "image", "voice", "video", "file", "link", "miniprogram", "msgmenu", "location"}
 )
@@ -121,6 +131,7 @@ class FakeWeComServer:
     calls: list[RecordedCall] = field(default_factory=list)
     app_sent: list[dict[str, Any]] = field(default_factory=list)  # delivered message/send
     kf_sent: list[dict[str, Any]] = field(default_factory=list)  # delivered kf messages
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # media_id → file
     listeners: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -258,7 +269,9 @@ class FakeWeComServer:
         path = "/cgi-bin/" + request.match_info["path"]
         query = dict(request.query)
         body: dict[str, Any] | None = None
-        if request.method == "POST":
+        if request.content_type == "multipart/form-data":
+            body = await _multipart_files(request)
+        elif request.method == "POST":
             try:
                 parsed = json.loads(await request.read() or b"{}")
             except ValueError:
@@ -288,6 +301,7 @@ class FakeWeComServer:
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "/cgi-bin/message/send": self._message_send,
             "/cgi-bin/message/update_template_card": self._update_card,
+            "/cgi-bin/media/upload": lambda body: self._upload(query, body),
             "/cgi-bin/kf/sync_msg": self._sync_msg,
             "/cgi-bin/kf/send_msg": self._kf_send,
             "/cgi-bin/kf/send_msg_on_event": self._kf_send_on_event,
@@ -339,6 +353,18 @@ class FakeWeComServer:
         self._notify("card_update", body)
         return {"invaliduser": []}
 
+    def _upload(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        media_type = query.get("type", "")
+        upload = body.get("media")
+        if media_type not in _MEDIA_TYPES or not isinstance(upload, dict):
+            raise _ApiError(INVALID_PARAMETER, "type and a multipart field 'media' are required")
+        content = upload["content"]
+        if not _MEDIA_MIN_BYTES <= len(content) <= _MEDIA_MAX_BYTES:
+            raise _ApiError(INVALID_FILE_SIZE, "invalid file size")
+        media_id = "media-" + secrets.token_hex(12)
+        self.media[media_id] = (str(upload["filename"]), content)
+        return {"type": media_type, "media_id": media_id, "created_at": str(int(self.clock()))}
+
     def _sync_msg(self, body: dict[str, Any]) -> dict[str, Any]:
         token = body.get("token")
         if not token:
@@ -363,6 +389,8 @@ class FakeWeComServer:
             raise _ApiError(CONTENT_TOO_LONG, "content size out of limit")
         if msgtype == "msgmenu" and len(body["msgmenu"].get("list", [])) > 10:
             raise _ApiError(INVALID_PARAMETER, "msgmenu has more than 10 items")
+        if msgtype == "file" and body["file"].get("media_id") not in self.media:
+            raise _ApiError(INVALID_MEDIA_ID, "invalid media_id")
         return msgtype
 
     def _kf_send(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -428,6 +456,16 @@ class FakeWeComServer:
         if not query.get("open_kfid"):
             raise _ApiError(INVALID_PARAMETER, "open_kfid required")
         return {"servicer_list": [{"userid": u, "status": s} for u, s in self.servicers.items()]}
+
+
+async def _multipart_files(request: web.Request) -> dict[str, Any]:
+    """The file fields of a multipart body: name → {"filename", "content"}."""
+    files: dict[str, Any] = {}
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if isinstance(part, aiohttp.BodyPartReader) and part.name:
+            files[part.name] = {"filename": part.filename or "", "content": await part.read()}
+    return files
 
 
 def _cdata(value: str) -> str:
