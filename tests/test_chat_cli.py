@@ -34,10 +34,11 @@ def test_help_menu_in_chinese_then_english(tmp_path: Path) -> None:
     assert "1. 文献与产品问答" in out and "1. Literature and product questions" in out
 
 
-def test_menu_number_is_a_click_and_media_gets_polite_reply(tmp_path: Path) -> None:
-    result = run_chat("hi\n4\n", tmp_path)
+def test_menu_number_is_a_click(tmp_path: Path) -> None:
+    result = run_chat("hi\n4\n", tmp_path)  # 4 = "Talk to a representative"
     assert result.returncode == 0, result.stderr
-    assert "bot>" in result.stdout
+    assert "4. Talk to a representative" in result.stdout
+    assert "bot → rep_" in result.stdout and "Handoff" in result.stdout  # the click reached handoff
     assert "Traceback" not in result.stderr
 
 

