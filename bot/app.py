@@ -5,6 +5,9 @@ reverse order): storage, the outbound HTTP session, the LLM client, the knowledg
 WeCom client, then the bot runtime (services,
 dispatcher, inbound workers and the scheduler). Endpoints: ``/healthz`` (alive), ``/readyz``
 (storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the WeCom callback.
+
+Nothing at start-up needs Redis: Redis connects lazily and every background worker waits out
+an outage (``bot.outage``), so the app starts while Redis is down and ``/readyz`` says 503.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     workers.start()
     escalations.start()
     services.scheduler.start()
-    await pv_delivery.start()
+    pv_delivery.start()
     try:
         yield
     finally:

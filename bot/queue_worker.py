@@ -4,6 +4,8 @@ Used by every queue worker (inbound messages, escalations, PV deliveries): it re
 entries that a dead consumer left pending, blocks for new ones, and hands each entry to
 ``process``, which acknowledges it (or leaves it pending to be retried). Now and then it also
 trims what every group has acknowledged, since enqueueing never trims (nothing may be lost).
+While storage is unreachable it keeps retrying with a growing delay (``bot.outage``), so a
+Redis outage stops no worker, not even one that has a ``prepare`` step to run first.
 
 Stopping sets a flag checked between polls and waits for the poll in hand (at most
 ``block_ms``); the task is cancelled only when that overruns (see ``finish_or_cancel``).
@@ -16,11 +18,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.metrics import Metrics
+from bot.outage import OutageBackoff
 from bot.storage.base import QueueEntry, Storage, StorageError
 
 log = logging.getLogger(__name__)
 
 EntryHandler = Callable[[QueueEntry], Awaitable[None]]
+Preparation = Callable[[], Awaitable[object]]
 
 TRIM_INTERVAL_S = 60.0
 """Each consumer trims its queue's acknowledged entries at most this often."""
@@ -51,7 +55,9 @@ class QueueConsumer:
         count: int = 1,
         block_ms: int = 1000,
         reclaim_idle_ms: int = 60_000,
+        prepare: Preparation | None = None,
     ) -> None:
+        """``prepare`` runs in the background before the first poll, retried until it succeeds."""
         self._storage = storage
         self._metrics = metrics
         self.queue = queue
@@ -63,6 +69,7 @@ class QueueConsumer:
         self._reclaim_idle_ms = reclaim_idle_ms
         self._next_reclaim = 0.0
         self._next_trim = 0.0
+        self._prepare = prepare
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -114,13 +121,16 @@ class QueueConsumer:
             log.debug("trimmed %d acknowledged entries from %s", removed, self.queue)
 
     async def _run(self) -> None:
+        backoff = OutageBackoff(f"{self.queue} worker", self._metrics)
         while not self._stopping:
             try:
+                if self._prepare is not None:
+                    await self._prepare()
+                    self._prepare = None
                 await self.run_once()
-            except StorageError:
-                self._metrics.errors.labels("storage").inc()
-                log.warning("storage unavailable; %s retrying in 1 s", self.queue, exc_info=True)
-                await asyncio.sleep(1.0)
+                backoff.succeeded()
+            except StorageError as error:
+                await asyncio.sleep(backoff.failed(error))
             except Exception:  # a bug must not stop the worker; the entry stays pending
                 self._metrics.errors.labels(f"worker:{self.queue}").inc()
                 log.exception("%s worker error; continuing", self.queue)

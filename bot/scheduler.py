@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.metrics import Metrics
+from bot.outage import OutageBackoff
 from bot.queue_worker import finish_or_cancel
 from bot.storage.base import ScheduledItem, Storage, StorageError
 
@@ -68,10 +69,12 @@ class ScheduleRunner:
             self._task = None
 
     async def _loop(self) -> None:
+        backoff = OutageBackoff("scheduler", self._metrics)
         while not self._stopping:
             try:
                 await self.run_due()
-            except StorageError:
-                self._metrics.errors.labels("storage").inc()
-                log.warning("storage unavailable; scheduler retrying", exc_info=True)
+            except StorageError as error:
+                await asyncio.sleep(backoff.failed(error))
+                continue
+            backoff.succeeded()
             await asyncio.sleep(self._poll_interval_s)

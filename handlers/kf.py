@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from bot.metrics import Metrics
 from bot.models import Channel, InboundMessage, MenuOption, MenuReply, MessageKind, SenderType
+from bot.outage import OutageBackoff
 from bot.pipeline import submit_inbound
 from bot.queue_worker import finish_or_cancel
 from bot.storage.base import LockTimeout, Storage, StorageError
@@ -163,11 +164,18 @@ class KfSyncer:
         self._running.clear()
 
     async def _drain(self, open_kfid: str) -> None:
+        backoff = OutageBackoff(f"kf sync {open_kfid}", self._metrics)
         try:
             while (token := self._next_token.pop(open_kfid, None)) is not None:
                 try:
                     await self.sync(open_kfid, token)
-                except (StorageError, WeComApiError) as err:
+                    backoff.succeeded()
+                except StorageError as err:
+                    # Redis is down and the kf notice was already acknowledged: sync again (same
+                    # token) once it is back; from the saved cursor, repeats are deduplicated.
+                    self._next_token.setdefault(open_kfid, token)
+                    await asyncio.sleep(backoff.failed(err))
+                except WeComApiError as err:
                     # The next callback (or WeCom's retry) syncs from the saved cursor.
                     log.warning("kf sync failed", extra={"open_kfid": open_kfid, "error": err})
                     self._metrics.errors.labels("kf_sync").inc()

@@ -4,10 +4,6 @@ embedded once per session)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,9 +16,8 @@ from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
 from knowledge.base import KnowledgeBase
 from knowledge.sample import ensure_sample_library
-from tests.storage_backends import Backend, FakeClock, free_port
-
-REDIS_START_TIMEOUT_S = 10.0
+from tests.redis_server import RedisServer, RedisServerError
+from tests.storage_backends import Backend, FakeClock
 
 
 @pytest.fixture(scope="session")
@@ -58,45 +53,18 @@ def _isolated_settings(
         yield
 
 
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start a throw-away redis-server on a free loopback port; stop it after the session."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            "redis-server is not installed: the Redis leg of the suite must run. "
-            "Install it with `make redis-server` (apt-get install redis-server) and retry."
-        )
-    workdir: Path = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-    command += ["--appendonly", "no", "--dir", str(workdir)]
-    with (workdir / "redis.log").open("wb") as log_file:
-        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + REDIS_START_TIMEOUT_S
-        while not _answers_ping(port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                output = (workdir / "redis.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"redis-server did not start on port {port}:\n{output}")
-            time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+        server.start()
+    except RedisServerError as error:
+        pytest.fail(str(error))
+    try:
+        yield server.url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -1,17 +1,29 @@
-"""The aiohttp app: health, readiness, metrics, and resource cleanup."""
+"""The aiohttp app: health, readiness (through a real Redis outage), metrics, cleanup."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.keys import DISPATCHER, SERVICES, STORAGE
+from bot.keys import DISPATCHER, SERVICES
 from bot.models import Channel, InboundMessage, MessageKind, SenderType
 from bot.settings import load_settings
+from bot.storage.redis import RedisStorage
+from bot.wecom.simulator import CallbackSender, FakeWeComServer, WeComSimulator
+from skills.adverse_events.service import PENDING_SET, ae_service
 from tests.helpers import RecordingSender
+from tests.redis_server import RedisServer
+from tests.wecom_harness import AES_KEY, CORP_ID, OPEN_KFID, SECRET, TOKEN, make_settings
+
+SETTLE_LIMIT_S = 60.0
+DOCTOR = "wmDOCTOR0001"
 
 
 @pytest.fixture
@@ -33,15 +45,94 @@ async def test_readyz_reports_storage(client: TestClient[object, object]) -> Non
     assert (await response.json())["checks"]["storage"] is True
 
 
-async def test_readyz_503_when_storage_down(client: TestClient[object, object]) -> None:
-    storage = client.app[STORAGE]  # type: ignore[index]
+async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait until ``condition`` holds; the generous limit only stops a hung test."""
+    deadline = time.monotonic() + SETTLE_LIMIT_S
+    while not await condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        await asyncio.sleep(0.05)
 
-    async def down() -> bool:
-        return False
 
-    storage.ping = down  # type: ignore[method-assign]
-    response = await client.get("/readyz")
-    assert response.status == 503
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A dedicated redis-server (not started yet) whose data survives a restart."""
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_redis_outage_delays_work_and_loses_none(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Start-up, readiness, callbacks and background work through two real Redis outages."""
+    # A submitted PV case whose queue entry was never written: the delivery worker's start-up
+    # reconcile must still queue it, although Redis is down when the app starts.
+    redis_server.start()
+    seed = RedisStorage.from_url(redis_server.url)
+    try:
+        await seed.set_add(PENDING_SET, "AE-OUTAGE-1")
+    finally:
+        await seed.close()
+    redis_server.stop()
+
+    api = FakeWeComServer(corp_id=CORP_ID, secret=SECRET)
+    settings = make_settings(await api.start(), redis_url=redis_server.url, kb_sample_library=False)
+    app = create_app(settings)
+    try:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            sender = CallbackSender(
+                client.session,
+                str(client.make_url("/wecom/callback")),
+                token=TOKEN,
+                aes_key=AES_KEY,
+                corp_id=CORP_ID,
+            )
+
+            async def ready() -> bool:
+                return (await client.get("/readyz")).status == 200
+
+            async def replied(count: int) -> bool:
+                return len(api.app_sent) >= count
+
+            async def doctor_answered() -> bool:
+                return any(sent["touser"] == DOCTOR for sent in api.kf_sent)
+
+            async def kf_sync_failed() -> bool:
+                return any("kf sync" in record.getMessage() for record in caplog.records)
+
+            async def reconciled() -> bool:
+                state = await ae_service(app[SERVICES]).store.delivery("AE-OUTAGE-1")
+                return state.queued_at is not None
+
+            for number in (1, 2):  # the app starts during the first outage
+                response = await client.get("/readyz")
+                assert response.status == 503
+                assert (await response.json())["checks"]["storage"] is False
+                hello = sender.app_text_xml("zhangsan", "你好", msg_id=number)
+                assert await sender.post(hello) == (503, "unavailable")  # WeCom retries
+                if number == 2:  # a kf notice needs no storage: taken, synced once Redis is back
+                    doctor = WeComSimulator(api, sender)
+                    assert (await doctor.doctor_says(OPEN_KFID, DOCTOR, "你好"))[1] == (
+                        200,
+                        "success",
+                    )
+                    await eventually(kf_sync_failed, "the kf sync meeting the outage")
+
+                redis_server.start()
+                await eventually(ready, "/readyz 200 after Redis came back")
+                assert await sender.post(hello) == (200, "success")  # the retry is taken
+                await eventually(partial(replied, number), f"the reply to message {number}")
+                if number == 1:
+                    await eventually(reconciled, "the pending PV case queued")
+                    redis_server.stop()
+            await eventually(doctor_answered, "the reply to the doctor's kf message")
+            assert all(sent["touser"] == "zhangsan" for sent in api.app_sent)
+    finally:
+        await api.close()
 
 
 async def test_metrics_count_handled_messages(client: TestClient[object, object]) -> None:

@@ -180,10 +180,10 @@ class DeliveryWorker:
             count=10,
             block_ms=block_ms,
             reclaim_idle_ms=reclaim_idle_ms,
+            prepare=self.reconcile,  # in the background: a Redis outage must not stop start-up
         )
 
-    async def start(self) -> None:
-        await self.reconcile()
+    def start(self) -> None:
         self._loop.start()
 
     async def stop(self) -> None:
