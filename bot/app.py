@@ -20,12 +20,14 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from bot.escalation import ESCALATION_QUEUE
 from bot.keys import (
     DISPATCHER,
     HTTP_SESSION,
     KNOWLEDGE,
     LLM,
     METRICS,
+    QUEUE_MONITOR,
     SERVICES,
     SETTINGS,
     STORAGE,
@@ -34,6 +36,7 @@ from bot.keys import (
 from bot.llm import open_llm
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
+from bot.queue_monitor import QueueMonitor
 from bot.resources import open_http_session, open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings
@@ -43,6 +46,15 @@ from bot.wecom.senders import build_senders
 from handlers import wecom_callback
 from skills import handoff
 from skills.adverse_events.delivery import create_delivery_worker
+from skills.adverse_events.service import DELIVERY_GROUP, DELIVERY_QUEUE
+from skills.handoff.worker import ESCALATION_GROUP
+
+WORKER_QUEUES = (
+    (INBOUND_QUEUE, INBOUND_GROUP),
+    (ESCALATION_QUEUE, ESCALATION_GROUP),
+    (DELIVERY_QUEUE, DELIVERY_GROUP),
+)
+"""The queues this process consumes, with their groups: their depth is watched."""
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +101,19 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     escalations = handoff.create_worker(services)
+    monitor = QueueMonitor(
+        services.storage, services.metrics, WORKER_QUEUES, alert_depth=settings.queue_alert_depth
+    )
+    app[QUEUE_MONITOR] = monitor
     workers.start()
     escalations.start()
     services.scheduler.start()
     pv_delivery.start()
+    monitor.start()
     try:
         yield
     finally:
+        await monitor.stop()
         await pv_delivery.stop()
         await services.scheduler.stop()
         await escalations.stop()
@@ -128,8 +146,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
     try:
-        depth = await request.app[STORAGE].queue_depth(INBOUND_QUEUE, INBOUND_GROUP)
-        registry.queue_depth.labels(INBOUND_QUEUE).set(depth)
+        await request.app[QUEUE_MONITOR].measure()
     except StorageError:
         registry.errors.labels("storage").inc()
     response = web.Response(body=registry.render())

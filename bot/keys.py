@@ -8,6 +8,7 @@ from aiohttp import web
 from bot.dispatcher import Dispatcher
 from bot.llm import LLMClient
 from bot.metrics import Metrics
+from bot.queue_monitor import QueueMonitor
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.base import Storage
@@ -23,3 +24,4 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 LLM: web.AppKey[LLMClient | None] = web.AppKey("llm")  # None when no LLM is configured
 WECOM = web.AppKey("wecom", WeComClient)  # set only when WeCom is configured
+QUEUE_MONITOR = web.AppKey("queue_monitor", QueueMonitor)

@@ -39,6 +39,12 @@ class Metrics:
             ["queue"],
             registry=self.registry,
         )
+        self.queue_alert = Gauge(
+            "vrep_queue_alert",
+            "1 while a queue's unacknowledged depth exceeds VREP_QUEUE_ALERT_DEPTH, else 0.",
+            ["queue"],
+            registry=self.registry,
+        )
         self.events = Counter(
             "vrep_events_total",
             "Domain events (callbacks rejected, kf send failures, handoffs, cases, ...).",

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         "vrep:", min_length=1, description="Prefix of every Redis key; lets deployments share one."
     )
+    # Queues are trimmed only once every consumer group acknowledged, so a stalled group grows
+    # its queue without bound; bot/queue_monitor.py alerts above this depth.
+    queue_alert_depth: int = Field(
+        10_000, ge=1, description="Unacknowledged entries per queue and group that raise an alert."
+    )
 
     # --- human handoff (skills/handoff) ---------------------------------------------------------
     rep_roster: Path | None = Field(

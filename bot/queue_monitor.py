@@ -1,0 +1,95 @@
+"""Watches the worker queues' depth and alerts when a consumer group falls far behind.
+
+Queues are trimmed only when every consumer group has acknowledged an entry, so a stalled
+group (a crashed worker pool, a sink down for days) grows its queue, and Redis' memory, without
+bound. Every ``CHECK_INTERVAL_S`` the monitor reads each queue's unacknowledged depth into
+``vrep_queue_depth{queue}``; above ``settings.queue_alert_depth`` it logs an error (one JSON
+line with ``queue``, ``group``, ``depth`` and ``alert_depth``) and sets ``vrep_queue_alert{queue}``
+to 1, which an alerting rule can page on; the first check back under the depth logs the recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from bot.metrics import Metrics
+from bot.outage import OutageBackoff
+from bot.queue_worker import finish_or_cancel
+from bot.storage.base import Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL_S = 60.0
+
+QueueGroup = tuple[str, str]
+"""A queue and the consumer group whose backlog is watched."""
+
+
+class QueueMonitor:
+    def __init__(
+        self,
+        storage: Storage,
+        metrics: Metrics,
+        queues: Sequence[QueueGroup],
+        *,
+        alert_depth: int,
+        interval_s: float = CHECK_INTERVAL_S,
+    ) -> None:
+        self._storage = storage
+        self._metrics = metrics
+        self._queues = list(queues)
+        self._alert_depth = alert_depth
+        self._interval_s = interval_s
+        self._alerting: set[str] = set()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def measure(self) -> dict[str, int]:
+        """Read every queue's depth into ``vrep_queue_depth``; returns depth by queue."""
+        depths: dict[str, int] = {}
+        for queue, group in self._queues:
+            depths[queue] = await self._storage.queue_depth(queue, group)
+            self._metrics.queue_depth.labels(queue).set(depths[queue])
+        return depths
+
+    async def check(self) -> list[str]:
+        """Measure, then alert on every queue over the depth; returns the queues over it."""
+        depths = await self.measure()
+        over: list[str] = []
+        for queue, group in self._queues:
+            depth = depths[queue]
+            fields = {"queue": queue, "group": group, "depth": depth}
+            fields |= {"alert_depth": self._alert_depth}
+            if depth > self._alert_depth:
+                over.append(queue)
+                self._alerting.add(queue)
+                log.error("queue over alert depth", extra=fields)
+            elif queue in self._alerting:
+                self._alerting.discard(queue)
+                log.info("queue back under alert depth", extra=fields)
+            self._metrics.queue_alert.labels(queue).set(1 if depth > self._alert_depth else 0)
+        return over
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="queue-monitor")
+
+    async def stop(self) -> None:
+        """Cancel the loop at once: a check only reads, so nothing is left half done."""
+        if self._task is not None:
+            self._stopping = True
+            await finish_or_cancel(self._task, 0)
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = OutageBackoff("queue monitor", self._metrics)
+        while not self._stopping:
+            try:
+                await self.check()
+            except StorageError as error:
+                await asyncio.sleep(backoff.failed(error))
+                continue
+            backoff.succeeded()
+            await asyncio.sleep(self._interval_s)
