@@ -5,7 +5,7 @@ Shared by the webhook app and the console chat so both run exactly the same bot.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.audit import AuditLog
 from bot.dispatcher import Dispatcher
@@ -18,6 +18,11 @@ from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.wiring import build_dispatcher
 
+if TYPE_CHECKING:
+    from bot.llm import LLMClient
+    from bot.wecom.client import WeComClient
+    from knowledge.base import KnowledgeBase
+
 
 def build_runtime(
     settings: Settings,
@@ -26,9 +31,11 @@ def build_runtime(
     metrics: Metrics | None = None,
     senders: dict[Channel, ChannelSender] | None = None,
     clock: Clock = system_clock,
-    **resources: Any,
+    knowledge: KnowledgeBase | None = None,
+    llm: LLMClient | None = None,
+    wecom: WeComClient | None = None,
 ) -> tuple[Services, Dispatcher]:
-    """Create the services (with optional ``knowledge``, ``llm``, ``wecom``) and dispatcher."""
+    """Create the services (with the optional resources that are configured) and dispatcher."""
     metrics = metrics or Metrics()
     services = Services(
         settings=settings,
@@ -38,6 +45,8 @@ def build_runtime(
         scheduler=ScheduleRunner(storage, clock, metrics),
         clock=clock,
         senders=dict(senders or {}),
-        **resources,
+        knowledge=knowledge,
+        llm=llm,
+        wecom=wecom,
     )
     return services, build_dispatcher(services)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.audit import AuditLog
 from bot.metrics import Metrics
@@ -17,6 +17,11 @@ from bot.outbound import ChannelSender
 from bot.scheduler import Clock, ScheduleRunner
 from bot.settings import Settings
 from bot.storage.base import Storage
+
+if TYPE_CHECKING:  # heavy imports (Chroma, HTTP clients), needed only by the type checker
+    from bot.llm import LLMClient
+    from bot.wecom.client import WeComClient
+    from knowledge.base import KnowledgeBase
 
 
 def system_clock() -> datetime:
@@ -33,9 +38,9 @@ class Services:
     clock: Clock = system_clock
     senders: dict[Channel, ChannelSender] = field(default_factory=dict)
     # Optional resources, present when configured (each owned by its own cleanup context).
-    knowledge: Any = None  # knowledge.base.KnowledgeBase
-    llm: Any = None  # bot.llm.LLMClient
-    wecom: Any = None  # bot.wecom.client.WeComClient
+    knowledge: KnowledgeBase | None = None
+    llm: LLMClient | None = None
+    wecom: WeComClient | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # per-skill services, by skill name
 
     def sender(self, channel: Channel) -> ChannelSender:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.dispatcher import Context, Dispatcher
+from bot.llm import LLMClient
 from bot.middlewares import load_conversation, save_conversation
 from bot.models import (
     Channel,
@@ -22,6 +23,7 @@ from bot.runtime import build_runtime
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.storage.base import Storage
+from knowledge.base import KnowledgeBase
 from skills.adverse_events.cases import AECase
 from skills.adverse_events.service import AEService, ae_service
 from tests.helpers import RecordingSender
@@ -56,8 +58,8 @@ class AEBot:
     clock: MovableClock = field(default_factory=MovableClock)
     console: RecordingSender = field(default_factory=RecordingSender)
     app: RecordingSender = field(default_factory=lambda: RecordingSender(channel=Channel.APP))
-    llm: Any = None
-    knowledge: Any = None
+    llm: LLMClient | None = None
+    knowledge: KnowledgeBase | None = None
 
     def __post_init__(self) -> None:
         self.services, self.dispatcher = self.build()

@@ -18,6 +18,7 @@ from bot.models import (
     MessageKind,
     SenderType,
 )
+from bot.outbound import ChannelSender
 from bot.runtime import build_runtime
 from bot.services import Services
 from bot.settings import Settings, load_settings
@@ -82,20 +83,17 @@ class Harness:
         *,
         now: datetime = MONDAY_10AM,
         settings: Settings | None = None,
-        wecom: object | None = None,
-        kf_sender: object | None = None,
     ) -> None:
         self.clock = ManualClock(now)
         self.doctor_out = RecordingSender(channel=Channel.KF)
         self.reps_out = CardRecordingSender(channel=Channel.APP)
-        senders = {Channel.KF: kf_sender or self.doctor_out, Channel.APP: self.reps_out}
+        senders: dict[Channel, ChannelSender] = {
+            Channel.KF: self.doctor_out,
+            Channel.APP: self.reps_out,
+        }
         self.services: Services
         self.services, self.dispatcher = build_runtime(
-            settings or load_settings(),
-            storage,
-            senders=senders,  # type: ignore[arg-type]
-            clock=self.clock,
-            wecom=wecom,
+            settings or load_settings(), storage, senders=senders, clock=self.clock
         )
         self.service: HandoffService = handoff.get_service(self.services)
         self.worker: EscalationWorker = handoff.create_worker(self.services)

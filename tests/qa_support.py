@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import wiring
 from bot.dispatcher import Dispatcher
+from bot.llm import LLMClient
 from bot.middlewares import AuditMiddleware, ConversationStateMiddleware, TelemetryMiddleware
 from bot.models import (
     Channel,
@@ -23,6 +24,7 @@ from bot.runtime import build_runtime
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.memory import MemoryStorage
+from knowledge.base import KnowledgeBase
 from skills import help as help_skill
 from skills import qa
 from skills.qa import answer as texts
@@ -34,7 +36,11 @@ _ids = itertools.count()
 
 
 def build_bot(
-    kb: Any, *, llm: Any = None, full: bool = False, **settings: Any
+    kb: KnowledgeBase | None,
+    *,
+    llm: LLMClient | None = None,
+    full: bool = False,
+    **settings: Any,
 ) -> tuple[Services, Dispatcher, RecordingSender]:
     """The Q&A skill behind the core middlewares (``full``: the whole production wiring).
 

@@ -8,35 +8,33 @@ fallback, then the bare id.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.models import Locale
 from skills.meetings.catalog import Meeting
+
+if TYPE_CHECKING:
+    from knowledge.base import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 SEARCH_DEPTH = 50
 
 
-async def _search(knowledge: Any, query: str) -> list[Any]:
-    hits = await asyncio.to_thread(knowledge.search, query, SEARCH_DEPTH)
-    if inspect.isawaitable(hits):
-        hits = await hits
-    return list(hits)
-
-
-async def material_lines(knowledge: Any, meeting: Meeting, locale: Locale) -> list[str]:
+async def material_lines(
+    knowledge: KnowledgeBase | None, meeting: Meeting, locale: Locale
+) -> list[str]:
     """One line per material: "title — citation" when known."""
     found: dict[str, str] = {}
     if knowledge is not None and meeting.materials:
         query = " ".join([meeting.title.get(locale), meeting.therapeutic_area, *meeting.tags])
         try:
-            for hit in await _search(knowledge, query):
+            for hit in await asyncio.to_thread(knowledge.search, query, SEARCH_DEPTH):
                 if hit.doc_id not in found:
-                    citation = getattr(hit, "citation", "") or ""
-                    found[hit.doc_id] = f"{hit.title} — {citation}" if citation else str(hit.title)
+                    found[hit.doc_id] = (
+                        f"{hit.title} — {hit.citation}" if hit.citation else hit.title
+                    )
         except Exception:  # the knowledge base is optional here: fall back to catalog titles
             log.warning("knowledge base lookup for meeting materials failed", exc_info=True)
     return [

