@@ -1,7 +1,7 @@
 """Every message the meetings skill writes, Chinese and English side by side.
 
 Kept in one module so that compliance can review the wording in one place and a test can scan
-all of it for inducement words (tests/test_meetings_compliance.py).
+all of it for inducement words (tests/meetings/test_compliance.py).
 """
 
 from __future__ import annotations

@@ -8,43 +8,30 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.models import Channel, FileReply
 from bot.profiles import DoctorProfile, ProfileStore
-from bot.storage.memory import MemoryStorage
 from skills.meetings.registrations import RegistrationStore
-from tests.meetings_helpers import (
+from tests.meetings.helpers import (
     T0,
     Bot,
     Clock,
     audit_records,
     inbound,
-    make_bot,
     meeting_entry,
-    meetings_settings,
-    write_catalog,
 )
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def bot(tmp_path: Path, clock: Clock) -> Bot:
-    catalog = write_catalog(
-        tmp_path / "m.yaml",
-        [
-            meeting_entry("m1", T0 + timedelta(days=3), capacity=1),
-            meeting_entry("old", T0 - timedelta(days=1), registration_deadline=None),
-            {"id": "broken"},
-        ],
-    )
-    return make_bot(meetings_settings(catalog), MemoryStorage(), clock)
+def catalog_entries() -> list[dict[str, Any]]:
+    return [
+        meeting_entry("m1", T0 + timedelta(days=3), capacity=1),
+        meeting_entry("old", T0 - timedelta(days=1), registration_deadline=None),
+        {"id": "broken"},
+    ]
 
 
 async def rep(bot: Bot, clock: Clock, text: str) -> None:

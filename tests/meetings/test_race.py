@@ -10,7 +10,7 @@ from bot.models import Locale
 from bot.profiles import DoctorProfile, ProfileStore
 from skills.meetings.registrations import RegistrationStore, Status
 from skills.meetings.service import Details, meetings_service
-from tests.meetings_helpers import (
+from tests.meetings.helpers import (
     T0,
     Clock,
     inbound,

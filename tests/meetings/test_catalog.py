@@ -19,7 +19,7 @@ from skills.meetings.catalog import (
     CatalogSource,
     load_catalog_file,
 )
-from tests.meetings_helpers import T0, meeting_entry, write_catalog
+from tests.meetings.helpers import T0, meeting_entry, write_catalog
 
 
 def test_sample_catalog_is_valid_and_varied() -> None:

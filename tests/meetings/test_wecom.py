@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.meetings_helpers import meeting_entry, write_catalog
+from tests.meetings.helpers import meeting_entry, write_catalog
 from tests.test_wecom_app import running_bots, until
 from tests.wecom_harness import OPEN_KFID
 

@@ -14,7 +14,7 @@ from bot.models import Channel, FileReply, MenuReply
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.settings import Settings
 from skills.meetings.registrations import RegistrationStore, Status
-from tests.meetings_helpers import (
+from tests.meetings.helpers import (
     T0,
     Bot,
     Clock,

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.meetings_helpers import meeting_entry, write_catalog
+from tests.meetings.helpers import meeting_entry, write_catalog
 
 
 def run_chat(stdin: str, catalog_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

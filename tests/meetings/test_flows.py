@@ -3,54 +3,41 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.models import FileReply, MenuReply
 from bot.profiles import DoctorProfile, ProfileStore
-from bot.storage.memory import MemoryStorage
 from skills.meetings.registrations import RegistrationStore, Status
-from tests.meetings_helpers import (
+from tests.meetings.helpers import (
     T0,
     Bot,
     Clock,
     audit_records,
     inbound,
-    make_bot,
     meeting_entry,
-    meetings_settings,
-    write_catalog,
 )
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def bot(tmp_path: Path, clock: Clock) -> Bot:
-    catalog = write_catalog(
-        tmp_path / "meetings.yaml",
-        [
-            meeting_entry(
-                "endo",
-                T0 + timedelta(days=3),
-                audience_specialties=["内分泌科", "endocrinology"],
-                therapeutic_area="diabetes",
-            ),
-            meeting_entry("cardio", T0 + timedelta(days=5)),
-            meeting_entry("small", T0 + timedelta(days=4), capacity=1),
-            meeting_entry(
-                "closed",
-                T0 + timedelta(days=2),
-                registration_deadline=(T0 - timedelta(hours=1)).isoformat(),
-            ),
-            meeting_entry("past", T0 - timedelta(days=2)),
-        ],
-    )
-    return make_bot(meetings_settings(catalog), MemoryStorage(), clock)
+def catalog_entries() -> list[dict[str, Any]]:
+    return [
+        meeting_entry(
+            "endo",
+            T0 + timedelta(days=3),
+            audience_specialties=["内分泌科", "endocrinology"],
+            therapeutic_area="diabetes",
+        ),
+        meeting_entry("cardio", T0 + timedelta(days=5)),
+        meeting_entry("small", T0 + timedelta(days=4), capacity=1),
+        meeting_entry(
+            "closed",
+            T0 + timedelta(days=2),
+            registration_deadline=(T0 - timedelta(hours=1)).isoformat(),
+        ),
+        meeting_entry("past", T0 - timedelta(days=2)),
+    ]
 
 
 async def say(bot: Bot, user: str, clock: Clock, text: str = "", click: str | None = None) -> None:
