@@ -291,3 +291,42 @@ async def test_app_sender_text_cards_and_card_update() -> None:
         response_code = stack.api.calls_to("message/send")[-1].answer["response_code"]
         assert await sender.update_card("pv_li", response_code, "已确认")
         assert not await sender.update_card("pv_li", response_code, "已确认")  # once only
+
+
+CSV = "姓名,医院\n张伟,示例市人民医院\n".encode()
+
+
+def app_file_message(*replies: Reply) -> OutboundMessage:
+    return OutboundMessage(
+        channel=Channel.APP,
+        conversation_key="app:rep_wang",
+        recipient_id="rep_wang",
+        replies=replies,
+        in_reply_to="7",
+    )
+
+
+async def test_app_sender_uploads_a_file_and_sends_it_after_its_caption() -> None:
+    async with wecom_stack() as stack:
+        sender = AppSender(stack.replicas[0].client, Metrics())
+        attendees = FileReply(filename="attendees.csv", content=CSV, caption="报名名单")
+        await sender.send(app_file_message(attendees))
+        [upload] = stack.api.calls_to("media/upload")
+        assert upload.query["type"] == "file"
+        media_id = upload.answer["media_id"]
+        assert stack.api.media[media_id] == ("attendees.csv", CSV)
+        sent = stack.api.app_sent
+        assert [m["msgtype"] for m in sent] == ["text", "file"]
+        assert sent[0]["text"]["content"] == "报名名单"
+        assert sent[1]["file"] == {"media_id": media_id} and sent[1]["touser"] == "rep_wang"
+
+
+async def test_app_sender_sends_the_caption_when_the_upload_fails() -> None:
+    async with wecom_stack() as stack:
+        metrics = Metrics()
+        sender = AppSender(stack.replicas[0].client, metrics)
+        stack.api.fail_next("media/upload", 40006)
+        await sender.send(app_file_message(FileReply(filename="attendees.csv", content=CSV)))
+        assert [c.errcode for c in stack.api.calls_to("media/upload")] == [40006]
+        assert [m["text"]["content"] for m in stack.api.app_sent] == ["attendees.csv"]
+        assert metrics.errors.labels("app_upload")._value.get() == 1

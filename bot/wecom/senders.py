@@ -107,7 +107,7 @@ def msgmenu_body(menu: MenuReply) -> dict[str, Any]:
 
 
 def _fallback_text(reply: CardReply | FileReply) -> str:
-    """Text for replies shown as text (cards on kf, files for members or when upload fails)."""
+    """Text for replies shown as text (cards on kf, files whose upload failed)."""
     if isinstance(reply, CardReply):
         lines = [reply.title, reply.description, *(f"{k}：{v}" for k, v in reply.fields)]
         return "\n".join(line for line in lines if line)
@@ -466,6 +466,8 @@ class AppSender:
         elif isinstance(reply, MenuReply) and len(reply.options) <= APP_CARD_MAX_BUTTONS:
             task_id = "menu-" + hashlib.sha1(task_seed.encode()).hexdigest()[:24]
             await self._client.send_template_card(touser, template_card(menu_card(reply, task_id)))
+        elif isinstance(reply, FileReply):
+            await self._send_file(touser, reply)
         elif isinstance(reply, LinkReply):
             await self._client.send_message(
                 touser,
@@ -478,6 +480,23 @@ class AppSender:
             )
         else:
             await self.send_text(touser, _app_text(reply))
+
+    async def _send_file(self, touser: str, reply: FileReply) -> None:
+        """The caption as text, then the uploaded file; if the upload fails, the caption (or
+        the file name) alone, so the member still learns what was meant to arrive."""
+        try:
+            media_id = await self._client.upload_media(reply.filename, reply.content)
+        except WeComApiError as err:
+            log.error(
+                "app file upload failed; sending the caption instead",
+                extra={"errcode": err.errcode, "file": reply.filename},
+            )
+            self._metrics.errors.labels("app_upload").inc()
+            await self.send_text(touser, _fallback_text(reply))
+            return
+        if reply.caption:
+            await self.send_text(touser, reply.caption)
+        await self._client.send_message(touser, "file", {"media_id": media_id})
 
     async def send_text(self, touser: str, text: str) -> None:
         for part in split_text(text):
@@ -514,8 +533,6 @@ def _app_text(reply: Reply) -> str:
     if isinstance(reply, MenuReply):
         lines = [reply.head, *(f"{n}. {o.label}" for n, o in enumerate(reply.options, 1))]
         return "\n".join([*lines, reply.tail] if reply.tail else lines)
-    if isinstance(reply, CardReply | FileReply):
-        return _fallback_text(reply)
     return str(reply)
 
 

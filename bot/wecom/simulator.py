@@ -333,6 +333,8 @@ class FakeWeComServer:
         msgtype = body.get("msgtype")
         if not body.get("touser") or not isinstance(msgtype, str) or msgtype not in body:
             raise _ApiError(INVALID_PARAMETER, "touser, msgtype and its body are required")
+        if msgtype == "file" and body["file"].get("media_id") not in self.media:
+            raise _ApiError(INVALID_MEDIA_ID, "invalid media_id")
         answer: dict[str, Any] = {"invaliduser": "", "msgid": self._next_msgid("app")}
         delivered = body
         if msgtype == "template_card":
