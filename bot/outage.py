@@ -9,7 +9,9 @@ loop resumed and resets the delay.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.metrics import Metrics
 from bot.storage.base import StorageError
@@ -60,3 +62,22 @@ class OutageBackoff:
                 extra={"loop": self._loop_name, "failures": self.failures},
             )
             self.failures = 0
+
+
+async def repeat_through_outages(
+    step: Callable[[], Awaitable[object]],
+    *,
+    interval_s: float,
+    backoff: OutageBackoff,
+    stopping: Callable[[], bool],
+) -> None:
+    """Await ``step`` every ``interval_s`` until ``stopping()``; a storage failure waits out
+    ``backoff``'s delay instead of the interval, so a periodic loop survives an outage."""
+    while not stopping():
+        try:
+            await step()
+        except StorageError as error:
+            await asyncio.sleep(backoff.failed(error))
+            continue
+        backoff.succeeded()
+        await asyncio.sleep(interval_s)

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Sequence
 
 from bot.metrics import Metrics
-from bot.outage import OutageBackoff
+from bot.outage import OutageBackoff, repeat_through_outages
 from bot.queue_worker import finish_or_cancel
-from bot.storage.base import Storage, StorageError
+from bot.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,9 @@ class QueueMonitor:
             self._task = None
 
     async def _run(self) -> None:
-        backoff = OutageBackoff("queue monitor", self._metrics)
-        while not self._stopping:
-            try:
-                await self.check()
-            except StorageError as error:
-                await asyncio.sleep(backoff.failed(error))
-                continue
-            backoff.succeeded()
-            await asyncio.sleep(self._interval_s)
+        await repeat_through_outages(
+            self.check,
+            interval_s=self._interval_s,
+            backoff=OutageBackoff("queue monitor", self._metrics),
+            stopping=lambda: self._stopping,
+        )

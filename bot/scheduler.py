@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.metrics import Metrics
-from bot.outage import OutageBackoff
+from bot.outage import OutageBackoff, repeat_through_outages
 from bot.queue_worker import finish_or_cancel
-from bot.storage.base import ScheduledItem, Storage, StorageError
+from bot.storage.base import ScheduledItem, Storage
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,9 @@ class ScheduleRunner:
             self._task = None
 
     async def _loop(self) -> None:
-        backoff = OutageBackoff("scheduler", self._metrics)
-        while not self._stopping:
-            try:
-                await self.run_due()
-            except StorageError as error:
-                await asyncio.sleep(backoff.failed(error))
-                continue
-            backoff.succeeded()
-            await asyncio.sleep(self._poll_interval_s)
+        await repeat_through_outages(
+            self.run_due,
+            interval_s=self._poll_interval_s,
+            backoff=OutageBackoff("scheduler", self._metrics),
+            stopping=lambda: self._stopping,
+        )

@@ -12,6 +12,7 @@ from skills.meetings.registrations import RegistrationStore, Status
 from skills.meetings.service import Details, meetings_service
 from tests.meetings.helpers import (
     T0,
+    Bot,
     Clock,
     inbound,
     make_bot,
@@ -22,15 +23,22 @@ from tests.meetings.helpers import (
 from tests.storage_backends import Backend
 
 
-async def test_two_doctors_confirm_the_last_seat_at_once(backend: Backend, tmp_path: Path) -> None:
+def two_replicas(
+    backend: Backend, tmp_path: Path, meeting_id: str, capacity: int
+) -> tuple[list[Bot], Clock]:
+    """Two bots on one store (separate connections on Redis) sharing a catalog and a clock."""
     catalog = write_catalog(
-        tmp_path / "m.yaml", [meeting_entry("last", T0 + timedelta(days=2), capacity=1)]
+        tmp_path / "m.yaml", [meeting_entry(meeting_id, T0 + timedelta(days=2), capacity=capacity)]
     )
     settings, clock = meetings_settings(catalog), Clock()
-    replicas = [
+    return [
         make_bot(settings, backend.storage, clock),
         make_bot(settings, backend.sibling(), clock),
-    ]
+    ], clock
+
+
+async def test_two_doctors_confirm_the_last_seat_at_once(backend: Backend, tmp_path: Path) -> None:
+    replicas, clock = two_replicas(backend, tmp_path, "last", capacity=1)
     for doctor, replica in zip(("dr-a", "dr-b"), replicas, strict=True):
         await ProfileStore(backend.storage).save(
             DoctorProfile(doctor_id=doctor, name=doctor, hospital="H", department="D")
@@ -55,14 +63,7 @@ async def test_two_doctors_confirm_the_last_seat_at_once(backend: Backend, tmp_p
 async def test_many_concurrent_registrations_fill_exactly_the_capacity(
     backend: Backend, tmp_path: Path
 ) -> None:
-    catalog = write_catalog(
-        tmp_path / "m.yaml", [meeting_entry("busy", T0 + timedelta(days=2), capacity=5)]
-    )
-    settings, clock = meetings_settings(catalog), Clock()
-    replicas = [
-        make_bot(settings, backend.storage, clock),
-        make_bot(settings, backend.sibling(), clock),
-    ]
+    replicas, _ = two_replicas(backend, tmp_path, "busy", capacity=5)
     services = [meetings_service(replica.services) for replica in replicas]
     meeting = await services[0].meeting("busy")
     assert meeting is not None
