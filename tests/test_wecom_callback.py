@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import time
 
 import pytest
@@ -123,3 +124,55 @@ async def test_streamed_body_over_the_limit_is_rejected() -> None:
         async with stack.session.post(stack.replicas[0].url, params=query, data=chunks()) as resp:
             assert resp.status == 413
         assert await enqueued(stack.storage) == []
+
+
+def strange_inner_xml(rng: random.Random, n: int) -> str:
+    """A correctly signed callback's plaintext that WeCom would never send: random message types,
+    missing or extra fields, odd values (huge, empty, control characters, markup, entities)."""
+    values = ["", "0", "-1", "abc", "9" * 40, "中文内容" * 300, "<b>x</b>", "]]>", "&amp;",
+              "\x00\x01", "\ud7ff", "😀" * 50, " " * 10]  # fmt: skip
+    fields: dict[str, str | int] = {"ToUserName": CORP_ID}
+    candidates = [
+        "FromUserName",
+        "CreateTime",
+        "MsgType",
+        "Content",
+        "MsgId",
+        "AgentID",
+        "Event",
+        "EventKey",
+        "TaskId",
+        "MediaId",
+        "OpenKfId",
+        "Token",
+        "Extra",
+    ]
+    for name in rng.sample(candidates, rng.randint(0, len(candidates))):
+        fields[name] = rng.choice(values)
+    if rng.random() < 0.7:
+        fields["MsgType"] = rng.choice(["text", "image", "voice", "event", "location", "x"])
+    if fields.get("MsgType") == "event" and rng.random() < 0.7:
+        fields["Event"] = rng.choice(["click", "template_card_event", "kf_msg_or_event", "?"])
+    if rng.random() < 0.5:
+        fields["FromUserName"] = f"fuzz-{n}"
+    if rng.random() < 0.5:
+        fields["MsgId"] = str(n)
+    return xml_message(fields)
+
+
+async def test_signed_callbacks_with_strange_contents_never_fail_the_endpoint() -> None:
+    """Whatever a correctly signed body decrypts to, the answer is 200 or 400 — never a crash —
+    and only complete app messages from a member reach the queue, each once."""
+    rng = random.Random(20261122)
+    async with wecom_stack() as stack:
+        sender = stack.simulator().sender
+        statuses: dict[int, int] = {}
+        for n in range(300):
+            query, body = sender.encrypt(strange_inner_xml(rng, n))
+            status, text = await post_raw(stack, query, body)
+            assert (status, text) in {(200, "success"), (400, "bad request")}
+            statuses[status] = statuses.get(status, 0) + 1
+        assert statuses[200] > 100 and statuses[400] > 10  # both paths were exercised
+        queued = await enqueued(stack.storage)
+        assert len({m.message_id for m in queued}) == len(queued)
+        assert all(m.sender_id and m.conversation_key == f"app:{m.sender_id}" for m in queued)

