@@ -4,7 +4,8 @@ A kf callback carries no content, only the ``Token`` and ``OpenKfId``; the messa
 with kf/sync_msg. Per open_kfid, one syncer at a time holds the storage lock
 ``lock:kfsync:<open_kfid>`` and resumes from the cursor persisted under
 ``kfcursor:<open_kfid>``; it pages while ``has_more`` and saves the cursor after each page,
-once every item of the page was submitted. Items are deduplicated on their msgid (customer
+once every item of the page was submitted (an item that cannot be read is set aside in the
+queue ``kf-dead`` rather than block the account). Items are deduplicated on their msgid (customer
 messages through ``submit_inbound``, events under ``kfevent:<msgid>``), so a page seen twice
 (a crash before the cursor was saved) is harmless.
 
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CUSTOMER: Final = 3
 SYSTEM_EVENT: Final = 4
+KF_DEAD_LETTER_QUEUE: Final = "kf-dead"
+"""Sync items that could not be read, with the raw item and the reason, for an operator."""
 _MEDIA_KINDS: Final = {"image": MessageKind.IMAGE, "voice": MessageKind.VOICE,
                        "file": MessageKind.FILE}  # fmt: skip
 # session_status_change change_type → resulting state, used when service_state/get fails:
@@ -202,8 +205,9 @@ class KfSyncer:
                         token=token,
                         limit=self._page_limit,
                     )
-                    for item in page.get("msg_list", []):
-                        await self._handle(item)
+                    items = page.get("msg_list")
+                    for item in items if isinstance(items, list) else []:
+                        await self._handle_or_set_aside(open_kfid, item)
                         handled += 1
                     cursor = str(page.get("next_cursor") or cursor or "")
                     if cursor:
@@ -213,6 +217,26 @@ class KfSyncer:
         except LockTimeout:
             log.info("another replica is syncing", extra={"open_kfid": open_kfid})
         return handled
+
+    async def _handle_or_set_aside(self, open_kfid: str, item: Any) -> None:
+        """Handle one sync item; one that cannot be read goes to ``KF_DEAD_LETTER_QUEUE``.
+
+        The cursor moves on only after a whole page, so an item that fails every time would
+        otherwise stop every later message of the account from ever being read. A storage
+        failure is not the item's fault: it propagates, and the page is read again later.
+        """
+        try:
+            await self._handle(item)
+        except StorageError:
+            raise
+        except Exception as exc:
+            msgid = item.get("msgid") if isinstance(item, dict) else None
+            log.exception("kf item set aside", extra={"open_kfid": open_kfid, "msgid": msgid})
+            self._metrics.errors.labels("kf_item").inc()
+            await self._storage.enqueue(
+                KF_DEAD_LETTER_QUEUE,
+                {"open_kfid": open_kfid, "reason": type(exc).__name__, "item": item},
+            )
 
     async def _handle(self, item: dict[str, Any]) -> None:
         origin = item.get("origin")

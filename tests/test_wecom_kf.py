@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.models import MessageKind
 from bot.wecom.senders import kf_budget_key, kf_state_key
-from handlers.kf import KfSyncer, cursor_key
+from handlers.kf import KF_DEAD_LETTER_QUEUE, KfSyncer, cursor_key
 from tests.wecom_harness import OPEN_KFID, enqueued, wecom_stack
 
 DOCTOR = "wmDOCTOR0001"
@@ -127,3 +127,27 @@ async def test_two_replicas_receiving_the_same_callbacks_enqueue_once() -> None:
                     assert response.status == 200
         await stack.settle()
         assert sorted(m.text for m in await enqueued(stack.storage)) == ["hi", "one", "two"]
+
+
+async def test_an_unreadable_item_is_set_aside_and_later_messages_still_arrive() -> None:
+    """One item the bot cannot read must not stop every later message of the account."""
+    async with wecom_stack() as stack:
+        replica = stack.replicas[0]
+        syncer = KfSyncer(replica.client, stack.storage, replica.metrics, dedup_ttl_s=3600)
+        stack.api.queue_customer_text(OPEN_KFID, DOCTOR, "之前")
+        stack.api.queue_raw_item(OPEN_KFID, {"msgid": "odd-1", "origin": 3, "msgtype": "text",
+                                             "external_userid": DOCTOR})  # fmt: skip
+        stack.api.queue_raw_item(OPEN_KFID, "not an object")
+        stack.api.queue_customer_text(OPEN_KFID, DOCTOR, "之后")
+        assert await syncer.sync(OPEN_KFID, stack.api.issue_sync_token()) == 4
+        assert [m.text for m in await enqueued(stack.storage)] == ["之前", "之后"]
+        assert await stack.storage.get_json(cursor_key(OPEN_KFID)) == "4"
+        aside = await stack.storage.consume(
+            KF_DEAD_LETTER_QUEUE, "ops", "ops-1", count=10, block_ms=0
+        )
+        assert [(e.payload["reason"], e.payload["item"]) for e in aside] == [
+            ("KeyError", {"msgid": "odd-1", "origin": 3, "msgtype": "text",
+                          "external_userid": DOCTOR}),
+            ("AttributeError", "not an object"),
+        ]  # fmt: skip
+        assert replica.metrics.errors.labels("kf_item")._value.get() == 2

@@ -211,6 +211,10 @@ class FakeWeComServer:
         )
         return msgid
 
+    def queue_raw_item(self, open_kfid: str, item: Any) -> None:
+        """Put ``item`` into the account's sync_msg list as it is (for items a bot cannot read)."""
+        self._queued[open_kfid].append(item)
+
     def queue_customer_message(
         self, open_kfid: str, external_userid: str, msgtype: str, body: dict[str, Any]
     ) -> str:
