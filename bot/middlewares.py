@@ -2,13 +2,14 @@
 
 Order (outermost first) as wired by ``bot.wiring.build_dispatcher``: telemetry →
 conversation state (lock, load, save, deliver) → audit → skill-specific middlewares
-(adverse-event screening, human-mode gate) → routers.
+(adverse-event screening, human-mode gate) → flood guard → routers.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Final
 
 from bot.dispatcher import Context, NextStep
 from bot.i18n import detect_locale
@@ -17,6 +18,11 @@ from bot.profiles import ProfileStore
 from bot.storage.base import Storage
 
 log = logging.getLogger("virtualrep.messages")
+
+
+MUST_HANDLE: Final = "must_handle"
+"""``ctx.data`` flag set by a middleware for a message the skills must handle whatever the
+flood guard counts (an adverse-event report)."""
 
 
 class OutOfOrder(Exception):
@@ -163,4 +169,46 @@ class TelemetryMiddleware:
                     "replies": len(ctx.replies),
                     "duplicate": bool(ctx.data.get("duplicate")),
                 },
+            )
+
+
+class FloodGuardMiddleware:
+    """Caps how many messages of one doctor's conversation the skills answer per minute.
+
+    Someone pasting dozens of messages, or a script, would otherwise get dozens of answers
+    (and cost LLM calls). Above ``per_minute`` within one clock minute the skills are skipped
+    and the doctor is told once per minute to slow down. It runs after adverse-event screening
+    and the human-mode gate, so every message is still screened and reaches a rep who took
+    over, and a message flagged ``MUST_HANDLE`` (a report) is always handled. Reps are not
+    limited; ``per_minute`` 0 switches the guard off. The count lives in storage, so it holds
+    across replicas.
+    """
+
+    def __init__(self, storage: Storage, per_minute: int) -> None:
+        self._storage = storage
+        self._per_minute = per_minute
+
+    async def __call__(self, next_step: NextStep, ctx: Context) -> None:
+        message = ctx.message
+        if (
+            self._per_minute <= 0
+            or message.sender_type is not SenderType.EXTERNAL
+            or ctx.data.get(MUST_HANDLE)
+        ):
+            await next_step(ctx)
+            return
+        minute = ctx.now.strftime("%Y%m%d%H%M")
+        count = await self._storage.incr(f"flood:{message.conversation_key}:{minute}", ttl_s=120)
+        if count <= self._per_minute:
+            await next_step(ctx)
+            return
+        ctx.skill = "flood_guard"
+        ctx.data["audit_flood"] = count
+        ctx.services.metrics.events.labels("flood_skipped").inc()
+        if count == self._per_minute + 1:
+            ctx.reply(
+                ctx.t(
+                    "您的消息有点多，我需要一点时间。请稍等一分钟后再发送，谢谢！",
+                    "That's a lot of messages at once. Please wait a minute before sending more.",
+                )
             )

@@ -6,7 +6,12 @@ Priorities are explicit and listed here in one place (higher runs first).
 from __future__ import annotations
 
 from bot.dispatcher import Dispatcher
-from bot.middlewares import AuditMiddleware, ConversationStateMiddleware, TelemetryMiddleware
+from bot.middlewares import (
+    AuditMiddleware,
+    ConversationStateMiddleware,
+    FloodGuardMiddleware,
+    TelemetryMiddleware,
+)
 from bot.services import Services
 from skills import handoff, meetings
 from skills import help as help_skill
@@ -36,6 +41,9 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
     dispatcher.add_middleware(handoff.create_middleware(services))  # human mode: bot silent
+    dispatcher.add_middleware(
+        FloodGuardMiddleware(services.storage, services.settings.flood_messages_per_min)
+    )
     # "Is that a known effect?" sent with a report is answered by Q&A from approved content.
     ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
     dispatcher.include_router(handoff.create_router(services, PRIORITY_HANDOFF))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bot.dispatcher import Context, NextStep
 from bot.escalation import EscalationReason, request_escalation
+from bot.middlewares import MUST_HANDLE
 from bot.models import ActiveForm, ConversationMode, MessageKind, SenderType
 from bot.services import Services
 from skills.adverse_events.cases import (
@@ -118,6 +119,7 @@ async def _record_report(ae: AEService, ctx: Context, verdict: Verdict) -> None:
                 updated_at=ctx.now,
             )
     ctx.data["ae_case"] = case.case_id
+    ctx.data[MUST_HANDLE] = True  # the report form asks its questions, flood or not
     ctx.data["audit_ae_case"] = case.case_id
     ctx.data["audit_ae_categories"] = list(verdict.categories)
     await ae.escalate_if_serious(case, ctx.now)
