@@ -66,6 +66,8 @@ _DRUG_WORDS = (
     "amantadine|iron|gold|mtx|5-fu|tmp-smx|ivig|ppis?|ssris?|snris?|maois?|tcas?|"
     "ace inhibitors?|arbs?|beta-blockers?|antihistamines?|antimalarials?|antiretrovirals?|"
     "antifungals?|antivirals?|antituberculous|bisphosphonates?|checkpoint inhibitors?|"
+    "contraceptives?|vitamins?|hormones?|trioxide|nitrous oxide|extracts?|pills?|drops|vials?|"
+    "patch(?:es)?|inhalers?|syrups?|creams?|ointments?|suppositor\\w*|generic|"
     "agents?|tablets?|capsules?|injections?|infusions?|doses?|dosing|therapy|treatment|"
     "regimen|prophylaxis"
 )
@@ -81,7 +83,7 @@ _DRUG_STEMS = (
     "mide|tide|fovir|navir|tegravir|buvir|asvir|previr|quine|oxacin|penem|bactam|kacin|"
     "fibrate|fibrozil|dronic|clax|ciclib|tinoin|azosin|grel|xaban|golide|tropine|phylline|"
     "bamate|butamine|poetin|stigmine|curium|curonium|vudine|citabine|ifen|ifene|zodone|"
-    "butin|butol"
+    "butin|butol|idone|midine|hydramine|eridine|osin|idine|betasol"
 )
 # Common words that end like a drug stem ("disease", "increase", "peptide").
 _NOT_DRUGS = (

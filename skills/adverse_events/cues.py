@@ -49,7 +49,12 @@ def detect_language(text: str) -> str:
 
 
 # A patient writing about themselves (forum style) rather than a clinician about a patient.
-_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my(?! (patient|pt)s?\b))\b", re.IGNORECASE)
+# "I" as a Roman numeral ("type I", "grade I", "phase I") is not a person.
+_FIRST_PERSON = re.compile(
+    r"\b((?<!type )(?<!grade )(?<!phase )(?<!class )(?<!stage )(?<!factor )(?<!complex )"
+    r"(?<!group )(?<!part )i|i'm|i've|i'd|me|my(?! (patient|pt)s?\b))\b",
+    re.IGNORECASE,
+)
 
 
 def register(text: str) -> str:
