@@ -68,6 +68,9 @@ _DRUG_WORDS = (
     "antifungals?|antivirals?|antituberculous|bisphosphonates?|checkpoint inhibitors?|"
     "contraceptives?|vitamins?|hormones?|trioxide|nitrous oxide|extracts?|pills?|drops|vials?|"
     "patch(?:es)?|inhalers?|syrups?|creams?|ointments?|suppositor\\w*|generic|"
+    "csa|cya|fk506|azt|ddi|ddc|d4t|3tc|inh|ptu|6-mp|6-mercaptopurine|mercaptopurine|g-csf|"
+    "gm-csf|ifn|il-2|atra|okt3|hctz|asa|ocps?|lmwh|ufh|rt-pa|tpa|epo|mmf|acei|tkis?|icis?|"
+    "hrt|anti-tnf|[a-z]{2,4}-?\\d{3,}|"
     "agents?|tablets?|capsules?|injections?|infusions?|doses?|dosing|therapy|treatment|"
     "regimen|prophylaxis"
 )
@@ -136,6 +139,13 @@ _STRONG_CAUSAL = re.compile(
     r"secondary to|due to|toxicity|adverse|side[- ]effects?|hypersensitivity|"
     r"complicated|complication|associated with|related to)\b"
 )
+# A drug stopped or changed because of something ("azathioprine was withdrawn because of
+# leukopenia"): case reports often state the event only as the reason for the change.
+STOPPED_BECAUSE = re.compile(
+    r"\b(?:discontinu\w+|stopped|withdrawn|withheld|held|reduced|decreased|switched|changed|"
+    r"replaced|tapered|interrupted|ceased|halved|lowered)\b(?:\s+\S+){0,6}?\s+"
+    r"(?:because of|due to|owing to|for|after|in view of|following)\b"
+)
 # Something happened to the patient (onset verbs of a case narrative).
 ONSET = re.compile(
     r"\b(?:developed|develop|develops|experienced|suffered|occurred|occurring|appeared|"
@@ -189,6 +199,7 @@ FEATURES: tuple[str, ...] = (
     "event_without_drug",
     "benefit",
     "benefit_without_causal",
+    "stopped_because",
     "english",
 )
 DIM = len(FEATURES)
@@ -231,6 +242,7 @@ def causal_vector(text: str) -> np.ndarray[tuple[int], np.dtype[np.float32]]:
         "event_without_drug": bool(events) and not drugs,
         "benefit": benefit,
         "benefit_without_causal": benefit and not compound and not causal_words,
+        "stopped_because": bool(drugs) and STOPPED_BECAUSE.search(norm) is not None,
         "english": bool(words),
     }
     for i, name in enumerate(FEATURES):
