@@ -5,8 +5,9 @@
 
 Trains on licence-clean data only: the hand-written ``ae_zh`` dev set, PsyTAR dev (CC BY 4.0)
 and this project's own messages under ``skills/adverse_events/data/``. ADE-Corpus-V2 is never
-read here (its licence allows evaluation only). Thresholds are picked per language on
-out-of-fold scores, recall first; the CV numbers printed are the honest estimate.
+read here (its licence allows evaluation only). Thresholds are picked per register and
+context on the out-of-fold scores of repeated 5-fold CV (the median over the repeats), recall
+first; the CV numbers printed are the honest estimate.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ SOURCE_GROUP = {
     "psytar": "psytar",
 }
 ZH_RECALL_GOAL = 0.98
+# Above the 0.90 goal for unseen case reports: recall on sentences unlike ours is lower than
+# in CV. 0.93 over 0.90 / 0.95 by F1 on a held-out batch of our own case-report sentences.
 EN_RECALL_FLOOR = 0.93
 MIN_KEY_SUPPORT = 30
 CV_SEEDS = (7, 11, 23)
@@ -187,10 +190,11 @@ def choose_thresholds(
 
     Each register is judged on its own sets: zh on the Chinese doctor messages, recall
     ≥ ZH_RECALL_GOAL; en (third person, clinical) on our English sets, recall
-    ≥ EN_RECALL_FLOOR; en_self (first-person forum style) on PsyTAR, best F1. Our chat and
-    form-answer negatives count in every register. Within a register the plain, ``:question``
-    and ``:bare`` keys get their own thresholds by coordinate ascent: each in turn is set to
-    the grid value with the best F1 that still meets the register's recall goal.
+    ≥ EN_RECALL_FLOOR on each of them separately (``RECALL_FLOOR_SOURCES``); en_self
+    (first-person forum style) on PsyTAR, best F1. Our chat and form-answer negatives count
+    in every register. Within a register the plain, ``:question`` and ``:bare`` keys get
+    their own thresholds by coordinate ascent: each in turn is set to the grid value with the
+    best F1 that still meets the register's recall goal.
     """
     grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
     y = np.asarray([e.label for e in examples])
