@@ -188,7 +188,10 @@ KNOWN_EFFECT_QUESTION = _rx(
 GENERAL_QUESTION = _rx(
     r"怎么(办|处理|用|吃|算|判断|解释|上报|监测)|如何|吗[?？]?$|呢[?？]?$|什么|哪些|多少|多久|"
     r"是否|能否|可以吗|需要.{0,8}吗|[?？]$",
-    r"^(what|how|can|could|is|are|does|do|should|when|which|where|any)\b|\?$",
+    # "When" opens a question only before a verb of asking ("when should …"); "When X was
+    # added, Y occurred" is case-report narrative.
+    r"^(what|how|can|could|is|are|does|do|should|which|where|any)\b|"
+    r"^when (should|can|could|do|does|is|are|will|would|to)\b|\?$",
 )
 
 
