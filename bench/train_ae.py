@@ -5,8 +5,9 @@
 
 Trains on licence-clean data only: the hand-written ``ae_zh`` dev set, PsyTAR dev (CC BY 4.0)
 and this project's own messages under ``skills/adverse_events/data/``. ADE-Corpus-V2 is never
-read here (its licence allows evaluation only). Thresholds are picked per language on
-out-of-fold scores, recall first; the CV numbers printed are the honest estimate.
+read here (its licence allows evaluation only). Thresholds are picked per register and
+context on the out-of-fold scores of repeated 5-fold CV (the median over the repeats), recall
+first; the CV numbers printed are the honest estimate.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ae_common import (
     read_jsonl,
 )
 
-from skills.adverse_events.features import EMBED_DIM, HASH_DIM
+from skills.adverse_events.features import CUE_FEATURES, EMBED_DIM, HASH_DIM
 from skills.adverse_events.model import MODEL_FILE, LinearModel
 
 # Training files: (path, source tag). Our own files live in ``OWN_DATA``.
@@ -40,6 +41,7 @@ TRAINING_FILES: tuple[tuple[Path, str], ...] = (
     (OWN_DATA / "train_zh.jsonl", "own_zh"),
     (OWN_DATA / "train_en.jsonl", "own_en"),
     (OWN_DATA / "train_en_casereport.jsonl", "own_en_case"),
+    (OWN_DATA / "train_en_casereport2.jsonl", "own_en_case2"),
     (OWN_DATA / "templated_zh.jsonl", "own_zh_tpl"),
     (OWN_DATA / "templated_en.jsonl", "own_en_tpl"),
     (OWN_DATA / "templated_chat.jsonl", "own_chat"),
@@ -63,14 +65,21 @@ SOURCE_GROUP = {
     "own_zh_tpl": "zh_tpl",
     "own_en": "en_own",
     "own_en_case": "en_case",
+    "own_en_case2": "en_case",
     "own_en_tpl": "en_tpl",
     "own_chat": "chat",
     "own_service": "service",
     "psytar": "psytar",
 }
 ZH_RECALL_GOAL = 0.98
-EN_RECALL_FLOOR = 0.90
+# Above the 0.90 goal for unseen case reports: recall on sentences unlike ours is lower than
+# in CV. 0.93 over 0.90 / 0.95 by F1 on a held-out batch of our own case-report sentences.
+EN_RECALL_FLOOR = 0.93
 MIN_KEY_SUPPORT = 30
+CV_SEEDS = (7, 11, 23)
+# Our own labelled sets, each of which must meet its register's recall goal by itself.
+EN_OWN_SOURCES = ("own_en", "own_en_case", "own_en_case2", "own_en_tpl")
+RECALL_FLOOR_SOURCES = ("ae_zh", "own_zh", *EN_OWN_SOURCES)
 
 Array = npt.NDArray[np.float64]
 
@@ -116,11 +125,16 @@ def fit(
 ) -> Fitted:
     """Weighted logistic regression by full-batch Adam (no scipy/sklearn needed)."""
     n = len(y)
-    mean = np.zeros(dense.shape[1])
-    scale = np.ones(dense.shape[1])
-    # Standardize the embedding block only; the cue block is already 0/1.
-    mean[:EMBED_DIM] = dense[:, :EMBED_DIM].mean(axis=0)
-    scale[:EMBED_DIM] = dense[:, :EMBED_DIM].std(axis=0) + 1e-6
+    # Standardize the embedding and the English causality indicators: a rare causality
+    # indicator ("drug-induced", "event without a drug") then costs the L2 penalty no more than
+    # an embedding direction, and can outweigh the embedding's pull towards "event ⇒ report".
+    # The cue block stays 0/1 (standardized, its rare Chinese cues swamped chat messages such
+    # as "没用，一直在绕圈子"). A column constant over the training rows keeps scale 1.
+    standardized = np.ones(dense.shape[1], dtype=bool)
+    standardized[EMBED_DIM : EMBED_DIM + len(CUE_FEATURES)] = False
+    spread = dense.std(axis=0).astype(np.float64)
+    mean = np.where(standardized, dense.mean(axis=0), 0.0)
+    scale = np.where(standardized & (spread > 1e-6), spread, 1.0)
     x = (dense - mean) / scale
     lengths = np.asarray([len(b) for b in buckets])
     rows = np.repeat(np.arange(n), lengths)
@@ -176,10 +190,11 @@ def choose_thresholds(
 
     Each register is judged on its own sets: zh on the Chinese doctor messages, recall
     ≥ ZH_RECALL_GOAL; en (third person, clinical) on our English sets, recall
-    ≥ EN_RECALL_FLOOR; en_self (first-person forum style) on PsyTAR, best F1. Our chat and
-    form-answer negatives count in every register. Within a register the plain, ``:question``
-    and ``:bare`` keys get their own thresholds by coordinate ascent: each in turn is set to
-    the grid value with the best F1 that still meets the register's recall goal.
+    ≥ EN_RECALL_FLOOR on each of them separately (``RECALL_FLOOR_SOURCES``); en_self
+    (first-person forum style) on PsyTAR, best F1. Our chat and form-answer negatives count
+    in every register. Within a register the plain, ``:question`` and ``:bare`` keys get
+    their own thresholds by coordinate ascent: each in turn is set to the grid value with the
+    best F1 that still meets the register's recall goal.
     """
     grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
     y = np.asarray([e.label for e in examples])
@@ -190,7 +205,7 @@ def choose_thresholds(
     chat = np.isin(source, ("own_chat", "own_service"))
     judged = {
         "zh": np.isin(source, ("ae_zh", "own_zh")) | chat,
-        "en": np.isin(source, ("own_en", "own_en_case", "own_en_tpl", "psytar")) | chat,
+        "en": np.isin(source, (*EN_OWN_SOURCES, "psytar")) | chat,
         "en_self": (source == "psytar") | chat,
     }
     recall_goal = {"zh": ZH_RECALL_GOAL, "en": EN_RECALL_FLOOR, "en_self": 0.0}
@@ -200,12 +215,25 @@ def choose_thresholds(
         names = [reg, f"{reg}:question", f"{reg}:bare"]
         chosen = dict.fromkeys(names, float(grid[0]))
 
+        # The recall goal holds for each of our own sets on its own, so a large easy set
+        # (the templates) cannot buy a threshold that a small hard one (case reports) fails.
+        floor_sets = [
+            source[mask] == name
+            for name in np.unique(source[mask])
+            if name in RECALL_FLOOR_SOURCES and y[mask & (source == name)].sum() >= MIN_KEY_SUPPORT
+        ]
+
         def quality(
-            trial: dict[str, float], mask: Array = mask, goal: float = recall_goal[reg]
+            trial: dict[str, float],
+            mask: Array = mask,
+            goal: float = recall_goal[reg],
+            floor_sets: list[Array] = floor_sets,
         ) -> tuple[bool, float]:
             cut = np.asarray([trial.get(k, trial[k.split(":")[0]]) for k in key_of[mask]])
-            _, recall, f1 = prf(list(y[mask]), list((oof[mask] >= cut) | rule[mask]))
-            return recall >= goal, f1
+            labels, hit = y[mask], (oof[mask] >= cut) | rule[mask]
+            _, recall, f1 = prf(list(labels), list(hit))
+            floors = [prf(list(labels[s]), list(hit[s]))[1] >= goal for s in floor_sets]
+            return recall >= goal and all(floors), f1
 
         # Start from the best single threshold, then refine key by key.
         best = max(grid, key=lambda t: quality(dict.fromkeys(names, float(t))))
@@ -225,6 +253,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cv-only", action="store_true")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=len(CV_SEEDS))
     args = parser.parse_args()
 
     examples = load_training()
@@ -233,25 +262,34 @@ def main() -> int:
     y = np.asarray([e.label for e in examples], dtype=np.float64)
     weights = sample_weights(examples)
 
-    fold_of = folds(examples, args.folds)
-    oof = np.zeros(len(examples))
-    for k in range(args.folds):
-        train = np.flatnonzero(fold_of != k)
-        test = np.flatnonzero(fold_of == k)
-        fitted = fit(dense[train], [buckets[i] for i in train], y[train], weights[train])
-        oof[test] = scores_of(fitted, dense[test], [buckets[i] for i in test])
-    # The detector never reports a ``:service`` message (``detector.about_service``).
-    oof[[k.endswith(":service") for k in keys]] = 0.0
-    thresholds = choose_thresholds(examples, oof, rules, keys)
-    print(f"thresholds (from {args.folds}-fold CV): {thresholds}")
-    print(f"{'source':12} {'n':>5} {'P':>6} {'R':>6} {'F1':>6} {'FP':>4}   (out-of-fold)")
+    # Repeated CV: thresholds chosen on each repeat's out-of-fold scores, then the median per
+    # key, so one lucky or unlucky split cannot move a threshold by much.
+    service = np.asarray([k.endswith(":service") for k in keys])
+    repeats: list[tuple[Array, dict[str, float]]] = []
+    for seed in CV_SEEDS[: args.repeats]:
+        fold_of = folds(examples, args.folds, seed)
+        oof = np.zeros(len(examples))
+        for k in range(args.folds):
+            train = np.flatnonzero(fold_of != k)
+            test = np.flatnonzero(fold_of == k)
+            fitted = fit(dense[train], [buckets[i] for i in train], y[train], weights[train])
+            oof[test] = scores_of(fitted, dense[test], [buckets[i] for i in test])
+        # The detector never reports a ``:service`` message (``detector.about_service``).
+        oof[service] = 0.0
+        repeats.append((oof, choose_thresholds(examples, oof, rules, keys)))
+    thresholds = {
+        key: float(np.median([chosen[key] for _, chosen in repeats])) for key in repeats[0][1]
+    }
+    print(f"thresholds ({args.repeats}× {args.folds}-fold CV, median): {thresholds}")
+    print(f"{'source':12} {'n':>5} {'P':>6} {'R':>6} {'F1':>6} {'FP':>4}   (out-of-fold, pooled)")
+    cuts = np.asarray([thresholds.get(k, thresholds[k.split(":")[0]]) for k in keys])
+    hits = [(oof >= cuts) | np.asarray(rules) for oof, _ in repeats]
     for source in dict.fromkeys(e.source for e in examples):
         idx = [i for i, e in enumerate(examples) if e.source == source]
-        cuts = [thresholds.get(keys[i], thresholds[keys[i].split(":")[0]]) for i in idx]
-        pred = [bool(oof[i] >= cut or rules[i]) for i, cut in zip(idx, cuts, strict=True)]
-        labels = [examples[i].label for i in idx]
+        labels = [examples[i].label for i in idx] * len(hits)
+        pred = [bool(hit[i]) for hit in hits for i in idx]
         p, r, f = prf(labels, pred)
-        fp = sum(1 for y, hit in zip(labels, pred, strict=True) if hit and not y)
+        fp = sum(1 for y, h in zip(labels, pred, strict=True) if h and not y) // len(hits)
         print(f"{source:12} {len(idx):5d} {p:6.3f} {r:6.3f} {f:6.3f} {fp:4d}")
     if args.cv_only:
         return 0

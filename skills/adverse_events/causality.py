@@ -58,6 +58,19 @@ _DRUG_WORDS = (
     "anticonvulsant|antidepressant|antipsychotic|neuroleptic|anticoagulant|anticoagulation|"
     "steroids?|corticosteroids?|glucocorticoids?|opioids?|nsaids?|statins?|diuretics?|"
     "immunosuppressive|immunotherapy|supplement|herbal|drugs?|medications?|medicines?|"
+    "chloramphenicol|terbinafine|salbutamol|albuterol|kava|vigabatrin|salicylates?|cocaine|"
+    "heroin|amphetamines?|potassium|magnesium|licorice|liquorice|tretinoin|cefaclor|"
+    "felbamate|dipyrone|sacubitril|ticlopidine|pergolide|fusidic|nefazodone|auranofin|"
+    "fenfluramine|phentermine|methysergide|erythropoietin|epoetin|amoxiclav|barbiturates?|"
+    "theophylline|aminophylline|phenylpropanolamine|dobutamine|dopamine|laxatives?|"
+    "amantadine|iron|gold|mtx|5-fu|tmp-smx|ivig|ppis?|ssris?|snris?|maois?|tcas?|"
+    "ace inhibitors?|arbs?|beta-blockers?|antihistamines?|antimalarials?|antiretrovirals?|"
+    "antifungals?|antivirals?|antituberculous|bisphosphonates?|checkpoint inhibitors?|"
+    "contraceptives?|vitamins?|hormones?|trioxide|nitrous oxide|extracts?|pills?|drops|vials?|"
+    "patch(?:es)?|inhalers?|syrups?|creams?|ointments?|suppositor\\w*|generic|"
+    "csa|cya|fk506|azt|ddi|ddc|d4t|3tc|inh|ptu|6-mp|6-mercaptopurine|mercaptopurine|g-csf|"
+    "gm-csf|ifn|il-2|atra|okt3|hctz|asa|ocps?|lmwh|ufh|rt-pa|tpa|epo|mmf|acei|tkis?|icis?|"
+    "hrt|anti-tnf|[a-z]{2,4}-?\\d{3,}|"
     "agents?|tablets?|capsules?|injections?|infusions?|doses?|dosing|therapy|treatment|"
     "regimen|prophylaxis"
 )
@@ -70,9 +83,22 @@ _DRUG_STEMS = (
     "profen|fenac|coxib|gliptin|glitazone|gliflozin|glutide|dronate|lukast|setron|triptan|"
     "afil|olone|asone|terol|tropium|peridone|apine|azine|trexate|arabine|uracil|mustine|"
     "tecan|poside|steride|lutamide|relin|parib|lisib|zomib|limus|kinra|cept|ase|"
-    "mide|tide|fovir|navir|tegravir|buvir|asvir|previr|quine|oxacin"
+    "mide|tide|fovir|navir|tegravir|buvir|asvir|previr|quine|oxacin|penem|bactam|kacin|"
+    "fibrate|fibrozil|dronic|clax|ciclib|tinoin|azosin|grel|xaban|golide|tropine|phylline|"
+    "bamate|butamine|poetin|stigmine|curium|curonium|vudine|citabine|ifen|ifene|zodone|"
+    "butin|butol|idone|midine|hydramine|eridine|osin|idine|betasol"
 )
-DRUG = re.compile(rf"\b(?:{_DRUG_WORDS}|[a-z]{{3,}}(?:{_DRUG_STEMS}))\b")
+# Common words that end like a drug stem ("disease", "increase", "peptide").
+_NOT_DRUGS = (
+    "disease|increase|decrease|release|phase|please|purchase|peptide|polypeptide|"
+    "nucleotide|oligonucleotide"
+)
+# Stems match after at least two letters ("losartan", "cocaine"); cephalosporins are
+# named by a prefix ("ceftriaxone", "cephalexin").
+DRUG = re.compile(
+    rf"\b(?!(?:{_NOT_DRUGS})s?\b)"
+    rf"(?:{_DRUG_WORDS}|[a-z]{{2,}}(?:{_DRUG_STEMS})|(?:cef|ceph)[a-z]{{3,}})\b"
+)
 
 # Words that name a pathological event (not a drug, not a disease being treated).
 EVENT = re.compile(
@@ -87,7 +113,8 @@ EVENT = re.compile(
     r"dyskinesia|ataxia|myoclonus|somnolence|sedation|depression|ideation|suicide|death|"
     r"died|fatal|vomiting|nausea|diarrh\w+|constipation|ileus|pain|cough|dyspnea|"
     r"bronchospasm|edema|swelling|pruritus|itching|alopecia|gain|acidosis|ketoacidosis|"
-    r"hypo\w+|hyper\w+)\b"
+    r"malaise|fatigue|hallucinat\w+|elevat\w+|raised|rose|risen|fell|fallen|dropped|"
+    r"abnormal\w*|deteriorat\w+|worsen\w*|hypo\w+|hyper\w+)\b"
 )
 
 # "X-induced", "X-associated" …: the hyphenated compound that case reports favour.
@@ -106,6 +133,19 @@ CAUSAL = re.compile(
     r"dechallenge|re-?exposure|overdose|ingestion|intoxication|poisoning|potentiated|"
     r"interaction|exposure)\b"
 )
+# The connectives that name a cause outright (no temporal "after", "during").
+_STRONG_CAUSAL = re.compile(
+    r"\b(?:induced|caused|provoked|triggered|precipitated|attributed|attributable|"
+    r"secondary to|due to|toxicity|adverse|side[- ]effects?|hypersensitivity|"
+    r"complicated|complication|associated with|related to)\b"
+)
+# A drug stopped or changed because of something ("azathioprine was withdrawn because of
+# leukopenia"): case reports often state the event only as the reason for the change.
+STOPPED_BECAUSE = re.compile(
+    r"\b(?:discontinu\w+|stopped|withdrawn|withheld|held|reduced|decreased|switched|changed|"
+    r"replaced|tapered|interrupted|ceased|halved|lowered)\b(?:\s+\S+){0,6}?\s+"
+    r"(?:because of|due to|owing to|for|after|in view of|following)\b"
+)
 # Something happened to the patient (onset verbs of a case narrative).
 ONSET = re.compile(
     r"\b(?:developed|develop|develops|experienced|suffered|occurred|occurring|appeared|"
@@ -122,10 +162,25 @@ TREATMENT = re.compile(
 # A non-drug cause named after a causal connective ("due to a urinary tract infection").
 NON_DRUG_CAUSE = re.compile(
     r"\b(?:due to|caused by|secondary to|attributed to|related to|associated with|"
-    r"complicating|from)\s+(?:an?\s+|the\s+|his\s+|her\s+)?(?:\w+\s+){0,3}?(?:infection|"
+    r"complicating|from|because of|explained by|consequence of|typical of|diagnosed as|"
+    r"precipitated by|resulting from|in (?:a |the )?(?:patient|man|woman|child) with)\s+"
+    r"(?:an?\s+|the\s+|his\s+|her\s+|their\s+)?(?:\w+[\s-]+){0,3}?(?:infection|"
     r"disease|cancer|carcinoma|tumou?r|lymphoma|leukemia|myeloma|metastas\w+|sepsis|"
-    r"shock|trauma|surgery|gallstones?|alcohol|virus|viral|bacteria\w*|ischemia|"
-    r"dehydration|cirrhosis|transplantation|pregnancy|diabetes|obstruction|exercise)\b"
+    r"shock|trauma|surgery|gallstones?|alcohol|drinking|virus|viral|bacteria\w*|ischemia|"
+    r"dehydration|cirrhosis|transplantation|pregnancy|delivery|diabetes|obstruction|"
+    r"exercise|fasting|adenoma|insulinoma|\w+oma|lupus|seizures?|uropathy|hypersplenism|"
+    r"dysplasia|syndrome|hypertension|immobili[sz]ation|fall|injury|burns?|parasit\w*|"
+    r"helminth\w*|strongyloid\w*|tuberculosis|hepatitis [abce]|epstein-barr|"
+    r"cytomegalovirus|herpes|influenza|covid-19|pneumonia|abscess|catheter|deficiency|"
+    r"mutation|genetic|congenital|hereditary|autoimmune|degeneration|stenosis|malnutrition)\b"
+)
+# A sentence naming an event with no drug in it ("bilirubin had risen because of biliary
+# obstruction"): a drug-caused event needs a drug, so these are background, not reports.
+BENEFIT = re.compile(
+    r"\b(?:relieved|reversed|corrected|cleared|controlled|normali[sz]ed|improved|resolved with|"
+    r"responded (?:well )?to|remained (?:well|stable|euthymic|asymptomatic|normal)|to reduce|"
+    r"to prevent|to treat|to control|for the (?:treatment|prevention|management) of|"
+    r"induced (?:a )?(?:complete |partial )?(?:remission|response)|cured|eradicat\w+)\b"
 )
 
 WINDOW = 6  # words between a causal connective and a drug-like word
@@ -141,6 +196,10 @@ FEATURES: tuple[str, ...] = (
     "onset_and_drug",
     "treatment",
     "non_drug_cause",
+    "event_without_drug",
+    "benefit",
+    "benefit_without_causal",
+    "stopped_because",
     "english",
 )
 DIM = len(FEATURES)
@@ -165,6 +224,8 @@ def causal_vector(text: str) -> np.ndarray[tuple[int], np.dtype[np.float32]]:
     causal = _positions(CAUSAL, norm, starts)
     events = _positions(EVENT, norm, starts)
     compound = any(DRUG.fullmatch(m.group(1)) for m in _COMPOUND.finditer(norm))
+    benefit = BENEFIT.search(norm) is not None
+    causal_words = _STRONG_CAUSAL.search(norm) is not None
     flags = {
         "drug": bool(drugs),
         "drug_count_2": len(set(drugs)) >= 2,
@@ -178,6 +239,10 @@ def causal_vector(text: str) -> np.ndarray[tuple[int], np.dtype[np.float32]]:
         "onset_and_drug": ONSET.search(norm) is not None and bool(drugs),
         "treatment": TREATMENT.search(norm) is not None,
         "non_drug_cause": NON_DRUG_CAUSE.search(norm) is not None,
+        "event_without_drug": bool(events) and not drugs,
+        "benefit": benefit,
+        "benefit_without_causal": benefit and not compound and not causal_words,
+        "stopped_because": bool(drugs) and STOPPED_BECAUSE.search(norm) is not None,
         "english": bool(words),
     }
     for i, name in enumerate(FEATURES):

@@ -49,7 +49,12 @@ def detect_language(text: str) -> str:
 
 
 # A patient writing about themselves (forum style) rather than a clinician about a patient.
-_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my(?! (patient|pt)s?\b))\b", re.IGNORECASE)
+# "I" as a Roman numeral ("type I", "grade I", "phase I") is not a person.
+_FIRST_PERSON = re.compile(
+    r"\b((?<!type )(?<!grade )(?<!phase )(?<!class )(?<!stage )(?<!factor )(?<!complex )"
+    r"(?<!group )(?<!part )i|i'm|i've|i'd|me|my(?! (patient|pt)s?\b))\b",
+    re.IGNORECASE,
+)
 
 
 def register(text: str) -> str:
@@ -183,7 +188,10 @@ KNOWN_EFFECT_QUESTION = _rx(
 GENERAL_QUESTION = _rx(
     r"怎么(办|处理|用|吃|算|判断|解释|上报|监测)|如何|吗[?？]?$|呢[?？]?$|什么|哪些|多少|多久|"
     r"是否|能否|可以吗|需要.{0,8}吗|[?？]$",
-    r"^(what|how|can|could|is|are|does|do|should|when|which|where|any)\b|\?$",
+    # "When" opens a question only before a verb of asking ("when should …"); "When X was
+    # added, Y occurred" is case-report narrative.
+    r"^(what|how|can|could|is|are|does|do|should|which|where|any)\b|"
+    r"^when (should|can|could|do|does|is|are|will|would|to)\b|\?$",
 )
 
 

@@ -59,7 +59,7 @@ _SERVICE_ZH = re.compile(
 _SERVICE_EN = re.compile(
     r"\b(bot|chatbot|assistant|service|answer(ed|s)?|question|link|page|pdf|rep|representative|"
     r"human|real person|complain(t|ts)?|waste of (my )?time|wasting my time|registration|"
-    r"register|meeting|webinar|unsubscribe)\b",
+    r"register|meeting|webinar|unsubscribe|frustrat\w*|annoy\w*|useless|pointless|ridiculous)\b",
     re.IGNORECASE,
 )
 # A product named in Chinese: the word 药, a dosage form or unit, a common generic-name
