@@ -71,13 +71,14 @@ _PRODUCT_ZH = re.compile(
 )
 
 # Anything clinical in Chinese: a patient or person, a body part or finding, a drug, a dose,
-# a treatment, a number (ages, doses, lab values, days). Used only by ``clinical``.
+# a treatment, a number (ages, doses, lab values, days). Used only by ``has_content``.
 _CLINICAL_ZH = re.compile(
     r"患|病|医|药|症|炎|癌|瘤|疹|痛|疼|血|尿|便|肝|肾|心|肺|胃|肠|脑|骨|皮|眼|耳|鼻|口|牙|喉|"
     r"头|胸|腹|腰|腿|脚|手|身|体|孕|产|奶|乳|婴|儿|孩|岁|男|女|人|死|亡|住院|检查|化验|指标|"
     r"治疗|手术|注射|输液|服|吃|用|打|剂|量|次|mg|ml|\d",
     re.IGNORECASE,
 )
+_ANY_WORD = re.compile(r"[a-z]{2,}|[\u4e00-\u9fff]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def threshold_key(text: str, cues: CueMatches) -> str:
     应该怎么处理？"); ``"<register>:bare"`` — nothing a report rests on: no special
     situation, no exposure, no reaction word (a name, a hospital, "thanks"); otherwise the
     plain register; ``"<register>:service"`` — a bare message about the bot or the service
-    (``about_service``) or without a clinical word (``clinical``), which is never a report.
+    (``about_service``) or with nothing a report could rest on (``has_content``): never a report.
     Each key's threshold is chosen on cross-validated scores (``bench/train_ae.py``); a key
     missing from the model falls back to the register's.
     """
@@ -124,21 +125,23 @@ def threshold_key(text: str, cues: CueMatches) -> str:
     if cues.general_question and not cues.patient:
         return f"{key}:question"
     if not cues.evidence() and not reaction.search(text):
-        never = about_service(text, cues, key) or not clinical(text, key)
+        never = about_service(text, cues, key) or not has_content(text, key)
         return f"{key}:service" if never else f"{key}:bare"
     return key
 
 
-def clinical(text: str, key: str) -> bool:
-    """Whether a bare Chinese message has any clinical word at all (English: always assumed).
+def has_content(text: str, key: str) -> bool:
+    """Whether a bare message has anything a report could rest on.
 
-    A Chinese message with no patient, person, body part, finding, drug, dose or number in it
-    ("桌子 飞翔 周三", a forwarded slogan) cannot carry a report; the embedding of such noise
-    can still land near reports. On every labelled set no Chinese report lacks these words.
-    English patient-forum reports are too varied for a word list ("My libido is gone"), so
-    English is not gated.
+    Chinese: a clinical word — a message with no patient, person, body part, finding, drug,
+    dose or number in it ("桌子 飞翔 周三", a forwarded slogan) cannot carry a report, yet the
+    embedding of such noise can land near reports; on every labelled set no Chinese report
+    lacks these words. Other registers: any word at all (emoji, symbols or digits alone are
+    not a report); English patient-forum reports are too varied for a word list ("My libido
+    is gone").
     """
-    return key != "zh" or bool(_CLINICAL_ZH.search(normalize(text)))
+    norm = normalize(text)
+    return bool((_CLINICAL_ZH if key == "zh" else _ANY_WORD).search(norm))
 
 
 def about_service(text: str, cues: CueMatches, key: str) -> bool:
