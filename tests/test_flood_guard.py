@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.models import Channel, InboundMessage, MessageKind, SenderType
+from bot.models import Channel
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.storage.base import Storage
 from skills.adverse_events.cases import CASES_SET
 from tests.helpers import RecordingSender
+from tests.qa_support import message
 
 
 class Clock:
@@ -18,19 +19,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def said(text: str, n: int, user: str = "doc-flood", member: bool = False) -> InboundMessage:
-    who = "rep" if member else "doctor"
-    return InboundMessage(
-        message_id=f"{user}-{n}",
-        channel=Channel.CONSOLE,
-        conversation_key=f"console:{who}:{user}",
-        sender_id=user,
-        sender_type=SenderType.MEMBER if member else SenderType.EXTERNAL,
-        kind=MessageKind.TEXT,
-        text=text,
-    )
 
 
 async def test_a_flood_is_answered_once_then_waits_but_reports_still_count(
@@ -42,30 +30,30 @@ async def test_a_flood_is_answered_once_then_waits_but_reports_still_count(
         settings, storage, senders={Channel.CONSOLE: RecordingSender()}, clock=clock
     )
     answered = []
-    for n in range(6):
-        ctx = await dispatcher.feed(said("你好", n))
+    for _ in range(6):
+        ctx = await dispatcher.feed(message("你好"))
         answered.append(len(ctx.replies))
     assert all(count >= 1 for count in answered[:3])
     assert answered[3] == 1 and answered[4:] == [0, 0]
     assert ctx.skill == "flood_guard" and ctx.data["audit_flood"] == 6
 
     # A report in the flood is screened, recorded and handled (the form asks its question).
-    report = await dispatcher.feed(said("患者服用诺拉维后出现严重皮疹，已住院", 6))
+    report = await dispatcher.feed(message("患者服用诺拉维后出现严重皮疹，已住院"))
     assert report.data.get("ae_case") and report.replies
     assert len(await storage.set_members(CASES_SET)) == 1
 
     # Other doctors and reps are not limited; the next minute starts afresh.
-    other = await dispatcher.feed(said("你好", 0, user="doc-calm"))
-    rep = await dispatcher.feed(said("/help", 7, user="rep-li", member=True))
+    other = await dispatcher.feed(message("你好", user="doc-calm"))
+    rep = await dispatcher.feed(message("/help", user="rep-li", member=True))
     assert other.skill != "flood_guard" and rep.skill != "flood_guard"
     clock.now += timedelta(minutes=1)
-    later = await dispatcher.feed(said("你好", 7))
+    later = await dispatcher.feed(message("你好"))
     assert later.skill != "flood_guard" and later.replies
 
 
 async def test_zero_switches_the_guard_off(storage: Storage) -> None:
     settings = Settings(kb_sample_library=False, flood_messages_per_min=0)
     _, dispatcher = build_runtime(settings, storage, senders={Channel.CONSOLE: RecordingSender()})
-    for n in range(30):
-        ctx = await dispatcher.feed(said("你好", n))
+    for _ in range(30):
+        ctx = await dispatcher.feed(message("你好"))
         assert ctx.skill != "flood_guard"
