@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.i18n import detect_locale
 from skills.adverse_events.causality import DRUG, EVENT
 from skills.adverse_events.cues import (
     CATEGORIES,
@@ -78,7 +79,6 @@ _CLINICAL_ZH = re.compile(
     r"治疗|手术|注射|输液|服|吃|用|打|剂|量|次|mg|ml|\d",
     re.IGNORECASE,
 )
-_ANY_WORD = re.compile(r"[a-z]{2,}|[\u4e00-\u9fff]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,9 @@ def has_content(text: str, key: str) -> bool:
     not a report); English patient-forum reports are too varied for a word list ("My libido
     is gone").
     """
-    norm = normalize(text)
-    return bool((_CLINICAL_ZH if key == "zh" else _ANY_WORD).search(norm))
+    if key == "zh":
+        return bool(_CLINICAL_ZH.search(normalize(text)))
+    return detect_locale(text) is not None
 
 
 def about_service(text: str, cues: CueMatches, key: str) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.i18n import detect_locale
 from bot.llm import LLMClient, LLMError
 from skills.qa.textutil import normalise
 
@@ -152,7 +153,7 @@ class IntentClassifier:
             intents = [intent for intent, texts in EXEMPLARS.items() for _ in texts]
             vectors = self._embed([t for texts in EXEMPLARS.values() for t in texts])
             self._exemplars = (intents, vectors)
-        if not _WORDS.search(normalise(text)):
+        if detect_locale(text) is None:
             return Intent.UNCLEAR  # no word of a language the bot reads: nothing to match
         intents, vectors = self._exemplars
         similarities = vectors @ self._embed([text])[0]
