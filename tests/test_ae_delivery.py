@@ -14,6 +14,7 @@ import defusedxml.ElementTree as SafeET
 import pytest
 from aiohttp import web
 
+from bot.audit import AUDIT_QUEUE
 from bot.models import CardReply, TextReply
 from skills.adverse_events.delivery import (
     IDEMPOTENCY_HEADER,
@@ -28,6 +29,8 @@ from skills.adverse_events.service import (
     DEAD_LETTER_QUEUE,
     DELIVERY_GROUP,
     DELIVERY_QUEUE,
+    Redelivery,
+    redeliver,
 )
 from tests.ae_support import AEBot, ae_settings
 from tests.storage_backends import Backend, free_port
@@ -172,6 +175,37 @@ async def test_dead_letter_after_max_attempts_alerts_pv(
     assert [entry.payload["case_id"] for entry in dead] == [case_id]
     alerts = [r.text for m in bot.app.sent for r in m.replies if isinstance(r, TextReply)]
     assert any(case_id in text and "死信" in text for text in alerts)
+
+
+async def test_redeliver_after_dead_letter_reaches_pv_once(
+    backend: Backend, tmp_path: Path, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=1)
+    case_id = await _report(bot)
+    receiver.up = False
+    worker = _worker(bot, session, "w")
+    await worker.run_once()
+    assert (await bot.ae.store.delivery(case_id)).dead_lettered_at is not None
+    store, storage, now = bot.ae.store, backend.storage, bot.clock.now
+
+    receiver.up = True  # the sink is fixed; PV asks for the case again
+    assert await redeliver(storage, store, case_id, by="cli:pv", at=now) is Redelivery.QUEUED
+    state = await store.delivery(case_id)
+    assert state.attempts == 0 and state.dead_lettered_at is None and "archive" in state.sinks
+    while await worker.run_once():
+        pass
+    assert receiver.received == [case_id]
+    assert (await store.delivery(case_id)).delivered_at is not None
+    again = await redeliver(storage, store, case_id, by="cli:pv", at=now)
+    assert again is Redelivery.ALREADY_DELIVERED
+    assert await redeliver(storage, store, "AE-19990101-0001", by="cli:pv", at=now) is (
+        Redelivery.NO_SUCH_CASE
+    )
+    records = await storage.consume(AUDIT_QUEUE, "redeliver-test", "t", 10_000, 0)
+    resets = [e.payload for e in records if e.payload["kind"] == "ae_delivery_reset"]
+    assert [(r["case_id"], r["by"], r["dead_lettered"]) for r in resets] == [
+        (case_id, "cli:pv", True)
+    ]
 
 
 def _find(root: Element, path: str) -> str:

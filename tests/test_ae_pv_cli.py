@@ -1,4 +1,4 @@
-"""``virtualrep pv``: list (and --overdue), show, export e2b/json, ack, over real Redis."""
+"""``virtualrep pv``: list (and --overdue), show, export e2b/json, ack, redeliver, over real Redis."""
 
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ def test_pv_commands(
     assert main(["pv", "list", "--overdue"]) == 0
     assert case_id not in capsys.readouterr().out
     assert main(["pv", "show", "AE-00000000-0000"]) == 1
+    capsys.readouterr()
+    assert main(["pv", "redeliver", case_id, "AE-00000000-0000"]) == 1
+    refused = capsys.readouterr().err
+    assert f"{case_id}: not submitted yet" in refused and "0000: no such case" in refused
+    assert main(["pv", "redeliver", "--dead"]) == 0  # none dead-lettered
+    assert "no case to redeliver" in capsys.readouterr().err
 
     async def reads_audited() -> int:
         storage = RedisStorage.from_url(redis_url, prefix=prefix)

@@ -228,6 +228,22 @@ class CaseStore:
     async def save_delivery(self, case_id: str, state: DeliveryState) -> None:
         await self._storage.set_json(f"ae:delivery:{case_id}", state.model_dump(mode="json"))
 
+    async def reset_delivery(self, case_id: str, *, by: str, at: datetime) -> None:
+        """Clear the attempt count and dead-letter mark (sinks already done stay done); audited."""
+        state = await self.delivery(case_id)
+        await self._audit.record(
+            "ae_delivery_reset",
+            at,
+            case_id=case_id,
+            by=by,
+            attempts=state.attempts,
+            last_error=state.last_error,
+            dead_lettered=state.dead_lettered_at is not None,
+        )
+        state.attempts = 0
+        state.dead_lettered_at = None
+        await self.save_delivery(case_id, state)
+
     async def acknowledge(self, case_id: str, by: str, at: datetime, via: str) -> Acknowledgement:
         """Record PV's acknowledgement; the first one stands (a second click changes nothing)."""
         key = f"ae:ack:{case_id}"

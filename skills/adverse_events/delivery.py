@@ -42,6 +42,7 @@ from skills.adverse_events.service import (
     AEService,
     ae_service,
     case_card,
+    delivery_lock_key,
 )
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class DeliveryWorker:
         ae = self._ae
         storage = ae.services.storage
         case_id = str(entry.payload["case_id"])
-        async with storage.lock(f"lock:ae:deliver:{case_id}", timeout_s=120):
+        async with storage.lock(delivery_lock_key(case_id), timeout_s=120):
             state = await ae.store.delivery(case_id)
             if state.delivered_at or state.dead_lettered_at:
                 await storage.ack(DELIVERY_QUEUE, DELIVERY_GROUP, entry.entry_id)

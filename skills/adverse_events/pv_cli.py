@@ -1,4 +1,4 @@
-"""``virtualrep pv list|show|export|ack``: PV's command line over the case store.
+"""``virtualrep pv list|show|export|ack|redeliver``: PV's command line over the case store.
 
 Every case read here is written to the audit trail with the operator's login as reader.
 """
@@ -17,6 +17,7 @@ from bot.settings import Settings
 from bot.storage.base import Storage
 from skills.adverse_events.cases import CaseStore
 from skills.adverse_events.e2b import case_json, case_xml
+from skills.adverse_events.service import Redelivery, redeliver
 
 
 def _reader() -> str:
@@ -88,6 +89,28 @@ async def _ack(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    failed = False
+    async with open_storage(settings) as storage:
+        store = _store(storage, settings)
+        cases = list(args.cases)
+        if args.dead:
+            for case_id in await store.case_ids():
+                if (await store.delivery(case_id)).dead_lettered_at is not None:
+                    cases.append(case_id)
+        for case_id in cases:
+            outcome = await redeliver(storage, store, case_id, by=_reader(), at=now)
+            if outcome is Redelivery.QUEUED:
+                print(f"{case_id}\tqueued for delivery again")
+            else:
+                failed = True
+                print(f"virtualrep: {case_id}: {outcome.value}", file=sys.stderr)
+    if not cases:
+        print("no case to redeliver", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pv = subparsers.add_parser("pv", help="pharmacovigilance: adverse-event cases")
     commands = pv.add_subparsers(dest="pv_command", required=True, metavar="PV_COMMAND")
@@ -109,3 +132,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     ack.add_argument("case")
     ack.add_argument("--by", help="who acknowledges (default: your login)")
     ack.set_defaults(handler=lambda a, s: asyncio.run(_ack(a, s)))
+
+    again = commands.add_parser(
+        "redeliver",
+        help="start delivery over for cases (e.g. dead-lettered, once the sink is fixed)",
+    )
+    again.add_argument("cases", nargs="*", metavar="CASE")
+    again.add_argument("--dead", action="store_true", help="every dead-lettered case")
+    again.set_defaults(handler=lambda a, s: asyncio.run(_redeliver(a, s)))

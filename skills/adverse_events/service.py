@@ -10,12 +10,14 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Final
 
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, request_escalation
 from bot.models import CardButton, CardReply, Channel, OutboundMessage, Reply, TextReply
 from bot.services import Services
+from bot.storage.base import Storage
 from skills.adverse_events.cases import (
     AECase,
     CaseStatus,
@@ -38,6 +40,51 @@ RETRY_SCHEDULE: Final = "ae_delivery_retry"
 ACK_CLICK_PREFIX: Final = "ae:ack:"
 
 KnownEffectAnswerer = Callable[[Context, str], Awaitable[Sequence[Reply | str]]]
+
+
+def delivery_lock_key(case_id: str) -> str:
+    """The lock held while a case is delivered or its delivery is reset (one at a time)."""
+    return f"lock:ae:deliver:{case_id}"
+
+
+async def queue_delivery(storage: Storage, store: CaseStore, case_id: str, at: datetime) -> None:
+    """Put ``case_id`` on the delivery queue and record when."""
+    await storage.enqueue(DELIVERY_QUEUE, {"case_id": case_id})
+    state = await store.delivery(case_id)
+    state.queued_at = at
+    await store.save_delivery(case_id, state)
+
+
+class Redelivery(StrEnum):
+    """What ``redeliver`` did with a case."""
+
+    QUEUED = "queued"
+    ALREADY_DELIVERED = "already delivered"
+    NOT_SUBMITTED = "not submitted yet"  # the report is still being collected
+    NO_SUCH_CASE = "no such case"
+
+
+async def redeliver(
+    storage: Storage, store: CaseStore, case_id: str, *, by: str, at: datetime
+) -> Redelivery:
+    """Start a case's delivery over, typically after it was dead-lettered and the sink is fixed.
+
+    Attempts count from zero again and the dead-letter mark goes; sinks that already took the
+    case are not sent it again (the worker skips them). Audited with who asked.
+    """
+    async with storage.lock(delivery_lock_key(case_id), timeout_s=120):
+        case = await store.read(case_id, reader=by, purpose="pv redeliver", at=at)
+        if case is None:
+            return Redelivery.NO_SUCH_CASE
+        if case.status is not CaseStatus.SUBMITTED:
+            return Redelivery.NOT_SUBMITTED
+        state = await store.delivery(case_id)
+        if state.delivered_at is not None:
+            return Redelivery.ALREADY_DELIVERED
+        await store.reset_delivery(case_id, by=by, at=at)
+        await storage.set_add(PENDING_SET, case_id)
+        await queue_delivery(storage, store, case_id, at)
+    return Redelivery.QUEUED
 
 
 @functools.cache
@@ -122,10 +169,7 @@ class AEService:
         self.services.metrics.events.labels("ae_case_submitted").inc()
 
     async def enqueue_delivery(self, case_id: str) -> None:
-        await self.services.storage.enqueue(DELIVERY_QUEUE, {"case_id": case_id})
-        state = await self.store.delivery(case_id)
-        state.queued_at = self.now
-        await self.store.save_delivery(case_id, state)
+        await queue_delivery(self.services.storage, self.store, case_id, self.now)
 
     # -- people to tell --------------------------------------------------------------------------
     async def escalate_if_serious(self, case: AECase, at: datetime) -> None:
