@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from bot.i18n import detect_locale
+from bot.models import Conversation
 from bot.storage.base import Storage
 
 ESCALATION_QUEUE: Final = "escalations"
@@ -24,6 +26,16 @@ class EscalationReason(StrEnum):
     ADVERSE_EVENT_IN_HUMAN_MODE = "adverse_event_in_human_mode"
     COMPLAINT = "complaint"
     REP_TAKEOVER = "rep_takeover"
+
+
+def count_not_helped(conversation: Conversation, text: str) -> None:
+    """Count a message the bot could not help with toward the ``NOT_HELPED`` escalation.
+
+    A message without a single word (emoji, digits, symbols) is not counted: paging a rep over
+    it wastes the rep's time, and the reply to it already offers a rep.
+    """
+    if detect_locale(text) is not None:
+        conversation.unhelped_in_a_row += 1
 
 
 async def request_escalation(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from bot.dispatcher import Context, Router
+from bot.escalation import count_not_helped
 from bot.models import Channel, MenuOption, MenuReply, MessageKind, SenderType
 from bot.services import Services
 from bot.wecom.senders import MORE_CLICK_ID, KfSender
@@ -104,7 +105,7 @@ def create_fallback_router(services: Services, priority: int) -> Router:
 
     @router.message(lambda ctx: ctx.message.kind in (MessageKind.TEXT, MessageKind.CLICK))
     async def not_understood(ctx: Context) -> None:
-        ctx.conversation.unhelped_in_a_row += 1
+        count_not_helped(ctx.conversation, ctx.message.text)
         ctx.reply(
             main_menu(
                 ctx,

@@ -78,6 +78,20 @@ async def test_implicit_triggers_zh_and_en(storage: Storage) -> None:
     assert (await bot.conversation("d-nh")).mode is ConversationMode.BOT
 
 
+async def test_messages_without_a_word_do_not_page_a_rep(storage: Storage) -> None:
+    """Emoji, digits and symbols get the menu but never count toward "not helped twice"."""
+    bot = Harness(storage)
+    for text in ("😀😀😀", "？？？", "12345", "🙏"):
+        replies = await bot.doctor_says(text, doctor="d-sym")
+        assert not any("值班代表" in reply for reply in replies)
+    assert (await bot.conversation("d-sym")).unhelped_in_a_row == 0
+    await bot.doctor_says("asdf qwer", doctor="d-sym")
+    await bot.doctor_says("👍", doctor="d-sym")
+    replies = await bot.doctor_says("zxcv uiop", doctor="d-sym")
+    assert any("asked the rep on duty" in reply for reply in replies)
+    assert await bot.drain() == 1
+
+
 def test_sample_roster_ladder_and_hours() -> None:
     roster = load_roster(None, "Asia/Shanghai")
     doctor = DoctorProfile(doctor_id="doctor")

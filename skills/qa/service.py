@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from bot.dispatcher import Context
-from bot.escalation import EscalationReason, request_escalation
+from bot.escalation import EscalationReason, count_not_helped, request_escalation
 from bot.llm import LLMClient
 from bot.models import ActiveForm, Locale, MenuOption, MenuReply, Reply, SenderType, TextReply
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
@@ -346,7 +346,7 @@ class QAService:
     async def _not_helped(self, ctx: Context, question: str) -> None:
         """Count a message the bot could not help with; the handoff middleware escalates the
         second in a row (one owner for that rule, whichever skill could not help)."""
-        ctx.conversation.unhelped_in_a_row += 1
+        count_not_helped(ctx.conversation, question)
         ctx.data["audit_not_helped"] = question
 
     def _offer_menu(self, ctx: Context) -> MenuReply:
