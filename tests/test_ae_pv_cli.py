@@ -1,4 +1,4 @@
-"""``virtualrep pv``: list (and --overdue), show, export e2b/json, ack, redeliver, over real Redis."""
+"""``virtualrep pv`` over real Redis: list (--overdue), show, export, ack, redeliver."""
 
 from __future__ import annotations
 
