@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     embeddings_base_url: str | None = None
     embeddings_api_key: SecretStr | None = None
     embeddings_model: str | None = None
+    # Optional cross-encoder rerank service (knowledge/rerank.py): the best fused candidates
+    # are re-ordered by it; on failure or timeout search keeps the fused order.
+    rerank_url: str | None = None
+    rerank_model: str | None = None
+    rerank_api_key: SecretStr | None = None
+    rerank_timeout_s: float = Field(2.0, gt=0)
+    rerank_candidates: int = Field(20, ge=2, le=100)
 
     # --- WeCom ------------------------------------------------------------------------------
     wecom_corp_id: str | None = None
@@ -153,7 +160,12 @@ class Settings(BaseSettings):
         return _check_url(value, ("redis", "rediss", "unix"))
 
     @field_validator(
-        "chroma_url", "openai_base_url", "embeddings_base_url", "meetings_url", "pv_webhook_url"
+        "chroma_url",
+        "openai_base_url",
+        "embeddings_base_url",
+        "rerank_url",
+        "meetings_url",
+        "pv_webhook_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

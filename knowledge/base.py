@@ -16,12 +16,14 @@ fusion model needs the cosine of every lexical candidate too, and Chroma's ``whe
 queries cost tens of milliseconds; lexical scoring uses the inverted indexes of
 ``knowledge.lexical``. The snapshot also holds each chunk's hubness (see ``knowledge.ranking``).
 Filters (approved, inside validity today in Asia/Shanghai, audience, product, evaluation-only)
-are applied before ranking.
+are applied before ranking. With a rerank service configured (``knowledge.rerank``), the best
+fused candidates are re-ordered by it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -43,7 +45,10 @@ from knowledge import embeddings as emb
 from knowledge import lexical, ranking
 from knowledge.chunking import Chunk, chunk_document, retrieval_text
 from knowledge.loaders import Refusal, SourceDocument, iter_source_files, load_file
+from knowledge.rerank import RerankError, reranker_from_settings
 from knowledge.schema import DocumentMeta
+
+log = logging.getLogger(__name__)
 
 CHUNKS_COLLECTION = "vrep-kb-chunks"
 REGISTRY_COLLECTION = "vrep-kb-documents"
@@ -83,6 +88,12 @@ class Hit:
     audience: str
     language: str
     tags: tuple[str, ...]
+    rerank_score: float | None = None  # set when a rerank service ordered this hit
+
+    @property
+    def rank_score(self) -> float:
+        """The score the hits are ordered by: the reranker's when it ranked them."""
+        return self.score if self.rerank_score is None else self.rerank_score
 
 
 @dataclass
@@ -234,6 +245,7 @@ class KnowledgeBase:
         self._client = client
         self._model_id = model
         self._embeddings = _CachingEmbeddings(embeddings, model)
+        self._reranker = reranker_from_settings(settings)
         self._tz = ZoneInfo(settings.timezone)
         self._store = Chroma(
             client=client,
@@ -402,11 +414,33 @@ class KnowledgeBase:
             return []
         snapshot, rows, dense, matrix = ranked
         fused = ranking.load_model().score(matrix)
-        order = np.argsort(-fused, kind="stable")[:k]
+        order = [int(i) for i in np.argsort(-fused, kind="stable")]
+        relevance: dict[int, float] = {}
+        if self._reranker is not None:
+            head = order[: max(k, self._settings.rerank_candidates)]
+            relevance = self._rerank(query, [rows[i].text for i in head], head)
+            if relevance:
+                order = sorted(head, key=lambda i: -relevance[i]) + order[len(head) :]
         return [
-            _hit(rows[i], snapshot.docs[rows[i].doc_id], float(fused[i]), float(dense[i]))
-            for i in order
+            _hit(
+                rows[i],
+                snapshot.docs[rows[i].doc_id],
+                float(fused[i]),
+                float(dense[i]),
+                relevance.get(i),
+            )
+            for i in order[:k]
         ]
+
+    def _rerank(self, query: str, passages: list[str], rows: list[int]) -> dict[int, float]:
+        """Relevance by candidate row from the rerank service; empty (fused order) if it fails."""
+        assert self._reranker is not None
+        try:
+            scores = self._reranker.relevance(query, passages)
+        except RerankError as exc:
+            log.warning("rerank failed; fused order kept", extra={"error": str(exc)})
+            return {}
+        return dict(zip(rows, scores, strict=True))
 
     def candidates(
         self,
@@ -692,11 +726,12 @@ def _row(chunk_id: str, text: str, meta: dict[str, Any]) -> _Row:
     )
 
 
-def _hit(row: _Row, meta: DocumentMeta, score: float, dense: float) -> Hit:
+def _hit(row: _Row, meta: DocumentMeta, score: float, dense: float, rerank: float | None) -> Hit:
     return Hit(
         text=row.text,
         score=score,
         dense_score=dense,
+        rerank_score=rerank,
         doc_id=row.doc_id,
         chunk_id=row.chunk_id,
         title=meta.title,

@@ -171,7 +171,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                 print("error: give a query or --jsonl", file=sys.stderr)
                 return 2
             for hit in kb.search(args.query, args.k, audiences=audiences, product=args.product):
-                print(f"{hit.score:.3f}\t{hit.doc_id}\t{hit.section}\t{hit.citation}")
+                print(f"{hit.rank_score:.3f}\t{hit.doc_id}\t{hit.section}\t{hit.citation}")
                 print(f"\t{hit.text[:200]}")
             return 0
         for line in sys.stdin:
@@ -195,7 +195,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                     {
                         "doc_id": hit.doc_id,
                         "chunk_id": hit.chunk_id,
-                        "score": round(hit.score, 6),
+                        "score": round(hit.rank_score, 6),
                         "title": hit.title,
                         "approval_code": hit.approval_code,
                     }
