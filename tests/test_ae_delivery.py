@@ -33,7 +33,8 @@ from skills.adverse_events.service import (
     redeliver,
 )
 from tests.ae_support import AEBot, ae_settings
-from tests.storage_backends import Backend, free_port
+from tests.local_http import serving
+from tests.storage_backends import Backend
 
 SECRET = "pv-shared-secret"
 
@@ -66,15 +67,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     made = Receiver()
     app = web.Application()
     app.router.add_post("/pv", made.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    made.url = f"http://127.0.0.1:{port}/pv"
-    try:
+    async with serving(app) as base_url:
+        made.url = f"{base_url}/pv"
         yield made
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

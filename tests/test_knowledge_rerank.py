@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.settings import load_settings
 from knowledge.base import KnowledgeBase
+from tests.local_http import serving
 
 BOTH = frozenset({"hcp", "public"})
 MISSED_DOSE = "忘记吃药了怎么办"  # the fused ranking puts the missed-dose answer first
@@ -55,14 +56,9 @@ async def service() -> AsyncIterator[RerankService]:
     fake = RerankService()
     app = web.Application()
     app.router.add_post("/v1/rerank", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    fake.url = f"http://127.0.0.1:{port}/v1/rerank"
-    yield fake
-    await runner.cleanup()
+    async with serving(app) as base_url:
+        fake.url = f"{base_url}/v1/rerank"
+        yield fake
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,7 @@ from skills.meetings.catalog import (
     CatalogSource,
     load_catalog_file,
 )
+from tests.local_http import serving
 from tests.meetings.helpers import T0, meeting_entry, write_catalog
 
 
@@ -127,15 +128,8 @@ async def catalog_server() -> AsyncIterator[tuple[_Server, str]]:
     server = _Server()
     app = web.Application()
     app.router.add_get("/meetings.json", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield server, f"http://127.0.0.1:{port}/meetings.json"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base_url:
+        yield server, f"{base_url}/meetings.json"
 
 
 async def test_http_catalog_refreshes_after_the_interval(
