@@ -154,10 +154,10 @@ async def test_submitted_case_without_queue_entry_is_reconciled(
     assert receiver.received == [case_id]
 
 
-async def test_dead_letter_after_max_attempts_alerts_pv(
-    backend: Backend, tmp_path: Path, receiver: Receiver, session: aiohttp.ClientSession
-) -> None:
-    bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=2)
+async def _dead_lettered(
+    bot: AEBot, receiver: Receiver, session: aiohttp.ClientSession
+) -> tuple[str, DeliveryWorker]:
+    """A case whose two delivery attempts (max 2) met a webhook that is down."""
     case_id = await _report(bot)
     receiver.up = False
     worker = _worker(bot, session, "w")
@@ -166,6 +166,14 @@ async def test_dead_letter_after_max_attempts_alerts_pv(
     await bot.services.scheduler.run_due()
     await worker.run_once()
     assert (await bot.ae.store.delivery(case_id)).dead_lettered_at is not None
+    return case_id, worker
+
+
+async def test_dead_letter_after_max_attempts_alerts_pv(
+    backend: Backend, tmp_path: Path, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=2)
+    case_id, _ = await _dead_lettered(bot, receiver, session)
     dead = await backend.storage.consume(DEAD_LETTER_QUEUE, "ops", "t", block_ms=0)
     assert [entry.payload["case_id"] for entry in dead] == [case_id]
     alerts = [r.text for m in bot.app.sent for r in m.replies if isinstance(r, TextReply)]
@@ -175,12 +183,8 @@ async def test_dead_letter_after_max_attempts_alerts_pv(
 async def test_redeliver_after_dead_letter_reaches_pv_once(
     backend: Backend, tmp_path: Path, receiver: Receiver, session: aiohttp.ClientSession
 ) -> None:
-    bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=1)
-    case_id = await _report(bot)
-    receiver.up = False
-    worker = _worker(bot, session, "w")
-    await worker.run_once()
-    assert (await bot.ae.store.delivery(case_id)).dead_lettered_at is not None
+    bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=2)
+    case_id, worker = await _dead_lettered(bot, receiver, session)
     store, storage, now = bot.ae.store, backend.storage, bot.clock.now
 
     receiver.up = True  # the sink is fixed; PV asks for the case again
