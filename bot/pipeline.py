@@ -40,10 +40,16 @@ def sequence_key(conversation_key: str) -> str:
     return f"seq:{conversation_key}"
 
 
-async def submit_inbound(storage: Storage, message: InboundMessage, dedup_ttl_s: int) -> bool:
-    """Enqueue ``message`` unless its dedup key was seen; True when it was accepted."""
+async def submit_inbound(
+    storage: Storage, message: InboundMessage, dedup_ttl_s: int, *, dedup: str | None = None
+) -> bool:
+    """Enqueue ``message`` unless its dedup key was seen; True when it was accepted.
+
+    The key is the channel's message id, or ``dedup`` when given: a replayed dead letter claims
+    one of its own, since its message id was claimed when it first arrived.
+    """
     seq = await storage.enqueue_once(
-        dedup_key(message.channel.value, message.message_id),
+        dedup or dedup_key(message.channel.value, message.message_id),
         dedup_ttl_s,
         INBOUND_QUEUE,
         {"message": message.model_dump(mode="json")},

@@ -226,7 +226,7 @@ class KfSyncer:
         failure is not the item's fault: it propagates, and the page is read again later.
         """
         try:
-            await self._handle(item)
+            await self.handle_item(item)
         except StorageError:
             raise
         except Exception as exc:
@@ -238,7 +238,12 @@ class KfSyncer:
                 {"open_kfid": open_kfid, "reason": type(exc).__name__, "item": item},
             )
 
-    async def _handle(self, item: dict[str, Any]) -> None:
+    async def handle_item(self, item: dict[str, Any]) -> None:
+        """Submit one sync item (customer message or event), deduplicated on its msgid.
+
+        The one conversion path, for syncs and for replaying a set-aside item
+        (``bot.dead_letters``); raises when the item cannot be read.
+        """
         origin = item.get("origin")
         if origin == CUSTOMER and item.get("external_userid") and item.get("msgid"):
             message = customer_message(item)
@@ -249,8 +254,13 @@ class KfSyncer:
             event = item["event"]
             if not event.get("external_userid") or not event.get("open_kfid"):
                 return
-            if await self._storage.claim(f"kfevent:{item.get('msgid')}", self._dedup_ttl_s):
-                await self._handle_event(item, event)
+            claim = f"kfevent:{item.get('msgid')}"
+            if await self._storage.claim(claim, self._dedup_ttl_s):
+                try:
+                    await self._handle_event(item, event)
+                except Exception:
+                    await self._storage.delete(claim)  # not handled: a replay must not be a repeat
+                    raise
 
     async def _handle_event(self, item: dict[str, Any], event: dict[str, Any]) -> None:
         event_type = str(event.get("event_type", ""))
