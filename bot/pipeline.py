@@ -5,6 +5,8 @@ message within its conversation and enqueues it. Workers consume the queue throu
 group; an entry is acknowledged only after the dispatcher handled it (or recognised it as a
 redelivery), so a crashed worker's entries are reclaimed by another worker or replica.
 
+An entry that is malformed or keeps failing goes to ``inbound-dead`` (``bot.dead_letters``).
+
 Ordering: messages of one conversation are handled in ``seq`` order (the conversation lock
 plus ``last_seq`` in the state); different conversations are handled in parallel.
 """

@@ -5,9 +5,10 @@ with kf/sync_msg. Per open_kfid, one syncer at a time holds the storage lock
 ``lock:kfsync:<open_kfid>`` and resumes from the cursor persisted under
 ``kfcursor:<open_kfid>``; it pages while ``has_more`` and saves the cursor after each page,
 once every item of the page was submitted (an item that cannot be read is set aside in the
-queue ``kf-dead`` rather than block the account). Items are deduplicated on their msgid (customer
-messages through ``submit_inbound``, events under ``kfevent:<msgid>``), so a page seen twice
-(a crash before the cursor was saved) is harmless.
+queue ``kf-dead`` rather than block the account; ``virtualrep dead`` replays or drops it).
+Items are deduplicated on their msgid (customer messages through ``submit_inbound``, events
+under ``kfevent:<msgid>``, released again when the event could not be handled), so a page seen
+twice (a crash before the cursor was saved) is harmless.
 
 Customer messages (origin 3) become ``InboundMessage``s on channel ``kf`` with conversation key
 ``kf:<open_kfid>:<external_userid>``: text, a msgmenu click (text with ``menu_id``) as CLICK,

@@ -37,7 +37,7 @@ from bot.storage.redis import RedisStorage
 from handlers import kf
 from handlers.kf import KF_DEAD_LETTER_QUEUE, KfSyncer
 from tests.helpers import RecordingSender, drain_inbound, text_message
-from tests.wecom_harness import OPEN_KFID, enqueued, wecom_stack
+from tests.wecom_harness import OPEN_KFID, Stack, enqueued, wecom_stack
 
 DOCTOR = "wmDOCTOR0001"
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -171,14 +171,14 @@ async def test_resolving_a_later_entry_leaves_the_earlier_ones_unresolved(
 
 
 @pytest.fixture
-async def kf_stack(storage: Storage) -> AsyncIterator[tuple[KfSyncer, Any]]:
+async def kf_stack(storage: Storage) -> AsyncIterator[tuple[KfSyncer, Stack]]:
     async with wecom_stack(storage=storage) as stack:
         replica = stack.replicas[0]
         yield KfSyncer(replica.client, storage, replica.metrics, dedup_ttl_s=3600), stack
 
 
 async def test_kf_item_replays_once_the_cause_is_fixed(
-    storage: Storage, kf_stack: tuple[KfSyncer, Any], monkeypatch: pytest.MonkeyPatch
+    storage: Storage, kf_stack: tuple[KfSyncer, Stack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncer, stack = kf_stack
 
@@ -205,7 +205,7 @@ async def test_kf_item_replays_once_the_cause_is_fixed(
 
 
 async def test_kf_event_claim_is_released_when_the_event_is_set_aside(
-    storage: Storage, kf_stack: tuple[KfSyncer, Any], monkeypatch: pytest.MonkeyPatch
+    storage: Storage, kf_stack: tuple[KfSyncer, Stack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Otherwise the replay of a set-aside event would be skipped as a repeat."""
     syncer, stack = kf_stack
