@@ -17,7 +17,13 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 
-from bot.dead_letters import DEAD_LETTER_QUEUES, DeadLetters, NotReplayable, summarize
+from bot.dead_letters import (
+    DEAD_LETTER_QUEUES,
+    READ_LIMIT,
+    DeadLetters,
+    NotReplayable,
+    summarize,
+)
 from bot.metrics import Metrics
 from bot.resources import open_http_session, open_storage
 from bot.settings import Settings
@@ -52,8 +58,11 @@ def _not_found(args: argparse.Namespace) -> int:
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
     async with _dead_letters(settings) as letters:
         for queue in DEAD_LETTER_QUEUES:
-            for entry in await letters.unresolved(queue):
+            entries = await letters.unresolved(queue)
+            for entry in entries:
                 print("\t".join((queue, entry.entry_id, *summarize(entry))))
+            if len(entries) == READ_LIMIT:
+                print(f"virtualrep: {queue}: the oldest {READ_LIMIT} shown", file=sys.stderr)
     return 0
 
 
