@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from bot.dead_letters import DEAD_LETTER_WATCHES
 from bot.escalation import ESCALATION_QUEUE
 from bot.keys import (
     DISPATCHER,
@@ -102,7 +103,11 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     escalations = handoff.create_worker(services)
     monitor = QueueMonitor(
-        services.storage, services.metrics, WORKER_QUEUES, alert_depth=settings.queue_alert_depth
+        services.storage,
+        services.metrics,
+        WORKER_QUEUES,
+        alert_depth=settings.queue_alert_depth,
+        dead_letters=DEAD_LETTER_WATCHES,
     )
     app[QUEUE_MONITOR] = monitor
     workers.start()

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
+from bot import dead_letters_cli
 from bot.app import create_app
 from bot.dispatcher import Dispatcher
 from bot.llm import open_llm
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     pv_cli.add_commands(sub)
     simulate_cli.add_commands(sub)
     qa_cli.add_commands(sub)
+    dead_letters_cli.add_commands(sub)
     return parser
 
 

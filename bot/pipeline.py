@@ -5,6 +5,8 @@ message within its conversation and enqueues it. Workers consume the queue throu
 group; an entry is acknowledged only after the dispatcher handled it (or recognised it as a
 redelivery), so a crashed worker's entries are reclaimed by another worker or replica.
 
+An entry that is malformed or keeps failing goes to ``inbound-dead`` (``bot.dead_letters``).
+
 Ordering: messages of one conversation are handled in ``seq`` order (the conversation lock
 plus ``last_seq`` in the state); different conversations are handled in parallel.
 """
@@ -40,10 +42,16 @@ def sequence_key(conversation_key: str) -> str:
     return f"seq:{conversation_key}"
 
 
-async def submit_inbound(storage: Storage, message: InboundMessage, dedup_ttl_s: int) -> bool:
-    """Enqueue ``message`` unless its dedup key was seen; True when it was accepted."""
+async def submit_inbound(
+    storage: Storage, message: InboundMessage, dedup_ttl_s: int, *, dedup: str | None = None
+) -> bool:
+    """Enqueue ``message`` unless its dedup key was seen; True when it was accepted.
+
+    The key is the channel's message id, or ``dedup`` when given: a replayed dead letter claims
+    one of its own, since its message id was claimed when it first arrived.
+    """
     seq = await storage.enqueue_once(
-        dedup_key(message.channel.value, message.message_id),
+        dedup or dedup_key(message.channel.value, message.message_id),
         dedup_ttl_s,
         INBOUND_QUEUE,
         {"message": message.model_dump(mode="json")},

@@ -6,6 +6,9 @@ bound. Every ``CHECK_INTERVAL_S`` the monitor reads each queue's unacknowledged 
 ``vrep_queue_depth{queue}``; above ``settings.queue_alert_depth`` it logs an error (one JSON
 line with ``queue``, ``group``, ``depth`` and ``alert_depth``) and sets ``vrep_queue_alert{queue}``
 to 1, which an alerting rule can page on; the first check back under the depth logs the recovery.
+
+Dead-letter queues are watched the same way with an alert depth of 0: a single unresolved entry
+(one the operators' group has not acknowledged) is an error naming the command that shows it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from bot.metrics import Metrics
 from bot.outage import OutageBackoff, repeat_through_outages
@@ -23,8 +27,19 @@ log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 60.0
 
+DEAD_LETTER_COMMAND = "virtualrep dead list"
+"""Where an operator sees, then replays or drops, dead letters (``bot.dead_letters_cli``)."""
+DEAD_LETTER_ALERT = f"dead letters unresolved: see `{DEAD_LETTER_COMMAND}`"
+
 QueueGroup = tuple[str, str]
 """A queue and the consumer group whose backlog is watched."""
+
+
+class _Watch(NamedTuple):
+    queue: str
+    group: str
+    alert_depth: int
+    dead_letter: bool
 
 
 class QueueMonitor:
@@ -35,12 +50,14 @@ class QueueMonitor:
         queues: Sequence[QueueGroup],
         *,
         alert_depth: int,
+        dead_letters: Sequence[QueueGroup] = (),
         interval_s: float = CHECK_INTERVAL_S,
     ) -> None:
+        """Watch ``queues`` against ``alert_depth`` and ``dead_letters`` against 0."""
         self._storage = storage
         self._metrics = metrics
-        self._queues = list(queues)
-        self._alert_depth = alert_depth
+        self._queues = [_Watch(queue, group, alert_depth, False) for queue, group in queues]
+        self._queues += [_Watch(queue, group, 0, True) for queue, group in dead_letters]
         self._interval_s = interval_s
         self._alerting: set[str] = set()
         self._stopping = False
@@ -49,27 +66,30 @@ class QueueMonitor:
     async def measure(self) -> dict[str, int]:
         """Read every queue's depth into ``vrep_queue_depth``; returns depth by queue."""
         depths: dict[str, int] = {}
-        for queue, group in self._queues:
+        for queue, group, _, _ in self._queues:
             depths[queue] = await self._storage.queue_depth(queue, group)
             self._metrics.queue_depth.labels(queue).set(depths[queue])
         return depths
 
     async def check(self) -> list[str]:
-        """Measure, then alert on every queue over the depth; returns the queues over it."""
+        """Measure, then alert on every queue over its depth; returns the queues over it."""
         depths = await self.measure()
         over: list[str] = []
-        for queue, group in self._queues:
+        for queue, group, alert_depth, dead_letter in self._queues:
             depth = depths[queue]
-            fields = {"queue": queue, "group": group, "depth": depth}
-            fields |= {"alert_depth": self._alert_depth}
-            if depth > self._alert_depth:
+            fields = {"queue": queue, "group": group, "depth": depth, "alert_depth": alert_depth}
+            if depth > alert_depth:
                 over.append(queue)
                 self._alerting.add(queue)
-                log.error("queue over alert depth", extra=fields)
+                if dead_letter:
+                    fields |= {"command": DEAD_LETTER_COMMAND}
+                    log.error(DEAD_LETTER_ALERT, extra=fields)
+                else:
+                    log.error("queue over alert depth", extra=fields)
             elif queue in self._alerting:
                 self._alerting.discard(queue)
                 log.info("queue back under alert depth", extra=fields)
-            self._metrics.queue_alert.labels(queue).set(1 if depth > self._alert_depth else 0)
+            self._metrics.queue_alert.labels(queue).set(1 if depth > alert_depth else 0)
         return over
 
     def start(self) -> None:

@@ -5,9 +5,10 @@ with kf/sync_msg. Per open_kfid, one syncer at a time holds the storage lock
 ``lock:kfsync:<open_kfid>`` and resumes from the cursor persisted under
 ``kfcursor:<open_kfid>``; it pages while ``has_more`` and saves the cursor after each page,
 once every item of the page was submitted (an item that cannot be read is set aside in the
-queue ``kf-dead`` rather than block the account). Items are deduplicated on their msgid (customer
-messages through ``submit_inbound``, events under ``kfevent:<msgid>``), so a page seen twice
-(a crash before the cursor was saved) is harmless.
+queue ``kf-dead`` rather than block the account; ``virtualrep dead`` replays or drops it).
+Items are deduplicated on their msgid (customer messages through ``submit_inbound``, events
+under ``kfevent:<msgid>``, released again when the event could not be handled), so a page seen
+twice (a crash before the cursor was saved) is harmless.
 
 Customer messages (origin 3) become ``InboundMessage``s on channel ``kf`` with conversation key
 ``kf:<open_kfid>:<external_userid>``: text, a msgmenu click (text with ``menu_id``) as CLICK,
@@ -226,7 +227,7 @@ class KfSyncer:
         failure is not the item's fault: it propagates, and the page is read again later.
         """
         try:
-            await self._handle(item)
+            await self.handle_item(item)
         except StorageError:
             raise
         except Exception as exc:
@@ -238,7 +239,12 @@ class KfSyncer:
                 {"open_kfid": open_kfid, "reason": type(exc).__name__, "item": item},
             )
 
-    async def _handle(self, item: dict[str, Any]) -> None:
+    async def handle_item(self, item: dict[str, Any]) -> None:
+        """Submit one sync item (customer message or event), deduplicated on its msgid.
+
+        The one conversion path, for syncs and for replaying a set-aside item
+        (``bot.dead_letters``); raises when the item cannot be read.
+        """
         origin = item.get("origin")
         if origin == CUSTOMER and item.get("external_userid") and item.get("msgid"):
             message = customer_message(item)
@@ -249,8 +255,13 @@ class KfSyncer:
             event = item["event"]
             if not event.get("external_userid") or not event.get("open_kfid"):
                 return
-            if await self._storage.claim(f"kfevent:{item.get('msgid')}", self._dedup_ttl_s):
-                await self._handle_event(item, event)
+            claim = f"kfevent:{item.get('msgid')}"
+            if await self._storage.claim(claim, self._dedup_ttl_s):
+                try:
+                    await self._handle_event(item, event)
+                except Exception:
+                    await self._storage.delete(claim)  # not handled: a replay must not be a repeat
+                    raise
 
     async def _handle_event(self, item: dict[str, Any], event: dict[str, Any]) -> None:
         event_type = str(event.get("event_type", ""))

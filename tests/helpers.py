@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from bot.models import Channel, InboundMessage, MessageKind, OutboundMessage, SenderType, TextReply
+from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
+from bot.storage.base import Storage
 
 
 @dataclass
@@ -45,3 +48,15 @@ def text_message(
         kind=kind,
         text=text,
     )
+
+
+async def drain_inbound(workers: InboundWorkers, storage: Storage, timeout_s: float = 20.0) -> None:
+    """Run ``workers`` until the inbound queue has nothing unacknowledged, then stop them."""
+    workers.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            # Polls shared storage (possibly another process's): no event to wait on.
+            while await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        await workers.stop()

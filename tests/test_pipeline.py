@@ -21,7 +21,7 @@ from bot.pipeline import (
 from bot.runtime import build_runtime
 from bot.settings import load_settings
 from bot.storage.base import Storage
-from tests.helpers import RecordingSender, text_message
+from tests.helpers import RecordingSender, drain_inbound, text_message
 from tests.storage_backends import Backend
 
 
@@ -78,17 +78,6 @@ async def bot(storage: Storage) -> AsyncIterator[tuple[Dispatcher, RecordingSend
     yield dispatcher, sender, probe
 
 
-async def _run_until(workers: InboundWorkers, storage: Storage, timeout_s: float = 20.0) -> None:
-    workers.start()
-    try:
-        async with asyncio.timeout(timeout_s):
-            # Polls shared storage (possibly another process's): no event to wait on.
-            while await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP):  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-    finally:
-        await workers.stop()
-
-
 async def test_one_conversation_is_serialised_in_order(
     storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
 ) -> None:
@@ -97,7 +86,7 @@ async def test_one_conversation_is_serialised_in_order(
     for index in range(12):
         assert await submit_inbound(storage, message("c1", f"m{index}", f"id{index}"), 3600)
     workers = InboundWorkers(storage, dispatcher, Metrics(), workers=4)
-    await _run_until(workers, storage)
+    await drain_inbound(workers, storage)
     assert probe.seen["c1"] == [f"m{index}" for index in range(12)]
     assert probe.max_active_per_conversation == 1
     assert sender.texts("c1") == [f"echo m{index}" for index in range(12)]
@@ -112,7 +101,7 @@ async def test_two_conversations_run_in_parallel(
         await submit_inbound(storage, message("a", f"a{index}", f"a{index}"), 3600)
         await submit_inbound(storage, message("b", f"b{index}", f"b{index}"), 3600)
     workers = InboundWorkers(storage, dispatcher, Metrics(), workers=4)
-    await _run_until(workers, storage)
+    await drain_inbound(workers, storage)
     assert probe.seen == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
     assert probe.max_active_total == 2
 
@@ -124,7 +113,7 @@ async def test_duplicate_submission_is_handled_once(
     first = message("c", "hello", "same-id")
     assert await submit_inbound(storage, first, 3600)
     assert not await submit_inbound(storage, first, 3600)
-    await _run_until(InboundWorkers(storage, dispatcher, Metrics(), workers=2), storage)
+    await drain_inbound(InboundWorkers(storage, dispatcher, Metrics(), workers=2), storage)
     assert sender.texts() == ["echo hello"]
 
 
@@ -139,7 +128,7 @@ async def test_redelivered_entry_is_not_handled_twice(
     # ... the worker dies here, without acking; another worker reclaims the entry.
     workers = InboundWorkers(storage, dispatcher, Metrics(), workers=1, reclaim_idle_ms=1)
     await backend.advance(0.01)
-    await _run_until(workers, storage)
+    await drain_inbound(workers, storage)
     assert probe.seen["c"] == ["once"]
     assert sender.texts() == ["echo once"]
 
@@ -152,7 +141,7 @@ async def test_crashed_worker_entry_is_reclaimed_and_processed(
     await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "crashed-before-handling", count=1)
     workers = InboundWorkers(storage, dispatcher, Metrics(), workers=1, reclaim_idle_ms=1)
     await backend.advance(0.01)
-    await _run_until(workers, storage)
+    await drain_inbound(workers, storage)
     assert sender.texts() == ["echo lost?"]
 
 
@@ -163,7 +152,7 @@ async def test_raising_skill_gets_apology_and_worker_continues(
     await submit_inbound(storage, message("c", "boom 你好", "m1"), 3600)
     await submit_inbound(storage, message("c", "after", "m2"), 3600)
     metrics = dispatcher.services.metrics
-    await _run_until(InboundWorkers(storage, dispatcher, metrics, workers=1), storage)
+    await drain_inbound(InboundWorkers(storage, dispatcher, metrics, workers=1), storage)
     texts = sender.texts()
     assert texts[0].startswith("抱歉")
     assert texts[1] == "echo after"

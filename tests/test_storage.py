@@ -254,6 +254,33 @@ async def test_trim_keeps_pending_and_undelivered_entries(storage: Storage) -> N
     assert await storage.queue_depth("q", "new-group") == 2  # a new group starts at what is left
 
 
+async def test_unacknowledged_reads_what_a_group_owes_without_delivering(storage: Storage) -> None:
+    assert await storage.unacknowledged("nothing", "ops") == []
+    ids = [await storage.enqueue("q", {"n": n, "text": "皮疹"}) for n in range(5)]
+    owed = await storage.unacknowledged("q", "ops")  # no group yet: it owes everything
+    assert [(e.entry_id, e.deliveries) for e in owed] == [(i, 0) for i in ids]
+    assert owed[0] == QueueEntry("q", ids[0], {"n": 0, "text": "皮疹"}, 0)
+    assert await storage.queue_depth("q", "ops") == 5  # reading created nothing
+    delivered = await storage.consume("q", "ops", "o", count=3, block_ms=0)
+    assert [e.entry_id for e in delivered] == ids[:3]  # reading delivered nothing
+    await storage.ack("q", "ops", ids[1])
+    owed = await storage.unacknowledged("q", "ops")
+    assert [(e.entry_id, e.deliveries) for e in owed] == [
+        (ids[0], 1), (ids[2], 1), (ids[3], 0), (ids[4], 0)
+    ]  # fmt: skip
+    assert [e.entry_id for e in await storage.unacknowledged("q", "ops", count=3)] == [
+        ids[0], ids[2], ids[3]
+    ]  # fmt: skip
+    assert await storage.unacknowledged("q", "ops", count=0) == []
+    assert [e.entry_id for e in await storage.consume("q", "ops", "o", count=5, block_ms=0)] == (
+        ids[3:]
+    )  # the read did not move the group on
+    for entry_id in ids:
+        await storage.ack("q", "ops", entry_id)
+    assert await storage.unacknowledged("q", "ops") == []
+    assert [e.entry_id for e in await storage.unacknowledged("q", "other")] == ids
+
+
 async def test_queue_consumer_trims_what_it_acknowledged(storage: Storage) -> None:
     async def process(entry: QueueEntry) -> None:
         await storage.ack("q", "workers", entry.entry_id)

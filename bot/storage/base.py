@@ -159,6 +159,15 @@ class Storage(Protocol):
         """Entries not yet acknowledged by ``group`` (waiting plus pending)."""
         ...
 
+    async def unacknowledged(self, queue: str, group: str, count: int = 100) -> list[QueueEntry]:
+        """Read, without delivering, up to ``count`` entries ``group`` has not acknowledged.
+
+        Oldest first: the group's pending entries (with their delivery counts), then those it
+        was never handed (``deliveries == 0``); a group not created yet owes every entry. For
+        operators looking at a queue (dead letters): nothing is delivered, counted or created.
+        """
+        ...
+
     async def trim_acknowledged(self, queue: str) -> int:
         """Remove the entries every consumer group has been delivered and acknowledged.
 

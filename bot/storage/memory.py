@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, islice
 from typing import Any
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
@@ -309,6 +310,23 @@ class MemoryStorage:
             return len(stream.entries)  # a group created now would start at the first entry
         waiting = stream.last_seq + 1 - max(found.next_index, _first_seq(stream))
         return waiting + len(found.pending)
+
+    async def unacknowledged(self, queue: str, group: str, count: int = 100) -> list[QueueEntry]:
+        stream = self._streams.get(queue)
+        if stream is None:
+            return []
+        found = stream.groups.get(group) or _Group()
+        waiting = range(max(found.next_index, _first_seq(stream)), stream.last_seq + 1)
+        owed = islice(chain(sorted(found.pending), waiting), max(count, 0))
+        return [
+            QueueEntry(
+                queue,
+                _entry_id(seq),
+                json.loads(stream.entries[seq]),
+                found.pending[seq].deliveries if seq in found.pending else 0,
+            )
+            for seq in owed
+        ]
 
     async def trim_acknowledged(self, queue: str) -> int:
         stream = self._streams.get(queue)

@@ -116,6 +116,39 @@ end
 return redis.call('XLEN', KEYS[1])
 """
 
+# KEYS: stream. ARGV: group, count. Entries the group has not acknowledged, oldest first, as
+# {id, fields, deliveries}: its pending ones, then those after its last-delivered-id (0 deliveries).
+# A group not created yet owes the whole stream. Reads only.
+_UNACKNOWLEDGED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {}
+end
+local want = tonumber(ARGV[2])
+local out = {}
+local after = nil
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do
+    info[group[i]] = group[i + 1]
+  end
+  if info['name'] == ARGV[1] then
+    after = '(' .. info['last-delivered-id']
+    for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', want)) do
+      local entry = redis.call('XRANGE', KEYS[1], pending[1], pending[1])[1]
+      if entry then
+        out[#out + 1] = {entry[1], entry[2], pending[4]}
+      end
+    end
+  end
+end
+if #out < want then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], after or '-', '+', 'COUNT', want - #out)) do
+    out[#out + 1] = {entry[1], entry[2], 0}
+  end
+end
+return out
+"""
+
 # KEYS: stream. Trims what every group has acknowledged; returns how many entries went.
 # A group still needs its oldest pending entry (XPENDING's summary names it) or, with nothing
 # pending, whatever follows its last-delivered-id. XTRIM MINID keeps ids >= the bound, so the
@@ -240,6 +273,7 @@ class RedisStorage:
         self._enqueue_once = ScriptBatcher(client, _ENQUEUE_ONCE)
         self._reclaim = client.register_script(_RECLAIM)
         self._queue_depth = client.register_script(_QUEUE_DEPTH)
+        self._unacknowledged = client.register_script(_UNACKNOWLEDGED)
         self._trim_acknowledged = client.register_script(_TRIM_ACKNOWLEDGED)
         self._claim_due = client.register_script(_CLAIM_DUE)
         self._take_seat = client.register_script(_TAKE_SEAT)
@@ -440,6 +474,16 @@ class RedisStorage:
     async def queue_depth(self, queue: str, group: str) -> int:
         with _translated():
             return int(await self._queue_depth(keys=[self._key("queue", queue)], args=[group]))
+
+    async def unacknowledged(self, queue: str, group: str, count: int = 100) -> list[QueueEntry]:
+        if count <= 0:
+            return []
+        with _translated():
+            owed = await self._unacknowledged(keys=[self._key("queue", queue)], args=[group, count])
+        return [
+            _entry(queue, entry_id, dict(zip(flat[::2], flat[1::2], strict=True)), int(deliveries))
+            for entry_id, flat, deliveries in owed
+        ]
 
     async def trim_acknowledged(self, queue: str) -> int:
         with _translated():
