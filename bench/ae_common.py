@@ -14,13 +14,13 @@ import numpy as np
 import numpy.typing as npt
 
 from skills.adverse_events.cues import detect_language, match_cues
-from skills.adverse_events.features import Embedder, dense_features, ngram_buckets
+from skills.adverse_events.features import EMBED_DIM, Embedder, dense_features, ngram_buckets
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "eval" / "dev"
 OWN_DATA = REPO / "skills" / "adverse_events" / "data"
 HELDOUT = REPO / "tests" / "data" / "ae_heldout.jsonl"
-CACHE = REPO / ".cache" / "ae_embeddings.npz"
+CACHE = REPO / ".cache" / f"ae_embeddings-{EMBED_DIM}d.npz"  # a new layout, a new cache
 
 
 @dataclass

@@ -31,7 +31,7 @@ from ae_common import (
     read_jsonl,
 )
 
-from skills.adverse_events.features import CUE_FEATURES, EMBED_DIM, HASH_DIM
+from skills.adverse_events.features import CUE_FEATURES, E5_DIM, EMBED_DIM, HASH_DIM
 from skills.adverse_events.model import MODEL_FILE, LinearModel
 
 # Training files: (path, source tag). Our own files live in ``OWN_DATA``.
@@ -132,8 +132,12 @@ def fit(
     # as "没用，一直在绕圈子"). A column constant over the training rows keeps scale 1.
     standardized = np.ones(dense.shape[1], dtype=bool)
     standardized[EMBED_DIM : EMBED_DIM + len(CUE_FEATURES)] = False
+    # The English encoder's block is scaled but not centred: a Chinese message's block is 0
+    # and must stay 0, so the English weights cannot move Chinese scores.
+    centred = standardized.copy()
+    centred[E5_DIM:EMBED_DIM] = False
     spread = dense.std(axis=0).astype(np.float64)
-    mean = np.where(standardized, dense.mean(axis=0), 0.0)
+    mean = np.where(centred, dense.mean(axis=0), 0.0)
     scale = np.where(standardized & (spread > 1e-6), spread, 1.0)
     x = (dense - mean) / scale
     lengths = np.asarray([len(b) for b in buckets])
