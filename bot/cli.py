@@ -19,6 +19,7 @@ from bot.models import Channel
 from bot.resources import open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
+from bot.storage.base import StorageError
 from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:  # e.g. a malformed roster file found while starting
         print(f"virtualrep: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # Redis down or unreachable: one line, nothing changed
+        print(f"virtualrep: storage unavailable: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     return code

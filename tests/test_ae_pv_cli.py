@@ -11,6 +11,7 @@ import pytest
 from bot.cli import main
 from bot.storage.redis import RedisStorage
 from tests.ae_support import AEBot, ae_settings
+from tests.storage_backends import free_port
 
 
 def test_pv_commands(
@@ -63,3 +64,13 @@ def test_pv_commands(
             await storage.close()
 
     assert asyncio.run(reads_audited()) >= 4
+
+
+def test_storage_down_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VREP_REDIS_URL", f"redis://127.0.0.1:{free_port()}")  # nobody listens
+    for command in (["pv", "list"], ["pv", "redeliver", "--dead"], ["dead", "list"]):
+        assert main(command) == 3
+        err = capsys.readouterr().err
+        assert err.startswith("virtualrep: storage unavailable: ") and err.count("\n") == 1
