@@ -47,7 +47,7 @@ from bot.wecom.senders import build_senders
 from handlers import wecom_callback
 from skills import handoff
 from skills.adverse_events.delivery import create_delivery_worker
-from skills.adverse_events.service import DELIVERY_GROUP, DELIVERY_QUEUE
+from skills.adverse_events.service import DELIVERY_GROUP, DELIVERY_QUEUE, PV_DEAD_LETTER_WATCH
 from skills.handoff.worker import ESCALATION_GROUP
 
 WORKER_QUEUES = (
@@ -107,7 +107,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         services.metrics,
         WORKER_QUEUES,
         alert_depth=settings.queue_alert_depth,
-        dead_letters=DEAD_LETTER_WATCHES,
+        dead_letters=(*DEAD_LETTER_WATCHES, PV_DEAD_LETTER_WATCH),
     )
     app[QUEUE_MONITOR] = monitor
     workers.start()

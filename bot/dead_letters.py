@@ -23,6 +23,7 @@ from typing import Final, NamedTuple
 from bot.audit import AuditLog
 from bot.models import Channel, InboundMessage, utcnow
 from bot.pipeline import DEAD_LETTER_QUEUE, dedup_key, submit_inbound
+from bot.queue_monitor import DeadLetterWatch
 from bot.storage.base import QueueEntry, Storage, StorageError
 from handlers.kf import KF_DEAD_LETTER_QUEUE, KfSyncer, conversation_key
 
@@ -30,7 +31,10 @@ OPS_GROUP: Final = "ops"
 """The operators' consumer group: an entry it acknowledged is resolved."""
 OPS_CONSUMER: Final = "ops-cli"
 DEAD_LETTER_QUEUES: Final = (DEAD_LETTER_QUEUE, KF_DEAD_LETTER_QUEUE)
-DEAD_LETTER_WATCHES: Final = tuple((queue, OPS_GROUP) for queue in DEAD_LETTER_QUEUES)
+DEAD_LETTER_COMMAND: Final = "virtualrep dead list"
+DEAD_LETTER_WATCHES: Final = tuple(
+    DeadLetterWatch(queue, OPS_GROUP, DEAD_LETTER_COMMAND) for queue in DEAD_LETTER_QUEUES
+)
 """What the queue monitor watches: any entry ``ops`` has not acknowledged raises the alert."""
 PREVIEW_CHARS: Final = 40
 READ_LIMIT: Final = 1000
@@ -144,7 +148,7 @@ class DeadLetters:
             operator=self._operator,
             submitted=submitted,
         )
-        await self._resolve(entry)
+        await resolve(self._storage, entry)
         return submitted
 
     async def drop(self, entry: QueueEntry, reason: str) -> None:
@@ -158,7 +162,7 @@ class DeadLetters:
             reason=reason,
             payload=entry.payload,
         )
-        await self._resolve(entry)
+        await resolve(self._storage, entry)
 
     async def _replay_inbound(self, entry: QueueEntry) -> bool:
         try:
@@ -181,15 +185,16 @@ class DeadLetters:
             raise NotReplayable(f"the kf item still cannot be read ({detail})") from exc
         return True  # handle_item deduplicates on the msgid by itself
 
-    async def _resolve(self, entry: QueueEntry) -> None:
-        """Acknowledge the entry for ``ops`` and trim what ``ops`` is done with."""
-        if entry.deliveries == 0:
-            # An acknowledgement settles only an entry the group was handed: hand ``ops`` the
-            # entries up to this one (they stay pending, i.e. unresolved, until acknowledged).
-            while batch := await self._storage.consume(
-                entry.queue, OPS_GROUP, OPS_CONSUMER, count=_DELIVER_BATCH, block_ms=0
-            ):
-                if any(e.entry_id == entry.entry_id for e in batch):
-                    break
-        await self._storage.ack(entry.queue, OPS_GROUP, entry.entry_id)
-        await self._storage.trim_acknowledged(entry.queue)
+
+async def resolve(storage: Storage, entry: QueueEntry) -> None:
+    """Acknowledge a dead letter for ``ops`` (it is resolved) and trim what ``ops`` is done with."""
+    if entry.deliveries == 0:
+        # An acknowledgement settles only an entry the group was handed: hand ``ops`` the
+        # entries up to this one (they stay pending, i.e. unresolved, until acknowledged).
+        while batch := await storage.consume(
+            entry.queue, OPS_GROUP, OPS_CONSUMER, count=_DELIVER_BATCH, block_ms=0
+        ):
+            if any(e.entry_id == entry.entry_id for e in batch):
+                break
+    await storage.ack(entry.queue, OPS_GROUP, entry.entry_id)
+    await storage.trim_acknowledged(entry.queue)

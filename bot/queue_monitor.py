@@ -8,7 +8,7 @@ line with ``queue``, ``group``, ``depth`` and ``alert_depth``) and sets ``vrep_q
 to 1, which an alerting rule can page on; the first check back under the depth logs the recovery.
 
 Dead-letter queues are watched the same way with an alert depth of 0: a single unresolved entry
-(one the operators' group has not acknowledged) is an error naming the command that shows it.
+(one the operators' group has not acknowledged) is an error naming the command that resolves it.
 """
 
 from __future__ import annotations
@@ -27,19 +27,23 @@ log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 60.0
 
-DEAD_LETTER_COMMAND = "virtualrep dead list"
-"""Where an operator sees, then replays or drops, dead letters (``bot.dead_letters_cli``)."""
-DEAD_LETTER_ALERT = f"dead letters unresolved: see `{DEAD_LETTER_COMMAND}`"
-
 QueueGroup = tuple[str, str]
 """A queue and the consumer group whose backlog is watched."""
+
+
+class DeadLetterWatch(NamedTuple):
+    """A dead-letter queue, the operators' group that resolves it, and the command to use."""
+
+    queue: str
+    group: str
+    command: str
 
 
 class _Watch(NamedTuple):
     queue: str
     group: str
     alert_depth: int
-    dead_letter: bool
+    command: str | None  # set for a dead-letter queue
 
 
 class QueueMonitor:
@@ -50,14 +54,16 @@ class QueueMonitor:
         queues: Sequence[QueueGroup],
         *,
         alert_depth: int,
-        dead_letters: Sequence[QueueGroup] = (),
+        dead_letters: Sequence[DeadLetterWatch] = (),
         interval_s: float = CHECK_INTERVAL_S,
     ) -> None:
         """Watch ``queues`` against ``alert_depth`` and ``dead_letters`` against 0."""
         self._storage = storage
         self._metrics = metrics
-        self._queues = [_Watch(queue, group, alert_depth, False) for queue, group in queues]
-        self._queues += [_Watch(queue, group, 0, True) for queue, group in dead_letters]
+        self._queues = [_Watch(queue, group, alert_depth, None) for queue, group in queues]
+        self._queues += [
+            _Watch(watch.queue, watch.group, 0, watch.command) for watch in dead_letters
+        ]
         self._interval_s = interval_s
         self._alerting: set[str] = set()
         self._stopping = False
@@ -75,15 +81,15 @@ class QueueMonitor:
         """Measure, then alert on every queue over its depth; returns the queues over it."""
         depths = await self.measure()
         over: list[str] = []
-        for queue, group, alert_depth, dead_letter in self._queues:
+        for queue, group, alert_depth, command in self._queues:
             depth = depths[queue]
             fields = {"queue": queue, "group": group, "depth": depth, "alert_depth": alert_depth}
             if depth > alert_depth:
                 over.append(queue)
                 self._alerting.add(queue)
-                if dead_letter:
-                    fields |= {"command": DEAD_LETTER_COMMAND}
-                    log.error(DEAD_LETTER_ALERT, extra=fields)
+                if command:
+                    fields |= {"command": command}
+                    log.error(f"dead letters unresolved: see `{command}`", extra=fields)
                 else:
                     log.error("queue over alert depth", extra=fields)
             elif queue in self._alerting:

@@ -15,7 +15,9 @@ import pytest
 from aiohttp import web
 
 from bot.audit import AUDIT_QUEUE
+from bot.metrics import Metrics
 from bot.models import CardReply, TextReply
+from bot.queue_monitor import QueueMonitor
 from skills.adverse_events.delivery import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -29,6 +31,7 @@ from skills.adverse_events.service import (
     DEAD_LETTER_QUEUE,
     DELIVERY_GROUP,
     DELIVERY_QUEUE,
+    PV_DEAD_LETTER_WATCH,
     Redelivery,
     redeliver,
 )
@@ -186,9 +189,14 @@ async def test_redeliver_after_dead_letter_reaches_pv_once(
     bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=2)
     case_id, worker = await _dead_lettered(bot, receiver, session)
     store, storage, now = bot.ae.store, backend.storage, bot.clock.now
+    monitor = QueueMonitor(
+        storage, Metrics(), [], alert_depth=100, dead_letters=[PV_DEAD_LETTER_WATCH]
+    )
+    assert await monitor.check() == [DEAD_LETTER_QUEUE]  # the alert stays up until resolved
 
     receiver.up = True  # the sink is fixed; PV asks for the case again
     assert await redeliver(storage, store, case_id, by="cli:pv", at=now) is Redelivery.QUEUED
+    assert await monitor.check() == []
     state = await store.delivery(case_id)
     assert state.attempts == 0 and state.dead_lettered_at is None and "archive" in state.sinks
     while await worker.run_once():

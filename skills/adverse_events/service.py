@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
+from bot.dead_letters import OPS_GROUP, resolve
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, request_escalation
 from bot.models import CardButton, CardReply, Channel, OutboundMessage, Reply, TextReply
+from bot.queue_monitor import DeadLetterWatch
 from bot.services import Services
 from bot.storage.base import Storage
 from skills.adverse_events.cases import (
@@ -33,6 +35,10 @@ AE_FORM: Final = "ae_report"  # conversation.form.name of the guided report
 DELIVERY_QUEUE: Final = "ae_delivery"
 DELIVERY_GROUP: Final = "pv"
 DEAD_LETTER_QUEUE: Final = "ae_dead_letter"
+PV_DEAD_LETTER_WATCH: Final = DeadLetterWatch(
+    DEAD_LETTER_QUEUE, OPS_GROUP, "virtualrep pv list; virtualrep pv redeliver --dead"
+)
+"""A dead-lettered case keeps the queue alert up until ``pv redeliver`` resolves it."""
 PENDING_SET: Final = "ae:undelivered"  # submitted cases not yet delivered to every sink
 IDLE_SCHEDULE: Final = "ae_idle"
 SLA_SCHEDULE: Final = "ae_sla"
@@ -69,8 +75,9 @@ async def redeliver(
 ) -> Redelivery:
     """Start a case's delivery over, typically after it was dead-lettered and the sink is fixed.
 
-    Attempts count from zero again and the dead-letter mark goes; sinks that already took the
-    case are not sent it again (the worker skips them). Audited with who asked.
+    Attempts count from zero again and the dead-letter mark goes, and so do the case's entries
+    in the dead-letter queue (the alert on it clears); sinks that already took the case are not
+    sent it again (the worker skips them). Audited with who asked.
     """
     async with storage.lock(delivery_lock_key(case_id), timeout_s=120):
         case = await store.read(case_id, reader=by, purpose="pv redeliver", at=at)
@@ -84,6 +91,9 @@ async def redeliver(
         await store.reset_delivery(case_id, by=by, at=at)
         await storage.set_add(PENDING_SET, case_id)
         await queue_delivery(storage, store, case_id, at)
+        for entry in await storage.unacknowledged(DEAD_LETTER_QUEUE, OPS_GROUP, count=1000):
+            if entry.payload.get("case_id") == case_id:
+                await resolve(storage, entry)
     return Redelivery.QUEUED
 
 
