@@ -21,15 +21,13 @@ from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 from bot.audit import AuditLog
+from bot.dead_letter_ops import OPS_GROUP, resolve, unresolved
 from bot.models import Channel, InboundMessage, utcnow
 from bot.pipeline import DEAD_LETTER_QUEUE, dedup_key, submit_inbound
 from bot.queue_monitor import DeadLetterWatch
 from bot.storage.base import QueueEntry, Storage, StorageError
 from handlers.kf import KF_DEAD_LETTER_QUEUE, KfSyncer, conversation_key
 
-OPS_GROUP: Final = "ops"
-"""The operators' consumer group: an entry it acknowledged is resolved."""
-OPS_CONSUMER: Final = "ops-cli"
 DEAD_LETTER_QUEUES: Final = (DEAD_LETTER_QUEUE, KF_DEAD_LETTER_QUEUE)
 DEAD_LETTER_COMMAND: Final = "virtualrep dead list"
 DEAD_LETTER_WATCHES: Final = tuple(
@@ -37,10 +35,6 @@ DEAD_LETTER_WATCHES: Final = tuple(
 )
 """What the queue monitor watches: any entry ``ops`` has not acknowledged raises the alert."""
 PREVIEW_CHARS: Final = 40
-READ_LIMIT: Final = 1000
-"""Unresolved entries read per queue, oldest first: one read holds Redis ~20 ms (10 000: ~200).
-Later ones can be seen (and found by id) once older ones are resolved."""
-_DELIVER_BATCH: Final = 100
 
 
 class NotReplayable(Exception):
@@ -121,7 +115,7 @@ class DeadLetters:
 
     async def unresolved(self, queue: str) -> list[QueueEntry]:
         """The queue's entries ``ops`` has not acknowledged, oldest first."""
-        return await self._storage.unacknowledged(queue, OPS_GROUP, count=READ_LIMIT)
+        return await unresolved(self._storage, queue)
 
     async def find(self, queue: str, entry_id: str) -> QueueEntry | None:
         """The unresolved entry ``entry_id`` of a dead-letter queue, or None."""
@@ -184,17 +178,3 @@ class DeadLetters:
             detail = f"{type(exc).__name__}: {exc}"
             raise NotReplayable(f"the kf item still cannot be read ({detail})") from exc
         return True  # handle_item deduplicates on the msgid by itself
-
-
-async def resolve(storage: Storage, entry: QueueEntry) -> None:
-    """Acknowledge a dead letter for ``ops`` (it is resolved) and trim what ``ops`` is done with."""
-    if entry.deliveries == 0:
-        # An acknowledgement settles only an entry the group was handed: hand ``ops`` the
-        # entries up to this one (they stay pending, i.e. unresolved, until acknowledged).
-        while batch := await storage.consume(
-            entry.queue, OPS_GROUP, OPS_CONSUMER, count=_DELIVER_BATCH, block_ms=0
-        ):
-            if any(e.entry_id == entry.entry_id for e in batch):
-                break
-    await storage.ack(entry.queue, OPS_GROUP, entry.entry_id)
-    await storage.trim_acknowledged(entry.queue)

@@ -17,9 +17,9 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 
+from bot.dead_letter_ops import READ_LIMIT
 from bot.dead_letters import (
     DEAD_LETTER_QUEUES,
-    READ_LIMIT,
     DeadLetters,
     NotReplayable,
     summarize,

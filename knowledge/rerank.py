@@ -5,16 +5,18 @@ licence that allows it (see bench/README.md). Where a deployment runs one — e.
 bge-reranker behind vLLM, Xinference, or a hosted service — it is reached through the widely
 used rerank API: ``POST {"model", "query", "documents", "top_n"}`` answered by
 ``{"results": [{"index", "relevance_score"}, …]}``. The knowledge base sends it the best fused
-candidates and re-orders them by relevance; when the service fails or is slow, search keeps
-the fused order, so retrieval never depends on it being up.
+candidates and re-orders them by relevance; when the service fails (an error status, a broken
+or malformed answer) or a connect/read waits longer than ``VREP_RERANK_TIMEOUT_S``, search
+keeps the fused order, so retrieval never depends on it being up. (The timeout bounds each
+network wait, not the whole call: a service that trickles bytes can take longer.)
 
 Blocking (``urllib``), like the rest of ``KnowledgeBase``: the app calls search in a thread.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
@@ -58,7 +60,7 @@ class HttpReranker:
             scores: dict[int, float] = {
                 int(item["index"]): float(item["relevance_score"]) for item in results
             }
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # URLError, timeouts: OSError
+        except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as exc:
             raise RerankError(f"rerank service failed: {type(exc).__name__}: {exc}") from exc
         if sorted(scores) != list(range(len(passages))):
             raise RerankError("rerank service did not score every passage")

@@ -33,6 +33,8 @@ from skills.adverse_events.service import (
     DELIVERY_QUEUE,
     PV_DEAD_LETTER_WATCH,
     Redelivery,
+    dead_lettered_cases,
+    delivery_lock_key,
     redeliver,
 )
 from tests.ae_support import AEBot, ae_settings
@@ -189,20 +191,25 @@ async def test_redeliver_after_dead_letter_reaches_pv_once(
     bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=2)
     case_id, worker = await _dead_lettered(bot, receiver, session)
     store, storage, now = bot.ae.store, backend.storage, bot.clock.now
+    archived_at = (await store.delivery(case_id)).sinks["archive"]
     monitor = QueueMonitor(
         storage, Metrics(), [], alert_depth=100, dead_letters=[PV_DEAD_LETTER_WATCH]
     )
     assert await monitor.check() == [DEAD_LETTER_QUEUE]  # the alert stays up until resolved
+    assert await dead_lettered_cases(storage, store) == [case_id]
 
     receiver.up = True  # the sink is fixed; PV asks for the case again
     assert await redeliver(storage, store, case_id, by="cli:pv", at=now) is Redelivery.QUEUED
     assert await monitor.check() == []
+    assert await dead_lettered_cases(storage, store) == []
     state = await store.delivery(case_id)
-    assert state.attempts == 0 and state.dead_lettered_at is None and "archive" in state.sinks
+    assert state.attempts == 0 and state.dead_lettered_at is None
     while await worker.run_once():
         pass
     assert receiver.received == [case_id]
-    assert (await store.delivery(case_id)).delivered_at is not None
+    delivered = await store.delivery(case_id)
+    assert delivered.delivered_at is not None
+    assert delivered.sinks["archive"] == archived_at  # the sink that had it was not sent it again
     again = await redeliver(storage, store, case_id, by="cli:pv", at=now)
     assert again is Redelivery.ALREADY_DELIVERED
     assert await redeliver(storage, store, "AE-19990101-0001", by="cli:pv", at=now) is (
@@ -213,6 +220,31 @@ async def test_redeliver_after_dead_letter_reaches_pv_once(
     assert [(r["case_id"], r["by"], r["dead_lettered"]) for r in resets] == [
         (case_id, "cli:pv", True)
     ]
+
+
+async def test_redeliver_leaves_a_case_still_being_retried_alone(
+    backend: Backend, tmp_path: Path, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    bot = _bot(backend, tmp_path, receiver, pv_delivery_max_attempts=3)
+    case_id = await _report(bot)
+    receiver.up = False
+    await _worker(bot, session, "w").run_once()  # attempt 1 failed, a retry is scheduled
+    store = bot.ae.store
+    outcome = await redeliver(backend.storage, store, case_id, by="cli:pv", at=bot.clock.now)
+    assert outcome is Redelivery.STILL_RETRYING
+    assert (await store.delivery(case_id)).attempts == 1
+
+
+async def test_redeliver_waits_for_a_delivery_in_progress(
+    backend: Backend, tmp_path: Path, receiver: Receiver
+) -> None:
+    bot = _bot(backend, tmp_path, receiver)
+    case_id = await _report(bot)
+    async with backend.storage.lock(delivery_lock_key(case_id), timeout_s=30):
+        outcome = await redeliver(
+            backend.storage, bot.ae.store, case_id, by="cli:pv", at=bot.clock.now
+        )
+    assert outcome is Redelivery.BUSY
 
 
 def _find(root: Element, path: str) -> str:

@@ -53,7 +53,8 @@ def test_pv_commands(
     refused = capsys.readouterr().err
     assert f"{case_id}: not submitted yet" in refused and "0000: no such case" in refused
     assert main(["pv", "redeliver", "--dead"]) == 0  # none dead-lettered
-    assert "no case to redeliver" in capsys.readouterr().err
+    assert "no dead-lettered case" in capsys.readouterr().err
+    assert main(["pv", "redeliver"]) == 2  # neither cases nor --dead
 
     async def reads_audited() -> int:
         storage = RedisStorage.from_url(redis_url, prefix=prefix)

@@ -17,9 +17,9 @@ import pytest
 
 from bot.audit import AUDIT_QUEUE
 from bot.cli import main
+from bot.dead_letter_ops import OPS_GROUP
 from bot.dead_letters import (
     DEAD_LETTER_WATCHES,
-    OPS_GROUP,
     DeadLetters,
     NotReplayable,
     Summary,

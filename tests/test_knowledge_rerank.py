@@ -106,3 +106,26 @@ async def test_a_failing_rerank_service_keeps_the_fused_order(
     assert hits[0].doc_id == "SR-NRX-ZH-09"
     assert all(hit.rerank_score is None for hit in hits)
     assert len(service.requests) == 1
+
+
+async def test_a_broken_http_answer_keeps_the_fused_order(sample_kb_dir: Path) -> None:
+    """A service that answers with a garbage status line (not HTTP at all)."""
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"garbage\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with (
+        server,
+        reranking_kb(
+            sample_kb_dir, rerank_url=f"http://127.0.0.1:{port}/v1/rerank", rerank_timeout_s=2
+        ) as kb,
+    ):
+        hits = await asyncio.to_thread(kb.search, MISSED_DOSE, 3, audiences=BOTH)
+
+    assert hits[0].doc_id == "SR-NRX-ZH-09"
+    assert all(hit.rerank_score is None for hit in hits)

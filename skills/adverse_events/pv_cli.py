@@ -17,7 +17,7 @@ from bot.settings import Settings
 from bot.storage.base import Storage
 from skills.adverse_events.cases import CaseStore
 from skills.adverse_events.e2b import case_json, case_xml
-from skills.adverse_events.service import Redelivery, redeliver
+from skills.adverse_events.service import Redelivery, dead_lettered_cases, redeliver
 
 
 def _reader() -> str:
@@ -90,24 +90,25 @@ async def _ack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.cases and not args.dead:
+        print("virtualrep: name the cases to redeliver, or --dead", file=sys.stderr)
+        return 2
     now = datetime.now(UTC)
     failed = False
     async with open_storage(settings) as storage:
         store = _store(storage, settings)
         cases = list(args.cases)
         if args.dead:
-            for case_id in await store.case_ids():
-                if (await store.delivery(case_id)).dead_lettered_at is not None:
-                    cases.append(case_id)
-        for case_id in cases:
+            cases += await dead_lettered_cases(storage, store)
+        for case_id in dict.fromkeys(cases):
             outcome = await redeliver(storage, store, case_id, by=_reader(), at=now)
             if outcome is Redelivery.QUEUED:
-                print(f"{case_id}\tqueued for delivery again")
+                print(f"{case_id}\t{outcome.value}")
             else:
                 failed = True
                 print(f"virtualrep: {case_id}: {outcome.value}", file=sys.stderr)
-    if not cases:
-        print("no case to redeliver", file=sys.stderr)
+    if args.dead and not cases:
+        print("no dead-lettered case", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from bot.dead_letters import OPS_GROUP, resolve
+from bot.dead_letter_ops import OPS_GROUP, resolve, unresolved
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, request_escalation
 from bot.models import CardButton, CardReply, Channel, OutboundMessage, Reply, TextReply
 from bot.queue_monitor import DeadLetterWatch
 from bot.services import Services
-from bot.storage.base import Storage
+from bot.storage.base import LockTimeout, Storage
 from skills.adverse_events.cases import (
     AECase,
     CaseStatus,
@@ -62,10 +62,12 @@ async def queue_delivery(storage: Storage, store: CaseStore, case_id: str, at: d
 
 
 class Redelivery(StrEnum):
-    """What ``redeliver`` did with a case."""
+    """What ``redeliver`` did with a case (the value is what the operator is told)."""
 
-    QUEUED = "queued"
+    QUEUED = "queued for delivery again"
     ALREADY_DELIVERED = "already delivered"
+    STILL_RETRYING = "not dead-lettered: its delivery is still being retried"
+    BUSY = "being delivered right now; try again in a minute"
     NOT_SUBMITTED = "not submitted yet"  # the report is still being collected
     NO_SUCH_CASE = "no such case"
 
@@ -73,28 +75,48 @@ class Redelivery(StrEnum):
 async def redeliver(
     storage: Storage, store: CaseStore, case_id: str, *, by: str, at: datetime
 ) -> Redelivery:
-    """Start a case's delivery over, typically after it was dead-lettered and the sink is fixed.
+    """Start a dead-lettered case's delivery over, once the failing sink is fixed.
 
-    Attempts count from zero again and the dead-letter mark goes, and so do the case's entries
-    in the dead-letter queue (the alert on it clears); sinks that already took the case are not
-    sent it again (the worker skips them). Audited with who asked.
+    The case is queued first, then its attempts count from zero again and its dead-letter mark
+    goes: a failure in between leaves it dead-lettered, so it can be redelivered again. Sinks
+    that already took it are not sent it again (the worker skips them). Its entries in the
+    dead-letter queue are resolved — also when it turns out to be delivered or gone — so the
+    alert clears. Audited with who asked. A case still being retried is left to its retries.
     """
-    async with storage.lock(delivery_lock_key(case_id), timeout_s=120):
-        case = await store.read(case_id, reader=by, purpose="pv redeliver", at=at)
-        if case is None:
-            return Redelivery.NO_SUCH_CASE
-        if case.status is not CaseStatus.SUBMITTED:
-            return Redelivery.NOT_SUBMITTED
-        state = await store.delivery(case_id)
-        if state.delivered_at is not None:
-            return Redelivery.ALREADY_DELIVERED
-        await store.reset_delivery(case_id, by=by, at=at)
-        await storage.set_add(PENDING_SET, case_id)
-        await queue_delivery(storage, store, case_id, at)
-        for entry in await storage.unacknowledged(DEAD_LETTER_QUEUE, OPS_GROUP, count=1000):
+    try:
+        async with storage.lock(delivery_lock_key(case_id), timeout_s=120, blocking_timeout_s=5):
+            case = await store.read(case_id, reader=by, purpose="pv redeliver", at=at)
+            state = await store.delivery(case_id)
+            if case is None:
+                outcome = Redelivery.NO_SUCH_CASE
+            elif case.status is not CaseStatus.SUBMITTED:
+                outcome = Redelivery.NOT_SUBMITTED
+            elif state.delivered_at is not None:
+                outcome = Redelivery.ALREADY_DELIVERED
+            elif state.dead_lettered_at is None:
+                outcome = Redelivery.STILL_RETRYING
+            else:
+                await storage.set_add(PENDING_SET, case_id)
+                await queue_delivery(storage, store, case_id, at)
+                await store.reset_delivery(case_id, by=by, at=at)
+                outcome = Redelivery.QUEUED
+    except LockTimeout:
+        return Redelivery.BUSY
+    if outcome is not Redelivery.STILL_RETRYING and outcome is not Redelivery.NOT_SUBMITTED:
+        for entry in await unresolved(storage, DEAD_LETTER_QUEUE):
             if entry.payload.get("case_id") == case_id:
                 await resolve(storage, entry)
-    return Redelivery.QUEUED
+    return outcome
+
+
+async def dead_lettered_cases(storage: Storage, store: CaseStore) -> list[str]:
+    """Cases to redeliver after an outage: dead-lettered ones, and any with an unresolved
+    dead-letter entry (e.g. a redelivery interrupted after it queued the case)."""
+    found = [entry.payload.get("case_id") for entry in await unresolved(storage, DEAD_LETTER_QUEUE)]
+    for case_id in await store.case_ids():
+        if (await store.delivery(case_id)).dead_lettered_at is not None:
+            found.append(case_id)
+    return [str(case_id) for case_id in dict.fromkeys(found) if case_id]
 
 
 @functools.cache

@@ -30,6 +30,8 @@ class HitLike(Protocol):
     @property
     def dense_score(self) -> float | None: ...
     @property
+    def rerank_score(self) -> float | None: ...
+    @property
     def doc_id(self) -> str: ...
     @property
     def chunk_id(self) -> str: ...
@@ -74,7 +76,12 @@ class ComposedAnswer:
 
 
 def select_passages(hits: Sequence[HitLike], locale: Locale) -> list[HitLike]:
-    """The best hit, plus a near-equal one from another chunk; the doctor's language first."""
+    """The best hit, plus a near-equal one from another chunk; the doctor's language first.
+
+    "Near-equal" is judged on the fused retrieval score even when a rerank service ordered the
+    hits: the service's scale is unknown (and differs between services), the fused one is
+    calibrated here, and the best hit is the service's choice either way.
+    """
     if not hits:
         return []
     best = hits[0]

@@ -482,6 +482,7 @@ def _audit_hit(hit: HitLike) -> dict[str, Any]:
         "version": hit.version,
         "score": round(hit.score, 4),
         "dense": round(hit.dense_score, 4) if hit.dense_score is not None else None,
+        "rerank": round(hit.rerank_score, 4) if hit.rerank_score is not None else None,
     }
 
 
