@@ -134,27 +134,22 @@ class DeadLetters:
             submitted = await self._replay_kf(entry)
         else:
             submitted = await self._replay_inbound(entry)
-        await self._audit.record(
-            "dead_letter_replayed",
-            self._clock(),
-            queue=entry.queue,
-            entry_id=entry.entry_id,
-            operator=self._operator,
-            submitted=submitted,
-        )
-        await resolve(self._storage, entry)
+        await self._settle(entry, "dead_letter_replayed", submitted=submitted)
         return submitted
 
     async def drop(self, entry: QueueEntry, reason: str) -> None:
         """Resolve without replaying; the audit record keeps the payload, the reason and who."""
+        await self._settle(entry, "dead_letter_dropped", reason=reason, payload=entry.payload)
+
+    async def _settle(self, entry: QueueEntry, kind: str, **details: object) -> None:
+        """Audit what the operator did with ``entry`` (who, when), then resolve it."""
         await self._audit.record(
-            "dead_letter_dropped",
+            kind,
             self._clock(),
             queue=entry.queue,
             entry_id=entry.entry_id,
             operator=self._operator,
-            reason=reason,
-            payload=entry.payload,
+            **details,
         )
         await resolve(self._storage, entry)
 

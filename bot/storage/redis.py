@@ -94,17 +94,31 @@ until cursor == '0-0' or #out >= want
 return out
 """
 
+# A Lua helper for the stream scripts below: each consumer group of a stream as a table
+# of XINFO GROUPS fields (name, pending, last-delivered-id, lag).
+_GROUP_INFOS = """
+local function group_infos(stream)
+  local infos = {}
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local info = {}
+    for i = 1, #group, 2 do
+      info[group[i]] = group[i + 1]
+    end
+    infos[#infos + 1] = info
+  end
+  return infos
+end
+"""
+
 # KEYS: stream. ARGV: group. Entries the group has not acknowledged: lag (never delivered)
 # plus pending. Redis reports no lag after deletions inside the range; then count by hand.
-_QUEUE_DEPTH = """
+_QUEUE_DEPTH = (
+    _GROUP_INFOS
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local info = {}
-  for i = 1, #group, 2 do
-    info[group[i]] = group[i + 1]
-  end
+for _, info in ipairs(group_infos(KEYS[1])) do
   if info['name'] == ARGV[1] then
     local lag = info['lag']
     if not lag then
@@ -115,22 +129,21 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
 end
 return redis.call('XLEN', KEYS[1])
 """
+)
 
 # KEYS: stream. ARGV: group, count. Entries the group has not acknowledged, oldest first, as
 # {id, fields, deliveries}: its pending ones, then those after its last-delivered-id (0 deliveries).
 # A group not created yet owes the whole stream. Reads only.
-_UNACKNOWLEDGED = """
+_UNACKNOWLEDGED = (
+    _GROUP_INFOS
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {}
 end
 local want = tonumber(ARGV[2])
 local out = {}
 local after = nil
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local info = {}
-  for i = 1, #group, 2 do
-    info[group[i]] = group[i + 1]
-  end
+for _, info in ipairs(group_infos(KEYS[1])) do
   if info['name'] == ARGV[1] then
     after = '(' .. info['last-delivered-id']
     for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', want)) do
@@ -148,22 +161,21 @@ if #out < want then
 end
 return out
 """
+)
 
 # KEYS: stream. Trims what every group has acknowledged; returns how many entries went.
 # A group still needs its oldest pending entry (XPENDING's summary names it) or, with nothing
 # pending, whatever follows its last-delivered-id. XTRIM MINID keeps ids >= the bound, so the
 # bound for the second case is last-delivered-id plus one sequence number. Auto-generated ids
 # have small sequence numbers, so Lua's doubles hold them exactly.
-_TRIM_ACKNOWLEDGED = """
+_TRIM_ACKNOWLEDGED = (
+    _GROUP_INFOS
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
 local keep_ms, keep_seq
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local info = {}
-  for i = 1, #group, 2 do
-    info[group[i]] = group[i + 1]
-  end
+for _, info in ipairs(group_infos(KEYS[1])) do
   local ms, seq
   if info['pending'] > 0 then
     local summary = redis.call('XPENDING', KEYS[1], info['name'])
@@ -183,6 +195,7 @@ if keep_ms == nil then
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', keep_ms, keep_seq))
 """
+)
 
 # KEYS: due zset, items hash. ARGV: now (µs), limit. Removes and returns {id, json, ...}.
 _CLAIM_DUE = """
