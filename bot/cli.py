@@ -20,6 +20,7 @@ from bot.resources import open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.base import StorageError
+from bot.storage.factory import VolatileStorageError
 from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(args, settings)
     except SettingsError as exc:  # e.g. a malformed roster file found while starting
+        print(f"virtualrep: {exc}", file=sys.stderr)
+        return 2
+    except VolatileStorageError as exc:  # Redis without AOF: refused, the line says the fix
         print(f"virtualrep: {exc}", file=sys.stderr)
         return 2
     except StorageError as exc:  # Redis down or unreachable: one line, nothing changed

@@ -15,7 +15,7 @@ import aiohttp
 
 from bot.settings import Settings
 from bot.storage.base import Storage
-from bot.storage.factory import create_storage
+from bot.storage.factory import create_storage, require_persistence
 from knowledge.base import KnowledgeBase
 from knowledge.sample import ensure_sample_library
 
@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    """The configured storage; a Redis without AOF is refused before anything uses it."""
     storage = create_storage(settings)
     try:
+        await require_persistence(storage, settings)
         yield storage
     finally:
         await storage.close()

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
 
     # --- storage --------------------------------------------------------------------------
     redis_url: str | None = None
+    # Without Redis the state lives in <data_dir>/state.sqlite3 (bot/storage/sqlite.py);
+    # "memory" keeps it in the process and loses it on exit: for tests only.
+    embedded_storage: Literal["sqlite", "memory"] = "sqlite"
+    # Redis must persist with AOF, else a restart replays messages and reuses case ids.
+    redis_allow_volatile: bool = False
     conversation_ttl_s: int = Field(365 * 24 * 3600, ge=60)
     dedup_ttl_s: int = Field(24 * 3600, ge=3600)
 

@@ -1,6 +1,10 @@
-"""Shared fixtures: a real redis-server for the session, a ``storage`` on both backends, and
+"""Shared fixtures: a real redis-server for the session, a ``storage`` on every backend, and
 settings isolated from the checkout (a throw-away data directory with the sample library
-embedded once per session)."""
+embedded once per session).
+
+Settings built in tests default to ``VREP_EMBEDDED_STORAGE=memory``, so unrelated tests never
+share one SQLite file through the session's data directory; a test of the durable default asks
+for ``embedded_storage="sqlite"`` with its own ``data_dir``."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from bot.settings import load_settings
 from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
+from bot.storage.sqlite import SqliteStorage
 from knowledge.base import KnowledgeBase
 from knowledge.sample import ensure_sample_library
 from tests.redis_server import RedisServer, RedisServerError
@@ -50,6 +55,7 @@ def _isolated_settings(
         patch.setenv("VREP_DATA_DIR", str(data))
         patch.setenv("VREP_KB_DIR", str(sample_kb_dir))
         patch.setenv("VREP_PV_EXPORT_DIR", str(data / "pv"))
+        patch.setenv("VREP_EMBEDDED_STORAGE", "memory")
         yield
 
 
@@ -67,11 +73,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "memory":
         clock = FakeClock()
         made = Backend("memory", MemoryStorage(clock=clock), clock=clock)
+    elif request.param == "sqlite":
+        clock = FakeClock()
+        path = tmp_path / "state.sqlite3"
+        made = Backend("sqlite", SqliteStorage(path, clock=clock), clock=clock, sqlite_path=path)
     else:
         url: str = request.getfixturevalue("redis_url")
         prefix = f"test-{uuid.uuid4().hex[:12]}:"  # a fresh key space for every test

@@ -2,7 +2,9 @@
 
 The session fixture (``tests/conftest.py``) runs one for the whole suite; outage tests run a
 dedicated one, stop it to cut Redis off under a running app, and start it again on the same
-port and directory (with ``persistent=True`` the data survives, as with an AOF in production).
+port and directory. Every server persists with AOF, as the bot requires in production;
+``persistent=True`` fsyncs every write, so the data survives even a kill. ``appendonly=False``
+starts the volatile server the bot refuses.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def answers_ping(port: int) -> bool:
 class RedisServer:
     """One redis-server process bound to 127.0.0.1 (``start`` and ``stop`` may repeat)."""
 
-    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool = False, appendonly: bool = True) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RedisServerError(
@@ -45,6 +47,7 @@ class RedisServer:
         self._binary = binary
         self._workdir = workdir
         self._persistent = persistent
+        self._appendonly = appendonly
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -60,10 +63,11 @@ class RedisServer:
         """Start the server and wait until it answers PING."""
         command = [self._binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
         command += ["--dir", str(self._workdir)]
-        if self._persistent:
-            command += ["--appendonly", "yes", "--appendfsync", "always"]
-        else:
+        if not self._appendonly:
             command += ["--appendonly", "no"]
+        else:
+            fsync = "always" if self._persistent else "everysec"
+            command += ["--appendonly", "yes", "--appendfsync", fsync]
         with self.log_path.open("ab") as log_file:
             self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S

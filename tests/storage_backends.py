@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.storage.base import Storage
 from bot.storage.redis import RedisStorage
+from bot.storage.sqlite import SqliteStorage
 
 
 def free_port() -> int:
@@ -31,8 +33,8 @@ class FakeClock:
 class Backend:
     """One storage backend under test, plus the means to let time pass for it.
 
-    ``advance`` moves the fake clock of ``MemoryStorage``; for Redis it really sleeps, because
-    Redis expires keys and measures idle time on its own clock.
+    ``advance`` moves the fake clock of ``MemoryStorage`` and ``SqliteStorage``; for Redis it
+    really sleeps, because Redis expires keys and measures idle time on its own clock.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Backend:
     clock: FakeClock | None = None
     redis_url: str | None = None
     prefix: str = ""
+    sqlite_path: Path | None = None
     _siblings: list[Storage] = field(default_factory=list)
 
     async def advance(self, seconds: float) -> None:
@@ -50,10 +53,16 @@ class Backend:
             await asyncio.sleep(seconds)
 
     def sibling(self) -> Storage:
-        """Another handle on the same state: a second Redis connection pool, or the same object."""
-        if self.redis_url is None:
+        """Another handle on the same state: a second Redis connection pool, a second SQLite
+        connection on the same file (as another process would open), or the same object."""
+        other: Storage
+        if self.redis_url is not None:
+            other = RedisStorage.from_url(self.redis_url, prefix=self.prefix)
+        elif self.sqlite_path is not None:
+            assert self.clock is not None
+            other = SqliteStorage(self.sqlite_path, clock=self.clock)
+        else:
             return self.storage
-        other = RedisStorage.from_url(self.redis_url, prefix=self.prefix)
         self._siblings.append(other)
         return other
 

@@ -1,4 +1,4 @@
-"""One behaviour suite for every ``Storage`` backend (memory and a real redis-server)."""
+"""One behaviour suite for every ``Storage`` backend (memory, SQLite and a real redis-server)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -18,6 +19,7 @@ from bot.storage.base import LockTimeout, QueueEntry, Storage, StorageError
 from bot.storage.factory import create_storage
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
+from bot.storage.sqlite import SqliteStorage
 from tests.storage_backends import Backend, free_port
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -506,10 +508,16 @@ async def test_redis_prefixes_separate_deployments(redis_url: str) -> None:
         await second.close()
 
 
-async def test_factory_picks_the_backend(redis_url: str) -> None:
-    memory = create_storage(load_settings(redis_url=None))
+async def test_factory_picks_the_backend(redis_url: str, tmp_path: Path) -> None:
+    memory = create_storage(load_settings(redis_url=None, embedded_storage="memory"))
     assert isinstance(memory, MemoryStorage)
     await memory.close()
+    durable = create_storage(
+        load_settings(redis_url=None, embedded_storage="sqlite", data_dir=tmp_path)
+    )
+    assert isinstance(durable, SqliteStorage)
+    assert durable.path == tmp_path / "state.sqlite3"
+    await durable.close()
     shared = create_storage(load_settings(redis_url=redis_url, redis_key_prefix="factory:"))
     try:
         assert isinstance(shared, RedisStorage)

@@ -229,7 +229,7 @@ class MemoryStorage:
         stream.entries[stream.last_seq] = payload_json
         stream.arrived.set()
         stream.arrived = asyncio.Event()  # the next waiters wait for the next entry
-        return _entry_id(stream.last_seq)
+        return entry_id_of(stream.last_seq)
 
     async def enqueue(self, queue: str, payload: dict[str, Any]) -> str:
         return self._append(queue, json.dumps(payload, ensure_ascii=False))
@@ -271,14 +271,14 @@ class MemoryStorage:
         for seq in range(start, stop):
             group.pending[seq] = _Pending(consumer, now, 1)
             payload = json.loads(stream.entries[seq])
-            delivered.append(QueueEntry(queue, _entry_id(seq), payload, 1))
+            delivered.append(QueueEntry(queue, entry_id_of(seq), payload, 1))
         return delivered
 
     async def ack(self, queue: str, group: str, entry_id: str) -> None:
         stream = self._streams.get(queue)
         found = stream.groups.get(group) if stream else None
         if found is not None:
-            found.pending.pop(_entry_seq(entry_id), None)
+            found.pending.pop(entry_seq_of(entry_id), None)
 
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
@@ -298,7 +298,7 @@ class MemoryStorage:
             pending.consumer, pending.delivered_at = consumer, now
             pending.deliveries += 1
             payload = json.loads(stream.entries[seq])  # pending entries are never trimmed
-            taken.append(QueueEntry(queue, _entry_id(seq), payload, pending.deliveries))
+            taken.append(QueueEntry(queue, entry_id_of(seq), payload, pending.deliveries))
         return taken
 
     async def queue_depth(self, queue: str, group: str) -> int:
@@ -321,7 +321,7 @@ class MemoryStorage:
         return [
             QueueEntry(
                 queue,
-                _entry_id(seq),
+                entry_id_of(seq),
                 json.loads(stream.entries[seq]),
                 found.pending[seq].deliveries if seq in found.pending else 0,
             )
@@ -407,11 +407,11 @@ def _first_seq(stream: _Stream) -> int:
     return next(iter(stream.entries), stream.last_seq + 1)
 
 
-def _entry_id(seq: int) -> str:
+def entry_id_of(seq: int) -> str:
     return f"{seq}-0"
 
 
-def _entry_seq(entry_id: str) -> int:
+def entry_seq_of(entry_id: str) -> int:
     try:
         return int(entry_id.partition("-")[0])
     except ValueError:

@@ -326,6 +326,21 @@ class RedisStorage:
         await self._enqueue_once.drain()
         await self._client.aclose()
 
+    async def persistence(self) -> dict[str, str] | None:
+        """The server's ``appendonly`` and ``save`` settings, None when CONFIG is refused.
+
+        Managed Redis services often rename or forbid CONFIG (or an ACL denies it); that is not
+        an outage, so it is told apart from one (``StorageError``).
+        """
+        try:
+            found = await self._client.config_get("appendonly")
+            found |= await self._client.config_get("save")
+        except ResponseError:
+            return None
+        except RedisError as exc:
+            raise StorageError(f"redis: {exc}") from exc
+        return {str(name): str(value) for name, value in found.items()}
+
     # -- JSON documents ----------------------------------------------------------------------
     async def get_json(self, key: str) -> Any | None:
         with _translated():
