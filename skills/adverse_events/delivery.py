@@ -23,7 +23,6 @@ import socket
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Protocol
 
 import aiohttp
@@ -31,6 +30,7 @@ import aiohttp
 from bot.queue_worker import QueueConsumer
 from bot.services import Services
 from bot.storage.base import QueueEntry
+from skills.adverse_events.archive import write_once
 from skills.adverse_events.cases import AECase, ReporterContact
 from skills.adverse_events.e2b import case_json, case_xml
 from skills.adverse_events.service import (
@@ -113,7 +113,7 @@ class CardSink:
 
 
 class ArchiveSink:
-    """``<case id>.xml`` (E2B-shaped) and ``<case id>.json``, written atomically."""
+    """``<case id>.xml`` (E2B-shaped) and ``<case id>.json``, written once (``write_once``)."""
 
     name = "archive"
 
@@ -127,17 +127,10 @@ class ArchiveSink:
             f"{case.case_id}.json": case_json(case, contact),
         }
         try:
-            await asyncio.to_thread(_write_files, settings.pv_export_dir, files)
+            for name, content in files.items():
+                await asyncio.to_thread(write_once, settings.pv_export_dir, name, content)
         except OSError as exc:
             raise SinkError(f"archive not writable: {exc}") from exc
-
-
-def _write_files(directory: Path, files: dict[str, bytes]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        partial = directory / f".{name}.partial"
-        partial.write_bytes(content)
-        os.replace(partial, directory / name)
 
 
 def configured_sinks(ae: AEService, session: aiohttp.ClientSession | None) -> list[Sink]:
