@@ -152,3 +152,25 @@ def test_credentials_and_command() -> None:
     assert settings.wecom_configured and settings.wecom_api_base == "http://127.0.0.1:1"
     args = build_parser().parse_args(["simulate", "--port", "9999"])
     assert isinstance(args, argparse.Namespace) and args.port == 9999 and callable(args.handler)
+
+
+async def test_a_restarted_simulation_answers_on_the_durable_default(tmp_path: Path) -> None:
+    """The fake WeCom starts empty on every run; the bot's state (SQLite) does not."""
+    settings = load_settings(
+        kb_sample_library=False, redis_url=None, embedded_storage="sqlite", data_dir=tmp_path
+    )
+    for _run in range(2):
+        runner = web.AppRunner(create_simulate_app(settings), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        base = f"http://{host}:{port}"
+        try:
+            async with aiohttp.ClientSession() as session:
+                said = {"user": "wmSimDoctor01", "text": "你好"}
+                async with session.post(f"{base}/api/doctor/say", json=said) as response:
+                    assert (await response.json())["callback_status"] == 200
+                await events_until(session, base, lambda seen: bot_messages(seen, "doctor"))
+        finally:
+            await runner.cleanup()
+    assert (tmp_path / "state.sqlite3").exists()

@@ -39,8 +39,10 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.app import create_app
+from bot.keys import STORAGE
 from bot.settings import Settings
 from bot.wecom.simulator import CallbackSender, FakeWeComServer, WeComSimulator
+from handlers.kf import cursor_key
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +150,10 @@ async def _start(settings: Settings) -> _Started:
     session = aiohttp.ClientSession()
     try:
         await bot_runner.setup()
+        # The fake WeCom starts empty on every run, so a sync cursor the bot kept from an
+        # earlier run (durable store) would skip the new run's first messages. Real WeCom
+        # keeps its cursors; only the simulation forgets them.
+        await bot_runner.app[STORAGE].delete(cursor_key(OPEN_KFID))
         await web.TCPSite(bot_runner, "127.0.0.1", 0).start()
         host, port = bot_runner.addresses[0][:2]
         bot_url = f"http://{host}:{port}/wecom/callback"
