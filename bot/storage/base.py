@@ -1,7 +1,8 @@
 """The one storage interface every part of the bot uses for shared state.
 
-Two implementations exist: ``MemoryStorage`` (one process, embedded default) and
-``RedisStorage`` (several replicas). Both pass the same test suite (tests/test_storage.py).
+Three implementations exist: ``SqliteStorage`` (one durable file, the embedded default),
+``RedisStorage`` (several replicas) and ``MemoryStorage`` (one process, for tests). All pass the
+same test suite (tests/test_storage.py).
 
 Primitives:
 - JSON documents with optional TTL (conversation state, cases, cursors, tokens, ...)

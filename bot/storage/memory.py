@@ -1,4 +1,4 @@
-"""``MemoryStorage``: the ``Storage`` interface inside one process (the embedded default).
+"""``MemoryStorage``: the ``Storage`` interface inside one process (tests; lost on exit).
 
 Everything lives in dictionaries guarded by the event loop: no method awaits in the middle of a
 change, so each call is atomic, exactly like a Lua script on Redis. The semantics copy
