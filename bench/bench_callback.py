@@ -93,6 +93,7 @@ def serve_bot(port: int, redis_url: str, full_app: bool) -> None:
         wecom_aes_key=AES_KEY,
         redis_url=redis_url,
         redis_key_prefix=f"bench-{uuid.uuid4().hex[:8]}:",
+        redis_allow_volatile=True,  # the throw-away Redis runs without AOF, as measured before
         kb_sample_library=False,
         data_dir=Path(tempfile.mkdtemp(prefix="vrep-bench-")),
     )
