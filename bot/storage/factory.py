@@ -41,14 +41,14 @@ async def require_persistence(storage: Storage, settings: Settings) -> None:
     Without AOF a restarted Redis forgets dedup claims, queues and counters: old messages are
     answered again, a case is posted twice and case numbers restart. RDB snapshots lose the
     last minutes, so they need the override too. An unreachable Redis is not refused here
-    (the service starts and waits for it, see /readyz); it is logged as not checked.
+    (the service starts and waits for it, see /readyz; a command reports the outage).
     """
     if not isinstance(storage, RedisStorage) or settings.redis_allow_volatile:
         return
     try:
         config = await storage.persistence()
-    except StorageError as exc:
-        log.warning("Redis persistence not checked, Redis is unreachable: %s", exc)
+    except StorageError as exc:  # the outage itself is reported by whoever uses the storage
+        log.debug("Redis persistence not checked, Redis is unreachable: %s", exc)
         return
     if config is None:
         raise VolatileStorageError(
@@ -57,9 +57,8 @@ async def require_persistence(storage: Storage, settings: Settings) -> None:
         )
     if config.get("appendonly") == "yes":
         return
-    kept = (
-        "RDB snapshots only (save " + repr(config["save"]) + ")" if config.get("save") else "none"
-    )
+    save = config.get("save")
+    kept = f"RDB snapshots only, save {save!r}" if save else "no RDB snapshots either"
     raise VolatileStorageError(
         f"Redis has no AOF persistence (appendonly no; {kept}): a Redis restart would replay "
         "old messages and reuse case ids. Turn it on (redis.conf: appendonly yes; live: "
