@@ -22,7 +22,7 @@ from bot.outbox import OUTBOX_DEAD_QUEUE
 from bot.wecom.senders import KfSender
 from bot.wecom.simulator import FakeWeComServer
 from tests.test_wecom_app import Bot, running_bots, until
-from tests.wecom_harness import OPEN_KFID
+from tests.wecom_harness import CORP_ID, OPEN_KFID, SECRET
 
 DOCTOR = "wmDOCTOROUTBOX01"
 CONVERSATION = f"kf:{OPEN_KFID}:{DOCTOR}"
@@ -187,3 +187,38 @@ async def test_a_lost_callback_is_made_up_for_by_the_periodic_sync(
         api.queue_customer_text(OPEN_KFID, DOCTOR, "hello")  # its callback never comes
         await until(lambda: len(api.kf_sent) == 2)
         assert not shown(api.kf_sent[1]).startswith("您好")
+
+
+async def test_a_reply_waiting_for_its_retry_survives_a_restart(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = {**QUICK, "redis_url": redis_url, "redis_key_prefix": f"t-{uuid.uuid4().hex[:8]}:"}
+    api = FakeWeComServer(corp_id=CORP_ID, secret=SECRET)
+    await api.start()
+    try:
+        async with running_bots(tmp_path, api=api, **settings) as (_, (bot,)):
+            api.fail_next(SEND, -1, times=1000)  # WeCom busy until this process stops
+            await bot.sim.doctor_says(OPEN_KFID, DOCTOR, "你好")
+            await eventually(lambda: _any(kf_sender(bot).outbox.pending(CONVERSATION)))
+            await bot.drained()
+        api.clear_failures()
+        async with running_bots(tmp_path, api=api, **settings) as (_, (bot,)):  # a new process
+            await until(lambda: len(api.kf_sent) == 1)
+            await settled(bot)
+            assert shown(api.kf_sent[0]).startswith("您好")
+    finally:
+        await api.close()
+
+
+async def test_two_replicas_retrying_one_reply_deliver_it_once(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = {**QUICK, "redis_url": redis_url, "redis_key_prefix": f"t-{uuid.uuid4().hex[:8]}:"}
+    async with running_bots(tmp_path, 2, **settings) as (api, bots):
+        api.fail_next(SEND, -1, times=12)  # three attempts' worth
+        await bots[0].sim.doctor_says(OPEN_KFID, DOCTOR, "你好", "hello")
+        await until(lambda: len(api.kf_sent) >= 2)
+        for bot in bots:
+            await settled(bot)
+        await asyncio.sleep(1.5)  # a scheduler round of both replicas: nothing more is sent
+        assert [shown(m).startswith("您好") for m in api.kf_sent] == [True, False]

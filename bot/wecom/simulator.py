@@ -183,6 +183,11 @@ class FakeWeComServer:
         """Answer the next ``times`` calls to ``path`` (suffix match) with ``errcode``."""
         self._failures[path].extend([errcode] * times)
 
+    def clear_failures(self) -> None:
+        """Forget every injected failure not used yet (WeCom is healthy again)."""
+        for injected in (self._failures, self._http_failures, self._stalls):
+            injected.clear()
+
     def fail_http_next(self, path: str, status: int = 502, times: int = 1) -> None:
         """Answer the next ``times`` calls to ``path`` with HTTP ``status`` (a gateway error)."""
         self._http_failures[path].extend([status] * times)
