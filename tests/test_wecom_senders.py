@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -20,6 +21,7 @@ from bot.models import (
     TextReply,
 )
 from bot.outbound import utf8_len
+from bot.outbox import OUTBOX_DEAD_QUEUE, outbox_key
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import KfWrongStateError, WeComApiError, WeComClient
 from bot.wecom.senders import (
@@ -342,3 +344,19 @@ async def test_app_sender_sends_the_caption_when_the_upload_fails() -> None:
         assert [c.errcode for c in stack.api.calls_to("media/upload")] == [40006]
         assert [m["text"]["content"] for m in stack.api.app_sent] == ["attendees.csv"]
         assert metrics.errors.labels("app_upload")._value.get() == 1
+
+
+async def test_a_reply_held_past_the_kf_window_is_dead_lettered() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        sender = kf_sender(stack)
+        await stack.storage.incr(kf_budget_key(CONVERSATION), 5)  # budget spent
+        await sender.send(kf_reply(TextReply(text="稍后 / later")))
+        [job] = await sender.outbox.pending(CONVERSATION)
+        job.queued_at -= timedelta(hours=49)  # the doctor never wrote again
+        await stack.storage.set_json(outbox_key(CONVERSATION), [job.to_json()])
+        await sender.outbox.drain(CONVERSATION)
+        assert await sender.outbox.pending(CONVERSATION) == []
+        [dead] = await stack.storage.unacknowledged(OUTBOX_DEAD_QUEUE, "ops")
+        assert dead.payload["job"]["id"] == job.id and "48 h" in dead.payload["reason"]
+        assert stack.api.calls_to("kf/send_msg") == []

@@ -14,7 +14,8 @@ kf specifics, all kept in shared storage so replicas agree:
   within 48 h; the kf sync deletes the counter when the doctor writes again).
 - Messages beyond the budget stay in their outbox job, first in the conversation, in order;
   the conversation's later replies queue behind them, and all go out once the doctor writes
-  again (a tap on ``MORE_CLICK_ID`` is such a message).
+  again (a tap on ``MORE_CLICK_ID`` is such a message). A reply held 48 h without that is
+  dead-lettered (it can no longer be sent).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bot.metrics import Metrics
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 KF_BUDGET: Final = 5  # messages per 48 h after the customer's last message
 KF_BUDGET_TTL_S: Final = 48 * 3600
+KF_WINDOW: Final = timedelta(seconds=KF_BUDGET_TTL_S)  # a held-back reply can wait this long
 KF_STATE_TTL_S: Final = 7 * 24 * 3600
 KF_MENU_MAX_ITEMS: Final = 10
 APP_CARD_MAX_BUTTONS: Final = 6
@@ -323,6 +325,8 @@ class KfSender:
             budget_key = kf_budget_key(job.conversation_key)
             remaining = self._budget - await self._storage.get_counter(budget_key)
             if remaining <= 0:
+                if utcnow() - job.queued_at > KF_WINDOW:
+                    raise SendFailed("the doctor did not write again within 48 h", retryable=False)
                 self._metrics.events.labels("kf_reply_held_back").inc()
                 return Outcome.HELD
             if not await self._bot_may_send(job.conversation_key, open_kfid, userid):
