@@ -36,7 +36,7 @@ from typing import Any, Final
 from bot.metrics import Metrics
 from bot.models import Channel, utcnow
 from bot.settings import Settings
-from bot.storage.base import LockTimeout, ScheduledItem, Storage
+from bot.storage.base import LockTimeout, ScheduledItem, Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,12 @@ class Outbox:
             outcome = await transport(job, self._save)
         except SendFailed as err:
             return await self._failed(job, err)
+        except StorageError:
+            raise  # not the job's fault: the lease item brings it back
+        except Exception as exc:  # a job the code cannot send must not block the conversation
+            log.exception("outbox job failed", extra={"job": job.id})
+            await self._dead_letter(job, f"{type(exc).__name__}: {exc}")
+            return True
         if outcome is Outcome.HELD:
             await self._arm(key, HELD_RECHECK_S)
             return False

@@ -17,8 +17,10 @@ import pytest
 
 from bot.dead_letters import DeadLetters
 from bot.keys import QUEUE_MONITOR, SERVICES, STORAGE
+from bot.metrics import Metrics
 from bot.models import Channel, OutboundMessage, TextReply
-from bot.outbox import OUTBOX_DEAD_QUEUE
+from bot.outbox import OUTBOX_DEAD_QUEUE, OUTBOX_SCHEDULE, Job, Outbox, Outcome, SaveProgress
+from bot.storage.base import Storage
 from bot.wecom.senders import KfSender
 from bot.wecom.simulator import FakeWeComServer
 from tests.test_wecom_app import Bot, running_bots, until
@@ -222,3 +224,24 @@ async def test_two_replicas_retrying_one_reply_deliver_it_once(
             await settled(bot)
         await asyncio.sleep(1.5)  # a scheduler round of both replicas: nothing more is sent
         assert [shown(m).startswith("您好") for m in api.kf_sent] == [True, False]
+
+
+async def test_a_job_the_code_cannot_send_is_set_aside_and_the_next_one_goes(
+    storage: Storage,
+) -> None:
+    sent: list[str] = []
+
+    async def transport(job: Job, save: SaveProgress) -> Outcome:
+        if job.data.get("broken"):
+            raise KeyError("units")
+        sent.append(job.id)
+        return Outcome.DONE
+
+    outbox = Outbox(storage, Metrics())
+    outbox.register(Channel.APP, transport)
+    await outbox.put(Channel.APP, "app:u1", {"broken": True}, job_id="first")
+    await outbox.put(Channel.APP, "app:u1", {}, job_id="second")
+    assert sent == ["second"] and await outbox.pending("app:u1") == []
+    [dead] = await storage.unacknowledged(OUTBOX_DEAD_QUEUE, "ops")
+    assert dead.payload["job"]["id"] == "first" and dead.payload["reason"].startswith("KeyError")
+    assert await storage.scheduled(OUTBOX_SCHEDULE) == []
