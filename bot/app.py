@@ -36,6 +36,7 @@ from bot.keys import (
 )
 from bot.llm import open_llm
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.outbox import OUTBOX_SCHEDULE, settings_outbox
 from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
 from bot.queue_monitor import QueueMonitor
 from bot.resources import open_http_session, open_knowledge, open_storage
@@ -85,7 +86,8 @@ async def _wecom_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = app.get(WECOM)
-    senders = build_senders(client, app[STORAGE], app[METRICS]) if client is not None else {}
+    outbox = settings_outbox(settings, app[STORAGE], app[METRICS])
+    senders = build_senders(client, app[STORAGE], app[METRICS], outbox) if client else {}
     services, dispatcher = build_runtime(
         settings,
         app[STORAGE],
@@ -97,6 +99,8 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
+    if senders:
+        services.scheduler.register(OUTBOX_SCHEDULE, outbox.on_due)
     workers = InboundWorkers(
         services.storage, dispatcher, services.metrics, workers=settings.workers
     )

@@ -1,34 +1,38 @@
 """Dead letters: what the bot set aside, for an operator to see, then replay or drop.
 
-Two queues hold them. ``inbound-dead``: a queued message that was malformed or failed too many
+Three queues hold them. ``inbound-dead``: a queued message that was malformed or failed too many
 deliveries (the queue entry's payload plus ``reason``). ``kf-dead``: a kf sync item the bot
-could not read (``open_kfid``, ``reason`` and the raw ``item``). Whether one is resolved lives
-in storage: the operators' consumer group ``ops`` acknowledges an entry once it was replayed or
-dropped, so "unresolved" is whatever ``ops`` has not acknowledged, which is exactly the depth
-the queue monitor alerts on (``bot.queue_monitor``, alert depth 0).
+could not read (``open_kfid``, ``reason`` and the raw ``item``). ``outbox-dead``: a reply WeCom
+did not accept within the outbox's bound (``reason`` and the outbox ``job``). Whether one is
+resolved lives in storage: the operators' consumer group ``ops`` acknowledges an entry once it
+was replayed or dropped, so "unresolved" is whatever ``ops`` has not acknowledged, which is
+exactly the depth the queue monitor alerts on (``bot.queue_monitor``, alert depth 0).
 
 Replaying an inbound dead letter submits its message again with a fresh sequence number (the
 old one is at or below the conversation's ``last_seq``, so the dispatcher would skip it as a
 redelivery) under a dedup key derived from the entry id, so replaying twice submits it once.
 A kf item goes through the kf conversion again (``KfSyncer.handle_item``); if it still cannot
-be read it stays unresolved. Replays and drops are written to the audit trail.
+be read it stays unresolved. A reply goes back into its conversation's outbox (last, with a
+fresh bound) and is sent at once when WeCom takes it; its msgids are the job's, so WeCom drops a
+repeat. Replays and drops are written to the audit trail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from bot.audit import AuditLog
 from bot.dead_letter_ops import OPS_GROUP, resolve, unresolved
 from bot.models import Channel, InboundMessage, utcnow
+from bot.outbox import OUTBOX_DEAD_QUEUE, Job, Outbox
 from bot.pipeline import DEAD_LETTER_QUEUE, dedup_key, submit_inbound
 from bot.queue_monitor import DeadLetterWatch
 from bot.storage.base import QueueEntry, Storage, StorageError
 from handlers.kf import KF_DEAD_LETTER_QUEUE, KfSyncer, conversation_key
 
-DEAD_LETTER_QUEUES: Final = (DEAD_LETTER_QUEUE, KF_DEAD_LETTER_QUEUE)
+DEAD_LETTER_QUEUES: Final = (DEAD_LETTER_QUEUE, KF_DEAD_LETTER_QUEUE, OUTBOX_DEAD_QUEUE)
 DEAD_LETTER_COMMAND: Final = "virtualrep dead list"
 DEAD_LETTER_WATCHES: Final = tuple(
     DeadLetterWatch(queue, OPS_GROUP, DEAD_LETTER_COMMAND) for queue in DEAD_LETTER_QUEUES
@@ -55,6 +59,16 @@ def summarize(entry: QueueEntry) -> Summary:
     """The listing fields of either queue's payload; missing parts are empty, never an error."""
     payload = entry.payload
     reason = str(payload.get("reason", ""))
+    if entry.queue == OUTBOX_DEAD_QUEUE:
+        job = payload.get("job")
+        job = job if isinstance(job, dict) else {}
+        return Summary(
+            reason,
+            str(job.get("channel", "")),
+            str(job.get("conversation_key", "")),
+            str(job.get("queued_at", ""))[:19],
+            _preview(_job_text(job)),
+        )
     if entry.queue == KF_DEAD_LETTER_QUEUE:
         item = payload.get("item")
         item = item if isinstance(item, dict) else {}
@@ -80,6 +94,25 @@ def summarize(entry: QueueEntry) -> Summary:
     )
 
 
+def _job_text(job: dict[str, Any]) -> str:
+    """The first text of an outbox job (kf units or app messages), for the preview."""
+    data = job.get("data")
+    data = data if isinstance(data, dict) else {}
+    parts = [*data.get("batch", []), *data.get("units", []), *data.get("ops", [])]
+    for part in parts:
+        if not isinstance(part, dict):
+            continue
+        text = part.get("text")
+        if isinstance(text, str):
+            return text
+        menu, body = part.get("menu"), part.get("body")
+        if isinstance(menu, dict):
+            return str(menu.get("head", ""))
+        if isinstance(body, dict) and "content" in body:
+            return str(body["content"])
+    return ""
+
+
 def _epoch_iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")[:19]
 
@@ -95,6 +128,7 @@ class DeadLetters:
 
     ``kf_syncer`` replays kf items (it needs the WeCom client: an enter_session event sends the
     welcome, a session change asks for the state); without it a kf item is not replayable.
+    ``outbox`` (with the WeCom senders registered) replays replies; without it they are not.
     """
 
     def __init__(
@@ -104,8 +138,10 @@ class DeadLetters:
         operator: str,
         dedup_ttl_s: int,
         kf_syncer: KfSyncer | None = None,
+        outbox: Outbox | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._outbox = outbox
         self._storage = storage
         self._operator = operator
         self._dedup_ttl_s = dedup_ttl_s
@@ -132,6 +168,8 @@ class DeadLetters:
         """
         if entry.queue == KF_DEAD_LETTER_QUEUE:
             submitted = await self._replay_kf(entry)
+        elif entry.queue == OUTBOX_DEAD_QUEUE:
+            submitted = await self._replay_reply(entry)
         else:
             submitted = await self._replay_inbound(entry)
         await self._settle(entry, "dead_letter_replayed", submitted=submitted)
@@ -161,6 +199,20 @@ class DeadLetters:
         # A crash between submitting and acknowledging is safe: the next replay is a duplicate.
         replay_key = dedup_key("replay", f"{entry.queue}:{entry.entry_id}")
         return await submit_inbound(self._storage, message, self._dedup_ttl_s, dedup=replay_key)
+
+    async def _replay_reply(self, entry: QueueEntry) -> bool:
+        if self._outbox is None:
+            raise NotReplayable("replaying a reply needs the WeCom API settings")
+        try:
+            job = Job.from_json(entry.payload["job"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NotReplayable(f"its job does not parse ({type(exc).__name__})") from exc
+        job.queued_at, job.attempts, job.retry_at, job.last_error = self._clock(), 0, None, ""
+        # Queued before the entry is resolved: a crash in between replays it again, and the
+        # outbox keeps one job per id (WeCom drops a repeated kf msgid).
+        await self._outbox.append(job)
+        await self._outbox.drain(job.conversation_key)
+        return True
 
     async def _replay_kf(self, entry: QueueEntry) -> bool:
         if self._kf_syncer is None:

@@ -1,7 +1,8 @@
 """``virtualrep dead list|show|replay|drop``: the operator's commands over the dead letters.
 
 ``list`` prints one tab-separated line per unresolved entry of ``inbound-dead`` and ``kf-dead``
-(queue, entry id, reason, channel, conversation, received, a 40-character text preview);
+and ``outbox-dead`` (queue, entry id, reason, channel, conversation, received, a 40-character
+text preview);
 ``show`` prints one entry as JSON; ``replay`` hands it to the bot again; ``drop --reason``
 resolves it without replaying. Replays and drops are audited with the operator's login.
 Exit codes: 0 done, 1 no such unresolved entry or not replayable, 3 storage unavailable (one
@@ -26,28 +27,33 @@ from bot.dead_letters import (
     summarize,
 )
 from bot.metrics import Metrics
+from bot.outbox import settings_outbox
 from bot.resources import open_http_session, open_storage
 from bot.settings import Settings
 from bot.storage.base import QueueEntry
 from bot.wecom.client import wecom_client_from_settings
+from bot.wecom.senders import build_senders
 from handlers.kf import KfSyncer
 
 
 @asynccontextmanager
 async def _dead_letters(settings: Settings, *, kf: bool = False) -> AsyncIterator[DeadLetters]:
-    """The dead letters in the configured storage; with ``kf``, able to replay kf items."""
+    """The dead letters in the configured storage; with ``kf``, able to replay kf items and
+    replies (through the WeCom API, when it is configured)."""
     async with open_storage(settings) as storage, open_http_session(settings) as session:
         client = wecom_client_from_settings(settings, session, storage) if kf else None
-        syncer = (
-            KfSyncer(client, storage, Metrics(), dedup_ttl_s=settings.dedup_ttl_s)
-            if client is not None
-            else None
-        )
+        syncer, outbox = None, None
+        if client is not None:
+            metrics = Metrics()
+            syncer = KfSyncer(client, storage, metrics, dedup_ttl_s=settings.dedup_ttl_s)
+            outbox = settings_outbox(settings, storage, metrics)
+            build_senders(client, storage, metrics, outbox)  # registers the transports
         yield DeadLetters(
             storage,
             operator=getpass.getuser(),
             dedup_ttl_s=settings.dedup_ttl_s,
             kf_syncer=syncer,
+            outbox=outbox,
         )
 
 

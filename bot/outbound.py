@@ -6,7 +6,7 @@ texts with ``split_text`` and sends the parts in order.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.models import Channel, OutboundMessage
 
@@ -28,6 +28,17 @@ class ChannelSender(Protocol):
     channel: Channel
 
     async def send(self, message: OutboundMessage) -> None: ...
+
+
+@runtime_checkable
+class ConfirmingSender(Protocol):
+    """A sender that can also send at once and say whether the receiver accepted it.
+
+    ``deliver`` returns only once every message was accepted and raises
+    ``bot.outbox.SendFailed`` otherwise; for callers with their own durable retry (PV cards).
+    """
+
+    async def deliver(self, message: OutboundMessage) -> None: ...
 
 
 def utf8_len(text: str) -> int:

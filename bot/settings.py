@@ -87,6 +87,25 @@ class Settings(BaseSettings):
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
     wecom_timestamp_window_s: int = Field(300, ge=1)
     wecom_max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Delivery to WeCom (bot/outbox.py, handlers/kf.py): retried, never dropped.
+    wecom_timeout_s: float = Field(10.0, gt=0, description="Timeout of one WeCom API request.")
+    outbox_backoff_s: float = Field(
+        2.0, gt=0, description="First retry delay of a reply WeCom did not accept; doubles."
+    )
+    outbox_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay.")
+    outbox_give_up_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        le=47 * 3600.0,
+        description="A reply still not accepted this long after it was due is dead-lettered.",
+    )
+    kf_sync_interval_s: float = Field(
+        30.0, ge=1, description="Periodic kf sync while a doctor wrote in the last 48 h."
+    )
+    kf_sync_retry_s: float = Field(
+        1.0, gt=0, description="First retry delay of a failed kf sync; doubles, up to 60 s."
+    )
+    kf_sync_retries: int = Field(6, ge=0, description="Retries of a failed kf sync.")
 
     # --- LLM (any OpenAI-compatible endpoint) -------------------------------------------------
     openai_base_url: str | None = None

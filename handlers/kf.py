@@ -19,7 +19,13 @@ stores the new service state (``kfstate:<conversation_key>``) and is passed on a
 ``kf_session_status_change`` with ``extra["service_state"]``.
 
 Syncs run as background tasks owned by ``KfSyncer`` (the callback answers at once);
-``close()`` cancels and awaits them on shutdown.
+``close()`` cancels and awaits them on shutdown. A sync that fails for a transient reason
+(45009, -1, 5xx, timeouts, network errors) is retried with the same token after a doubling
+delay (``kf_sync_retry_s``, at most ``kf_sync_retries`` times). And no message waits for a
+callback that got lost: while a doctor wrote to an account in the last 48 h
+(``kfactive:<open_kfid>``), the scheduler item ``kf_poll`` syncs it every
+``kf_sync_interval_s`` (one replica per round: ``claim_due`` and the sync lock), with the last
+callback token (``kftoken:<open_kfid>``, valid 10 minutes) or, once that expired, without one.
 """
 
 from __future__ import annotations
@@ -27,21 +33,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from bot.metrics import Metrics
-from bot.models import Channel, InboundMessage, MenuOption, MenuReply, MessageKind, SenderType
+from bot.models import (
+    Channel,
+    InboundMessage,
+    MenuOption,
+    MenuReply,
+    MessageKind,
+    SenderType,
+    utcnow,
+)
 from bot.outage import OutageBackoff
 from bot.pipeline import submit_inbound
 from bot.queue_worker import finish_or_cancel
-from bot.storage.base import LockTimeout, Storage, StorageError
-from bot.wecom.client import WeComApiError, WeComClient
+from bot.storage.base import LockTimeout, ScheduledItem, Storage, StorageError
+from bot.wecom.client import WeComApiError, WeComClient, is_transient
 from bot.wecom.senders import kf_budget_key, kf_msgid, msgmenu_body, store_kf_state
 
 log = logging.getLogger(__name__)
 
 CUSTOMER: Final = 3
 SYSTEM_EVENT: Final = 4
+KF_POLL_SCHEDULE: Final = "kf_poll"
+KF_ACTIVE_TTL_S: Final = 48 * 3600  # the kf reply window: a doctor can be answered this long
+SYNC_TOKEN_TTL_S: Final = 600  # a callback Token is good for kf/sync_msg for 10 minutes
+MAX_RETRY_DELAY_S: Final = 60.0
 KF_DEAD_LETTER_QUEUE: Final = "kf-dead"
 """Sync items that could not be read, with the raw item and the reason, for an operator."""
 _MEDIA_KINDS: Final = {"image": MessageKind.IMAGE, "voice": MessageKind.VOICE,
@@ -77,6 +96,14 @@ def conversation_key(open_kfid: str, external_userid: str) -> str:
 
 def cursor_key(open_kfid: str) -> str:
     return f"kfcursor:{open_kfid}"
+
+
+def active_key(open_kfid: str) -> str:
+    return f"kfactive:{open_kfid}"
+
+
+def sync_token_key(open_kfid: str) -> str:
+    return f"kftoken:{open_kfid}"
 
 
 def customer_message(item: dict[str, Any]) -> InboundMessage:
@@ -138,6 +165,10 @@ class KfSyncer:
         page_limit: int = 1000,
         lock_timeout_s: float = 120.0,
         lock_wait_s: float = 60.0,
+        retry_s: float = 1.0,
+        retries: int = 6,
+        interval_s: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._client = client
         self._storage = storage
@@ -147,6 +178,10 @@ class KfSyncer:
         self._page_limit = page_limit
         self._lock_timeout_s = lock_timeout_s
         self._lock_wait_s = lock_wait_s
+        self._retry_s = retry_s
+        self._retries = retries
+        self._interval_s = interval_s
+        self._clock = clock
         self._running: dict[str, asyncio.Task[None]] = {}
         self._next_token: dict[str, str] = {}
 
@@ -169,25 +204,62 @@ class KfSyncer:
 
     async def _drain(self, open_kfid: str) -> None:
         backoff = OutageBackoff(f"kf sync {open_kfid}", self._metrics)
+        failures = 0
         try:
             while (token := self._next_token.pop(open_kfid, None)) is not None:
                 try:
+                    if token:
+                        await self._storage.set_json(
+                            sync_token_key(open_kfid), token, ttl_s=SYNC_TOKEN_TTL_S
+                        )
                     await self.sync(open_kfid, token)
                     backoff.succeeded()
+                    failures = 0
                 except StorageError as err:
                     # Redis is down and the kf notice was already acknowledged: sync again (same
                     # token) once it is back; from the saved cursor, repeats are deduplicated.
                     self._next_token.setdefault(open_kfid, token)
                     await asyncio.sleep(backoff.failed(err))
                 except WeComApiError as err:
-                    # The next callback (or WeCom's retry) syncs from the saved cursor.
-                    log.warning("kf sync failed", extra={"open_kfid": open_kfid, "error": err})
+                    failures += 1
                     self._metrics.errors.labels("kf_sync").inc()
+                    if not is_transient(err) or failures > self._retries:
+                        # The periodic sync (or the next callback) reads from the saved cursor.
+                        log.warning("kf sync failed", extra={"open_kfid": open_kfid, "error": err})
+                        continue
+                    delay = min(MAX_RETRY_DELAY_S, self._retry_s * 2 ** (failures - 1))
+                    log.warning(
+                        "kf sync failed; retrying",
+                        extra={"open_kfid": open_kfid, "error": err, "delay_s": delay},
+                    )
+                    self._next_token.setdefault(open_kfid, token)
+                    await asyncio.sleep(delay)
                 except Exception:  # a bug must not end syncing for this account silently
                     log.exception("kf sync crashed", extra={"open_kfid": open_kfid})
                     self._metrics.errors.labels("kf_sync").inc()
         finally:
             self._running.pop(open_kfid, None)
+
+    async def poll(self, item: ScheduledItem) -> None:
+        """The ``kf_poll`` handler: sync an account a doctor wrote to in the last 48 hours,
+        then come back after ``interval_s`` (no more once the window closed)."""
+        open_kfid = item.item_id
+        if await self._storage.get_json(active_key(open_kfid)) is None:
+            return
+        token = await self._storage.get_json(sync_token_key(open_kfid))
+        try:
+            handled = await self.sync(open_kfid, token if isinstance(token, str) else None)
+        except WeComApiError as err:
+            log.warning("periodic kf sync failed", extra={"open_kfid": open_kfid, "error": err})
+            self._metrics.errors.labels("kf_sync").inc()
+        else:
+            if handled:
+                log.info("periodic kf sync found messages", extra={"open_kfid": open_kfid})
+        await self._schedule_poll(open_kfid)
+
+    async def _schedule_poll(self, open_kfid: str) -> None:
+        due = self._clock() + timedelta(seconds=self._interval_s)
+        await self._storage.schedule(KF_POLL_SCHEDULE, open_kfid, due)
 
     async def sync(self, open_kfid: str, token: str | None) -> int:
         """Pull and submit everything new for ``open_kfid``; returns the items handled."""
@@ -249,8 +321,13 @@ class KfSyncer:
         if origin == CUSTOMER and item.get("external_userid") and item.get("msgid"):
             message = customer_message(item)
             if await submit_inbound(self._storage, message, self._dedup_ttl_s):
-                # The doctor wrote: WeCom's 5-messages-in-48-hours budget starts again.
+                # The doctor wrote: WeCom's 5-messages-in-48-hours budget starts again, and
+                # the account is polled while the doctor can be answered.
                 await self._storage.delete(kf_budget_key(message.conversation_key))
+                open_kfid = str(item["open_kfid"])
+                now = self._clock().isoformat()
+                await self._storage.set_json(active_key(open_kfid), now, ttl_s=KF_ACTIVE_TTL_S)
+                await self._schedule_poll(open_kfid)
         elif origin == SYSTEM_EVENT and isinstance(item.get("event"), dict):
             event = item["event"]
             if not event.get("external_userid") or not event.get("open_kfid"):

@@ -43,13 +43,13 @@ from lxml import etree
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
-from bot.keys import METRICS, SETTINGS, STORAGE, WECOM
+from bot.keys import METRICS, SERVICES, SETTINGS, STORAGE, WECOM
 from bot.metrics import Metrics
 from bot.models import Channel, InboundMessage, MessageKind, SenderType
 from bot.pipeline import submit_inbound
 from bot.settings import Settings
 from bot.storage.base import Storage, StorageError
-from handlers.kf import KfSyncer, WelcomeMenu, default_welcome_menu
+from handlers.kf import KF_POLL_SCHEDULE, KfSyncer, WelcomeMenu, default_welcome_menu
 
 log = logging.getLogger(__name__)
 
@@ -321,10 +321,16 @@ def add_routes(app: web.Application, *, welcome_menu: WelcomeMenu = default_welc
                 app[METRICS],
                 dedup_ttl_s=settings.dedup_ttl_s,
                 welcome_menu=welcome_menu,
+                retry_s=settings.kf_sync_retry_s,
+                retries=settings.kf_sync_retries,
+                interval_s=settings.kf_sync_interval_s,
             )
             if client is not None
             else None
         )
+        services = app.get(SERVICES)
+        if syncer is not None and services is not None:  # the periodic kf sync
+            services.scheduler.register(KF_POLL_SCHEDULE, syncer.poll)
         app[WECOM_CALLBACK] = WeComCallback(settings, app[STORAGE], app[METRICS], syncer)
         yield
         if syncer is not None:

@@ -20,6 +20,10 @@ class RecordingSender:
     async def send(self, message: OutboundMessage) -> None:
         self.sent.append(message)
 
+    async def deliver(self, message: OutboundMessage) -> None:
+        """A confirmed send (``bot.outbound.ConfirmingSender``): recorded like any other."""
+        self.sent.append(message)
+
     def texts(self, conversation_key: str | None = None) -> list[str]:
         return [
             reply.text

@@ -59,12 +59,15 @@ async def until(predicate: Callable[[], bool], storage_empty: Any = None) -> Non
 
 @asynccontextmanager
 async def running_bots(
-    tmp_path: Path, count: int = 1, **overrides: Any
+    tmp_path: Path, count: int = 1, *, api: FakeWeComServer | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[FakeWeComServer, list[Bot]]]:
-    api = FakeWeComServer(corp_id=CORP_ID, secret=SECRET)
-    base = await api.start()
+    """``count`` bots against a fake WeCom API: a new one, or ``api`` (started, kept open)."""
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(api.close)
+        if api is None:
+            api = FakeWeComServer(corp_id=CORP_ID, secret=SECRET)
+            await api.start()
+            stack.push_async_callback(api.close)
+        base = api.base_url
         session = await stack.enter_async_context(aiohttp.ClientSession())
         bots = []
         for index in range(count):

@@ -98,13 +98,13 @@ async def test_msg_send_fail_is_counted() -> None:
         assert await enqueued(stack.storage) == []
 
 
-async def test_sync_without_token_is_refused_and_counted_not_crashed() -> None:
-    async with wecom_stack() as stack:
+async def test_sync_without_token_is_refused_retried_and_counted_not_crashed() -> None:
+    async with wecom_stack(kf_sync_retries=2, kf_sync_retry_s=0.01) as stack:
         stack.api.queue_customer_text(OPEN_KFID, DOCTOR, "hello")
         await stack.simulator().sender.post(stack.simulator().sender.kf_event_xml(OPEN_KFID, ""))
         await stack.settle()
-        assert [c.errcode for c in stack.api.calls_to("kf/sync_msg")] == [45009]
-        assert stack.replicas[0].metrics.errors.labels("kf_sync")._value.get() == 1
+        assert [c.errcode for c in stack.api.calls_to("kf/sync_msg")] == [45009] * 3
+        assert stack.replicas[0].metrics.errors.labels("kf_sync")._value.get() == 3
         # The next proper notice picks the message up from the saved cursor.
         await stack.simulator().kf_notify(OPEN_KFID)
         await stack.settle()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -20,6 +21,7 @@ from bot.models import (
     TextReply,
 )
 from bot.outbound import utf8_len
+from bot.outbox import OUTBOX_DEAD_QUEUE, outbox_key
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import KfWrongStateError, WeComApiError, WeComClient
 from bot.wecom.senders import (
@@ -30,7 +32,6 @@ from bot.wecom.senders import (
     default_invite,
     fit_budget,
     kf_budget_key,
-    kf_more_key,
     kf_state_key,
 )
 from tests.wecom_harness import AGENT_ID, CORP_ID, OPEN_KFID, SECRET, Stack, wecom_stack
@@ -121,16 +122,29 @@ async def test_budget_is_respected_and_ends_with_an_invitation() -> None:
         assert sent[-1]["msgtype"] == "msgmenu"
         ids = [item["click"]["id"] for item in sent[-1]["msgmenu"]["list"]]
         assert MORE_CLICK_ID in ids
-        assert await stack.storage.get_json(kf_more_key(CONVERSATION)) is not None
-        # Budget spent: the next reply is not attempted.
+        # Budget spent: the next reply is not attempted; it waits behind the held-back rest.
         await sender.send(kf_reply(TextReply(text="more?"), in_reply_to="msg-2"))
         assert len(stack.api.calls_to("kf/send_msg")) == 5
+        [held, waiting] = await sender.outbox.pending(CONVERSATION)
+        assert held.data["units"] and waiting.id == "msg-2"
         # The doctor taps "show the rest": the budget renews and the rest is sent.
         doctor_wrote(stack)
         await stack.storage.delete(kf_budget_key(CONVERSATION))
         assert await sender.send_more(CONVERSATION, OPEN_KFID, DOCTOR)
         assert len(stack.api.kf_sent) > 5
         assert all(c.errcode == 0 for c in stack.api.calls_to("kf/send_msg"))
+        while await sender.send_more(CONVERSATION, OPEN_KFID, DOCTOR):  # tap after tap
+            doctor_wrote(stack)
+            await stack.storage.delete(kf_budget_key(CONVERSATION))
+        assert await sender.outbox.pending(CONVERSATION) == []
+        texts = [
+            m.get("text", {}).get("content") or m.get("msgmenu", {}).get("head_content", "")
+            for m in stack.api.kf_sent
+        ]
+        assert texts[-1].startswith("more?")  # the later reply only after all the rest
+        everything = "".join(texts)
+        starts = [everything.find(f"第{i}条") for i in range(8)]
+        assert -1 not in starts and starts == sorted(starts)  # all of it, in order
 
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
@@ -268,7 +282,7 @@ async def test_member_rate_limit_queues_instead_of_dropping() -> None:
 
 async def test_app_sender_text_cards_and_card_update() -> None:
     async with wecom_stack() as stack:
-        sender = AppSender(stack.replicas[0].client, Metrics())
+        sender = AppSender(stack.replicas[0].client, stack.storage, Metrics())
         card = CardReply(
             task_id="ae-case-1",
             title="新的不良事件报告",
@@ -308,7 +322,7 @@ def app_file_message(*replies: Reply) -> OutboundMessage:
 
 async def test_app_sender_uploads_a_file_and_sends_it_after_its_caption() -> None:
     async with wecom_stack() as stack:
-        sender = AppSender(stack.replicas[0].client, Metrics())
+        sender = AppSender(stack.replicas[0].client, stack.storage, Metrics())
         attendees = FileReply(filename="attendees.csv", content=CSV, caption="报名名单")
         await sender.send(app_file_message(attendees))
         [upload] = stack.api.calls_to("media/upload")
@@ -324,9 +338,25 @@ async def test_app_sender_uploads_a_file_and_sends_it_after_its_caption() -> Non
 async def test_app_sender_sends_the_caption_when_the_upload_fails() -> None:
     async with wecom_stack() as stack:
         metrics = Metrics()
-        sender = AppSender(stack.replicas[0].client, metrics)
+        sender = AppSender(stack.replicas[0].client, stack.storage, metrics)
         stack.api.fail_next("media/upload", 40006)
         await sender.send(app_file_message(FileReply(filename="attendees.csv", content=CSV)))
         assert [c.errcode for c in stack.api.calls_to("media/upload")] == [40006]
         assert [m["text"]["content"] for m in stack.api.app_sent] == ["attendees.csv"]
         assert metrics.errors.labels("app_upload")._value.get() == 1
+
+
+async def test_a_reply_held_past_the_kf_window_is_dead_lettered() -> None:
+    async with wecom_stack() as stack:
+        doctor_wrote(stack)
+        sender = kf_sender(stack)
+        await stack.storage.incr(kf_budget_key(CONVERSATION), 5)  # budget spent
+        await sender.send(kf_reply(TextReply(text="稍后 / later")))
+        [job] = await sender.outbox.pending(CONVERSATION)
+        job.queued_at -= timedelta(hours=49)  # the doctor never wrote again
+        await stack.storage.set_json(outbox_key(CONVERSATION), [job.to_json()])
+        await sender.outbox.drain(CONVERSATION)
+        assert await sender.outbox.pending(CONVERSATION) == []
+        [dead] = await stack.storage.unacknowledged(OUTBOX_DEAD_QUEUE, "ops")
+        assert dead.payload["job"]["id"] == job.id and "48 h" in dead.payload["reason"]
+        assert stack.api.calls_to("kf/send_msg") == []

@@ -71,6 +71,16 @@ _ERROR_TYPES: Final[dict[int, type[WeComApiError]]] = {
 }
 
 
+TRANSIENT_ERRCODES: Final = frozenset({BUSY_ERRCODE, 45009, *TOKEN_ERRCODES})
+"""Worth trying again later: busy, rate-limited, or an access token WeCom just rejected."""
+
+
+def is_transient(err: WeComApiError) -> bool:
+    """True for failures a later attempt may get past (also network, 5xx and timeouts, which
+    the client reports as ``WeComUnavailable`` after its own quick retries)."""
+    return isinstance(err, WeComUnavailable) or err.errcode in TRANSIENT_ERRCODES
+
+
 def api_error(errcode: int, errmsg: str) -> WeComApiError:
     """The typed error for ``errcode``."""
     return _ERROR_TYPES.get(errcode, WeComApiError)(errcode, errmsg)
@@ -373,4 +383,5 @@ def wecom_client_from_settings(
         secret=settings.wecom_secret.get_secret_value(),
         agent_id=settings.wecom_agent_id,
         api_base=settings.wecom_api_base,
+        timeout_s=settings.wecom_timeout_s,
     )

@@ -1,8 +1,9 @@
 """Channel senders for WeCom: ``KfSender`` (doctors, via kf) and ``AppSender`` (corp members).
 
-Both implement ``bot.outbound.ChannelSender``. They never raise WeCom API errors into the user
-path: a reply that cannot be delivered is logged and counted (``vrep_errors_total{where=...}``
-or ``vrep_events_total{event=...}``); storage errors do propagate (the message is retried).
+Both implement ``bot.outbound.ChannelSender`` on top of the durable outbox (``bot.outbox``): a
+reply is a job in storage until WeCom accepted every message of it (errcode 0); transient
+failures are retried by the outbox, lasting ones dead-lettered there. WeCom API errors never
+reach the user path; storage errors do propagate (the message is retried).
 
 kf specifics, all kept in shared storage so replicas agree:
 
@@ -11,18 +12,21 @@ kf specifics, all kept in shared storage so replicas agree:
   the dispatcher's human-mode gate reads it.
 - ``kfbudget:<conversation_key>`` — messages sent since the doctor last wrote (WeCom allows 5
   within 48 h; the kf sync deletes the counter when the doctor writes again).
-- ``kfmore:<conversation_key>`` — rendered messages held back because the budget ran short; a
-  skill sends them with ``KfSender.send_more`` when the doctor taps ``MORE_CLICK_ID``.
+- Messages beyond the budget stay in their outbox job, first in the conversation, in order;
+  the conversation's later replies queue behind them, and all go out once the doctor writes
+  again (a tap on ``MORE_CLICK_ID`` is such a message). A reply held 48 h without that is
+  dead-lettered (it can no longer be sent).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bot.metrics import Metrics
@@ -37,15 +41,18 @@ from bot.models import (
     OutboundMessage,
     Reply,
     TextReply,
+    utcnow,
 )
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES, ChannelSender, split_text, utf8_len
+from bot.outbox import Job, Outbox, Outcome, SaveProgress, SendFailed
 from bot.storage.base import Storage
-from bot.wecom.client import KfWrongStateError, WeComApiError, WeComClient
+from bot.wecom.client import KfWrongStateError, WeComApiError, WeComClient, is_transient
 
 log = logging.getLogger(__name__)
 
 KF_BUDGET: Final = 5  # messages per 48 h after the customer's last message
 KF_BUDGET_TTL_S: Final = 48 * 3600
+KF_WINDOW: Final = timedelta(seconds=KF_BUDGET_TTL_S)  # a held-back reply can wait this long
 KF_STATE_TTL_S: Final = 7 * 24 * 3600
 KF_MENU_MAX_ITEMS: Final = 10
 APP_CARD_MAX_BUTTONS: Final = 6
@@ -63,10 +70,6 @@ def kf_state_key(conversation_key: str) -> str:
 
 def kf_budget_key(conversation_key: str) -> str:
     return f"kfbudget:{conversation_key}"
-
-
-def kf_more_key(conversation_key: str) -> str:
-    return f"kfmore:{conversation_key}"
 
 
 async def store_kf_state(
@@ -252,7 +255,11 @@ def fit_budget(
 
 
 class KfSender:
-    """Sends replies to doctors through kf/send_msg, aware of session state and budget."""
+    """Replies to doctors through kf/send_msg, as outbox jobs, aware of session state and budget.
+
+    ``send`` queues the reply in the outbox (``bot.outbox``), which sends it at once unless an
+    earlier reply of the conversation is still waiting; ``_attempt`` is the outbox transport.
+    """
 
     channel = Channel.KF
 
@@ -262,6 +269,7 @@ class KfSender:
         storage: Storage,
         metrics: Metrics,
         *,
+        outbox: Outbox | None = None,
         budget: int = KF_BUDGET,
         invite: InviteMenu = default_invite,
     ) -> None:
@@ -270,6 +278,8 @@ class KfSender:
         self._metrics = metrics
         self._budget = budget
         self._invite = invite
+        self.outbox = outbox or Outbox(storage, metrics)
+        self.outbox.register(Channel.KF, self._attempt)
 
     async def send(self, message: OutboundMessage) -> None:
         open_kfid = str(message.extra.get("open_kfid", ""))
@@ -280,85 +290,94 @@ class KfSender:
             self._metrics.errors.labels("kf_send").inc()
             return
         units = render_kf(message.replies)
-        seed = message.in_reply_to or uuid.uuid4().hex
-        await self._deliver(message.conversation_key, open_kfid, message.recipient_id, units, seed)
+        if not units:
+            return
+        data = {
+            "open_kfid": open_kfid,
+            "touser": message.recipient_id,
+            "units": [_unit_to_json(unit) for unit in units],
+            "batch": [],
+            "sent": 0,
+        }
+        job_id = message.in_reply_to or uuid.uuid4().hex
+        await self.outbox.put(Channel.KF, message.conversation_key, data, job_id=job_id)
 
     async def send_more(self, conversation_key: str, open_kfid: str, external_userid: str) -> bool:
-        """Send what an earlier reply held back (after a tap on ``MORE_CLICK_ID``)."""
-        held = await self._storage.get_json(kf_more_key(conversation_key))
-        if not isinstance(held, dict) or not held.get("units"):
-            return False
-        await self._storage.delete(kf_more_key(conversation_key))
-        units = [_unit_from_json(item) for item in held["units"]]
-        await self._deliver(
-            conversation_key, open_kfid, external_userid, units, f"{held['seed']}:more"
-        )
-        return True
-
-    async def _deliver(
-        self,
-        conversation_key: str,
-        open_kfid: str,
-        external_userid: str,
-        units: list[KfUnit],
-        seed: str,
-    ) -> None:
-        if not units or not await self._bot_may_send(conversation_key, open_kfid, external_userid):
-            return
-        units = await self._upload_files(units)
-        budget_key = kf_budget_key(conversation_key)
-        remaining = self._budget - await self._storage.get_counter(budget_key)
-        send, held = fit_budget(units, remaining, self._invite)
+        """Send what earlier replies held back (after a tap on ``MORE_CLICK_ID``); False when
+        nothing was held back. The doctor's tap renewed the budget."""
+        jobs = await self.outbox.pending(conversation_key)
+        held = any(job.channel is Channel.KF and job.data.get("units") for job in jobs)
         if held:
-            self._metrics.events.labels("kf_reply_held_back").inc()
-            await self._storage.set_json(
-                kf_more_key(conversation_key),
-                {"seed": seed, "units": [_unit_to_json(unit) for unit in held]},
-                ttl_s=KF_BUDGET_TTL_S,
-            )
-        if not send:
-            log.warning("kf budget spent; reply not sent", extra={"conversation": conversation_key})
-            self._metrics.events.labels("kf_budget_exhausted").inc()
-            return
-        for index, unit in enumerate(send):
+            await self.outbox.drain(conversation_key)
+        return held
+
+    async def _attempt(self, job: Job, save: SaveProgress) -> Outcome:
+        """Send the job's messages that the budget allows; the rest stays held in the job.
+
+        The messages chosen for sending (``batch``, each with its msgid) are saved before the
+        first is sent, so a retry sends exactly them again and WeCom drops the repeats.
+        """
+        data = job.data
+        open_kfid, userid = str(data["open_kfid"]), str(data["touser"])
+        if not data["batch"]:
+            if not data["units"]:
+                return Outcome.DONE
+            budget_key = kf_budget_key(job.conversation_key)
+            remaining = self._budget - await self._storage.get_counter(budget_key)
+            if remaining <= 0:
+                if utcnow() - job.queued_at > KF_WINDOW:
+                    raise SendFailed("the doctor did not write again within 48 h", retryable=False)
+                self._metrics.events.labels("kf_reply_held_back").inc()
+                return Outcome.HELD
+            if not await self._bot_may_send(job.conversation_key, open_kfid, userid):
+                return Outcome.DROPPED
+            units = await self._upload_files([_unit_from_json(item) for item in data["units"]])
+            send, held = fit_budget(units, remaining, self._invite)
+            if held:
+                self._metrics.events.labels("kf_reply_held_back").inc()
+            start = int(data["sent"])
+            data["batch"] = [
+                {"msgid": kf_msgid(job.id, start + index), **_unit_to_json(unit)}
+                for index, unit in enumerate(send)
+            ]
+            data["units"] = [_unit_to_json(unit) for unit in held]
+            data["sent"] = start + len(send)
+            await save(job)
+        while data["batch"]:
+            entry = data["batch"][0]
             payload = {
-                "touser": external_userid,
+                "touser": userid,
                 "open_kfid": open_kfid,
-                "msgid": kf_msgid(seed, index),
-                **unit.payload(),
+                "msgid": entry["msgid"],
+                **_unit_from_json(entry).payload(),
             }
             try:
                 await self._client.kf_send_msg(payload)
             except KfWrongStateError:
                 # A servicer took over between the state check and now: stay silent.
                 self._metrics.events.labels("kf_send_wrong_state").inc()
-                await self._refresh_state(conversation_key, open_kfid, external_userid)
-                return
+                await self._refresh_state(job.conversation_key, open_kfid, userid)
+                return Outcome.DROPPED
             except WeComApiError as err:
-                log.error(
-                    "kf send failed", extra={"errcode": err.errcode, "msgid": payload["msgid"]}
-                )
                 self._metrics.errors.labels("kf_send").inc()
-                return
-            await self._storage.incr(budget_key, 1, ttl_s=KF_BUDGET_TTL_S)
+                raise send_failed("kf/send_msg", err) from err
+            await self._storage.incr(kf_budget_key(job.conversation_key), 1, ttl_s=KF_BUDGET_TTL_S)
+            data["batch"].pop(0)
+            await save(job)
+        return Outcome.HELD if data["units"] else Outcome.DONE
 
     async def _upload_files(self, units: list[KfUnit]) -> list[KfUnit]:
-        """Pending files as their caption (text) plus a file message; a file whose upload
-        fails becomes its caption (or filename) as text, so the doctor still gets the gist."""
+        """Pending files as their caption (text) plus a file message. A file WeCom refuses for
+        good becomes its caption (or filename) as text, so the doctor still gets the gist; a
+        transient failure is retried (``SendFailed``)."""
         resolved: list[KfUnit] = []
         for unit in units:
             reply = unit.pending_file
             if reply is None:
                 resolved.append(unit)
                 continue
-            try:
-                media_id = await self._client.upload_media(reply.filename, reply.content)
-            except WeComApiError as err:
-                log.error(
-                    "kf file upload failed; sending the caption instead",
-                    extra={"errcode": err.errcode, "file": reply.filename},
-                )
-                self._metrics.errors.labels("kf_upload").inc()
+            media_id = await upload_or_none(self._client, self._metrics, reply, "kf_upload")
+            if media_id is None:
                 resolved.extend(KfUnit(text=part) for part in split_text(_fallback_text(reply)))
                 continue
             resolved.extend(KfUnit(text=part) for part in split_text(reply.caption))
@@ -373,9 +392,8 @@ class KfSender:
                 await self._client.kf_trans_service_state(open_kfid, userid, 1)
                 state, servicer = 1, ""
         except WeComApiError as err:
-            log.error("kf service state unavailable", extra={"errcode": err.errcode})
             self._metrics.errors.labels("kf_state").inc()
-            return False
+            raise send_failed("kf/service_state", err) from err
         await store_kf_state(self._storage, conversation_key, state, servicer)
         if state not in BOT_STATES:
             log.info("kf session not the bot's; staying silent", extra={"state": state})
@@ -391,7 +409,14 @@ class KfSender:
         await store_kf_state(self._storage, conversation_key, state, servicer)
 
 
+def send_failed(api: str, err: WeComApiError) -> SendFailed:
+    """The outbox's view of a WeCom error: transient ones are retried."""
+    return SendFailed(f"{api}: {err}", retryable=is_transient(err))
+
+
 def _unit_to_json(unit: KfUnit) -> dict[str, Any]:
+    if unit.pending_file is not None:
+        return {"pending_file": file_to_json(unit.pending_file)}
     if unit.media_id:  # held back after upload; WeCom keeps the media 3 days, longer than 48 h
         return {"file": {"media_id": unit.media_id, "filename": unit.filename}}
     if unit.menu is not None:
@@ -402,6 +427,9 @@ def _unit_to_json(unit: KfUnit) -> dict[str, Any]:
 
 
 def _unit_from_json(data: dict[str, Any]) -> KfUnit:
+    if "pending_file" in data:
+        reply = file_from_json(data["pending_file"])
+        return KfUnit(pending_file=reply, filename=reply.filename)
     if "file" in data:
         return KfUnit(
             media_id=str(data["file"]["media_id"]), filename=str(data["file"]["filename"])
@@ -442,70 +470,69 @@ def menu_card(menu: MenuReply, task_id: str) -> CardReply:
 
 
 class AppSender:
-    """Sends replies to corp members through the self-built app (message/send)."""
+    """Replies to corp members through the self-built app (message/send).
+
+    ``send`` queues the reply in the outbox (retried until WeCom accepts it); ``deliver`` sends
+    at once and raises ``SendFailed`` unless WeCom accepted every message (errcode 0), for
+    callers that keep their own durable retry (the PV card sink).
+    """
 
     channel = Channel.APP
 
-    def __init__(self, client: WeComClient, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        client: WeComClient,
+        storage: Storage,
+        metrics: Metrics,
+        *,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._client = client
         self._metrics = metrics
+        self.outbox = outbox or Outbox(storage, metrics)
+        self.outbox.register(Channel.APP, self._attempt)
 
     async def send(self, message: OutboundMessage) -> None:
-        touser = message.recipient_id
-        seed = message.in_reply_to or uuid.uuid4().hex
-        try:
-            for index, reply in enumerate(message.replies):
-                await self._send_one(touser, reply, f"{seed}-{index}")
-        except WeComApiError as err:
-            log.error("app send failed", extra={"errcode": err.errcode})
-            self._metrics.errors.labels("app_send").inc()
+        data = {"touser": message.recipient_id, "ops": render_app(message)}
+        job_id = message.in_reply_to or uuid.uuid4().hex
+        await self.outbox.put(Channel.APP, message.conversation_key, data, job_id=job_id)
 
-    async def _send_one(self, touser: str, reply: Reply, task_seed: str) -> None:
-        if isinstance(reply, CardReply):
-            await self._client.send_template_card(touser, template_card(reply))
-        elif isinstance(reply, MenuReply) and len(reply.options) <= APP_CARD_MAX_BUTTONS:
-            task_id = "menu-" + hashlib.sha1(task_seed.encode()).hexdigest()[:24]
-            await self._client.send_template_card(touser, template_card(menu_card(reply, task_id)))
-        elif isinstance(reply, FileReply):
-            await self._send_file(touser, reply)
-        elif isinstance(reply, LinkReply):
-            await self._client.send_message(
-                touser,
-                "textcard",
-                {
-                    "title": reply.title,
-                    "description": reply.description or reply.url,
-                    "url": reply.url,
-                },
-            )
-        else:
-            await self.send_text(touser, _app_text(reply))
+    async def deliver(self, message: OutboundMessage) -> None:
+        """Send now; returns only when WeCom accepted every message, else ``SendFailed``."""
+        job = Job(
+            id=uuid.uuid4().hex,
+            channel=Channel.APP,
+            conversation_key=message.conversation_key,
+            data={"touser": message.recipient_id, "ops": render_app(message)},
+            queued_at=utcnow(),
+        )
+        await self._attempt(job, _no_progress)
 
-    async def _send_file(self, touser: str, reply: FileReply) -> None:
-        """The caption as text, then the uploaded file; if the upload fails, the caption (or
-        the file name) alone, so the member still learns what was meant to arrive."""
-        try:
-            media_id = await self._client.upload_media(reply.filename, reply.content)
-        except WeComApiError as err:
-            log.error(
-                "app file upload failed; sending the caption instead",
-                extra={"errcode": err.errcode, "file": reply.filename},
-            )
-            self._metrics.errors.labels("app_upload").inc()
-            await self.send_text(touser, _fallback_text(reply))
-            return
-        if reply.caption:
-            await self.send_text(touser, reply.caption)
-        await self._client.send_message(touser, "file", {"media_id": media_id})
+    async def _attempt(self, job: Job, save: SaveProgress) -> Outcome:
+        """Send the job's messages in order, saving after each one WeCom accepted."""
+        touser, ops = str(job.data["touser"]), job.data["ops"]
+        while ops:
+            op = ops[0]
+            if "pending_file" in op:
+                ops[:1] = await self._upload(op)
+                await save(job)
+                continue
+            try:
+                await self._client.send_message(touser, str(op["msgtype"]), op["body"])
+            except WeComApiError as err:
+                self._metrics.errors.labels("app_send").inc()
+                raise send_failed("message/send", err) from err
+            ops.pop(0)
+            await save(job)
+        return Outcome.DONE
 
-    async def send_text(self, touser: str, text: str) -> None:
-        for part in split_text(text):
-            await self._client.send_text(touser, part)
-
-    async def send_markdown(self, touser: str, markdown: str) -> None:
-        """Markdown for members (PV alerts, rep digests), split at the 2048-byte limit."""
-        for part in split_text(markdown):
-            await self._client.send_markdown(touser, part)
+    async def _upload(self, op: dict[str, Any]) -> list[dict[str, Any]]:
+        """A pending file as its caption, then the file; only the text if WeCom refuses it."""
+        reply = file_from_json(op["pending_file"])
+        media_id = await upload_or_none(self._client, self._metrics, reply, "app_upload")
+        if media_id is None:
+            return _text_ops(_fallback_text(reply))
+        return [*_text_ops(reply.caption), {"msgtype": "file", "body": {"media_id": media_id}}]
 
     async def update_card(
         self, userid: str, response_code: str, replace_name: str, card: CardReply | None = None
@@ -527,6 +554,73 @@ class AppSender:
         return True
 
 
+async def _no_progress(job: Job) -> None:
+    """``deliver`` keeps nothing: its caller retries the whole message."""
+
+
+def _text_ops(text: str) -> list[dict[str, Any]]:
+    return [{"msgtype": "text", "body": {"content": part}} for part in split_text(text)]
+
+
+def render_app(message: OutboundMessage) -> list[dict[str, Any]]:
+    """Replies as message/send bodies (``msgtype`` and ``body``); files stay pending until
+    sent, texts are split at the 2048-byte limit."""
+    seed = message.in_reply_to or uuid.uuid4().hex
+    ops: list[dict[str, Any]] = []
+    for index, reply in enumerate(message.replies):
+        if isinstance(reply, CardReply):
+            ops.append({"msgtype": "template_card", "body": template_card(reply)})
+        elif isinstance(reply, MenuReply) and len(reply.options) <= APP_CARD_MAX_BUTTONS:
+            task_id = "menu-" + hashlib.sha1(f"{seed}-{index}".encode()).hexdigest()[:24]
+            card = template_card(menu_card(reply, task_id))
+            ops.append({"msgtype": "template_card", "body": card})
+        elif isinstance(reply, FileReply):
+            ops.append({"pending_file": file_to_json(reply)})
+        elif isinstance(reply, LinkReply):
+            body = {
+                "title": reply.title,
+                "description": reply.description or reply.url,
+                "url": reply.url,
+            }
+            ops.append({"msgtype": "textcard", "body": body})
+        else:
+            ops.extend(_text_ops(_app_text(reply)))
+    return ops
+
+
+def file_to_json(reply: FileReply) -> dict[str, Any]:
+    """A file not yet uploaded, as stored in an outbox job."""
+    content = base64.b64encode(reply.content).decode()
+    return {"filename": reply.filename, "caption": reply.caption, "content_b64": content}
+
+
+def file_from_json(data: dict[str, Any]) -> FileReply:
+    return FileReply(
+        filename=str(data["filename"]),
+        caption=str(data.get("caption", "")),
+        content=base64.b64decode(str(data["content_b64"])),
+    )
+
+
+async def upload_or_none(
+    client: WeComClient, metrics: Metrics, reply: FileReply, where: str
+) -> str | None:
+    """The media_id of the uploaded file; None when WeCom refuses the file for good (the
+    caller sends its caption instead). A transient failure raises ``SendFailed``."""
+    try:
+        return await client.upload_media(reply.filename, reply.content)
+    except WeComApiError as err:
+        metrics.errors.labels(where).inc()
+        failure = send_failed("media/upload", err)
+        if failure.retryable:
+            raise failure from err
+        log.error(
+            "file upload refused; sending the caption instead",
+            extra={"errcode": err.errcode, "file": reply.filename},
+        )
+        return None
+
+
 def _app_text(reply: Reply) -> str:
     if isinstance(reply, TextReply):
         return reply.text
@@ -537,10 +631,10 @@ def _app_text(reply: Reply) -> str:
 
 
 def build_senders(
-    client: WeComClient, storage: Storage, metrics: Metrics, **kf_options: Any
+    client: WeComClient, storage: Storage, metrics: Metrics, outbox: Outbox
 ) -> dict[Channel, ChannelSender]:
-    """Both WeCom senders, ready for ``Services.senders``."""
+    """Both WeCom senders on one outbox, ready for ``Services.senders``."""
     return {
-        Channel.KF: KfSender(client, storage, metrics, **kf_options),
-        Channel.APP: AppSender(client, metrics),
+        Channel.KF: KfSender(client, storage, metrics, outbox=outbox),
+        Channel.APP: AppSender(client, storage, metrics, outbox=outbox),
     }

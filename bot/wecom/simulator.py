@@ -34,7 +34,9 @@ Delivered messages are also passed to ``listeners`` as ``(kind, body)`` — kind
 (a template card's body carries its issued ``response_code``) or ``card_update``.
 
 Every authenticated call answers 41001 without ``access_token`` and 40014 with a token that is
-not current (see ``invalidate_tokens``). ``fail_next`` injects errcodes (e.g. -1, system busy).
+not current (see ``invalidate_tokens``). ``fail_next`` injects errcodes (e.g. -1, system busy),
+``fail_http_next`` HTTP errors (e.g. 502) and ``stall_next`` answers that come too late (a
+client timeout).
 
 Callbacks (``CallbackSender``): builds WXBizMsgCrypt-encrypted XML exactly like WeCom (via
 wechatpy's ``WeChatCrypto``) and POSTs it to the bot's callback URL. ``WeComSimulator`` joins
@@ -44,6 +46,7 @@ callback that makes the bot sync them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import secrets
@@ -94,7 +97,8 @@ _KF_MSGTYPES: Final = frozenset(
 
 @dataclass
 class RecordedCall:
-    """One request the fake API received, with its errcode and (when 0) the answer's fields."""
+    """One request the fake API received, with its errcode (or the HTTP status injected by
+    ``fail_http_next``) and, when 0, the answer's fields."""
 
     method: str
     path: str
@@ -143,6 +147,8 @@ class FakeWeComServer:
         self._sessions: dict[tuple[str, str], _KfSession] = defaultdict(_KfSession)
         self._queued: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._failures: dict[str, list[int]] = defaultdict(list)
+        self._http_failures: dict[str, list[int]] = defaultdict(list)
+        self._stalls: dict[str, list[float]] = defaultdict(list)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -176,6 +182,20 @@ class FakeWeComServer:
     def fail_next(self, path: str, errcode: int = -1, times: int = 1) -> None:
         """Answer the next ``times`` calls to ``path`` (suffix match) with ``errcode``."""
         self._failures[path].extend([errcode] * times)
+
+    def clear_failures(self) -> None:
+        """Forget every injected failure not used yet (WeCom is healthy again)."""
+        for injected in (self._failures, self._http_failures, self._stalls):
+            injected.clear()
+
+    def fail_http_next(self, path: str, status: int = 502, times: int = 1) -> None:
+        """Answer the next ``times`` calls to ``path`` with HTTP ``status`` (a gateway error)."""
+        self._http_failures[path].extend([status] * times)
+
+    def stall_next(self, path: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` calls to ``path`` for ``seconds``, then answer 504 without
+        handling them (a gateway timeout: the caller's own timeout usually fires first)."""
+        self._stalls[path].extend([seconds] * times)
 
     def kf_state(self, open_kfid: str, external_userid: str) -> int:
         return self._sessions[(open_kfid, external_userid)].state
@@ -283,6 +303,13 @@ class FakeWeComServer:
             body = parsed if isinstance(parsed, dict) else {}
         call = RecordedCall(request.method, path, query, body)
         self.calls.append(call)
+        if stall := _take(self._stalls, path):
+            await asyncio.sleep(stall)
+            call.errcode = 504
+            return web.Response(status=504, text="Gateway Timeout")
+        if status := _take(self._http_failures, path):
+            call.errcode = status
+            return web.Response(status=status, text="Bad Gateway")
         try:
             answer = self._answer(path, query, body or {})
         except _ApiError as err:
@@ -462,6 +489,14 @@ class FakeWeComServer:
         if not query.get("open_kfid"):
             raise _ApiError(INVALID_PARAMETER, "open_kfid required")
         return {"servicer_list": [{"userid": u, "status": s} for u, s in self.servicers.items()]}
+
+
+def _take(injected: dict[str, list[Any]], path: str) -> Any:
+    """The next injected value for ``path`` (suffix match), or None."""
+    for suffix, values in injected.items():
+        if values and path.endswith(suffix):
+            return values.pop(0)
+    return None
 
 
 async def _multipart_files(request: web.Request) -> dict[str, Any]:

@@ -9,7 +9,8 @@ PV is alerted.
 
 Sinks: ``WebhookSink`` (JSON over HTTPS, HMAC-SHA256 signature), ``CardSink`` (WeCom template
 card with an acknowledge button to ``VREP_PV_USERS``), ``ArchiveSink`` (E2B-shaped XML and JSON
-files under ``VREP_PV_EXPORT_DIR``).
+files under ``VREP_PV_EXPORT_DIR``). A sink is done only when its receiver confirmed: a 2xx
+answer, WeCom errcode 0, files fsync'd.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import Protocol
 
 import aiohttp
 
+from bot.models import Channel, OutboundMessage
+from bot.outbound import ConfirmingSender
+from bot.outbox import SendFailed
 from bot.queue_worker import QueueConsumer
 from bot.services import Services
 from bot.storage.base import QueueEntry
@@ -93,14 +97,18 @@ class WebhookSink:
             async with self._session.post(
                 self._url, data=body, headers=headers, timeout=self._timeout
             ) as response:
-                if response.status >= 300:
+                if not 200 <= response.status < 300:
                     raise SinkError(f"webhook answered HTTP {response.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SinkError(f"webhook unreachable: {type(exc).__name__}") from exc
 
 
 class CardSink:
-    """The template card to PV members; the acknowledge click is handled by ``acknowledge``."""
+    """The template card to PV members; the acknowledge click is handled by ``acknowledge``.
+
+    Done only when WeCom answered errcode 0: any other answer, a 5xx, a timeout or a network
+    error is a ``SinkError`` (retried with the worker's backoff, then dead-lettered).
+    """
 
     name = "wecom_card"
 
@@ -108,8 +116,21 @@ class CardSink:
         self._ae = ae
 
     async def deliver(self, case: AECase, contact: ReporterContact | None) -> None:
-        if not await self._ae.send_to_pv(case_card(case)):
+        services = self._ae.services
+        users = services.settings.pv_user_ids
+        sender = services.senders.get(Channel.APP)
+        if not users or not isinstance(sender, ConfirmingSender):
             raise SinkError("no PV users or no app channel configured")
+        card = OutboundMessage(
+            channel=Channel.APP,
+            conversation_key="pv",
+            recipient_id="|".join(users),
+            replies=(case_card(case),),
+        )
+        try:
+            await sender.deliver(card)
+        except SendFailed as exc:
+            raise SinkError(f"WeCom did not accept the card: {exc}") from exc
 
 
 class ArchiveSink:
