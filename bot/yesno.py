@@ -71,11 +71,11 @@ _NEGATION = re.compile(
     r"disagree[sd]?|pass|rather not)(?![a-z])"
 )
 _YES_WORDS = re.compile(
-    r"同意|同以|桐意|愿意|确认|确定|可以|可已|可|好|行|对|是|嗯|恩|当然|必须的|欢迎|^\W*(?:中|成|妥|要)\W*$|"
+    r"同意|同以|桐意|愿意|确认|确定|提交|可以|可已|可|好|行|对|是|嗯|恩|当然|必须的|欢迎|^\W*(?:中|成|妥|要)\W*$|"
     r"联系我|要的|需要|ok|没问题|yes_idiom|"
     r"(?<![a-z])(?:y|ye+s*|yes+|yse|yeah?|yea+h*|yep|yup|ya|sure+|shure|sur|ok+|okay|oky|oaky|k|kk|"
     r"alright|all right|fine|agree[sd]?|agreed|certainly|absolutely|of course|definitely|"
-    r"go ahead|contact me|consent|correct|right|affirmative|aye)(?![a-z])"
+    r"go ahead|contact me|consent|confirm(?:ed)?|submit|correct|right|affirmative|aye)(?![a-z])"
 )
 
 
