@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
+
 from bot.middlewares import load_conversation, save_conversation
 from bot.storage.memory import MemoryStorage
 from skills.adverse_events.cases import AECase, CaseStatus, ReporterContact, SubmitReason
@@ -75,27 +77,22 @@ def _unclear_at_menu(choices: int) -> list[str]:
     return [t for t in UNCLEAR if not (t.strip().isdigit() and 1 <= int(t) <= choices)]
 
 
-async def test_consent_yes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("table", "consent", "next_step"),
+    [(YES, True, "contact"), (NO, False, "confirm")],  # a no asks no contact details
+    ids=["yes", "no"],
+)
+async def test_consent_yes_and_no(
+    tmp_path: Path, table: tuple[str, ...], consent: bool, next_step: str
+) -> None:
     bot = _bot(tmp_path)
     doctor = await _reach(bot, "consent")
-    for text in YES:
+    for text in table:
         await _rewind(bot, doctor, "consent")
         await bot.say(text, doctor)
         _, contact = await _case(bot, doctor)
-        assert contact is not None and contact.consent_to_follow_up is True, text
-        assert await bot.form_step(doctor) == "contact", text
-
-
-async def test_consent_no(tmp_path: Path) -> None:
-    bot = _bot(tmp_path)
-    doctor = await _reach(bot, "consent")
-    for text in NO:
-        await _rewind(bot, doctor, "consent")
-        await bot.say(text, doctor)
-        _, contact = await _case(bot, doctor)
-        assert contact is not None and contact.consent_to_follow_up is False, text
-        assert await bot.form_step(doctor) == "confirm", text  # no contact details asked
-        assert contact.preferred_contact is None
+        assert contact is not None and contact.consent_to_follow_up is consent, text
+        assert await bot.form_step(doctor) == next_step, text
 
 
 async def test_consent_unclear_is_asked_again_once_then_unknown(tmp_path: Path) -> None:
