@@ -13,7 +13,7 @@ from typing import Final
 
 from bot.dispatcher import Context, NextStep
 from bot.i18n import detect_locale
-from bot.masking import mask_strings
+from bot.masking import mask_identifiers, mask_strings
 from bot.models import Conversation, MessageKind, OutboundMessage, SenderType
 from bot.profiles import ProfileStore
 from bot.storage.base import Storage
@@ -124,7 +124,7 @@ async def deliver(ctx: Context) -> None:
 
 
 class AuditMiddleware:
-    """Appends the inbound message and the replies to the audit trail."""
+    """Appends the inbound message and the replies to the audit trail (identifiers masked)."""
 
     async def __call__(self, next_step: NextStep, ctx: Context) -> None:
         await next_step(ctx)
@@ -137,11 +137,13 @@ class AuditMiddleware:
             conversation=message.conversation_key,
             sender=message.sender_id,
             inbound_kind=message.kind.value,
-            text=message.text,
+            text=mask_identifiers(message.text),  # the verbatim is kept once: the AE case source
             click_id=message.click_id,
             skill=ctx.skill,
             handler=ctx.handler,
-            replies=[reply.model_dump(mode="json", exclude={"content"}) for reply in ctx.replies],
+            replies=mask_strings(
+                [reply.model_dump(mode="json", exclude={"content"}) for reply in ctx.replies]
+            ),
             annotations={k: v for k, v in ctx.data.items() if k.startswith("audit_")},
             error=repr(ctx.error) if ctx.error else None,
         )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.audit import AUDIT_QUEUE
 from bot.keys import STORAGE
 from bot.middlewares import conversation_storage_key
 from bot.wecom.simulator import FakeWeComServer
@@ -122,6 +123,8 @@ async def test_an_identifier_typed_at_the_onset_question_never_leaves_or_stays(
         document = json.loads(receiver.bodies[0])
         case = await storage.get_json(f"ae:case:{document['case_id']}")
         outputs["state"] = json.dumps([conversation, case], ensure_ascii=False)
+        trail = await storage.consume(AUDIT_QUEUE, "test-audit", "t", count=10_000, block_ms=0)
+        outputs["audit"] = json.dumps([e.payload for e in trail], ensure_ascii=False)
         for where, text in outputs.items():
             assert PHONE not in text and "138 1234 5678" not in text, where
         assert "3天前开始" in outputs["exports"]  # the onset itself is kept, masked
