@@ -1,8 +1,8 @@
 """Compliance audit trail: an append-only record of what came in, what went out and why.
 
 Records go to a storage stream (``audit``), so every replica writes to one shared trail that
-survives restarts. Audit records may contain message text
-(the transcript is source data for pharmacovigilance); logs never do at INFO.
+survives restarts. Audit records contain message text with identifiers masked
+(``bot.masking``; the transcript is source data for pharmacovigilance); logs never do at INFO.
 """
 
 from __future__ import annotations

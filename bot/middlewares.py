@@ -13,6 +13,7 @@ from typing import Final
 
 from bot.dispatcher import Context, NextStep
 from bot.i18n import detect_locale
+from bot.masking import mask_identifiers, mask_strings
 from bot.models import Conversation, MessageKind, OutboundMessage, SenderType
 from bot.profiles import ProfileStore
 from bot.storage.base import Storage
@@ -39,9 +40,13 @@ async def load_conversation(storage: Storage, conversation_key: str) -> Conversa
 
 
 async def save_conversation(storage: Storage, conversation: Conversation, ttl_s: int) -> None:
-    await storage.set_json(
-        conversation_storage_key(conversation.key), conversation.model_dump(mode="json"), ttl_s
-    )
+    """Persist the conversation; its free text (transcript, pending questions, form answers)
+    is masked first, since the state is kept for a long time (``bot.masking``)."""
+    state = conversation.model_dump(mode="json")
+    state["data"] = mask_strings(state["data"])
+    if state.get("form") is not None:
+        state["form"]["slots"] = mask_strings(state["form"]["slots"])
+    await storage.set_json(conversation_storage_key(conversation.key), state, ttl_s)
 
 
 class ConversationStateMiddleware:
@@ -119,7 +124,7 @@ async def deliver(ctx: Context) -> None:
 
 
 class AuditMiddleware:
-    """Appends the inbound message and the replies to the audit trail."""
+    """Appends the inbound message and the replies to the audit trail (identifiers masked)."""
 
     async def __call__(self, next_step: NextStep, ctx: Context) -> None:
         await next_step(ctx)
@@ -132,11 +137,13 @@ class AuditMiddleware:
             conversation=message.conversation_key,
             sender=message.sender_id,
             inbound_kind=message.kind.value,
-            text=message.text,
+            text=mask_identifiers(message.text),  # the verbatim is kept once: the AE case source
             click_id=message.click_id,
             skill=ctx.skill,
             handler=ctx.handler,
-            replies=[reply.model_dump(mode="json", exclude={"content"}) for reply in ctx.replies],
+            replies=mask_strings(
+                [reply.model_dump(mode="json", exclude={"content"}) for reply in ctx.replies]
+            ),
             annotations={k: v for k, v in ctx.data.items() if k.startswith("audit_")},
             error=repr(ctx.error) if ctx.error else None,
         )

@@ -6,6 +6,7 @@ Priorities are explicit and listed here in one place (higher runs first).
 from __future__ import annotations
 
 from bot.dispatcher import Dispatcher
+from bot.forms import set_question_answerer
 from bot.middlewares import (
     AuditMiddleware,
     ConversationStateMiddleware,
@@ -46,6 +47,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
     )
     # "Is that a known effect?" sent with a report is answered by Q&A from approved content.
     ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
+    # A question typed inside any form is answered by Q&A; the form then asks again.
+    set_question_answerer(services, qa_service(services).answer_side_question)
     dispatcher.include_router(handoff.create_router(services, PRIORITY_HANDOFF))
     dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
     dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))

@@ -70,8 +70,11 @@ class ConsoleSender:
         own = message.conversation_key == self._own_conversation
         prompt = "bot> " if own else f"bot → {message.recipient_id}> "
         for reply in message.replies:
-            if isinstance(reply, MenuReply) and own:
-                self.last_menu[message.conversation_key] = reply.options
+            if own:  # a number picks a menu option only while that menu is the last thing shown
+                if isinstance(reply, MenuReply):
+                    self.last_menu[message.conversation_key] = reply.options
+                else:
+                    self.last_menu.pop(message.conversation_key, None)
             self._out.write(f"{prompt}{render_reply(reply)}\n")
         self._out.flush()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from skills.adverse_events.extraction import SERIOUSNESS_CRITERIA, extract, mask_identifiers
+from bot.masking import mask_identifiers
+from skills.adverse_events.extraction import SERIOUSNESS_CRITERIA, extract
 
 
 def test_chinese_report_fields() -> None:

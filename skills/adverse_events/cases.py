@@ -4,7 +4,9 @@ A case is opened the moment a doctor's message is judged a report (day 0 = that 
 receipt time) and saved before anything else happens; every later change is saved before the
 next question goes out. Storage layout (all without expiry, cases are regulatory records):
 
-- ``ae:case:<id>``        the case data (patient initials/age/sex only, never names or IDs)
+- ``ae:case:<id>``        the case data (patient initials/age/sex only, never names or IDs; every
+                          free-text field masked on save; the doctor's messages are kept once,
+                          masked, as the case's ``sources`` and read only through audited reads)
 - ``ae:contact:<id>``     the reporter's contact and follow-up consent, kept apart from the case
 - ``ae:delivery:<id>``    per-sink delivery state, written by the delivery worker only
 - ``ae:ack:<id>``         PV's acknowledgement (who, when), written by PV only
@@ -25,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from bot.audit import AuditLog
+from bot.masking import mask_strings
 from bot.models import Channel, ConversationMode
 from bot.storage.base import Storage
 
@@ -149,6 +152,13 @@ class AECase(BaseModel):
         return self.sources[0].language if self.sources else "zh"
 
 
+def masked(case: AECase) -> AECase:
+    """A copy of ``case`` with every free-text field passed through the one masking function:
+    source messages, events and onsets, products, concomitant medicines, detection evidence.
+    Exports, the webhook and cards are built from this; identifiers (ids, keys) are kept."""
+    return AECase.model_validate(mask_strings(case.model_dump(mode="json")))
+
+
 class ReporterContact(BaseModel):
     """Who reported and how PV may reach them: stored apart from the case data."""
 
@@ -217,7 +227,10 @@ class CaseStore:
 
     # -- writing -------------------------------------------------------------------------------
     async def save(self, case: AECase) -> None:
-        await self._storage.set_json(f"ae:case:{case.case_id}", case.model_dump(mode="json"))
+        """Persist the case, its free text masked (whatever path the text came in by)."""
+        await self._storage.set_json(
+            f"ae:case:{case.case_id}", masked(case).model_dump(mode="json")
+        )
         await self._storage.set_add(CASES_SET, case.case_id)
 
     async def save_contact(self, contact: ReporterContact) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from bot.settings import Settings
-from skills.adverse_events.cases import AECase, ReporterContact, Seriousness
+from skills.adverse_events.cases import AECase, ReporterContact, Seriousness, masked
 
 FORMAT = "virtualrep E2B(R3)-shaped 1"
 QUALIFICATION_PHYSICIAN = "1"  # C.2.r.4
@@ -78,6 +78,7 @@ def narrative(case: AECase) -> str:
 
 
 def case_xml(case: AECase, contact: ReporterContact | None, settings: Settings) -> bytes:
+    case = masked(case)  # H.1 and every E/G field: identifiers never leave in an export
     root = ET.Element("ichicsr", {"format": FORMAT})
     c = ET.SubElement(root, "C")
     _add(c, "C.1.1", f"{settings.pv_sender_organisation}-{case.case_id}")
@@ -148,7 +149,9 @@ def case_xml(case: AECase, contact: ReporterContact | None, settings: Settings) 
 
 
 def case_document(case: AECase, contact: ReporterContact | None) -> dict[str, Any]:
-    """The JSON PV receives (webhook body, archive): the case plus the reporter if consented."""
+    """The JSON PV receives (webhook body, archive): the case (masked) plus the reporter if
+    consented — the reporter's contact stays in its own block, never in the narrative."""
+    case = masked(case)
     reporter: dict[str, Any] = {"qualification": "physician"}
     if contact is not None and contact.consent_to_follow_up:
         reporter |= contact.model_dump(mode="json", exclude={"case_id"})

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.masking import mask_identifiers
 from skills.adverse_events.cases import Outcome, Seriousness
-from skills.adverse_events.extraction import extract, mask_identifiers
+from skills.adverse_events.extraction import extract
 
 _OUTCOMES = {
     "recovered": Outcome.RECOVERED,

@@ -13,8 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
+from bot import forms
 from bot.dispatcher import UNHANDLED, Context, HandlerResult, Router
+from bot.forms import SlotKind
 from bot.middlewares import load_conversation, save_conversation
 from bot.models import (
     ActiveForm,
@@ -27,6 +30,7 @@ from bot.models import (
 )
 from bot.services import Services
 from bot.storage.base import ScheduledItem
+from bot.yesno import YesNo, read_yes_no
 from skills.adverse_events.cases import (
     AECase,
     CaseStatus,
@@ -57,12 +61,6 @@ _STOP = re.compile(
     r"that'?s all)\s*[。.!！]*\s*$",
     re.IGNORECASE,
 )
-_YES = re.compile(
-    r"^\s*(是|是的|好|好的|可以|同意|确认|对|没问题|行|嗯|yes|y|ok|okay|sure|confirm"
-    r"|agree|correct)\b",
-    re.IGNORECASE,
-)
-_NO = re.compile(r"^\s*(否|不|不同意|不可以|不用|不要|no|n|nope|decline)\b", re.IGNORECASE)
 _NONE = re.compile(
     r"^\s*(无|没有|都没有|没|none|no|nothing|neither)\s*[。.!！]*\s*$", re.IGNORECASE
 )
@@ -266,10 +264,17 @@ def summary(ctx: Context, state: FormState) -> str:
 
 
 # -- how each step reads an answer ---------------------------------------------------------------
+# Each reader returns False when the answer does not fit the step: the form asks once more with
+# an example, then records the step as unknown (bot.forms). Yes/no answers go through
+# bot.yesno, so "不同意" or "不用了" is a no and nothing unclear becomes a yes.
 
 
 def _choice_values(ctx: Context, step: str, choices: tuple[Choice, ...]) -> list[str]:
-    """Values chosen by a menu click, by option numbers ("1,3") or by their label words."""
+    """Values chosen by a menu click, by option numbers ("1,3") or by their label words.
+
+    Only the step whose menu is showing calls this, so a number typed at a free-text question
+    is never read as an option of an earlier menu.
+    """
     message = ctx.message
     if message.kind is MessageKind.CLICK and message.click_id:
         prefix = f"{ANSWER_CLICK}{step}:"
@@ -281,75 +286,105 @@ def _choice_values(ctx: Context, step: str, choices: tuple[Choice, ...]) -> list
     return [c.value for c in choices if c.zh in text or c.en.lower() in text.lower()]
 
 
-def _answer_event(ctx: Context, state: FormState, text: str) -> None:
+def _today(ctx: Context) -> date:
+    return ctx.now.date()
+
+
+def _answer_event(ctx: Context, state: FormState, text: str) -> bool:
+    if not forms.check(SlotKind.TEXT, text, _today(ctx)):
+        return False
     state.case.events.append(Event(verbatim=mask(text), language=str(ctx.locale.value)))
     facts = extract_facts(text)
     if facts.seriousness and state.case.seriousness is None:
         state.case.seriousness = facts.seriousness
+    return True
 
 
-def _answer_patient(ctx: Context, state: FormState, text: str) -> None:
+def _answer_patient(ctx: Context, state: FormState, text: str) -> bool:
     facts = extract_facts(text)
     patient = state.case.patient
-    patient.sex = facts.sex or patient.sex
-    patient.age = facts.age or patient.age
-    if patient.age is None and (number := _AGE_NUMBER.search(text)):
-        patient.age = number.group(1)
+    age = facts.age or (m.group(1) if (m := _AGE_NUMBER.search(text)) else None)
     initials = facts.initials or (m.group(1).upper() if (m := _INITIALS_ANY.search(text)) else None)
-    if initials and initials.lower() not in ("male", "man", "yo"):
-        patient.initials = initials
+    if initials and initials.lower() in ("male", "man", "yo"):
+        initials = None
+    if not (facts.sex or age or initials):
+        return False
+    patient.sex = facts.sex or patient.sex
+    patient.age = age or patient.age
+    patient.initials = initials or patient.initials
+    return True
 
 
-def _answer_product(ctx: Context, state: FormState, text: str) -> None:
+def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
+    if not forms.check(SlotKind.PRODUCT, text, _today(ctx)):
+        return False
     batch = extract_facts(text).batch
     name = re.split(r"[，,；;]?\s*(?:批号|批次|lot|batch)", text, maxsplit=1, flags=re.I)[0]
     state.case.products.append(Product(name=mask(name.strip() or text), batch=batch))
+    return True
 
 
-def _answer_onset(ctx: Context, state: FormState, text: str) -> None:
-    state.case.events[0].onset = text.strip()
+def _answer_onset(ctx: Context, state: FormState, text: str) -> bool:
+    if not forms.check(SlotKind.WHEN, text, _today(ctx)):
+        return False
+    state.case.events[0].onset = mask(text.strip())
+    return True
 
 
-def _answer_seriousness(ctx: Context, state: FormState, text: str) -> None:
+def _answer_seriousness(ctx: Context, state: FormState, text: str) -> bool:
     values = _choice_values(ctx, "seriousness", SERIOUSNESS_CHOICES)
     if "unknown" in values:
         state.case.unknown.append("seriousness")
-        return
+        return True
     flags = [Seriousness(v) for v in values if v not in ("none", "unknown")]
     flags += [flag for flag in extract_facts(text).seriousness if flag not in flags]
     if flags:
         state.case.seriousness = flags
-    elif "none" in values or _NONE.match(text) or _NO.match(text):
+        return True
+    if "none" in values or _NONE.match(text) or read_yes_no(text) is YesNo.NO:
         state.case.seriousness = []
-    else:  # words we cannot map: PV reads them in the sources; seriousness stays unknown
-        state.case.unknown.append("seriousness")
-        state.case.sources.append(_note(ctx))
+        return True
+    return False
 
 
-def _answer_outcome(ctx: Context, state: FormState, text: str) -> None:
+def _answer_outcome(ctx: Context, state: FormState, text: str) -> bool:
     values = [v for v in _choice_values(ctx, "outcome", OUTCOME_CHOICES) if v != "unknown"]
     outcome = Outcome(int(values[0])) if values else extract_facts(text).outcome
+    if outcome is None and "unknown" not in _choice_values(ctx, "outcome", OUTCOME_CHOICES):
+        return False
     state.case.outcome = outcome or Outcome.UNKNOWN
+    return True
 
 
-def _answer_concomitant(ctx: Context, state: FormState, text: str) -> None:
-    if not _NONE.match(text):
-        state.case.concomitant.append(mask(text.strip()))
+def _answer_concomitant(ctx: Context, state: FormState, text: str) -> bool:
+    if _NONE.match(text) or read_yes_no(text) is YesNo.NO:
+        return True  # none
+    if read_yes_no(text) is YesNo.YES or not forms.check(SlotKind.TEXT, text, _today(ctx)):
+        return False  # "有" without the names: ask for the list
+    state.case.concomitant.append(mask(text.strip()))
+    return True
 
 
-def _answer_consent(ctx: Context, state: FormState, text: str) -> None:
-    values = _choice_values(ctx, "consent", YES_NO_CHOICES)
-    if values:
-        state.contact.consent_to_follow_up = values[0] == "yes"
-    else:
-        state.contact.consent_to_follow_up = bool(_YES.match(text)) and not _NO.match(text)
+def _answer_consent(ctx: Context, state: FormState, text: str) -> bool:
+    # A click or the option's number while the menu shows; never the label words ("不同意"
+    # holds "同意"): typed words go through the negation-aware reader.
+    by_menu = ctx.message.click_id or text.strip().isdigit()
+    values = _choice_values(ctx, "consent", YES_NO_CHOICES) if by_menu else []
+    answer = YesNo(values[0]) if values else read_yes_no(text)
+    if answer is YesNo.UNCLEAR:
+        return False
+    state.contact.consent_to_follow_up = answer is YesNo.YES
+    return True
 
 
-def _answer_contact(ctx: Context, state: FormState, text: str) -> None:
-    state.contact.preferred_contact = text.strip()
+def _answer_contact(ctx: Context, state: FormState, text: str) -> bool:
+    if not forms.check(SlotKind.CONTACT, text, _today(ctx)):
+        return False
+    state.contact.preferred_contact = text.strip()  # the separate contact record, not the case
+    return True
 
 
-ANSWERS: dict[str, Callable[[Context, FormState, str], None]] = {
+ANSWERS: dict[str, Callable[[Context, FormState, str], bool]] = {
     "event": _answer_event,
     "patient": _answer_patient,
     "product": _answer_product,
@@ -360,6 +395,34 @@ ANSWERS: dict[str, Callable[[Context, FormState, str], None]] = {
     "consent": _answer_consent,
     "contact": _answer_contact,
 }
+# The example shown when a step is asked again.
+REASK_KINDS: dict[str, SlotKind] = {
+    "event": SlotKind.TEXT,
+    "product": SlotKind.PRODUCT,
+    "onset": SlotKind.WHEN,
+    "contact": SlotKind.CONTACT,
+}
+YES_NO_STEPS = frozenset({"consent", "confirm"})
+
+
+def _reask_text(ctx: Context, step: str) -> str:
+    if step in REASK_KINDS:
+        return forms.reask_text(ctx, REASK_KINDS[step])
+    return {
+        "patient": ctx.t(
+            "抱歉，没能识别。请提供姓名首字母、年龄或性别中的任意一项（例如：ZS，45岁，男）。",
+            "Sorry, I could not read that. Initials, age or sex, any of them "
+            "(e.g. 'JS, 45, male').",
+        ),
+        "concomitant": ctx.t(
+            "请列出其他药物的名称（例如：阿司匹林、二甲双胍），没有请回复“无”。",
+            "Please name the other medicines (e.g. 'aspirin, metformin'), or reply 'none'.",
+        ),
+        "consent": ctx.t(
+            "请回复“同意”或“不同意”（也可以点选下方选项）。",
+            "Please reply 'yes' or 'no' (or tap an option below).",
+        ),
+    }.get(step, ctx.t("请选择下方的一个选项（回复序号即可）。", "Please pick one option below."))
 
 
 # -- the router ---------------------------------------------------------------------------------
@@ -473,19 +536,36 @@ def create_router(services: Services, priority: int) -> Router:
             return UNHANDLED
         text = message.text.strip()
         step = state.form.step or "confirm"
-        if _STOP.match(text):
+        answer = read_yes_no(text) if message.kind is MessageKind.TEXT else YesNo.UNCLEAR
+        if _STOP.match(text) and not (step == "consent" and answer is YesNo.NO):
             await _finish(ae, ctx, state, SubmitReason.STOPPED)
             return None
         if step == "confirm":
-            if message.kind is MessageKind.CLICK or _YES.match(text):
+            if message.kind is MessageKind.CLICK or answer is YesNo.YES:
                 await _finish(ae, ctx, state, SubmitReason.CONFIRMED)
                 return None
-            state.case.sources.append(_note(ctx))  # an addition before confirming
-        elif message.kind is MessageKind.TEXT and _DONT_KNOW.search(text) and len(text) <= 20:
+            if forms.is_question(text):  # a new question, not an addition to the report
+                await forms.answer_question(ctx, text)
+            else:  # an addition before confirming asks for confirmation again
+                state.case.sources.append(_note(ctx))
+        elif (
+            message.kind is MessageKind.TEXT
+            and step not in YES_NO_STEPS  # there "不知道" is unclear: asked again once
+            and _DONT_KNOW.search(text)
+            and len(text) <= 20
+        ):
             state.case.unknown.append(step)
-        else:
-            ANSWERS[step](ctx, state, text)
-        if step != "confirm":  # an addition before confirming asks for confirmation again
+            state.mark(step)
+        elif ANSWERS[step](ctx, state, text):
+            state.mark(step)
+        elif message.kind is MessageKind.TEXT and forms.is_question(text):
+            await forms.answer_question(ctx, text)  # answered; the pending question follows
+        elif forms.first_miss(state.form, step):
+            ctx.reply(_reask_text(ctx, step))
+        else:  # asked twice: unknown, never a guess (a consent never becomes a yes)
+            state.case.unknown.append(step)
+            if message.kind is MessageKind.TEXT and step not in ("consent", "contact"):
+                state.case.sources.append(_note(ctx))  # PV still reads the words
             state.mark(step)
         await _ask_next(ae, ctx, state)
         return None

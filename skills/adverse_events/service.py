@@ -25,6 +25,7 @@ from skills.adverse_events.cases import (
     CaseStatus,
     CaseStore,
     SubmitReason,
+    masked,
 )
 from skills.adverse_events.screener import OfflineDetector, Screener
 
@@ -246,6 +247,7 @@ class AEService:
 
 def case_card(case: AECase, *, overdue: bool = False) -> CardReply:
     """The PV notification card with its acknowledge button."""
+    case = masked(case)
     title = ("【逾期未确认】" if overdue else "") + f"不良事件报告 {case.case_id}"
     return CardReply(
         task_id=f"{case.case_id}-{'overdue-' if overdue else ''}{int(case.updated_at.timestamp())}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.masking import mask_identifiers
 from bot.models import Conversation
 from bot.profiles import DoctorProfile
 from bot.storage.base import Storage
@@ -33,7 +34,7 @@ def open_mi_requests_key(doctor_id: str) -> str:
 
 def remember_turn(conversation: Conversation, who: str, text: str, at: datetime) -> None:
     """Append one message ("doctor", "bot" or "rep") to the rolling transcript."""
-    text = " ".join(text.split())
+    text = mask_identifiers(" ".join(text.split()))  # the rep's summary never shows identifiers
     if not text:
         return
     clipped = text if len(text) <= TRANSCRIPT_CLIP else text[: TRANSCRIPT_CLIP - 1] + "…"

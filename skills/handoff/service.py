@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from bot.escalation import EscalationReason
 from bot.i18n import pick
+from bot.masking import mask_identifiers
 from bot.middlewares import load_conversation, save_conversation
 from bot.models import (
     CardButton,
@@ -689,7 +690,7 @@ def rep_card(
         f"原因 Reason: {reason_label(handoff.reason)}",
     ]
     if handoff.detail:
-        lines.append(f"说明 Detail: {handoff.detail}")
+        lines.append(f"说明 Detail: {mask_identifiers(handoff.detail)}")
     lines.append("最近消息 Last messages:")
     lines.extend(f"  {line}" for line in brief.transcript[-6:] or ["—"])
     lines.append(f"未结不良事件病例 Open AE cases: {', '.join(brief.ae_cases) or '—'}")

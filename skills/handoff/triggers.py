@@ -21,6 +21,10 @@ _EXPLICIT = re.compile(
     re.IGNORECASE,
 )
 _EXPLICIT_MAX_CHARS = 60
+# A request said with a negation in front ("不要打电话给我", "don't call me") asks for nothing.
+_NEGATED_BEFORE = re.compile(
+    r"(?:不要|不用|不需要|不必|无需|别|勿|don'?t|do not|no need to|never)\s*(?:再\s*)?$", re.I
+)
 
 # Dissatisfaction with the service (not with a patient's health).
 _COMPLAINT_STRONG = re.compile(
@@ -44,7 +48,12 @@ _INTENSIFIERS = re.compile(
 def is_explicit_request(text: str) -> bool:
     """True for "转人工", "找代表", "talk to a rep", "human", ... (short messages only)."""
     stripped = text.strip()
-    return 0 < len(stripped) <= _EXPLICIT_MAX_CHARS and bool(_EXPLICIT.search(stripped))
+    if not 0 < len(stripped) <= _EXPLICIT_MAX_CHARS:
+        return False
+    return any(
+        not _NEGATED_BEFORE.search(stripped[: match.start()])
+        for match in _EXPLICIT.finditer(stripped)
+    )
 
 
 def is_complaint(text: str) -> bool:

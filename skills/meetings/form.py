@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 
+from bot import forms
 from bot.dispatcher import UNHANDLED, Context, HandlerResult, Router
+from bot.forms import SlotKind
 from bot.models import ActiveForm, MenuOption, MenuReply, MessageKind, SenderType
 from bot.services import Services
+from bot.yesno import YesNo, read_yes_no
 from skills.meetings import texts
 from skills.meetings.catalog import Meeting
 from skills.meetings.service import Details, RegistrationClosed, meetings_service
@@ -25,7 +28,6 @@ QUESTIONS = {
     "department": texts.ASK_DEPARTMENT,
 }
 CONFIRM, EDIT, ABORT = "meetings:form:confirm", "meetings:form:edit", "meetings:form:abort"
-_YES = re.compile(r"^\s*(确认|确定|是|好|好的|对|yes|y|ok|confirm)\s*[!！.。]*\s*$", re.IGNORECASE)
 _NO = re.compile(
     r"^\s*(取消|不|不用|算了|暂不|暂不报名|no|n|cancel|not now|stop)\s*[!！.。]*\s*$", re.IGNORECASE
 )
@@ -118,10 +120,24 @@ def create_form_router(services: Services, priority: int) -> Router:
             if not text or click is not None:
                 ctx.reply(texts.EMPTY_ANSWER.get(ctx.locale))
                 return None
-            form.slots[form.step] = text[:100]
+            if forms.check(SlotKind.SHORT_TEXT, text, ctx.now.date()):
+                form.slots[form.step] = text[:100]
+            elif forms.is_question(text):  # answered; the pending question follows
+                await forms.answer_question(ctx, text)
+            else:  # "确认" or "3" is not a name: asked again, with an example
+                ctx.reply(forms.reask_text(ctx, SlotKind.SHORT_TEXT))
             _ask(ctx, form, meeting)
             return None
-        if click == CONFIRM or (click is None and _YES.match(text)):
+        answer = read_yes_no(text) if click is None else YesNo.UNCLEAR
+        if answer is YesNo.NO:  # "不报了", "no thanks" at the confirmation
+            ctx.conversation.form = None
+            ctx.reply(texts.FORM_ABORTED.get(ctx.locale))
+            return None
+        if click is None and answer is YesNo.UNCLEAR and forms.is_question(text):
+            await forms.answer_question(ctx, text)
+            _ask(ctx, form, meeting)  # the confirmation again
+            return None
+        if click == CONFIRM or answer is YesNo.YES:
             ctx.conversation.form = None
             details = Details(
                 name=form.slots["name"],

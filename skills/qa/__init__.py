@@ -88,7 +88,7 @@ def create_form_router(services: Services, priority: int) -> Router:
 
     @router.message(_form_is(verification.FORM_NAME))
     async def verification_step(ctx: Context) -> None:
-        verification.step(ctx)
+        await verification.step(ctx)
 
     @router.message(_form_is(MI_FORM))
     async def mi_question(ctx: Context) -> None:

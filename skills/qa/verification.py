@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from bot import forms
 from bot.dispatcher import Context
+from bot.forms import SlotKind
 from bot.models import ActiveForm
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.storage.base import Storage
@@ -19,6 +21,14 @@ from bot.storage.base import Storage
 FORM_NAME: Final = "qa_verify"
 STEPS: Final = ("name", "hospital", "department", "title")
 _CANCEL = frozenset({"取消", "退出", "算了", "cancel", "quit", "stop", "exit"})
+
+_KINDS: Final = {
+    "name": SlotKind.SHORT_TEXT,
+    "hospital": SlotKind.SHORT_TEXT,
+    "department": SlotKind.SHORT_TEXT,
+    "title": SlotKind.JOB_TITLE,
+}
+_MAY_BE_UNKNOWN: Final = frozenset({"department", "title"})
 
 _PROMPTS: Final = {
     "name": ("请问您的姓名？", "What is your full name?"),
@@ -43,8 +53,14 @@ def start(ctx: Context) -> None:
     )
 
 
-def step(ctx: Context) -> None:
-    """Take the answer to the current question; after the last one, save the declaration."""
+async def step(ctx: Context) -> None:
+    """Take the answer to the current question; after the last one, save the declaration.
+
+    Each answer is checked for its slot (bot.forms): a question typed here is answered by Q&A
+    and the pending question asked again; an answer that does not fit is asked again once with
+    an example, after which the title or department is left unknown (a name and a hospital
+    are asked until given: the rep cannot confirm without them).
+    """
     form = ctx.conversation.form
     assert form is not None and form.step in STEPS
     answer = ctx.message.text.strip()
@@ -52,11 +68,19 @@ def step(ctx: Context) -> None:
         ctx.conversation.form = None
         ctx.reply(ctx.t("已取消身份确认。", "Verification cancelled."))
         return
-    if not answer or len(answer) > 100:
-        ctx.reply(ctx.t("请用简短的文字回答。", "Please answer in a few words."))
-        ctx.reply(ctx.t(*_PROMPTS[form.step]))
-        return
-    form.slots[form.step] = answer
+    kind = _KINDS[form.step]
+    if not forms.check(kind, answer, ctx.now.date()):
+        if forms.is_question(answer):
+            await forms.answer_question(ctx, answer)
+        elif forms.first_miss(form, form.step) or form.step not in _MAY_BE_UNKNOWN:
+            ctx.reply(forms.reask_text(ctx, kind))
+        else:
+            answer = ""  # asked twice: left unknown, the rep confirms with the doctor
+        if answer:
+            ctx.reply(ctx.t(*_PROMPTS[form.step]))
+            return
+    if answer:
+        form.slots[form.step] = answer
     form.updated_at = ctx.now
     position = STEPS.index(form.step)
     if position + 1 < len(STEPS):

@@ -188,3 +188,19 @@ async def test_calendar_file_and_unrelated_click_leaves_the_form(bot: Bot, clock
     await say(bot, "dr-z", clock, click="meetings:register:endo")
     await say(bot, "dr-z", clock, click="meetings:list")  # moved on: the list answers
     assert bot.last_menu().head.startswith("近期学术会议")
+
+
+async def test_form_answers_are_checked_and_a_no_at_the_confirmation_aborts(
+    bot: Bot, clock: Clock
+) -> None:
+    await say(bot, "dr-wu", clock, click="meetings:register:cardio")
+    await say(bot, "dr-wu", clock, "确认")  # not a name
+    assert "没能识别" in bot.transcript() and "请输入您的姓名" in bot.transcript()
+    await say(bot, "dr-wu", clock, "3")  # no menu is showing: not a choice, not a name
+    assert "请输入您的姓名" in bot.transcript()
+    for answer in ("吴敏", "示例市人民医院", "心内科"):
+        await say(bot, "dr-wu", clock, answer)
+    assert "姓名：吴敏" in bot.last_menu().head
+    await say(bot, "dr-wu", clock, "不报了，谢谢")
+    assert bot.transcript() == "好的，已取消本次报名。"
+    assert await RegistrationStore(bot.services.storage).get("cardio", "dr-wu") is None
