@@ -3,7 +3,8 @@
 Each resource is owned by its own cleanup context (opened at start-up, closed at shutdown, in
 reverse order): storage, the outbound HTTP session, the LLM client, the knowledge base, the
 WeCom client, then the bot runtime (services,
-dispatcher, inbound workers and the scheduler). Endpoints: ``/healthz`` (alive), ``/readyz``
+dispatcher, inbound workers and the scheduler); last, the long-lived heap is frozen so the
+cycle collector never walks it (``bot.heap``). Endpoints: ``/healthz`` (alive), ``/readyz``
 (storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the WeCom callback.
 
 Nothing at start-up needs Redis: Redis connects lazily and every background worker waits out
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from bot.dead_letters import DEAD_LETTER_WATCHES
 from bot.escalation import ESCALATION_QUEUE
+from bot.heap import freeze_long_lived, unfreeze
 from bot.keys import (
     DISPATCHER,
     HTTP_SESSION,
@@ -125,6 +127,21 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await workers.stop()
 
 
+async def _heap_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Freeze the long-lived heap once everything is loaded and after each knowledge reload.
+
+    Last of the cleanup contexts: models, the knowledge-base snapshot, the adverse-event
+    detector and the routers exist by now (see ``bot.heap`` for why).
+    """
+    unsubscribe = app[KNOWLEDGE].on_reload(lambda: freeze_long_lived("knowledge reload"))
+    freeze_long_lived("start-up")
+    try:
+        yield
+    finally:
+        unsubscribe()
+        unfreeze()
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
@@ -170,6 +187,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_runtime_ctx)
+    app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:
         wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
     app.router.add_get("/healthz", healthz)

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -254,6 +254,7 @@ class KnowledgeBase:
         )
         self._registry = client.get_or_create_collection(REGISTRY_COLLECTION)
         self._lock = threading.RLock()
+        self._reload_listeners: list[Callable[[], None]] = []
         _single_threaded_blas()
         self._snapshot = self._load()
         self._checked_at = time.monotonic()
@@ -307,6 +308,20 @@ class KnowledgeBase:
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    def on_reload(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after each snapshot swap (in the thread that reloaded).
+
+        The app freezes the new long-lived heap there (``bot.heap``). Returns a function that
+        unsubscribes.
+        """
+        self._reload_listeners.append(listener)
+        return lambda: self._reload_listeners.remove(listener)
+
+    def _swap(self, snapshot: _Snapshot) -> None:
+        self._snapshot = snapshot
+        for listener in list(self._reload_listeners):
+            listener()
 
     # ----------------------------------------------------------------- loading
     def _state_token(self) -> str:
@@ -375,7 +390,7 @@ class KnowledgeBase:
         if self._state_token() != snapshot.token:
             with self._lock:
                 if self._state_token() != self._snapshot.token:
-                    self._snapshot = self._load()
+                    self._swap(self._load())
                 snapshot = self._snapshot
         return snapshot
 
@@ -387,7 +402,7 @@ class KnowledgeBase:
             documents=[""],
             metadatas=[{"token": uuid.uuid4().hex, "at": time.time()}],
         )
-        self._snapshot = self._load()
+        self._swap(self._load())
 
     # ----------------------------------------------------------------- search
     def search(
