@@ -90,19 +90,27 @@ def pin(cpu: int) -> None:
 
 # -- servers (run in child processes) ------------------------------------------------------
 def record_gc_pauses(app: web.Application) -> None:
-    """Time every collection (``gc.callbacks``); ``GET /bench/gc`` returns and clears them."""
-    pauses: list[tuple[int, float]] = []
-    started: list[float] = [0.0]
+    """Time every collection (``gc.callbacks``); ``GET /bench/gc`` returns and clears them.
+
+    Each pause is (generation, wall seconds, CPU seconds of the collecting thread): on a busy
+    machine the wall time includes being preempted mid-collection, the CPU time does not.
+    """
+    pauses: list[tuple[int, float, float]] = []
+    started = [0.0, 0.0]
 
     def callback(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            started[0] = time.perf_counter()
+            started[:] = time.perf_counter(), time.thread_time()
         else:
-            pauses.append((info["generation"], time.perf_counter() - started[0]))
+            wall, cpu = time.perf_counter() - started[0], time.thread_time() - started[1]
+            pauses.append((info["generation"], wall, cpu))
 
     gc.callbacks.append(callback)
 
     async def report(request: web.Request) -> web.Response:
+        """The pauses since the last call; with ``?full=1`` after one forced full collection."""
+        if request.query.get("full"):
+            gc.collect()
         taken = list(pauses)
         pauses.clear()
         return web.json_response({"pauses": taken, "tracked": len(gc.get_objects())})
@@ -211,7 +219,7 @@ class Sample:
     failures: int = 0
     round_rps: list[float] = field(default_factory=list)
     round_p99: list[float] = field(default_factory=list)
-    pauses: list[tuple[int, float]] = field(default_factory=list)
+    pauses: list[tuple[int, float, float]] = field(default_factory=list)
     tracked: int = 0
 
     @property
@@ -256,16 +264,19 @@ async def load(
     sample.elapsed += elapsed
     sample.round_rps.append(len(latencies) / elapsed)
     sample.round_p99.append(percentile_ms(latencies, 0.99))
-    sample.pauses += [(int(gen), float(seconds)) for gen, seconds in collected["pauses"]]
+    sample.pauses += [(int(gen), float(wall), float(cpu)) for gen, wall, cpu in collected["pauses"]]
     sample.tracked = int(collected["tracked"])
 
 
-def pause_summary(pauses: list[tuple[int, float]]) -> str:
+def pause_summary(pauses: list[tuple[int, float, float]]) -> str:
+    """Collections per generation with the longest pause, wall / CPU milliseconds."""
     parts = []
     for generation in (0, 1, 2):
-        times = sorted(seconds * 1000 for gen, seconds in pauses if gen == generation)
-        if times:
-            parts.append(f"gen{generation} {len(times)}× max {times[-1]:.1f} ms")
+        mine = [(wall, cpu) for gen, wall, cpu in pauses if gen == generation]
+        if mine:
+            wall = max(w for w, _ in mine) * 1000
+            cpu = max(c for _, c in mine) * 1000
+            parts.append(f"gen{generation} {len(mine)}× max {wall:.1f}/{cpu:.1f} ms")
     return ", ".join(parts) or "none"
 
 
@@ -299,7 +310,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
                     line.append(f"{name}/reference throughput {throughput:.0%} p99 {p99:.2f}x")
             print(" ".join(line), flush=True)
     header = f"{'concurrency':>11} {'server':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
-    print(f"\n{header} {'fail':>5}  collector pauses (tracked objects)")
+    print(f"\n{header} {'fail':>5}  collector pauses, wall/CPU (tracked objects)")
     for concurrency in CONCURRENCY:
         for name in names:
             result = results[(concurrency, name)]
@@ -308,6 +319,17 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
                 f" {result.percentile_ms(0.99):>8.2f} {result.failures:>5}"
                 f"  {pause_summary(result.pauses)} ({result.tracked})"
             )
+    print()
+    async with aiohttp.ClientSession() as session:
+        for name, url in urls.items():
+            async with session.get(
+                url.replace("/wecom/callback", GC_PATH), params={"full": "1"}
+            ) as response:
+                forced = Sample()
+                collected = await response.json()
+                forced.pauses = [(int(g), float(w), float(c)) for g, w, c in collected["pauses"]]
+                print(f"forced full collection, {name}: {pause_summary(forced.pauses)}"
+                      f" ({collected['tracked']} tracked objects not frozen)")  # fmt: skip
     print()
     for concurrency in CONCURRENCY:
         ref = results[(concurrency, "reference")]
