@@ -415,7 +415,11 @@ def main() -> int:
     finally:
         for child in reversed(children):
             child.terminate()
-            child.wait(timeout=10)
+            try:
+                child.wait(timeout=60)  # a bot drains its workers first: slow on a busy machine
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
     return 0
 
 

@@ -7,12 +7,15 @@ Ingests the first ``--limit`` documents of a corpus (default: the PubMedQA dev c
 checkout (``--baseline``: ``git archive <commit> | tar -x -C DIR``; the venv is shared) and
 once from this one, alternating ``--repeat`` times, each in its own process. Prints wall time,
 CPU time (the process and its threads: less sensitive to other jobs on a shared machine than
-wall time) and chunks per second, then the after/before ratios.
+wall time) and chunks per second, then the after/before ratios, then retrieval quality of
+the two bases built (recall@1/5 and MRR@10 of the dev queries whose answer is in the corpus
+slice, searched with this checkout's code, so only the ingest differs).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -23,13 +26,42 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 PUBMEDQA = Path("/work/shared/eval/dev/retrieval_en_pubmedqa/corpus.jsonl")
 _REPORT = re.compile(r"(\d+) chunks written")
+EVERYONE = frozenset({"public", "hcp"})
 
 
-def ingest(root: Path, corpus: Path) -> tuple[float, float, int]:
+def quality(kb_dir: Path, corpus: Path, queries: Path) -> str:
+    """Recall@1/5 and MRR@10 over the queries answered by a document in ``corpus``."""
+    from bot.settings import load_settings
+    from knowledge.base import KnowledgeBase
+
+    ids = {json.loads(line)["id"] for line in corpus.read_text(encoding="utf-8").splitlines()}
+    rows = [json.loads(line) for line in queries.read_text(encoding="utf-8").splitlines()]
+    rows = [row for row in rows if set(row["relevant"]) & ids]
+    kb = KnowledgeBase.open(load_settings(kb_dir=kb_dir))
+    found = {1: 0, 5: 0}
+    reciprocal = 0.0
+    try:
+        for row in rows:
+            hits = kb.search(row["query"], 40, audiences=EVERYONE, include_unapproved_eval=True)
+            ranked = list(dict.fromkeys(hit.doc_id for hit in hits))[:10]
+            first = next((i for i, doc in enumerate(ranked) if doc in row["relevant"]), None)
+            for k in found:
+                found[k] += first is not None and first < k
+            reciprocal += 0.0 if first is None else 1 / (first + 1)
+    finally:
+        kb.close()
+    n = max(1, len(rows))
+    return (
+        f"{len(rows)} queries: recall@1 {found[1] / n:.3f}, recall@5 {found[5] / n:.3f},"
+        f" MRR@10 {reciprocal / n:.3f}"
+    )
+
+
+def ingest(root: Path, corpus: Path, kb_dir: Path) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and chunks of one ingest from the checkout at ``root``."""
-    kb_dir = Path(tempfile.mkdtemp(prefix="vrep-ingest-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
     env["PYTHONPATH"] = str(root)
     command = [sys.executable, "-m", "knowledge.cli", "ingest", "--unapproved-eval"]
@@ -62,9 +94,11 @@ def main() -> int:
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"corpus {args.corpus} ({args.limit or 'all'} documents), cores {os.cpu_count()}")
     runs: dict[str, list[tuple[float, float, int]]] = {"before": [], "after": []}
+    built: dict[str, Path] = {}
     for _ in range(args.repeat):
         for name, root in (("before", args.baseline.resolve()), ("after", ROOT)):
-            wall, cpu, chunks = ingest(root, corpus)
+            built[name] = Path(tempfile.mkdtemp(prefix="vrep-ingest-bench-"))
+            wall, cpu, chunks = ingest(root, corpus, built[name])
             runs[name].append((wall, cpu, chunks))
             print(
                 f"{name:>6}: {chunks} chunks in {wall:.1f} s wall ({chunks / wall:.2f} chunks/s),"
@@ -77,6 +111,8 @@ def main() -> int:
         f"after/before: throughput {wall['before'] / wall['after']:.2f}x (wall, median),"
         f" CPU per chunk {cpu['after'] / cpu['before']:.2f}x"
     )
+    for name, kb_dir in built.items():
+        print(f"{name:>6} base, {quality(kb_dir, corpus, args.corpus.with_name('queries.jsonl'))}")
     return 0
 
 
