@@ -1,23 +1,29 @@
-"""Callback acknowledgement benchmark: the bot's /wecom/callback against a bare reference.
+"""Callback acknowledgement benchmark: the production app's /wecom/callback against a bare one.
 
-Run by hand (it takes about a minute and uses both cores):
+Run by hand (a few minutes; it uses both cores):
 
-    .venv/bin/python bench/bench_callback.py [--requests 4000] [--redis-url redis://...]
+    .venv/bin/python bench/bench_callback.py [--requests 4000] [--rounds 6] [--baseline DIR]
 
-Two servers run as separate processes on 127.0.0.1, measured in the same run:
+Processes on 127.0.0.1, all measured in the same run:
 
-- **bot**: the production callback handler (``handlers.wecom_callback``) on Redis storage —
-  signature, timestamp window, hardened XML, decryption, dedup + enqueue in one round trip.
-  With ``--full-app`` it is the whole ``create_app`` (inbound workers running too).
-- **reference**: a minimal aiohttp endpoint that only verifies, decrypts (wechatpy),
-  parses and answers "success".
+- **bot**: the production ``create_app`` — callback handler (signature, timestamp window,
+  hardened XML, decryption, dedup + enqueue in one Redis round trip) *and* the inbound
+  workers answering every message (Q&A over the sample library, adverse-event screening,
+  replies sent through the fake WeCom API), the scheduler and the other workers. The
+  long-lived heap is frozen after start-up (``bot.heap``).
+- **reference**: a minimal aiohttp endpoint that only verifies, decrypts (wechatpy), parses
+  and answers "success".
+- a **fake WeCom API** (``bot.wecom.simulator.FakeWeComServer``) and a throw-away
+  **redis-server** (unless ``--redis-url``).
 
-The load generator (this process, aiohttp) sends pre-encrypted app-text callbacks, each with a
-distinct MsgId, at concurrency 1, 16 and 64, a bounded number of requests per level, and prints
-throughput and p50/p99 latency. The servers take turns in short rounds (``--rounds``), so load
-from other jobs on a shared machine hits them alike; the ratios are printed over all requests
-and as the median of the per-round ratios. Without ``--redis-url`` it starts a throw-away
-redis-server.
+Servers are pinned to CPU 0, the load generator, redis-server and the fake API to CPU 1
+(``--no-pin`` to let the kernel place them). The load generator (this process, aiohttp)
+sends pre-encrypted app-text callbacks — doctors' questions, adverse-event reports and small
+talk from many users, each with a distinct MsgId — at concurrency 1, 16 and 64, a bounded
+number of requests per level. The servers take turns in short rounds, so load from other
+jobs on a shared machine hits them alike; every round prints its throughput and p99 ratios,
+then each level prints the totals and the median of the per-round ratios. Each server
+records its collector pauses (``gc.callbacks``) and the bench prints them per generation.
 
 ``--baseline DIR`` also serves the bot from another checkout in the same run, for a fair
 before/after (``git archive <commit> | tar -x -C DIR``; the venv is shared).
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shutil
 import socket
@@ -46,14 +53,27 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.keys import METRICS, SETTINGS, STORAGE  # noqa: E402
-from bot.metrics import Metrics  # noqa: E402
 from bot.wecom.simulator import CallbackSender  # noqa: E402
 
 CORP_ID = "wwbenchcorp"
 TOKEN = "benchtoken"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+SECRET = "benchsecret"
+AGENT_ID = 1000002
 CONCURRENCY = (1, 16, 64)
+SERVER_CPU, LOAD_CPU = 0, 1
+GC_PATH = "/bench/gc"
+# What the doctors say: questions the sample library answers, adverse events, small talk.
+MESSAGES = (
+    "诺瑞韦斯的用法用量是什么？",
+    "肝功能不全的病人能用吗",
+    "What is the recommended dose of Noravex?",
+    "患者服药后出现皮疹和瘙痒，怎么办",
+    "my patient developed a rash after the first dose",
+    "孕妇可以吃吗？",
+    "你好",
+    "谢谢",
+)
 
 
 def free_port() -> int:
@@ -62,7 +82,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pin(cpu: int) -> None:
+    """Run this process on ``cpu`` only (when the machine has it)."""
+    if cpu in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {cpu})
+
+
 # -- servers (run in child processes) ------------------------------------------------------
+def record_gc_pauses(app: web.Application) -> None:
+    """Time every collection (``gc.callbacks``); ``GET /bench/gc`` returns and clears them.
+
+    Each pause is (generation, wall seconds, CPU seconds of the collecting thread): on a busy
+    machine the wall time includes being preempted mid-collection, the CPU time does not.
+    """
+    pauses: list[tuple[int, float, float]] = []
+    started = [0.0, 0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = time.perf_counter(), time.thread_time()
+        else:
+            wall, cpu = time.perf_counter() - started[0], time.thread_time() - started[1]
+            pauses.append((info["generation"], wall, cpu))
+
+    gc.callbacks.append(callback)
+
+    async def report(request: web.Request) -> web.Response:
+        """The pauses since the last call; with ``?full=1`` after one forced full collection."""
+        if request.query.get("full"):
+            gc.collect()
+        taken = list(pauses)
+        pauses.clear()
+        return web.json_response({"pauses": taken, "tracked": len(gc.get_objects())})
+
+    app.router.add_get(GC_PATH, report)
+
+
 def serve_reference(port: int) -> None:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
@@ -79,52 +134,60 @@ def serve_reference(port: int) -> None:
             return web.Response(status=403, text="forbidden")
         return web.Response(text="success")
 
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="alive")
+
     app = web.Application()
     app.router.add_post("/wecom/callback", callback)
+    app.router.add_get("/healthz", healthz)
+    record_gc_pauses(app)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def serve_bot(port: int, redis_url: str, full_app: bool) -> None:
+def serve_bot(port: int, redis_url: str, api_base: str) -> None:
+    from bot.app import create_app
     from bot.settings import load_settings
 
+    data_dir = Path(tempfile.mkdtemp(prefix="vrep-bench-"))
     settings = load_settings(
         wecom_corp_id=CORP_ID,
         wecom_token=TOKEN,
         wecom_aes_key=AES_KEY,
+        wecom_agent_id=AGENT_ID,
+        wecom_secret=SECRET,
+        wecom_api_base=api_base,
         redis_url=redis_url,
         redis_key_prefix=f"bench-{uuid.uuid4().hex[:8]}:",
-        redis_allow_volatile=True,  # the throw-away Redis runs without AOF, as measured before
-        kb_sample_library=False,
-        data_dir=Path(tempfile.mkdtemp(prefix="vrep-bench-")),
+        redis_allow_volatile=True,  # the throw-away Redis runs without AOF
+        kb_sample_library=True,
+        data_dir=data_dir,
+        kb_dir=data_dir / "kb",
     )
-    if full_app:
-        from bot.app import create_app
-
-        app = create_app(settings)
-    else:
-        from bot.resources import open_storage
-        from handlers.wecom_callback import add_routes
-
-        app = web.Application(client_max_size=settings.wecom_max_body_bytes)
-        app[SETTINGS], app[METRICS] = settings, Metrics()
-
-        async def storage_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-            async with open_storage(settings) as storage:
-                app[STORAGE] = storage
-                yield
-
-        app.cleanup_ctx.append(storage_ctx)
-        add_routes(app)
+    app = create_app(settings)
+    record_gc_pauses(app)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def serve_wecom_api(port: int) -> None:
+    from bot.wecom.simulator import FakeWeComServer
+
+    async def forever() -> None:
+        api = FakeWeComServer(corp_id=CORP_ID, secret=SECRET)
+        await api.start(port=port)
+        while True:
+            await asyncio.sleep(30)
+            print(f"fake WeCom API: {len(api.app_sent)} replies received", flush=True)
+
+    asyncio.run(forever())
 
 
 # -- load generator ----------------------------------------------------------------------------
 async def wait_ready(url: str) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(300):
+        for _ in range(6000):  # start-up ingests the sample library: slow on a busy machine
             try:
                 async with session.get(url) as response:
-                    if response.status < 500:
+                    if response.status == 200:
                         return
             except aiohttp.ClientError:
                 pass
@@ -132,31 +195,45 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def encrypted_bodies(count: int) -> list[tuple[dict[str, str], bytes]]:
-    sender = CallbackSender(None, "", token=TOKEN, aes_key=AES_KEY, corp_id=CORP_ID)  # type: ignore[arg-type]
-    base = int(time.time() * 1000) * 1000
-    return [
-        sender.encrypt(sender.app_text_xml(f"rep{n % 50}", f"消息 {n}", msg_id=base + n))
-        for n in range(count)
-    ]
+class Bodies:
+    """Pre-encrypted app-text callbacks with distinct MsgIds, from many users."""
+
+    def __init__(self) -> None:
+        self._sender = CallbackSender(None, "", token=TOKEN, aes_key=AES_KEY, corp_id=CORP_ID)  # type: ignore[arg-type]
+        self._next = int(time.time() * 1000) * 1000
+
+    def make(self, count: int) -> list[tuple[dict[str, str], bytes]]:
+        out = []
+        for _ in range(count):
+            self._next += 1
+            user, text = f"doctor{self._next % 997}", MESSAGES[self._next % len(MESSAGES)]
+            out.append(self._sender.encrypt(self._sender.app_text_xml(user, text, self._next)))
+        return out
 
 
 @dataclass
 class Sample:
-    """Requests timed against one server at one concurrency, possibly over several rounds."""
+    """Requests timed against one server at one concurrency, over several rounds."""
 
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     failures: int = 0
     round_rps: list[float] = field(default_factory=list)
+    round_p99: list[float] = field(default_factory=list)
+    pauses: list[tuple[int, float, float]] = field(default_factory=list)
+    tracked: int = 0
 
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.elapsed
 
     def percentile_ms(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[max(0, int(len(ordered) * fraction) - 1)] * 1000
+        return percentile_ms(self.latencies, fraction)
+
+
+def percentile_ms(latencies: list[float], fraction: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[max(0, int(len(ordered) * fraction) - 1)] * 1000
 
 
 async def load(
@@ -167,6 +244,8 @@ async def load(
     queue = iter(bodies)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.get(url.replace("/wecom/callback", GC_PATH)) as response:
+            await response.read()  # drop the pauses of the previous round
 
         async def worker() -> None:
             for query, body in queue:
@@ -180,47 +259,92 @@ async def load(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        async with session.get(url.replace("/wecom/callback", GC_PATH)) as response:
+            collected = await response.json()
     sample.latencies += latencies
     sample.elapsed += elapsed
     sample.round_rps.append(len(latencies) / elapsed)
+    sample.round_p99.append(percentile_ms(latencies, 0.99))
+    sample.pauses += [(int(gen), float(wall), float(cpu)) for gen, wall, cpu in collected["pauses"]]
+    sample.tracked = int(collected["tracked"])
+
+
+def pause_summary(pauses: list[tuple[int, float, float]]) -> str:
+    """Collections per generation with the longest pause, wall / CPU milliseconds."""
+    parts = []
+    for generation in (0, 1, 2):
+        mine = [(wall, cpu) for gen, wall, cpu in pauses if gen == generation]
+        if mine:
+            wall = max(w for w, _ in mine) * 1000
+            cpu = max(c for _, c in mine) * 1000
+            parts.append(f"gen{generation} {len(mine)}× max {wall:.1f}/{cpu:.1f} ms")
+    return ", ".join(parts) or "none"
 
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
     """Interleave the servers in short rounds, so load from other jobs hits them alike."""
     for url in urls.values():
-        await wait_ready(url)
+        await wait_ready(url.replace("/wecom/callback", "/healthz"))
+    bodies = Bodies()
     for url in urls.values():  # warm up: connections, imports, Lua script loading
-        await load(url, encrypted_bodies(300), 8, Sample())
-    print(f"{'concurrency':>11} {'server':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5}")
+        await load(url, bodies.make(300), 8, Sample())
     results: dict[tuple[int, str], Sample] = {}
+    names = list(urls)
     for concurrency in CONCURRENCY:
         count = args.requests if concurrency > 1 else max(500, args.requests // 4)
         per_round = max(100, count // args.rounds)
-        names = list(urls)
         for name in names:
             results[(concurrency, name)] = Sample()
         for round_number in range(args.rounds):
             order = names if round_number % 2 == 0 else names[::-1]
             for name in order:
-                bodies = encrypted_bodies(per_round)
-                await load(urls[name], bodies, concurrency, results[(concurrency, name)])
+                await load(
+                    urls[name], bodies.make(per_round), concurrency, results[(concurrency, name)]
+                )
+            ref = results[(concurrency, "reference")]
+            line = [f"c={concurrency} round {round_number + 1}:"]
+            for name in names:
+                if name != "reference":
+                    sample = results[(concurrency, name)]
+                    throughput = sample.round_rps[-1] / ref.round_rps[-1]
+                    p99 = sample.round_p99[-1] / ref.round_p99[-1]
+                    line.append(f"{name}/reference throughput {throughput:.0%} p99 {p99:.2f}x")
+            print(" ".join(line), flush=True)
+    header = f"{'concurrency':>11} {'server':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    print(f"\n{header} {'fail':>5}  collector pauses, wall/CPU (tracked objects)")
+    for concurrency in CONCURRENCY:
         for name in names:
             result = results[(concurrency, name)]
             print(
                 f"{concurrency:>11} {name:>9} {result.rps:>8.0f} {result.percentile_ms(0.5):>8.2f}"
                 f" {result.percentile_ms(0.99):>8.2f} {result.failures:>5}"
+                f"  {pause_summary(result.pauses)} ({result.tracked})"
             )
+    print()
+    async with aiohttp.ClientSession() as session:
+        for name, url in urls.items():
+            async with session.get(
+                url.replace("/wecom/callback", GC_PATH), params={"full": "1"}
+            ) as response:
+                forced = Sample()
+                collected = await response.json()
+                forced.pauses = [(int(g), float(w), float(c)) for g, w, c in collected["pauses"]]
+                print(f"forced full collection, {name}: {pause_summary(forced.pauses)}"
+                      f" ({collected['tracked']} tracked objects not frozen)")  # fmt: skip
+    print()
     for concurrency in CONCURRENCY:
         ref = results[(concurrency, "reference")]
-        for name in urls:
+        for name in names:
             if name == "reference":
                 continue
             bot = results[(concurrency, name)]
-            round_ratios = [b / r for b, r in zip(bot.round_rps, ref.round_rps, strict=True)]
+            rps_ratios = [b / r for b, r in zip(bot.round_rps, ref.round_rps, strict=True)]
+            p99_ratios = [b / r for b, r in zip(bot.round_p99, ref.round_p99, strict=True)]
             print(
                 f"c={concurrency}: {name}/reference throughput {bot.rps / ref.rps:.0%}"
-                f" (median of rounds {statistics.median(round_ratios):.0%}),"
-                f" p99 ratio {bot.percentile_ms(0.99) / ref.percentile_ms(0.99):.2f}x"
+                f" (median of rounds {statistics.median(rps_ratios):.0%}),"
+                f" p99 {bot.percentile_ms(0.99) / ref.percentile_ms(0.99):.2f}x"
+                f" (median of rounds {statistics.median(p99_ratios):.2f}x)"
             )
 
 
@@ -229,22 +353,31 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4000, help="requests per level (c>1)")
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per level")
-    parser.add_argument("--full-app", action="store_true", help="bot = create_app (workers on)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument(
         "--baseline",
         type=Path,
         help="also serve the bot from another checkout (e.g. a worktree of an older commit)",
     )
-    parser.add_argument("--serve", choices=["bot", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=["bot", "reference", "wecom-api"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--api-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve == "reference":
-        serve_reference(args.port)
-        return 0
-    if args.serve == "bot":
-        serve_bot(args.port, args.redis_url, args.full_app)
+    if args.serve is not None:
+        if not args.no_pin:
+            pin(LOAD_CPU if args.serve == "wecom-api" else SERVER_CPU)
+        if args.serve == "reference":
+            serve_reference(args.port)
+        elif args.serve == "bot":
+            serve_bot(args.port, args.redis_url, args.api_base)
+        else:
+            serve_wecom_api(args.port)
         return 0
 
+    if not args.no_pin:
+        pin(LOAD_CPU)  # children started from here inherit it until they pin themselves
     children: list[subprocess.Popen[bytes]] = []
     try:
         redis_url = args.redis_url
@@ -260,6 +393,13 @@ def main() -> int:
             ))  # fmt: skip
             redis_url = f"redis://127.0.0.1:{redis_port}/0"
         env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
+        env["VREP_LOG_LEVEL"] = "WARNING"
+        pinning = ["--no-pin"] if args.no_pin else []
+        api_port = free_port()
+        api_command = [sys.executable, str(Path(__file__)), "--serve", "wecom-api"]
+        children.append(
+            subprocess.Popen([*api_command, "--port", str(api_port), *pinning], env=env)
+        )
         servers = {"bot": ROOT, "reference": ROOT}
         if args.baseline is not None:
             servers = {"bot": ROOT, "baseline": args.baseline.resolve(), "reference": ROOT}
@@ -268,15 +408,19 @@ def main() -> int:
             port = free_port()
             script = root / "bench" / "bench_callback.py"
             role = "reference" if name == "reference" else "bot"
-            command = [sys.executable, str(script), "--serve", role, "--port", str(port)]
-            command += ["--redis-url", redis_url] + (["--full-app"] if args.full_app else [])
+            command = [sys.executable, str(script), "--serve", role, "--port", str(port), *pinning]
+            command += ["--redis-url", redis_url, "--api-base", f"http://127.0.0.1:{api_port}"]
             children.append(subprocess.Popen(command, env=env, cwd=root))
             urls[name] = f"http://127.0.0.1:{port}/wecom/callback"
         asyncio.run(run(args, urls))
     finally:
         for child in reversed(children):
             child.terminate()
-            child.wait(timeout=10)
+            try:
+                child.wait(timeout=60)  # a bot drains its workers first: slow on a busy machine
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
     return 0
 
 

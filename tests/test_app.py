@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
@@ -12,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.keys import DISPATCHER, SERVICES
+from bot.keys import DISPATCHER, KNOWLEDGE, SERVICES
 from bot.models import Channel, InboundMessage, MessageKind, SenderType
 from bot.settings import load_settings
 from bot.storage.redis import RedisStorage
@@ -43,6 +44,25 @@ async def test_readyz_reports_storage(client: TestClient[object, object]) -> Non
     response = await client.get("/readyz")
     assert response.status == 200
     assert (await response.json())["checks"]["storage"] is True
+
+
+async def test_the_long_lived_heap_is_frozen_at_start_up_and_after_a_reload(
+    tmp_path: Path,
+) -> None:
+    """Models, snapshot and routers leave the collector's walk; a reload freezes the new one."""
+    gc.unfreeze()
+    app = create_app(load_settings(kb_sample_library=False, kb_dir=tmp_path / "kb"))
+    try:
+        async with TestClient(TestServer(app, host="127.0.0.1")):
+            assert gc.get_freeze_count() > 0  # start-up froze everything alive
+            gc.unfreeze()
+            library = Path(__file__).parent / "qa_library" / "norvexa-pi-en.md"
+            report = await asyncio.to_thread(app[KNOWLEDGE].ingest_paths, [library])
+            assert report.added  # a change, so the snapshot was reloaded
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() == 0  # shutdown hands everything back to the collector
+    finally:
+        gc.unfreeze()
 
 
 async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:

@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.settings import Settings, load_settings
@@ -235,3 +236,54 @@ def test_model_mismatch_is_refused_naming_reindex(tmp_path: Path) -> None:
     kb = KnowledgeBase.open(_settings(tmp_path), allow_model_change=True)
     assert kb.reindex() == 1
     assert KnowledgeBase.open(_settings(tmp_path)).search("Some text", 1, audiences=BOTH)
+
+
+def test_batched_ingest_on_two_encoders_equals_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches on parallel encoders give the same chunks, tokens and search results."""
+    from knowledge import base
+
+    library = Path(__file__).parent / "qa_library"
+    queries = ("Norvexa dose in renal impairment", "诺维莎 孕妇", "adverse reactions rash")
+
+    def build(name: str, batch: int, cores: int) -> KnowledgeBase:
+        monkeypatch.setattr(base, "_INGEST_BATCH", batch)
+        monkeypatch.setattr(base, "_ingest_cores", lambda: cores)
+        kb = KnowledgeBase.open(load_settings(kb_dir=tmp_path / name))
+        kb.ingest_paths([library])
+        return kb
+
+    one_by_one = build("one", batch=1, cores=1)
+    batched = build("batched", batch=3, cores=2)
+    try:
+        docs = [meta.doc_id for meta in one_by_one.list_documents()]
+        assert docs == [meta.doc_id for meta in batched.list_documents()]
+        for doc_id in docs:
+            assert one_by_one.document_chunks(doc_id) == batched.document_chunks(doc_id)
+        for query in queries:
+            expected = one_by_one.search(query, 8, audiences=BOTH)
+            got = batched.search(query, 8, audiences=BOTH)
+            assert expected, query
+            # Same passages; scores within float noise (which of two tied passages comes
+            # first is not asserted).
+            assert {hit.chunk_id for hit in got} == {hit.chunk_id for hit in expected}
+            scores = {hit.chunk_id: hit.score for hit in expected}
+            for hit in got:
+                assert hit.score == pytest.approx(scores[hit.chunk_id], abs=1e-4)
+        stored = one_by_one._store.get(include=["metadatas", "embeddings"])
+        again = batched._store.get(include=["metadatas", "embeddings"])
+        by_id = dict(
+            zip(
+                again["ids"], zip(again["metadatas"], again["embeddings"], strict=True), strict=True
+            )
+        )
+        assert sorted(stored["ids"]) == sorted(by_id)
+        for chunk_id, meta, vector in zip(
+            stored["ids"], stored["metadatas"], stored["embeddings"], strict=True
+        ):
+            assert meta["words"] == by_id[chunk_id][0]["words"]  # BM25 tokens
+            assert float(np.dot(vector, by_id[chunk_id][1])) == pytest.approx(1.0, abs=1e-4)
+    finally:
+        one_by_one.close()
+        batched.close()

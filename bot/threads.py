@@ -1,0 +1,46 @@
+"""The thread pool for blocking work, running below the event loop's CPU priority.
+
+Embeddings, knowledge-base searches and Chroma calls run in threads (``asyncio.to_thread``)
+while the event loop acknowledges WeCom callbacks, which must answer within seconds or WeCom
+retries. When the cores are busy, a thread embedding a message competed with the loop as an
+equal and callback latency doubled (``bench/bench_callback.py``). The pool's threads lower
+their own priority (Linux: a thread's nice value is its own), so the kernel gives the loop the
+CPU first and the background work everything left over; on an idle core nothing changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_NICE = 10
+"""How much lower than the loop the pool's threads run (nice steps; 10 ≈ a tenth of the CPU
+when both want it)."""
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError) as exc:  # not Linux, or a sandbox that forbids it
+        log.warning("background threads keep normal priority", extra={"error": str(exc)})
+
+
+async def background_threads_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Make the loop's default executor a low-priority pool while the app runs."""
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(thread_name_prefix="vrep-background", initializer=_lower_priority)
+    loop.set_default_executor(pool)
+    try:
+        yield
+    finally:
+        # Whatever runs on this loop after the app (tests) gets a plain pool again.
+        loop.set_default_executor(ThreadPoolExecutor())
+        pool.shutdown(wait=False)
