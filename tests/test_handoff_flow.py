@@ -25,6 +25,10 @@ class RecordingKf:
     calls: list[tuple[str, str, str]] = field(default_factory=list)
     refuse_with: int | None = None
 
+    async def check_servicer(self, open_kfid: str, servicer: str) -> None:
+        if self.refuse_with is not None:
+            raise TransferRefused(self.refuse_with, "refused")
+
     async def hand_to_servicer(self, open_kfid: str, external_userid: str, servicer: str) -> None:
         if self.refuse_with is not None:
             raise TransferRefused(self.refuse_with, "refused")
