@@ -25,7 +25,7 @@ from bot.storage.memory import MemoryStorage
 from skills.adverse_events.service import ACK_CLICK_PREFIX
 from skills.handoff.roster import Role, RosterError, load_roster
 from skills.handoff.service import ACCEPT_PREFIX, DECLINE_PREFIX
-from skills.qa.hcp_review import APPROVE_PREFIX
+from skills.qa.hcp_review import APPROVE_PREFIX, HcpRequests
 from tests.handoff_support import Harness
 from tests.test_wecom_app import running_bots
 
@@ -246,3 +246,69 @@ async def test_start_up_refuses_pv_cards_without_a_pv_officer(tmp_path: Path) ->
     with pytest.raises(SettingsError, match="no PV officer"):
         async with running_bots(tmp_path, pv_users=""):
             pass
+
+
+async def test_hcp_verification_card_reaches_the_rep_and_approval_tells_the_doctor(
+    tmp_path: Path, storage: Storage
+) -> None:
+    settings = load_settings(rep_roster=roster_file(tmp_path), kb_sample_library=False)
+    bot = Harness(storage, settings=settings)
+    await bot.doctor_says("你好")
+    await bot.dispatcher.feed(bot.doctor_message(kind=MessageKind.CLICK, click_id="qa:verify"))
+    for answer in ("张医生", "北京协和医院", "心内科", "主任医师"):
+        await bot.doctor_says(answer)
+    (card,) = bot.reps_out.cards_for("rep_own")  # the doctor's own rep
+    assert [button.key for button in card.buttons] == ["hcp:approve:doctor", "hcp:decline:doctor"]
+    pending = await HcpRequests(storage).pending()
+    assert [(r.doctor_id, r.offered_to) for r in pending] == [("doctor", ["rep_own"])]
+
+    refused = await bot.rep_sends("rep_other", click_id=card.buttons[0].key)
+    assert "没有权限" in refused[0]
+    told = len(bot.doctor_out.sent)
+    answer = await bot.rep_sends("rep_own", click_id=card.buttons[0].key)
+    assert "已确认 张医生" in answer[0]
+    profile = await ProfileStore(storage).get("doctor")
+    assert profile is not None and profile.verified and profile.verified_by == "rep_own"
+    assert "身份已确认" in bot.doctor_out.texts(bot.doctor_out.sent[told].conversation_key)[-1]
+    assert await HcpRequests(storage).pending() == []
+
+
+async def test_a_declined_verification_keeps_the_doctor_unverified(tmp_path: Path) -> None:
+    settings = load_settings(rep_roster=roster_file(tmp_path), kb_sample_library=False)
+    bot = Harness(MemoryStorage(), settings=settings)
+    await bot.dispatcher.feed(bot.doctor_message(kind=MessageKind.CLICK, click_id="qa:verify"))
+    for answer in ("张医生", "北京协和医院", "心内科", "主任医师"):
+        await bot.doctor_says(answer)
+    (card,) = bot.reps_out.cards_for("rep_own")
+    answer = await bot.rep_sends("mgr_east", click_id=card.buttons[1].key)  # the rep's manager
+    assert "已拒绝" in answer[0]
+    profile = await ProfileStore(bot.services.storage).get("doctor")
+    assert profile is not None and not profile.verified
+    assert "暂未能确认" in bot.doctor_out.texts(bot.doctor_out.sent[-1].conversation_key)[-1]
+
+
+async def test_reps_get_rep_help_in_their_language_per_role(tmp_path: Path) -> None:
+    settings = load_settings(rep_roster=roster_file(tmp_path), kb_sample_library=False)
+    bot = Harness(MemoryStorage(), settings=settings)
+    (help_text,) = await bot.rep_sends("rep_own", "/help")
+    assert "/takeover" in help_text and "/verify" in help_text and "不良事件" not in help_text
+    (unknown,) = await bot.rep_sends("rep_own", "/foo bar")
+    assert unknown.startswith("未知命令 /foo") and "/profile" in unknown
+    (free,) = await bot.rep_sends("rep_own", "诺拉维的剂量是多少？")
+    assert "代表助手" in free and "联系您的医药代表" not in free
+    (english,) = await bot.rep_sends("rep_own", "what can I do here?")
+    assert english.startswith("Rep assistant commands:")
+    (pv,) = await bot.rep_sends("pv_officer", "/help")
+    assert "确认收到" in pv and "/takeover" not in pv
+    (stranger,) = await bot.rep_sends("intruder_x", "hi")
+    assert "not in the rep roster" in stranger  # "hi" is English
+
+
+async def test_the_roster_language_sets_a_reps_replies(tmp_path: Path) -> None:
+    path = tmp_path / "roster.yaml"
+    path.write_text("reps: {rep_en: {name: Ann, language: en}}\n", encoding="utf-8")
+    bot = Harness(MemoryStorage(), settings=load_settings(rep_roster=path))
+    (answer,) = await bot.rep_sends("rep_en", "/profile nobody")
+    assert answer == "No doctor matches 'nobody'."
+    (chinese,) = await bot.rep_sends("rep_en", "帮助")
+    assert chinese.startswith("代表助手可用的命令")
