@@ -149,16 +149,19 @@ async def test_a_non_roster_member_is_refused_everything_through_the_callback(
         await bot.drained()
         told_doctor = len(api.kf_sent)
         intruder = "intruder_x"
-        for command in (
+        accept = cards_to(api, REP)[0]["button_list"][0]["key"]
+        commands = (
             f"/profile {DOCTOR}",
             f"/verify {DOCTOR}",
             f"/invite M-1 {DOCTOR}",
             f"/takeover {DOCTOR}",
             "/attendees M-1",
-        ):
+        )
+        for number, command in enumerate(commands, 1):  # one at a time: each gets its wait
             await bot.sim.rep_says(intruder, command)
+            await until(lambda n=number: len(texts_to(api, intruder)) >= n)
         await bot.sim.rep_clicks(intruder, "ae:ack:AE-20250616-0001", "pv-card", "rc-intruder")
-        accept = cards_to(api, REP)[0]["button_list"][0]["key"]
+        await until(lambda: len(texts_to(api, intruder)) >= 6)
         await bot.sim.rep_clicks(intruder, accept, "handoff-card", "rc-intruder-2")
         await until(lambda: len(texts_to(api, intruder)) >= 7)
         await bot.drained()

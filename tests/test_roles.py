@@ -312,3 +312,20 @@ async def test_the_roster_language_sets_a_reps_replies(tmp_path: Path) -> None:
     assert answer == "No doctor matches 'nobody'."
     (chinese,) = await bot.rep_sends("rep_en", "帮助")
     assert chinese.startswith("代表助手可用的命令")
+
+
+async def test_a_second_click_on_a_decided_verification_card_is_told_it_was_handled(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "roster.yaml"
+    path.write_text("hours: [mon-sun 00:00-23:59]\npool: [rep_a, rep_b]\n", encoding="utf-8")
+    bot = Harness(MemoryStorage(), settings=load_settings(rep_roster=path))
+    await bot.dispatcher.feed(bot.doctor_message(kind=MessageKind.CLICK, click_id="qa:verify"))
+    for answer in ("张医生", "北京协和医院", "心内科", "主任医师"):
+        await bot.doctor_says(answer)
+    (card,) = bot.reps_out.cards_for("rep_b")  # no rep of their own: the on-duty pool
+    assert "已确认" in (await bot.rep_sends("rep_a", click_id=card.buttons[0].key))[0]
+    (late,) = await bot.rep_sends("rep_b", click_id=card.buttons[1].key)
+    assert late == "该请求已由 rep_a 处理。"
+    profile = await ProfileStore(bot.services.storage).get("doctor")
+    assert profile is not None and profile.verified

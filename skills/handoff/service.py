@@ -505,7 +505,8 @@ class HandoffService:
             return await self._take_over(current, rep)
 
     async def _take_over(self, handoff: Handoff, rep: str) -> Outcome:
-        """Tell the doctor, move the kf session to the rep, switch the conversation to human."""
+        """Move the kf session to the rep, switch the conversation to human, tell the doctor —
+        who hears a rep joins only once WeCom accepts the rep (see ``_move_kf_session``)."""
         now = self.services.clock()
         profile = await self.profiles.get_or_create(handoff.doctor_id)
         locale = await self._doctor_locale(handoff.conversation_key)
@@ -519,7 +520,7 @@ class HandoffService:
         )
         reference = f"handoff-{handoff.handoff_id}-taken"
         if handoff.channel is Channel.KF and self.kf is not None:
-            refused = await self._move_kf_session(handoff, profile, rep, joining, locale)
+            refused = await self._move_kf_session(handoff, profile, rep, joining, reference)
             if refused is not None:
                 self.services.metrics.errors.labels("handoff_kf_trans").inc()
                 await self._audit("takeover_failed", handoff, rep=rep, errcode=refused.errcode)
@@ -565,7 +566,7 @@ class HandoffService:
         profile: DoctorProfile,
         rep: str,
         joining: TextReply,
-        locale: Locale,
+        reference: str,
     ) -> TransferRefused | None:
         """Move the kf session to the rep; None when it moved, else WeCom's refusal.
 
@@ -579,10 +580,11 @@ class HandoffService:
             await self.kf.check_servicer(open_kfid, rep)
         except TransferRefused as refused:
             return refused
-        await self._tell_doctor(handoff, profile, (joining,), f"handoff-{handoff.handoff_id}-taken")
+        await self._tell_doctor(handoff, profile, (joining,), reference)
         try:
             await self.kf.hand_to_servicer(open_kfid, handoff.recipient_id, rep)
         except TransferRefused as refused:
+            locale = await self._doctor_locale(handoff.conversation_key)
             still_bot = TextReply(
                 text=pick(
                     locale,
@@ -591,8 +593,8 @@ class HandoffService:
                     "rep will contact you soon.",
                 )
             )
-            reference = f"handoff-{handoff.handoff_id}-not-joined"
-            await self._tell_doctor(handoff, profile, (still_bot,), reference)
+            correction = f"{reference}-not-joined"
+            await self._tell_doctor(handoff, profile, (still_bot,), correction)
             return refused
         return None
 

@@ -12,15 +12,17 @@ was offered to, their manager, an admin). ``virtualrep doctor pending`` lists op
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
 from pydantic import BaseModel, Field
 
+from bot.dispatcher import Context, Router
 from bot.i18n import pick
 from bot.middlewares import load_conversation
-from bot.models import CardButton, CardReply, Locale, TextReply
+from bot.models import CardButton, CardReply, Locale, MessageKind, TextReply
 from bot.proactive import Unreachable, send_to_doctor
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.services import Services
@@ -28,9 +30,11 @@ from bot.storage.base import Storage
 from skills import handoff
 from skills.qa.answer import verified_notice
 from skills.qa.verification import mark_verified
+from skills.roles.actions import Action, Subject, rep_action
 
 APPROVE_PREFIX: Final = "hcp:approve:"
 DECLINE_PREFIX: Final = "hcp:decline:"
+_VERIFY_COMMAND: Final = re.compile(r"^\s*/verify\s+(\S.*?)\s*$", re.IGNORECASE)
 _PENDING: Final = "hcp:pending"
 _TTL_S: Final = 365 * 24 * 3600
 
@@ -169,3 +173,75 @@ def _declined_notice(locale: Locale) -> str:
         "Sorry, we could not confirm your identity as a healthcare professional; we will keep "
         "sharing public information. Please contact your representative with any questions.",
     )
+
+
+def _is_review_click(ctx: Context) -> bool:
+    return (ctx.message.click_id or "").startswith((APPROVE_PREFIX, DECLINE_PREFIX))
+
+
+def _is_verify_command(ctx: Context) -> bool:
+    return ctx.message.kind is MessageKind.TEXT and bool(_VERIFY_COMMAND.match(ctx.message.text))
+
+
+def add_review_routes(router: Router, services: Services) -> None:
+    """``/verify DOCTOR`` (id or declared name) and the card's approve / decline."""
+
+    async def review_subject(ctx: Context) -> Subject:
+        """The doctor ``/verify DOCTOR`` or a review card is about, and whom it was offered."""
+        if ctx.message.kind is MessageKind.CLICK:
+            target = (ctx.message.click_id or "").split(":", 2)[-1]
+        else:
+            match = _VERIFY_COMMAND.match(ctx.message.text)
+            target = match.group(1) if match else ""
+        doctor = await ProfileStore(services.storage).find(target)
+        request = await HcpRequests(services.storage).get(doctor.doctor_id) if doctor else None
+        offered = tuple(request.offered_to) if request else ()
+        return Subject(
+            target=f"doctor:{target}", doctors=(doctor,) if doctor else (), offered=offered
+        )
+
+    async def review(ctx: Context) -> None:
+        subject = await review_subject(ctx)
+        approve = not (ctx.message.click_id or "").startswith(DECLINE_PREFIX)
+        doctor = subject.doctors[0] if subject.doctors else None
+        request = await HcpRequests(services.storage).get(doctor.doctor_id) if doctor else None
+        if (
+            ctx.message.kind is MessageKind.CLICK
+            and request
+            and request.status is not Decision.OPEN
+        ):
+            by = request.decided_by or "—"
+            ctx.reply(ctx.t(f"该请求已由 {by} 处理。", f"{by} already handled this request."))
+            return
+        profile = None
+        if doctor is not None:
+            profile = await decide(
+                services, doctor.doctor_id, approve=approve, by=ctx.message.sender_id, at=ctx.now
+            )
+        if profile is None:
+            ctx.reply(
+                ctx.t(
+                    f"未找到医生：{subject.target.removeprefix('doctor:')}",
+                    f"No doctor found: {subject.target.removeprefix('doctor:')}",
+                )
+            )
+            return
+        ctx.data["audit_verification"] = {"approved" if approve else "declined": profile.doctor_id}
+        if approve:
+            ctx.reply(
+                ctx.t(
+                    f"已确认 {profile.display_name}（{profile.doctor_id}）的医生身份。",
+                    f"{profile.display_name} ({profile.doctor_id}) is now verified.",
+                )
+            )
+        else:
+            ctx.reply(
+                ctx.t(
+                    f"已拒绝 {profile.display_name}（{profile.doctor_id}）的身份确认，已告知医生。",
+                    f"Declined {profile.display_name} ({profile.doctor_id}); the doctor was told.",
+                )
+            )
+
+    flags = rep_action(Action.VERIFY, review_subject)
+    router.message(_is_verify_command, flags=flags)(review)
+    router.message(_is_review_click, flags=flags)(review)

@@ -23,7 +23,8 @@ from skills.roles.actions import Action, Subject
 _EXTRAS_KEY: Final = "roles"
 
 _FIELD: Final = frozenset({Role.REP, Role.BACKUP, Role.MANAGER, Role.ADMIN})
-_ROLES_NEEDED: Final[Mapping[Action, frozenset[Role]]] = {
+# The roles that may attempt each action at all (the relationship is checked after).
+ROLES_NEEDED: Final[Mapping[Action, frozenset[Role]]] = {
     Action.MEETINGS: _FIELD | {Role.MSL},
     Action.INVITE: _FIELD,
     Action.ATTENDEES: _FIELD | {Role.MSL},
@@ -71,7 +72,7 @@ class Access:
     async def allows(self, userid: str, action: Action, subject: Subject) -> bool:
         if action is Action.HELP:
             return True
-        if not self.roles(userid) & _ROLES_NEEDED[action]:
+        if not self.roles(userid) & ROLES_NEEDED[action]:
             return False
         if action is Action.TAKEOVER:
             return all([await self._may_take_over(userid, doctor) for doctor in subject.doctors])

@@ -10,37 +10,40 @@ from typing import Final
 from bot.dispatcher import Context, Router
 from bot.models import MessageKind, SenderType
 from bot.services import Services
-from skills.handoff.roster import Role
 from skills.roles.actions import Action, rep_action
-from skills.roles.policy import access_of
+from skills.roles.policy import ROLES_NEEDED, access_of
 
-_FIELD: Final = frozenset({Role.REP, Role.BACKUP, Role.MANAGER, Role.ADMIN})
-# (roles that may use it, Chinese line, English line), in the order shown.
+# (action, Chinese line, English line), in the order shown; a line shows when the member's
+# roles may attempt the action (``policy.ROLES_NEEDED``).
 _COMMANDS: Final = (
     (
-        _FIELD | {Role.MSL},
+        Action.PROFILE,
         "/profile 医生 — 查看医生资料与兴趣",
         "/profile DOCTOR — profile and interests",
     ),
     (
-        _FIELD | {Role.MSL},
+        Action.TAKEOVER,
         "/takeover 医生 — 接管医生的对话",
         "/takeover DOCTOR — take over the conversation",
     ),
-    (_FIELD | {Role.MSL}, "/release 医生 — 交还给助手", "/release DOCTOR — hand back to the bot"),
-    (_FIELD, "/verify 医生 — 确认医生身份", "/verify DOCTOR — confirm a doctor's HCP identity"),
-    (_FIELD | {Role.MSL}, "/meetings — 会议列表", "/meetings — list the meetings"),
-    (_FIELD, "/invite 会议 医生… — 邀请医生参会", "/invite MEETING DOCTOR… — invite doctors"),
+    (Action.RELEASE, "/release 医生 — 交还给助手", "/release DOCTOR — hand back to the bot"),
     (
-        _FIELD | {Role.MSL},
-        "/attendees 会议 — 参会名单（CSV）",
-        "/attendees MEETING — attendees (CSV)",
+        Action.VERIFY,
+        "/verify 医生 — 确认医生身份",
+        "/verify DOCTOR — confirm a doctor's HCP identity",
     ),
+    (Action.MEETINGS, "/meetings — 会议列表", "/meetings — list the meetings"),
+    (
+        Action.INVITE,
+        "/invite 会议 医生… — 邀请医生参会",
+        "/invite MEETING DOCTOR… — invite doctors",
+    ),
+    (Action.ATTENDEES, "/attendees 会议 — 参会名单（CSV）", "/attendees MEETING — attendees (CSV)"),
 )
 _CARDS: Final = (
-    (_FIELD | {Role.MSL}, "转人工卡片：接管 / 拒绝", "Handoff cards: take over / decline"),
-    (_FIELD, "医生身份确认卡片：确认 / 拒绝", "HCP verification cards: approve / decline"),
-    (frozenset({Role.PV}), "不良事件卡片：确认收到", "Adverse-event cards: acknowledge"),
+    (Action.HANDOFF_ACCEPT, "转人工卡片：接管 / 拒绝", "Handoff cards: take over / decline"),
+    (Action.VERIFY, "医生身份确认卡片：确认 / 拒绝", "HCP verification cards: approve / decline"),
+    (Action.PV_ACK, "不良事件卡片：确认收到", "Adverse-event cards: acknowledge"),
 )
 
 
@@ -74,8 +77,8 @@ def create_router(services: Services, priority: int) -> Router:
             ctx.reply(ctx.t("".join(head), " ".join(head)))
             return
         lines = [*head, ctx.t("代表助手可用的命令：", "Rep assistant commands:")]
-        lines += [ctx.t(zh, en) for needed, zh, en in _COMMANDS if roles & needed]
-        cards = [ctx.t(zh, en) for needed, zh, en in _CARDS if roles & needed]
+        lines += [ctx.t(zh, en) for action, zh, en in _COMMANDS if roles & ROLES_NEEDED[action]]
+        cards = [ctx.t(zh, en) for action, zh, en in _CARDS if roles & ROLES_NEEDED[action]]
         if cards:
             lines.append(ctx.t("卡片操作：", "Card actions:"))
             lines += cards
