@@ -7,13 +7,18 @@ exposes a factory ``create_router(services) -> Router``.
 
 A router handler receives the ``Context`` and either handles the message (returns None) or
 returns ``UNHANDLED`` so that the next matching handler gets a chance.
+
+Handlers may carry ``flags`` (as in aiogram: ``router.message(filter, flags={...})``) that
+*handler middlewares* read: those wrap every matched handler of every router (added with
+``Dispatcher.add_handler_middleware``), see ``ctx.flags`` and may run the handler, answer
+instead of it, or pass (``UNHANDLED``). Authorisation of rep-side actions is one of them.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -53,6 +58,7 @@ class Context:
     handler: str | None = None
     error: BaseException | None = None
     profile: DoctorProfile | None = None  # the doctor's profile (external senders only)
+    flags: Mapping[str, Any] = field(default_factory=dict)  # the matched handler's flags
     _conversation: Conversation | None = None
 
     @property
@@ -93,10 +99,18 @@ class Middleware(Protocol):
     async def __call__(self, next_step: NextStep, ctx: Context) -> None: ...
 
 
+class HandlerMiddleware(Protocol):
+    """Wraps one matched handler (its flags are in ``ctx.flags``); returns what it returned,
+    its own result instead, or ``UNHANDLED`` to let the next matching handler try."""
+
+    async def __call__(self, handler: Handler, ctx: Context) -> HandlerResult: ...
+
+
 @dataclass(frozen=True)
 class _Route:
     handler: Handler
     filters: tuple[Filter, ...]
+    flags: Mapping[str, Any]
 
 
 class Router:
@@ -107,25 +121,39 @@ class Router:
         self.priority = priority
         self._routes: list[_Route] = []
 
-    def message(self, *filters: Filter) -> Callable[[Handler], Handler]:
-        """Register a handler that runs when every filter passes."""
+    def message(
+        self, *filters: Filter, flags: Mapping[str, Any] | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler that runs when every filter passes; ``flags`` are for the
+        handler middlewares (e.g. which rep action the handler performs)."""
 
         def register(handler: Handler) -> Handler:
-            self._routes.append(_Route(handler, filters))
+            self._routes.append(_Route(handler, filters, dict(flags or {})))
             return handler
 
         return register
 
-    async def handle(self, ctx: Context) -> bool:
+    async def handle(self, ctx: Context, middlewares: tuple[HandlerMiddleware, ...] = ()) -> bool:
         """Run the first matching handler that does not decline; True when one handled it."""
         for route in self._routes:
             if not await _passes(route.filters, ctx):
                 continue
-            ctx.skill, ctx.handler = self.name, route.handler.__name__
-            if await route.handler(ctx) is not UNHANDLED:
+            ctx.skill, ctx.handler, ctx.flags = self.name, route.handler.__name__, route.flags
+            call = route.handler
+            for middleware in reversed(middlewares):
+                call = _wrap(middleware, call)
+            if await call(ctx) is not UNHANDLED:
                 return True
         ctx.skill = ctx.handler = None
+        ctx.flags = {}
         return False
+
+
+def _wrap(middleware: HandlerMiddleware, handler: Handler) -> Handler:
+    async def wrapped(ctx: Context) -> HandlerResult:
+        return await middleware(handler, ctx)
+
+    return wrapped
 
 
 async def _passes(filters: tuple[Filter, ...], ctx: Context) -> bool:
@@ -155,11 +183,16 @@ class Dispatcher:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._middlewares: list[Middleware] = []
+        self._handler_middlewares: list[HandlerMiddleware] = []
         self._routers: list[Router] = []
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Append a middleware; the first added is the outermost."""
         self._middlewares.append(middleware)
+
+    def add_handler_middleware(self, middleware: HandlerMiddleware) -> None:
+        """Wrap every matched handler of every router; the first added is the outermost."""
+        self._handler_middlewares.append(middleware)
 
     def include_router(self, router: Router) -> None:
         if any(existing.name == router.name for existing in self._routers):
@@ -186,8 +219,9 @@ class Dispatcher:
     async def _route(self, ctx: Context) -> None:
         """Innermost step: the skills. A raising skill is logged and answered with an apology."""
         try:
+            middlewares = tuple(self._handler_middlewares)
             for router in self._routers:
-                if await router.handle(ctx):
+                if await router.handle(ctx, middlewares):
                     return
         except Exception as exc:  # a skill bug must never stop the worker
             log.exception(

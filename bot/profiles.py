@@ -89,3 +89,16 @@ class ProfileStore:
 
     async def all_ids(self) -> set[str]:
         return await self._storage.set_members("profiles")
+
+    async def find(self, id_or_name: str) -> DoctorProfile | None:
+        """A profile by doctor id, else the one profile whose declared name is ``id_or_name``
+        (None when no profile or several share that name: a rep command must not guess)."""
+        profile = await self.get(id_or_name)
+        if profile is not None:
+            return profile
+        named = []
+        for doctor_id in await self.all_ids():
+            candidate = await self.get(doctor_id)
+            if candidate is not None and candidate.name == id_or_name:
+                named.append(candidate)
+        return named[0] if len(named) == 1 else None

@@ -22,12 +22,15 @@ from skills.adverse_events import form as ae_form
 from skills.adverse_events import screening as ae_screening
 from skills.adverse_events.service import ae_service
 from skills.qa.service import service_of as qa_service
+from skills.roles import rep_help
+from skills.roles.guard import RepAccessGuard
 
 PRIORITY_HANDOFF = 100  # explicit requests for a rep, card clicks, rep commands
 PRIORITY_FORMS = 90  # a form in progress (adverse-event report, meeting registration, HCP
 # verification, MI question; the Q&A form router also takes the rep command /verify)
 PRIORITY_PV_ACK = 90  # PV members acknowledging a case card (click ids ae:ack:*)
 PRIORITY_MEETINGS = 50  # academic meetings: doctor flows and rep commands
+PRIORITY_REP_HELP = 45  # corp members' messages no rep command took: the rep help
 PRIORITY_HELP = 40  # greetings, the main menu, unsupported media
 PRIORITY_QA = 10  # product and literature questions: the catch-all for text
 PRIORITY_FALLBACK = 0  # whatever nothing else handled
@@ -45,6 +48,9 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.add_middleware(
         FloodGuardMiddleware(services.storage, services.settings.flood_messages_per_min)
     )
+    # Every matched handler: rep-side routes (flagged with their action) only for corp members
+    # allowed by role and relationship; the doctors' routes only for doctors.
+    dispatcher.add_handler_middleware(RepAccessGuard())
     # "Is that a known effect?" sent with a report is answered by Q&A from approved content.
     ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
     # A question typed inside any form is answered by Q&A; the form then asks again.
@@ -55,6 +61,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.include_router(meetings.create_form_router(services, PRIORITY_FORMS))
     dispatcher.include_router(qa_skill.create_form_router(services, PRIORITY_FORMS))
     dispatcher.include_router(meetings.create_router(services, PRIORITY_MEETINGS))
+    dispatcher.include_router(rep_help.create_router(services, PRIORITY_REP_HELP))
     dispatcher.include_router(help_skill.create_router(services, PRIORITY_HELP))
     dispatcher.include_router(qa_skill.create_router(services, PRIORITY_QA))
     dispatcher.include_router(help_skill.create_fallback_router(services, PRIORITY_FALLBACK))

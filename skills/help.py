@@ -10,7 +10,7 @@ import re
 
 from bot.dispatcher import Context, Router
 from bot.escalation import count_not_helped
-from bot.models import Channel, MenuOption, MenuReply, MessageKind, SenderType
+from bot.models import Channel, MenuOption, MenuReply, MessageKind
 from bot.services import Services
 from bot.wecom.senders import MORE_CLICK_ID, KfSender
 
@@ -60,16 +60,6 @@ def create_router(services: Services, priority: int) -> Router:
 
     @router.message(_is_greeting)
     async def greet(ctx: Context) -> None:
-        if ctx.message.sender_type is SenderType.MEMBER:
-            ctx.reply(
-                ctx.t(
-                    "代表命令：/meetings、/invite 会议 医生…、/attendees 会议、/takeover 医生、"
-                    "/release 医生、/profile 医生、/verify 医生",
-                    "Rep commands: /meetings, /invite MEETING DOCTOR…, /attendees MEETING, "
-                    "/takeover DOCTOR, /release DOCTOR, /profile DOCTOR, /verify DOCTOR",
-                )
-            )
-            return
         ctx.reply(main_menu(ctx))
 
     @router.message(lambda ctx: ctx.message.click_id == MORE_CLICK_ID)

@@ -29,6 +29,7 @@ from skills import help as help_skill
 from skills import qa
 from skills.qa import answer as texts
 from skills.qa.textutil import sentences
+from skills.roles.guard import RepAccessGuard
 from tests.helpers import RecordingSender
 
 LIBRARY = Path(__file__).parent / "qa_library"
@@ -63,6 +64,7 @@ def build_bot(
         ConversationStateMiddleware(services.storage, services.settings.conversation_ttl_s)
     )
     isolated.add_middleware(AuditMiddleware())
+    isolated.add_handler_middleware(RepAccessGuard())
     isolated.include_router(qa.create_form_router(services, wiring.PRIORITY_FORMS))
     isolated.include_router(help_skill.create_router(services, wiring.PRIORITY_HELP))
     isolated.include_router(qa.create_router(services, wiring.PRIORITY_QA))

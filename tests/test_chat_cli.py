@@ -43,6 +43,6 @@ def test_menu_number_is_a_click(tmp_path: Path) -> None:
 
 
 def test_rep_sees_rep_commands(tmp_path: Path) -> None:
-    result = run_chat("help\n", tmp_path, "--as", "rep", "--user", "rep-li")
+    result = run_chat("help\n", tmp_path, "--as", "rep", "--user", "rep_li")
     assert result.returncode == 0, result.stderr
     assert "/takeover" in result.stdout

@@ -24,10 +24,16 @@ class RecordingKf:
 
     calls: list[tuple[str, str, str]] = field(default_factory=list)
     refuse_with: int | None = None
+    refuse_move_with: int | None = None  # the servicer check passes, the move itself fails
 
-    async def hand_to_servicer(self, open_kfid: str, external_userid: str, servicer: str) -> None:
+    async def check_servicer(self, open_kfid: str, servicer: str) -> None:
         if self.refuse_with is not None:
             raise TransferRefused(self.refuse_with, "refused")
+
+    async def hand_to_servicer(self, open_kfid: str, external_userid: str, servicer: str) -> None:
+        refusal = self.refuse_with or self.refuse_move_with
+        if refusal is not None:
+            raise TransferRefused(refusal, "refused")
         self.calls.append(("servicer", external_userid, servicer))
 
     async def end_session(self, open_kfid: str, external_userid: str) -> None:
@@ -183,6 +189,26 @@ async def test_servicer_not_active_goes_back_to_the_rep(bot: Harness) -> None:
     kf.refuse_with = None
     await bot.rep_sends("rep_zhang", click_id=ACCEPT_PREFIX + handoff_id, code="rc-x")
     assert (await bot.conversation()).mode is ConversationMode.HUMAN
+
+
+async def test_the_doctor_is_told_a_rep_joins_only_when_wecom_accepts_the_rep(
+    bot: Harness,
+) -> None:
+    kf = bot.service.kf
+    assert isinstance(kf, RecordingKf)
+    kf.refuse_with = 95014  # not a receiving servicer: nothing is said to the doctor
+    await bot.doctor_says("转人工")
+    await bot.drain()
+    handoff_id = handoff_id_of(bot, "rep_zhang")
+    told = len(bot.doctor_out.sent)
+    await bot.rep_sends("rep_zhang", click_id=ACCEPT_PREFIX + handoff_id)
+    assert len(bot.doctor_out.sent) == told
+    kf.refuse_with, kf.refuse_move_with = None, 95016  # listed, but the move still fails
+    answer = await bot.rep_sends("rep_zhang", click_id=ACCEPT_PREFIX + handoff_id)
+    assert "95016" in answer[0]
+    said = [t for m in bot.doctor_out.sent[told:] for t in bot.doctor_out.texts(m.conversation_key)]
+    assert any("正在接入" in t for t in said) and "暂时无法接入" in said[-1]
+    assert (await bot.conversation()).mode is ConversationMode.BOT
 
 
 async def test_serious_adverse_event_reaches_the_rep(bot: Harness) -> None:

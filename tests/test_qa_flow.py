@@ -82,10 +82,15 @@ async def test_verification_flow_then_rep_verifies(qa_kb: Any) -> None:
     assert "已提交" in reply_texts(ctx.replies)[0]
     profile = await ProfileStore(services.storage).get("doc1")
     assert profile is not None and profile.hospital == "协和医院" and not profile.verified
-    rep = await dispatcher.feed(message("/verify 张医生", user="rep1", member=True))
+    stranger = await dispatcher.feed(message("/verify 张医生", user="rep1", member=True))
+    assert "没有权限" in reply_texts(stranger.replies)[0]  # not in the roster
+    profile = await ProfileStore(services.storage).get("doc1")
+    assert profile is not None and not profile.verified
+    # No rep of its own: the request went to the on-duty pool, whose members may verify.
+    rep = await dispatcher.feed(message("/verify 张医生", user="rep_li", member=True))
     assert "已确认" in reply_texts(rep.replies)[0]
     profile = await ProfileStore(services.storage).get("doc1")
-    assert profile is not None and profile.verified and profile.verified_by == "rep1"
+    assert profile is not None and profile.verified and profile.verified_by == "rep_li"
     ctx = await dispatcher.feed(message("诺维莎的最大剂量是多少？"))
     assert "每日最大剂量为 20 mg。" in reply_texts(ctx.replies)[0]
 
@@ -100,7 +105,7 @@ async def test_verification_can_be_cancelled(qa_kb: Any) -> None:
 
 async def test_unknown_doctor_cannot_be_verified(qa_kb: Any) -> None:
     _, dispatcher, _ = build_bot(qa_kb)
-    ctx = await dispatcher.feed(message("/verify nobody", user="rep1", member=True))
+    ctx = await dispatcher.feed(message("/verify nobody", user="admin_ops", member=True))
     assert "nobody" in reply_texts(ctx.replies)[0]
 
 

@@ -40,6 +40,7 @@ def make_settings(api_base: str, **overrides: Any) -> Settings:
         "wecom_token": TOKEN,
         "wecom_aes_key": AES_KEY,
         "wecom_api_base": api_base,
+        "pv_users": "pv_officer",  # the WeCom app carries PV cards: start-up needs an officer
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

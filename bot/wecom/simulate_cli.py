@@ -76,9 +76,11 @@ class Credentials:
         )
 
     def apply(self, settings: Settings, api_base: str) -> Settings:
-        """``settings`` pointed at the fake API, with these credentials."""
+        """``settings`` pointed at the fake API, with these credentials (and a simulated PV
+        officer unless ``VREP_PV_USERS`` names some: the app carries PV cards)."""
         return settings.model_copy(
             update={
+                "pv_users": settings.pv_users or "pv_sim",
                 "wecom_corp_id": self.corp_id,
                 "wecom_agent_id": self.agent_id,
                 "wecom_secret": SecretStr(self.secret),

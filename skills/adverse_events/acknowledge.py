@@ -2,6 +2,7 @@
 
 A PV member clicking "acknowledge" on a case card arrives as a CLICK from the app channel
 (sender type member, click id ``ae:ack:<case id>``); the first click records who and when.
+Only PV officers (role ``pv`` in the roster, or ``VREP_PV_USERS``) may: ``skills.roles``.
 A case not acknowledged by its due time (24 h after day 0) alerts PV again, and keeps doing
 so every ``pv_overdue_realert_min`` until acknowledged.
 """
@@ -22,6 +23,7 @@ from skills.adverse_events.service import (
     ae_service,
     case_card,
 )
+from skills.roles.actions import Action, Subject, rep_action
 
 
 def _is_ack_click(ctx: Context) -> bool:
@@ -34,22 +36,20 @@ def _is_ack_click(ctx: Context) -> bool:
     )
 
 
+async def _case_subject(ctx: Context) -> Subject:
+    return Subject(target=f"case:{(ctx.message.click_id or '').removeprefix(ACK_CLICK_PREFIX)}")
+
+
 def create_router(services: Services, priority: int) -> Router:
     router = Router("pv_acknowledge", priority)
     ae = ae_service(services)
     services.scheduler.register(SLA_SCHEDULE, lambda item: alert_if_overdue(ae, item))
     services.scheduler.register(RETRY_SCHEDULE, lambda item: ae.enqueue_delivery(item.item_id))
 
-    @router.message(_is_ack_click)
+    @router.message(_is_ack_click, flags=rep_action(Action.PV_ACK, _case_subject))
     async def acknowledge(ctx: Context) -> None:
         case_id = (ctx.message.click_id or "").removeprefix(ACK_CLICK_PREFIX)
         member = ctx.message.sender_id
-        allowed = services.settings.pv_user_ids
-        if allowed and member not in allowed:
-            ctx.reply(
-                ctx.t("只有药物警戒部门成员可以确认病例。", "Only PV members can acknowledge.")
-            )
-            return
         if case_id not in await ae.store.case_ids():
             ctx.reply(ctx.t(f"未找到病例 {case_id}。", f"Case {case_id} not found."))
             return

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from bot.dispatcher import Router
 from bot.services import Services
+from bot.settings import SettingsError
 from skills.handoff.kf_control import WeComKfControl
 from skills.handoff.middleware import HumanModeGate
-from skills.handoff.roster import load_roster
+from skills.handoff.roster import Role, load_roster
 from skills.handoff.router import create_handoff_router
 from skills.handoff.service import SLA_SCHEDULE, HandoffService
 from skills.handoff.worker import EscalationWorker
@@ -21,11 +22,22 @@ SKILL = "handoff"
 
 
 def get_service(services: Services) -> HandoffService:
-    """The process's handoff service (roster loaded from ``VREP_REP_ROSTER`` on first use)."""
+    """The process's handoff service (roster loaded from ``VREP_REP_ROSTER`` on first use).
+
+    ``VREP_PV_USERS`` are PV officers too. With the WeCom app configured, PV case cards and
+    their acknowledge clicks reach members, so start-up refuses a set-up without any PV
+    officer rather than leave every acknowledgement refused.
+    """
     service = services.extras.get(SKILL)
     if not isinstance(service, HandoffService):
         settings = services.settings
         roster = load_roster(settings.rep_roster, settings.timezone)
+        roster.with_pv_officers(settings.pv_user_ids)
+        if services.wecom is not None and not roster.members_with(Role.PV):
+            raise SettingsError(
+                "invalid VREP_PV_USERS: PV case cards go through the WeCom app but no PV officer "
+                "is defined (set VREP_PV_USERS or give a member of VREP_REP_ROSTER the role pv)"
+            )
         kf = WeComKfControl(services.wecom) if services.wecom is not None else None
         service = HandoffService(services, roster, kf)
         services.extras[SKILL] = service

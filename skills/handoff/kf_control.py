@@ -68,7 +68,14 @@ class TransferRefused(Exception):
 
 
 class KfControl(Protocol):
-    """The two session moves handoff needs; raises ``TransferRefused`` when WeCom says no."""
+    """The session moves handoff needs; raises ``TransferRefused`` when WeCom says no.
+
+    ``check_servicer`` asks before the doctor is told anything: once the session is with a
+    human (state 3) the bot may no longer message the doctor (95018), so the notice has to go
+    first, and it must not promise a rep WeCom will refuse.
+    """
+
+    async def check_servicer(self, open_kfid: str, servicer: str) -> None: ...
 
     async def hand_to_servicer(
         self, open_kfid: str, external_userid: str, servicer: str
@@ -88,6 +95,21 @@ class WeComKfControl:
             await self._client.kf_trans_service_state(open_kfid, userid, state, servicer)
         except WeComApiError as exc:  # 95014 arrives as KfServicerNotActiveError, a subclass
             raise TransferRefused(exc.errcode, exc.errmsg) from exc
+
+    async def check_servicer(self, open_kfid: str, servicer: str) -> None:
+        """Refuse (95014) a rep listed as not receiving, or missing from a list without
+        departments (a department entry may include them: WeCom then decides at the move)."""
+        try:
+            entries = await self._client.kf_servicers(open_kfid)
+        except WeComApiError as exc:
+            raise TransferRefused(exc.errcode, exc.errmsg) from exc
+        status = {str(e["userid"]): e.get("status") for e in entries if e.get("userid")}
+        has_departments = any(entry.get("department_id") for entry in entries)
+        if servicer in status:
+            if status[servicer] != 0:
+                raise TransferRefused(SERVICER_NOT_ACTIVE, "servicer is not receiving")
+        elif not has_departments:
+            raise TransferRefused(SERVICER_NOT_ACTIVE, "not a servicer of this kf account")
 
     async def hand_to_servicer(self, open_kfid: str, external_userid: str, servicer: str) -> None:
         await self._trans(open_kfid, external_userid, STATE_HUMAN, servicer)

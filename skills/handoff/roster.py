@@ -3,6 +3,11 @@
 Loaded from ``VREP_REP_ROSTER`` (YAML or CSV, see ``sample_roster.yaml`` for the YAML shape and
 ``parse_csv`` for the CSV one); without it the sample roster shipped with the bot is used.
 
+Every member has roles (``Role``): what they may do is decided from the roles and from their
+relationship to the doctor (``skills.roles``). A roster written before roles existed stays
+valid: a member without ``roles`` is a rep (an MSL when only in ``mi_group``), and everyone
+named as a backup is also a backup.
+
 Working hours are the basis of every SLA: ``add_working_time`` lets the SLA clock run only
 while the rep is at work, so a card sent at 22:00 is due ten minutes after the next opening,
 not at 22:10.
@@ -12,8 +17,9 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from bot.escalation import EscalationReason
+from bot.models import Locale
 from bot.profiles import DoctorProfile
 from bot.settings import SettingsError
 
@@ -70,12 +77,40 @@ def parse_hours(spec: str) -> WorkingWindow:
     return WorkingWindow(frozenset(weekdays), start, end)
 
 
+class Role(StrEnum):
+    """What a corp member is in the roster; one member may hold several roles."""
+
+    REP = "rep"  # answers the doctors assigned to them
+    BACKUP = "backup"  # stands in for a rep when offered a handoff
+    MSL = "msl"  # medical science liaison / medical information: MI requests
+    PV = "pv"  # pharmacovigilance officer: acknowledges adverse-event cases
+    MANAGER = "manager"  # acts on every doctor of their team
+    ADMIN = "admin"  # acts on everything
+
+
+_ROLE_ALIASES = {"mi": Role.MSL, "pv_officer": Role.PV}
+
+
+def parse_role(value: object, where: str) -> Role:
+    text = str(value).strip().lower()
+    try:
+        return _ROLE_ALIASES.get(text) or Role(text)
+    except ValueError:
+        known = ", ".join(role.value for role in Role)
+        raise RosterError(f"{where}: unknown role {value!r} (expected one of {known})") from None
+
+
 @dataclass(frozen=True)
 class Rep:
+    """A corp member of the roster (reps, but also MSLs, PV officers, managers, admins)."""
+
     userid: str
     name: str
     backups: tuple[str, ...] = ()
     hours: tuple[WorkingWindow, ...] = ()
+    roles: frozenset[Role] = frozenset({Role.REP})
+    team: str | None = None  # a rep's team; for a manager, the team they manage
+    language: Locale | None = None  # the member's language when their message shows none
 
 
 @dataclass(frozen=True)
@@ -101,6 +136,28 @@ class Roster:
     def name_of(self, userid: str) -> str:
         rep = self.reps.get(userid)
         return rep.name if rep else userid
+
+    def roles_of(self, userid: str) -> frozenset[Role]:
+        """The member's roles; empty for anyone not in the roster."""
+        rep = self.reps.get(userid)
+        return rep.roles if rep else frozenset()
+
+    def members_with(self, role: Role) -> tuple[str, ...]:
+        return tuple(sorted(userid for userid, rep in self.reps.items() if role in rep.roles))
+
+    def team_of(self, userid: str | None) -> str | None:
+        rep = self.reps.get(userid or "")
+        return rep.team if rep else None
+
+    def language_of(self, userid: str) -> Locale | None:
+        rep = self.reps.get(userid)
+        return rep.language if rep else None
+
+    def with_pv_officers(self, userids: tuple[str, ...]) -> None:
+        """Add the PV role to ``userids`` (``VREP_PV_USERS``), adding unknown ones as members."""
+        for userid in userids:
+            rep = self.reps.get(userid) or Rep(userid=userid, name=userid, roles=frozenset())
+            self.reps[userid] = replace(rep, roles=rep.roles | {Role.PV})
 
     def assigned_rep(self, profile: DoctorProfile) -> str | None:
         """The doctor's own rep: by doctor id, then the profile's assignment, then the hospital."""
@@ -219,16 +276,22 @@ def roster_from_dict(data: dict[str, Any], fallback_timezone: str) -> Roster:
         timezone = ZoneInfo(str(data.get("timezone") or fallback_timezone))
     except (ValueError, KeyError) as exc:
         raise RosterError(f"timezone {data.get('timezone')!r} is unknown") from exc
+    mi_group = _userids(data.get("mi_group"), "mi_group")
     reps: dict[str, Rep] = {}
     for userid, entry in (data.get("reps") or {}).items():
         entry = entry or {}
         if not isinstance(entry, dict):
             raise RosterError(f"reps.{userid}: expected a mapping")
+        where = f"reps.{userid}"
+        default = Role.MSL if str(userid) in mi_group else Role.REP
         reps[str(userid)] = Rep(
             userid=str(userid),
             name=str(entry.get("name") or userid),
-            backups=_userids(entry.get("backups"), f"reps.{userid}.backups"),
-            hours=_hours(entry.get("hours"), f"reps.{userid}.hours"),
+            backups=_userids(entry.get("backups"), f"{where}.backups"),
+            hours=_hours(entry.get("hours"), f"{where}.hours"),
+            roles=_roles(entry.get("roles"), f"{where}.roles") or frozenset({default}),
+            team=str(entry["team"]) if entry.get("team") else None,
+            language=_language(entry.get("language"), f"{where}.language"),
         )
     try:
         holidays = frozenset(date.fromisoformat(str(day)) for day in data.get("holidays") or ())
@@ -240,17 +303,38 @@ def roster_from_dict(data: dict[str, Any], fallback_timezone: str) -> Roster:
         doctors={str(k): str(v) for k, v in (data.get("doctors") or {}).items()},
         hospitals={str(k): str(v) for k, v in (data.get("hospitals") or {}).items()},
         pool=_userids(data.get("pool"), "pool"),
-        mi_group=_userids(data.get("mi_group"), "mi_group"),
+        mi_group=mi_group,
         holidays=holidays,
         default_hours=_hours(data.get("hours"), "hours") or _hours(list(DEFAULT_HOURS), "hours"),
     )
     mentioned = {*roster.doctors.values(), *roster.hospitals.values(), *roster.pool}
-    mentioned.update(roster.mi_group)
-    for rep in reps.values():
-        mentioned.update(rep.backups)
-    for userid in mentioned - reps.keys():
+    backups = {backup for rep in reps.values() for backup in rep.backups}
+    for userid in (mentioned | backups) - reps.keys():
         roster.reps[userid] = Rep(userid=userid, name=userid)
+    for userid in set(roster.mi_group) - reps.keys():
+        roster.reps[userid] = Rep(userid=userid, name=userid, roles=frozenset({Role.MSL}))
+    for userid in backups:
+        rep = roster.reps[userid]
+        roster.reps[userid] = replace(rep, roles=rep.roles | {Role.BACKUP})
     return roster
+
+
+def _roles(value: Any, where: str) -> frozenset[Role]:
+    if value is None:
+        return frozenset()
+    items = value.replace(";", ",").split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise RosterError(f"{where}: expected a list of roles")
+    return frozenset(parse_role(item, where) for item in items if str(item).strip())
+
+
+def _language(value: Any, where: str) -> Locale | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Locale(str(value).strip().lower())
+    except ValueError:
+        raise RosterError(f"{where}: language {value!r} must be zh or en") from None
 
 
 def parse_csv(text: str) -> dict[str, Any]:
@@ -259,7 +343,8 @@ def parse_csv(text: str) -> dict[str, Any]:
     kinds: ``timezone`` (key = zone), ``hours`` (key ``*`` or a rep userid, value a window),
     ``rep`` (key userid, value name), ``backup`` (key rep, value backup userid), ``doctor``
     (key doctor id, value rep), ``hospital`` (key hospital, value rep), ``pool`` and ``mi``
-    (key userid), ``holiday`` (key YYYY-MM-DD).
+    (key userid), ``holiday`` (key YYYY-MM-DD), ``role`` (key userid, value a role; one row per
+    role), ``team`` (key userid, value team), ``language`` (key userid, value zh or en).
     """
     data: dict[str, Any] = {"reps": {}, "doctors": {}, "hospitals": {}, "pool": [], "hours": []}
     data.update({"mi_group": [], "holidays": []})
@@ -274,7 +359,8 @@ def parse_csv(text: str) -> dict[str, Any]:
             continue
         if not key:
             raise RosterError(f"CSV roster line {line}: key is empty")
-        rep = data["reps"].setdefault(key, {}) if kind in ("rep", "backup") else None
+        member_kinds = ("rep", "backup", "role", "team", "language")
+        rep = data["reps"].setdefault(key, {}) if kind in member_kinds else None
         if kind == "timezone":
             data["timezone"] = key
         elif kind == "hours" and key == "*":
@@ -285,6 +371,10 @@ def parse_csv(text: str) -> dict[str, Any]:
             rep["name"] = value or key
         elif kind == "backup" and rep is not None:
             rep.setdefault("backups", []).append(value)
+        elif kind == "role" and rep is not None:
+            rep.setdefault("roles", []).append(parse_role(value, f"CSV roster line {line}"))
+        elif kind in ("team", "language") and rep is not None:
+            rep[kind] = value
         elif kind in ("doctor", "hospital"):
             data[kind + "s"][key] = value
         elif kind == "pool":

@@ -2,17 +2,17 @@
 
 Doctors: "转人工"/"talk to a rep" (or the menu's "handoff:rep"), a complaint, or an MI request
 left out of hours. Reps: the card buttons (``handoff:accept:<id>`` / ``handoff:decline:<id>``)
-and ``/takeover DOCTOR``, ``/release DOCTOR``, ``/profile DOCTOR`` (DOCTOR = id or name).
+and ``/takeover DOCTOR``, ``/release DOCTOR``, ``/profile DOCTOR`` (DOCTOR = id or name); each
+rep route declares its action (``rep_action``) and ``skills.roles.guard`` authorises it.
 """
 
 from __future__ import annotations
 
 import re
 
-from bot.dispatcher import UNHANDLED, Context, HandlerResult, Router
+from bot.dispatcher import UNHANDLED, Context, Filter, HandlerResult, Router
 from bot.escalation import EscalationReason, request_escalation
 from bot.models import ActiveForm, MessageKind, SenderType
-from bot.profiles import DoctorProfile
 from skills.handoff import interests
 from skills.handoff.middleware import touches_adverse_event
 from skills.handoff.service import (
@@ -22,19 +22,41 @@ from skills.handoff.service import (
     HandoffService,
 )
 from skills.handoff.triggers import is_complaint, is_explicit_request
+from skills.roles.actions import Action, Subject, rep_action
 
 MENU_CLICK = "handoff:rep"
 MI_FORM = "handoff_mi"
 _MI_MAX_CHARS = 1000
 _COMMAND = re.compile(r"^\s*/(takeover|release|profile)\b\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_COMMAND_ACTIONS = {
+    "takeover": Action.TAKEOVER,
+    "release": Action.RELEASE,
+    "profile": Action.PROFILE,
+}
 
 
 def _from_doctor(ctx: Context) -> bool:
     return ctx.message.sender_type is SenderType.EXTERNAL
 
 
-def _from_rep(ctx: Context) -> bool:
-    return ctx.message.sender_type is SenderType.MEMBER
+def _clicked(prefix: str) -> Filter:
+    def check(ctx: Context) -> bool:
+        return (ctx.message.click_id or "").startswith(prefix)
+
+    return check
+
+
+def _commanded(command: str) -> Filter:
+    def check(ctx: Context) -> bool:
+        match = _COMMAND.match(ctx.message.text)
+        return match is not None and match.group(1).lower() == command
+
+    return check
+
+
+def _card_handoff_id(ctx: Context) -> str:
+    click = ctx.message.click_id or ""
+    return click.removeprefix(ACCEPT_PREFIX).removeprefix(DECLINE_PREFIX)
 
 
 def _asks_for_human(ctx: Context) -> bool:
@@ -145,51 +167,56 @@ def create_handoff_router(service: HandoffService, priority: int) -> Router:
             )
         )
 
-    @router.message(_from_rep, lambda ctx: (ctx.message.click_id or "").startswith(ACCEPT_PREFIX))
+    async def card_subject(ctx: Context) -> Subject:
+        handoff_id = _card_handoff_id(ctx)
+        running = await service.store.get(handoff_id)
+        doctor = await service.profiles.get(running.doctor_id) if running else None
+        doctors = (doctor,) if doctor else ()
+        return Subject(target=f"handoff:{handoff_id}", doctors=doctors, handoff=running)
+
+    async def command_subject(ctx: Context) -> Subject:
+        match = _COMMAND.match(ctx.message.text)
+        argument = match.group(2).strip() if match else ""
+        doctor = await service.profiles.find(argument) if argument else None
+        return Subject(target=f"doctor:{argument}", doctors=(doctor,) if doctor else ())
+
+    @router.message(_clicked(ACCEPT_PREFIX), flags=rep_action(Action.HANDOFF_ACCEPT, card_subject))
     async def accept_card(ctx: Context) -> None:
-        handoff_id = (ctx.message.click_id or "").removeprefix(ACCEPT_PREFIX)
-        outcome = await service.accept(handoff_id, ctx.message.sender_id, _response_code(ctx))
-        ctx.reply(outcome.text)
+        rep = ctx.message.sender_id
+        outcome = await service.accept(_card_handoff_id(ctx), rep, _response_code(ctx))
+        ctx.reply(outcome.text(ctx.locale))
 
-    @router.message(_from_rep, lambda ctx: (ctx.message.click_id or "").startswith(DECLINE_PREFIX))
+    @router.message(
+        _clicked(DECLINE_PREFIX), flags=rep_action(Action.HANDOFF_DECLINE, card_subject)
+    )
     async def decline_card(ctx: Context) -> None:
-        handoff_id = (ctx.message.click_id or "").removeprefix(DECLINE_PREFIX)
-        outcome = await service.decline(handoff_id, ctx.message.sender_id, _response_code(ctx))
-        ctx.reply(outcome.text)
+        rep = ctx.message.sender_id
+        outcome = await service.decline(_card_handoff_id(ctx), rep, _response_code(ctx))
+        ctx.reply(outcome.text(ctx.locale))
 
-    @router.message(_from_rep, lambda ctx: bool(_COMMAND.match(ctx.message.text)))
     async def rep_command(ctx: Context) -> HandlerResult:
         match = _COMMAND.match(ctx.message.text)
         if match is None:
             return UNHANDLED
         command, argument = match.group(1).lower(), match.group(2).strip()
         if not argument:
-            ctx.reply(f"用法 Usage: /{command} 医生ID或姓名 DOCTOR_ID_OR_NAME")
+            ctx.reply(
+                ctx.t(f"用法：/{command} 医生ID或姓名", f"Usage: /{command} DOCTOR_ID_OR_NAME")
+            )
             return None
-        doctor = await find_doctor(service, argument)
+        doctor = await service.profiles.find(argument)
         if doctor is None:
-            ctx.reply(f"找不到医生 “{argument}”。No doctor matches '{argument}'.")
+            ctx.reply(ctx.t(f"找不到医生 “{argument}”。", f"No doctor matches '{argument}'."))
             return None
         rep = ctx.message.sender_id
         if command == "profile":
             ctx.reply(interests.describe(doctor))
         elif command == "takeover":
-            ctx.reply((await service.takeover_command(rep, doctor)).text)
+            ctx.reply((await service.takeover_command(rep, doctor)).text(ctx.locale))
         else:
-            ctx.reply((await service.release_command(rep, doctor)).text)
+            ctx.reply((await service.release_command(rep, doctor)).text(ctx.locale))
         return None
 
+    for command, action in _COMMAND_ACTIONS.items():
+        router.message(_commanded(command), flags=rep_action(action, command_subject))(rep_command)
     return router
-
-
-async def find_doctor(service: HandoffService, argument: str) -> DoctorProfile | None:
-    """A profile by doctor id, else the one profile whose name is ``argument``."""
-    profile = await service.profiles.get(argument)
-    if profile is not None:
-        return profile
-    named = []
-    for doctor_id in await service.profiles.all_ids():
-        candidate = await service.profiles.get(doctor_id)
-        if candidate is not None and candidate.name == argument:
-            named.append(candidate)
-    return named[0] if len(named) == 1 else None

@@ -103,10 +103,15 @@ class CardUpdater(Protocol):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a rep action produced: the text for the rep, and whether it changed anything."""
+    """What a rep action produced: the answer for the rep (Chinese, English), and whether it
+    changed anything."""
 
-    text: str
+    zh: str
+    en: str
     changed: bool = False
+
+    def text(self, locale: Locale) -> str:
+        return pick(locale, self.zh, self.en)
 
 
 def reason_label(reason: EscalationReason) -> str:
@@ -411,17 +416,19 @@ class HandoffService:
         async with self.services.storage.lock(HandoffStore.lock_name(handoff_id), timeout_s=60.0):
             handoff = await self.store.get(handoff_id)
             if handoff is None:
-                return Outcome("该请求已不存在。This request no longer exists.")
+                return Outcome("该请求已不存在。", "This request no longer exists.")
             if handoff.status is HandoffStatus.ACTIVE:
                 who = self.roster.name_of(handoff.taken_by or "")
                 at = self._local(handoff.taken_at or self.services.clock())
                 await self._update_card(rep, response_code, f"已由{who}接管 {at}")
-                return Outcome(f"已由 {who} 于 {at} 接管。Already taken over by {who} at {at}.")
+                return Outcome(
+                    f"已由 {who} 于 {at} 接管。", f"Already taken over by {who} at {at}."
+                )
             if handoff.status is HandoffStatus.CLOSED:
                 await self._update_card(rep, response_code, "已结束 Closed")
-                return Outcome("该请求已结束。This request is closed.")
+                return Outcome("该请求已结束。", "This request is closed.")
             if rep not in handoff.ever_offered:
-                return Outcome("该请求未分配给您。This request was not offered to you.")
+                return Outcome("该请求未分配给您。", "This request was not offered to you.")
             outcome = await self._take_over(handoff, rep)
             if outcome.changed:
                 at = self._local(handoff.taken_at or self.services.clock())
@@ -436,9 +443,9 @@ class HandoffService:
             handoff = await self.store.get(handoff_id)
             if handoff is None or handoff.status is not HandoffStatus.OFFERED:
                 await self._update_card(rep, response_code, "已处理 Handled")
-                return Outcome("该请求已处理。This request has already been handled.")
+                return Outcome("该请求已处理。", "This request has already been handled.")
             if rep not in handoff.offered_to or rep in handoff.declined_by:
-                return Outcome("该请求当前不在您这里。This request is not with you now.")
+                return Outcome("该请求当前不在您这里。", "This request is not with you now.")
             handoff.declined_by.append(rep)
             self.services.metrics.handoff_declines.labels(handoff.reason.value).inc()
             await self.store.save(handoff)
@@ -449,12 +456,14 @@ class HandoffService:
                 await self.services.storage.cancel(SLA_SCHEDULE, handoff_id)
                 profile = await self.profiles.get_or_create(handoff.doctor_id)
                 await self._offer_stage(handoff, profile, handoff.stage_index + 1)
-            return Outcome("已拒绝，已转给下一位。Declined; passed on.", changed=True)
+            return Outcome("已拒绝，已转给下一位。", "Declined; passed on.", changed=True)
 
     async def takeover_command(self, rep: str, doctor: DoctorProfile) -> Outcome:
         """``/takeover DOCTOR``: the rep takes the doctor's latest conversation directly."""
         if doctor.contact is None:
-            return Outcome("该医生还没有与助手对话过。This doctor has not chatted with the bot.")
+            return Outcome(
+                "该医生还没有与助手对话过。", "This doctor has not chatted with the bot."
+            )
         conversation_key = doctor.contact.conversation_key
         async with self.services.storage.lock(
             f"lock:handoff-conv:{conversation_key}", timeout_s=60.0
@@ -486,45 +495,37 @@ class HandoffService:
         ):
             current = await self.store.get(handoff.handoff_id)
             if current is None or current.status is HandoffStatus.CLOSED:
-                return Outcome("该请求已结束。This request is closed.")
+                return Outcome("该请求已结束。", "This request is closed.")
             if current.status is HandoffStatus.ACTIVE:
                 if current.taken_by == rep:
-                    return Outcome("您已在接待该医生。You already have this conversation.")
+                    return Outcome("您已在接待该医生。", "You already have this conversation.")
                 who = self.roster.name_of(current.taken_by or "")
-                return Outcome(f"该对话已由 {who} 接管。{who} already has this conversation.")
+                return Outcome(f"该对话已由 {who} 接管。", f"{who} already has this conversation.")
             if rep not in current.ever_offered:
                 current.ever_offered.append(rep)
             return await self._take_over(current, rep)
 
     async def _take_over(self, handoff: Handoff, rep: str) -> Outcome:
-        """Tell the doctor, move the kf session to the rep, switch the conversation to human."""
+        """Move the kf session to the rep, switch the conversation to human, tell the doctor —
+        who hears a rep joins only once WeCom accepts the rep (see ``_move_kf_session``)."""
         now = self.services.clock()
         profile = await self.profiles.get_or_create(handoff.doctor_id)
         locale = await self._doctor_locale(handoff.conversation_key)
         name = self.roster.name_of(rep)
-        await self._tell_doctor(
-            handoff,
-            profile,
-            (
-                TextReply(
-                    text=pick(
-                        locale,
-                        f"代表{name}正在接入，接下来将由{name}在本对话中直接为您服务。",
-                        f"{name} is joining and will continue this conversation with you.",
-                    )
-                ),
-            ),
-            f"handoff-{handoff.handoff_id}-taken",
+        joining = TextReply(
+            text=pick(
+                locale,
+                f"代表{name}正在接入，接下来将由{name}在本对话中直接为您服务。",
+                f"{name} is joining and will continue this conversation with you.",
+            )
         )
+        reference = f"handoff-{handoff.handoff_id}-taken"
         if handoff.channel is Channel.KF and self.kf is not None:
-            try:
-                await self.kf.hand_to_servicer(
-                    str(handoff.route_extra.get("open_kfid", "")), handoff.recipient_id, rep
-                )
-            except TransferRefused as refused:
+            refused = await self._move_kf_session(handoff, profile, rep, joining, reference)
+            if refused is not None:
                 self.services.metrics.errors.labels("handoff_kf_trans").inc()
                 await self._audit("takeover_failed", handoff, rep=rep, errcode=refused.errcode)
-                return Outcome(refused.advice())
+                return Outcome(refused.advice(Locale.ZH), refused.advice(Locale.EN))
         since = now.isoformat()
 
         def to_human(conversation: Conversation) -> None:
@@ -538,6 +539,8 @@ class HandoffService:
 
         await self.update_conversation(handoff.conversation_key, to_human)
         await self._mark_taken(handoff, rep, via="card")
+        if handoff.channel is not Channel.KF or self.kf is None:
+            await self._tell_doctor(handoff, profile, (joining,), reference)
         for other in handoff.offered_to:
             if other != rep:
                 await self.tell_rep(
@@ -552,11 +555,49 @@ class HandoffService:
         )
         return Outcome(
             f"您已接管 {profile.display_name}（{handoff.doctor_id}）的对话。{where}"
-            f"结束后请结束会话，或发送 /release {handoff.doctor_id}。\n"
+            f"结束后请结束会话，或发送 /release {handoff.doctor_id}。",
             f"You have taken over {profile.display_name}. When done, end the session or send "
             f"/release {handoff.doctor_id}.",
             changed=True,
         )
+
+    async def _move_kf_session(
+        self,
+        handoff: Handoff,
+        profile: DoctorProfile,
+        rep: str,
+        joining: TextReply,
+        reference: str,
+    ) -> TransferRefused | None:
+        """Move the kf session to the rep; None when it moved, else WeCom's refusal.
+
+        The doctor hears that the rep joins only once WeCom listed the rep as receiving (the
+        bot cannot message a session a human holds, so this is the last moment to say it);
+        should the move itself still fail, they are told the assistant carries on.
+        """
+        assert self.kf is not None
+        open_kfid = str(handoff.route_extra.get("open_kfid", ""))
+        try:
+            await self.kf.check_servicer(open_kfid, rep)
+        except TransferRefused as refused:
+            return refused
+        await self._tell_doctor(handoff, profile, (joining,), reference)
+        try:
+            await self.kf.hand_to_servicer(open_kfid, handoff.recipient_id, rep)
+        except TransferRefused as refused:
+            locale = await self._doctor_locale(handoff.conversation_key)
+            still_bot = TextReply(
+                text=pick(
+                    locale,
+                    "抱歉，代表暂时无法接入，医学信息助手继续为您服务；代表会尽快联系您。",
+                    "Sorry, the rep could not join just now; the assistant carries on and the "
+                    "rep will contact you soon.",
+                )
+            )
+            correction = f"{reference}-not-joined"
+            await self._tell_doctor(handoff, profile, (still_bot,), correction)
+            return refused
+        return None
 
     async def servicer_joined(self, conversation: Conversation, servicer: str) -> None:
         """kf reports a human servicer on the session (our transfer, or picked up in WeCom's
@@ -591,10 +632,10 @@ class HandoffService:
     async def release_command(self, rep: str, doctor: DoctorProfile) -> Outcome:
         """``/release DOCTOR``: end the kf session and give the conversation back to the bot."""
         if doctor.contact is None:
-            return Outcome("该医生没有进行中的对话。This doctor has no conversation.")
+            return Outcome("该医生没有进行中的对话。", "This doctor has no conversation.")
         handoff = await self.store.open_for(doctor.contact.conversation_key, BOTH_LANES)
         if handoff is None or handoff.status is not HandoffStatus.ACTIVE:
-            return Outcome("该对话当前不在人工模式。This conversation is not with a human.")
+            return Outcome("该对话当前不在人工模式。", "This conversation is not with a human.")
         if handoff.channel is Channel.KF and self.kf is not None:
             try:
                 await self.kf.end_session(
@@ -618,7 +659,8 @@ class HandoffService:
                 f"handoff-{handoff.handoff_id}-resumed",
             )
         return Outcome(
-            f"已将 {doctor.display_name} 交还给助手。{doctor.display_name} is back with the bot.",
+            f"已将 {doctor.display_name} 交还给助手。",
+            f"{doctor.display_name} is back with the bot.",
             changed=True,
         )
 

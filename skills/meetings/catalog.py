@@ -82,6 +82,8 @@ class Meeting(BaseModel):
     compliance_code: str = Field(min_length=1)
     materials: tuple[Material, ...] = ()
     tags: tuple[str, ...] = ()
+    owner: str | None = None  # the rep or manager who runs it: sees every attendee
+    share_attendees: bool = False  # the owner lets managers and MSLs see every attendee
 
     @model_validator(mode="before")
     @classmethod

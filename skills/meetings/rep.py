@@ -1,5 +1,9 @@
 """Rep commands on the self-built app: ``/meetings``, ``/invite``, ``/attendees``.
 
+Who may run them, and on which doctors, is decided by ``skills.roles`` (each route declares
+its action): ``/invite`` only names doctors the caller reaches, ``/attendees`` lists only them
+(all for admins, the meeting's owner, and managers/MSLs when the owner shares the list).
+
 Invitations go only to doctors the bot may message now (kf: within 48 h of their last message);
 the rep is told who was not invited and why, so they can reach them another way.
 """
@@ -10,14 +14,17 @@ import csv
 import io
 import re
 
-from bot.dispatcher import Context, Router
-from bot.models import FileReply, MenuOption, MenuReply, MessageKind, SenderType, TextReply
+from bot.dispatcher import Context, Filter, Router
+from bot.models import FileReply, MenuOption, MenuReply, MessageKind, TextReply
 from bot.proactive import Unreachable, reachability, send_to_doctor
+from skills.handoff.roster import Role
 from skills.meetings import texts
 from skills.meetings.catalog import Meeting
 from skills.meetings.registrations import Status
 from skills.meetings.reminders import doctor_locale
 from skills.meetings.service import INVITATION_TTL_S, MeetingsService, invitation_key
+from skills.roles.actions import Action, Subject, rep_action
+from skills.roles.policy import access_of
 
 _COMMAND = re.compile(r"^\s*/(meetings|invite|attendees)\b(.*)$", re.IGNORECASE | re.DOTALL)
 CSV_COLUMNS = (
@@ -33,17 +40,34 @@ CSV_COLUMNS = (
 )
 
 
-def _rep_command(ctx: Context) -> bool:
-    message = ctx.message
-    return (
-        message.sender_type is SenderType.MEMBER
-        and message.kind is MessageKind.TEXT
-        and bool(_COMMAND.match(message.text))
-    )
+_ACTIONS = {"meetings": Action.MEETINGS, "invite": Action.INVITE, "attendees": Action.ATTENDEES}
+
+
+def _rep_command(command: str) -> Filter:
+    def check(ctx: Context) -> bool:
+        match = _COMMAND.match(ctx.message.text)
+        return (
+            ctx.message.kind is MessageKind.TEXT
+            and match is not None
+            and match.group(1).lower() == command
+        )
+
+    return check
+
+
+def _arguments(ctx: Context) -> list[str]:
+    match = _COMMAND.match(ctx.message.text)
+    return match.group(2).split() if match else []
 
 
 def add_rep_routes(router: Router, service: MeetingsService) -> None:
-    @router.message(_rep_command)
+    async def invited_doctors(ctx: Context) -> Subject:
+        """The known doctors ``/invite MEETING DOCTOR…`` names: the caller must reach each."""
+        named = _arguments(ctx)[1:]
+        profiles = [await service.profiles.get(doctor_id) for doctor_id in named]
+        doctors = tuple(profile for profile in profiles if profile is not None)
+        return Subject(target="doctors:" + ",".join(named), doctors=doctors)
+
     async def rep_command(ctx: Context) -> None:
         match = _COMMAND.match(ctx.message.text)
         assert match is not None
@@ -54,6 +78,10 @@ def add_rep_routes(router: Router, service: MeetingsService) -> None:
             await _invite(ctx, service, arguments)
         else:
             await _attendees(ctx, service, arguments)
+
+    for command, action in _ACTIONS.items():
+        subject = invited_doctors if action is Action.INVITE else None
+        router.message(_rep_command(command), flags=rep_action(action, subject))(rep_command)
 
 
 async def _meeting_argument(
@@ -174,6 +202,29 @@ async def _invite_one(
     return None
 
 
+async def _visible_attendees(
+    ctx: Context, service: MeetingsService, meeting: Meeting, doctor_ids: list[str]
+) -> set[str]:
+    """The attendees the caller may see: their own doctors (assigned, offered, team); all of
+    them for an admin, the meeting's owner, and managers and MSLs when the owner shares the
+    list (``share_attendees``)."""
+    caller = ctx.message.sender_id
+    access = access_of(service.services)
+    roles = access.roles(caller)
+    if (
+        Role.ADMIN in roles
+        or caller == meeting.owner
+        or (meeting.share_attendees and roles & {Role.MANAGER, Role.MSL})
+    ):
+        return set(doctor_ids)
+    visible = set()
+    for doctor_id in doctor_ids:
+        profile = await service.profiles.get(doctor_id)
+        if profile is not None and await access.may_act_on(caller, profile):
+            visible.add(doctor_id)
+    return visible
+
+
 async def _attendees(ctx: Context, service: MeetingsService, arguments: list[str]) -> None:
     if len(arguments) != 1:
         ctx.reply(texts.REP_ATTENDEES_USAGE.get(ctx.locale))
@@ -182,6 +233,10 @@ async def _attendees(ctx: Context, service: MeetingsService, arguments: list[str
     if meeting is None:
         return
     seated, waiting = await service.registrations.seats(meeting.id)
+    visible = await _visible_attendees(ctx, service, meeting, [*seated, *waiting])
+    hidden = len(seated) + len(waiting) - len(visible)
+    seated = [doctor for doctor in seated if doctor in visible]
+    waiting = [doctor for doctor in waiting if doctor in visible]
     lines = [
         texts.REP_ATTENDEES_HEAD.get(
             ctx.locale,
@@ -223,6 +278,13 @@ async def _attendees(ctx: Context, service: MeetingsService, arguments: list[str
                 registration.created_at.isoformat() if registration else "",
                 (registration.invited_by or "") if registration else "",
                 (registration.feedback or "") if registration else "",
+            )
+        )
+    if hidden:
+        lines.append(
+            ctx.t(
+                f"另有 {hidden} 位参会医生不属于您负责的范围，未列出。",
+                f"{hidden} more attendees are not yours to see and are not listed.",
             )
         )
     ctx.data["audit_meeting"] = meeting.id

@@ -3,19 +3,18 @@
 Two routers (priorities are set in ``bot.wiring``):
 - ``create_router``: the catch-all for text (and the ``qa:*`` menu clicks) — intent routing,
   guardrails, offline or LLM answers with citations, offers of MI requests;
-- ``create_form_router``: the skill's active forms (HCP verification, the MI question) and the
-  rep command ``/verify DOCTOR``.
+- ``create_form_router``: the skill's active forms (HCP verification, the MI question), and the
+  review of a verification request: the rep command ``/verify DOCTOR`` and the review card's
+  approve / decline buttons (``hcp_review``; authorised by ``skills.roles``).
 See ``skills/qa/README.md`` for the flow and the threshold calibration.
 """
 
 from __future__ import annotations
 
-import re
-
 from bot.dispatcher import Context, Filter, Router
-from bot.models import MessageKind, SenderType
+from bot.models import MessageKind
 from bot.services import Services
-from skills.qa import verification
+from skills.qa import hcp_review, verification
 from skills.qa.service import (
     CLICK_ASK,
     CLICK_MI,
@@ -26,8 +25,6 @@ from skills.qa.service import (
 )
 
 __all__ = ["QAService", "create_form_router", "create_router", "service_of"]
-
-_VERIFY_COMMAND = re.compile(r"^\s*/verify\s+(\S.*?)\s*$", re.IGNORECASE)
 
 
 def _is_text(ctx: Context) -> bool:
@@ -47,14 +44,6 @@ def _form_is(name: str) -> Filter:
         return form is not None and form.name == name and _is_text(ctx)
 
     return check
-
-
-def _is_verify_command(ctx: Context) -> bool:
-    return (
-        ctx.message.sender_type is SenderType.MEMBER
-        and ctx.message.kind is MessageKind.TEXT
-        and bool(_VERIFY_COMMAND.match(ctx.message.text))
-    )
 
 
 def create_router(services: Services, priority: int) -> Router:
@@ -89,15 +78,14 @@ def create_form_router(services: Services, priority: int) -> Router:
     @router.message(_form_is(verification.FORM_NAME))
     async def verification_step(ctx: Context) -> None:
         await verification.step(ctx)
+        declared = ctx.conversation.form is None and "audit_verification" in ctx.data
+        if declared and ctx.profile is not None and not ctx.profile.verified:
+            # The declaration is complete (and new): a rep confirms it from the card.
+            await hcp_review.submit(services, ctx.profile, ctx.now)
 
     @router.message(_form_is(MI_FORM))
     async def mi_question(ctx: Context) -> None:
         await qa.mi_form_step(ctx)
 
-    @router.message(_is_verify_command)
-    async def verify_doctor(ctx: Context) -> None:
-        match = _VERIFY_COMMAND.match(ctx.message.text)
-        assert match is not None
-        await qa.verify_command(ctx, match.group(1))
-
+    hcp_review.add_review_routes(router, services)
     return router

@@ -1,4 +1,8 @@
-"""``virtualrep mi list|show|close`` and ``virtualrep doctor verify ID``."""
+"""``virtualrep mi list|show|close`` and ``virtualrep doctor verify ID|pending``.
+
+These are server operators' commands (whoever can run them can read the storage anyway): they
+are not checked against the rep roster; ``--by`` names the operator in the records.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from bot.resources import open_storage
 from bot.settings import Settings
 from bot.storage.base import Storage
+from skills.qa.hcp_review import Decision, HcpRequests
 from skills.qa.mi import MIStore
 from skills.qa.verification import mark_verified
 
@@ -70,11 +76,30 @@ def _mi_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def _doctor_verify(args: argparse.Namespace, settings: Settings) -> int:
     async def work(storage: Storage) -> int:
-        profile = await mark_verified(storage, args.doctor_id, by=args.by, at=datetime.now(UTC))
+        now = datetime.now(UTC)
+        profile = await mark_verified(storage, args.doctor_id, by=args.by, at=now)
         if profile is None:
             print(f"unknown doctor {args.doctor_id}")
             return 1
+        await HcpRequests(storage).close(profile.doctor_id, Decision.APPROVED, args.by, now)
         print(f"verified {profile.doctor_id} ({profile.display_name})")
+        return 0
+
+    return _with_storage(settings, work)
+
+
+def _doctor_pending(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(storage: Storage) -> int:
+        requests = await HcpRequests(storage).pending()
+        zone = ZoneInfo(settings.timezone)
+        for request in requests:
+            print(
+                f"{request.doctor_id}\t{request.requested_at.astimezone(zone):%Y-%m-%d %H:%M}\t"
+                f"{request.name or '-'}\t{request.hospital or '-'}\t{request.department or '-'}"
+                f"\t{request.title or '-'}\t{','.join(request.offered_to) or '-'}"
+            )
+        if not requests:
+            print("no pending verification requests")
         return 0
 
     return _with_storage(settings, work)
@@ -101,3 +126,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     verify.add_argument("doctor_id")
     verify.add_argument("--by", default="admin", help="who verified")
     verify.set_defaults(handler=_doctor_verify)
+    pending = doctor_sub.add_parser(
+        "pending", help="list open HCP verification requests (oldest first)"
+    )
+    pending.set_defaults(handler=_doctor_pending)

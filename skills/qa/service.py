@@ -8,7 +8,6 @@ derived from the knowledge base, the intent classifier and the MI store; the rou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,10 +20,8 @@ import numpy as np
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, count_not_helped, request_escalation
 from bot.llm import LLMClient
-from bot.models import ActiveForm, Locale, MenuOption, MenuReply, Reply, SenderType, TextReply
+from bot.models import ActiveForm, MenuOption, MenuReply, Reply, SenderType
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
-from bot.proactive import Unreachable, send_to_doctor
-from bot.profiles import ProfileStore
 from bot.services import Services
 from knowledge.embeddings import E5Engine
 from knowledge.schema import DocumentMeta
@@ -422,42 +419,6 @@ class QAService:
         )
 
     # ---------------------------------------------------------------- verification
-    async def verify_command(self, ctx: Context, target: str) -> None:
-        """``/verify DOCTOR`` from a rep: DOCTOR is the doctor's id or their declared name."""
-        storage = self.services.storage
-        doctor_id = await _resolve_doctor(ProfileStore(storage), target)
-        profile = None
-        if doctor_id is not None:
-            profile = await verification.mark_verified(
-                storage, doctor_id, by=ctx.message.sender_id, at=ctx.now
-            )
-        if profile is None:
-            ctx.reply(ctx.t(f"未找到医生：{target}", f"No doctor found: {target}"))
-            return
-        ctx.data["audit_verification"] = {"verified": profile.doctor_id}
-        ctx.reply(
-            ctx.t(
-                f"已确认 {profile.display_name}（{profile.doctor_id}）的医生身份。",
-                f"{profile.display_name} ({profile.doctor_id}) is now verified.",
-            )
-        )
-        notice = TextReply(text=texts.verified_notice(Locale.ZH))
-        # If the doctor cannot be messaged now they see it at their next question anyway.
-        with contextlib.suppress(Unreachable, LookupError):
-            await send_to_doctor(
-                self.services, profile, (notice,), reference=f"verified:{profile.doctor_id}"
-            )
-
-
-async def _resolve_doctor(profiles: ProfileStore, target: str) -> str | None:
-    if await profiles.get(target) is not None:
-        return target
-    matches = []
-    for doctor_id in await profiles.all_ids():
-        profile = await profiles.get(doctor_id)
-        if profile is not None and profile.name == target:
-            matches.append(doctor_id)
-    return matches[0] if len(matches) == 1 else None
 
 
 _MENU_LABELS: Final = {

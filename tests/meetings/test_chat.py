@@ -77,7 +77,7 @@ def test_rep_commands_in_chat(tmp_path: Path) -> None:
     script = (
         "hello\n/meetings\n/attendees kidney\n/invite kidney nobody\n"  # an English-speaking rep
     )
-    result = run_chat(script, path, "--as", "rep", "--user", "rep-li")
+    result = run_chat(script, path, "--as", "rep", "--user", "admin_ops")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "kidney | Test meeting kidney" in out and "registered 0/1, waitlist 0" in out

@@ -37,7 +37,7 @@ def catalog_entries() -> list[dict[str, Any]]:
 async def rep(bot: Bot, clock: Clock, text: str) -> None:
     bot.clear()
     ctx = await bot.dispatcher.feed(
-        inbound("rep-wang", clock, text=text, channel=Channel.APP, member=True)
+        inbound("admin_ops", clock, text=text, channel=Channel.APP, member=True)
     )
     assert ctx.error is None and ctx.skill == "meetings"
 
@@ -97,7 +97,7 @@ async def test_invite_reports_who_could_not_be_reached_and_why(bot: Bot, clock: 
     await doctor(bot, clock, "dr-recent", click="meetings:register:m1")
     await doctor(bot, clock, "dr-recent", click="meetings:form:confirm")
     registration = await RegistrationStore(bot.services.storage).get("m1", "dr-recent")
-    assert registration is not None and registration.invited_by == "rep-wang"
+    assert registration is not None and registration.invited_by == "admin_ops"
 
     await rep(bot, clock, "/invite m1 dr-recent")
     assert "- dr-recent: 已报名" in bot.transcript(Channel.APP)

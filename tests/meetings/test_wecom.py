@@ -63,7 +63,7 @@ async def test_doctor_registers_with_kf_menus_and_rep_invites_and_lists(tmp_path
         await until(lambda: any(m["touser"] == OTHER for m in api.kf_sent))
         await bot.drained()
         before_app = len(api.app_sent)
-        await sim.rep_says("rep_zhang", f"/invite m1 {OTHER} wmSTRANGER")
+        await sim.rep_says("admin_ops", f"/invite m1 {OTHER} wmSTRANGER")
         await until(lambda: len(api.app_sent) > before_app)
         await bot.drained()
         report = api.app_sent[-1]["text"]["content"]
@@ -74,7 +74,7 @@ async def test_doctor_registers_with_kf_menus_and_rep_invites_and_lists(tmp_path
         )
 
         before_app = len(api.app_sent)
-        await sim.rep_says("rep_zhang", "/attendees m1")
+        await sim.rep_says("admin_ops", "/attendees m1")
         await until(lambda: len(api.app_sent) >= before_app + 2)
         await bot.drained()
         contents = [
