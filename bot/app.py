@@ -98,7 +98,11 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
     workers = InboundWorkers(
-        services.storage, dispatcher, services.metrics, workers=settings.workers
+        services.storage,
+        dispatcher,
+        services.metrics,
+        workers=settings.workers,
+        reclaim_idle_ms=int(settings.inbound_reclaim_idle_s * 1000),
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     escalations = handoff.create_worker(services)

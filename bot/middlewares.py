@@ -47,23 +47,42 @@ async def save_conversation(storage: Storage, conversation: Conversation, ttl_s:
 class ConversationStateMiddleware:
     """Serialises a conversation across workers and replicas and keeps its state.
 
-    Inside the per-conversation lock: load the state (or start it) and the doctor's profile,
+    The per-conversation lock is a lease (``Storage.lock``): a message waits for it as long as
+    the conversation is busy, never gives up, and a wait above ``wait_warn_s`` is logged.
+    Inside it: load the state (or start it) and the doctor's profile,
     skip a message already handled (its ``seq`` is not above ``last_seq``: a redelivery),
     refuse one that overtook an earlier message (``OutOfOrder``), run the chain, save the
     state, then hand the replies to
     the channel sender — still inside the lock, so replies leave in message order.
     """
 
-    def __init__(self, storage: Storage, ttl_s: int, lock_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, storage: Storage, ttl_s: int, lease_s: float = 5.0, wait_warn_s: float = 5.0
+    ) -> None:
         self._storage = storage
         self._profiles = ProfileStore(storage)
         self._ttl_s = ttl_s
-        self._lock_timeout_s = lock_timeout_s
+        self._lease_s = lease_s
+        self._wait_warn_s = wait_warn_s
 
     async def __call__(self, next_step: NextStep, ctx: Context) -> None:
         message = ctx.message
         lock_name = f"lock:conv:{message.conversation_key}"
-        async with self._storage.lock(lock_name, timeout_s=self._lock_timeout_s):
+        asked = time.perf_counter()
+        # Wait as long as the conversation is busy: the holder renews its lease while it works,
+        # and a dead holder's lease runs out, so the wait is bounded by the work ahead of us.
+        async with self._storage.lock(lock_name, timeout_s=self._lease_s, blocking_timeout_s=None):
+            waited = time.perf_counter() - asked
+            if waited > self._wait_warn_s:
+                ctx.services.metrics.events.labels("lock_wait_slow").inc()
+                log.warning(
+                    "message waited for its conversation",
+                    extra={
+                        "message_id": message.message_id,
+                        "conversation": message.conversation_key,
+                        "waited_s": round(waited, 2),
+                    },
+                )
             conversation = await load_conversation(self._storage, message.conversation_key)
             if conversation is None:
                 conversation = Conversation(

@@ -51,6 +51,21 @@ class Settings(BaseSettings):
         20, ge=0, description="Doctor messages per conversation and minute the skills answer."
     )
     data_dir: Path = Path("data")
+    # Conversation locks are leases renewed while a message is handled (bot/storage/lease.py):
+    # a killed worker's conversation is free again one lease later; a queued message waits
+    # its turn (never dropped) and a wait above lock_wait_warn_s is logged as a warning.
+    conversation_lock_lease_s: float = Field(
+        5.0, gt=0, le=600, description="Lease of a conversation lock; renewed while held."
+    )
+    lock_wait_warn_s: float = Field(
+        5.0, gt=0, description="A message that waited longer for its conversation is logged."
+    )
+    inbound_reclaim_idle_s: float = Field(
+        10.0, gt=0, description="A message a dead worker left unfinished is retried after this."
+    )
+    max_text_bytes: int = Field(
+        2048, ge=64, description="Doctor text the skills read (UTF-8 bytes); WeCom's text limit."
+    )
 
     # --- storage --------------------------------------------------------------------------
     redis_url: str | None = None

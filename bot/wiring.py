@@ -35,8 +35,14 @@ PRIORITY_FALLBACK = 0  # whatever nothing else handled
 def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher = Dispatcher(services)
     dispatcher.add_middleware(TelemetryMiddleware())
+    settings = services.settings
     dispatcher.add_middleware(
-        ConversationStateMiddleware(services.storage, services.settings.conversation_ttl_s)
+        ConversationStateMiddleware(
+            services.storage,
+            settings.conversation_ttl_s,
+            lease_s=settings.conversation_lock_lease_s,
+            wait_warn_s=settings.lock_wait_warn_s,
+        )
     )
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message

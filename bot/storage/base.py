@@ -6,7 +6,7 @@ Two implementations exist: ``MemoryStorage`` (one process, embedded default) and
 Primitives:
 - JSON documents with optional TTL (conversation state, cases, cursors, tokens, ...)
 - ``claim`` for dedup (first caller wins for ``ttl`` seconds)
-- a distributed lock with timeout
+- a distributed lock held as a lease (renewed while held, expires when its holder stops)
 - counters
 - sets (small indexes, e.g. open case ids)
 - durable queues with consumer groups: at-least-once, entries left pending by a dead
@@ -101,12 +101,15 @@ class Storage(Protocol):
     def lock(
         self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
     ) -> AbstractAsyncContextManager[None]:
-        """Hold ``name`` exclusively across processes.
+        """Hold ``name`` exclusively across processes, as a lease renewed while held.
 
-        The lock expires by itself after ``timeout_s`` (a crashed holder cannot block forever).
-        Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s`` (None = wait,
-        0 = try once). Leaving the block after the lease ran out does not free a lock someone
-        else has taken since; it is logged as a warning.
+        ``timeout_s`` is the lease. While the block runs, the holder renews it in the background
+        every ``timeout_s / 3`` (``bot.storage.lease.renewed``), so a holder at work keeps the
+        lock however long it works, and a holder that stopped (killed process, closed storage
+        handle: ``close`` stops its renewals) loses it at most ``timeout_s`` after its last
+        renewal. Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s``
+        (None = wait as long as it takes, 0 = try once). Leaving the block after the lease was
+        lost does not free a lock someone else has taken since; it is logged as a warning.
         """
         ...
 
