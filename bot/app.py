@@ -176,6 +176,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_runtime_ctx)
     if settings.wecom_configured:
         wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
+    else:
+        wecom_callback.add_unconfigured_routes(app)  # 503 with the reason, not a silent 404
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "VREP_"
@@ -215,6 +215,17 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone") from exc
         return value
 
+    @model_validator(mode="after")
+    def _replay_window_within_dedup(self) -> Settings:
+        """A callback replayed inside the timestamp window must still find its dedup key."""
+        if self.wecom_timestamp_window_s >= self.dedup_ttl_s:
+            raise ValueError(
+                f"{ENV_PREFIX}WECOM_TIMESTAMP_WINDOW_S ({self.wecom_timestamp_window_s}) must be "
+                f"shorter than {ENV_PREFIX}DEDUP_TTL_S ({self.dedup_ttl_s}): a callback replayed "
+                "after its dedup key expired would be handled twice"
+            )
+        return self
+
     @property
     def wecom_configured(self) -> bool:
         """True when callbacks can be verified and decrypted (token, AES key and corp id set)."""
@@ -239,6 +250,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
         message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings names them itself
+            raise SettingsError(f"invalid settings: {message}") from None
+        field = str(first["loc"][0])
         raise SettingsError(f"invalid {ENV_PREFIX}{field.upper()}: {message}") from None
