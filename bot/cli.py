@@ -33,7 +33,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     try:
         sock = bind(host, port)
-        asyncio.run(serve(create_app(settings), sock, host, port))
+        asyncio.run(serve(create_app(settings), sock, host, port, workers=settings.workers))
     except ListenError as exc:
         print(f"virtualrep: {exc}", file=sys.stderr)
         return 2

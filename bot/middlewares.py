@@ -2,7 +2,7 @@
 
 Order (outermost first) as wired by ``bot.wiring.build_dispatcher``: telemetry →
 conversation state (lock, load, save, deliver) → audit → skill-specific middlewares
-(adverse-event screening, human-mode gate) → flood guard → routers.
+(adverse-event screening, human-mode gate) → input cap → flood guard → routers.
 """
 
 from __future__ import annotations
@@ -231,3 +231,49 @@ class FloodGuardMiddleware:
                     "That's a lot of messages at once. Please wait a minute before sending more.",
                 )
             )
+
+
+def cut_to_bytes(text: str, max_bytes: int) -> str:
+    """The longest start of ``text`` within ``max_bytes`` of UTF-8 (never half a character)."""
+    return text.encode()[:max_bytes].decode(errors="ignore")
+
+
+class InputCapMiddleware:
+    """Bounds the work a doctor's text can cause: the skills read at most ``max_bytes``.
+
+    WeCom delivers at most 2 048 bytes of text, so through WeCom nothing is cut; text that
+    arrives longer through another path (the console chat, a replayed dead letter, a future
+    channel) is cut at the last whole character within the limit, and the doctor is told that
+    the rest was not read. Runs after adverse-event screening and the human-mode gate, which
+    read the whole text (screening in bounded windows), as do the audit trail and a rep who
+    took over; only the skills' answer is bounded.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+
+    async def __call__(self, next_step: NextStep, ctx: Context) -> None:
+        message = ctx.message
+        if (
+            message.sender_type is not SenderType.EXTERNAL
+            or message.kind is not MessageKind.TEXT
+            or len(message.text.encode()) <= self._max_bytes
+        ):
+            await next_step(ctx)
+            return
+        kept = cut_to_bytes(message.text, self._max_bytes)
+        ctx.data["audit_input_cut_at"] = len(kept)
+        ctx.services.metrics.events.labels("input_capped").inc()
+        ctx.message = message.model_copy(update={"text": kept})
+        try:
+            await next_step(ctx)
+        finally:
+            ctx.message = message  # the audit trail and the log keep the whole message
+        ctx.reply(
+            ctx.t(
+                f"（您的消息较长，我只读了前 {len(kept)} 个字，后面的部分没有读到。"
+                "如需继续，请把其余内容分开发送。）",
+                f"(Your message was long: I read only its first {len(kept)} characters, not the "
+                "rest. Please send the rest as separate messages.)",
+            )
+        )

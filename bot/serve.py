@@ -19,6 +19,7 @@ import logging
 import re
 import signal
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -55,11 +56,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(app: web.Application, sock: socket.socket, host: str, port: int) -> None:
+def blocking_threads(workers: int) -> ThreadPoolExecutor:
+    """The threads for blocking work (encoders, Chroma, files): one per inbound worker plus
+    four for everything else, so messages in flight never queue for a thread (the default
+    pool has CPUs + 4) and meet fairly at the encoders' turns (``knowledge.encoder_turns``)."""
+    return ThreadPoolExecutor(max_workers=workers + 4, thread_name_prefix="blocking")
+
+
+async def serve(
+    app: web.Application, sock: socket.socket, host: str, port: int, *, workers: int
+) -> None:
     """Start ``app``, serve on ``sock`` until cancelled (Ctrl-C, SIGTERM), then clean up."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(blocking_threads(workers))
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     try:

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    workers: int = Field(4, ge=1, le=256, description="Inbound queue workers per process.")
+    workers: int = Field(
+        16, ge=1, le=256, description="Inbound messages handled at once per process."
+    )
     flood_messages_per_min: int = Field(
         20, ge=0, description="Doctor messages per conversation and minute the skills answer."
     )

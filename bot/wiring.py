@@ -10,6 +10,7 @@ from bot.middlewares import (
     AuditMiddleware,
     ConversationStateMiddleware,
     FloodGuardMiddleware,
+    InputCapMiddleware,
     TelemetryMiddleware,
 )
 from bot.services import Services
@@ -47,6 +48,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
     dispatcher.add_middleware(handoff.create_middleware(services))  # human mode: bot silent
+    dispatcher.add_middleware(InputCapMiddleware(settings.max_text_bytes))  # skills read 2 KiB
     dispatcher.add_middleware(
         FloodGuardMiddleware(services.storage, services.settings.flood_messages_per_min)
     )
