@@ -552,3 +552,17 @@ async def test_factory_picks_the_backend(redis_url: str) -> None:
 def test_entries_are_plain_values() -> None:
     entry = QueueEntry("q", "1-0", {"a": 1})
     assert entry.deliveries == 1
+
+
+async def test_touch_keeps_an_entry_in_hand_from_being_reclaimed(backend: Backend) -> None:
+    storage = backend.storage
+    await storage.enqueue("q", {"n": 1})
+    [entry] = await storage.consume("q", "g", "worker", count=1, block_ms=0)
+    for _ in range(5):  # 2.5 s in all, more than the idle time, touched every 0.5 s
+        await backend.advance(0.5)
+        await storage.touch("q", "g", "worker", entry.entry_id)
+        assert await storage.reclaim("q", "g", "thief", min_idle_ms=2000) == []
+    await backend.advance(2.2)  # the worker died: only someone else touches it now
+    await storage.touch("q", "g", "someone-else", entry.entry_id)
+    [taken] = await storage.reclaim("q", "g", "thief", min_idle_ms=2000)
+    assert taken.deliveries == 2  # touches counted no delivery

@@ -147,6 +147,16 @@ class Storage(Protocol):
 
     async def ack(self, queue: str, group: str, entry_id: str) -> None: ...
 
+    async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
+        """Restart the idle time of an entry ``consumer`` holds pending: it is still at work.
+
+        Not a delivery (the count stays) and no change of owner; an entry held by another
+        consumer, acknowledged or unknown is left alone. A worker touches the entry in hand
+        now and then (``bot.queue_worker``), so only a dead worker's entries go idle long
+        enough to be reclaimed, however long a live one takes.
+        """
+        ...
+
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
     ) -> list[QueueEntry]:

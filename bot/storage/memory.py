@@ -292,6 +292,13 @@ class MemoryStorage:
         if found is not None:
             found.pending.pop(_entry_seq(entry_id), None)
 
+    async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
+        stream = self._streams.get(queue)
+        found = stream.groups.get(group) if stream else None
+        pending = found.pending.get(_entry_seq(entry_id)) if found else None
+        if pending is not None and pending.consumer == consumer:
+            pending.delivered_at = self._clock()
+
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
     ) -> list[QueueEntry]:

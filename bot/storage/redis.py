@@ -74,6 +74,16 @@ end
 return 0
 """
 
+# KEYS: stream. ARGV: group, consumer, entry id. Restarts the idle time of an entry the consumer
+# holds (XCLAIM ... JUSTID counts no delivery); an entry someone else holds is left alone.
+_TOUCH = """
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if held[1] and held[1][2] == ARGV[2] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+end
+return 0
+"""
+
 # KEYS: dedup, seq, stream. ARGV: ttl, payload JSON. Returns seq, or nil for a duplicate.
 _ENQUEUE_ONCE = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
@@ -294,6 +304,7 @@ class RedisStorage:
         self._incr = client.register_script(_INCR)
         self._unlock = client.register_script(_UNLOCK)
         self._renew = client.register_script(_RENEW)
+        self._touch = client.register_script(_TOUCH)
         self._renewals: set[asyncio.Task[None]] = set()
         self._enqueue_once = ScriptBatcher(client, _ENQUEUE_ONCE)
         self._reclaim = client.register_script(_RECLAIM)
@@ -487,6 +498,10 @@ class RedisStorage:
     async def ack(self, queue: str, group: str, entry_id: str) -> None:
         with _translated():
             await self._client.xack(self._key("queue", queue), group, entry_id)
+
+    async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
+        with _translated():
+            await self._touch(keys=[self._key("queue", queue)], args=[group, consumer, entry_id])
 
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10
