@@ -98,7 +98,11 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
     workers = InboundWorkers(
-        services.storage, dispatcher, services.metrics, workers=settings.workers
+        services.storage,
+        dispatcher,
+        services.metrics,
+        workers=settings.workers,
+        reclaim_idle_ms=int(settings.inbound_reclaim_idle_s * 1000),
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     escalations = handoff.create_worker(services)
@@ -172,6 +176,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_runtime_ctx)
     if settings.wecom_configured:
         wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
+    else:
+        wecom_callback.add_unconfigured_routes(app)  # 503 with the reason, not a silent 404
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

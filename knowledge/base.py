@@ -65,6 +65,10 @@ _QUERY_CACHE = 1024
 FloatArray = np.ndarray[Any, Any]  # float32 vectors/matrices; numpy dtypes are not tracked
 
 
+class IngestStopped(Exception):
+    """An ingest was asked to stop (``stop`` set) and ended before writing anything."""
+
+
 class ModelMismatchError(RuntimeError):
     """The collection was embedded with another model than the configured one."""
 
@@ -480,8 +484,13 @@ class KnowledgeBase:
         *,
         unapproved_eval: bool = False,
         progress: bool = False,
+        stop: threading.Event | None = None,
     ) -> IngestReport:
-        """Ingest files/folders. Refused documents are reported and nothing of them written."""
+        """Ingest files/folders. Refused documents are reported and nothing of them written.
+
+        ``stop`` set by another thread ends the ingest before its next embedding batch with
+        ``IngestStopped``; nothing is written then (embedding comes before every write).
+        """
         started = time.perf_counter()
         report = IngestReport()
         documents: dict[str, SourceDocument] = {}
@@ -494,12 +503,16 @@ class KnowledgeBase:
                 else:
                     documents[item.meta.doc_id] = item
         with self._lock:
-            self._ingest(list(documents.values()), report, progress)
+            self._ingest(list(documents.values()), report, progress, stop)
         report.seconds = time.perf_counter() - started
         return report
 
     def _ingest(
-        self, documents: list[SourceDocument], report: IngestReport, progress: bool
+        self,
+        documents: list[SourceDocument],
+        report: IngestReport,
+        progress: bool,
+        stop: threading.Event | None,
     ) -> None:
         current, _ = self._all_docs()
         todo: list[tuple[SourceDocument, list[Chunk]]] = []
@@ -518,7 +531,7 @@ class KnowledgeBase:
             for chunk in chunks
         ]
         before = self._embeddings.embedded
-        self._embed_with_progress(texts, progress)
+        self._embed_with_progress(texts, progress, stop)
         report.chunks_embedded = self._embeddings.embedded - before
         for start in range(0, len(todo), _WRITE_BATCH):
             self._write_batch(todo[start : start + _WRITE_BATCH], current, report)
@@ -565,12 +578,16 @@ class KnowledgeBase:
             key = self._embeddings.key(retrieval_text(meta.title, row.section, row.text))
             self._embeddings.cache.setdefault(key, vector)
 
-    def _embed_with_progress(self, texts: list[str], progress: bool) -> None:
+    def _embed_with_progress(
+        self, texts: list[str], progress: bool, stop: threading.Event | None
+    ) -> None:
         from tqdm import tqdm  # type: ignore[import-untyped]
 
-        batch = 64
+        batch = 64 if stop is None else 4  # a stop is noticed within about a second
         with tqdm(total=len(texts), unit="chunk", disable=not progress, desc="embedding") as bar:
             for start in range(0, len(texts), batch):
+                if stop is not None and stop.is_set():
+                    raise IngestStopped("ingest stopped before it wrote anything")
                 self._embeddings.embed_documents(texts[start : start + batch])
                 bar.update(len(texts[start : start + batch]))
 
@@ -621,7 +638,7 @@ class KnowledgeBase:
             chunks = self._all_chunks()
             texts = [str(text) for _, text, _, _ in chunks]
             self._embeddings.cache.clear()
-            self._embed_with_progress(texts, progress)
+            self._embed_with_progress(texts, progress, None)
             self._client.delete_collection(CHUNKS_COLLECTION)
             self._client.create_collection(
                 CHUNKS_COLLECTION, metadata={_MODEL_KEY: self._model_id, "hnsw:space": "cosine"}
