@@ -295,7 +295,7 @@ class MemoryStorage:
     async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
         stream = self._streams.get(queue)
         found = stream.groups.get(group) if stream else None
-        pending = found.pending.get(_entry_seq(entry_id)) if found else None
+        pending = found.pending.get(entry_seq_of(entry_id)) if found else None
         if pending is not None and pending.consumer == consumer:
             pending.delivered_at = self._clock()
 
