@@ -1,9 +1,10 @@
 """Head-of-line delay: do other doctors wait behind long messages? — run by hand.
 
-The whole bot in one process, as ``virtualrep serve`` runs it without WeCom: memory storage,
-the sample knowledge base, the adverse-event detector, the production middlewares, the
-inbound queue and ``VREP_WORKERS`` workers; replies are timed where they leave (the channel
-sender). Two phases, in each run:
+The whole bot in one process, as ``virtualrep serve`` runs it without WeCom: memory storage
+(set here: this measures scheduling, not the disk, and a kept state file would deduplicate the
+next run's messages), the sample knowledge base, the adverse-event detector, the production
+middlewares, the inbound queue and ``VREP_WORKERS`` workers; replies are timed where they
+leave (the channel sender). Two phases, in each run:
 
 - **quiet** — one doctor asks short questions one at a time: the single-message latency.
 - **load** — ``--long-doctors`` doctors each send ``--long-messages`` messages of
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to measure after this")
     parser.add_argument("--json", action="store_true", help="print one JSON line (for --baseline)")
     args = parser.parse_args()
+    os.environ["VREP_EMBEDDED_STORAGE"] = "memory"  # see the docstring; older checkouts ignore it
     import logging
 
     logging.basicConfig(level=logging.ERROR)
