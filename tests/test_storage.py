@@ -149,6 +149,21 @@ async def test_lock_of_a_stopped_holder_expires(
                     pytest.fail("a late release freed someone else's lock")
 
 
+async def test_a_lease_that_ran_out_is_not_renewed(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A holder whose lease ran out before a renewal got to it has lost the lock for good."""
+    if backend.clock is None:
+        pytest.skip("Redis expires keys on its own clock, which a test cannot jump past a renewal")
+    with caplog.at_level(logging.WARNING):
+        async with backend.storage.lock("l", timeout_s=0.3):
+            await backend.advance(0.4)  # the lease ran out before its first renewal (0.1 s)
+            await asyncio.sleep(0.2)  # that renewal runs and finds it lost
+            assert "was lost" in caplog.text
+            async with backend.sibling().lock("l", timeout_s=30, blocking_timeout_s=0):
+                pass  # free for anyone
+
+
 async def test_lock_is_renewed_while_its_holder_works(backend: Backend) -> None:
     """A holder at work keeps the lock for many leases; a waiter gets it right after release."""
     storage, other = backend.storage, backend.sibling()
