@@ -106,7 +106,11 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     if senders:
         services.scheduler.register(OUTBOX_SCHEDULE, outbox.on_due)
     workers = InboundWorkers(
-        services.storage, dispatcher, services.metrics, workers=settings.workers
+        services.storage,
+        dispatcher,
+        services.metrics,
+        workers=settings.workers,
+        reclaim_idle_ms=int(settings.inbound_reclaim_idle_s * 1000),
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     escalations = handoff.create_worker(services)
@@ -197,6 +201,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:
         wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
+    else:
+        wecom_callback.add_unconfigured_routes(app)  # 503 with the reason, not a silent 404
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

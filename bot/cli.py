@@ -8,8 +8,6 @@ import logging
 import sys
 from contextlib import AsyncExitStack
 
-from aiohttp import web
-
 from bot import dead_letters_cli
 from bot.app import create_app
 from bot.dispatcher import Dispatcher
@@ -18,6 +16,7 @@ from bot.logging_setup import configure_logging
 from bot.models import Channel
 from bot.resources import open_knowledge, open_storage
 from bot.runtime import build_runtime
+from bot.serve import ListenError, bind, serve
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.base import StorageError
 from bot.storage.factory import VolatileStorageError
@@ -33,10 +32,14 @@ from skills.qa import cli as qa_cli
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
-    logging.getLogger("virtualrep").info(
-        "serving", extra={"host": host, "port": port, "redis": bool(settings.redis_url)}
-    )
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    try:
+        sock = bind(host, port)
+        asyncio.run(serve(create_app(settings), sock, host, port, workers=settings.workers))
+    except ListenError as exc:
+        print(f"virtualrep: {exc}", file=sys.stderr)
+        return 2
+    except asyncio.CancelledError:  # SIGTERM: a requested stop
+        return 0
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Order (outermost first) as wired by ``bot.wiring.build_dispatcher``: telemetry →
 conversation state (lock, load, save, deliver) → audit → skill-specific middlewares
-(adverse-event screening, human-mode gate) → flood guard → routers.
+(adverse-event screening, human-mode gate) → input cap → flood guard → routers.
 """
 
 from __future__ import annotations
@@ -52,23 +52,42 @@ async def save_conversation(storage: Storage, conversation: Conversation, ttl_s:
 class ConversationStateMiddleware:
     """Serialises a conversation across workers and replicas and keeps its state.
 
-    Inside the per-conversation lock: load the state (or start it) and the doctor's profile,
+    The per-conversation lock is a lease (``Storage.lock``): a message waits for it as long as
+    the conversation is busy, never gives up, and a wait above ``wait_warn_s`` is logged.
+    Inside it: load the state (or start it) and the doctor's profile,
     skip a message already handled (its ``seq`` is not above ``last_seq``: a redelivery),
     refuse one that overtook an earlier message (``OutOfOrder``), run the chain, save the
     state, then hand the replies to
     the channel sender — still inside the lock, so replies leave in message order.
     """
 
-    def __init__(self, storage: Storage, ttl_s: int, lock_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, storage: Storage, ttl_s: int, lease_s: float = 5.0, wait_warn_s: float = 5.0
+    ) -> None:
         self._storage = storage
         self._profiles = ProfileStore(storage)
         self._ttl_s = ttl_s
-        self._lock_timeout_s = lock_timeout_s
+        self._lease_s = lease_s
+        self._wait_warn_s = wait_warn_s
 
     async def __call__(self, next_step: NextStep, ctx: Context) -> None:
         message = ctx.message
         lock_name = f"lock:conv:{message.conversation_key}"
-        async with self._storage.lock(lock_name, timeout_s=self._lock_timeout_s):
+        asked = time.perf_counter()
+        # Wait as long as the conversation is busy: the holder renews its lease while it works,
+        # and a dead holder's lease runs out, so the wait is bounded by the work ahead of us.
+        async with self._storage.lock(lock_name, timeout_s=self._lease_s, blocking_timeout_s=None):
+            waited = time.perf_counter() - asked
+            if waited > self._wait_warn_s:
+                ctx.services.metrics.events.labels("lock_wait_slow").inc()
+                log.warning(
+                    "message waited for its conversation",
+                    extra={
+                        "message_id": message.message_id,
+                        "conversation": message.conversation_key,
+                        "waited_s": round(waited, 2),
+                    },
+                )
             conversation = await load_conversation(self._storage, message.conversation_key)
             if conversation is None:
                 conversation = Conversation(
@@ -219,3 +238,49 @@ class FloodGuardMiddleware:
                     "That's a lot of messages at once. Please wait a minute before sending more.",
                 )
             )
+
+
+def cut_to_bytes(text: str, max_bytes: int) -> str:
+    """The longest start of ``text`` within ``max_bytes`` of UTF-8 (never half a character)."""
+    return text.encode()[:max_bytes].decode(errors="ignore")
+
+
+class InputCapMiddleware:
+    """Bounds the work a doctor's text can cause: the skills read at most ``max_bytes``.
+
+    WeCom delivers at most 2 048 bytes of text, so through WeCom nothing is cut; text that
+    arrives longer through another path (the console chat, a replayed dead letter, a future
+    channel) is cut at the last whole character within the limit, and the doctor is told that
+    the rest was not read. Runs after adverse-event screening and the human-mode gate, which
+    read the whole text (screening in bounded windows), as do the audit trail and a rep who
+    took over; only the skills' answer is bounded.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+
+    async def __call__(self, next_step: NextStep, ctx: Context) -> None:
+        message = ctx.message
+        if (
+            message.sender_type is not SenderType.EXTERNAL
+            or message.kind is not MessageKind.TEXT
+            or len(message.text.encode()) <= self._max_bytes
+        ):
+            await next_step(ctx)
+            return
+        kept = cut_to_bytes(message.text, self._max_bytes)
+        ctx.data["audit_input_cut_at"] = len(kept)
+        ctx.services.metrics.events.labels("input_capped").inc()
+        ctx.message = message.model_copy(update={"text": kept})
+        try:
+            await next_step(ctx)
+        finally:
+            ctx.message = message  # the audit trail and the log keep the whole message
+        ctx.reply(
+            ctx.t(
+                f"（您的消息较长，我只读了前 {len(kept)} 个字，后面的部分没有读到。"
+                "如需继续，请把其余内容分开发送。）",
+                f"(Your message was long: I read only its first {len(kept)} characters, not the "
+                "rest. Please send the rest as separate messages.)",
+            )
+        )

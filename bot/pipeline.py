@@ -83,10 +83,13 @@ class InboundWorkers:
         *,
         workers: int,
         consumer: str | None = None,
-        reclaim_idle_ms: int = 60_000,
+        reclaim_idle_ms: int = 10_000,
         max_deliveries: int = 5,
-        order_wait_s: float = 10.0,
+        order_wait_s: float = 30.0,
     ) -> None:
+        """``order_wait_s`` must exceed ``reclaim_idle_ms``: a message that finds an earlier one
+        unfinished waits until a dead worker's entry was reclaimed and handled before it gives
+        up on the order (the earlier message would otherwise be skipped as already handled)."""
         self._storage = storage
         self._dispatcher = dispatcher
         self._metrics = metrics
@@ -141,7 +144,7 @@ class InboundWorkers:
                 # The earlier message is stuck (e.g. dead-lettered): don't block the conversation.
                 log.warning("handling out of order", extra={"message_id": message.message_id})
                 ctx = await self._dispatcher.feed(message, accept_gap=True)
-            except LockTimeout:
+            except LockTimeout:  # a skill's own lock (the conversation lock waits its turn)
                 self._metrics.errors.labels("lock").inc()
                 return  # left pending: reclaimed and retried later
             break

@@ -7,6 +7,9 @@ trims what every group has acknowledged, since enqueueing never trims (nothing m
 While storage is unreachable it keeps retrying with a growing delay (``bot.outage``), so a
 Redis outage stops no worker, not even one that has a ``prepare`` step to run first.
 
+The entry in hand is touched every third of ``reclaim_idle_ms`` (``Storage.touch``), so a live
+worker's entry is never reclaimed however long it takes; a dead worker's is, after that idle time.
+
 Stopping sets a flag checked between polls and waits for the poll in hand (at most
 ``block_ms``); the task is cancelled only when that overruns (see ``finish_or_cancel``).
 """
@@ -103,11 +106,25 @@ class QueueConsumer:
                 block_ms=self._block_ms if block_ms is None else block_ms,
             )
         for entry in entries:
-            await self._process(entry)
+            toucher = asyncio.create_task(self._keep_touched(entry), name=f"touch {entry.entry_id}")
+            try:
+                await self._process(entry)
+            finally:
+                toucher.cancel()
         if loop.time() >= self._next_trim:
             self._next_trim = loop.time() + TRIM_INTERVAL_S
             await self._trim_acknowledged()
         return len(entries)
+
+    async def _keep_touched(self, entry: QueueEntry) -> None:
+        """Keep the entry in hand from going idle while it is handled (however long it waits
+        for its conversation), so only a dead worker's entries are reclaimed."""
+        while True:
+            await asyncio.sleep(self._reclaim_idle_ms / 3000)
+            try:
+                await self._storage.touch(self.queue, self._group, self.consumer, entry.entry_id)
+            except StorageError:  # the next touch may still come in time
+                log.warning("touching %s failed", entry.entry_id, exc_info=True)
 
     async def _trim_acknowledged(self) -> None:
         """Trim the queue; a failure only postpones it, so it is logged and not raised."""

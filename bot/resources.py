@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import aiohttp
 
 from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.storage.factory import create_storage, require_persistence
-from knowledge.base import KnowledgeBase
+from knowledge.base import IngestStopped, KnowledgeBase
 from knowledge.sample import ensure_sample_library
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,27 @@ async def open_knowledge(settings: Settings) -> AsyncIterator[KnowledgeBase]:
     knowledge = await asyncio.to_thread(KnowledgeBase.open, settings)
     try:
         if settings.kb_sample_library:
-            added = await asyncio.to_thread(ensure_sample_library, knowledge)
+            added = await _ingest_sample_library(knowledge)
             if added:
                 log.info("sample library ingested", extra={"documents": added})
         yield knowledge
     finally:
         await asyncio.to_thread(knowledge.close)
+
+
+async def _ingest_sample_library(knowledge: KnowledgeBase) -> int:
+    """``ensure_sample_library`` in a thread; cancelled (Ctrl-C), it stops the ingest at its
+    next batch and waits for that, so the thread is done before the knowledge base closes
+    and the process can exit at once."""
+    log.debug("checking the sample library")
+    stop = threading.Event()
+    ingest = asyncio.ensure_future(asyncio.to_thread(ensure_sample_library, knowledge, stop))
+    try:
+        return await asyncio.shield(ingest)
+    except asyncio.CancelledError:
+        log.info("start-up interrupted: stopping the sample library ingest")
+        stop.set()
+        with suppress(IngestStopped):
+            await ingest
+        log.debug("sample library ingest stopped")
+        raise

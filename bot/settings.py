@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "VREP_"
@@ -46,11 +46,28 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    workers: int = Field(4, ge=1, le=256, description="Inbound queue workers per process.")
+    workers: int = Field(
+        16, ge=1, le=256, description="Inbound messages handled at once per process."
+    )
     flood_messages_per_min: int = Field(
         20, ge=0, description="Doctor messages per conversation and minute the skills answer."
     )
     data_dir: Path = Path("data")
+    # Conversation locks are leases renewed while a message is handled (bot/storage/lease.py):
+    # a killed worker's conversation is free again one lease later; a queued message waits
+    # its turn (never dropped) and a wait above lock_wait_warn_s is logged as a warning.
+    conversation_lock_lease_s: float = Field(
+        5.0, gt=0, le=600, description="Lease of a conversation lock; renewed while held."
+    )
+    lock_wait_warn_s: float = Field(
+        5.0, gt=0, description="A message that waited longer for its conversation is logged."
+    )
+    inbound_reclaim_idle_s: float = Field(
+        10.0, gt=0, description="A message a dead worker left unfinished is retried after this."
+    )
+    max_text_bytes: int = Field(
+        2048, ge=64, description="Doctor text the skills read (UTF-8 bytes); WeCom's text limit."
+    )
 
     # --- storage --------------------------------------------------------------------------
     redis_url: str | None = None
@@ -224,6 +241,17 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone") from exc
         return value
 
+    @model_validator(mode="after")
+    def _replay_window_within_dedup(self) -> Settings:
+        """A callback replayed inside the timestamp window must still find its dedup key."""
+        if self.wecom_timestamp_window_s >= self.dedup_ttl_s:
+            raise ValueError(
+                f"{ENV_PREFIX}WECOM_TIMESTAMP_WINDOW_S ({self.wecom_timestamp_window_s}) must be "
+                f"shorter than {ENV_PREFIX}DEDUP_TTL_S ({self.dedup_ttl_s}): a callback replayed "
+                "after its dedup key expired would be handled twice"
+            )
+        return self
+
     @property
     def wecom_configured(self) -> bool:
         """True when callbacks can be verified and decrypted (token, AES key and corp id set)."""
@@ -248,6 +276,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
         message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings names them itself
+            raise SettingsError(f"invalid settings: {message}") from None
+        field = str(first["loc"][0])
         raise SettingsError(f"invalid {ENV_PREFIX}{field.upper()}: {message}") from None

@@ -11,6 +11,7 @@ from bot.middlewares import (
     AuditMiddleware,
     ConversationStateMiddleware,
     FloodGuardMiddleware,
+    InputCapMiddleware,
     TelemetryMiddleware,
 )
 from bot.services import Services
@@ -39,12 +40,19 @@ PRIORITY_FALLBACK = 0  # whatever nothing else handled
 def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher = Dispatcher(services)
     dispatcher.add_middleware(TelemetryMiddleware())
+    settings = services.settings
     dispatcher.add_middleware(
-        ConversationStateMiddleware(services.storage, services.settings.conversation_ttl_s)
+        ConversationStateMiddleware(
+            services.storage,
+            settings.conversation_ttl_s,
+            lease_s=settings.conversation_lock_lease_s,
+            wait_warn_s=settings.lock_wait_warn_s,
+        )
     )
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
     dispatcher.add_middleware(handoff.create_middleware(services))  # human mode: bot silent
+    dispatcher.add_middleware(InputCapMiddleware(settings.max_text_bytes))  # skills read 2 KiB
     dispatcher.add_middleware(
         FloodGuardMiddleware(services.storage, services.settings.flood_messages_per_min)
     )

@@ -7,8 +7,9 @@ answered with HTTP 200 within 5 s).
 Checks, in order (rejections enqueue nothing and never echo secrets or tracebacks):
 
 1. body over ``VREP_WECOM_MAX_BODY_BYTES`` (64 KiB; Content-Length or streamed size) → 413
-2. ``msg_signature``/``timestamp``/``nonce`` missing, timestamp outside
-   ``±VREP_WECOM_TIMESTAMP_WINDOW_S`` → 403
+2. ``msg_signature``/``timestamp``/``nonce`` missing → 403; a timestamp that is not 1–12 ASCII
+   digits → 400; outside ``±VREP_WECOM_TIMESTAMP_WINDOW_S`` → 403 (the window is shorter than
+   the dedup TTL, checked at start-up, so a replay inside it is always recognised)
 3. outer XML malformed or hostile (any DOCTYPE, hence no entities or external references)
    → 400
 4. SHA1 signature over (token, timestamp, nonce, Encrypt), compared in constant time → 403
@@ -22,6 +23,9 @@ dedup id ``MsgId`` for messages, ``FromUserName:CreateTime`` for events (plus ``
 card clicks, so two cards clicked in the same second stay distinct). A ``kf_msg_or_event``
 notice carries no content: it schedules a background kf sync (``handlers.kf.KfSyncer``).
 
+Without WeCom settings, ``add_unconfigured_routes(app)`` answers the same URL with 503 and the
+one-line reason (``NOT_CONFIGURED``), logged once at start-up.
+
 Wiring: ``add_routes(app)`` registers the routes and a cleanup context that builds the handler
 from ``app[SETTINGS]``, ``app[STORAGE]``, ``app[METRICS]`` and, when present, ``app[WECOM]``
 (a ``WeComClient``; without it kf notices are logged and dropped). Call it after the cleanup
@@ -34,6 +38,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Final
@@ -76,6 +81,10 @@ class Rejected(Exception):
 _DRAIN_FACTOR: Final = 32  # oversized bodies up to 32× the limit are read away (2 MiB)
 _DRAIN_TIMEOUT_S: Final = 1.0
 _BODIES: Final = {400: "bad request", 403: "forbidden", 413: "payload too large"}
+_TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
+NOT_CONFIGURED: Final = (
+    "WeCom is not configured: set VREP_WECOM_CORP_ID, VREP_WECOM_TOKEN and VREP_WECOM_AES_KEY"
+)
 
 
 _XML_PARSER: Final = etree.XMLParser(
@@ -213,11 +222,11 @@ class WeComCallback:
         given = query.get("msg_signature", "")
         if not (timestamp and nonce and given):
             raise Rejected(403, "missing signature parameters")
-        try:
-            skew = abs(self._clock() - int(timestamp))
-        except ValueError:
-            raise Rejected(403, "bad timestamp") from None
-        if skew > self._window_s:
+        # Seconds since 1970 in ASCII digits; anything else (letters, a sign, Unicode digits, a
+        # 400-digit number that would overflow the float comparison) is malformed, not stale.
+        if not _TIMESTAMP.fullmatch(timestamp):
+            raise Rejected(400, "malformed timestamp")
+        if abs(self._clock() - int(timestamp)) > self._window_s:
             raise Rejected(403, "timestamp outside window")
         return timestamp, nonce, given
 
@@ -345,3 +354,16 @@ def add_routes(app: web.Application, *, welcome_menu: WelcomeMenu = default_welc
     app.cleanup_ctx.append(callback_context)
     app.router.add_get(CALLBACK_PATH, get)
     app.router.add_post(CALLBACK_PATH, post)
+
+
+def add_unconfigured_routes(app: web.Application) -> None:
+    """Answer ``/wecom/callback`` with 503 and the reason, and say once at start-up why."""
+
+    async def say_once(app: web.Application) -> None:
+        log.warning(NOT_CONFIGURED)
+
+    async def unavailable(request: web.Request) -> web.Response:
+        return web.Response(status=503, text=NOT_CONFIGURED)
+
+    app.on_startup.append(say_once)
+    app.router.add_route("*", CALLBACK_PATH, unavailable)

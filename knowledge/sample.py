@@ -10,6 +10,7 @@ withdrawn on purpose, so the filters show.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from knowledge.base import KnowledgeBase
@@ -17,12 +18,13 @@ from knowledge.base import KnowledgeBase
 LIBRARY_DIR = Path(__file__).with_name("library")
 
 
-def ensure_sample_library(kb: KnowledgeBase) -> int:
+def ensure_sample_library(kb: KnowledgeBase, stop: threading.Event | None = None) -> int:
     """Ingest the sample library; documents already present (same doc_id+version) are skipped.
 
-    Returns how many documents were added or replaced.
+    Returns how many documents were added or replaced. ``stop`` set (Ctrl-C during start-up)
+    ends the ingest at its next embedding batch with ``IngestStopped``, nothing written.
     """
-    report = kb.ingest_paths([LIBRARY_DIR])
+    report = kb.ingest_paths([LIBRARY_DIR], stop=stop)
     if report.refused:
         raise RuntimeError("sample library is invalid: " + report.refused[0].line)
     return len(report.added) + len(report.replaced)

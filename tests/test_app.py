@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
@@ -18,6 +19,7 @@ from bot.models import Channel, InboundMessage, MessageKind, SenderType
 from bot.settings import load_settings
 from bot.storage.redis import RedisStorage
 from bot.wecom.simulator import CallbackSender, FakeWeComServer, WeComSimulator
+from handlers.wecom_callback import NOT_CONFIGURED
 from skills.adverse_events.service import PENDING_SET, ae_service
 from tests.helpers import RecordingSender
 from tests.redis_server import RedisServer
@@ -174,3 +176,17 @@ async def test_metrics_count_handled_messages(client: TestClient[object, object]
     assert 'vrep_messages_in_total{channel="console",skill="help"} 1.0' in body
     assert "vrep_handling_seconds_bucket" in body
     assert "vrep_queue_depth" in body
+
+
+async def test_without_wecom_the_callback_says_why_and_the_log_says_it_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(load_settings(kb_sample_library=False))
+    with caplog.at_level(logging.WARNING):
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            for method in ("GET", "POST"):
+                response = await client.request(method, "/wecom/callback")
+                assert response.status == 503
+                assert await response.text() == NOT_CONFIGURED
+    assert caplog.text.count(NOT_CONFIGURED) == 1
+    assert "\n" not in NOT_CONFIGURED

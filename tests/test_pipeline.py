@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+import uuid
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 
 import pytest
@@ -21,6 +25,7 @@ from bot.pipeline import (
 from bot.runtime import build_runtime
 from bot.settings import load_settings
 from bot.storage.base import Storage
+from bot.storage.redis import RedisStorage
 from tests.helpers import RecordingSender, drain_inbound, text_message
 from tests.storage_backends import Backend
 
@@ -191,3 +196,67 @@ async def test_message_that_overtook_its_predecessor_is_refused_until_allowed(
     with pytest.raises(OutOfOrder):
         await dispatcher.feed(overtaking)
     assert (await dispatcher.feed(overtaking, accept_gap=True)).conversation.last_seq == 5
+
+
+async def test_rapid_messages_wait_their_turn_and_a_long_wait_is_logged(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Messages queued behind a slow one are answered in order, none dropped on the lock."""
+    sender = RecordingSender()
+    probe = Probe(delay_s=0.3)
+    settings = load_settings(conversation_lock_lease_s=0.2, lock_wait_warn_s=0.05)
+    services, dispatcher = build_runtime(settings, storage, senders={Channel.CONSOLE: sender})
+    dispatcher.include_router(probe.router())
+    for index in range(3):
+        await submit_inbound(storage, message("c", f"long {index}", f"id{index}"), 3600)
+    with caplog.at_level(logging.WARNING, logger="virtualrep.messages"):
+        await drain_inbound(
+            InboundWorkers(storage, dispatcher, services.metrics, workers=3), storage
+        )
+    assert sender.texts() == [f"echo long {index}" for index in range(3)]
+    assert services.metrics.errors.labels("lock")._value.get() == 0
+    assert "message waited for its conversation" in caplog.text
+
+
+KILLED_WORKER = """
+import asyncio, sys
+from bot.storage.redis import RedisStorage
+
+async def main() -> None:
+    url, prefix, conversation = sys.argv[1:4]
+    storage = RedisStorage.from_url(url, prefix=prefix)
+    await storage.consume("inbound", "workers", "killed-worker", count=1)
+    async with storage.lock(f"lock:conv:{conversation}", timeout_s=1.0, blocking_timeout_s=None):
+        print("holding", flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_workers_conversation_resumes_after_one_lease(redis_url: str) -> None:
+    """A worker killed (SIGKILL) mid-message holds the conversation only until its lease ends;
+    the message it had is reclaimed and handled first, then the next one, nothing lost."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    storage = RedisStorage.from_url(redis_url, prefix=prefix)
+    sender = RecordingSender()
+    settings = load_settings(conversation_lock_lease_s=1.0)
+    services, dispatcher = build_runtime(settings, storage, senders={Channel.CONSOLE: sender})
+    dispatcher.include_router(Probe().router())
+    try:
+        await submit_inbound(storage, message("doc", "first", "m1"), 3600)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", KILLED_WORKER, redis_url, prefix, "doc", stdout=PIPE
+        )
+        assert worker.stdout is not None
+        assert await asyncio.wait_for(worker.stdout.readline(), 60) == b"holding\n"
+        worker.kill()
+        await worker.wait()
+        await submit_inbound(storage, message("doc", "second", "m2"), 3600)
+        workers = InboundWorkers(
+            storage, dispatcher, services.metrics, workers=2, reclaim_idle_ms=500
+        )
+        await drain_inbound(workers, storage, timeout_s=60)
+        assert sender.texts() == ["echo first", "echo second"]
+    finally:
+        await storage.close()

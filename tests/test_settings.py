@@ -106,3 +106,28 @@ def test_malformed_roster_stops_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("virtualrep: invalid VREP_REP_ROSTER: ")
+
+
+def test_the_timestamp_window_must_be_shorter_than_the_dedup_ttl() -> None:
+    """Else a callback replayed after its dedup key expired would be handled twice."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(wecom_timestamp_window_s=7200, dedup_ttl_s=3600)
+    message = str(caught.value)
+    assert "VREP_WECOM_TIMESTAMP_WINDOW_S" in message and "VREP_DEDUP_TTL_S" in message
+    assert "\n" not in message
+    assert load_settings(wecom_timestamp_window_s=3599, dedup_ttl_s=3600)
+
+
+def test_cli_refuses_a_window_beyond_the_dedup_ttl_with_one_line() -> None:
+    env = {**os.environ, "VREP_WECOM_TIMESTAMP_WINDOW_S": "90000"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("virtualrep: invalid settings: VREP_WECOM_TIMESTAMP_WINDOW_S (90000)")

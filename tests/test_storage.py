@@ -132,18 +132,60 @@ async def test_lock_waiter_gets_it_after_release(backend: Backend) -> None:
     assert order == ["first done", "second in"]
 
 
-async def test_lock_expires_by_itself(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
-    storage, other = backend.storage, backend.sibling()
+async def test_lock_of_a_stopped_holder_expires(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    holder, other = backend.sibling(), backend.sibling()
     async with AsyncExitStack() as crashed:
-        await crashed.enter_async_context(storage.lock("l", timeout_s=0.2))
-        await backend.advance(0.3)  # the holder "crashed": its lease runs out
+        await crashed.enter_async_context(holder.lock("l", timeout_s=0.2))
+        await holder.close()  # the holder's process "died": nothing renews its lease any more
+        await backend.advance(0.3)
         async with other.lock("l", timeout_s=30, blocking_timeout_s=0):
             with caplog.at_level(logging.WARNING):
                 await crashed.aclose()  # the late release must not free the new holder's lock
             assert "expired" in caplog.text
             with pytest.raises(LockTimeout):
-                async with storage.lock("l", blocking_timeout_s=0):
+                async with backend.sibling().lock("l", blocking_timeout_s=0):
                     pytest.fail("a late release freed someone else's lock")
+
+
+async def test_a_lease_that_ran_out_is_not_renewed(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A holder whose lease ran out before a renewal got to it has lost the lock for good."""
+    if backend.clock is None:
+        pytest.skip("Redis expires keys on its own clock, which a test cannot jump past a renewal")
+    with caplog.at_level(logging.WARNING):
+        async with backend.storage.lock("l", timeout_s=0.3):
+            await backend.advance(0.4)  # the lease ran out before its first renewal (0.1 s)
+            await asyncio.sleep(0.2)  # that renewal runs and finds it lost
+            assert "was lost" in caplog.text
+            async with backend.sibling().lock("l", timeout_s=30, blocking_timeout_s=0):
+                pass  # free for anyone
+
+
+async def test_lock_is_renewed_while_its_holder_works(backend: Backend) -> None:
+    """A holder at work keeps the lock for many leases; a waiter gets it right after release."""
+    storage, other = backend.storage, backend.sibling()
+    order: list[str] = []
+
+    async def holder() -> None:
+        async with storage.lock("l", timeout_s=0.6):
+            for _ in range(10):  # ten renewal periods and more than three leases
+                await backend.advance(0.2)
+                await asyncio.sleep(0.2)
+                with pytest.raises(LockTimeout):
+                    async with other.lock("l", blocking_timeout_s=0):
+                        pytest.fail("a renewed lease expired")
+            order.append("holder done")
+
+    async def waiter() -> None:
+        await asyncio.sleep(0.05)
+        async with other.lock("l", timeout_s=0.6, blocking_timeout_s=None):
+            order.append("waiter in")
+
+    await asyncio.gather(holder(), waiter())
+    assert order == ["holder done", "waiter in"]
 
 
 # -- durable queues ------------------------------------------------------------------------------
@@ -533,3 +575,17 @@ async def test_factory_picks_the_backend(redis_url: str, tmp_path: Path) -> None
 def test_entries_are_plain_values() -> None:
     entry = QueueEntry("q", "1-0", {"a": 1})
     assert entry.deliveries == 1
+
+
+async def test_touch_keeps_an_entry_in_hand_from_being_reclaimed(backend: Backend) -> None:
+    storage = backend.storage
+    await storage.enqueue("q", {"n": 1})
+    [entry] = await storage.consume("q", "g", "worker", count=1, block_ms=0)
+    for _ in range(5):  # 2.5 s in all, more than the idle time, touched every 0.5 s
+        await backend.advance(0.5)
+        await storage.touch("q", "g", "worker", entry.entry_id)
+        assert await storage.reclaim("q", "g", "thief", min_idle_ms=2000) == []
+    await backend.advance(2.2)  # the worker died: only someone else touches it now
+    await storage.touch("q", "g", "someone-else", entry.entry_id)
+    [taken] = await storage.reclaim("q", "g", "thief", min_idle_ms=2000)
+    assert taken.deliveries == 2  # touches counted no delivery

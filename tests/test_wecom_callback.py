@@ -10,6 +10,7 @@ import pytest
 
 from bot.models import Channel, MessageKind
 from bot.wecom.simulator import CallbackSender, xml_message
+from handlers.wecom_callback import signature
 from tests.wecom_harness import AES_KEY, CORP_ID, TOKEN, Stack, enqueued, wecom_stack
 
 
@@ -176,3 +177,20 @@ async def test_signed_callbacks_with_strange_contents_never_fail_the_endpoint() 
         queued = await enqueued(stack.storage)
         assert len({m.message_id for m in queued}) == len(queued)
         assert all(m.sender_id and m.conversation_key == f"app:{m.sender_id}" for m in queued)
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["9" * 400, "17e8", "-1700000000", "１７００", "1700000000.5", " 1700000000"]
+)
+async def test_a_malformed_timestamp_is_a_bad_request_even_when_signed(timestamp: str) -> None:
+    """Not digits, or absurdly long: 400 (never a 500 from an overflow), nothing enqueued."""
+    async with wecom_stack() as stack:
+        sender = stack.simulator().sender
+        query, body = sender.encrypt(sender.app_text_xml("wangwu", "hi"))
+        encrypted = body.decode().split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+        signed = signature(TOKEN, timestamp, query["nonce"], encrypted)
+        status, text = await post_raw(
+            stack, {**query, "timestamp": timestamp, "msg_signature": signed}, body
+        )
+        assert (status, text) == (400, "bad request")
+        assert await enqueued(stack.storage) == []

@@ -7,7 +7,7 @@ same test suite (tests/test_storage.py).
 Primitives:
 - JSON documents with optional TTL (conversation state, cases, cursors, tokens, ...)
 - ``claim`` for dedup (first caller wins for ``ttl`` seconds)
-- a distributed lock with timeout
+- a distributed lock held as a lease (renewed while held, expires when its holder stops)
 - counters
 - sets (small indexes, e.g. open case ids)
 - durable queues with consumer groups: at-least-once, entries left pending by a dead
@@ -102,12 +102,15 @@ class Storage(Protocol):
     def lock(
         self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
     ) -> AbstractAsyncContextManager[None]:
-        """Hold ``name`` exclusively across processes.
+        """Hold ``name`` exclusively across processes, as a lease renewed while held.
 
-        The lock expires by itself after ``timeout_s`` (a crashed holder cannot block forever).
-        Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s`` (None = wait,
-        0 = try once). Leaving the block after the lease ran out does not free a lock someone
-        else has taken since; it is logged as a warning.
+        ``timeout_s`` is the lease. While the block runs, the holder renews it in the background
+        every ``timeout_s / 3`` (``bot.storage.lease.renewed``), so a holder at work keeps the
+        lock however long it works, and a holder that stopped (killed process, closed storage
+        handle: ``close`` stops its renewals) loses it at most ``timeout_s`` after its last
+        renewal. Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s``
+        (None = wait as long as it takes, 0 = try once). Leaving the block after the lease was
+        lost does not free a lock someone else has taken since; it is logged as a warning.
         """
         ...
 
@@ -144,6 +147,16 @@ class Storage(Protocol):
         ...
 
     async def ack(self, queue: str, group: str, entry_id: str) -> None: ...
+
+    async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
+        """Restart the idle time of an entry ``consumer`` holds pending: it is still at work.
+
+        Not a delivery (the count stays) and no change of owner; an entry held by another
+        consumer, acknowledged or unknown is left alone. A worker touches the entry in hand
+        now and then (``bot.queue_worker``), so only a dead worker's entries go idle long
+        enough to be reclaimed, however long a live one takes.
+        """
+        ...
 
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10

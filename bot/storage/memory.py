@@ -30,6 +30,7 @@ from itertools import chain, islice
 from typing import Any
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+from bot.storage.lease import renewed, stop_renewals
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class MemoryStorage:
         self._seats: dict[str, tuple[list[str], list[str]]] = {}
         self._locks: dict[str, _Locked] = {}
         self._lock_released = asyncio.Condition()
+        self._renewals: set[asyncio.Task[None]] = set()
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -95,6 +97,7 @@ class MemoryStorage:
 
     async def close(self) -> None:
         self._closed = True
+        stop_renewals(self._renewals)
 
     # -- key space ---------------------------------------------------------------------------
     def _live(self, key: str) -> _Value | None:
@@ -185,8 +188,17 @@ class MemoryStorage:
         self, name: str, timeout_s: float, blocking_timeout_s: float | None
     ) -> AsyncIterator[None]:
         token = await self._acquire(name, timeout_s, blocking_timeout_s)
+
+        async def renew() -> bool:
+            held = self._locks.get(name)
+            if held is None or held.token != token or held.expires_at <= self._clock():
+                return False
+            held.expires_at = self._clock() + timeout_s
+            return True
+
         try:
-            yield
+            async with renewed(name, timeout_s, renew, self._renewals):
+                yield
         finally:
             held = self._locks.get(name)
             if held is not None and held.token == token:
@@ -279,6 +291,13 @@ class MemoryStorage:
         found = stream.groups.get(group) if stream else None
         if found is not None:
             found.pending.pop(entry_seq_of(entry_id), None)
+
+    async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
+        stream = self._streams.get(queue)
+        found = stream.groups.get(group) if stream else None
+        pending = found.pending.get(entry_seq_of(entry_id)) if found else None
+        if pending is not None and pending.consumer == consumer:
+            pending.delivered_at = self._clock()
 
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10

@@ -5,7 +5,8 @@ concurrent replicas never see half a change. Key layout below one prefix (defaul
 so several deployments can share one Redis:
 
 - ``kv:<key>``           JSON documents, claims, counters, sets
-- ``lock:<name>``        lock token (SET NX PX, released by compare-and-delete)
+- ``lock:<name>``        lock token (SET NX PX, renewed by compare-and-PEXPIRE while held,
+                          released by compare-and-delete)
 - ``queue:<name>``       a Redis Stream; consumer groups are created lazily starting at the
                           first entry; only entries every group has acknowledged are ever
                           trimmed (``trim_acknowledged``), never on XADD
@@ -37,6 +38,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+from bot.storage.lease import renewed, stop_renewals
 from bot.storage.memory import utc_due
 from bot.storage.script_batch import ScriptBatcher
 
@@ -60,6 +62,24 @@ return value
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: lock. ARGV: token, lease ms. Extends the lease only if this holder still owns it.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS: stream. ARGV: group, consumer, entry id. Restarts the idle time of an entry the consumer
+# holds (XCLAIM ... JUSTID counts no delivery); an entry someone else holds is left alone.
+_TOUCH = """
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if held[1] and held[1][2] == ARGV[2] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
 end
 return 0
 """
@@ -283,6 +303,9 @@ class RedisStorage:
         self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 500
         self._incr = client.register_script(_INCR)
         self._unlock = client.register_script(_UNLOCK)
+        self._renew = client.register_script(_RENEW)
+        self._touch = client.register_script(_TOUCH)
+        self._renewals: set[asyncio.Task[None]] = set()
         self._enqueue_once = ScriptBatcher(client, _ENQUEUE_ONCE)
         self._reclaim = client.register_script(_RECLAIM)
         self._queue_depth = client.register_script(_QUEUE_DEPTH)
@@ -323,6 +346,7 @@ class RedisStorage:
             return False
 
     async def close(self) -> None:
+        stop_renewals(self._renewals)
         await self._enqueue_once.drain()
         await self._client.aclose()
 
@@ -400,8 +424,15 @@ class RedisStorage:
         self, key: str, timeout_s: float, blocking_timeout_s: float | None
     ) -> AsyncIterator[None]:
         token = await self._acquire(key, timeout_s, blocking_timeout_s)
+        lease_ms = max(1, int(timeout_s * 1000))
+
+        async def renew() -> bool:
+            with _translated():
+                return bool(await self._renew(keys=[key], args=[token, lease_ms]))
+
         try:
-            yield
+            async with renewed(key, timeout_s, renew, self._renewals):
+                yield
         finally:
             with _translated():
                 released = await self._unlock(keys=[key], args=[token])
@@ -482,6 +513,10 @@ class RedisStorage:
     async def ack(self, queue: str, group: str, entry_id: str) -> None:
         with _translated():
             await self._client.xack(self._key("queue", queue), group, entry_id)
+
+    async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
+        with _translated():
+            await self._touch(keys=[self._key("queue", queue)], args=[group, consumer, entry_id])
 
     async def reclaim(
         self, queue: str, group: str, consumer: str, min_idle_ms: int, count: int = 10

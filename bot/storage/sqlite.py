@@ -11,7 +11,8 @@ Durability and sharing:
 - every call is one transaction (``BEGIN IMMEDIATE`` when it writes), so each is atomic like a
   Lua script on Redis, also against a CLI process working on the same file at the same time;
   a busy file is waited for (``busy_timeout``) and then reported as ``StorageError``;
-- locks are rows with an expiry, so they exclude across processes too.
+- locks are rows with an expiry (a lease, renewed in the background while held:
+  ``bot.storage.lease``), so they exclude across processes too.
 
 The semantics copy ``MemoryStorage`` / ``RedisStorage`` (one shared test suite). Expired keys
 read as missing and are purged now and then by a write. One connection lives on one dedicated
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+from bot.storage.lease import renewed, stop_renewals
 from bot.storage.memory import entry_id_of, entry_seq_of, utc_due
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ class SqliteStorage:
         self._last_purge = float("-inf")
         self._arrived: dict[str, asyncio.Event] = {}
         self._lock_freed = asyncio.Event()
+        self._renewals: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @classmethod
@@ -174,6 +177,7 @@ class SqliteStorage:
         if self._closed:
             return
         self._closed = True
+        stop_renewals(self._renewals)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._disconnect)
         self._executor.shutdown(wait=False)
@@ -277,10 +281,19 @@ class SqliteStorage:
         self, name: str, timeout_s: float, blocking_timeout_s: float | None
     ) -> AsyncIterator[None]:
         token = await self._acquire(name, timeout_s, blocking_timeout_s)
+
+        async def renew() -> bool:
+            return await self._run(lambda db, now: _renew(db, name, token, timeout_s, now))
+
         try:
-            yield
+            async with renewed(name, timeout_s, renew, self._renewals):
+                yield
         finally:
-            if not await self._run(lambda db, now: _unlock(db, name, token)):
+            if self._closed:  # like a process that died holding it: the lease runs out alone
+                log.warning(
+                    "lock %s not released (storage closed): held till its lease expired", name
+                )
+            elif not await self._run(lambda db, now: _unlock(db, name, token)):
                 log.warning("lock %s expired before its holder released it", name)
             self._lock_freed.set()
             self._lock_freed = asyncio.Event()
@@ -350,6 +363,16 @@ class SqliteStorage:
         await self._run(
             lambda db, now: db.execute(
                 "DELETE FROM pending WHERE queue = ? AND grp = ? AND seq = ?", (queue, group, seq)
+            )
+        )
+
+    async def touch(self, queue: str, group: str, consumer: str, entry_id: str) -> None:
+        seq = entry_seq_of(entry_id)
+        await self._run(
+            lambda db, now: db.execute(
+                "UPDATE pending SET delivered_at = ?"
+                " WHERE queue = ? AND grp = ? AND seq = ? AND consumer = ?",
+                (now, queue, group, seq, consumer),
             )
         )
 
@@ -585,6 +608,15 @@ def _try_lock(
         return float(held[0]) - now
     db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, token, now + timeout_s))
     return None
+
+
+def _renew(db: sqlite3.Connection, name: str, token: str, timeout_s: float, now: float) -> bool:
+    """Extend ``token``'s lease on ``name`` by ``timeout_s``; False if the lease already ran out."""
+    extended = db.execute(
+        "UPDATE locks SET expires_at = ? WHERE name = ? AND token = ? AND expires_at > ?",
+        (now + timeout_s, name, token, now),
+    )
+    return extended.rowcount > 0
 
 
 def _unlock(db: sqlite3.Connection, name: str, token: str) -> bool:

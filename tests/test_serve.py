@@ -1,0 +1,81 @@
+"""``virtualrep serve`` at its edges, as an operator meets them: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.storage_backends import free_port
+
+HANG_GUARD_S = 120.0  # only stops a hung process; no speed is asserted
+
+
+def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        check=False,
+    )
+
+
+def test_a_port_in_use_ends_with_one_line_and_exit_code_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_serve("--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"virtualrep: cannot serve on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert "serving" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid"])
+def test_an_unresolvable_host_ends_with_one_line_and_exit_code_2(host: str) -> None:
+    result = run_serve("--host", host, "--port", str(free_port()))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"virtualrep: cannot serve on {host}:")
+    assert "serving" not in result.stderr
+
+
+def test_ctrl_c_during_the_first_ingest_ends_the_process_cleanly(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VREP_KB_DIR": str(tmp_path / "kb"),  # empty: the first start ingests the library
+        "VREP_DATA_DIR": str(tmp_path / "data"),
+        "VREP_PORT": str(free_port()),
+        "VREP_LOG_LEVEL": "DEBUG",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + HANG_GUARD_S
+    for line in process.stderr:
+        seen.append(line)
+        if "checking the sample library" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=HANG_GUARD_S)
+    log = "".join(seen) + rest
+    assert process.returncode == 130
+    assert "stopping the sample library ingest" in log
+    assert "Traceback" not in log and "athrow" not in log
+    assert '"serving"' not in log
