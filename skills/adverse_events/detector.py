@@ -209,6 +209,21 @@ def threshold_key(text: str, cues: CueMatches) -> str:
     return key
 
 
+def clinical(text: str, cues: CueMatches) -> bool:
+    """Whether a candidate names anything a report rests on, so that asking makes sense.
+
+    Chinese: a clinical word (``_CLINICAL_ZH``). English: a patient or the writer, an
+    exposure or special-situation cue, a reaction, event or drug-like word. A string with none
+    ("'; DROP TABLE doctors; --") is never asked about, whatever its score.
+    """
+    norm = normalize(text)
+    if detect_language(text) == "zh":
+        return bool(_CLINICAL_ZH.search(norm))
+    if cues.patient or cues.exposure or cues.special:
+        return True
+    return bool(_REACTION_EN.search(norm) or EVENT.search(norm) or DRUG.search(norm))
+
+
 def has_content(text: str, key: str) -> bool:
     """Whether a bare message has anything a report could rest on.
 
@@ -312,7 +327,7 @@ class AEDetector:
         screened = text.strip() != "" and not key.endswith(":service")
         screened = screened and not advice_question(text, cues)
         report = screened and (score >= clear_at or rule_report(cues))
-        confirm = screened and not report and score >= candidate_at
+        confirm = screened and not report and score >= candidate_at and clinical(text, cues)
         categories = categories_for(cues, text, language) if report or confirm else ()
         return AEDetection(
             report=report,
