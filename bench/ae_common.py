@@ -17,7 +17,16 @@ from skills.adverse_events.cues import detect_language, match_cues
 from skills.adverse_events.features import EMBED_DIM, Embedder, dense_features, ngram_buckets
 
 REPO = Path(__file__).resolve().parent.parent
-EVAL_DIR = REPO.parent / "shared" / "eval" / "dev"
+# The shared dev sets sit beside the checkout (``../shared``) or beside its parent folder
+# (a worktree under ``wt/``); the first that exists.
+EVAL_DIR = next(
+    (
+        base / "shared" / "eval" / "dev"
+        for base in (REPO.parent, REPO.parent.parent)
+        if (base / "shared" / "eval" / "dev").is_dir()
+    ),
+    REPO.parent / "shared" / "eval" / "dev",
+)
 OWN_DATA = REPO / "skills" / "adverse_events" / "data"
 HELDOUT = REPO / "tests" / "data" / "ae_heldout.jsonl"
 CACHE = REPO / ".cache" / f"ae_embeddings-{EMBED_DIM}d.npz"  # a new layout, a new cache
@@ -67,22 +76,38 @@ class FeatureCache:
         return np.stack([self.vectors[self.key(t)] for t in texts])
 
 
-def featurize(
-    examples: list[Example], cache: FeatureCache
-) -> tuple[npt.NDArray[np.float32], list[npt.NDArray[np.int64]], list[bool], list[str]]:
-    """Dense block, n-gram buckets, whether the recall rules fire, threshold key, per example."""
-    from skills.adverse_events.detector import rule_report, threshold_key
+@dataclass
+class Features:
+    """Per example: the dense block, n-gram buckets, whether the recall rules fire, the
+    threshold key, and whether the detector never flags it (a ``:service`` message or an
+    advice question, ``detector.advice_question``)."""
+
+    dense: npt.NDArray[np.float32]
+    buckets: list[npt.NDArray[np.int64]]
+    rules: list[bool]
+    keys: list[str]
+    never: npt.NDArray[np.bool_]
+
+
+def featurize(examples: list[Example], cache: FeatureCache) -> Features:
+    """The detector's view of every example, computed the way it computes it at run time."""
+    from skills.adverse_events.detector import advice_question, rule_report, threshold_key
 
     texts = [e.text for e in examples]
     embeddings = cache.embed(texts)
-    dense, buckets, rules, keys = [], [], [], []
+    dense, buckets, rules, keys, never = [], [], [], [], []
     for text, emb in zip(texts, embeddings, strict=True):
         cues = match_cues(text)
         dense.append(dense_features(emb, cues, detect_language(text), text))
         buckets.append(ngram_buckets(text))
-        rules.append(rule_report(cues))
-        keys.append(threshold_key(text, cues))
-    return np.stack(dense).astype(np.float32), buckets, rules, keys
+        key = threshold_key(text, cues)
+        keys.append(key)
+        ignored = key.endswith(":service") or advice_question(text, cues)
+        never.append(ignored)
+        rules.append(rule_report(cues) and not ignored)
+    return Features(
+        np.stack(dense).astype(np.float32), buckets, rules, keys, np.asarray(never, dtype=bool)
+    )
 
 
 def prf(labels: list[int], predicted: list[bool]) -> tuple[float, float, float]:

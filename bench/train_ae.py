@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/train_ae.py            # CV report, then writes the model
     .venv/bin/python bench/train_ae.py --cv-only  # CV report only
+    .venv/bin/python bench/train_ae.py --thresholds-only  # re-choose the thresholds of the
+        # shipped model on the out-of-fold scores the last full run kept (no refit)
 
-Trains on licence-clean data only: the hand-written ``ae_zh`` dev set, PsyTAR dev (CC BY 4.0)
-and this project's own messages under ``skills/adverse_events/data/``. ADE-Corpus-V2 is never
-read here (its licence allows evaluation only). Thresholds are picked per register and
-context on the out-of-fold scores of repeated 5-fold CV (the median over the repeats), recall
-first; the CV numbers printed are the honest estimate.
+Trains on the hand-written ``ae_zh`` dev set and this project's own messages under
+``skills/adverse_events/data/`` only. ADE-Corpus-V2 and PsyTAR are never read here: issue #15
+reserves both for measurement (``bench/eval_ae.py``). Two thresholds per register and context
+are picked on the out-of-fold scores of repeated 5-fold CV (the median over the repeats),
+recall first: the *clear* threshold (a case opens at once) and the lower *candidate*
+threshold (the doctor is asked to confirm); the CV numbers printed are the honest estimate.
 """
 
 from __future__ import annotations
@@ -32,12 +35,11 @@ from ae_common import (
 )
 
 from skills.adverse_events.features import CUE_FEATURES, E5_DIM, EMBED_DIM, HASH_DIM
-from skills.adverse_events.model import MODEL_FILE, LinearModel
+from skills.adverse_events.model import CANDIDATE, MODEL_FILE, LinearModel
 
 # Training files: (path, source tag). Our own files live in ``OWN_DATA``.
 TRAINING_FILES: tuple[tuple[Path, str], ...] = (
     (EVAL_DIR / "ae_zh.jsonl", "ae_zh"),
-    (EVAL_DIR / "ae_en_psytar.jsonl", "psytar"),
     (OWN_DATA / "train_zh.jsonl", "own_zh"),
     (OWN_DATA / "train_en.jsonl", "own_en"),
     (OWN_DATA / "train_en_casereport.jsonl", "own_en_case"),
@@ -46,8 +48,11 @@ TRAINING_FILES: tuple[tuple[Path, str], ...] = (
     (OWN_DATA / "templated_en.jsonl", "own_en_tpl"),
     (OWN_DATA / "templated_chat.jsonl", "own_chat"),
     (OWN_DATA / "templated_service.jsonl", "own_service"),
+    (OWN_DATA / "train_reports_registers.jsonl", "own_reg"),
+    (OWN_DATA / "train_en_forum.jsonl", "own_en_forum"),
+    (OWN_DATA / "plain_negatives.jsonl", "own_plain"),
 )
-# Total training weight per source group, so 612 forum sentences do not drown 300 doctor
+# Total training weight per source group, so 1 200 templated sentences do not drown 300 doctor
 # messages. Chinese doctor messages matter most (the product's real input).
 GROUP_WEIGHT = {
     "zh": 1.0,
@@ -57,7 +62,8 @@ GROUP_WEIGHT = {
     "en_tpl": 0.6,
     "chat": 0.3,
     "service": 0.1,
-    "psytar": 1.6,
+    "reg": 0.8,
+    "plain": 0.8,
 }
 SOURCE_GROUP = {
     "ae_zh": "zh",
@@ -69,17 +75,24 @@ SOURCE_GROUP = {
     "own_en_tpl": "en_tpl",
     "own_chat": "chat",
     "own_service": "service",
-    "psytar": "psytar",
+    "own_reg": "reg",
+    "own_en_forum": "en_own",
+    "own_plain": "plain",
 }
-ZH_RECALL_GOAL = 0.98
-# Above the 0.90 goal for unseen case reports: recall on sentences unlike ours is lower than
-# in CV. 0.93 over 0.90 / 0.95 by F1 on a held-out batch of our own case-report sentences.
-EN_RECALL_FLOOR = 0.93
+# The clear stage opens a case without asking, so it is chosen for best F1 above a modest
+# recall floor per register; the candidate stage (``CANDIDATE_RECALL``) carries recall.
+CLEAR_RECALL = {"zh": 0.92, "en": 0.88, "en_self": 0.85}
 MIN_KEY_SUPPORT = 30
 CV_SEEDS = (7, 11, 23)
 # Our own labelled sets, each of which must meet its register's recall goal by itself.
-EN_OWN_SOURCES = ("own_en", "own_en_case", "own_en_case2", "own_en_tpl")
+EN_OWN_SOURCES = ("own_en", "own_en_case", "own_en_case2", "own_en_tpl", "own_reg", "own_en_forum")
 RECALL_FLOOR_SOURCES = ("ae_zh", "own_zh", *EN_OWN_SOURCES)
+NEGATIVE_SOURCES = ("own_chat", "own_service", "own_plain")
+# The candidate stage's recall goal on each of our own sets (report or confirm).
+CANDIDATE_RECALL = {"zh": 0.995, "en": 0.985, "en_self": 0.985}
+# Out-of-fold scores of the last full run (same data → same folds), for --thresholds-only.
+OOF_CACHE = OWN_DATA.parent.parent.parent / ".cache" / "ae_oof.npz"
+GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
 
 Array = npt.NDArray[np.float64]
 
@@ -187,45 +200,84 @@ def folds(examples: list[Example], k: int, seed: int = 7) -> Array:
     return assignment
 
 
+def register_sets(
+    examples: list[Example], keys: list[str]
+) -> dict[str, tuple[npt.NDArray[np.bool_], list[npt.NDArray[np.bool_]]]]:
+    """Per register: which examples judge its thresholds, and the per-set recall-floor masks.
+
+    zh is judged on the Chinese doctor messages, en and en_self (first-person English) on our
+    English sets; our chat, service and plain negatives count in every register. The recall
+    goal holds for each of our own sets with enough positives on its own, so a large easy set
+    (the templates) cannot buy a threshold that a small hard one (case reports) fails.
+    """
+    y = np.asarray([e.label for e in examples])
+    register_of = np.asarray([k.split(":")[0] for k in keys])
+    source = np.asarray([e.source for e in examples])
+    negatives = np.isin(source, NEGATIVE_SOURCES)
+    own_zh = np.isin(source, ("ae_zh", "own_zh", "own_reg"))
+    own_en = np.isin(source, EN_OWN_SOURCES)
+    judged = {"zh": own_zh | negatives, "en": own_en | negatives, "en_self": own_en | negatives}
+    out = {}
+    for reg, judged_mask in judged.items():
+        mask = judged_mask & (register_of == reg)
+        floor_sets = [
+            mask & (source == name)
+            for name in np.unique(source[mask])
+            if name in RECALL_FLOOR_SOURCES and y[mask & (source == name)].sum() >= MIN_KEY_SUPPORT
+        ]
+        out[reg] = (mask, floor_sets)
+    return out
+
+
+def choose_candidate_thresholds(
+    examples: list[Example], oof: Array, rules: list[bool], keys: list[str], clear: dict[str, float]
+) -> dict[str, float]:
+    """The candidate stage: per register the highest threshold whose report-or-confirm recall
+    meets ``CANDIDATE_RECALL`` on the register's examples and on each floor set.
+
+    It applies to the plain and ``:bare`` keys (never above their clear threshold); a
+    ``:question`` key (a general question, no patient) keeps its clear threshold — a question
+    that tells of nothing that happened is answered, not confirmed.
+    """
+    y = np.asarray([e.label for e in examples])
+    rule = np.asarray(rules)
+    out: dict[str, float] = {}
+    for reg, (mask, floor_sets) in register_sets(examples, keys).items():
+        clear_cut = np.asarray([clear.get(k, clear[k.split(":")[0]]) for k in keys])
+        question = np.asarray([k.endswith(":question") for k in keys])
+        judged = [s & (y == 1) for s in (mask, *floor_sets) if (s & (y == 1)).any()]
+        chosen = float(GRID[0])
+        for t in GRID[::-1]:  # recall only grows as t falls: the first t that meets it
+            cut = np.where(question, clear_cut, np.minimum(clear_cut, t))
+            hit = (oof >= cut) | rule
+            if all(hit[positives].mean() >= CANDIDATE_RECALL[reg] for positives in judged):
+                chosen = float(t)
+                break
+        for key in (reg, f"{reg}:bare"):
+            out[f"{CANDIDATE}{key}"] = min(chosen, clear.get(key, clear[reg]))
+    return out
+
+
 def choose_thresholds(
     examples: list[Example], oof: Array, rules: list[bool], keys: list[str]
 ) -> dict[str, float]:
     """Per threshold key (``detector.threshold_key``), on out-of-fold scores.
 
-    Each register is judged on its own sets: zh on the Chinese doctor messages, recall
-    ≥ ZH_RECALL_GOAL; en (third person, clinical) on our English sets, recall
-    ≥ EN_RECALL_FLOOR on each of them separately (``RECALL_FLOOR_SOURCES``); en_self
-    (first-person forum style) on PsyTAR, best F1. Our chat and form-answer negatives count
-    in every register. Within a register the plain, ``:question`` and ``:bare`` keys get
-    their own thresholds by coordinate ascent: each in turn is set to the grid value with the
-    best F1 that still meets the register's recall goal.
+    Each register is judged on its own sets (``register_sets``), recall ≥ ``CLEAR_RECALL``
+    on the register and on each floor set; our negatives count in every register. Within a
+    register the plain, ``:question`` and ``:bare`` keys get their own thresholds by
+    coordinate ascent: each in turn is set to the grid value with the best F1 that still
+    meets the register's recall goal.
     """
-    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    grid = GRID
     y = np.asarray([e.label for e in examples])
     rule = np.asarray(rules)
     key_of = np.asarray(keys)
-    register_of = np.asarray([k.split(":")[0] for k in keys])
-    source = np.asarray([e.source for e in examples])
-    chat = np.isin(source, ("own_chat", "own_service"))
-    judged = {
-        "zh": np.isin(source, ("ae_zh", "own_zh")) | chat,
-        "en": np.isin(source, (*EN_OWN_SOURCES, "psytar")) | chat,
-        "en_self": (source == "psytar") | chat,
-    }
-    recall_goal = {"zh": ZH_RECALL_GOAL, "en": EN_RECALL_FLOOR, "en_self": 0.0}
+    recall_goal = CLEAR_RECALL
     thresholds: dict[str, float] = {}
-    for reg, judged_mask in judged.items():
-        mask = judged_mask & (register_of == reg)
+    for reg, (mask, floor_sets) in register_sets(examples, keys).items():
         names = [reg, f"{reg}:question", f"{reg}:bare"]
         chosen = dict.fromkeys(names, float(grid[0]))
-
-        # The recall goal holds for each of our own sets on its own, so a large easy set
-        # (the templates) cannot buy a threshold that a small hard one (case reports) fails.
-        floor_sets = [
-            source[mask] == name
-            for name in np.unique(source[mask])
-            if name in RECALL_FLOOR_SOURCES and y[mask & (source == name)].sum() >= MIN_KEY_SUPPORT
-        ]
 
         def quality(
             trial: dict[str, float],
@@ -233,10 +285,11 @@ def choose_thresholds(
             goal: float = recall_goal[reg],
             floor_sets: list[Array] = floor_sets,
         ) -> tuple[bool, float]:
-            cut = np.asarray([trial.get(k, trial[k.split(":")[0]]) for k in key_of[mask]])
-            labels, hit = y[mask], (oof[mask] >= cut) | rule[mask]
-            _, recall, f1 = prf(list(labels), list(hit))
-            floors = [prf(list(labels[s]), list(hit[s]))[1] >= goal for s in floor_sets]
+            # Other registers' examples are outside ``mask``: never counted, so never hit.
+            cut = np.asarray([trial.get(k, trial.get(k.split(":")[0], np.inf)) for k in key_of])
+            hit = (oof >= cut) | rule
+            _, recall, f1 = prf(list(y[mask]), list(hit[mask]))
+            floors = [prf(list(y[s]), list(hit[s]))[1] >= goal for s in floor_sets]
             return recall >= goal and all(floors), f1
 
         # Start from the best single threshold, then refine key by key.
@@ -258,47 +311,72 @@ def main() -> int:
     parser.add_argument("--cv-only", action="store_true")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=len(CV_SEEDS))
+    parser.add_argument("--thresholds-only", action="store_true")
     args = parser.parse_args()
 
     examples = load_training()
-    cache = FeatureCache()
-    dense, buckets, rules, keys = featurize(examples, cache)
+    features = featurize(examples, FeatureCache())
+    dense, buckets, rules, keys = features.dense, features.buckets, features.rules, features.keys
     y = np.asarray([e.label for e in examples], dtype=np.float64)
     weights = sample_weights(examples)
 
     # Repeated CV: thresholds chosen on each repeat's out-of-fold scores, then the median per
     # key, so one lucky or unlucky split cannot move a threshold by much.
-    service = np.asarray([k.endswith(":service") for k in keys])
+    if args.thresholds_only:
+        with np.load(OOF_CACHE) as kept:
+            scores = [kept[f"oof{i}"] for i in range(int(kept["repeats"]))]
+    else:
+        scores = []
+        for seed in CV_SEEDS[: args.repeats]:
+            fold_of = folds(examples, args.folds, seed)
+            oof = np.zeros(len(examples))
+            for k in range(args.folds):
+                train = np.flatnonzero(fold_of != k)
+                test = np.flatnonzero(fold_of == k)
+                fitted = fit(dense[train], [buckets[i] for i in train], y[train], weights[train])
+                oof[test] = scores_of(fitted, dense[test], [buckets[i] for i in test])
+            scores.append(oof)
+        np.savez(OOF_CACHE, repeats=len(scores), **{f"oof{i}": o for i, o in enumerate(scores)})
     repeats: list[tuple[Array, dict[str, float]]] = []
-    for seed in CV_SEEDS[: args.repeats]:
-        fold_of = folds(examples, args.folds, seed)
-        oof = np.zeros(len(examples))
-        for k in range(args.folds):
-            train = np.flatnonzero(fold_of != k)
-            test = np.flatnonzero(fold_of == k)
-            fitted = fit(dense[train], [buckets[i] for i in train], y[train], weights[train])
-            oof[test] = scores_of(fitted, dense[test], [buckets[i] for i in test])
-        # The detector never reports a ``:service`` message (``detector.about_service``).
-        oof[service] = 0.0
-        repeats.append((oof, choose_thresholds(examples, oof, rules, keys)))
+    for oof in scores:
+        oof = oof.copy()
+        # The detector never flags a ``:service`` message or an advice question.
+        oof[features.never] = 0.0
+        clear = choose_thresholds(examples, oof, rules, keys)
+        candidate = choose_candidate_thresholds(examples, oof, rules, keys, clear)
+        repeats.append((oof, clear | candidate))
     thresholds = {
         key: float(np.median([chosen[key] for _, chosen in repeats])) for key in repeats[0][1]
     }
     print(f"thresholds ({args.repeats}× {args.folds}-fold CV, median): {thresholds}")
-    print(f"{'source':12} {'n':>5} {'P':>6} {'R':>6} {'F1':>6} {'FP':>4}   (out-of-fold, pooled)")
-    cuts = np.asarray([thresholds.get(k, thresholds[k.split(":")[0]]) for k in keys])
-    hits = [(oof >= cuts) | np.asarray(rules) for oof, _ in repeats]
+    model = LinearModel(np.zeros(1, np.float32), np.zeros(1, np.float32), 0.0, thresholds)
+    clear_cut = np.asarray([model.threshold(k) for k in keys])
+    candidate_cut = np.asarray(
+        [model.threshold(f"{CANDIDATE}{k}", default=model.threshold(k)) for k in keys]
+    )
+    print(
+        f"{'source':12} {'n':>5} | clear: {'P':>6} {'R':>6} {'FP':>4} "
+        f"| case or confirm: {'P':>6} {'R':>6} {'FP':>4}   (out-of-fold, pooled over repeats)"
+    )
+    rule = np.asarray(rules)
     for source in dict.fromkeys(e.source for e in examples):
         idx = [i for i, e in enumerate(examples) if e.source == source]
-        labels = [examples[i].label for i in idx] * len(hits)
-        pred = [bool(hit[i]) for hit in hits for i in idx]
-        p, r, f = prf(labels, pred)
-        fp = sum(1 for y, h in zip(labels, pred, strict=True) if h and not y) // len(hits)
-        print(f"{source:12} {len(idx):5d} {p:6.3f} {r:6.3f} {f:6.3f} {fp:4d}")
+        labels = [examples[i].label for i in idx] * len(repeats)
+        row = f"{source:12} {len(idx):5d}"
+        for cut in (clear_cut, candidate_cut):
+            pred = [bool(oof[i] >= cut[i] or rule[i]) for oof, _ in repeats for i in idx]
+            p, r, _ = prf(labels, pred)
+            fp = sum(1 for y, h in zip(labels, pred, strict=True) if h and not y) / len(repeats)
+            row += f" | {p:6.3f} {r:6.3f} {fp:4.0f}"
+        print(row)
     if args.cv_only:
         return 0
-    final = fit(dense, buckets, y, weights).to_model(thresholds)
     target = Path(__file__).resolve().parent.parent / "skills" / "adverse_events" / MODEL_FILE
+    if args.thresholds_only:
+        shipped = LinearModel.load(target)
+        final = LinearModel(shipped.dense_weights, shipped.hash_weights, shipped.bias, thresholds)
+    else:
+        final = fit(dense, buckets, y, weights).to_model(thresholds)
     final.save(target)
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")
     return 0

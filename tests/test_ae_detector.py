@@ -11,7 +11,13 @@ import pytest
 
 from bot.settings import Settings
 from skills.adverse_events import cli
-from skills.adverse_events.detector import CATEGORIES, AEDetection, AEDetector
+from skills.adverse_events.detector import (
+    CATEGORIES,
+    WINDOW_CHARS,
+    AEDetection,
+    AEDetector,
+    sentence_windows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +122,6 @@ CASE_REPORT_ADE = [
     "Torsades de pointes in a patient on methadone maintenance.",
 ]
 CASE_REPORT_NOT_ADE = [
-    "Her symptoms resolved within two weeks of stopping the drug.",
     "The patient was treated with prednisone 60 mg daily for three weeks.",
     "Serum creatinine was 2.3 mg/dL on admission.",
     "Cyclosporine levels were within the therapeutic range.",
@@ -151,7 +156,7 @@ def test_reports_are_detected_with_their_category(
     detector: AEDetector, text: str, category: str
 ) -> None:
     verdict = detector.detect(text)
-    assert verdict.report, verdict
+    assert verdict.report or verdict.confirm, verdict  # reaches PV, at once or once confirmed
     assert category in verdict.categories, verdict
     assert set(verdict.categories) <= set(CATEGORIES)
     assert verdict.evidence or verdict.score > 0.5
@@ -172,7 +177,9 @@ def test_report_with_known_effect_question_is_flagged_both_ways(detector: AEDete
     assert verdict.is_known_effect_question
     assert verdict.language == "zh"
     english = detector.detect("A patient of mine got a bad rash on it - is that a known effect?")
-    assert english.report and english.is_known_effect_question and english.language == "en"
+    # Reaches PV (a case, or the confirmation question first) and the question is answered.
+    assert english.report or english.confirm
+    assert english.is_known_effect_question and english.language == "en"
 
 
 def test_plain_report_is_not_a_known_effect_question(detector: AEDetector) -> None:
@@ -180,7 +187,7 @@ def test_plain_report_is_not_a_known_effect_question(detector: AEDetector) -> No
 
 
 def test_empty_message(detector: AEDetector) -> None:
-    assert detector.detect("   ") == AEDetection(False, (), 0.0, "en", False, ())
+    assert detector.detect("   ") == AEDetection(False, False, (), 0.0, "en", False, ())
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, stdin: str) -> tuple[int, str, str]:
@@ -204,14 +211,53 @@ def test_classify_ae_jsonl_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = _run(monkeypatch, stdin)
     assert code == 0 and err == ""
     rows = [json.loads(line) for line in out.splitlines()]
-    assert [set(r) for r in rows] == [{"id", "report", "categories"}] * 2
-    assert rows[0]["id"] == "a" and rows[0]["report"] is True
+    assert [set(r) for r in rows] == [{"id", "report", "confirm", "categories"}] * 2
+    assert rows[0]["id"] == "a" and rows[0]["report"] is True and rows[0]["confirm"] is False
     assert "overdose" in rows[0]["categories"]
-    assert rows[1] == {"id": 7, "report": False, "categories": []}
+    assert rows[1] == {"id": 7, "report": False, "confirm": False, "categories": []}
 
 
 def test_classify_ae_skips_bad_lines_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = _run(monkeypatch, 'not json\n{"id": "b", "text": "早上好"}\n')
     assert code == 1
     assert "line 1" in err
-    assert json.loads(out) == {"id": "b", "report": False, "categories": []}
+    assert json.loads(out) == {"id": "b", "report": False, "confirm": False, "categories": []}
+
+
+# The textbook reports of issue #15 and the advice questions of issue #18, through the contract.
+CONTRACT_CASES = [
+    ("My patient on Noravex was hospitalised with acute kidney injury", True),
+    ("My patient stopped Noravex because of severe muscle pain.", True),
+    ("A patient was admitted with pancreatitis after a month on Noravex.", True),
+    ("A patient on Noravex came to the ER with dark urine and CK 12 000.", True),
+    ("患者同时在吃吉非罗齐，我能直接把诺拉维加上去吗？", False),
+    ("患者同时服用诺拉维和氨氯地平，可以吗？", False),
+]
+
+
+def test_classify_ae_reports_and_advice_questions(monkeypatch: pytest.MonkeyPatch) -> None:
+    stdin = "".join(
+        json.dumps({"id": i, "text": text}, ensure_ascii=False) + "\n"
+        for i, (text, _) in enumerate(CONTRACT_CASES)
+    )
+    code, out, _ = _run(monkeypatch, stdin)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [row["report"] for row in rows] == [expected for _, expected in CONTRACT_CASES]
+
+
+def test_long_messages_are_screened_in_bounded_windows(detector: AEDetector) -> None:
+    chatter = "我们科室最近在整理血脂门诊的随访资料，想请你们帮忙提供一些患者教育材料。" * 12
+    windows = sentence_windows(chatter + "另外，有个患者服用诺拉维两周后出现横纹肌溶解，已住院。")
+    assert len(windows) > 1 and all(len(window) <= WINDOW_CHARS for window in windows)
+    verdict = detector.detect(chatter + "另外，有个患者服用诺拉维两周后出现横纹肌溶解，已住院。")
+    assert verdict.report and "adverse_event" in verdict.categories
+    assert not detector.detect(chatter).report
+
+
+def test_windows_cover_the_whole_text() -> None:
+    text = "一句话。" * 200 + "x" * 700
+    windows = sentence_windows(text)
+    assert all(len(window) <= WINDOW_CHARS for window in windows)
+    assert "".join(windows).replace(" ", "").count("一句话") >= 200
+    assert "".join(windows).count("x") >= 700

@@ -2,9 +2,12 @@
 
 ``classify-ae --jsonl`` is the evaluation contract (external evaluation relies on it; keep it
 stable): read ``{"id", "text"}`` lines from stdin, write one
-``{"id", "report": true|false, "categories": [...]}`` line per input line, in order, flushed
-as it goes. A line that is not such an object is reported on stderr and skipped; the exit
-code is then 1. ``classify-ae TEXT ...`` prints the full verdict for each text, for people.
+``{"id", "report": true|false, "confirm": true|false, "categories": [...]}`` line per input
+line, in order, flushed as it goes. ``report`` is true when the message would reach PV: it
+opens a case at once, or the bot asks the doctor to confirm first (then ``confirm`` is true;
+the case opens unless the doctor clearly says no). A line that is not such an object is
+reported on stderr and skipped; the exit code is then 1. ``classify-ae TEXT ...`` prints the
+full verdict for each text, for people.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def classify_jsonl(detector: AEDetector, source: TextIO, sink: TextIO, errors: T
         verdict = detector.detect(row["text"])
         out = {
             "id": row.get("id"),
-            "report": verdict.report,
+            "report": verdict.report or verdict.confirm,
+            "confirm": verdict.confirm,
             "categories": list(verdict.categories),
         }
         sink.write(json.dumps(out, ensure_ascii=False) + "\n")
@@ -67,7 +71,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument(
         "--jsonl",
         action="store_true",
-        help='read {"id","text"} lines from stdin, write {"id","report","categories"} lines',
+        help='read {"id","text"} lines from stdin, write {"id","report","confirm","categories"} '
+        "lines",
     )
     parser.add_argument("text", nargs="*", help="message(s) to classify (without --jsonl)")
     parser.set_defaults(handler=_classify_ae)

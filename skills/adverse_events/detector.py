@@ -1,13 +1,21 @@
 """Offline adverse-event detector: is this message a report PV must receive, and of what kind?
 
-Two layers, a positive from either counts (recall comes first):
+Two stages ("when in doubt, report"):
 
-1. a trained linear classifier (``model.py``) over a multilingual embedding, character
-   n-grams and cue indicators — it tells "my patient got a rash on it" from "how should a
-   rash be managed?";
-2. recall rules over the cue lexicon (``cues.py``): a special situation (overdose, quality
-   complaint, pregnancy exposure …) stated as a fact — not negated, not hypothetical, not a
-   general question — is a report whatever the classifier says.
+1. **Candidate** (recall first): a trained linear classifier (``model.py``) over a
+   multilingual embedding, character n-grams and cue indicators scores the message; a score
+   at or above the register's *candidate* threshold, or a recall rule, makes it a candidate.
+2. **Decision**: a candidate at or above the register's *clear* threshold, or a special
+   situation stated as a fact (``rule_report``: overdose, quality complaint, pregnancy
+   exposure … not negated, not hypothetical, not a general question), is a clear report and
+   opens a case at once (``report``). A weaker candidate is ambiguous (``confirm``): the bot
+   asks the doctor one confirmation question before a case opens. A question that only asks
+   about an interaction, a dose or a known effect and tells of no outcome
+   (``advice_question``) is neither: it is answered, not reported.
+
+Long messages are scored in bounded sentence windows (``sentence_windows``), all embedded
+in one call; the message's verdict is the strongest window's. Both thresholds of every
+register are chosen by cross-validation on this project's own data (``bench/train_ae.py``).
 
 The categories come from the lexicon; a report with no special situation, or with a
 special situation and a reaction, is an ``adverse_event``.
@@ -29,8 +37,8 @@ from skills.adverse_events.cues import (
     normalize,
     register,
 )
-from skills.adverse_events.features import Embedder, dense_features, ngram_buckets
-from skills.adverse_events.model import LinearModel
+from skills.adverse_events.features import Embedder, FloatArray, dense_features, ngram_buckets
+from skills.adverse_events.model import CANDIDATE, LinearModel
 
 __all__ = ["CATEGORIES", "AEDetection", "AEDetector"]
 
@@ -85,19 +93,90 @@ _CLINICAL_ZH = re.compile(
 class AEDetection:
     """The verdict on one message.
 
-    ``report``: must go to PV. ``categories``: subset of ``CATEGORIES`` in that order
-    (empty when not a report). ``score``: the classifier's score in [0, 1] (rules may make
-    a report of a low score). ``language``: "zh" or "en". ``is_known_effect_question``:
-    the message (also) asks whether an effect is known/expected/common — answer it even
-    when it is a report. ``evidence``: the cue phrases that matched, for the audit trail.
+    ``report``: a clear report — a case opens at once. ``confirm``: an ambiguous candidate —
+    the doctor is asked once whether it happened to a patient (never both true; either
+    means the message will reach PV unless the doctor says no). ``categories``: subset of
+    ``CATEGORIES`` in that order (empty when neither). ``score``: the classifier's best
+    window score in [0, 1] (rules may make a report of a low score). ``language``: "zh" or
+    "en". ``is_known_effect_question``: the message (also) asks whether an effect is
+    known/expected/common — answer it even when it is a report. ``evidence``: the cue
+    phrases that matched, for the audit trail.
     """
 
     report: bool
+    confirm: bool
     categories: tuple[str, ...]
     score: float
     language: str
     is_known_effect_question: bool
     evidence: tuple[str, ...]
+
+
+# Windows: a message longer than ``WINDOW_CHARS`` is cut at sentence ends into windows of at
+# most that many characters, each sharing its first sentence with the previous window's last
+# (a report told over two sentences stays together). Every window is scored; none is skipped.
+WINDOW_CHARS = 240
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=[.])\s+")
+
+
+def sentence_windows(text: str, limit: int = WINDOW_CHARS) -> list[str]:
+    """``text`` itself when short, else overlapping sentence windows of at most ``limit``."""
+    if len(text) <= limit:
+        return [text]
+    sentences: list[str] = []
+    for part in _SENTENCE_END.split(text):
+        part = part.strip()
+        # A "sentence" longer than a window (no punctuation) is cut into window-sized pieces.
+        sentences += [part[i : i + limit] for i in range(0, len(part), limit)] if part else []
+    windows: list[str] = []
+    current: list[str] = []
+    for sentence in sentences:
+        if current and len(" ".join([*current, sentence])) > limit:
+            windows.append(" ".join(current))
+            current = [current[-1]] if len(current[-1]) + len(sentence) < limit else []
+        current.append(sentence)
+    if current:
+        windows.append(" ".join(current))
+    return windows
+
+
+# Outcome words beyond ``_REACTION`` that make an interaction question a possible report.
+_OUTCOME_ZH = re.compile(
+    r"酸|麻|抖|乏力|没劲|无力|黄|黑|尿|便|模糊|耳鸣|脱发|掉头发|失眠|心悸|胸闷|气短|憋|抽筋|"
+    r"指标|异常|转氨酶|肝酶|肝功|肾功|肌酐|肌酸|ck|inr|alt|ast|血糖|血压|不良|副作用|反应|"
+    r"症状|急诊|icu|去世|变|加重|恶化|下降|降到|升|高了|低了",
+    re.IGNORECASE,
+)
+# A question (or request for advice) in the message.
+_ASKS = re.compile(r"[?？]|吗|呢|能否|可否|是否|怎么|如何|可以|能不能|行不行|好不好", re.IGNORECASE)
+_ASKS_EN = re.compile(
+    r"\?|^(can|could|should|may|is|are|does|do|would|will|what|how)\b|\b(can|could|should|"
+    r"may) (i|we|he|she|they|you)\b",
+    re.IGNORECASE,
+)
+
+
+def advice_question(text: str, cues: CueMatches) -> bool:
+    """A question about combining drugs that tells of no outcome.
+
+    "患者同时服用诺拉维和氨氯地平，可以吗？", "My patient is on warfarin; can I add Noravex?":
+    the doctor asks for advice; nothing untoward happened to anyone, so it is answered, not
+    reported. Only the interaction cue may be present (a pregnancy, an overdose taken … keep
+    it screened), and any word of an outcome — a symptom, a finding, a lab value, an
+    admission (``_OUTCOME``, ``causality.EVENT``) — makes it a possible report again.
+    """
+    if set(cues.special) != {"interaction"} or not asks_question(text):
+        return False
+    norm = normalize(text)
+    if detect_language(text) == "zh":
+        return not (_REACTION.search(norm) or _OUTCOME_ZH.search(norm))
+    return not (_REACTION_EN.search(norm) or EVENT.search(norm))
+
+
+def asks_question(text: str) -> bool:
+    """Whether the message asks something (a question mark, 吗/呢, "can I …", "should …")."""
+    asks = _ASKS if detect_language(text) == "zh" else _ASKS_EN
+    return asks.search(normalize(text)) is not None
 
 
 def rule_report(cues: CueMatches) -> bool:
@@ -128,6 +207,21 @@ def threshold_key(text: str, cues: CueMatches) -> str:
         never = about_service(text, cues, key) or not has_content(text, key)
         return f"{key}:service" if never else f"{key}:bare"
     return key
+
+
+def clinical(text: str, cues: CueMatches) -> bool:
+    """Whether a candidate names anything a report rests on, so that asking makes sense.
+
+    Chinese: a clinical word (``_CLINICAL_ZH``). English: a patient or the writer, an
+    exposure or special-situation cue, a reaction, event or drug-like word. A string with none
+    ("'; DROP TABLE doctors; --") is never asked about, whatever its score.
+    """
+    norm = normalize(text)
+    if detect_language(text) == "zh":
+        return bool(_CLINICAL_ZH.search(norm))
+    if cues.patient or cues.exposure or cues.special:
+        return True
+    return bool(_REACTION_EN.search(norm) or EVENT.search(norm) or DRUG.search(norm))
 
 
 def has_content(text: str, key: str) -> bool:
@@ -190,25 +284,54 @@ class AEDetector:
         detector.detect("warm-up: the patient developed a rash")
         return detector
 
-    def score(self, text: str, cues: CueMatches, language: str) -> float:
-        """The classifier's score for ``text`` given its cue matches."""
-        dense = dense_features(self._embedder.embed([text])[0], cues, language, text)
-        return self._model.score(dense, ngram_buckets(text))
-
     def detect(self, text: str) -> AEDetection:
-        """Judge one message (any length; an empty message is never a report)."""
+        """Judge one message (any length; an empty message is never a report).
+
+        Every window of the message (``sentence_windows``) is scored in one embedding call;
+        the message is a clear report when any window is, else a candidate to confirm when any
+        window is one.
+        """
         language = detect_language(text)
-        cues = match_cues(text)
         if not text.strip():
-            return AEDetection(False, (), 0.0, language, False, ())
-        score = self.score(text, cues, language)
-        thresholds = self._model.thresholds
-        key = threshold_key(text, cues)
-        threshold = thresholds.get(key, thresholds.get(key.split(":")[0], thresholds["en"]))
-        report = not key.endswith(":service") and (score >= threshold or rule_report(cues))
-        categories = categories_for(cues, text, language) if report else ()
+            return AEDetection(False, False, (), 0.0, language, False, ())
+        windows = sentence_windows(text)
+        embeddings = self._embedder.embed(windows)
+        verdicts = [
+            self._judge(window, vector) for window, vector in zip(windows, embeddings, strict=True)
+        ]
+        report = any(v.report for v in verdicts)
+        confirm = not report and any(v.confirm for v in verdicts)
+        flagged = [v for v in verdicts if v.report or v.confirm]
+        categories = {name for v in flagged for name in v.categories}
+        evidence = dict.fromkeys(phrase for v in verdicts for phrase in v.evidence)
         return AEDetection(
             report=report,
+            confirm=confirm,
+            categories=tuple(name for name in CATEGORIES if name in categories),
+            score=max(v.score for v in verdicts),
+            language=language,
+            is_known_effect_question=any(v.is_known_effect_question for v in verdicts),
+            evidence=tuple(evidence),
+        )
+
+    def _judge(self, text: str, embedding: FloatArray) -> AEDetection:
+        """One window: its score against the register's clear and candidate thresholds."""
+        language = detect_language(text)
+        cues = match_cues(text)
+        score = self._model.score(
+            dense_features(embedding, cues, language, text), ngram_buckets(text)
+        )
+        key = threshold_key(text, cues)
+        clear_at = self._model.threshold(key)
+        candidate_at = self._model.threshold(f"{CANDIDATE}{key}", default=clear_at)
+        screened = text.strip() != "" and not key.endswith(":service")
+        screened = screened and not advice_question(text, cues)
+        report = screened and (score >= clear_at or rule_report(cues))
+        confirm = screened and not report and score >= candidate_at and clinical(text, cues)
+        categories = categories_for(cues, text, language) if report or confirm else ()
+        return AEDetection(
+            report=report,
+            confirm=confirm,
             categories=categories,
             score=round(score, 4),
             language=language,

@@ -17,6 +17,8 @@ import numpy as np
 from skills.adverse_events.features import DENSE_DIM, HASH_DIM, FloatArray, IntArray
 
 MODEL_FILE = "ae_model.npz"
+# Threshold keys of the candidate stage: ``CANDIDATE + <clear key>`` (e.g. "candidate:zh").
+CANDIDATE = "candidate:"
 FORMAT_VERSION = 1
 
 
@@ -24,8 +26,11 @@ FORMAT_VERSION = 1
 class LinearModel:
     """Logistic regression over [embedding | cue indicators] and hashed n-grams.
 
-    ``thresholds`` maps a language code to the score at or above which a message is a
-    report; chosen on cross-validated scores for recall first (see ``bench/train_ae.py``).
+    ``thresholds`` maps a threshold key (``detector.threshold_key``: a register, refined by
+    context) to the score at or above which a message is a clear report, and
+    ``CANDIDATE + key`` to the lower score at or above which it is a candidate the doctor is
+    asked to confirm; chosen on cross-validated scores for recall first (see
+    ``bench/train_ae.py``).
     """
 
     dense_weights: FloatArray
@@ -40,6 +45,15 @@ class LinearModel:
             hashed = float(self.hash_weights[buckets].sum()) / math.sqrt(buckets.size)
         logit = float(dense @ self.dense_weights) + hashed + self.bias
         return 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
+
+    def threshold(self, key: str, default: float | None = None) -> float:
+        """The threshold of ``key``; else ``default``; else its register's ("zh:bare" → "zh")."""
+        if key in self.thresholds:
+            return self.thresholds[key]
+        if default is not None:
+            return default
+        register = key.split(":")[0]
+        return self.thresholds.get(register, self.thresholds["en"])
 
     def save(self, path: Path) -> None:
         """Write the model as a compressed ``.npz``."""

@@ -1,6 +1,7 @@
 """The verdict on one message: offline detector always, LLM verdict added when configured.
 
-A positive from either counts (recall first); an LLM failure never blocks screening.
+A positive from either counts (recall first): an LLM "report" makes a clear report of a
+message the detector would only ask to confirm; an LLM failure never blocks screening.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class Detection(Protocol):
 
     @property
     def report(self) -> bool: ...
+
+    @property
+    def confirm(self) -> bool: ...
 
     @property
     def categories(self) -> tuple[str, ...]: ...
@@ -44,9 +48,11 @@ class OfflineDetector(Protocol):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The combined verdict on one message."""
+    """The combined verdict on one message: ``report`` opens a case at once, ``confirm`` asks
+    the doctor one confirmation question first (never both)."""
 
     report: bool
+    confirm: bool
     categories: tuple[str, ...]
     language: str
     is_known_effect_question: bool
@@ -94,22 +100,26 @@ class Screener:
         detail: dict[str, Any] = {
             "offline": {
                 "report": offline.report,
+                "confirm": offline.confirm,
                 "score": offline.score,
                 "evidence": list(offline.evidence),
             }
         }
-        report = offline.report
+        report, confirm = offline.report, offline.confirm
         categories = set(offline.categories)
         known_question = offline.is_known_effect_question
         if llm_verdict is not None:
             detail["llm"] = llm_verdict
             if llm_verdict["report"]:
-                report = True
+                report, confirm = True, False
                 categories |= set(llm_verdict["categories"]) or {"adverse_event"}
             known_question = known_question or bool(llm_verdict["known_effect_question"])
         return Verdict(
             report=report,
-            categories=tuple(name for name in CATEGORIES if name in categories) if report else (),
+            confirm=confirm,
+            categories=tuple(name for name in CATEGORIES if name in categories)
+            if report or confirm
+            else (),
             language=offline.language,
             is_known_effect_question=known_question,
             detail=detail,

@@ -1,18 +1,38 @@
 """Screening of every inbound doctor message for adverse events and special situations.
 
 ``ScreeningMiddleware`` (verdicts from ``screener.Screener``) runs after Audit and before the
-human-mode gate, whatever skill is active and in both modes: on a report it opens (or extends)
-a case and persists it before anything else happens. In bot mode it starts the guided report
-form; in human mode the case goes to PV at once and the rep is told.
+human-mode gate, whatever skill is active and in both modes: on a clear report it opens (or
+extends) a case and persists it before anything else happens. In bot mode it starts the guided
+report form; in human mode the case goes to PV at once and the rep is told.
+
+On an ambiguous candidate (``Verdict.confirm``) in bot mode it asks the doctor one question
+instead — "did this happen to a patient after a medicine?" — and keeps the message in the
+conversation state (``PENDING_CONFIRMATION``; durable, so a restart in between loses nothing).
+The doctor's next message answers it, read negation-aware (``bot.yesno``): a yes, or anything
+that is not a clear no, opens the case with day 0 = the first message; a clear no is written to
+the audit trail and the first message goes on to its skill (e.g. Q&A) as if just received. If
+the answer is itself a report, it is screened and handled too. In human mode, or while a report
+form is already open, nobody is asked: the candidate is reported (when in doubt, report).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.dispatcher import Context, NextStep
 from bot.escalation import EscalationReason, request_escalation
+from bot.i18n import pick
 from bot.middlewares import MUST_HANDLE
-from bot.models import ActiveForm, ConversationMode, MessageKind, SenderType
+from bot.models import (
+    ActiveForm,
+    ConversationMode,
+    InboundMessage,
+    Locale,
+    MessageKind,
+    SenderType,
+)
 from bot.services import Services
+from bot.yesno import YesNo, read_yes_no
 from skills.adverse_events.cases import (
     AECase,
     Event,
@@ -24,7 +44,22 @@ from skills.adverse_events.cases import (
 from skills.adverse_events.cues import CATEGORIES
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
-from skills.adverse_events.service import AE_FORM, AEService, ae_service
+from skills.adverse_events.service import AE_FORM, QUESTION_TEXT, AEService, ae_service
+
+# conversation.data key of the message waiting for the doctor's confirmation.
+PENDING_CONFIRMATION = "ae_pending_confirmation"
+_ANSWERABLE = (MessageKind.TEXT, MessageKind.CLICK, MessageKind.VOICE, MessageKind.IMAGE)
+
+
+def confirmation_question(language: str) -> str:
+    """The one question asked before an ambiguous message becomes a case."""
+    return pick(
+        Locale.ZH if language == "zh" else Locale.EN,
+        "您提到的情况是患者（或您本人）用药后发生的吗？如是，我们需要向药物警戒部门报告。"
+        "请回复“是”或“不是”。",
+        "Did what you describe happen to a patient (or to you) after taking a medicine? If so, "
+        "we need to report it to our pharmacovigilance team. Please reply 'yes' or 'no'.",
+    )
 
 
 def _screened(ctx: Context) -> bool:
@@ -44,15 +79,117 @@ class ScreeningMiddleware:
         self._services = services
 
     async def __call__(self, next_step: NextStep, ctx: Context) -> None:
+        ae = ae_service(self._services)
+        pending = _take_pending(ctx)
+        verdict: Verdict | None = None
         if _screened(ctx):
-            ae = ae_service(self._services)
             verdict = await ae.screener.screen(ctx.message.text)
             ctx.data["ae_verdict"] = verdict
-            if verdict.report:
+        if pending is not None:
+            declined = await _resolve(ae, ctx, pending)
+            if not declined:  # the case is open (with this message in it, if it told more)
+                await next_step(ctx)
+                return
+            if verdict is None or not (verdict.report or verdict.confirm):
+                # A plain "no": the first message goes on to its skill as if just received.
+                await _continue_with(next_step, ctx, pending)
+                return
+        if verdict is not None:
+            if verdict.report or (verdict.confirm and not _may_ask(ctx)):
                 await _record_report(ae, ctx, verdict)
+            elif verdict.confirm:
+                _ask_to_confirm(ctx, verdict)
+                return  # the skills wait for the answer
             if ctx.conversation.mode is ConversationMode.HUMAN:
                 await _hand_form_to_pv(ae, ctx)
         await next_step(ctx)
+
+
+def _may_ask(ctx: Context) -> bool:
+    """Whether the bot may ask a confirmation question: bot mode, no report form running
+    (a rep is typing in human mode; inside a report form the message is part of it)."""
+    form = ctx.conversation.form
+    in_report = form is not None and form.name == AE_FORM
+    return ctx.conversation.mode is ConversationMode.BOT and not in_report
+
+
+def _ask_to_confirm(ctx: Context, verdict: Verdict) -> None:
+    """Keep the message in the conversation state and ask the one question."""
+    ctx.conversation.data[PENDING_CONFIRMATION] = {
+        "message": ctx.message.model_dump(mode="json"),
+        "categories": list(verdict.categories),
+        "language": verdict.language,
+        "known_effect_question": verdict.is_known_effect_question,
+        "detail": verdict.detail,
+        "asked_at": ctx.now.isoformat(),
+    }
+    ctx.skill, ctx.handler = "adverse_events", "confirmation_question"
+    ctx.data["audit_ae_confirm"] = "asked"
+    ctx.reply(confirmation_question(verdict.language))
+
+
+def _take_pending(ctx: Context) -> dict[str, Any] | None:
+    """The confirmation waiting for this doctor's answer, removed from the state (any next
+    message from the doctor answers it; channel events do not)."""
+    message = ctx.message
+    if not ctx.has_conversation or message.sender_type is not SenderType.EXTERNAL:
+        return None
+    if message.kind not in _ANSWERABLE:
+        return None
+    pending: dict[str, Any] | None = ctx.conversation.data.pop(PENDING_CONFIRMATION, None)
+    return pending
+
+
+async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any]) -> bool:
+    """Read the answer; open the case unless it is a clear no. True when declined."""
+    message = ctx.message
+    text = message.text if message.kind is MessageKind.TEXT else ""
+    answer = read_yes_no(text) if text.strip() else YesNo.UNCLEAR
+    original = InboundMessage.model_validate(pending["message"])
+    ctx.data["audit_ae_confirm"] = answer.value
+    if answer is YesNo.NO:
+        await ae.services.audit.record(
+            "ae_confirmation_declined",
+            ctx.now,
+            conversation=message.conversation_key,
+            message_id=original.message_id,
+            answer_message_id=message.message_id,
+            answer=text,
+            categories=pending["categories"],
+        )
+        return True
+    confirmed = Verdict(
+        report=True,
+        confirm=False,
+        categories=tuple(pending["categories"]),
+        language=str(pending["language"]),
+        is_known_effect_question=bool(pending["known_effect_question"]),
+        detail={
+            **pending["detail"],
+            "confirmation": {"answer": answer.value, "answer_message_id": message.message_id},
+        },
+    )
+    current, screened_now = ctx.message, ctx.data.get("ae_verdict")
+    ctx.message = original  # day 0, the source text and the message key are the first message's
+    try:
+        await _record_report(ae, ctx, confirmed)
+    finally:
+        ctx.message = current
+    ctx.data["ae_verdict"] = confirmed
+    ctx.data[QUESTION_TEXT] = original.text
+    if isinstance(screened_now, Verdict) and (screened_now.report or screened_now.confirm):
+        await _record_report(ae, ctx, screened_now)  # the answer told of an event too
+    return False
+
+
+async def _continue_with(next_step: NextStep, ctx: Context, pending: dict[str, Any]) -> None:
+    """Hand the first message to the skills (the doctor said it was not an event)."""
+    current = ctx.message
+    ctx.message = InboundMessage.model_validate(pending["message"])
+    try:
+        await next_step(ctx)
+    finally:
+        ctx.message = current
 
 
 async def _hand_form_to_pv(ae: AEService, ctx: Context) -> None:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 SKILL: Final = "adverse_events"
 AE_FORM: Final = "ae_report"  # conversation.form.name of the guided report
+# ctx.data key: the message whose known-effect question the report form answers, when it is
+# not the message being handled (a case confirmed by the doctor's next message).
+QUESTION_TEXT: Final = "ae_question_text"
 DELIVERY_QUEUE: Final = "ae_delivery"
 DELIVERY_GROUP: Final = "pv"
 DEAD_LETTER_QUEUE: Final = "ae_dead_letter"

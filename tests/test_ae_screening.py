@@ -1,0 +1,157 @@
+"""Two-stage adverse-event screening through the whole bot: clear reports open a case at once,
+ambiguous messages get one confirmation question, advice questions are answered.
+
+The confirmation flow runs end to end through the production dispatcher on every storage
+backend: a yes, a clear no ("不是", "不是的，只是问问", "no"), an unclear answer, a restart between
+the question and the answer, and an answer that is itself a report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.middlewares import load_conversation
+from bot.storage.base import Storage
+from knowledge.base import KnowledgeBase
+from skills.adverse_events.screening import PENDING_CONFIRMATION
+from tests.ae_support import AEBot, ae_settings
+
+# Ambiguous on purpose: something untoward, but not said to have followed a medicine.
+CONFIRM_ZH = "病人最近老说腿没劲，上楼费劲"
+CONFIRM_EN = "My patient mentioned mild headaches this week."
+CLEAR_ZH = "患者服用诺拉维两周后出现横纹肌溶解，已住院"
+QUESTION_MARK = ("请回复“是”或“不是”", "Please reply 'yes' or 'no'")
+
+
+def _asked(replies: list[str]) -> bool:
+    return any(mark in text for text in replies for mark in QUESTION_MARK)
+
+
+async def _asked_about(storage: Storage, tmp_path: Path, text: str) -> AEBot:
+    """A bot that has just asked the doctor to confirm ``text``; no case is open yet."""
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(text))
+    assert await bot.ae.store.case_ids() == []
+    return bot
+
+
+async def _audit_kinds(storage: Storage) -> list[str]:
+    entries = await storage.consume("audit", "test-audit", "t", count=500, block_ms=0)
+    return [str(entry.payload.get("kind")) for entry in entries]
+
+
+@pytest.mark.parametrize("answer", ["是的", "是", "对，吃了诺拉维以后", "yes"])
+async def test_yes_opens_the_case_with_day0_of_the_first_message(
+    storage: Storage, tmp_path: Path, answer: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    asked = await bot.say(CONFIRM_ZH)
+    assert _asked(asked) and "是" in asked[-1]
+    assert await bot.ae.store.case_ids() == []  # nothing opens before the answer
+    first_at = bot.clock.now
+    bot.clock.advance(minutes=7)
+    replies = await bot.say(answer)
+    case = await bot.only_case()
+    assert case.day0 == first_at and case.sources[0].text == CONFIRM_ZH
+    assert case.detection["confirmation"]["answer"] == "yes"
+    assert any(case.case_id in text for text in replies)  # the report form starts
+    conversation = await load_conversation(storage, "doc1")
+    assert conversation is not None and PENDING_CONFIRMATION not in conversation.data
+
+
+@pytest.mark.parametrize("answer", ["不是", "不是的，只是问问", "没有", "no, just asking"])
+async def test_a_clear_no_is_audited_and_the_message_goes_on_to_its_skill(
+    storage: Storage, tmp_path: Path, answer: str
+) -> None:
+    bot = await _asked_about(storage, tmp_path, CONFIRM_ZH)
+    replies = await bot.say(answer)
+    assert await bot.ae.store.case_ids() == []
+    assert replies and not _asked(replies)  # the first message is handled by its skill
+    assert "ae_confirmation_declined" in await _audit_kinds(storage)
+    # The question is settled: the next message is an ordinary one.
+    assert await bot.say("谢谢") and await bot.ae.store.case_ids() == []
+
+
+@pytest.mark.parametrize("answer", ["不知道", "嗯……不太确定", "帮我报名下周的会议", "?"])
+async def test_anything_but_a_clear_no_opens_the_case(
+    storage: Storage, tmp_path: Path, answer: str
+) -> None:
+    bot = await _asked_about(storage, tmp_path, CONFIRM_ZH)
+    await bot.say(answer)
+    case = await bot.only_case()
+    assert case.sources[0].text == CONFIRM_ZH
+    assert case.detection["confirmation"]["answer"] == "unclear"
+
+
+async def test_the_question_survives_a_restart(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(CONFIRM_EN))
+    first_at = bot.clock.now
+    bot.services, bot.dispatcher = bot.build()  # the process restarts before the answer
+    bot.clock.advance(hours=2)
+    await bot.say("yes")
+    case = await bot.only_case()
+    assert case.day0 == first_at and case.sources[0].text == CONFIRM_EN
+
+
+async def test_an_answer_that_is_a_report_loses_neither(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(CONFIRM_ZH))
+    await bot.say(CLEAR_ZH)
+    case = await bot.only_case()
+    assert [source.text for source in case.sources] == [CONFIRM_ZH, CLEAR_ZH]
+
+
+async def test_a_no_followed_by_a_report_in_the_same_message_opens_that_report(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(CONFIRM_ZH))
+    await bot.say("不是。" + CLEAR_ZH)
+    case = await bot.only_case()
+    assert CLEAR_ZH in case.sources[0].text and CONFIRM_ZH not in case.sources[0].text
+    assert "ae_confirmation_declined" in await _audit_kinds(storage)
+
+
+async def test_english_doctors_are_asked_in_english(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    asked = await bot.say(CONFIRM_EN)
+    assert any("pharmacovigilance" in text and "yes" in text for text in asked)
+
+
+async def test_a_clear_report_opens_at_once(storage: Storage, tmp_path: Path) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    replies = await bot.say(CLEAR_ZH)
+    case = await bot.only_case()
+    assert not _asked(replies[:1]) and case.case_id in replies[0]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "患者同时在吃吉非罗齐，我能直接把诺拉维加上去吗？",
+        "患者同时服用诺拉维和氨氯地平，可以吗？",
+        "My patient is on warfarin; can I add Noravex?",
+    ],
+)
+async def test_interaction_questions_are_answered_not_reported(
+    storage: Storage, tmp_path: Path, sample_knowledge: KnowledgeBase, question: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage, knowledge=sample_knowledge)
+    replies = await bot.say(question)
+    assert replies and not _asked(replies)
+    assert await bot.ae.store.case_ids() == []
+
+
+async def test_a_question_that_also_tells_of_an_event_gets_the_case_then_the_answer(
+    storage: Storage, tmp_path: Path, sample_knowledge: KnowledgeBase
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage, knowledge=sample_knowledge)
+    replies = await bot.say(
+        "患者同时服用诺拉维和克拉霉素后出现肌肉疼痛，CK升高，这两个药能一起用吗？"
+    )
+    case = await bot.only_case()
+    assert "interaction" in case.categories
+    assert case.case_id in replies[0] and len(replies) >= 2
