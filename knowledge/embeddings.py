@@ -48,8 +48,14 @@ class E5Engine:
         self._model: Any = E5(num_threads=1)
         self._turns = EncoderTurns()
 
-    def query(self, texts: Sequence[str]) -> FloatArray:
-        """L2-normalised ``(len(texts), 384)`` vectors with the ``query:`` prefix."""
+    def query(self, texts: Sequence[str], windowed: bool = True) -> FloatArray:
+        """L2-normalised ``(len(texts), 384)`` vectors with the ``query:`` prefix.
+
+        ``windowed=False`` embeds each text whole, for a caller that cut its text into windows
+        of its own (the adverse-event detector, whose model was trained on whole windows).
+        """
+        if not windowed:
+            return self._run(self._model.query, texts, _QUERY_SLICE_CHARS)
         windows: list[str] = []
         owners: list[int] = []
         for index, text in enumerate(texts):

@@ -175,3 +175,19 @@ async def test_names_and_id_numbers_are_masked(storage: Storage, tmp_path: Path)
     stored = case.model_dump_json()
     assert "张三" not in stored and "110101199001011234" not in stored
     assert "XX药" in case.sources[0].text  # the rest is kept verbatim
+
+
+async def test_a_message_both_screened_and_answered_is_one_source(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """An answer the form could not read is kept for PV, once, even when screening kept it too."""
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say("我有个病人吃了诺拉维两周后肌肉疼得厉害，CK升到12000，已经停药了")
+    case = await bot.only_case()
+    await bot.say("男，65岁")
+    await bot.say("两周前")  # not a seriousness answer: asked again
+    await bot.say("停药了")  # again not one: unknown, the words kept for PV
+    sources = (await bot.case(case.case_id)).sources
+    ids = [source.message_id for source in sources]
+    assert len(ids) == len(set(ids)) and sources[-1].text == "停药了"
+    assert not case.add_source(case.sources[0])  # the same message again is not kept twice

@@ -151,6 +151,14 @@ class AECase(BaseModel):
     def language(self) -> str:
         return self.sources[0].language if self.sources else "zh"
 
+    def add_source(self, source: SourceMessage) -> bool:
+        """Keep ``source`` once: a message both screened and answered in the form is one
+        source. False when that message is kept already."""
+        if any(kept.message_id == source.message_id for kept in self.sources):
+            return False
+        self.sources.append(source)
+        return True
+
 
 def masked(case: AECase) -> AECase:
     """A copy of ``case`` with every free-text field passed through the one masking function:

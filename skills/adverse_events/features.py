@@ -111,7 +111,7 @@ class Embedder:
             if english
             else None
         )
-        out[:, :E5_DIM] = self._engine.query(texts)
+        out[:, :E5_DIM] = self._engine.query(texts, windowed=False)  # texts are windows already
         if pending is not None:
             out[english, E5_DIM:] = pending.result()
         return out

@@ -554,7 +554,7 @@ def create_router(services: Services, priority: int) -> Router:
             if forms.is_question(text):  # a new question, not an addition to the report
                 await forms.answer_question(ctx, text)
             else:  # an addition before confirming asks for confirmation again
-                state.case.sources.append(_note(ctx))
+                state.case.add_source(_note(ctx))
         elif (
             message.kind is MessageKind.TEXT
             and step not in YES_NO_STEPS  # there "不知道" is unclear: asked again once
@@ -572,7 +572,7 @@ def create_router(services: Services, priority: int) -> Router:
         else:  # asked twice: unknown, never a guess (a consent never becomes a yes)
             state.case.unknown.append(step)
             if message.kind is MessageKind.TEXT and step not in ("consent", "contact"):
-                state.case.sources.append(_note(ctx))  # PV still reads the words
+                state.case.add_source(_note(ctx))  # PV still reads the words
             state.mark(step)
         await _ask_next(ae, ctx, state)
         return None

@@ -264,16 +264,14 @@ async def _record_report(ae: AEService, ctx: Context, verdict: Verdict) -> None:
 
 def _add_source(case: AECase, ctx: Context, verdict: Verdict) -> None:
     message = ctx.message
-    if any(source.message_id == message.message_id for source in case.sources):
-        return
-    case.sources.append(
-        SourceMessage(
-            message_id=message.message_id,
-            received_at=message.received_at,
-            text=mask(message.text),
-            language=verdict.language,
-        )
+    source = SourceMessage(
+        message_id=message.message_id,
+        received_at=message.received_at,
+        text=mask(message.text),
+        language=verdict.language,
     )
+    if not case.add_source(source):
+        return
     case.categories = [c for c in CATEGORIES if c in set(case.categories) | set(verdict.categories)]
     case.known_effect_question = case.known_effect_question or verdict.is_known_effect_question
 
