@@ -222,9 +222,11 @@ def judge(turn: Turn, ctx: Any, replies: list[Any]) -> tuple[bool, str]:
         return ok, got
     checks = {
         "ae_report": bool(ae_case),
-        "meetings_list": ctx.handler == "list_meetings",
-        "meetings_mine": ctx.handler == "my_registrations",
-        "meetings_cancel": ctx.handler in ("my_registrations", "cancel"),
+        "meetings_list": ctx.handler == "list_meetings" or audit.get("intent") == "meetings_list",
+        "meetings_mine": ctx.handler == "my_registrations"
+        or audit.get("intent") == "meetings_mine",
+        "meetings_cancel": ctx.handler in ("my_registrations", "cancel")
+        or audit.get("intent") == "meetings_mine",
         "handoff": escalation is not None,
         "handoff_menu": escalation is not None,
         "chitchat": bool(replies)
@@ -301,7 +303,9 @@ def report(outcomes: list[Outcome], split: str) -> None:
         group = f"[{group_of(outcome.turn.category)}]"
         for key in ((group, outcome.item.lang), (group, "all")):
             table[key].append(outcome.passed)
-    print(f"\n== split: {split} ({len(chosen)} turns, {len({o.item.item_id for o in chosen})} items)")
+    print(
+        f"\n== split: {split} ({len(chosen)} turns, {len({o.item.item_id for o in chosen})} items)"
+    )
     print(f"{'category':<22}{'zh':>14}{'en':>14}{'all':>14}")
     for category in sorted({c for c, _ in table}, key=lambda c: (not c.startswith("["), c)):
         cells = []

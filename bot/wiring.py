@@ -46,6 +46,9 @@ def build_dispatcher(services: Services) -> Dispatcher:
     )
     # "Is that a known effect?" sent with a report is answered by Q&A from approved content.
     ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
+    # A longer meetings request ("I would like to cancel my registration") that the meetings
+    # router's short-text filters let through is recognised by Q&A's classifier and shown here.
+    qa_service(services).meeting_route = meetings.doctor_view(services)
     dispatcher.include_router(handoff.create_router(services, PRIORITY_HANDOFF))
     dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
     dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))
