@@ -154,3 +154,13 @@ async def test_a_long_cancel_request_shows_the_registrations(
 def test_the_service_keeps_its_answering_entry_point(sample_knowledge: KnowledgeBase) -> None:
     services, _, _ = build_bot(sample_knowledge, full=True)
     assert callable(service_of(services).answer_side_question)
+
+
+async def test_an_unverified_doctor_is_told_the_pregnancy_answer_is_for_hcps(
+    sample_knowledge: KnowledgeBase,
+) -> None:
+    _, dispatcher = await _doctor(sample_knowledge, verified=False)
+    ctx = await dispatcher.feed(message("孕妇可以服用诺拉维吗？"))
+    assert ctx.data["audit_qa"].get("hcp_gated") is True
+    assert "off_label" not in ctx.data["audit_qa"]["guards"]
+    assert "qa:verify" in menu_ids(ctx.replies)

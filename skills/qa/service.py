@@ -430,6 +430,14 @@ class QAService:
         # was flagged (the population it contraindicates, the condition, the dose) answers it.
         safety_answer = on_topic and topic.label in SAFETY_TOPICS
         if finding is not None and not (safety_answer and addresses(passing[0].text, finding)):
+            for_hcp = not hcp and await self._safety_answer_for_hcp(
+                question, today, library, topic, finding
+            )
+            if for_hcp:
+                audit["hcp_gated"] = True  # the answer exists, for verified doctors
+                ctx.conversation.data[PENDING_KEY] = question
+                ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
+                return
             self._decline_off_label(ctx, audit, finding, question)
             return
         classifier_off_label = guard_sure and sure == "off_label"
@@ -487,6 +495,26 @@ class QAService:
         product = next((hit.product for hit in cited if hit.product), None)
         if product:
             ctx.conversation.data[PRODUCT_KEY] = product
+
+    async def _safety_answer_for_hcp(
+        self,
+        question: str,
+        today: date,
+        library: Library,
+        topic: Prediction,
+        finding: OffLabelFinding,
+    ) -> bool:
+        """Whether HCP content answers the flagged safety question (an unverified doctor is
+        then told it is for verified doctors, not that it is off-label)."""
+        if self.services.knowledge is None or topic.label not in SAFETY_TOPICS:
+            return False
+        gated = await self.search(question, hcp=True, today=today, library=library, named=[])
+        await asyncio.to_thread(self.topics_of, gated)
+        answering = self.answerable(question, gated, library, topic)
+        if not answering or self._chunk_topics.get(answering[0].chunk_id) != topic.label:
+            return False
+        passages = await asyncio.to_thread(self.with_answers, answering)
+        return addresses(passages[0].text, finding)
 
     def _decline_off_label(
         self, ctx: Context, audit: dict[str, Any], finding: OffLabelFinding, question: str
