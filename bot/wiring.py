@@ -63,6 +63,9 @@ def build_dispatcher(services: Services) -> Dispatcher:
     ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
     # A question typed inside any form is answered by Q&A; the form then asks again.
     set_question_answerer(services, qa_service(services).answer_side_question)
+    # A longer meetings request ("I would like to cancel my registration") that the meetings
+    # router's short-text filters let through is recognised by Q&A's classifier and shown here.
+    qa_service(services).meeting_route = meetings.doctor_view(services)
     dispatcher.include_router(handoff.create_router(services, PRIORITY_HANDOFF))
     dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
     dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))

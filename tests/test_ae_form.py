@@ -62,6 +62,7 @@ async def test_english_form_to_confirmation(storage: Storage, tmp_path: Path) ->
     await bot.say("yes")
     summary = await bot.say("+86 138 0000 0000")
     assert "Report summary" in summary[-1] and "Drugzol" in summary[-1]
+    assert "，" not in summary[-1]  # English replies use English punctuation
     done = await bot.say("confirm")
     assert case.case_id in done[-1]
     final = await bot.case(case.case_id)

@@ -21,7 +21,7 @@ from knowledge.base import KnowledgeBase
 from tests.local_http import serving
 
 BOTH = frozenset({"hcp", "public"})
-MISSED_DOSE = "忘记吃药了怎么办"  # the fused ranking puts the missed-dose answer first
+MISSED_DOSE = "忘记吃药了怎么办"  # the missed-dose answer is among the fused top 3
 
 
 @dataclass
@@ -75,7 +75,8 @@ async def test_rerank_service_orders_the_fused_candidates(
     sample_knowledge: KnowledgeBase, sample_kb_dir: Path, service: RerankService
 ) -> None:
     fused = await asyncio.to_thread(sample_knowledge.search, MISSED_DOSE, 3, audiences=BOTH)
-    assert fused[0].doc_id == "SR-NRX-ZH-09" and fused[0].rerank_score is None
+    assert "SR-NRX-ZH-09" in [hit.doc_id for hit in fused]  # membership: no CPU-dependent tie
+    assert all(hit.rerank_score is None for hit in fused)
 
     async with reranking_kb(
         sample_kb_dir,
@@ -97,18 +98,21 @@ async def test_rerank_service_orders_the_fused_candidates(
 
 @pytest.mark.parametrize("mode", ["error", "slow", "partial"])
 async def test_a_failing_rerank_service_keeps_the_fused_order(
-    sample_kb_dir: Path, service: RerankService, mode: str
+    sample_knowledge: KnowledgeBase, sample_kb_dir: Path, service: RerankService, mode: str
 ) -> None:
     service.mode = mode
+    fused = await asyncio.to_thread(sample_knowledge.search, MISSED_DOSE, 3, audiences=BOTH)
     async with reranking_kb(sample_kb_dir, rerank_url=service.url, rerank_timeout_s=0.3) as kb:
         hits = await asyncio.to_thread(kb.search, MISSED_DOSE, 3, audiences=BOTH)
 
-    assert hits[0].doc_id == "SR-NRX-ZH-09"
+    assert [hit.chunk_id for hit in hits] == [hit.chunk_id for hit in fused]
     assert all(hit.rerank_score is None for hit in hits)
     assert len(service.requests) == 1
 
 
-async def test_a_broken_http_answer_keeps_the_fused_order(sample_kb_dir: Path) -> None:
+async def test_a_broken_http_answer_keeps_the_fused_order(
+    sample_knowledge: KnowledgeBase, sample_kb_dir: Path
+) -> None:
     """A service that answers with a garbage status line (not HTTP at all)."""
 
     async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -127,5 +131,6 @@ async def test_a_broken_http_answer_keeps_the_fused_order(sample_kb_dir: Path) -
     ):
         hits = await asyncio.to_thread(kb.search, MISSED_DOSE, 3, audiences=BOTH)
 
-    assert hits[0].doc_id == "SR-NRX-ZH-09"
+    fused = await asyncio.to_thread(sample_knowledge.search, MISSED_DOSE, 3, audiences=BOTH)
+    assert [hit.chunk_id for hit in hits] == [hit.chunk_id for hit in fused]
     assert all(hit.rerank_score is None for hit in hits)

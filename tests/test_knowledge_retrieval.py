@@ -43,9 +43,13 @@ def sample_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
 def test_questions_find_the_right_sample_document(
     sample_kb: KnowledgeBase, question: str, doc_id: str
 ) -> None:
+    # Membership, not first place: near pairs (overdose vs missed dose) sit within a
+    # floating-point hair of each other in the fused score, and which one leads differs
+    # between CPUs. The Q&A skill puts the passage on the question's topic first, with a
+    # margin (tests/test_qa_answers.py::test_near_pairs_are_told_apart_with_a_margin).
     hits = sample_kb.search(question, 3, audiences=BOTH)
-    assert hits[0].doc_id == doc_id
-    assert hits[0].approval_code and hits[0].citation and hits[0].dense_score is not None
+    assert doc_id in [hit.doc_id for hit in hits]
+    assert all(h.approval_code and h.citation and h.dense_score is not None for h in hits)
 
 
 def test_storage_question_finds_the_storage_answer(sample_kb: KnowledgeBase) -> None:

@@ -201,8 +201,9 @@ def test_mi_cli_end_to_end(tmp_path: Any, capsys: pytest.CaptureFixture[str]) ->
 
 async def test_two_unhelped_messages_escalate(qa_kb: Any) -> None:
     services, dispatcher, _ = build_bot(qa_kb, full=True)  # the handoff gate escalates
-    await dispatcher.feed(message("What is the capital of France?"))
-    ctx = await dispatcher.feed(message("Who won the football world cup in 1998?"))
+    # Questions the library has no answer for (small talk is answered and not counted).
+    await dispatcher.feed(message("How much does a pack of Norvexa cost?"))
+    ctx = await dispatcher.feed(message("Is Norvexa covered by health insurance?"))
     assert ctx.data.get("audit_not_helped")  # counted by Q&A, escalated by the handoff gate
     [entry] = await services.storage.consume(ESCALATION_QUEUE, "h", "t", count=5, block_ms=1)
     assert entry.payload["reason"] == "not_helped"

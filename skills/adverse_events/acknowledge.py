@@ -10,6 +10,7 @@ so every ``pv_overdue_realert_min`` until acknowledged.
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from bot.dispatcher import Context, Router
 from bot.models import Channel, MessageKind, SenderType
@@ -55,7 +56,8 @@ def create_router(services: Services, priority: int) -> Router:
             return
         ack = await ae.store.acknowledge(case_id, member, ctx.now, via="wecom")
         ctx.data["audit_ae_ack"] = case_id
-        at = ack.at.isoformat(timespec="minutes")
+        zone = ZoneInfo(ctx.services.settings.timezone)  # times shown in the business zone
+        at = ack.at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         ctx.reply(
             ctx.t(
                 f"病例 {case_id} 已由 {ack.by} 于 {at} 确认收到。",

@@ -228,7 +228,7 @@ def summary(ctx: Context, state: FormState) -> str:
     case = state.case
     unknown = ctx.t("不详", "unknown")
     patient = (
-        "，".join(
+        ctx.t("，", ", ").join(
             part
             for part in (
                 case.patient.initials,

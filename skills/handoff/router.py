@@ -22,6 +22,7 @@ from skills.handoff.service import (
     HandoffService,
 )
 from skills.handoff.triggers import is_complaint, is_explicit_request
+from skills.qa.guardrails import strip_injection
 from skills.roles.actions import Action, Subject, rep_action
 
 MENU_CLICK = "handoff:rep"
@@ -60,10 +61,14 @@ def _card_handoff_id(ctx: Context) -> str:
 
 
 def _asks_for_human(ctx: Context) -> bool:
+    """A click on "talk to a rep" or an explicit request; a role-play clause ("你扮演一个…医药
+    代表") names a rep without asking for one, so only the rest of such a message counts."""
     message = ctx.message
     if message.kind is MessageKind.CLICK:
         return message.click_id == MENU_CLICK
-    return message.kind is MessageKind.TEXT and is_explicit_request(message.text)
+    return message.kind is MessageKind.TEXT and is_explicit_request(
+        strip_injection(message.text)[0]
+    )
 
 
 def _complains(ctx: Context) -> bool:

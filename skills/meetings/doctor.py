@@ -80,51 +80,57 @@ async def _clicked_meeting(ctx: Context, service: MeetingsService) -> Meeting | 
     return meeting
 
 
-def add_doctor_routes(router: Router, service: MeetingsService) -> None:
-    async def show_list(ctx: Context) -> None:
-        catalog = await service.catalog()
-        upcoming = [m for m in catalog.upcoming(ctx.now) if m.start > ctx.now]
-        ctx.reply(meeting_list(ctx, rank_meetings(upcoming, ctx.profile)))
+async def show_list(ctx: Context, service: MeetingsService) -> None:
+    """Upcoming meetings, ranked for the doctor."""
+    catalog = await service.catalog()
+    upcoming = [m for m in catalog.upcoming(ctx.now) if m.start > ctx.now]
+    ctx.reply(meeting_list(ctx, rank_meetings(upcoming, ctx.profile)))
 
+
+async def show_registrations(ctx: Context, service: MeetingsService) -> None:
+    """The doctor's current registrations and waitlist places (each opens its details, where
+    it is cancelled); the meeting list when there are none."""
+    assert ctx.profile is not None
+    catalog = await service.catalog()
+    lines, options = [], []
+    for registration in await service.registrations.for_doctor(ctx.profile.doctor_id):
+        meeting = catalog.get(registration.meeting_id)
+        if meeting is None or meeting.end <= ctx.now or registration.status is Status.CANCELLED:
+            continue
+        title = meeting.title.get(ctx.locale)
+        if registration.status is Status.REGISTERED:
+            lines.append(texts.MINE_REGISTERED.get(ctx.locale, title=title, when=meeting.when()))
+        else:
+            position = await service.registrations.waitlist_position(
+                meeting.id, ctx.profile.doctor_id
+            )
+            lines.append(
+                texts.MINE_WAITLISTED.get(
+                    ctx.locale, title=title, when=meeting.when(), position=position
+                )
+            )
+        options.append(
+            MenuOption(id=f"meetings:detail:{meeting.id}", label=meeting_label(ctx, meeting))
+        )
+    if not lines:
+        ctx.reply(texts.MINE_EMPTY.get(ctx.locale))
+        await show_list(ctx, service)
+        return
+    head = texts.MINE_HEAD.get(ctx.locale) + "\n" + "\n".join(lines)
+    options.append(MenuOption(id="meetings:list", label=texts.OPTION_BACK.get(ctx.locale)))
+    ctx.reply(MenuReply(head=head, options=tuple(options)))
+
+
+def add_doctor_routes(router: Router, service: MeetingsService) -> None:
     @router.message(
         _doctor, _either(_click("list", with_args=False), _short_text(_LIST_TEXT, _MINE_TEXT))
     )
     async def list_meetings(ctx: Context) -> None:
-        await show_list(ctx)
+        await show_list(ctx, service)
 
     @router.message(_doctor, _either(_click("mine", with_args=False), _short_text(_MINE_TEXT)))
     async def my_registrations(ctx: Context) -> None:
-        assert ctx.profile is not None
-        catalog = await service.catalog()
-        lines, options = [], []
-        for registration in await service.registrations.for_doctor(ctx.profile.doctor_id):
-            meeting = catalog.get(registration.meeting_id)
-            if meeting is None or meeting.end <= ctx.now or registration.status is Status.CANCELLED:
-                continue
-            title = meeting.title.get(ctx.locale)
-            if registration.status is Status.REGISTERED:
-                lines.append(
-                    texts.MINE_REGISTERED.get(ctx.locale, title=title, when=meeting.when())
-                )
-            else:
-                position = await service.registrations.waitlist_position(
-                    meeting.id, ctx.profile.doctor_id
-                )
-                lines.append(
-                    texts.MINE_WAITLISTED.get(
-                        ctx.locale, title=title, when=meeting.when(), position=position
-                    )
-                )
-            options.append(
-                MenuOption(id=f"meetings:detail:{meeting.id}", label=meeting_label(ctx, meeting))
-            )
-        if not lines:
-            ctx.reply(texts.MINE_EMPTY.get(ctx.locale))
-            await show_list(ctx)
-            return
-        head = texts.MINE_HEAD.get(ctx.locale) + "\n" + "\n".join(lines)
-        options.append(MenuOption(id="meetings:list", label=texts.OPTION_BACK.get(ctx.locale)))
-        ctx.reply(MenuReply(head=head, options=tuple(options)))
+        await show_registrations(ctx, service)
 
     @router.message(_doctor, _click("detail"))
     async def meeting_details(ctx: Context) -> None:

@@ -7,6 +7,7 @@ check that every sentence the bot sends is either one of these or approved conte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,11 +56,39 @@ class HitLike(Protocol):
     def language(self) -> str: ...
 
 
+# The question line of a standard response, up to its answer ("问题：… 标准回复：", "Question: …
+# Standard response:"): the doctor asked the question already and gets the answer part only.
+_SCAFFOLD = re.compile(
+    r"^\s*(?:(?:问题|question)\s*[:：].*?)?(?:标准回复|standard\s+response)\s*[:：]\s*",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+_QUESTION_ONLY = re.compile(r"^\s*(?:问题|question)\s*[:：][^\n]*\s*$", re.IGNORECASE)
+
+
+def is_question_only(text: str) -> bool:
+    """A chunk holding only the question line of a standard response (no answer)."""
+    return bool(_QUESTION_ONLY.match(text))
+
+
+def answer_part(text: str) -> str:
+    """The passage without the question scaffolding of a standard response."""
+    return _SCAFFOLD.sub("", text, count=1)
+
+
+def section_label(title: str, section: str) -> str:
+    """The section path without the document title, empty when it only repeats the title."""
+    label = section.removeprefix(title).lstrip(" >")
+    return "" if not label or label in title else label
+
+
 def citation_line(
     hit: HitLike, locale: Locale, number: int | None = None, reference: str | None = None
 ) -> str:
     """Title, section, approval code and version, plus the publication ``reference`` if any."""
-    where = f"《{hit.title}》" + (f" · {hit.section}" if hit.section else "")
+    section = section_label(hit.title, hit.section)
+    where = f"《{hit.title}》" + (f" · {section}" if section else "")
     if locale is Locale.ZH:
         line = f"来源：{where}｜批准编号 {hit.approval_code}｜版本 {hit.version}"
         line += f"｜文献：{reference}" if reference else ""
@@ -114,7 +143,9 @@ def compose_offline(
     for hit in passages:
         citation = citation_line(hit, locale, reference=(references or {}).get(hit.doc_id))
         room = budget - sum(utf8_len(b) + 2 for b in blocks) - utf8_len(citation) - 1
-        body = trim_to_sentences(hit.text, room) if room > 0 else ""
+        body = ""
+        if room > 0 and not is_question_only(hit.text):
+            body = trim_to_sentences(answer_part(hit.text), room)
         if not body:
             continue
         blocks.append(f"{body}\n{citation}")

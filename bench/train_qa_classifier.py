@@ -1,0 +1,61 @@
+"""Train the Q&A classifier heads on the hand-written examples (``skills/qa/examples.py``).
+
+    .venv/bin/python bench/train_qa_classifier.py    # writes skills/qa/classifier_weights.json
+
+Prints each head's 5-fold cross-validated accuracy on the examples (a sanity check, not an
+evaluation: the conversation evaluation is ``bench/eval_conversations.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from knowledge.embeddings import E5Engine  # noqa: E402
+from skills.qa.classifier import WEIGHTS_PATH, train_head  # noqa: E402
+from skills.qa.examples import CATEGORIES, TOPICS  # noqa: E402
+
+FOLDS = 5
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vectors", type=Path, help="cache of the examples' embeddings (.npz)")
+    args = parser.parse_args()
+    engine = E5Engine()
+    cached = dict(np.load(args.vectors)) if args.vectors and args.vectors.exists() else {}
+    out = {}
+    for name, examples in (("category", CATEGORIES), ("topic", TOPICS)):
+        texts = [text for texts in examples.values() for text in texts]
+        labels = [label for label, texts in examples.items() for _ in texts]
+        missing = [text for text in texts if text not in cached]
+        if missing:
+            cached.update(zip(missing, engine.query(missing), strict=True))
+        vectors = np.stack([cached[text] for text in texts])
+        out[name] = train_head(vectors, labels)
+        hits = 0
+        for fold in range(FOLDS):
+            held = [i for i in range(len(texts)) if i % FOLDS == fold]
+            keep = [i for i in range(len(texts)) if i % FOLDS != fold]
+            head = train_head(vectors[keep], [labels[i] for i in keep])
+            w, b, m, sd = (np.array(head[k]) for k in ("weights", "bias", "mean", "scale"))
+            guesses = np.argmax(((vectors[held] - m) / sd) @ w + b, axis=1)
+            hits += sum(head["labels"][g] == labels[i] for g, i in zip(guesses, held, strict=True))
+        print(f"{name}: {len(texts)} examples, 5-fold accuracy {hits / len(texts):.2f}")
+    WEIGHTS_PATH.write_text(json.dumps(out), encoding="utf-8")
+    if args.vectors:
+        np.savez(args.vectors, **cached)
+    print(f"wrote {WEIGHTS_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
