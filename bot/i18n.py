@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.models import Locale
 
@@ -26,3 +28,9 @@ def detect_locale(text: str) -> Locale | None:
 def pick(locale: Locale, zh: str, en: str) -> str:
     """Choose the text for ``locale``."""
     return zh if locale is Locale.ZH else en
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """``moment`` as people read it: ``YYYY-MM-DD HH:MM`` in the business time zone
+    (``VREP_TIMEZONE``), never the UTC the records keep."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")

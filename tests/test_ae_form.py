@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.escalation import ESCALATION_QUEUE, EscalationReason
 from bot.models import ConversationMode
@@ -10,7 +11,7 @@ from bot.profiles import ProfileStore
 from bot.storage.base import Storage
 from knowledge.base import KnowledgeBase
 from skills.adverse_events.cases import CaseStatus, Outcome, Seriousness, SubmitReason
-from skills.adverse_events.service import DELIVERY_QUEUE
+from skills.adverse_events.service import DELIVERY_QUEUE, case_card
 from tests.ae_support import AEBot, ae_settings
 
 ZH_REPORT = "我有个患者用了XX药以后出现全身皮疹，还伴有瘙痒"
@@ -192,3 +193,14 @@ async def test_a_message_both_screened_and_answered_is_one_source(
     ids = [source.message_id for source in sources]
     assert len(ids) == len(set(ids)) and sources[-1].text == "停药了"
     assert not case.add_source(case.sources[0])  # the same message again is not kept twice
+
+
+async def test_the_pv_card_shows_times_in_the_business_time_zone(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say(ZH_REPORT)
+    case = await bot.only_case()
+    fields = dict(case_card(case, "Asia/Shanghai").fields)
+    shanghai = case.day0.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert fields["Day 0"] == f"{shanghai:%Y-%m-%d %H:%M}" and "+00:00" not in fields["截止 Due"]

@@ -43,6 +43,7 @@ from bot.keys import STORAGE
 from bot.settings import Settings
 from bot.wecom.simulator import CallbackSender, FakeWeComServer, WeComSimulator
 from handlers.kf import cursor_key
+from skills.handoff.roster import Role, load_roster
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,11 @@ async def _start(settings: Settings) -> _Started:
     """Start the fake API, then the bot pointed at it, then the callback sender."""
     credentials = Credentials.generate()
     api = FakeWeComServer(corp_id=credentials.corp_id, secret=credentials.secret)
+    # As in a corp set up for the bot, every member who may take a doctor over is a receiving
+    # servicer of the kf account, so a take-over can be tried as any of them.
+    roster = load_roster(settings.rep_roster, settings.timezone)
+    takers = (Role.REP, Role.BACKUP, Role.MANAGER, Role.ADMIN, Role.MSL)
+    api.servicers = {userid: 0 for role in takers for userid in roster.members_with(role)}
     api_base = await api.start()
     bot_runner = web.AppRunner(create_app(credentials.apply(settings, api_base)), access_log=None)
     session = aiohttp.ClientSession()

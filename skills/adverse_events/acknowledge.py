@@ -10,9 +10,9 @@ so every ``pv_overdue_realert_min`` until acknowledged.
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from bot.dispatcher import Context, Router
+from bot.i18n import local_time
 from bot.models import Channel, MessageKind, SenderType
 from bot.services import Services
 from bot.storage.base import ScheduledItem
@@ -56,8 +56,7 @@ def create_router(services: Services, priority: int) -> Router:
             return
         ack = await ae.store.acknowledge(case_id, member, ctx.now, via="wecom")
         ctx.data["audit_ae_ack"] = case_id
-        zone = ZoneInfo(ctx.services.settings.timezone)  # times shown in the business zone
-        at = ack.at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        at = local_time(ack.at, ctx.services.settings.timezone)
         ctx.reply(
             ctx.t(
                 f"病例 {case_id} 已由 {ack.by} 于 {at} 确认收到。",
@@ -81,6 +80,6 @@ async def alert_if_overdue(ae: AEService, item: ScheduledItem) -> None:
         case_id=case.case_id,
         event="ae_case_overdue",
     )
-    await ae.send_to_pv(case_card(case, overdue=True))
+    await ae.send_to_pv(case_card(case, ae.services.settings.timezone, overdue=True))
     realert = timedelta(minutes=ae.services.settings.pv_overdue_realert_min)
     await ae.services.storage.schedule(SLA_SCHEDULE, case.case_id, ae.now + realert)

@@ -125,7 +125,7 @@ class CardSink:
             channel=Channel.APP,
             conversation_key="pv",
             recipient_id="|".join(users),
-            replies=(case_card(case),),
+            replies=(case_card(case, services.settings.timezone),),
         )
         try:
             await sender.deliver(card)

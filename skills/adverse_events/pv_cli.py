@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from bot.audit import AuditLog
+from bot.i18n import local_time
 from bot.resources import open_storage
 from bot.settings import Settings
 from bot.storage.base import Storage
@@ -46,7 +47,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
             flags = ("SERIOUS " if case.serious else "") + ("incomplete" if case.incomplete else "")
             print(
                 f"{case.case_id}\t{case.status.value}\t{delivered}\t{acked}\t"
-                f"due {case.due_at.isoformat(timespec='minutes')}\t"
+                f"due {local_time(case.due_at, settings.timezone)}\t"
                 f"{','.join(case.categories)}\t{flags.strip()}"
             )
     return 0
@@ -85,7 +86,7 @@ async def _ack(args: argparse.Namespace, settings: Settings) -> int:
             print(f"virtualrep: no case {args.case}", file=sys.stderr)
             return 1
         ack = await store.acknowledge(args.case, args.by or _reader(), datetime.now(UTC), "cli")
-    print(f"{args.case} acknowledged by {ack.by} at {ack.at.isoformat(timespec='seconds')}")
+    print(f"{args.case} acknowledged by {ack.by} at {local_time(ack.at, settings.timezone)}")
     return 0
 
 

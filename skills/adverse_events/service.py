@@ -16,6 +16,7 @@ from typing import Any, Final
 from bot.dead_letter_ops import OPS_GROUP, resolve, unresolved
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, request_escalation
+from bot.i18n import local_time
 from bot.models import CardButton, CardReply, Channel, OutboundMessage, Reply, TextReply
 from bot.queue_monitor import DeadLetterWatch
 from bot.services import Services
@@ -248,8 +249,8 @@ class AEService:
         await self.send_to_pv(TextReply(text=text))
 
 
-def case_card(case: AECase, *, overdue: bool = False) -> CardReply:
-    """The PV notification card with its acknowledge button."""
+def case_card(case: AECase, timezone: str, *, overdue: bool = False) -> CardReply:
+    """The PV notification card with its acknowledge button (times in ``timezone``)."""
     case = masked(case)
     title = ("【逾期未确认】" if overdue else "") + f"不良事件报告 {case.case_id}"
     return CardReply(
@@ -257,8 +258,8 @@ def case_card(case: AECase, *, overdue: bool = False) -> CardReply:
         title=title,
         description=case.events[0].verbatim[:120] if case.events else case.sources[0].text[:120],
         fields=(
-            ("Day 0", case.day0.isoformat(timespec="minutes")),
-            ("截止 Due", case.due_at.isoformat(timespec="minutes")),
+            ("Day 0", local_time(case.day0, timezone)),
+            ("截止 Due", local_time(case.due_at, timezone)),
             ("类别 Categories", ", ".join(case.categories)),
             ("严重 Serious", "是 yes" if case.serious else "否/未知 no/unknown"),
             ("完整 Complete", "否 no" if case.incomplete else "是 yes"),
