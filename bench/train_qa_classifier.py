@@ -38,7 +38,7 @@ def main() -> int:
         labels = [label for label, texts in examples.items() for _ in texts]
         missing = [text for text in texts if text not in cached]
         if missing:
-            cached.update(zip(missing, engine.query(missing), strict=True))
+            cached.update(zip(missing, engine.query(missing, windowed=False), strict=True))
         vectors = np.stack([cached[text] for text in texts])
         out[name] = train_head(vectors, labels)
         hits = 0

