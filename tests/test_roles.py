@@ -229,7 +229,12 @@ def test_the_cli_refuses_a_malformed_role_in_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat"],
         input="你好\n",
-        env={**os.environ, "VREP_REP_ROSTER": str(path), "VREP_KB_SAMPLE_LIBRARY": "false"},
+        env={  # the durable default in its own data dir: no test-only storage warning
+            **{key: value for key, value in os.environ.items() if key != "VREP_EMBEDDED_STORAGE"},
+            "VREP_DATA_DIR": str(tmp_path / "data"),
+            "VREP_REP_ROSTER": str(path),
+            "VREP_KB_SAMPLE_LIBRARY": "false",
+        },
         capture_output=True,
         text=True,
         check=False,
