@@ -44,7 +44,10 @@ OUTBOX_SCHEDULE: Final = "outbox"
 OUTBOX_DEAD_QUEUE: Final = "outbox-dead"
 """Replies that could not be delivered within the bound: ``{"reason", "job"}``."""
 LEASE_S: Final = 300.0
-"""How long a drain may run before another replica takes the conversation over."""
+"""When the scheduler looks again at a conversation whose drain stopped without finishing."""
+SEND_LOCK_LEASE_S: Final = 15.0
+"""Lease of the drain lock: renewed while a drain works, so a drain that stopped (a dead
+replica, or a release lost to a storage outage) frees the conversation within this."""
 HELD_RECHECK_S: Final = 3600.0
 """How often a conversation whose first job is held back is looked at without new replies."""
 _DOC_LOCK_WAIT_S: Final = 30.0
@@ -183,7 +186,9 @@ class Outbox:
         """Send the conversation's due jobs in order; returns when empty, waiting or held."""
         try:
             async with self._storage.lock(
-                f"lock:outbox-send:{conversation_key}", timeout_s=LEASE_S, blocking_timeout_s=0
+                f"lock:outbox-send:{conversation_key}",
+                timeout_s=SEND_LOCK_LEASE_S,
+                blocking_timeout_s=0,
             ):
                 await self._arm(conversation_key, LEASE_S)
                 while await self._send_first(conversation_key):
