@@ -89,6 +89,21 @@ T = TypeVar("T")
 Work = Callable[[sqlite3.Connection, float], T]  # (connection, clock now) -> result
 
 
+def _enter_wal(connection: sqlite3.Connection, patience_s: float) -> None:
+    """Switch the file to WAL. A second process (or handle) opening a new file at the same
+    moment can make this fail at once with "database is locked" (the switch does not wait on
+    the busy timeout), so it is tried again until ``patience_s`` has passed."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SqliteStorage:
     """``Storage`` in one SQLite file; see the module docstring for durability and sharing."""
 
@@ -127,7 +142,7 @@ class SqliteStorage:
                 self.path, timeout=self._busy_timeout_s, isolation_level=None
             )
             try:
-                connection.execute("PRAGMA journal_mode=WAL")
+                _enter_wal(connection, self._busy_timeout_s)
                 connection.execute("PRAGMA synchronous=FULL")
                 if connection.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
                     connection.executescript(
