@@ -2,11 +2,12 @@
 
 Each resource is owned by its own cleanup context (opened at start-up, closed at shutdown, in
 reverse order): the low-priority thread pool for blocking work (``bot.threads``), storage, the
-outbound HTTP session, the LLM client, the knowledge base, the WeCom client, then the bot
-runtime (services, dispatcher, inbound workers and the scheduler); last, the long-lived heap is
-frozen so the cycle collector never walks it (``bot.heap``). Endpoints: ``/healthz`` (alive),
-``/readyz`` (storage and knowledge base reachable), ``/metrics`` (Prometheus text) and the
-WeCom callback.
+system of record (``records``, migrated to head), the outbound HTTP session, the LLM client,
+the knowledge base, the WeCom client, then the bot runtime (services, dispatcher, inbound
+workers and the scheduler); last, the long-lived heap is frozen so the cycle collector never
+walks it (``bot.heap``). Endpoints: ``/healthz`` (alive),
+``/readyz`` (storage, knowledge base and records reachable, records schema at head),
+``/metrics`` (Prometheus text) and the WeCom callback.
 
 Nothing at start-up needs Redis: Redis connects lazily and every background worker waits out
 an outage (``bot.outage``), so the app starts while Redis is down and ``/readyz`` says 503.
@@ -32,6 +33,7 @@ from bot.keys import (
     LLM,
     METRICS,
     QUEUE_MONITOR,
+    RECORDS,
     SERVICES,
     SETTINGS,
     STORAGE,
@@ -50,6 +52,7 @@ from bot.threads import background_threads_ctx
 from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers import wecom_callback
+from records import install_retention, open_records, schema_status
 from skills import handoff
 from skills.adverse_events.delivery import create_delivery_worker
 from skills.adverse_events.service import DELIVERY_GROUP, DELIVERY_QUEUE, PV_DEAD_LETTER_WATCH
@@ -100,6 +103,10 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         knowledge=app[KNOWLEDGE],
         senders=senders,
         wecom=client,
+        records=app[RECORDS],
+    )
+    await install_retention(
+        app[RECORDS], settings, services.storage, services.scheduler, services.clock
     )
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
@@ -162,6 +169,11 @@ async def readyz(request: web.Request) -> web.Response:
         checks["storage"] = await asyncio.wait_for(request.app[STORAGE].ping(), timeout=2)
     except (StorageError, TimeoutError):
         checks["storage"] = False
+    try:  # the records database answers and its schema is the one this code expects
+        status = await asyncio.wait_for(schema_status(request.app[RECORDS]), timeout=2)
+        checks["schema"] = status.at_head
+    except Exception:  # a database down or unreachable means "not ready", never a 500
+        checks["schema"] = False
     knowledge = request.app[SERVICES].knowledge
     if knowledge is not None:
         try:
@@ -193,6 +205,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(background_threads_ctx)  # first in, last out: every thread's pool
     app.cleanup_ctx.append(_owned(STORAGE, open_storage))
+    app.cleanup_ctx.append(_owned(RECORDS, open_records))  # migrated to head on start
     app.cleanup_ctx.append(_owned(HTTP_SESSION, open_http_session))
     app.cleanup_ctx.append(_owned(LLM, open_llm))
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))

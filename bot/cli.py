@@ -23,6 +23,8 @@ from bot.storage.factory import VolatileStorageError
 from bot.wecom import simulate_cli
 from handlers.console import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
+from records import cli as records_cli
+from records import open_records
 from skills import handoff
 from skills.adverse_events import cli as ae_cli
 from skills.adverse_events import pv_cli
@@ -51,8 +53,14 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         storage = await stack.enter_async_context(open_storage(settings))
         llm = await stack.enter_async_context(open_llm(settings))
         knowledge = await stack.enter_async_context(open_knowledge(settings))
+        records = await stack.enter_async_context(open_records(settings))
         services, dispatcher = build_runtime(
-            settings, storage, senders={Channel.CONSOLE: sender}, llm=llm, knowledge=knowledge
+            settings,
+            storage,
+            senders={Channel.CONSOLE: sender},
+            llm=llm,
+            knowledge=knowledge,
+            records=records,
         )
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)
@@ -94,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_cli.add_commands(sub)
     qa_cli.add_commands(sub)
     dead_letters_cli.add_commands(sub)
+    records_cli.add_commands(sub)
     return parser
 
 

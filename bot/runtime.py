@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.llm import LLMClient
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
+    from records import Records
 
 
 def build_runtime(
@@ -34,6 +35,7 @@ def build_runtime(
     knowledge: KnowledgeBase | None = None,
     llm: LLMClient | None = None,
     wecom: WeComClient | None = None,
+    records: Records | None = None,
 ) -> tuple[Services, Dispatcher]:
     """Create the services (with the optional resources that are configured) and dispatcher."""
     metrics = metrics or Metrics()
@@ -41,12 +43,13 @@ def build_runtime(
         settings=settings,
         storage=storage,
         metrics=metrics,
-        audit=AuditLog(storage),
+        audit=AuditLog(storage, records),
         scheduler=ScheduleRunner(storage, clock, metrics),
         clock=clock,
         senders=dict(senders or {}),
         knowledge=knowledge,
         llm=llm,
         wecom=wecom,
+        records=records,
     )
     return services, build_dispatcher(services)

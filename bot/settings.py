@@ -195,10 +195,41 @@ class Settings(BaseSettings):
         None, description="Answer threshold on the dense cosine; None = calibrated default."
     )
 
+    # --- system of record (records/) -------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL (or SQLite) URL of the records; empty: <data_dir>/records.sqlite3",
+    )
+    database_upgrade_on_start: bool = Field(
+        True, description="Run the records' schema migrations when the bot starts."
+    )
+    # Retention per record kind, in days after the record's last event (records/retention.py).
+    retention_pv_days: int = Field(
+        3653, ge=1, description="AE cases, their events and their audit (GVP: 10 years)."
+    )
+    retention_mi_days: int = Field(1827, ge=1, description="Medical-information requests.")
+    retention_audit_days: int = Field(
+        3653, ge=1, description="Audit records that belong to no case nor conversation."
+    )
+    retention_transcript_days: int = Field(
+        1095, ge=1, description="Conversation transcripts (the audit's message records)."
+    )
+    retention_profile_days: int = Field(
+        1095, ge=1, description="HCP verifications and meeting registrations."
+    )
+    retention_consent_days: int = Field(1827, ge=1, description="Consent records.")
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value and value.split(":", 1)[0].startswith("sqlite"):
+            return value  # sqlite+aiosqlite:///path has no host
+        return _check_url(value, ("postgresql", "postgres", "postgresql+asyncpg"))
 
     @field_validator(
         "chroma_url",

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.settings import load_settings
+from records import open_records
 from bot.storage.redis import RedisStorage
 from tests.ae_support import AEBot, ae_settings
 from tests.storage_backends import free_port
@@ -23,6 +25,7 @@ def test_pv_commands(
     prefix = f"cli-{uuid.uuid4().hex[:8]}:"
     monkeypatch.setenv("VREP_REDIS_URL", redis_url)
     monkeypatch.setenv("VREP_REDIS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("VREP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}")
 
     async def report() -> str:
         storage = RedisStorage.from_url(redis_url, prefix=prefix)
@@ -56,13 +59,10 @@ def test_pv_commands(
     assert "no dead-lettered case" in capsys.readouterr().err
     assert main(["pv", "redeliver"]) == 2  # neither cases nor --dead
 
-    async def reads_audited() -> int:
-        storage = RedisStorage.from_url(redis_url, prefix=prefix)
-        try:
-            entries = await storage.consume("audit", "t", "t", count=1000, block_ms=0)
-            return sum(1 for e in entries if e.payload.get("reader", "").startswith("cli:"))
-        finally:
-            await storage.close()
+    async def reads_audited() -> int:  # in the records' audit chain
+        async with open_records(load_settings()) as records:
+            page = await records.search_audit(kind="ae_case_read", limit=1000)
+        return sum(1 for r in page.items if str((r.payload or {}).get("reader")).startswith("cli:"))
 
     assert asyncio.run(reads_audited()) >= 4
 

@@ -15,13 +15,19 @@ next question goes out. Storage layout (all without expiry, cases are regulatory
 
 Case data, delivery state and acknowledgement live in separate documents because three parties
 write them (the conversation under its lock, the delivery worker, PV) without a shared lock.
+
+With the system of record open (``records``) every write also goes there, right after the
+storage write: the case row, its delivery state and acknowledgement, and one lifecycle event
+per change (created, form answers, submitted, queued, each delivery result, dead-lettered,
+delivered, redelivery, acknowledged, exported), which the console and the audit read.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -30,6 +36,9 @@ from bot.audit import AuditLog
 from bot.masking import mask_strings
 from bot.models import Channel, ConversationMode
 from bot.storage.base import Storage
+
+if TYPE_CHECKING:
+    from records import Records
 
 CASES_SET = "ae:cases"
 
@@ -207,9 +216,20 @@ class CaseView(BaseModel):
 class CaseStore:
     """Persists cases; every read of a case or contact is written to the audit trail."""
 
-    def __init__(self, storage: Storage, audit: AuditLog, *, timezone: str, sla_h: int) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        audit: AuditLog,
+        *,
+        timezone: str,
+        sla_h: int,
+        records: Records | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._storage = storage
         self._audit = audit
+        self._records = records
+        self._clock = clock
         self._zone = ZoneInfo(timezone)
         self._sla = timedelta(hours=sla_h)
 
@@ -236,10 +256,13 @@ class CaseStore:
     # -- writing -------------------------------------------------------------------------------
     async def save(self, case: AECase) -> None:
         """Persist the case, its free text masked (whatever path the text came in by)."""
-        await self._storage.set_json(
-            f"ae:case:{case.case_id}", masked(case).model_dump(mode="json")
-        )
+        document = masked(case).model_dump(mode="json")
+        await self._storage.set_json(f"ae:case:{case.case_id}", document)
         await self._storage.set_add(CASES_SET, case.case_id)
+        if self._records is not None:
+            from records import CaseSnapshot
+
+            await self._records.save_case(CaseSnapshot.from_document(document))
 
     async def save_contact(self, contact: ReporterContact) -> None:
         await self._storage.set_json(
@@ -247,7 +270,14 @@ class CaseStore:
         )
 
     async def save_delivery(self, case_id: str, state: DeliveryState) -> None:
-        await self._storage.set_json(f"ae:delivery:{case_id}", state.model_dump(mode="json"))
+        document = state.model_dump(mode="json")
+        await self._storage.set_json(f"ae:delivery:{case_id}", document)
+        if self._records is not None:
+            from records import DeliverySnapshot
+
+            await self._records.save_delivery(
+                case_id, DeliverySnapshot.from_document(document), self._clock()
+            )
 
     async def reset_delivery(self, case_id: str, *, by: str, at: datetime) -> None:
         """Clear the attempt count and dead-letter mark (sinks already done stay done); audited."""
@@ -264,6 +294,8 @@ class CaseStore:
         state.attempts = 0
         state.dead_lettered_at = None
         await self.save_delivery(case_id, state)
+        if self._records is not None:
+            await self._records.case_event(case_id, "redelivery", at, actor=by)
 
     async def acknowledge(self, case_id: str, by: str, at: datetime, via: str) -> Acknowledgement:
         """Record PV's acknowledgement; the first one stands (a second click changes nothing)."""
@@ -273,8 +305,16 @@ class CaseStore:
             return Acknowledgement.model_validate(existing)
         ack = Acknowledgement(by=by, at=at, via=via)
         await self._storage.set_json(key, ack.model_dump(mode="json"))
+        if self._records is not None:
+            await self._records.acknowledge_case(case_id, by=by, at=at, via=via)
         await self._audit.record("ae_case_ack", at, case_id=case_id, by=by, via=via)
         return ack
+
+    async def exported(self, case_id: str, *, by: str, at: datetime, form: str) -> None:
+        """Record that ``by`` took the case out of the system (an E2B or JSON export)."""
+        await self._audit.record("ae_case_export", at, case_id=case_id, by=by, format=form)
+        if self._records is not None:
+            await self._records.case_event(case_id, "exported", at, actor=by, format=form)
 
     # -- reading (audited) -----------------------------------------------------------------------
     async def read(self, case_id: str, *, reader: str, purpose: str, at: datetime) -> AECase | None:

@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from bot.audit import AuditLog
@@ -16,6 +18,7 @@ from bot.i18n import local_time
 from bot.resources import open_storage
 from bot.settings import Settings
 from bot.storage.base import Storage
+from records import open_records
 from skills.adverse_events.cases import CaseStore
 from skills.adverse_events.e2b import case_json, case_xml
 from skills.adverse_events.service import Redelivery, dead_lettered_cases, redeliver
@@ -25,16 +28,25 @@ def _reader() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _store(storage: Storage, settings: Settings) -> CaseStore:
-    return CaseStore(
-        storage, AuditLog(storage), timezone=settings.timezone, sla_h=settings.pv_sla_h
-    )
+@asynccontextmanager
+async def _opened(settings: Settings) -> AsyncIterator[tuple[Storage, CaseStore]]:
+    """The storage and a case store that writes through the system of record."""
+    async with open_storage(settings) as storage, open_records(settings) as records:
+        yield (
+            storage,
+            CaseStore(
+                storage,
+                AuditLog(storage, records),
+                timezone=settings.timezone,
+                sla_h=settings.pv_sla_h,
+                records=records,
+            ),
+        )
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
-    async with open_storage(settings) as storage:
-        store = _store(storage, settings)
+    async with _opened(settings) as (_storage, store):
         for case_id in await store.case_ids():
             view = await store.view(case_id, reader=_reader(), purpose="pv list", at=now)
             if view is None or (args.overdue and not view.overdue(now)):
@@ -54,8 +66,8 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_storage(settings) as storage:
-        view = await _store(storage, settings).view(
+    async with _opened(settings) as (_, store):
+        view = await store.view(
             args.case, reader=_reader(), purpose="pv show", at=datetime.now(UTC)
         )
     if view is None:
@@ -67,10 +79,11 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
-    async with open_storage(settings) as storage:
-        store = _store(storage, settings)
+    async with _opened(settings) as (_storage, store):
         case = await store.read(args.case, reader=_reader(), purpose="pv export", at=now)
         contact = await store.read_contact(args.case, reader=_reader(), purpose="pv export", at=now)
+        if case is not None:
+            await store.exported(args.case, by=_reader(), at=now, form=args.format)
     if case is None:
         print(f"virtualrep: no case {args.case}", file=sys.stderr)
         return 1
@@ -80,8 +93,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _ack(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_storage(settings) as storage:
-        store = _store(storage, settings)
+    async with _opened(settings) as (_storage, store):
         if args.case not in await store.case_ids():
             print(f"virtualrep: no case {args.case}", file=sys.stderr)
             return 1
@@ -96,8 +108,7 @@ async def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     now = datetime.now(UTC)
     failed = False
-    async with open_storage(settings) as storage:
-        store = _store(storage, settings)
+    async with _opened(settings) as (storage, store):
         cases = list(args.cases)
         if args.dead:
             cases += await dead_lettered_cases(storage, store)

@@ -150,7 +150,12 @@ class AEService:
         settings = services.settings
         self.services = services
         self.store = CaseStore(
-            services.storage, services.audit, timezone=settings.timezone, sla_h=settings.pv_sla_h
+            services.storage,
+            services.audit,
+            timezone=settings.timezone,
+            sla_h=settings.pv_sla_h,
+            records=services.records,
+            clock=services.clock,
         )
         self.screener = Screener(detector or default_detector(), services.llm)
         self.answer_known_effect_question: KnownEffectAnswerer = standard_response_offer

@@ -1,0 +1,89 @@
+"""The system of record: AE cases and their lifecycle, MI requests, consent records, HCP
+verifications, meeting registrations and the tamper-evident compliance audit trail, in a
+relational database (SQLite embedded, PostgreSQL in production; SQLAlchemy 2 async, Alembic).
+
+The seam:
+
+- ``open_records(settings)``: async context manager yielding ``Records`` (migrated to head
+  first unless ``VREP_DATABASE_UPGRADE_ON_START=false``); the app holds it under
+  ``bot.keys.RECORDS`` and hands it to skills as ``Services.records``.
+- ``Records``: writers (``append_audit``, ``save_case``, ``save_delivery``,
+  ``acknowledge_case``, ``case_event``, ``save_mi``, ``assign_mi``) and readers that return
+  frozen dataclasses from ``records.results`` (``case_queue`` → ``Page[CaseSummary]``,
+  ``case_detail``, ``mi_requests``, ``search_audit``, ``audit_entries``, ``verify_audit`` →
+  ``ChainCheck``, ``consents``, ``verifications``, ``registrations``), and
+  ``enforce_retention``.
+- ``schema_status(records)`` for ``/readyz``; ``install_retention`` arms the daily job.
+
+Storage (Redis or the embedded store) keeps queues, locks, dedup and conversation state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bot.settings import Settings
+from records.chain import ChainCheck
+from records.database import create_engine, database_url, upgrade
+from records.database import schema_status as _schema_status
+from records.results import (
+    AuditRecord,
+    CaseDetail,
+    CaseEventRecord,
+    CaseSnapshot,
+    CaseSummary,
+    ConsentEntry,
+    DeliverySnapshot,
+    MIRecord,
+    MISnapshot,
+    Page,
+    RegistrationEntry,
+    RetentionReport,
+    SchemaStatus,
+    VerificationEntry,
+)
+from records.retention import RetentionPolicy, install_retention
+from records.service import Records
+
+__all__ = [
+    "AuditRecord",
+    "CaseDetail",
+    "CaseEventRecord",
+    "CaseSnapshot",
+    "CaseSummary",
+    "ChainCheck",
+    "ConsentEntry",
+    "DeliverySnapshot",
+    "MIRecord",
+    "MISnapshot",
+    "Page",
+    "Records",
+    "RegistrationEntry",
+    "RetentionPolicy",
+    "RetentionReport",
+    "SchemaStatus",
+    "VerificationEntry",
+    "install_retention",
+    "open_records",
+    "schema_status",
+]
+
+
+@asynccontextmanager
+async def open_records(
+    settings: Settings, *, migrate: bool | None = None
+) -> AsyncIterator[Records]:
+    """The records database, migrated to head first (``migrate`` overrides the setting)."""
+    engine = create_engine(database_url(settings))
+    try:
+        if settings.database_upgrade_on_start if migrate is None else migrate:
+            await upgrade(engine)
+        yield Records(engine)
+    finally:
+        await engine.dispose()
+
+
+async def schema_status(records: Records) -> SchemaStatus:
+    """The schema revision of the database and the newest the code knows."""
+    return await _schema_status(records.engine)

@@ -1,0 +1,108 @@
+"""Engines and schema: which database, how SQLite is set up, Alembic upgrade and status.
+
+The URL is ``VREP_DATABASE_URL`` (``postgresql://`` or ``postgresql+asyncpg://``, or any
+``sqlite+aiosqlite://``); without it the records live in ``<data_dir>/records.sqlite3`` next
+to the embedded store (a file of their own: the store's writer and the records' writer never
+wait on each other's lock), or in memory when the embedded store is memory (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.settings import Settings
+from records.results import SchemaStatus
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+RECORDS_FILE = "records.sqlite3"
+_UPGRADE_LOCK = 0x76726563  # PostgreSQL advisory lock: one replica migrates at a time
+
+
+def database_url(settings: Settings) -> str:
+    """The async SQLAlchemy URL of the records database for these settings."""
+    url = settings.database_url
+    if url:
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url.removeprefix(plain)
+        return url
+    if settings.embedded_storage == "memory":
+        return "sqlite+aiosqlite://"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{(settings.data_dir / RECORDS_FILE).resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL (readers never block the writer), full fsync, foreign keys, wait when busy."""
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "foreign_keys=ON",
+        "busy_timeout=10000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise RuntimeError("records migrations have no head")
+    return head
+
+
+def _upgrade(connection: Connection) -> str | None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})"))
+    before = MigrationContext.configure(connection).get_current_revision()
+    # Alembic tells every step at INFO; the one line below says what changed, if anything.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    command.upgrade(alembic_config(connection), "head")
+    return before
+
+
+async def upgrade(engine: AsyncEngine) -> SchemaStatus:
+    """Migrate to the newest schema (idempotent; replicas starting together take turns)."""
+    async with engine.begin() as connection:
+        before = await connection.run_sync(_upgrade)
+    status = await schema_status(engine)
+    if before != status.current:  # a new database is created quietly, an upgrade is told
+        level = logging.INFO if before is not None else logging.DEBUG
+        log.log(level, "records schema migrated", extra={"from": before, "to": status.current})
+    return status
+
+
+async def schema_status(engine: AsyncEngine) -> SchemaStatus:
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        revision = await connection.run_sync(current)
+    return SchemaStatus(current=revision, head=_head())

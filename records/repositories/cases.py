@@ -1,0 +1,117 @@
+"""Adverse-event cases and their lifecycle events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from records.models import AECaseEvent, AECaseRecord
+from records.results import CaseEventRecord, CaseSummary
+
+
+def to_summary(row: AECaseRecord) -> CaseSummary:
+    return CaseSummary(
+        case_id=row.case_id,
+        status=row.status,
+        doctor_id=row.doctor_id,
+        day0=row.day0,
+        due_at=row.due_at,
+        serious=row.serious,
+        incomplete=row.incomplete,
+        products=row.products,
+        categories=row.categories,
+        delivered_at=row.delivered_at,
+        dead_lettered_at=row.dead_lettered_at,
+        delivery_attempts=row.delivery_attempts,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+    )
+
+
+def to_event(row: AECaseEvent) -> CaseEventRecord:
+    return CaseEventRecord(
+        case_id=row.case_id, at=row.at, kind=row.kind, actor=row.actor, detail=row.detail
+    )
+
+
+class CaseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, case_id: str) -> AECaseRecord | None:
+        return await self._session.get(AECaseRecord, case_id)
+
+    def add(self, case: AECaseRecord) -> None:
+        self._session.add(case)
+
+    def add_event(
+        self, case_id: str, kind: str, at: datetime, actor: str | None, detail: dict[str, Any]
+    ) -> None:
+        self._session.add(
+            AECaseEvent(case_id=case_id, kind=kind, at=at, actor=actor, detail=detail)
+        )
+
+    async def events_of(self, case_id: str) -> Sequence[AECaseEvent]:
+        query = select(AECaseEvent).where(AECaseEvent.case_id == case_id)
+        return (await self._session.scalars(query.order_by(AECaseEvent.id))).all()
+
+    @staticmethod
+    def _queue(
+        status: str | None,
+        overdue_at: datetime | None,
+        unacknowledged: bool,
+        dead_lettered: bool,
+        doctor_id: str | None,
+    ) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = []
+        if status is not None:
+            conditions.append(AECaseRecord.status == status)
+        if unacknowledged or overdue_at is not None:
+            conditions.append(AECaseRecord.acknowledged_at.is_(None))
+        if overdue_at is not None:
+            conditions.append(AECaseRecord.due_at <= overdue_at)
+        if dead_lettered:
+            conditions.append(AECaseRecord.dead_lettered_at.is_not(None))
+        if doctor_id is not None:
+            conditions.append(AECaseRecord.doctor_id == doctor_id)
+        return and_(true(), *conditions)
+
+    async def queue(
+        self,
+        *,
+        status: str | None = None,
+        overdue_at: datetime | None = None,
+        unacknowledged: bool = False,
+        dead_lettered: bool = False,
+        doctor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[Sequence[AECaseRecord], int]:
+        """One page of cases, earliest due first, and how many match in all."""
+        where = self._queue(status, overdue_at, unacknowledged, dead_lettered, doctor_id)
+        total = await self._session.scalar(
+            select(func.count()).select_from(AECaseRecord).where(where)
+        )
+        rows = await self._session.scalars(
+            select(AECaseRecord)
+            .where(where)
+            .order_by(AECaseRecord.due_at, AECaseRecord.case_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), int(total or 0)
+
+    async def expired(self, before: datetime) -> list[str]:
+        """Ids of cases whose last event is older than ``before``."""
+        rows = await self._session.scalars(
+            select(AECaseRecord.case_id).where(AECaseRecord.last_event_at < before)
+        )
+        return list(rows.all())
+
+    async def remove(self, case_ids: Sequence[str]) -> None:
+        await self._session.execute(delete(AECaseEvent).where(AECaseEvent.case_id.in_(case_ids)))
+        await self._session.execute(delete(AECaseRecord).where(AECaseRecord.case_id.in_(case_ids)))
