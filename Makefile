@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck unit redis-server clean
+.PHONY: run test venv lint typecheck unit redis-server postgresql clean
 
 run: $(STAMP)
 	$(BIN)/virtualrep serve
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -29,6 +29,10 @@ $(STAMP): pyproject.toml constraints.txt
 # The Redis leg of the test suite starts its own redis-server on a free loopback port.
 redis-server:
 	@bash deploy/ensure-redis-server.sh
+
+# The PostgreSQL leg of the records suite starts its own cluster on a free loopback port.
+postgresql:
+	@bash deploy/ensure-postgresql.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -10,8 +10,8 @@ import pytest
 
 from bot.cli import main
 from bot.settings import load_settings
-from records import open_records
 from bot.storage.redis import RedisStorage
+from records import open_records
 from tests.ae_support import AEBot, ae_settings
 from tests.storage_backends import free_port
 
