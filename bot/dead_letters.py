@@ -140,6 +140,7 @@ class DeadLetters:
         kf_syncer: KfSyncer | None = None,
         outbox: Outbox | None = None,
         clock: Callable[[], datetime] = utcnow,
+        audit: AuditLog | None = None,
     ) -> None:
         self._outbox = outbox
         self._storage = storage
@@ -147,7 +148,7 @@ class DeadLetters:
         self._dedup_ttl_s = dedup_ttl_s
         self._kf_syncer = kf_syncer
         self._clock = clock
-        self._audit = AuditLog(storage)
+        self._audit = audit or AuditLog(storage)
 
     async def unresolved(self, queue: str) -> list[QueueEntry]:
         """The queue's entries ``ops`` has not acknowledged, oldest first."""

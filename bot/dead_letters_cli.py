@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 
+from bot.audit import AuditLog
 from bot.dead_letter_ops import READ_LIMIT
 from bot.dead_letters import (
     DEAD_LETTER_QUEUES,
@@ -34,13 +35,18 @@ from bot.storage.base import QueueEntry
 from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers.kf import KfSyncer
+from records import open_records
 
 
 @asynccontextmanager
 async def _dead_letters(settings: Settings, *, kf: bool = False) -> AsyncIterator[DeadLetters]:
     """The dead letters in the configured storage; with ``kf``, able to replay kf items and
     replies (through the WeCom API, when it is configured)."""
-    async with open_storage(settings) as storage, open_http_session(settings) as session:
+    async with (
+        open_storage(settings) as storage,
+        open_records(settings) as records,
+        open_http_session(settings) as session,
+    ):
         client = wecom_client_from_settings(settings, session, storage) if kf else None
         syncer, outbox = None, None
         if client is not None:
@@ -54,6 +60,7 @@ async def _dead_letters(settings: Settings, *, kf: bool = False) -> AsyncIterato
             dedup_ttl_s=settings.dedup_ttl_s,
             kf_syncer=syncer,
             outbox=outbox,
+            audit=AuditLog(storage, records),  # replays and drops go to the audit chain
         )
 
 

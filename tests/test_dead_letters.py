@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ from bot.storage.base import QueueEntry, Storage
 from bot.storage.redis import RedisStorage
 from handlers import kf
 from handlers.kf import KF_DEAD_LETTER_QUEUE, KfSyncer
+from records import open_records
 from tests.helpers import RecordingSender, drain_inbound, text_message
 from tests.wecom_harness import OPEN_KFID, Stack, enqueued, wecom_stack
 
@@ -249,10 +251,14 @@ async def test_the_monitor_alerts_on_one_dead_letter_until_it_is_resolved(
 
 
 def test_dead_commands(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     prefix = f"cli-{uuid.uuid4().hex[:8]}:"
     monkeypatch.setenv("VREP_REDIS_URL", redis_url)
+    monkeypatch.setenv("VREP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}")
     monkeypatch.setenv("VREP_REDIS_KEY_PREFIX", prefix)
     monkeypatch.setenv("VREP_WECOM_CORP_ID", "")
 
@@ -294,9 +300,11 @@ def test_dead_commands(
     assert main(["dead", "list"]) == 0
     assert capsys.readouterr().out == ""
 
-    async def dropped(storage: Storage) -> list[dict[str, Any]]:
-        return await audit_records(storage, "dead_letter_dropped")
+    async def dropped() -> list[dict[str, Any]]:  # in the records' audit chain
+        async with open_records(load_settings()) as records:
+            page = await records.search_audit(kind="dead_letter_dropped")
+        return [entry.payload or {} for entry in page.items]
 
-    [record] = asyncio.run(in_redis(dropped))
+    [record] = asyncio.run(dropped())
     assert (record["entry_id"], record["reason"]) == (kf_id, "empty item")
     assert record["operator"]  # the login running the command

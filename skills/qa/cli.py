@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.resources import open_storage
 from bot.settings import Settings
 from bot.storage.base import Storage
+from records import open_records
 from skills.qa.hcp_review import Decision, HcpRequests
 from skills.qa.mi import MIStore
 from skills.qa.verification import mark_verified
@@ -59,9 +60,10 @@ def _mi_show(args: argparse.Namespace, settings: Settings) -> int:
 def _mi_close(args: argparse.Namespace, settings: Settings) -> int:
     async def work(storage: Storage) -> int:
         try:
-            request = await MIStore(storage).close(
-                args.mi_id, by=args.by, at=datetime.now(UTC), resolution=args.note
-            )
+            async with open_records(settings) as records:
+                request = await MIStore(storage, records).close(
+                    args.mi_id, by=args.by, at=datetime.now(UTC), resolution=args.note
+                )
         except KeyError:
             print(f"unknown MI request {args.mi_id}")
             return 1

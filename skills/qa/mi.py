@@ -3,19 +3,23 @@
 A request holds the question, a snapshot of the doctor's profile and the conversation reference.
 It is stored as a document (``mi:<id>``), indexed in the ``mi:open``/``mi:all`` sets, and put on
 the durable ``mi_requests`` queue; the Q&A skill also raises an escalation so the handoff skill
-routes it to an MSL. ``virtualrep mi list|show|close`` manages them.
+routes it to an MSL. ``virtualrep mi list|show|close`` manages them. With the system of record
+open (``records``) every save is written there too, where the console lists them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, Field
 
 from bot.profiles import DoctorProfile
 from bot.storage.base import Storage
+
+if TYPE_CHECKING:
+    from records import Records
 
 MI_QUEUE: Final = "mi_requests"
 _TTL_S = 5 * 365 * 24 * 3600  # kept with the compliance record
@@ -51,8 +55,9 @@ def profile_snapshot(profile: DoctorProfile | None) -> dict[str, Any]:
 
 
 class MIStore:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, records: Records | None = None) -> None:
         self._storage = storage
+        self._records = records
 
     async def create(
         self,
@@ -113,4 +118,11 @@ class MIStore:
         return request
 
     async def _save(self, request: MIRequest) -> None:
-        await self._storage.set_json(f"mi:{request.mi_id}", request.model_dump(mode="json"), _TTL_S)
+        document = request.model_dump(mode="json")
+        await self._storage.set_json(f"mi:{request.mi_id}", document, _TTL_S)
+        if self._records is not None:
+            from records import MISnapshot
+
+            await self._records.save_mi(
+                MISnapshot.from_document(document), request.closed_at or request.created_at
+            )

