@@ -8,6 +8,7 @@ wait on each other's lock), or in memory when the embedded store is memory (test
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    engine = create_async_engine(
+        url,
+        pool_pre_ping=not url.startswith("sqlite"),
+        json_serializer=_json,  # Chinese stays readable in the database
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -78,12 +87,16 @@ def _head() -> str:
     return head
 
 
+def _quiet_alembic() -> None:
+    """Alembic tells every step at INFO; ``upgrade`` logs the one line that matters."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def _upgrade(connection: Connection) -> str | None:
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})"))
+    _quiet_alembic()
     before = MigrationContext.configure(connection).get_current_revision()
-    # Alembic tells every step at INFO; the one line below says what changed, if anything.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     command.upgrade(alembic_config(connection), "head")
     return before
 
@@ -101,6 +114,7 @@ async def upgrade(engine: AsyncEngine) -> SchemaStatus:
 
 async def schema_status(engine: AsyncEngine) -> SchemaStatus:
     def current(connection: Connection) -> str | None:
+        _quiet_alembic()
         return MigrationContext.configure(connection).get_current_revision()
 
     async with engine.connect() as connection:
