@@ -1,0 +1,65 @@
+"""The app opens the records: ``/readyz`` says whether the schema is at head, and the daily
+retention job is armed for 03:00 business time and enforces the policy when due."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.metrics import Metrics
+from bot.scheduler import ScheduleRunner
+from bot.settings import Settings, load_settings
+from bot.storage.memory import MemoryStorage
+from records import CaseSnapshot, Records, install_retention
+from records.retention import RETENTION_SCHEDULE, next_run
+from tests.records.test_records import case_document
+
+
+async def _readyz(settings: Settings) -> tuple[int, dict[str, bool]]:
+    app = create_app(settings)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        response = await client.get("/readyz")
+        return response.status, (await response.json())["checks"]
+
+
+async def test_readyz_tells_whether_the_schema_is_at_head(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}"
+    base = {"kb_sample_library": False, "kb_dir": tmp_path / "kb", "database_url": url}
+    status, checks = await _readyz(load_settings(**base, database_upgrade_on_start=False))
+    assert status == 503 and checks["schema"] is False and checks["storage"] is True
+    status, checks = await _readyz(load_settings(**base))  # migrates at start-up
+    assert status == 200 and checks["schema"] is True
+
+
+def test_the_job_runs_at_three_in_the_morning_business_time() -> None:
+    at = datetime(2026, 12, 7, 18, 59, tzinfo=UTC)  # 02:59 on the 8th in Shanghai
+    assert next_run(at, "Asia/Shanghai") == datetime(2026, 12, 7, 19, 0, tzinfo=UTC)
+    assert next_run(at + timedelta(minutes=1), "Asia/Shanghai") == datetime(
+        2026, 12, 8, 19, 0, tzinfo=UTC
+    )
+
+
+async def test_the_daily_job_enforces_retention_and_rearms(
+    records: Records, records_settings: Settings
+) -> None:
+    now = datetime(2036, 12, 7, 12, 0, tzinfo=UTC)  # the case below is ten years old by then
+    await records.save_case(CaseSnapshot.from_document(case_document("AE-OLD")))
+    storage = MemoryStorage()
+    scheduler = ScheduleRunner(storage, lambda: now, Metrics())
+    await install_retention(records, records_settings, storage, scheduler, lambda: now)
+    [armed] = await storage.scheduled(RETENTION_SCHEDULE)
+    assert armed.due_at == next_run(now, records_settings.timezone)
+
+    later = armed.due_at + timedelta(seconds=1)
+    scheduler = ScheduleRunner(storage, lambda: later, Metrics())  # a replica, when it is due
+    await install_retention(records, records_settings, storage, scheduler, lambda: later)
+    await storage.schedule(RETENTION_SCHEDULE, "daily", armed.due_at)  # as armed before
+    assert await scheduler.run_due() == 1
+    assert await records.case_detail("AE-OLD") is None
+    [rearmed] = await storage.scheduled(RETENTION_SCHEDULE)
+    assert rearmed.due_at == armed.due_at + timedelta(days=1)
+    [removal] = (await records.search_audit(kind="retention_removed")).items
+    assert removal.payload is not None and removal.payload["removed"] == {"ae_case": ["AE-OLD"]}
