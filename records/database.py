@@ -42,7 +42,9 @@ def database_url(settings: Settings) -> str:
     if settings.embedded_storage == "memory":
         return "sqlite+aiosqlite://"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{(settings.data_dir / RECORDS_FILE).resolve()}"
+    path = settings.data_dir / RECORDS_FILE
+    path.touch(mode=0o600, exist_ok=True)  # personal data: readable by the bot's user only
+    return f"sqlite+aiosqlite:///{path.resolve()}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
