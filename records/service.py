@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -52,6 +52,7 @@ from records.results import (
 from records.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 APPEND_RETRIES = 8
 VERIFY_BATCH = 2000
@@ -109,15 +110,23 @@ class Records:
         already imported from that source is not appended twice (None is returned).
         """
         payload: dict[str, Any] = json.loads(canonical_json(fields))
+
+        async def append(session: AsyncSession) -> AuditRecord | None:
+            if source_id is not None and await AuditRepository(session).has_source(source_id):
+                return None
+            return to_record(await self._append(session, kind, at, payload, source_id))
+
+        return await self._at_head(append)
+
+    async def _at_head(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` (which appends to the chain) in one transaction, again if another
+        writer took the head position first (its primary key collides on flush or commit)."""
         async with self._append_lock:
             for attempt in range(APPEND_RETRIES):
                 try:
                     async with self._sessions.begin() as session:
-                        audit = AuditRepository(session)
-                        if source_id is not None and await audit.has_source(source_id):
-                            return None
-                        entry = await self._append(session, kind, at, payload, source_id)
-                    return to_record(entry)
+                        result = await work(session)
+                    return result
                 except (IntegrityError, OperationalError):
                     if attempt == APPEND_RETRIES - 1:
                         raise
@@ -384,16 +393,33 @@ class Records:
             )
         return Page([to_summary(row) for row in rows], total, offset, limit)
 
+    async def read_case(
+        self, case_id: str, *, reader: str, purpose: str, at: datetime
+    ) -> CaseDetail | None:
+        """A case for a person to see: the read is audited (``ae_case_read``, as the case
+        store's reads are) in the same transaction, also when there is no such case."""
+
+        async def read(session: AsyncSession) -> CaseDetail | None:
+            detail = await self._detail(CaseRepository(session), case_id)
+            fields = {"case_id": case_id, "reader": reader, "purpose": purpose}
+            await self._append(session, "ae_case_read", at, fields | {"found": bool(detail)})
+            return detail
+
+        return await self._at_head(read)
+
+    @staticmethod
+    async def _detail(cases: CaseRepository, case_id: str) -> CaseDetail | None:
+        row = await cases.get(case_id)
+        if row is None:
+            return None
+        events = [to_event(event) for event in await cases.events_of(case_id)]
+        return CaseDetail(to_summary(row), row.document, row.delivery, events)
+
     async def case_detail(self, case_id: str) -> CaseDetail | None:
         """A case with its document, delivery state and events (not audited here: the
         caller audits the read with its reader and purpose)."""
         async with self._sessions() as session:
-            cases = CaseRepository(session)
-            row = await cases.get(case_id)
-            if row is None:
-                return None
-            events = [to_event(event) for event in await cases.events_of(case_id)]
-        return CaseDetail(to_summary(row), row.document, row.delivery, events)
+            return await self._detail(CaseRepository(session), case_id)
 
     # -- medical information --------------------------------------------------------------------
     async def save_mi(self, request: MISnapshot, at: datetime) -> None:
@@ -464,7 +490,8 @@ class Records:
         transcripts and other records past their own period that belong to no case still
         kept. ``dry_run`` reports without changing anything.
         """
-        async with self._append_lock, self._sessions.begin() as session:
+
+        async def enforce(session: AsyncSession) -> RetentionReport:
             cases, requests, people = (
                 CaseRepository(session),
                 MIRepository(session),
@@ -499,4 +526,6 @@ class Records:
                     now,
                     {"removed": report.removed, "redacted_audit": redacted, "by": "retention"},
                 )
-        return report
+            return report
+
+        return await self._at_head(enforce)

@@ -158,6 +158,18 @@ async def test_case_lifecycle_is_recorded_event_by_event(records: Records) -> No
     assert detail.delivery["sinks"].keys() == {"archive", "webhook"}
 
 
+async def test_a_case_read_by_a_person_is_audited_with_it(records: Records) -> None:
+    await records.save_case(CaseSnapshot.from_document(case_document("AE-1")))
+    detail = await records.read_case("AE-1", reader="pv1", purpose="console", at=T0)
+    assert detail is not None and detail.summary.case_id == "AE-1"
+    assert await records.read_case("AE-404", reader="pv1", purpose="console", at=T0) is None
+    reads = (await records.search_audit(kind="ae_case_read")).items
+    assert [(r.case_id, r.actor, (r.payload or {})["found"]) for r in reads] == [
+        ("AE-1", "pv1", True),
+        ("AE-404", "pv1", False),
+    ]
+
+
 async def test_case_queue_filters_and_pages_on_the_database(records: Records) -> None:
     for n in range(1, 6):
         day0 = T0 + timedelta(hours=n)
