@@ -7,7 +7,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from bot.settings import Settings
 from bot.storage.memory import MemoryStorage
@@ -46,8 +48,29 @@ def case_document(case_id: str, **changes: Any) -> dict[str, Any]:
 
 
 async def execute(records: Records, sql: str, **params: Any) -> None:
+    """Change the database behind the bot's back, as someone with a database shell would.
+
+    On PostgreSQL the audit table refuses changes (migration 0002), so this plays a
+    superuser who switches triggers off first: the chain must still find it."""
     async with records.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
         await connection.execute(text(sql), params)
+
+
+async def test_postgresql_refuses_to_change_or_delete_an_audit_record(records: Records) -> None:
+    if records.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no roles: the hash chain alone guards it")
+    await records.append_audit("message", T0, {"sender": "d", "text": "a"})
+    for sql in (
+        "UPDATE audit_entries SET kind = 'x' WHERE seq = 1",
+        "UPDATE audit_entries SET payload = '{}' WHERE seq = 1",
+        "DELETE FROM audit_entries WHERE seq = 1",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with records.engine.begin() as connection:
+                await connection.execute(text(sql))
+    assert (await records.verify_audit()).ok
 
 
 async def test_audit_chain_verifies_and_finds_each_kind_of_tampering(records: Records) -> None:
