@@ -28,9 +28,11 @@ from records.chain import ChainCheck
 from records.database import create_engine, database_url, upgrade
 from records.database import schema_status as _schema_status
 from records.results import (
+    AuditQuery,
     AuditRecord,
     CaseDetail,
     CaseEventRecord,
+    CaseQuery,
     CaseSnapshot,
     CaseSummary,
     ConsentEntry,
@@ -47,9 +49,11 @@ from records.retention import RetentionPolicy, install_retention
 from records.service import Records
 
 __all__ = [
+    "AuditQuery",
     "AuditRecord",
     "CaseDetail",
     "CaseEventRecord",
+    "CaseQuery",
     "CaseSnapshot",
     "CaseSummary",
     "ChainCheck",

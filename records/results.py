@@ -35,6 +35,17 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class AuditQuery:
+    """Which audit records: a time range (``end`` excluded), a doctor, a case, a kind."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    doctor_id: str | None = None
+    case_id: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
 class AuditRecord:
     seq: int
     at: datetime
@@ -155,6 +166,17 @@ class CaseSummary:
 
     def overdue(self, now: datetime) -> bool:
         return self.acknowledged_at is None and now >= self.due_at
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Which cases a queue shows; ``overdue_at`` (now) keeps the unacknowledged past due."""
+
+    status: str | None = None
+    overdue_at: datetime | None = None
+    unacknowledged: bool = False
+    dead_lettered: bool = False
+    doctor_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,10 @@ from records.repositories.audit import to_record
 from records.repositories.cases import to_event, to_summary
 from records.repositories.mi import to_mi
 from records.results import (
+    AuditQuery,
     AuditRecord,
     CaseDetail,
+    CaseQuery,
     CaseSnapshot,
     CaseSummary,
     ConsentEntry,
@@ -205,27 +207,14 @@ class Records:
                 after = batch[-1].seq
         return verify(links)
 
-    async def audit_entries(
-        self,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        doctor_id: str | None = None,
-        case_id: str | None = None,
-        kind: str | None = None,
-    ) -> AsyncIterator[AuditRecord]:
+    async def audit_entries(self, query: AuditQuery | None = None) -> AsyncIterator[AuditRecord]:
         """Every matching record in chain order, read in batches (for exports)."""
+        query = query or AuditQuery()
         after = 0
         while True:
             async with self._sessions() as session:
                 rows = await AuditRepository(session).find(
-                    start=start,
-                    end=end,
-                    doctor_id=doctor_id,
-                    case_id=case_id,
-                    kind=kind,
-                    after_seq=after,
-                    limit=VERIFY_BATCH,
+                    query, after_seq=after, limit=VERIFY_BATCH
                 )
             if not rows:
                 return
@@ -234,24 +223,14 @@ class Records:
             after = rows[-1].seq
 
     async def search_audit(
-        self,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        doctor_id: str | None = None,
-        case_id: str | None = None,
-        kind: str | None = None,
-        offset: int = 0,
-        limit: int = 50,
+        self, query: AuditQuery | None = None, *, offset: int = 0, limit: int = 50
     ) -> Page[AuditRecord]:
         """One page of matching records (paginated on the database)."""
+        query = query or AuditQuery()
         async with self._sessions() as session:
             audit = AuditRepository(session)
-            filters: dict[str, Any] = dict(
-                start=start, end=end, doctor_id=doctor_id, case_id=case_id, kind=kind
-            )
-            rows = await audit.find(**filters, offset=offset, limit=limit)
-            total = await audit.count(**filters)
+            rows = await audit.find(query, offset=offset, limit=limit)
+            total = await audit.count(query)
         return Page([to_record(row) for row in rows], total, offset, limit)
 
     # -- adverse-event cases ----------------------------------------------------------------------
@@ -370,26 +349,12 @@ class Records:
         return True
 
     async def case_queue(
-        self,
-        *,
-        status: str | None = None,
-        overdue_at: datetime | None = None,
-        unacknowledged: bool = False,
-        dead_lettered: bool = False,
-        doctor_id: str | None = None,
-        offset: int = 0,
-        limit: int = 50,
+        self, query: CaseQuery | None = None, *, offset: int = 0, limit: int = 50
     ) -> Page[CaseSummary]:
-        """Cases for the PV queue, earliest due first (``overdue_at`` = now: overdue only)."""
+        """Cases for the PV queue, earliest due first."""
         async with self._sessions() as session:
             rows, total = await CaseRepository(session).queue(
-                status=status,
-                overdue_at=overdue_at,
-                unacknowledged=unacknowledged,
-                dead_lettered=dead_lettered,
-                doctor_id=doctor_id,
-                offset=offset,
-                limit=limit,
+                query or CaseQuery(), offset=offset, limit=limit
             )
         return Page([to_summary(row) for row in rows], total, offset, limit)
 

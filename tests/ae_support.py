@@ -24,6 +24,7 @@ from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.storage.base import Storage
 from knowledge.base import KnowledgeBase
+from records import Records
 from skills.adverse_events.cases import AECase
 from skills.adverse_events.service import AEService, ae_service
 from tests.helpers import RecordingSender
@@ -60,6 +61,7 @@ class AEBot:
     app: RecordingSender = field(default_factory=lambda: RecordingSender(channel=Channel.APP))
     llm: LLMClient | None = None
     knowledge: KnowledgeBase | None = None
+    records: Records | None = None  # the system of record, open as in the app (tests/records)
 
     def __post_init__(self) -> None:
         self.services, self.dispatcher = self.build()
@@ -73,6 +75,7 @@ class AEBot:
             clock=self.clock,
             llm=self.llm,
             knowledge=self.knowledge,
+            records=self.records,
         )
 
     @property

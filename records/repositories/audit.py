@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.chain import GENESIS, ChainLink, link_hash, payload_digest
 from records.models import AuditEntry
-from records.results import AuditRecord
+from records.results import AuditQuery, AuditRecord
 
 
 def to_record(row: AuditEntry) -> AuditRecord:
@@ -96,59 +96,31 @@ class AuditRepository:
         return [ChainLink(*row) for row in rows]
 
     @staticmethod
-    def _filters(
-        start: datetime | None,
-        end: datetime | None,
-        doctor_id: str | None,
-        case_id: str | None,
-        kind: str | None,
-    ) -> ColumnElement[bool]:
+    def _filters(query: AuditQuery) -> ColumnElement[bool]:
         conditions: list[ColumnElement[bool]] = []
-        if start is not None:
-            conditions.append(AuditEntry.at >= start)
-        if end is not None:
-            conditions.append(AuditEntry.at < end)
-        if doctor_id is not None:
-            conditions.append(AuditEntry.doctor_id == doctor_id)
-        if case_id is not None:
-            conditions.append(AuditEntry.case_id == case_id)
-        if kind is not None:
-            conditions.append(AuditEntry.kind == kind)
+        if query.start is not None:
+            conditions.append(AuditEntry.at >= query.start)
+        if query.end is not None:
+            conditions.append(AuditEntry.at < query.end)
+        if query.doctor_id is not None:
+            conditions.append(AuditEntry.doctor_id == query.doctor_id)
+        if query.case_id is not None:
+            conditions.append(AuditEntry.case_id == query.case_id)
+        if query.kind is not None:
+            conditions.append(AuditEntry.kind == query.kind)
         return and_(true(), *conditions)
 
     async def find(
-        self,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        doctor_id: str | None = None,
-        case_id: str | None = None,
-        kind: str | None = None,
-        after_seq: int = 0,
-        offset: int = 0,
-        limit: int = 100,
+        self, query: AuditQuery, *, after_seq: int = 0, offset: int = 0, limit: int = 100
     ) -> Sequence[AuditEntry]:
         """Matching entries in chain order, from ``after_seq`` (keyset) or ``offset``."""
-        where = self._filters(start, end, doctor_id, case_id, kind)
-        query = select(AuditEntry).where(where, AuditEntry.seq > after_seq)
-        return (
-            await self._session.scalars(query.order_by(AuditEntry.seq).offset(offset).limit(limit))
-        ).all()
+        statement = select(AuditEntry).where(self._filters(query), AuditEntry.seq > after_seq)
+        statement = statement.order_by(AuditEntry.seq).offset(offset).limit(limit)
+        return (await self._session.scalars(statement)).all()
 
-    async def count(
-        self,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        doctor_id: str | None = None,
-        case_id: str | None = None,
-        kind: str | None = None,
-    ) -> int:
-        where = self._filters(start, end, doctor_id, case_id, kind)
-        return int(
-            await self._session.scalar(select(func.count()).select_from(AuditEntry).where(where))
-            or 0
-        )
+    async def count(self, query: AuditQuery) -> int:
+        statement = select(func.count()).select_from(AuditEntry).where(self._filters(query))
+        return int(await self._session.scalar(statement) or 0)
 
     async def redact(self, where: ColumnElement[bool], at: datetime) -> int:
         """Blank the payload of matching entries (digest and hash stay: the chain holds)."""

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.models import AECaseEvent, AECaseRecord
-from records.results import CaseEventRecord, CaseSummary
+from records.results import CaseEventRecord, CaseQuery, CaseSummary
 
 
 def to_summary(row: AECaseRecord) -> CaseSummary:
@@ -60,39 +60,25 @@ class CaseRepository:
         return (await self._session.scalars(query.order_by(AECaseEvent.id))).all()
 
     @staticmethod
-    def _queue(
-        status: str | None,
-        overdue_at: datetime | None,
-        unacknowledged: bool,
-        dead_lettered: bool,
-        doctor_id: str | None,
-    ) -> ColumnElement[bool]:
+    def _queue(query: CaseQuery) -> ColumnElement[bool]:
         conditions: list[ColumnElement[bool]] = []
-        if status is not None:
-            conditions.append(AECaseRecord.status == status)
-        if unacknowledged or overdue_at is not None:
+        if query.status is not None:
+            conditions.append(AECaseRecord.status == query.status)
+        if query.unacknowledged or query.overdue_at is not None:
             conditions.append(AECaseRecord.acknowledged_at.is_(None))
-        if overdue_at is not None:
-            conditions.append(AECaseRecord.due_at <= overdue_at)
-        if dead_lettered:
+        if query.overdue_at is not None:
+            conditions.append(AECaseRecord.due_at <= query.overdue_at)
+        if query.dead_lettered:
             conditions.append(AECaseRecord.dead_lettered_at.is_not(None))
-        if doctor_id is not None:
-            conditions.append(AECaseRecord.doctor_id == doctor_id)
+        if query.doctor_id is not None:
+            conditions.append(AECaseRecord.doctor_id == query.doctor_id)
         return and_(true(), *conditions)
 
     async def queue(
-        self,
-        *,
-        status: str | None = None,
-        overdue_at: datetime | None = None,
-        unacknowledged: bool = False,
-        dead_lettered: bool = False,
-        doctor_id: str | None = None,
-        offset: int = 0,
-        limit: int = 50,
+        self, query: CaseQuery, *, offset: int = 0, limit: int = 50
     ) -> tuple[Sequence[AECaseRecord], int]:
         """One page of cases, earliest due first, and how many match in all."""
-        where = self._queue(status, overdue_at, unacknowledged, dead_lettered, doctor_id)
+        where = self._queue(query)
         total = await self._session.scalar(
             select(func.count()).select_from(AECaseRecord).where(where)
         )

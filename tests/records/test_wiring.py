@@ -4,13 +4,8 @@ chain, a PV acknowledgement is recorded, an MI request is listed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from bot.dispatcher import Dispatcher
-from bot.models import Channel
-from bot.runtime import build_runtime
-from bot.services import Services
 from bot.storage.memory import MemoryStorage
 from records import Records
 from skills.adverse_events.delivery import DeliveryWorker, configured_sinks
@@ -19,26 +14,10 @@ from skills.qa.mi import MIStore
 from tests.ae_support import AEBot, ae_settings
 
 
-@dataclass
-class RecordsBot(AEBot):
-    """The AE test bot with the system of record open, as the app runs it."""
-
-    records: Records | None = None
-
-    def build(self) -> tuple[Services, Dispatcher]:
-        return build_runtime(
-            self.settings,
-            self.storage,
-            senders={Channel.CONSOLE: self.console, Channel.APP: self.app},
-            clock=self.clock,
-            records=self.records,
-        )
-
-
 async def test_a_reported_case_is_recorded_from_report_to_acknowledgement(
     records: Records, tmp_path: Path
 ) -> None:
-    bot = RecordsBot(ae_settings(tmp_path), MemoryStorage(), records=records)
+    bot = AEBot(ae_settings(tmp_path), MemoryStorage(), records=records)
     await bot.say("患者ZS，45岁男性，用了XX药后出现皮疹")
     await bot.say("停止")
     case = await bot.only_case()
@@ -65,7 +44,7 @@ async def test_a_reported_case_is_recorded_from_report_to_acknowledgement(
 
 
 async def test_an_mi_request_is_recorded(records: Records, tmp_path: Path) -> None:
-    bot = RecordsBot(ae_settings(tmp_path), MemoryStorage(), records=records)
+    bot = AEBot(ae_settings(tmp_path), MemoryStorage(), records=records)
     store = MIStore(bot.storage, bot.services.records)
     created = await store.create(
         question="儿童用药剂量？",
