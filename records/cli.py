@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.resources import open_storage
 from bot.settings import Settings
-from records import AuditQuery, RetentionPolicy, open_records
+from records import RetentionPolicy, open_records
 from records.chain import canonical_json
 from records.database import create_engine, database_url, schema_status, upgrade
 from records.importer import import_storage
@@ -154,8 +154,9 @@ async def _export_to(
 ) -> int:
     count = 0
     async with open_records(settings) as records:
-        query = AuditQuery(start=start, end=end, doctor_id=args.doctor, case_id=args.case)
-        async for record in records.audit_entries(query):
+        async for record in records.audit_entries(
+            start=start, end=end, doctor_id=args.doctor, case_id=args.case
+        ):
             _write(out, args.format, [record.as_json()], header=count == 0)
             count += 1
         if count == 0 and args.format == "csv":

@@ -207,9 +207,17 @@ class Records:
                 after = batch[-1].seq
         return verify(links)
 
-    async def audit_entries(self, query: AuditQuery | None = None) -> AsyncIterator[AuditRecord]:
+    async def audit_entries(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        doctor_id: str | None = None,
+        case_id: str | None = None,
+        kind: str | None = None,
+    ) -> AsyncIterator[AuditRecord]:
         """Every matching record in chain order, read in batches (for exports)."""
-        query = query or AuditQuery()
+        query = AuditQuery(start, end, doctor_id, case_id, kind)
         after = 0
         while True:
             async with self._sessions() as session:
@@ -223,10 +231,18 @@ class Records:
             after = rows[-1].seq
 
     async def search_audit(
-        self, query: AuditQuery | None = None, *, offset: int = 0, limit: int = 50
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        doctor_id: str | None = None,
+        case_id: str | None = None,
+        kind: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
     ) -> Page[AuditRecord]:
         """One page of matching records (paginated on the database)."""
-        query = query or AuditQuery()
+        query = AuditQuery(start, end, doctor_id, case_id, kind)
         async with self._sessions() as session:
             audit = AuditRepository(session)
             rows = await audit.find(query, offset=offset, limit=limit)

@@ -11,7 +11,7 @@ import pytest
 from bot.cli import main
 from bot.settings import load_settings
 from bot.storage.redis import RedisStorage
-from records import AuditQuery, open_records
+from records import open_records
 from tests.ae_support import AEBot, ae_settings
 from tests.storage_backends import free_port
 
@@ -61,7 +61,7 @@ def test_pv_commands(
 
     async def reads_audited() -> int:  # in the records' audit chain
         async with open_records(load_settings()) as records:
-            page = await records.search_audit(AuditQuery(kind="ae_case_read"), limit=1000)
+            page = await records.search_audit(kind="ae_case_read", limit=1000)
         return sum(1 for r in page.items if str((r.payload or {}).get("reader")).startswith("cli:"))
 
     assert asyncio.run(reads_audited()) >= 4

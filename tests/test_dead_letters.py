@@ -37,7 +37,7 @@ from bot.storage.base import QueueEntry, Storage
 from bot.storage.redis import RedisStorage
 from handlers import kf
 from handlers.kf import KF_DEAD_LETTER_QUEUE, KfSyncer
-from records import AuditQuery, open_records
+from records import open_records
 from tests.helpers import RecordingSender, drain_inbound, text_message
 from tests.wecom_harness import OPEN_KFID, Stack, enqueued, wecom_stack
 
@@ -302,7 +302,7 @@ def test_dead_commands(
 
     async def dropped() -> list[dict[str, Any]]:  # in the records' audit chain
         async with open_records(load_settings()) as records:
-            page = await records.search_audit(AuditQuery(kind="dead_letter_dropped"))
+            page = await records.search_audit(kind="dead_letter_dropped")
         return [entry.payload or {} for entry in page.items]
 
     [record] = asyncio.run(dropped())

@@ -13,7 +13,7 @@ from bot.metrics import Metrics
 from bot.scheduler import ScheduleRunner
 from bot.settings import Settings, load_settings
 from bot.storage.memory import MemoryStorage
-from records import AuditQuery, CaseSnapshot, Records, install_retention
+from records import CaseSnapshot, Records, install_retention
 from records.retention import RETENTION_SCHEDULE, next_run
 from tests.records.test_records import case_document
 
@@ -61,5 +61,5 @@ async def test_the_daily_job_enforces_retention_and_rearms(
     assert await records.case_detail("AE-OLD") is None
     [rearmed] = await storage.scheduled(RETENTION_SCHEDULE)
     assert rearmed.due_at == armed.due_at + timedelta(days=1)
-    [removal] = (await records.search_audit(AuditQuery(kind="retention_removed"))).items
+    [removal] = (await records.search_audit(kind="retention_removed")).items
     assert removal.payload is not None and removal.payload["removed"] == {"ae_case": ["AE-OLD"]}

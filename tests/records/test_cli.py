@@ -14,7 +14,7 @@ import pytest
 from bot.cli import main
 from bot.settings import load_settings
 from bot.storage.sqlite import SqliteStorage
-from records import AuditQuery, open_records
+from records import open_records
 
 AT = datetime(2020, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai; exports run "now", later
 
@@ -67,7 +67,7 @@ async def test_export_by_case_and_by_doctor_in_csv_and_jsonl(
     assert await _main(["audit", "export", "--from", "soon", "--to", "2020-12-01"]) == 2
     assert "is not a date" in capsys.readouterr().err
     async with open_records(load_settings()) as records:
-        exports = (await records.search_audit(AuditQuery(kind="audit_export"))).items
+        exports = (await records.search_audit(kind="audit_export")).items
     assert [(e.payload or {})["records"] for e in exports] == [1, 1, 3]  # each export audited
 
 

@@ -14,7 +14,6 @@ from sqlalchemy.exc import DBAPIError
 from bot.settings import Settings
 from bot.storage.memory import MemoryStorage
 from records import (
-    AuditQuery,
     CaseQuery,
     CaseSnapshot,
     DeliverySnapshot,
@@ -121,13 +120,11 @@ async def test_audit_search_filters_on_the_database(records: Records) -> None:
     await records.append_audit("message", T0, {"sender": "doc-1", "text": "a"})
     await records.append_audit("ae_case_read", T0 + timedelta(hours=1), {"case_id": "AE-1"})
     await records.append_audit("hcp_verification", T0 + timedelta(days=2), {"doctor": "doc-1"})
-    by_doctor = await records.search_audit(AuditQuery(doctor_id="doc-1"))
+    by_doctor = await records.search_audit(doctor_id="doc-1")
     assert [r.kind for r in by_doctor.items] == ["message", "hcp_verification"]
-    by_case = await records.search_audit(AuditQuery(case_id="AE-1"))
+    by_case = await records.search_audit(case_id="AE-1")
     assert by_case.total == 1 and by_case.items[0].kind == "ae_case_read"
-    first_day = [
-        r async for r in records.audit_entries(AuditQuery(start=T0, end=T0 + timedelta(days=1)))
-    ]
+    first_day = [r async for r in records.audit_entries(start=T0, end=T0 + timedelta(days=1))]
     assert [r.seq for r in first_day] == [1, 2]
     page = await records.search_audit(offset=1, limit=1)
     assert page.total == 3 and [r.seq for r in page.items] == [2]
@@ -190,7 +187,7 @@ async def test_a_case_read_by_a_person_is_audited_with_it(records: Records) -> N
     detail = await records.read_case("AE-1", reader="pv1", purpose="console", at=T0)
     assert detail is not None and detail.summary.case_id == "AE-1"
     assert await records.read_case("AE-404", reader="pv1", purpose="console", at=T0) is None
-    reads = (await records.search_audit(AuditQuery(kind="ae_case_read"))).items
+    reads = (await records.search_audit(kind="ae_case_read")).items
     assert [(r.case_id, r.actor, (r.payload or {})["found"]) for r in reads] == [
         ("AE-1", "pv1", True),
         ("AE-404", "pv1", False),
