@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from bot.settings import Settings
@@ -23,6 +25,7 @@ from records import (
     open_records,
     schema_status,
 )
+from records.database import alembic_config, upgrade
 from records.importer import import_storage
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -327,3 +330,16 @@ async def test_schema_status_tells_an_unmigrated_database(records_settings: Sett
             assert not status.at_head
     async with open_records(records_settings) as migrated:
         assert (await schema_status(migrated)).at_head
+
+
+async def test_migrations_go_down_to_nothing_and_up_again(records: Records) -> None:
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "base")
+
+    async with records.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+    assert (await schema_status(records)).current is None
+    await upgrade(records.engine)
+    assert (await schema_status(records)).at_head
+    await records.append_audit("message", T0, {"sender": "d"})
+    assert (await records.verify_audit()).ok
