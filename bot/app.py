@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import TypeVar
 
 from aiohttp import web
@@ -205,7 +206,8 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(background_threads_ctx)  # first in, last out: every thread's pool
     app.cleanup_ctx.append(_owned(STORAGE, open_storage))
-    app.cleanup_ctx.append(_owned(RECORDS, open_records))  # migrated to head on start
+    # migrated to head on start; a database down then is waited for (``/readyz`` says 503)
+    app.cleanup_ctx.append(_owned(RECORDS, partial(open_records, wait=True)))
     app.cleanup_ctx.append(_owned(HTTP_SESSION, open_http_session))
     app.cleanup_ctx.append(_owned(LLM, open_llm))
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))

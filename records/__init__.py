@@ -20,12 +20,16 @@ Storage (Redis or the embedded store) keeps queues, locks, dedup and conversatio
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from records.chain import ChainCheck
-from records.database import create_engine, database_url, upgrade
+from records.database import RecordsUnavailable, create_engine, database_url, upgrade
 from records.database import schema_status as _schema_status
 from records.results import (
     AuditQuery,
@@ -48,6 +52,11 @@ from records.results import (
 from records.retention import RetentionPolicy, install_retention
 from records.service import Records
 
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
+
 __all__ = [
     "AuditQuery",
     "AuditRecord",
@@ -63,6 +72,7 @@ __all__ = [
     "MISnapshot",
     "Page",
     "Records",
+    "RecordsUnavailable",
     "RegistrationEntry",
     "RetentionPolicy",
     "RetentionReport",
@@ -76,16 +86,45 @@ __all__ = [
 
 @asynccontextmanager
 async def open_records(
-    settings: Settings, *, migrate: bool | None = None
+    settings: Settings, *, migrate: bool | None = None, wait: bool = False
 ) -> AsyncIterator[Records]:
-    """The records database, migrated to head first (``migrate`` overrides the setting)."""
+    """The records database, migrated to head first (``migrate`` overrides the setting).
+
+    A database that cannot be reached raises ``RecordsUnavailable`` (a ``StorageError``: the
+    CLI says so in one line) — unless ``wait``: the app starts anyway, ``/readyz`` says 503 and
+    the migration is retried in the background until the database answers.
+    """
     engine = create_engine(database_url(settings))
+    retrying: asyncio.Task[None] | None = None
     try:
         if settings.database_upgrade_on_start if migrate is None else migrate:
-            await upgrade(engine)
+            try:
+                await upgrade(engine)
+            except RecordsUnavailable:
+                if not wait:
+                    raise
+                log.error("records database unreachable at start-up; retrying", exc_info=True)
+                retrying = asyncio.create_task(_upgrade_when_reachable(engine))
         yield Records(engine)
     finally:
+        if retrying is not None:
+            retrying.cancel()
+            with suppress(asyncio.CancelledError):
+                await retrying
         await engine.dispose()
+
+
+async def _upgrade_when_reachable(engine: AsyncEngine) -> None:
+    delay = RETRY_FIRST_S
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await upgrade(engine)
+        except RecordsUnavailable:
+            delay = min(delay * 2, RETRY_MAX_S)
+            continue
+        log.info("records database reachable again: schema at head")
+        return
 
 
 async def schema_status(records: Records) -> SchemaStatus:

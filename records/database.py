@@ -19,9 +19,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.settings import Settings
+from bot.storage.base import StorageError
 from records.results import SchemaStatus
 
 log = logging.getLogger(__name__)
@@ -103,10 +105,19 @@ def _upgrade(connection: Connection) -> str | None:
     return before
 
 
+class RecordsUnavailable(StorageError):
+    """The records database cannot be reached (down, refused, wrong address)."""
+
+
 async def upgrade(engine: AsyncEngine) -> SchemaStatus:
-    """Migrate to the newest schema (idempotent; replicas starting together take turns)."""
-    async with engine.begin() as connection:
-        before = await connection.run_sync(_upgrade)
+    """Migrate to the newest schema (idempotent; replicas starting together take turns).
+
+    Raises ``RecordsUnavailable`` when the database cannot be reached."""
+    try:
+        async with engine.begin() as connection:
+            before = await connection.run_sync(_upgrade)
+    except (OSError, InterfaceError, OperationalError) as error:
+        raise RecordsUnavailable(f"records database: {error}") from error
     status = await schema_status(engine)
     if before != status.current:  # a new database is created quietly, an upgrade is told
         level = logging.INFO if before is not None else logging.DEBUG
@@ -119,6 +130,9 @@ async def schema_status(engine: AsyncEngine) -> SchemaStatus:
         _quiet_alembic()
         return MigrationContext.configure(connection).get_current_revision()
 
-    async with engine.connect() as connection:
-        revision = await connection.run_sync(current)
+    try:
+        async with engine.connect() as connection:
+            revision = await connection.run_sync(current)
+    except (OSError, InterfaceError, OperationalError) as error:
+        raise RecordsUnavailable(f"records database: {error}") from error
     return SchemaStatus(current=revision, head=_head())

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
+from bot.cli import main
 from bot.metrics import Metrics
 from bot.scheduler import ScheduleRunner
 from bot.settings import Settings, load_settings
@@ -16,6 +18,7 @@ from bot.storage.memory import MemoryStorage
 from records import CaseSnapshot, Records, install_retention
 from records.retention import RETENTION_SCHEDULE, next_run
 from tests.records.test_records import case_document
+from tests.storage_backends import free_port
 
 
 async def _readyz(settings: Settings) -> tuple[int, dict[str, bool]]:
@@ -32,6 +35,24 @@ async def test_readyz_tells_whether_the_schema_is_at_head(tmp_path: Path) -> Non
     assert status == 503 and checks["schema"] is False and checks["storage"] is True
     status, checks = await _readyz(load_settings(**base))  # migrates at start-up
     assert status == 200 and checks["schema"] is True
+
+
+async def test_a_database_down_at_start_up_is_waited_for(tmp_path: Path) -> None:
+    """The app starts and says 503 (schema) instead of failing; the CLI says it in one line."""
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/records"  # nobody listens there
+    settings = load_settings(kb_sample_library=False, kb_dir=tmp_path / "kb", database_url=url)
+    status, checks = await _readyz(settings)
+    assert status == 503 and checks["schema"] is False and checks["storage"] is True
+
+
+def test_the_cli_says_the_database_is_unreachable_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VREP_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/r")
+    assert main(["audit", "verify"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("virtualrep: storage unavailable: records database:")
+    assert err.count("\n") == 1
 
 
 def test_the_job_runs_at_three_in_the_morning_business_time() -> None:
