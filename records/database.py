@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +111,26 @@ class RecordsUnavailable(StorageError):
     """The records database cannot be reached (down, refused, wrong address)."""
 
 
+@contextmanager
+def unavailable_as_storage_error() -> Iterator[None]:
+    """Turn "cannot reach the database" into ``RecordsUnavailable``; other errors pass."""
+    try:
+        yield
+    except (OSError, InterfaceError) as error:
+        raise RecordsUnavailable(f"records database: {error}") from error
+    except OperationalError as error:
+        if "locked" in str(error):  # SQLite busy: the caller's retry handles it
+            raise
+        raise RecordsUnavailable(f"records database: {error}") from error
+
+
 async def upgrade(engine: AsyncEngine) -> SchemaStatus:
     """Migrate to the newest schema (idempotent; replicas starting together take turns).
 
     Raises ``RecordsUnavailable`` when the database cannot be reached."""
-    try:
+    with unavailable_as_storage_error():
         async with engine.begin() as connection:
             before = await connection.run_sync(_upgrade)
-    except (OSError, InterfaceError, OperationalError) as error:
-        raise RecordsUnavailable(f"records database: {error}") from error
     status = await schema_status(engine)
     if before != status.current:  # a new database is created quietly, an upgrade is told
         level = logging.INFO if before is not None else logging.DEBUG
@@ -130,9 +143,7 @@ async def schema_status(engine: AsyncEngine) -> SchemaStatus:
         _quiet_alembic()
         return MigrationContext.configure(connection).get_current_revision()
 
-    try:
+    with unavailable_as_storage_error():
         async with engine.connect() as connection:
             revision = await connection.run_sync(current)
-    except (OSError, InterfaceError, OperationalError) as error:
-        raise RecordsUnavailable(f"records database: {error}") from error
     return SchemaStatus(current=revision, head=_head())

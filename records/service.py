@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from records.chain import ChainCheck, canonical_json, verify
+from records.database import unavailable_as_storage_error
 from records.models import (
     AECaseRecord,
     AuditEntry,
@@ -97,6 +99,20 @@ class Records:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._append_lock = asyncio.Lock()  # one append at a time per process (fewer retries)
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction; a database that cannot be reached raises ``RecordsUnavailable``
+        (a ``StorageError``), so workers wait out a database outage like a Redis one."""
+        with unavailable_as_storage_error():
+            async with self._sessions.begin() as session:
+                yield session
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        with unavailable_as_storage_error():
+            async with self._sessions() as session:
+                yield session
+
     def session(self) -> AsyncSession:
         """A session for a caller that composes its own read (the console's analytics)."""
         return self._sessions()
@@ -126,7 +142,7 @@ class Records:
         async with self._append_lock:
             for attempt in range(APPEND_RETRIES):
                 try:
-                    async with self._sessions.begin() as session:
+                    async with self._transaction() as session:
                         result = await work(session)
                     return result
                 except (IntegrityError, OperationalError):
@@ -200,7 +216,7 @@ class Records:
         """Check the whole chain, in batches (see ``records.chain``)."""
         links = []
         after = 0
-        async with self._sessions() as session:
+        async with self._reading() as session:
             audit = AuditRepository(session)
             while batch := await audit.links(after, VERIFY_BATCH):
                 links.extend(batch)
@@ -220,7 +236,7 @@ class Records:
         query = AuditQuery(start, end, doctor_id, case_id, kind)
         after = 0
         while True:
-            async with self._sessions() as session:
+            async with self._reading() as session:
                 rows = await AuditRepository(session).find(
                     query, after_seq=after, limit=VERIFY_BATCH
                 )
@@ -243,7 +259,7 @@ class Records:
     ) -> Page[AuditRecord]:
         """One page of matching records (paginated on the database)."""
         query = AuditQuery(start, end, doctor_id, case_id, kind)
-        async with self._sessions() as session:
+        async with self._reading() as session:
             audit = AuditRepository(session)
             rows = await audit.find(query, offset=offset, limit=limit)
             total = await audit.count(query)
@@ -253,7 +269,7 @@ class Records:
     async def save_case(self, case: CaseSnapshot, *, actor: str | None = None) -> str | None:
         """Insert or update a case and record what happened to it; returns the event kind
         (created, form_answer, submitted, updated) or None when nothing changed."""
-        async with self._sessions.begin() as session:
+        async with self._transaction() as session:
             cases = CaseRepository(session)
             row = await cases.get(case.case_id)
             detail: dict[str, Any] = {}
@@ -299,7 +315,7 @@ class Records:
     async def save_delivery(self, case_id: str, state: DeliverySnapshot, at: datetime) -> list[str]:
         """Record the delivery state and one event per change (queued, delivered to a sink,
         failed attempt, dead-lettered, delivered, reset); returns the event kinds."""
-        async with self._sessions.begin() as session:
+        async with self._transaction() as session:
             cases = CaseRepository(session)
             row = await cases.get(case_id)
             if row is None:
@@ -342,7 +358,7 @@ class Records:
     ) -> bool:
         """Record an event that changes no column (redelivery asked, export downloaded);
         False when the case is not in the records."""
-        async with self._sessions.begin() as session:
+        async with self._transaction() as session:
             cases = CaseRepository(session)
             row = await cases.get(case_id)
             if row is None:
@@ -353,7 +369,7 @@ class Records:
 
     async def acknowledge_case(self, case_id: str, *, by: str, at: datetime, via: str) -> bool:
         """Record PV's first acknowledgement; False when unknown or acknowledged already."""
-        async with self._sessions.begin() as session:
+        async with self._transaction() as session:
             cases = CaseRepository(session)
             row = await cases.get(case_id)
             if row is None or row.acknowledged_at is not None:
@@ -368,7 +384,7 @@ class Records:
         self, query: CaseQuery | None = None, *, offset: int = 0, limit: int = 50
     ) -> Page[CaseSummary]:
         """Cases for the PV queue, earliest due first."""
-        async with self._sessions() as session:
+        async with self._reading() as session:
             rows, total = await CaseRepository(session).queue(
                 query or CaseQuery(), offset=offset, limit=limit
             )
@@ -399,12 +415,12 @@ class Records:
     async def case_detail(self, case_id: str) -> CaseDetail | None:
         """A case with its document, delivery state and events (not audited here: the
         caller audits the read with its reader and purpose)."""
-        async with self._sessions() as session:
+        async with self._reading() as session:
             return await self._detail(CaseRepository(session), case_id)
 
     # -- medical information --------------------------------------------------------------------
     async def save_mi(self, request: MISnapshot, at: datetime) -> None:
-        async with self._sessions.begin() as session:
+        async with self._transaction() as session:
             requests = MIRepository(session)
             row = await requests.get(request.mi_id)
             if row is None:
@@ -416,7 +432,7 @@ class Records:
 
     async def assign_mi(self, mi_id: str, to: str, at: datetime) -> bool:
         """Hand a request to a colleague; False when there is no such request."""
-        async with self._sessions.begin() as session:
+        async with self._transaction() as session:
             row = await MIRepository(session).get(mi_id)
             if row is None:
                 return False
@@ -427,13 +443,13 @@ class Records:
     async def mi_requests(
         self, *, status: str | None = "open", offset: int = 0, limit: int = 50
     ) -> Page[MIRecord]:
-        async with self._sessions() as session:
+        async with self._reading() as session:
             rows, total = await MIRepository(session).by_status(status, offset=offset, limit=limit)
         return Page([to_mi(row) for row in rows], total, offset, limit)
 
     # -- people -----------------------------------------------------------------------------------
     async def consents(self, subject_id: str) -> list[ConsentEntry]:
-        async with self._sessions() as session:
+        async with self._reading() as session:
             rows = await PeopleRepository(session).consents_of(subject_id)
         return [
             ConsentEntry(r.subject_id, r.purpose, r.granted, r.notice_version, r.via, r.at)
@@ -441,12 +457,12 @@ class Records:
         ]
 
     async def verifications(self, doctor_id: str) -> list[VerificationEntry]:
-        async with self._sessions() as session:
+        async with self._reading() as session:
             rows = await PeopleRepository(session).verifications_of(doctor_id)
         return [VerificationEntry(r.doctor_id, r.event, r.by, r.at) for r in rows]
 
     async def registrations(self, meeting_id: str) -> list[RegistrationEntry]:
-        async with self._sessions() as session:
+        async with self._reading() as session:
             rows = await PeopleRepository(session).registrations_for(meeting_id)
         return [
             RegistrationEntry(

@@ -14,8 +14,9 @@ from bot.cli import main
 from bot.metrics import Metrics
 from bot.scheduler import ScheduleRunner
 from bot.settings import Settings, load_settings
+from bot.storage.base import StorageError
 from bot.storage.memory import MemoryStorage
-from records import CaseSnapshot, Records, install_retention
+from records import CaseSnapshot, Records, install_retention, open_records
 from records.retention import RETENTION_SCHEDULE, next_run
 from tests.records.test_records import case_document
 from tests.storage_backends import free_port
@@ -53,6 +54,16 @@ def test_the_cli_says_the_database_is_unreachable_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("virtualrep: storage unavailable: records database:")
     assert err.count("\n") == 1
+
+
+async def test_a_write_to_an_unreachable_database_is_a_storage_error() -> None:
+    """Workers wait out a database outage as they wait out a Redis one (``StorageError``)."""
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/records"
+    async with open_records(load_settings(database_url=url), migrate=False) as records:
+        with pytest.raises(StorageError, match="records database"):
+            await records.append_audit("message", datetime.now(UTC), {"sender": "d"})
+        with pytest.raises(StorageError, match="records database"):
+            await records.search_audit()
 
 
 def test_the_job_runs_at_three_in_the_morning_business_time() -> None:
