@@ -62,6 +62,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+    dbapi_connection.isolation_level = None  # the driver's own BEGIN is replaced below
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts, waiting up to the busy timeout.
+
+    A deferred transaction that reads and then writes fails at once with "database is
+    locked" when another process (a CLI command beside the bot) wrote in between; an
+    immediate one waits its turn instead. WAL readers are not blocked by it.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _json(value: Any) -> str:
@@ -76,6 +87,7 @@ def create_engine(url: str) -> AsyncEngine:
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
