@@ -29,7 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from records.chain import ChainCheck
-from records.database import RecordsUnavailable, create_engine, database_url, upgrade
+from records.database import (
+    RecordsUnavailable,
+    create_engine,
+    database_url,
+    local_url,
+    upgrade,
+)
 from records.database import schema_status as _schema_status
 from records.results import (
     AuditQuery,
@@ -94,7 +100,15 @@ async def open_records(
     CLI says so in one line) — unless ``wait``: the app starts anyway, ``/readyz`` says 503 and
     the migration is retried in the background until the database answers.
     """
-    engine = create_engine(database_url(settings))
+    with local_url(database_url(settings)) as url:
+        async with _opened(create_engine(url), settings, migrate, wait) as records:
+            yield records
+
+
+@asynccontextmanager
+async def _opened(
+    engine: AsyncEngine, settings: Settings, migrate: bool | None, wait: bool
+) -> AsyncIterator[Records]:
     retrying: asyncio.Task[None] | None = None
     try:
         if settings.database_upgrade_on_start if migrate is None else migrate:

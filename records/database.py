@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 RECORDS_FILE = "records.sqlite3"
+MEMORY_URL = "sqlite+aiosqlite://"  # the process's own, gone at exit (the store is memory too)
 _UPGRADE_LOCK = 0x76726563  # PostgreSQL advisory lock: one replica migrates at a time
 
 
@@ -44,7 +46,7 @@ def database_url(settings: Settings) -> str:
                 return "postgresql+asyncpg://" + url.removeprefix(plain)
         return url
     if settings.embedded_storage == "memory":
-        return "sqlite+aiosqlite://"
+        return MEMORY_URL
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / RECORDS_FILE
     path.touch(mode=0o600, exist_ok=True)  # personal data: readable by the bot's user only
@@ -77,6 +79,18 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+@contextmanager
+def local_url(url: str) -> Iterator[str]:
+    """``url``, except that the memory database becomes a file in a temporary directory that
+    is removed afterwards: SQLite's memory database is one connection, which concurrent
+    transactions cannot share."""
+    if url != MEMORY_URL:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="vrep-records-") as directory:
+        yield f"sqlite+aiosqlite:///{Path(directory) / RECORDS_FILE}"
 
 
 def create_engine(url: str) -> AsyncEngine:

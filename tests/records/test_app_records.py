@@ -3,6 +3,7 @@ retention job is armed for 03:00 business time and enforces the policy when due.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,6 +65,19 @@ async def test_a_write_to_an_unreachable_database_is_a_storage_error() -> None:
             await records.append_audit("message", datetime.now(UTC), {"sender": "d"})
         with pytest.raises(StorageError, match="records database"):
             await records.search_audit()
+
+
+async def test_the_memory_records_take_concurrent_transactions() -> None:
+    """With the memory store (tests) the records are a throw-away file, not SQLite's memory
+    database, whose one connection concurrent transactions would share."""
+    async with open_records(load_settings(embedded_storage="memory")) as records:
+        documents = [case_document(f"AE-{n}") for n in range(10)]
+        await asyncio.gather(
+            *(records.save_case(CaseSnapshot.from_document(d)) for d in documents),
+            *(records.append_audit("message", datetime.now(UTC), {"n": n}) for n in range(10)),
+        )
+        assert (await records.case_queue()).total == 10
+        assert (await records.verify_audit()).entries == 10
 
 
 def test_the_job_runs_at_three_in_the_morning_business_time() -> None:
