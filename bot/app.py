@@ -54,6 +54,7 @@ from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers import wecom_callback
 from records import install_retention, open_records, schema_status
+from records.sink import audit_sink
 from skills import handoff
 from skills.adverse_events.delivery import create_delivery_worker
 from skills.adverse_events.service import DELIVERY_GROUP, DELIVERY_QUEUE, PV_DEAD_LETTER_WATCH
@@ -130,6 +131,8 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         dead_letters=(*DEAD_LETTER_WATCHES, PV_DEAD_LETTER_WATCH),
     )
     app[QUEUE_MONITOR] = monitor
+    audit_to_records = audit_sink(app[RECORDS], services.storage, services.metrics)
+    audit_to_records.start()
     workers.start()
     escalations.start()
     services.scheduler.start()
@@ -143,6 +146,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await services.scheduler.stop()
         await escalations.stop()
         await workers.stop()
+        await audit_to_records.stop()
 
 
 async def _heap_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,9 +1,9 @@
 """Compliance audit trail: an append-only record of what came in, what went out and why.
 
-With the system of record open (``records``, the app and the CLI always open it) every record
-is appended to its hash-chained audit table, which ``virtualrep audit verify|export`` checks
-and exports. Without it (unit tests that build the runtime on a bare storage) records go to
-the storage stream ``audit``, which ``virtualrep db import-redis`` imports once. Audit records
+The bot appends to the storage stream ``audit`` (one cheap write in the message path); the
+app's audit sink (``records/sink.py``) moves each entry into the system of record's
+hash-chained audit table, which ``virtualrep audit verify|export`` checks and exports. Ops
+commands append to the chain directly (``records`` given). Audit records
 contain message text with identifiers masked (``bot.masking``; the transcript is source data
 for pharmacovigilance); logs never do at INFO.
 """

@@ -25,6 +25,7 @@ from handlers.console import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
 from records import cli as records_cli
 from records import open_records
+from records.sink import audit_sink
 from skills import handoff
 from skills.adverse_events import cli as ae_cli
 from skills.adverse_events import pv_cli
@@ -64,6 +65,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         )
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)
+        audit_to_records = audit_sink(records, storage, services.metrics)
+        audit_to_records.start()
+        stack.push_async_callback(audit_to_records.stop)
         escalations = handoff.create_worker(services)  # rep cards print in the same terminal
         escalations.start()
         stack.push_async_callback(escalations.stop)

@@ -43,7 +43,7 @@ def build_runtime(
         settings=settings,
         storage=storage,
         metrics=metrics,
-        audit=AuditLog(storage, records),
+        audit=AuditLog(storage),  # the stream; records/sink.py moves it into the chain
         scheduler=ScheduleRunner(storage, clock, metrics),
         clock=clock,
         senders=dict(senders or {}),

@@ -100,8 +100,8 @@ async def open_records(
     CLI says so in one line) — unless ``wait``: the app starts anyway, ``/readyz`` says 503 and
     the migration is retried in the background until the database answers.
     """
-    with local_url(database_url(settings)) as url:
-        async with _opened(create_engine(url), settings, migrate, wait) as records:
+    with local_url(database_url(settings)) as (url, durable):
+        async with _opened(create_engine(url, durable=durable), settings, migrate, wait) as records:
             yield records
 
 

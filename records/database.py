@@ -13,6 +13,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,13 @@ def database_url(settings: Settings) -> str:
     return f"sqlite+aiosqlite:///{path.resolve()}"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never block the writer), full fsync, foreign keys, wait when busy."""
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, durable: bool = True) -> None:
+    """WAL (readers never block the writer), fsync on commit (``durable``: not for the
+    throw-away memory-mode file), foreign keys, wait when busy."""
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL",
-        "synchronous=FULL",
+        f"synchronous={'FULL' if durable else 'OFF'}",
         "foreign_keys=ON",
         "busy_timeout=10000",
     ):
@@ -82,25 +84,25 @@ def _json(value: Any) -> str:
 
 
 @contextmanager
-def local_url(url: str) -> Iterator[str]:
-    """``url``, except that the memory database becomes a file in a temporary directory that
-    is removed afterwards: SQLite's memory database is one connection, which concurrent
-    transactions cannot share."""
+def local_url(url: str) -> Iterator[tuple[str, bool]]:
+    """``url`` and whether it is durable: the memory database becomes a file in a temporary
+    directory, removed afterwards (SQLite's memory database is one connection, which
+    concurrent transactions cannot share), not synced (it dies with the process anyway)."""
     if url != MEMORY_URL:
-        yield url
+        yield url, True
         return
     with tempfile.TemporaryDirectory(prefix="vrep-records-") as directory:
-        yield f"sqlite+aiosqlite:///{Path(directory) / RECORDS_FILE}"
+        yield f"sqlite+aiosqlite:///{Path(directory) / RECORDS_FILE}", False
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, durable: bool = True) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_pre_ping=not url.startswith("sqlite"),
         json_serializer=_json,  # Chinese stays readable in the database
     )
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, durable=durable))
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
 
