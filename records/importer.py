@@ -14,6 +14,7 @@ from datetime import datetime
 from bot.storage.base import Storage
 from records.results import CaseSnapshot, DeliverySnapshot, MISnapshot
 from records.service import Records
+from records.sink import append_entry
 
 AUDIT_STREAM = "audit"  # bot.audit.AUDIT_QUEUE
 _READ_ALL = 10_000_000
@@ -60,9 +61,5 @@ async def import_storage(storage: Storage, records: Records) -> ImportReport:
         await records.save_mi(snapshot_mi, snapshot_mi.closed_at or snapshot_mi.created_at)
         requests += 1
     for entry in await storage.unacknowledged(AUDIT_STREAM, "records-import", _READ_ALL):
-        fields = dict(entry.payload)
-        kind = str(fields.pop("kind", "unknown"))
-        at = datetime.fromisoformat(str(fields.pop("at")))
-        if await records.append_audit(kind, at, fields, source_id=f"stream:{entry.entry_id}"):
-            audited += 1
+        audited += await append_entry(records, entry)
     return ImportReport(cases, requests, audited, skipped)

@@ -20,18 +20,20 @@ from records.service import Records
 AUDIT_GROUP = "records"
 
 
-def source_of(entry: QueueEntry) -> str:
-    return f"stream:{entry.entry_id}"
+async def append_entry(records: Records, entry: QueueEntry) -> bool:
+    """Append one stream entry to the chain unless it is there already (by its stream id)."""
+    fields = dict(entry.payload)
+    kind = str(fields.pop("kind", "unknown"))
+    at = datetime.fromisoformat(str(fields.pop("at")))
+    appended = await records.append_audit(kind, at, fields, source_id=f"stream:{entry.entry_id}")
+    return appended is not None
 
 
 def audit_sink(records: Records, storage: Storage, metrics: Metrics) -> QueueConsumer:
     """The worker (the app and the chat start and stop it)."""
 
     async def process(entry: QueueEntry) -> None:
-        fields = dict(entry.payload)
-        kind = str(fields.pop("kind", "unknown"))
-        at = datetime.fromisoformat(str(fields.pop("at")))
-        await records.append_audit(kind, at, fields, source_id=source_of(entry))
+        await append_entry(records, entry)
         await storage.ack(AUDIT_QUEUE, AUDIT_GROUP, entry.entry_id)
 
     return QueueConsumer(
