@@ -67,6 +67,9 @@ async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
         # The leaflet's muscle-pain section is on the question's own topic, but a doctor gets
         # the professional answer on adverse reactions first.
         ("Is myopathy a risk with Noravex?", {"SR-NRX-EN-06"}),
+        # Among the passages on study results, the study whose title names the population
+        # asked about comes before the symposium's key messages.
+        ("诺拉维在中国患者中的疗效如何", {"ST-NOVA-CN"}),
     ],
 )
 async def test_a_paraphrase_is_answered_from_the_professional_passage_on_its_topic(

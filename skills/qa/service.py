@@ -237,7 +237,9 @@ class QAService:
         missed dose, serious vs common reactions) is decided by topic, not by a floating-point
         hair. Among them, passages in the asker's ``locale`` come first, then — for a
         ``professional`` asker — professional content before patient material, then those on
-        the exact topic before its sibling (``TOPIC_FAMILY``), then the retrieval order.
+        the exact topic before its sibling (``TOPIC_FAMILY``), then those whose title shares
+        more of the question's content units (the study "in Chinese patients" for a question
+        about Chinese patients, rather than a meeting's key messages), then retrieval order.
         Otherwise both calibrated thresholds must pass on one of the first ``SEARCH_K`` hits:
         dense similarity alone is too compressed to tell "about the same thing" from "about
         the same product" (see README), so the passage (with its title and section) must also
@@ -270,6 +272,7 @@ class QAService:
                     locale is not None and h.language != locale.value,
                     professional and h.content_type == PATIENT_CONTENT,
                     self._chunk_topics.get(h.chunk_id) != asked,
+                    -sum(1 for unit in units if unit in normalise(h.title)),
                     rank[id(h)],
                 ),
             )
