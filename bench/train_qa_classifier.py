@@ -1,6 +1,9 @@
 """Train the Q&A classifier heads on the hand-written examples (``skills/qa/examples.py``).
 
-    .venv/bin/python bench/train_qa_classifier.py    # writes skills/qa/classifier_weights.json
+    .venv/bin/python bench/train_qa_classifier.py [--head topic]   # writes skills/qa/*_weights.json
+
+Each head is written to its own file (``skills.qa.classifier.WEIGHT_FILES``); ``--head`` retrains
+one and leaves the other's file as it is.
 
 Prints each head's 5-fold cross-validated accuracy on the examples (a sanity check, not an
 evaluation: the conversation evaluation is ``bench/eval_conversations.py``).
@@ -20,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from knowledge.embeddings import E5Engine  # noqa: E402
-from skills.qa.classifier import WEIGHTS_PATH, train_head  # noqa: E402
+from skills.qa.classifier import HERE, WEIGHT_FILES, train_head  # noqa: E402
 from skills.qa.examples import CATEGORIES, TOPICS  # noqa: E402
 
 FOLDS = 5
@@ -29,18 +32,20 @@ FOLDS = 5
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=Path, help="cache of the examples' embeddings (.npz)")
+    parser.add_argument("--head", choices=tuple(WEIGHT_FILES), help="retrain this head only")
     args = parser.parse_args()
     engine = E5Engine()
     cached = dict(np.load(args.vectors)) if args.vectors and args.vectors.exists() else {}
-    out = {}
     for name, examples in (("category", CATEGORIES), ("topic", TOPICS)):
+        if args.head not in (None, name):
+            continue
         texts = [text for texts in examples.values() for text in texts]
         labels = [label for label, texts in examples.items() for _ in texts]
         missing = [text for text in texts if text not in cached]
         if missing:
             cached.update(zip(missing, engine.query(missing, windowed=False), strict=True))
         vectors = np.stack([cached[text] for text in texts])
-        out[name] = train_head(vectors, labels)
+        trained = train_head(vectors, labels)
         hits = 0
         for fold in range(FOLDS):
             held = [i for i in range(len(texts)) if i % FOLDS == fold]
@@ -50,10 +55,11 @@ def main() -> int:
             guesses = np.argmax(((vectors[held] - m) / sd) @ w + b, axis=1)
             hits += sum(head["labels"][g] == labels[i] for g, i in zip(guesses, held, strict=True))
         print(f"{name}: {len(texts)} examples, 5-fold accuracy {hits / len(texts):.2f}")
-    WEIGHTS_PATH.write_text(json.dumps(out), encoding="utf-8")
+        path = HERE / WEIGHT_FILES[name]
+        path.write_text(json.dumps({name: trained}), encoding="utf-8")
+        print(f"wrote {path}")
     if args.vectors:
         np.savez(args.vectors, **cached)
-    print(f"wrote {WEIGHTS_PATH}")
     return 0
 
 

@@ -4,10 +4,11 @@
 one patient, small talk, the meeting list or their registrations); ``topic``: what a question or
 a passage is about (dosing, renal, pregnancy, interactions, overdose, …). Both are multinomial
 logistic regressions trained on the hand-written examples in ``skills/qa/examples.py`` (not on
-evaluation items) by ``bench/train_qa_classifier.py``; the weights live in
-``classifier_weights.json`` next to this module. Paraphrases land near their examples in the
-embedding space, so the heads generalise where keyword lists do not; the rules (guardrail
-patterns, label facts) still decide on their own when they are sure.
+evaluation items) by ``bench/train_qa_classifier.py``; each head's weights live in its own file
+next to this module (``WEIGHT_FILES``), so one head is retrained without touching the other.
+Paraphrases land near their examples in the embedding space, so the heads generalise where
+keyword lists do not; the rules (guardrail patterns, label facts) still decide on their own when
+they are sure.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-WEIGHTS_PATH = Path(__file__).with_name("classifier_weights.json")
-HEADS = ("category", "topic")
+HERE = Path(__file__).parent
+# The file each head is read from (a file may hold other heads too; only its own key is read).
+WEIGHT_FILES = {"category": "classifier_weights.json", "topic": "topic_weights.json"}
+HEADS = tuple(WEIGHT_FILES)
 
 FloatArray = np.ndarray[Any, Any]
 
@@ -53,18 +56,18 @@ class Head:
 
 
 @cache
-def load_heads(path: Path = WEIGHTS_PATH) -> dict[str, Head]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {
-        name: Head(
-            labels=tuple(data[name]["labels"]),
-            mean=np.array(data[name]["mean"], dtype=np.float32),
-            scale=np.array(data[name]["scale"], dtype=np.float32),
-            weights=np.array(data[name]["weights"], dtype=np.float32),
-            bias=np.array(data[name]["bias"], dtype=np.float32),
+def load_heads(directory: Path = HERE) -> dict[str, Head]:
+    heads = {}
+    for name, file_name in WEIGHT_FILES.items():
+        data = json.loads((directory / file_name).read_text(encoding="utf-8"))[name]
+        heads[name] = Head(
+            labels=tuple(data["labels"]),
+            mean=np.array(data["mean"], dtype=np.float32),
+            scale=np.array(data["scale"], dtype=np.float32),
+            weights=np.array(data["weights"], dtype=np.float32),
+            bias=np.array(data["bias"], dtype=np.float32),
         )
-        for name in HEADS
-    }
+    return heads
 
 
 def train_head(

@@ -24,7 +24,7 @@ from bot.dispatcher import Context
 from bot.escalation import EscalationReason, count_not_helped, request_escalation
 from bot.i18n import detect_locale
 from bot.llm import LLMClient
-from bot.models import ActiveForm, MenuOption, MenuReply, Reply, SenderType
+from bot.models import ActiveForm, Locale, MenuOption, MenuReply, Reply, SenderType
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
 from bot.services import Services
 from knowledge.embeddings import E5Engine
@@ -70,6 +70,10 @@ CLICK_VERIFY: Final = "qa:verify"
 PENDING_KEY: Final = "qa_pending_question"  # the last question the bot could not answer
 PRODUCT_KEY: Final = "qa_product"  # the product the conversation is about
 SEARCH_K: Final = 5
+# Passages looked at for one on the question's topic: the fused ranking may put the standard
+# response a doctor's paraphrase asks for below the first few hits ("饭前吃还是饭后吃" finds the
+# leaflet and the storage answer first), while its topic is plain from its heading.
+TOPIC_SEARCH_K: Final = 20
 LIBRARY_TTL_S: Final = 60.0
 # The classifier reads the start of a message: a question fits, and a pasted page would cost
 # a long encoder pass for nothing.
@@ -84,6 +88,19 @@ MIN_COVERAGE: Final = 0.6  # share of the question's content units the passage m
 # A passage about the question's own topic (classifier, skills/qa/classifier.py) answers it when
 # its dense cosine reaches this floor (e5: unrelated pairs sit at about 0.7-0.8).
 TOPIC_MIN_DENSE: Final = 0.8
+# How sure the topic head must be of the question's topic before a passage on that topic answers
+# it without passing the calibrated thresholds.
+TOPIC_MIN_PROBABILITY: Final = 0.45
+# Topics one passage often covers together: an "adverse reactions" answer lists the common and
+# the serious ones. A passage on the sibling topic answers when none on the question's own topic
+# is in the asker's language and for their audience.
+TOPIC_FAMILY: Final = {"adverse_common": "adverse", "adverse_serious": "adverse"}
+# Content written for patients; a professional asker gets it only when no professional passage
+# on the topic is found.
+PATIENT_CONTENT: Final = "patient_material"
+# Content types whose section headings are generic ("Summary", "要点"): their title says what
+# they are about.
+TITLED_CONTENT: Final = frozenset({"study_summary", "meeting_material"})
 # How sure the category head must be before it changes the route on its own.
 CATEGORY_MIN_PROBABILITY: Final = 0.5
 # The guardrail patterns and label facts decide on their own; the classifier alone declines a
@@ -143,6 +160,7 @@ class QAService:
         )
         self._vectors: OrderedDict[str, Any] = OrderedDict()
         self._chunk_topics: dict[str, str] = {}
+        self._questions: dict[str, str] = {}  # doc_id -> a standard response's question field
         # Set by the wiring: shows the meeting list ("list") or the doctor's registrations
         # ("mine") when the classifier reads a longer message as a meetings request.
         self.meeting_route: MeetingRoute | None = None
@@ -177,10 +195,12 @@ class QAService:
             return []
         audiences = frozenset({"public", "hcp"} if hcp else {"public"})
         studies = studies_named(question, library.metas.values())
-        # A named study's summary may rank below other studies' in another language: look
-        # deeper, then keep that study only.
-        k = SEARCH_K * 4 if studies else SEARCH_K
-        hits = await asyncio.to_thread(kb.search, question, k, audiences=audiences, today=today)
+        # Deep enough for a passage on the question's topic (and a named study's summary, which
+        # may rank below other studies' in another language); the thresholds read the first
+        # SEARCH_K only.
+        hits = await asyncio.to_thread(
+            kb.search, question, TOPIC_SEARCH_K, audiences=audiences, today=today
+        )
         kept: list[HitLike] = []
         for hit in hits:
             meta = library.metas.get(hit.doc_id)
@@ -205,35 +225,60 @@ class QAService:
         topic: Prediction | None = None,
         *,
         other_drug: bool = False,
+        locale: Locale | None = None,
+        professional: bool = False,
     ) -> list[HitLike]:
         """The hits that answer the question, the ones on its topic first (empty: none does).
 
-        A hit on the question's ``topic`` (the classifier's reading of the question and of the
-        passage's section and first sentence) answers when its dense cosine reaches
-        ``TOPIC_MIN_DENSE``; such hits lead, so a near pair of passages (overdose vs missed
-        dose, serious vs common reactions) is decided by topic, not by a floating-point hair.
-        Otherwise both calibrated thresholds must pass: dense similarity alone is too
-        compressed to tell "about the same thing" from "about the same product" (see README),
-        so the passage (with its title and section) must also contain most of the question's
-        content units, product names aside. Topics no passage answers (price, formulation),
-        and questions about ``other_drug`` (another drug named, none of ours in view), only
-        ever pass the thresholds.
+        A hit on the question's ``topic`` (the classifier's reading of the question, and of
+        the passage's heading, see ``topics_of``) answers when the head is at least
+        ``TOPIC_MIN_PROBABILITY`` sure of the question's topic and the hit's dense cosine
+        reaches ``TOPIC_MIN_DENSE``; such hits lead, so a near pair of passages (overdose vs
+        missed dose, serious vs common reactions) is decided by topic, not by a floating-point
+        hair. Among them, passages in the asker's ``locale`` come first, then — for a
+        ``professional`` asker — professional content before patient material, then those on
+        the exact topic before its sibling (``TOPIC_FAMILY``), then those whose title shares
+        more of the question's content units (the study "in Chinese patients" for a question
+        about Chinese patients, rather than a meeting's key messages), then retrieval order.
+        Otherwise both calibrated thresholds must pass on one of the first ``SEARCH_K`` hits:
+        dense similarity alone is too compressed to tell "about the same thing" from "about
+        the same product" (see README), so the passage (with its title and section) must also
+        contain most of the question's content units, product names aside. Topics no
+        passage answers (price, formulation), and questions about ``other_drug`` (another drug
+        named, none of ours in view), only ever pass the thresholds.
         """
         names = tuple(n for label in library.labels.values() for n in label.names)
         units = content_units(question, names)
         on_topic: list[HitLike] = []
-        if topic is not None and topic.label not in UNANSWERED_TOPICS and not other_drug:
+        asked = topic.label if topic is not None else ""
+        if (
+            topic is not None
+            and topic.label not in UNANSWERED_TOPICS
+            and topic.probability >= TOPIC_MIN_PROBABILITY
+            and not other_drug
+        ):
+            family = _family(topic.label)
             on_topic = [
                 h
                 for h in hits
                 if (h.dense_score or 0.0) >= TOPIC_MIN_DENSE
-                and self._chunk_topics.get(h.chunk_id) == topic.label
+                and _family(self._chunk_topics.get(h.chunk_id, "")) == family
             ]
         if on_topic:
-            return on_topic
+            rank = {id(h): index for index, h in enumerate(on_topic)}
+            return sorted(
+                on_topic,
+                key=lambda h: (
+                    locale is not None and h.language != locale.value,
+                    professional and h.content_type == PATIENT_CONTENT,
+                    self._chunk_topics.get(h.chunk_id) != asked,
+                    -sum(1 for unit in units if unit in normalise(h.title)),
+                    rank[id(h)],
+                ),
+            )
         return [
             h
-            for h in hits
+            for h in hits[:SEARCH_K]
             if (h.dense_score or 0.0) >= self.min_dense
             and coverage(units, f"{h.title} {h.section} {h.text}") >= MIN_COVERAGE
         ]
@@ -271,14 +316,40 @@ class QAService:
         return cached
 
     def topics_of(self, hits: Sequence[HitLike]) -> None:
-        """Classify (once per chunk) what each passage is about: its section and first line."""
+        """Classify (once per chunk) what each passage is about, from its heading.
+
+        The heading says it plainly ("禁忌", "Mechanism of action", "漏服处理"); the first
+        sentence of the text does not ("活动性肝病…" opens the contraindications). A standard
+        response adds its question field (the question it was written to answer); a study or
+        meeting summary, whose headings are generic ("Summary", "要点"), its title. A
+        document's introduction (the section is the title itself) is about no topic.
+        """
         heads = load_heads()
         for hit in hits:
             if hit.chunk_id not in self._chunk_topics:
-                section = hit.section.rsplit(" > ", 1)[-1]
-                first = hit.text.strip().splitlines()[0][:80] if hit.text.strip() else ""
-                vector = self.vector(f"{section} {first}")
-                self._chunk_topics[hit.chunk_id] = heads["topic"].predict(vector).label
+                view = self._topic_view(hit)
+                label = heads["topic"].predict(self.vector(view)).label if view else ""
+                self._chunk_topics[hit.chunk_id] = label
+
+    def _topic_view(self, hit: HitLike) -> str:
+        """The text a passage's topic is read from (see ``topics_of``); empty for none."""
+        heading = hit.section.rsplit(" > ", 1)[-1].strip()
+        if hit.content_type in TITLED_CONTENT:
+            return f"{hit.title} {heading}"
+        if hit.content_type == "standard_response":
+            return f"{heading} {self._question_field(hit.doc_id)}".strip()
+        return "" if heading in ("", hit.title) else heading
+
+    def _question_field(self, doc_id: str) -> str:
+        """The question line of a standard response ("问题：…", "Question: …"), cached."""
+        cached = self._questions.get(doc_id)
+        if cached is None:
+            kb = self.services.knowledge
+            chunks = kb.document_chunks(doc_id) if kb is not None else []
+            found = (_QUESTION_FIELD.search(text) for _, _, text in chunks)
+            cached = next((match.group(1) for match in found if match), "")
+            self._questions[doc_id] = cached
+        return cached
 
     # ---------------------------------------------------------------- entry points
     async def respond(self, ctx: Context) -> None:
@@ -316,6 +387,9 @@ class QAService:
             if not normalise(question):
                 return
         named = [label.product for label in products_named(normalise(question), library.labels)]
+        # One of the library's studies named ("NOVA-LT extension results", "and NOVA-2?") makes
+        # a message about our content as much as a product name does.
+        ours = bool(named) or bool(studies_named(question, library.metas.values()))
         category = None
         if detect_locale(question) is not None:
             category = load_heads()["category"].predict(
@@ -324,13 +398,13 @@ class QAService:
             audit["category"] = {"label": category.label, "p": round(category.probability, 3)}
         if (
             category is not None
-            and not named
+            and not ours
             and not injected
             and await self._small_talk_or_meetings(ctx, question, category)
         ):
             return
         intent, decided_by = await self.intents.classify(
-            question, product_named=bool(named), allow_llm=not injected
+            question, product_named=ours, allow_llm=not injected
         )
         audit.update(intent=intent.value, intent_by=decided_by)
         if intent is Intent.THANKS:
@@ -423,10 +497,24 @@ class QAService:
         hcp = self._may_see_hcp(ctx)
         hits = await self.search(question, hcp=hcp, today=today, library=library, named=named)
         await asyncio.to_thread(self.topics_of, hits)
-        audit["retrieved"] = [_audit_hit(hit) for hit in hits]
+        audit["retrieved"] = [_audit_hit(hit) for hit in hits[:SEARCH_K]]
         other_drug = not focus and names_other_drug(question)
-        answering = self.answerable(question, hits, library, topic, other_drug=other_drug)
-        on_topic = bool(answering) and self._chunk_topics.get(answering[0].chunk_id) == topic.label
+        answering = self.answerable(
+            question,
+            hits,
+            library,
+            topic,
+            other_drug=other_drug,
+            locale=locale,
+            professional=hcp,
+        )
+        if not answering and studies_named(question, library.metas.values()):
+            # The search kept the named study's passages only ("and NOVA-2?", "NOVA-LT
+            # extension results"): its summary answers whatever the topic head makes of it.
+            answering = list(hits[:SEARCH_K])
+        on_topic = bool(answering) and _family(
+            self._chunk_topics.get(answering[0].chunk_id, "")
+        ) == _family(topic.label)
         passing = await asyncio.to_thread(self.with_answers, answering)
         # Off-label is about use outside the label, not about safety information the label
         # gives: approved content on the question's safety topic that speaks to exactly what
@@ -455,7 +543,9 @@ class QAService:
                     question, hcp=True, today=today, library=library, named=named
                 )
                 await asyncio.to_thread(self.topics_of, gated)
-                if self.answerable(question, gated, library, topic, other_drug=other_drug):
+                if self.answerable(
+                    question, gated, library, topic, other_drug=other_drug, locale=locale
+                ):
                     audit["hcp_gated"] = True
                     ctx.conversation.data[PENDING_KEY] = question
                     ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
@@ -677,6 +767,10 @@ _OTHER_DRUG = re.compile(
 )
 
 
+_QUESTION_FIELD = re.compile(
+    r"^\s*(?:问题|question)\s*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE
+)
+
 _CONTRAINDICATED = re.compile(r"禁用|禁忌|不推荐|contraindicated|not\s+recommended|must\s+not")
 
 
@@ -698,6 +792,10 @@ def addresses(passage: str, finding: OffLabelFinding) -> bool:
 
 
 _WORD = re.compile(r"[a-z]{2,}|[\u4e00-\u9fff]")
+
+
+def _family(topic: str) -> str:
+    return TOPIC_FAMILY.get(topic, topic)
 
 
 def looks_clinical(question: str) -> bool:
