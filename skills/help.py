@@ -17,9 +17,10 @@ from bot.wecom.senders import MORE_CLICK_ID, KfSender
 HELP_CLICK = "help"
 MAIN_MENU_IDS = ("qa:ask", "meetings:list", "ae:report", "handoff:rep")
 
-_GREETING = re.compile(
-    r"^\s*(你好|您好|hi|hello|hey|help|帮助|菜单|menu|在吗|在不在|开始|start|哈喽|嗨|早上好|下午好|晚上好"
-    r"|good (morning|afternoon|evening)|\?|？)\s*[!！.。~～]*\s*$",
+GREETING = re.compile(
+    r"^\s*((你好|您好|hi|hello|hey|help|帮助|菜单|menu|在吗|在不在|开始|start|哈喽|嗨|早上好|下午好"
+    r"|晚上好|good (morning|afternoon|evening))(啊|呀|哈|\s+(there|all|everyone))?|\?|？)"
+    r"\s*[!！.。~～]*\s*$",
     re.IGNORECASE,
 )
 
@@ -48,7 +49,7 @@ def _is_greeting(ctx: Context) -> bool:
     message = ctx.message
     if message.kind is MessageKind.CLICK:
         return message.click_id == HELP_CLICK
-    return message.kind is MessageKind.TEXT and bool(_GREETING.match(message.text))
+    return message.kind is MessageKind.TEXT and bool(GREETING.match(message.text))
 
 
 def _is_unsupported_media(ctx: Context) -> bool:

@@ -12,8 +12,11 @@ from bot.escalation import ESCALATION_QUEUE
 from bot.llm import open_llm
 from bot.profiles import ProfileStore
 from bot.settings import Settings
+from skills.help import GREETING
 from skills.qa.cli import add_commands
+from skills.qa.intents import Intent, classify_by_rules
 from skills.qa.mi import MI_QUEUE, MIStatus, MIStore
+from skills.qa.textutil import normalise
 from tests.fake_openai import FakeOpenAI, Scripted, running_fake_openai
 from tests.qa_support import build_bot, menu_ids, message, reply_texts
 
@@ -325,3 +328,21 @@ def test_label_facts_of_the_sample_library() -> None:
     for label in labels.values():
         assert label.indications and label.populations and label.dose_max_mg is not None
     assert {"诺拉维", "诺拉伐他汀", "nolavastatin"} <= set(labels["Noravex"].names)
+
+
+@pytest.mark.parametrize("text", ["thank you so much", "thanks a lot", "Thank you very much!"])
+def test_longer_thanks_are_thanks(text: str) -> None:
+    assert classify_by_rules(normalise(text)) is Intent.THANKS
+
+
+@pytest.mark.parametrize(
+    ("text", "greeting"),
+    [
+        ("hi there", True),
+        ("hello everyone!", True),
+        ("你好啊", True),
+        ("hi what is the dose", False),
+    ],
+)
+def test_greetings_with_an_address_show_the_menu(text: str, greeting: bool) -> None:
+    assert bool(GREETING.match(text)) is greeting

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from skills.qa.conditions import conditions_in
 from skills.qa.guardrails import is_comparative, is_individual_advice, strip_injection
+from skills.qa.label import populations_in
 from tests.qa_support import (
     approved_sentences,
     build_bot,
@@ -178,3 +180,54 @@ def test_ordinary_questions_pass_the_text_guards(text: str) -> None:
     assert not is_comparative(text)
     assert not strip_injection(text)[1]
     assert not is_individual_advice(text)
+
+
+# Paraphrases no guardrail pattern knows: the category classifier (skills/qa/classifier.py,
+# trained on examples about other made-up products) reads them.
+COMPARATIVE_PARAPHRASES = [
+    "Does Norvexa cause less nausea than metformin?",
+    "How does Norvexa stack up against sitagliptin?",
+]
+INDIVIDUAL_PARAPHRASES = [
+    "门诊一位72岁老大爷血糖控制差，诺维莎上多少合适",
+    "A 60 year old woman with HbA1c 8.5, would you start her on Norvexa?",
+]
+
+
+@pytest.mark.parametrize("text", COMPARATIVE_PARAPHRASES)
+async def test_comparative_paraphrases_are_declined(
+    qa_kb: Any, allowed: set[str], text: str
+) -> None:
+    assert not is_comparative(text)  # the patterns miss it
+    replies, audit = await _replies(qa_kb, text)
+    assert "comparative" in audit["guards"], (text, audit)
+    for reply in reply_texts(replies):
+        assert not unapproved_statements(reply, allowed), reply
+
+
+@pytest.mark.parametrize("text", INDIVIDUAL_PARAPHRASES)
+async def test_third_person_advice_is_individual(qa_kb: Any, allowed: set[str], text: str) -> None:
+    assert not is_individual_advice(text)  # the patterns miss it
+    replies, audit = await _replies(qa_kb, text)
+    guards = audit["guards"]
+    assert "individual_advice" in guards or "off_label" in guards, (text, audit)
+    if "off_label" not in guards:
+        assert any("医生" in r or "physician" in r for r in reply_texts(replies))
+
+
+def test_child_pugh_is_not_a_child() -> None:
+    """ "Child-Pugh B" grades hepatic impairment: the on-label hepatic dose cap is a label
+    question, not a question about children."""
+    assert "pediatric" not in populations_in("max dose in child-pugh b hepatic impairment")
+    assert "pediatric" not in populations_in("child pugh c")
+    assert "pediatric" in populations_in("can a child take it")
+
+
+def test_homozygous_fh_is_not_covered_by_a_heterozygous_indication() -> None:
+    indication = "primary hypercholesterolaemia (heterozygous familial and non-familial)"
+    for text in ("use in homozygous familial hypercholesterolaemia", "纯合子家族性高胆固醇血症"):
+        uncovered = [c.name for c in conditions_in(text) if not c.covered_by([indication])]
+        assert uncovered == ["homozygous familial hypercholesterolaemia"]
+    assert all(
+        c.covered_by([indication]) for c in conditions_in("heterozygous fh hypercholesterolaemia")
+    )

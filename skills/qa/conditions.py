@@ -35,6 +35,12 @@ CONDITIONS: tuple[Condition, ...] = (
     _c("diabetes", r"糖尿病|diabet\w*"),
     _c("pulmonary hypertension", r"肺动脉高压|肺高压|pulmonary\s+(?:arterial\s+)?hypertension"),
     _c("hypertension", r"高血压|hypertensi\w*"),
+    # Homozygous familial hypercholesterolaemia is its own indication: a label for the
+    # heterozygous form does not cover it.
+    _c(
+        "homozygous familial hypercholesterolaemia",
+        r"纯合子|纯合型|homozygous|\bhofh\b",
+    ),
     _c(
         "hyperlipidaemia",
         r"高血脂|高脂血症|血脂异常|高胆固醇|hyperlipid\w*|dyslipid\w*"

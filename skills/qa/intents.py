@@ -41,7 +41,8 @@ _VERIFY = re.compile(
 )
 _THANKS = re.compile(
     r"^(?:(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到"
-    r"|ok|okay|thanks|thank\s+you|thx|got\s+it|great|fine)(?:你|您|了|啦|so\s+much)?"
+    r"|ok|okay|thanks|thank\s+you|thx|got\s+it|great|fine)"
+    r"(?:你|您|了|啦|\s*(?:so|very)\s+much|\s+a\s+lot)?"
     r"[\s,，!！。.~～]*)+$"
 )
 _QUESTION_CUES = re.compile(

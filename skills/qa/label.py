@@ -21,8 +21,9 @@ POPULATION_PATTERNS: dict[str, re.Pattern[str]] = {
     code: re.compile(pattern)
     for code, pattern in {
         "pediatric": r"儿童|小儿|儿科|婴儿|婴幼儿|新生儿|幼儿|青少年|未成年|孩子|小孩|宝宝"
-        r"|\b(child|children|pediatric|paediatric|infants?|neonat\w*|newborns?|adolescents?"
-        r"|kids|teenagers?|toddlers?)\b",
+        # "Child-Pugh" grades hepatic impairment; it is not about children.
+        r"|\b(child(?![- ]?pugh)|children|pediatric|paediatric|infants?|neonat\w*|newborns?"
+        r"|adolescents?|kids|teenagers?|toddlers?)\b",
         "pregnancy": r"孕妇|妊娠|怀孕|孕期|孕早期|孕晚期|\bpregnan\w*",
         "lactation": r"哺乳|母乳|喂奶|\b(breast-?feed\w*|lactat\w*|nursing mothers?)\b",
         "elderly": r"老年|高龄|老人|\b(elderly|older (adults?|patients?)|geriatric)\b",

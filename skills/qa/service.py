@@ -104,7 +104,8 @@ TITLED_CONTENT: Final = frozenset({"study_summary", "meeting_material"})
 # How sure the category head must be before it changes the route on its own.
 CATEGORY_MIN_PROBABILITY: Final = 0.5
 # The guardrail patterns and label facts decide on their own; the classifier alone declines a
-# question as comparative or off-label only when it is this sure.
+# question as off-label, or as comparative without another drug named, only when it is this
+# sure (whatever the question's topic: "crushed into a feeding tube" reads as formulation).
 GUARD_MIN_PROBABILITY: Final = 0.8
 SMALL_TALK_MIN_PROBABILITY: Final = 0.6
 # Topics no approved passage answers however close it is (price, access, formulation).
@@ -481,12 +482,14 @@ class QAService:
         sure = (
             category.label if category and category.probability >= CATEGORY_MIN_PROBABILITY else ""
         )
-        guard_sure = (
-            category is not None
-            and category.probability >= GUARD_MIN_PROBABILITY
-            and topic.label not in UNANSWERED_TOPICS
-        )
-        if is_comparative(question) or (guard_sure and sure == "comparative"):
+        guard_sure = category is not None and category.probability >= GUARD_MIN_PROBABILITY
+        # A comparison names something to compare with: the head's reading is enough when
+        # another drug is named, and must be surer when none is.
+        if (
+            is_comparative(question)
+            or (guard_sure and sure == "comparative")
+            or (sure == "comparative" and names_other_drug(question))
+        ):
             audit["guards"].append(Guard.COMPARATIVE.value)
             self._decline(ctx, texts.comparative(locale), question)
             return
@@ -531,8 +534,10 @@ class QAService:
                 return
             self._decline_off_label(ctx, audit, finding, question)
             return
-        classifier_off_label = guard_sure and sure == "off_label"
-        if finding is None and classifier_off_label and not safety_answer:
+        # Use outside the label as the head reads it (a new indication, route, regimen or
+        # population the rules do not know) is declined unless the label's safety
+        # information on the question's own topic answers it.
+        if finding is None and guard_sure and sure == "off_label" and not safety_answer:
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
             return
         if finding is not None:
