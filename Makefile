@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck unit redis-server clean
+.PHONY: run test venv lint typecheck unit redis-server clean console-assets
 
 run: $(STAMP)
 	$(BIN)/virtualrep serve
@@ -32,3 +32,9 @@ redis-server:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- console (console/) ---------------------------------------------------------------------------
+# The console's htmx, vendored from the npm registry (no CDN at run time).
+HTMX_VERSION := 2.0.11
+console-assets:
+	cd $$(mktemp -d) && npm pack --silent htmx.org@$(HTMX_VERSION) && tar xzf htmx.org-$(HTMX_VERSION).tgz && cp package/dist/htmx.min.js $(CURDIR)/console/static/htmx.min.js

@@ -1,0 +1,125 @@
+"""The console's words in Chinese (first) and English; templates call ``t("key")``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+LANGUAGES: Final = ("zh", "en")
+
+MESSAGES: Final[dict[str, tuple[str, str]]] = {
+    "title": ("虚拟代表后台", "virtualrep console"),
+    "home": ("首页", "Home"),
+    "pv": ("药物警戒", "Pharmacovigilance"),
+    "compliance": ("合规", "Compliance"),
+    "content": ("内容", "Content"),
+    "mi": ("医学信息", "Medical information"),
+    "managers": ("经理", "Managers"),
+    "sign_in": ("登录", "Sign in"),
+    "sign_out": ("退出", "Sign out"),
+    "sign_in_wecom": ("企业微信登录", "Sign in with WeCom"),
+    "sign_in_qr": ("扫码登录（电脑）", "QR sign-in (desktop)"),
+    "local_login": ("本地登录（模拟器）", "Local sign-in (simulator)"),
+    "local_login_hint": (
+        "仅用于模拟器：以名册中的成员身份登录。",
+        "Simulator only: sign in as a member of the roster.",
+    ),
+    "member": ("成员", "Member"),
+    "roles": ("角色", "Roles"),
+    "signed_in_as": ("当前用户", "Signed in as"),
+    "not_configured": (
+        "企业微信未配置，无法用企业微信登录。",
+        "WeCom is not configured: WeCom sign-in is unavailable.",
+    ),
+    "login_failed": ("登录失败，请重试。", "Sign-in failed; please try again."),
+    "not_in_roster": (
+        "您不在名册中，无权使用后台。请联系管理员。",
+        "You are not on the roster, so the console is closed to you. Ask an administrator.",
+    ),
+    "expired": ("登录已过期，请重新登录。", "Your session expired; please sign in again."),
+    "denied_title": ("无权访问", "Access denied"),
+    "denied": (
+        "您的角色无权打开此页面，此次访问已记录。",
+        "Your role may not open this page. This attempt has been recorded.",
+    ),
+    "csrf": (
+        "请求已过期，请刷新页面后重试。",
+        "This form has expired; reload the page and try again.",
+    ),
+    "your_pages": ("您可以使用", "Your pages"),
+    "no_pages": ("您的角色暂无后台页面。", "No console page is open to your role yet."),
+    # PV queue
+    "case_queue": ("病例队列", "Case queue"),
+    "state": ("状态", "State"),
+    "all": ("全部", "All"),
+    "state_new": ("新", "New"),
+    "state_awaiting": ("待确认", "Awaiting ack"),
+    "state_overdue": ("超时", "Overdue"),
+    "state_dead": ("投递失败", "Dead-lettered"),
+    "state_acked": ("已确认", "Acknowledged"),
+    "serious_only": ("仅严重", "Serious only"),
+    "product": ("产品", "Product"),
+    "filter": ("筛选", "Filter"),
+    "case": ("病例", "Case"),
+    "day0": ("第0天", "Day 0"),
+    "due": ("截止", "Due"),
+    "categories": ("类别", "Categories"),
+    "serious": ("严重", "Serious"),
+    "incomplete": ("不完整", "Incomplete"),
+    "no_cases": ("没有符合条件的病例。", "No case matches."),
+    "page": ("页", "Page"),
+    "previous": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "overdue_by": ("已超时", "overdue by"),
+    "hours": ("小时", "h"),
+    # PV case detail
+    "source_messages": ("原始消息（已脱敏）", "Source messages (masked)"),
+    "form_answers": ("表单回答", "Form answers"),
+    "patient": ("患者", "Patient"),
+    "products": ("产品", "Products"),
+    "events": ("事件", "Events"),
+    "seriousness": ("严重性", "Seriousness"),
+    "outcome": ("转归", "Outcome"),
+    "concomitant": ("合并用药", "Concomitant medicines"),
+    "unknown": ("不知道", "Answered “don't know”"),
+    "not_known": ("未知", "not known"),
+    "none": ("无", "none"),
+    "delivery": ("投递记录", "Delivery"),
+    "sink": ("投递目标", "Sink"),
+    "delivered_at": ("送达时间", "Delivered"),
+    "queued_at": ("排队时间", "Queued"),
+    "attempts": ("尝试次数", "Attempts"),
+    "last_error": ("最近错误", "Last error"),
+    "dead_lettered_at": ("转入死信", "Dead-lettered"),
+    "not_delivered": ("未送达", "not delivered"),
+    "download_e2b": ("下载 E2B", "Download E2B"),
+    "download_json": ("下载 JSON", "Download JSON"),
+    "acknowledge": ("确认收到", "Acknowledge"),
+    "acknowledged_by": ("已确认：", "Acknowledged by"),
+    "redeliver": ("重新投递", "Redeliver"),
+    "status": ("状态", "Status"),
+    "no_such_case": ("没有这个病例。", "No such case."),
+    "reads_audited": (
+        "每次查看均记入审计记录。",
+        "Every read of this case is written to the audit trail.",
+    ),
+}
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    """``t(key)`` in ``lang`` (``zh`` unless ``en``); an unknown key shows itself."""
+    index = 1 if lang == "en" else 0
+
+    def t(key: str) -> str:
+        pair = MESSAGES.get(key)
+        return pair[index] if pair else key
+
+    return t
+
+
+def pick_language(value: str | None, accept: str | None) -> str:
+    """The cookie's language, else English when the browser prefers it, else Chinese."""
+    if value in LANGUAGES:
+        return str(value)
+    first = (accept or "").split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh"
