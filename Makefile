@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck unit redis-server clean console-assets
+.PHONY: run test venv lint typecheck unit redis-server clean console-assets chromium
 
 run: $(STAMP)
 	$(BIN)/virtualrep serve
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -34,6 +34,10 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # --- console (console/) ---------------------------------------------------------------------------
+# The console's browser tests drive Debian's Chromium (installed with apt when missing).
+chromium:
+	@bash deploy/ensure-chromium.sh
+
 # The console's htmx, vendored from the npm registry (no CDN at run time).
 HTMX_VERSION := 2.0.11
 console-assets:

@@ -98,6 +98,20 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "acknowledged_by": ("已确认：", "Acknowledged by"),
     "redeliver": ("重新投递", "Redeliver"),
     "status": ("状态", "Status"),
+    # what an action did (notices)
+    "acknowledged": ("已确认收到。", "Acknowledged."),
+    "queued for delivery again": ("已重新排队投递。", "Queued for delivery again."),
+    "already delivered": ("已送达，无需重新投递。", "Already delivered."),
+    "not dead-lettered: its delivery is still being retried": (
+        "未进入死信：仍在自动重试投递。",
+        "Not dead-lettered: its delivery is still being retried.",
+    ),
+    "being delivered right now; try again in a minute": (
+        "正在投递中，请一分钟后再试。",
+        "Being delivered right now; try again in a minute.",
+    ),
+    "not submitted yet": ("报告尚未提交。", "Not submitted yet."),
+    "no such case": ("没有这个病例。", "No such case."),
     "no_such_case": ("没有这个病例。", "No such case."),
     "reads_audited": (
         "每次查看均记入审计记录。",

@@ -161,7 +161,7 @@ async def test_redeliver_a_dead_lettered_case(setup) -> None:  # type: ignore[no
     await sign_in(client, "pv_wu")
     html = await (await client.get(f"/console/pv/cases/{dead}")).text()
     answer = await client.post(f"/console/pv/cases/{dead}/redeliver", data={"csrf": csrf_of(html)})
-    assert answer.status == 200 and "queued for delivery again" in await answer.text()
+    assert answer.status == 200 and "Queued for delivery again" in await answer.text()
     records = await audit_records(services.storage, "t-re")
     assert [r["by"] for r in records if r["kind"] == "ae_delivery_reset"] == ["pv_wu"]
 
