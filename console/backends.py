@@ -8,10 +8,11 @@ adapter per protocol is all that changes (``backends_of`` picks it).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.models import Locale
 from bot.services import Services
@@ -141,14 +142,104 @@ class StorePvDesk:
 
 
 @dataclass(frozen=True)
+class AuditQuery:
+    """What the compliance reviewer searches for (every field optional)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    doctor_id: str | None = None
+    case_id: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    seq: int
+    at: datetime
+    kind: str
+    doctor_id: str | None
+    case_id: str | None
+    actor: str | None
+    fields: dict[str, Any] | None  # None once retention removed the record's content
+    json: dict[str, Any]  # the record as exported
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    ok: bool
+    entries: int
+    redacted: int
+    broken_at: int | None
+    reason: str
+
+
+class AuditTrail(Protocol):
+    """The searchable, hash-chained audit trail (the system of record)."""
+
+    async def search(
+        self, query: AuditQuery, *, offset: int, limit: int
+    ) -> tuple[list[AuditRow], int]:
+        """One page of matching records in chain order, and how many match in all."""
+        ...
+
+    def entries(self, query: AuditQuery) -> AsyncIterator[AuditRow]:
+        """Every matching record in chain order (for exports, read in batches)."""
+        ...
+
+    async def verify(self) -> ChainResult: ...
+
+
+class RecordsAuditTrail:
+    """``AuditTrail`` over the system of record's service (``records.Records``: its
+    ``search_audit``, ``audit_entries`` and ``verify_audit``)."""
+
+    def __init__(self, records: Any) -> None:
+        self._records = records
+
+    async def search(
+        self, query: AuditQuery, *, offset: int, limit: int
+    ) -> tuple[list[AuditRow], int]:
+        page = await self._records.search_audit(**vars(query), offset=offset, limit=limit)
+        return [_row(item) for item in page.items], int(page.total)
+
+    async def entries(self, query: AuditQuery) -> AsyncIterator[AuditRow]:
+        async for item in self._records.audit_entries(**vars(query)):
+            yield _row(item)
+
+    async def verify(self) -> ChainResult:
+        check = await self._records.verify_audit()
+        return ChainResult(check.ok, check.entries, check.redacted, check.broken_at, check.reason)
+
+
+def _row(item: Any) -> AuditRow:
+    return AuditRow(
+        item.seq,
+        item.at,
+        item.kind,
+        item.doctor_id,
+        item.case_id,
+        item.actor,
+        item.payload,
+        item.as_json(),
+    )
+
+
+@dataclass(frozen=True)
 class Backends:
     directory: Directory
     pv: PvDesk
+    audit: AuditTrail | None  # None until the system of record (records/) is configured
 
 
 def backends_of(services: Services) -> Backends:
-    """Today's adapters over the bot's services (cheap: built per request)."""
+    """Today's adapters over the bot's services (cheap: built per request).
+
+    The audit trail is searchable only in the system of record: ``services.records`` once
+    ``records/`` is in (until then the compliance pages say so).
+    """
+    records = getattr(services, "records", None)
     return Backends(
         directory=RosterDirectory(handoff.get_service(services).roster),
         pv=StorePvDesk(services),
+        audit=RecordsAuditTrail(records) if records is not None else None,
     )

@@ -19,8 +19,18 @@ from console.backends import Backends, backends_of
 from console.i18n import pick_language, translator
 from console.keys import MEMBER, TEMPLATES
 from console.sessions import LANG_COOKIE, SessionStore
+from skills.handoff.roster import Role
 
 PREFIX: Final = "/console"
+AREAS: Final = (
+    ("pv", "/pv", frozenset({Role.PV})),
+    ("compliance", "/compliance/audit", frozenset({Role.ADMIN})),
+)
+"""(name, path, roles that open it) of every area the console has, in the nav's order."""
+
+
+def areas_for(roles: frozenset[Role]) -> list[tuple[str, str]]:
+    return [(name, path) for name, path, needed in AREAS if roles & needed]
 
 
 def services_of(request: web.Request) -> Services:
@@ -62,6 +72,7 @@ def render(
         "lang": lang,
         "member": member,
         "csrf": member.csrf if member else "",
+        "nav": areas_for(member.roles) if member else [],
         "prefix": PREFIX,
         "path": request.path,
         **context,

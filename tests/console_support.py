@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 import console
 from bot.audit import AUDIT_QUEUE, AuditLog
@@ -36,6 +41,7 @@ reps:
   rep_zhang: {name: 张伟, team: east}
   pv_wu: {name: 吴芳 (PV), roles: [pv], language: en}
   mgr_zhao: {name: 赵敏, roles: [manager], team: east}
+  admin_ops: {name: 合规审核, roles: [admin], language: en}
 doctors: {}
 """
 
@@ -125,3 +131,77 @@ async def audit_records(storage: Storage, group: str) -> list[dict[str, Any]]:
     """Every audit record so far (read through a test-only consumer group)."""
     entries = await storage.consume(AUDIT_QUEUE, group, "t", count=10_000, block_ms=0)
     return [entry.payload for entry in entries]
+
+
+@dataclass(frozen=True)
+class StandInAuditRecord:
+    """The shape of ``records.results.AuditRecord`` (the system of record's audit entry)."""
+
+    seq: int
+    at: datetime
+    kind: str
+    doctor_id: str | None
+    case_id: str | None
+    actor: str | None
+    payload: dict[str, Any] | None
+    hash: str = "h"
+    prev_hash: str = "p"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "at": self.at.isoformat()}
+
+
+@dataclass
+class StandInRecords:
+    """The audit readers of ``records.Records`` over a list, until records/ is merged here:
+    the console's side of that seam is what these tests hold (filters, paging, export)."""
+
+    entries: list[StandInAuditRecord]
+    broken_at: int | None = None
+
+    def _match(self, **query: Any) -> list[StandInAuditRecord]:
+        start, end = query.get("start"), query.get("end")
+        return [
+            e
+            for e in self.entries
+            if (start is None or e.at >= start)
+            and (end is None or e.at < end)
+            and all(
+                query.get(name) in (None, getattr(e, name))
+                for name in ("doctor_id", "case_id", "kind")
+            )
+        ]
+
+    async def search_audit(self, *, offset: int = 0, limit: int = 50, **query: Any) -> Any:
+        found = self._match(**query)
+        return SimpleNamespace(items=found[offset : offset + limit], total=len(found))
+
+    async def audit_entries(self, **query: Any) -> AsyncIterator[StandInAuditRecord]:
+        for entry in self._match(**query):
+            yield entry
+
+    async def verify_audit(self) -> Any:
+        ok = self.broken_at is None
+        return SimpleNamespace(
+            ok=ok,
+            entries=len(self.entries),
+            redacted=0,
+            broken_at=self.broken_at,
+            reason="" if ok else "hash mismatch",
+        )
+
+
+async def sign_in(client: TestClient, userid: str) -> None:  # type: ignore[type-arg]
+    page = await client.get("/console/login")
+    state = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert state is not None
+    answer = await client.post(
+        "/console/login/local", data={"csrf": state.group(1), "userid": userid}
+    )
+    assert answer.status == 200 and answer.url.path == "/console/"
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', html)
+    assert found is not None
+    return found.group(1)

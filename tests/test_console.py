@@ -6,7 +6,6 @@ sign-in calls, the case store's acknowledgement.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +21,14 @@ from bot.storage.memory import MemoryStorage
 from bot.wecom.client import WeComClient
 from bot.wecom.simulator import FakeWeComServer
 from tests.ae_support import MovableClock
-from tests.console_support import audit_records, console_host, console_settings, seed_case
+from tests.console_support import (
+    audit_records,
+    console_host,
+    console_settings,
+    csrf_of,
+    seed_case,
+    sign_in,
+)
 
 
 class Ticker:
@@ -64,22 +70,6 @@ async def setup(
         yield client, services, clock
     finally:
         await client.close()
-
-
-async def sign_in(client: TestClient, userid: str) -> None:  # type: ignore[type-arg]
-    page = await client.get("/console/login")
-    state = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-    assert state is not None
-    answer = await client.post(
-        "/console/login/local", data={"csrf": state.group(1), "userid": userid}
-    )
-    assert answer.status == 200 and answer.url.path == "/console/"
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'"X-CSRF-Token": "([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
 
 
 async def test_anonymous_requests_go_to_sign_in(setup) -> None:  # type: ignore[no-untyped-def]

@@ -9,17 +9,9 @@ from aiohttp import web
 
 from console.auth import MEMBER, public, requires
 from console.keys import MEMBER as MEMBER_KEY
-from console.pages import render
-from skills.handoff.roster import Role
-
-AREAS: Final = (("pv", "/pv", frozenset({Role.PV})),)
-"""(name, path, roles that open it) of every area the console has, in the nav's order."""
+from console.pages import areas_for, render
 
 _STATIC_TYPES: Final = {"htmx.min.js": "text/javascript", "console.css": "text/css"}
-
-
-def areas_for(roles: frozenset[Role]) -> list[tuple[str, str]]:
-    return [(name, path) for name, path, needed in AREAS if roles & needed]
 
 
 @requires(MEMBER)
