@@ -15,7 +15,7 @@ from aiohttp import web
 
 from console.guard import access_middleware
 from console.keys import TEMPLATES
-from console.views import compliance, home, login, pv
+from console.views import compliance, home, login, mi, pv
 
 __all__ = ["create_app"]
 
@@ -41,6 +41,8 @@ def create_app() -> web.Application:
     app.router.add_get("/pv/cases/{case_id}/export/{fmt:e2b|json}", pv.export)
     app.router.add_post("/pv/cases/{case_id}/ack", pv.acknowledge)
     app.router.add_post("/pv/cases/{case_id}/redeliver", pv.redeliver)
+    app.router.add_get("/mi", mi.requests)
+    app.router.add_post("/mi/{mi_id}/close", mi.close)
     app.router.add_get("/compliance/audit", compliance.audit_search)
     app.router.add_get("/compliance/audit/export", compliance.audit_export)
     app.router.add_get("/compliance/chain", compliance.chain_check)

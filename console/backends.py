@@ -21,6 +21,7 @@ from skills.adverse_events.cases import Acknowledgement, CaseStore, CaseView
 from skills.adverse_events.e2b import case_json, case_xml
 from skills.adverse_events.service import Redelivery, redeliver
 from skills.handoff.roster import Role, Roster
+from skills.qa.mi import MIRequest, MIStore
 
 
 class Directory(Protocol):
@@ -224,10 +225,21 @@ def _row(item: Any) -> AuditRow:
     )
 
 
+class MIDesk(Protocol):
+    """Medical-information requests (the Q&A skill's ``MIStore`` satisfies it)."""
+
+    async def list(self, *, include_closed: bool = False) -> list[MIRequest]: ...
+
+    async def close(
+        self, mi_id: str, *, by: str, at: datetime, resolution: str = ""
+    ) -> MIRequest: ...
+
+
 @dataclass(frozen=True)
 class Backends:
     directory: Directory
     pv: PvDesk
+    mi: MIDesk
     audit: AuditTrail | None  # None until the system of record (records/) is configured
 
 
@@ -241,5 +253,6 @@ def backends_of(services: Services) -> Backends:
     return Backends(
         directory=RosterDirectory(handoff.get_service(services).roster),
         pv=StorePvDesk(services),
+        mi=MIStore(services.storage),
         audit=RecordsAuditTrail(records) if records is not None else None,
     )

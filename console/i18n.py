@@ -98,6 +98,21 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "acknowledged_by": ("已确认：", "Acknowledged by"),
     "redeliver": ("重新投递", "Redeliver"),
     "status": ("状态", "Status"),
+    # medical information
+    "mi_requests": ("医学信息请求", "Medical-information requests"),
+    "show_closed": ("含已关闭", "Include closed"),
+    "open_only": ("仅未关闭", "Open only"),
+    "question": ("问题", "Question"),
+    "asked_at": ("提出时间", "Asked"),
+    "respond_by": ("答复期限", "Respond by"),
+    "overdue": ("已超期", "Overdue"),
+    "closed_by": ("关闭人", "Closed by"),
+    "note": ("处理说明", "What was done"),
+    "close_request": ("关闭请求", "Close request"),
+    "no_requests": ("没有医学信息请求。", "No medical-information request."),
+    "mi_closed": ("请求已关闭。", "Request closed."),
+    "mi_unknown": ("没有这个请求。", "No such request."),
+    "mi_already_closed": ("该请求已关闭。", "That request is already closed."),
     # compliance
     "audit_trail": ("审计记录", "Audit trail"),
     "needs_records": (

@@ -24,6 +24,7 @@ from skills.handoff.roster import Role
 PREFIX: Final = "/console"
 AREAS: Final = (
     ("pv", "/pv", frozenset({Role.PV})),
+    ("mi", "/mi", frozenset({Role.MSL})),
     ("compliance", "/compliance/audit", frozenset({Role.ADMIN})),
 )
 """(name, path, roles that open it) of every area the console has, in the nav's order."""

@@ -42,6 +42,7 @@ reps:
   pv_wu: {name: 吴芳 (PV), roles: [pv], language: en}
   mgr_zhao: {name: 赵敏, roles: [manager], team: east}
   admin_ops: {name: 合规审核, roles: [admin], language: en}
+  msl_chen: {name: 陈静, roles: [msl], language: en}
 doctors: {}
 """
 

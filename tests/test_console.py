@@ -20,6 +20,7 @@ import console
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import WeComClient
 from bot.wecom.simulator import FakeWeComServer
+from skills.qa.mi import MIStore
 from tests.ae_support import MovableClock
 from tests.console_support import (
     audit_records,
@@ -265,3 +266,33 @@ async def test_wecom_qr_sign_in_through_the_fake_api(
         ("console_login_refused", "roster"),
     ]
     assert next(c.query["code"] for c in api.calls_to("/cgi-bin/auth/getuserinfo")) == reused
+
+
+async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    store = MIStore(services.storage)
+    opened = await store.create(
+        question="XX药能和华法林一起用吗？",
+        doctor_id="doctor-9",
+        conversation_key="kf:doctor-9",
+        channel="kf",
+        profile=None,
+        at=clock.now - timedelta(hours=50),
+        response_hours=48,
+    )
+    await sign_in(client, "pv_wu")
+    assert (await client.get("/console/mi")).status == 403
+    await sign_in(client, "msl_chen")
+    html = await (await client.get("/console/mi")).text()
+    assert opened.mi_id in html and "华法林" in html and "Overdue" in html
+    closed = await client.post(
+        f"/console/mi/{opened.mi_id}/close", data={"csrf": csrf_of(html), "note": "called back"}
+    )
+    assert "Request closed." in await closed.text()
+    stored = await store.get(opened.mi_id)
+    assert stored is not None and stored.closed_by == "msl_chen"
+    assert stored.resolution == "called back"
+    again = await client.post(f"/console/mi/{opened.mi_id}/close", data={"csrf": csrf_of(html)})
+    assert "already closed" in await again.text()
+    records = await audit_records(services.storage, "t-mi")
+    assert [r["by"] for r in records if r["kind"] == "mi_closed"] == ["msl_chen"]
