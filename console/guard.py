@@ -54,9 +54,17 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         session.userid, directory.name_of(session.userid), roles, session.csrf, session.session_id
     )
     request[MEMBER] = member
-    if request.method not in SAFE_METHODS:
-        form = await request.post()
-        value = form.get(CSRF_FIELD)
-        if not csrf_matches(member.csrf, request, value if isinstance(value, str) else None):
-            return await _deny(request, "csrf", member.userid)
+    if request.method not in SAFE_METHODS and not csrf_matches(
+        member.csrf, request, await _form_token(request)
+    ):
+        return await _deny(request, "csrf", member.userid)
     return await handler(request)
+
+
+async def _form_token(request: web.Request) -> str | None:
+    """The CSRF field of a form; an upload (multipart, streamed by its handler, larger than
+    the app's body limit) carries it in its action URL instead."""
+    if request.content_type == "multipart/form-data":
+        return request.query.get(CSRF_FIELD)
+    value = (await request.post()).get(CSRF_FIELD)
+    return value if isinstance(value, str) else None
