@@ -78,18 +78,14 @@ async def test_upload_preview_withdraw(knowledge: KnowledgeBase, tmp_path: Path)
         upload = f"/console/content/upload?csrf={csrf}"
         refused = await client.post(upload, data=upload_form(**meta))
         assert "refused velitra-grapefruit.md: approval_code missing" in await refused.text()
-        added = await client.post(
-            upload, data=upload_form(**meta, approval_code="VLT-2026-001")
-        )
+        added = await client.post(upload, data=upload_form(**meta, approval_code="VLT-2026-001"))
         assert "added SR-VLT-EN-01" in await added.text()
 
         answer = await client.get(f"/console/content/preview?q={QUESTION}")
         html = await answer.text()
         assert "no interaction was seen" in html and "SR-VLT-EN-01" in html
 
-        withdrawn = await client.post(
-            "/console/content/SR-VLT-EN-01/withdraw", data={"csrf": csrf}
-        )
+        withdrawn = await client.post("/console/content/SR-VLT-EN-01/withdraw", data={"csrf": csrf})
         assert "Withdrawn: no longer used in answers." in await withdrawn.text()
         htmx = {"HX-Request": "true"}
         preview = f"/console/content/preview?q={QUESTION}"
