@@ -151,6 +151,18 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ),
     "chunks_used": ("引用的段落", "Chunks quoted"),
     "chunks_considered": ("检索到的段落", "Chunks retrieved"),
+    # managers
+    "handoffs": ("转人工", "Handoffs"),
+    "sla_breaches": ("超时未响应", "SLA breaches"),
+    "sla_breached": ("已超时", "SLA breached"),
+    "waiting_for_rep": ("等待代表接手", "Waiting for a rep"),
+    "in_human_mode": ("人工对话中", "In human mode"),
+    "reason": ("原因", "Reason"),
+    "requested": ("发起", "Requested"),
+    "offered_to": ("已推送给", "Offered to"),
+    "sla_due": ("响应时限", "Answer by"),
+    "declined_by": ("已拒绝", "Declined by"),
+    "taken_by": ("接手人", "Taken by"),
     # compliance
     "audit_trail": ("审计记录", "Audit trail"),
     "needs_records": (

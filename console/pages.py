@@ -26,6 +26,7 @@ AREAS: Final = (
     ("pv", "/pv", frozenset({Role.PV})),
     ("mi", "/mi", frozenset({Role.MSL})),
     ("content", "/content", frozenset({Role.ADMIN})),
+    ("managers", "/managers", frozenset({Role.MANAGER, Role.ADMIN})),
     ("compliance", "/compliance/audit", frozenset({Role.ADMIN})),
 )
 """(name, path, roles that open it) of every area the console has, in the nav's order."""

@@ -7,7 +7,7 @@ sign-in calls, the case store's acknowledgement.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,9 +17,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import console
+from bot.escalation import EscalationReason
+from bot.models import Channel
+from bot.profiles import ContactRoute, DoctorProfile, ProfileStore
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import WeComClient
 from bot.wecom.simulator import FakeWeComServer
+from skills.handoff.service import SLA_SCHEDULE
+from skills.handoff.state import Handoff, HandoffStore, StageRecord
 from skills.qa.mi import MIStore
 from tests.ae_support import MovableClock
 from tests.console_support import (
@@ -296,3 +301,51 @@ async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # t
     assert "already closed" in await again.text()
     records = await audit_records(services.storage, "t-mi")
     assert [r["by"] for r in records if r["kind"] == "mi_closed"] == ["msl_chen"]
+
+
+async def _offered_handoff(services, doctor_id: str, offered_at: datetime, sla_min: int) -> str:  # type: ignore[no-untyped-def]
+    """A handoff offered to a rep as the handoff skill leaves it: the profile with its contact
+    route, the handoff, and the stage's SLA on the schedule."""
+    profiles = ProfileStore(services.storage)
+    profile = DoctorProfile(doctor_id=doctor_id, name=f"Dr {doctor_id}", hospital="协和医院")
+    profile.contact = ContactRoute(
+        channel=Channel.KF,
+        conversation_key=f"kf:{doctor_id}",
+        recipient_id=doctor_id,
+        last_inbound_at=offered_at,
+    )
+    await profiles.save(profile)
+    running = Handoff(
+        handoff_id=f"h-{doctor_id}",
+        conversation_key=f"kf:{doctor_id}",
+        doctor_id=doctor_id,
+        reason=EscalationReason.EXPLICIT_REQUEST,
+        requested_at=offered_at,
+        stages=[StageRecord(kind="assigned", userids=["rep_zhang"])],
+        stage_index=0,
+        offered_to=["rep_zhang"],
+        offered_at=offered_at,
+    )
+    await HandoffStore(services.storage).save(running)
+    await services.storage.schedule(
+        SLA_SCHEDULE,
+        running.handoff_id,
+        offered_at + timedelta(minutes=sla_min),
+        {"handoff_id": running.handoff_id, "stage": 0},
+    )
+    return running.handoff_id
+
+
+async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    ours = await _offered_handoff(services, "doctor-7", clock.now, 10)
+    theirs = await _offered_handoff(services, "doctor-8", clock.now, 10)
+    await sign_in(client, "rep_zhang")
+    assert (await client.get("/console/managers")).status == 403
+    await sign_in(client, "mgr_zhao")
+    html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
+    assert f'data-handoff="{ours}"' in html and f'data-handoff="{theirs}"' not in html
+    assert "SLA breached" not in html and "SLA breaches: <strong>0</strong>" in html
+    clock.advance(minutes=11)
+    html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
+    assert "SLA breached" in html and "SLA breaches: <strong>1</strong>" in html
