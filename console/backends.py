@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from bot.models import Locale
 from bot.services import Services
+from console.content import ContentLibrary, content_of
+from console.handoffs import HandoffDesk, StoreHandoffDesk
 from skills import handoff
 from skills.adverse_events.cases import Acknowledgement, CaseStore, CaseView
 from skills.adverse_events.e2b import case_json, case_xml
@@ -240,6 +242,8 @@ class Backends:
     directory: Directory
     pv: PvDesk
     mi: MIDesk
+    handoffs: HandoffDesk
+    content: ContentLibrary | None  # None without a knowledge base (never when serving)
     audit: AuditTrail | None  # None until the system of record (records/) is configured
 
 
@@ -254,5 +258,7 @@ def backends_of(services: Services) -> Backends:
         directory=RosterDirectory(handoff.get_service(services).roster),
         pv=StorePvDesk(services),
         mi=MIStore(services.storage),
+        handoffs=StoreHandoffDesk(services),
+        content=content_of(services),
         audit=RecordsAuditTrail(records) if records is not None else None,
     )

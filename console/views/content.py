@@ -12,9 +12,9 @@ from aiohttp import BodyPartReader, web
 from yarl import URL
 
 from console.auth import requires
-from console.content import ContentLibrary, content_of
+from console.content import ContentLibrary
 from console.keys import MEMBER
-from console.pages import PREFIX, audit, render, services_of
+from console.pages import PREFIX, audit, backends, render, services_of
 from knowledge.loaders import SOURCE_SUFFIXES
 from skills.handoff.roster import Role
 
@@ -41,7 +41,7 @@ def _today(request: web.Request) -> date:
 
 
 def _library(request: web.Request) -> ContentLibrary:
-    library = content_of(services_of(request))
+    library = backends(request).content
     if library is None:
         raise web.HTTPServiceUnavailable(text="no knowledge base")
     return library

@@ -6,9 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from console.auth import requires
-from console.handoffs import StoreHandoffDesk
 from console.keys import MEMBER
-from console.pages import render, services_of
+from console.pages import backends, render, services_of
 from skills.handoff.roster import Role
 
 
@@ -16,7 +15,7 @@ from skills.handoff.roster import Role
 async def handoffs(request: web.Request) -> web.Response:
     services = services_of(request)
     now = services.clock()
-    rows = await StoreHandoffDesk(services).open_handoffs(request[MEMBER].userid, now)
+    rows = await backends(request).handoffs.open_handoffs(request[MEMBER].userid, now)
     return render(
         request,
         "managers.html",
