@@ -48,12 +48,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _to_login(request, expired=bool(token))
     directory = backends(request).directory
     roles = directory.roles_of(session.userid)
-    if not rule.admits(roles):
-        return await _deny(request, "role", session.userid)
     member = Member(
         session.userid, directory.name_of(session.userid), roles, session.csrf, session.session_id
     )
-    request[MEMBER] = member
+    request[MEMBER] = member  # the refusal page shows who is signed in, and their pages
+    if not rule.admits(roles):
+        return await _deny(request, "role", session.userid)
     if request.method not in SAFE_METHODS and not csrf_matches(
         member.csrf, request, await _form_token(request)
     ):
