@@ -28,6 +28,7 @@ from console.sessions import COOKIE, LANG_COOKIE, STATE_COOKIE, set_cookie
 OAUTH_URL: Final = "https://open.weixin.qq.com/connect/oauth2/authorize"  # in WeCom's browser
 QR_URL: Final = "https://login.work.weixin.qq.com/wwlogin/sso/login"  # desktop browsers
 USERINFO_PATH: Final = "/cgi-bin/auth/getuserinfo"
+LOGIN_ERRORS: Final = frozenset({"login_failed", "not_in_roster", "not_configured"})
 
 
 def _state(request: web.Request) -> str:
@@ -69,7 +70,7 @@ async def login_page(request: web.Request) -> web.Response:
             "wecom": services_of(request).wecom is not None,
             "in_wecom": "wxwork" in request.headers.get("User-Agent", "").lower(),
             "local_members": members,
-            "error": request.query.get("error"),
+            "error": error if (error := request.query.get("error")) in LOGIN_ERRORS else None,
             "expired": request.query.get("expired") == "1",
         },
     )
