@@ -1,5 +1,6 @@
 """The console in a real browser (Debian's Chromium driven by Playwright): the PV officer's
-journey and a rep turned away. Few and fast: one browser for the module, one page per journey.
+journey and a rep turned away; a content admin's upload, preview and withdrawal. Few and fast:
+one page per journey.
 
 Screenshots go to ``$CONSOLE_SCREENSHOTS`` when set (the README's come from there), else to the
 test's temporary directory.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +18,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from bot.settings import load_settings
 from bot.storage.memory import MemoryStorage
+from knowledge.base import KnowledgeBase
 from tests.ae_support import MovableClock
 from tests.console_support import audit_records, console_host, console_settings, seed_case
 from tests.local_http import serving
@@ -106,3 +110,55 @@ async def test_pv_officer_journey_and_a_rep_turned_away(browser: Browser, tmp_pa
     assert acks == [(overdue, "pv_wu")]
     denied = [r["userid"] for r in records if r["kind"] == "console_denied"]
     assert denied == ["rep_zhang"]
+
+
+async def test_content_admin_uploads_previews_and_withdraws(
+    browser: Browser, sample_kb_dir: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "kb"
+    await asyncio.to_thread(shutil.copytree, sample_kb_dir, directory)
+    knowledge = await asyncio.to_thread(
+        KnowledgeBase.open, load_settings(kb_dir=directory, kb_sample_library=False)
+    )
+    document = tmp_path / "velitra.md"
+    document.write_text(
+        "# Velitra with grapefruit juice\n\nQuestion: Can Velitra be taken with grapefruit juice?"
+        "\n\nStandard response: Velitra can be taken with grapefruit juice; no interaction was "
+        "seen in the VLT-12 interaction study.\n",
+        encoding="utf-8",
+    )
+    settings = console_settings(tmp_path, console_local_login=True, kb_dir=directory)
+    app, services = console_host(settings, MemoryStorage(), MovableClock())
+    services.knowledge = knowledge
+    try:
+        async with serving(app) as base:
+            context = await browser.new_context(locale="en-US")
+            page = await context.new_page()
+            await sign_in(page, base, "admin_ops")
+            await page.get_by_role("link", name="Content").first.click()
+            upload = page.locator("form.upload")
+            await upload.locator("input[name=file]").set_input_files(document)
+            for name, value in {
+                "doc_id": "SR-VLT-EN-01",
+                "title": "Velitra and grapefruit juice",
+                "product": "Velitra",
+                "approval_code": "VLT-2026-001",
+                "expires_on": "2027-06-30",
+            }.items():
+                await upload.locator(f"input[name={name}]").fill(value)
+            await upload.locator("select[name=language]").select_option("en")
+            await upload.get_by_role("button", name="Upload").click()
+            await expect(page.locator("#report")).to_contain_text("added SR-VLT-EN-01")
+            ask = page.locator("input[name=q]")
+            await ask.fill("Can Velitra be taken with grapefruit juice?")
+            await page.get_by_role("button", name="Ask").click()  # htmx swaps the preview
+            await expect(page.locator("#preview pre")).to_contain_text("no interaction was seen")
+            doc = page.locator('li[data-doc="SR-VLT-EN-01"]')
+            await doc.get_by_role("button", name="Withdraw").click()
+            await expect(page.get_by_role("status")).to_contain_text("Withdrawn")
+            await page.locator("input[name=q]").fill("Can Velitra be taken with grapefruit juice?")
+            await page.get_by_role("button", name="Ask").click()
+            await expect(page.locator("#preview pre")).not_to_contain_text("no interaction")
+            await context.close()
+    finally:
+        await asyncio.to_thread(knowledge.close)
