@@ -15,7 +15,7 @@ from aiohttp import web
 
 from console.guard import access_middleware
 from console.keys import TEMPLATES
-from console.views import compliance, content, home, login, managers, mi, pv
+from console.views import analytics, compliance, content, home, login, managers, mi, pv
 
 __all__ = ["create_app"]
 
@@ -49,6 +49,8 @@ def create_app() -> web.Application:
     app.router.add_get("/content/preview", content.preview)
     app.router.add_get("/managers", managers.handoffs)
     app.router.add_get("/compliance/audit", compliance.audit_search)
+    app.router.add_get("/analytics", analytics.overview)
+    app.router.add_get("/analytics/gaps.csv", analytics.gaps_export)
     app.router.add_get("/compliance/audit/export", compliance.audit_export)
     app.router.add_get("/compliance/chain", compliance.chain_check)
     return app

@@ -163,6 +163,19 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "sla_due": ("响应时限", "Answer by"),
     "declined_by": ("已拒绝", "Declined by"),
     "taken_by": ("接手人", "Taken by"),
+    # analytics
+    "analytics": ("分析", "Analytics"),
+    "mi_per_week": ("每周医学信息请求", "Medical-information requests per week"),
+    "content_gaps": ("内容缺口", "Content gaps"),
+    "content_gaps_hint": (
+        "已批准内容未能回答、转为医学信息请求的问题（最近50条）。",
+        "Questions approved content did not answer and that became MI requests (latest 50).",
+    ),
+    "analytics_later": (
+        "不良事件数量、问题主题与会议漏斗需要记录系统（records/）的汇总。",
+        "AE volume, questions by topic and the meeting funnel need the system of record's "
+        "aggregates (records/).",
+    ),
     # compliance
     "audit_trail": ("审计记录", "Audit trail"),
     "needs_records": (
