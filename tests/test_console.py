@@ -123,6 +123,13 @@ async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(s
     partial = await client.get("/console/pv?state=dead", headers={"HX-Request": "true"})
     body = await partial.text()
     assert body.lstrip().startswith('<section id="queue">') and dead in body
+    many = [
+        await seed_case(services, n, day0=clock.now - timedelta(hours=2)) for n in range(10, 36)
+    ]
+    first = await (await client.get("/console/pv?state=new", headers={"HX-Request": "true"})).text()
+    assert "?state=new&amp;serious=&amp;product=&amp;page=2" in first
+    second = await (await client.get("/console/pv?state=new&page=2")).text()
+    assert sum(case in first for case in many) == 25 and sum(case in second for case in many) == 1
     by_product = await (await client.get("/console/pv?product=yy")).text()
     assert fresh in by_product and overdue not in by_product
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,6 +48,7 @@ async def test_audit_search_export_and_chain_check(tmp_path: Path) -> None:
         page = await (await client.get("/console/compliance/audit?case=AE-1")).text()
         assert "ae_case_read" in page and "ae_case_ack" in page and "outbound" not in page
         assert "removed by retention" in page  # entry 3's content is gone, its link stays
+        assert re.search(r'export\?[^"]*case=AE-1[^"]*format=csv"', page)
         export = await client.get("/console/compliance/audit/export?format=csv&case=AE-1")
         rows = list(csv.reader(io.StringIO(await export.text())))
         assert rows[0][:3] == ["seq", "at", "kind"] and [r[0] for r in rows[1:]] == ["1", "3"]

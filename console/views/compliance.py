@@ -79,7 +79,6 @@ async def audit_search(request: web.Request) -> web.Response:
             "page": page,
             "more": total > page * PAGE_SIZE,
             "chain": None,
-            "query_string": request.query_string,
         },
         partial="results",
     )
@@ -151,7 +150,6 @@ async def chain_check(request: web.Request) -> web.Response:
             "page": 1,
             "more": False,
             "chain": chain,
-            "query_string": "",
         },
         partial="chain",
     )
