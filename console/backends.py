@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Protocol
 
 from bot.models import Locale
@@ -21,9 +22,10 @@ from console.handoffs import HandoffDesk, StoreHandoffDesk
 from skills import handoff
 from skills.adverse_events.cases import Acknowledgement, CaseStore, CaseView
 from skills.adverse_events.e2b import case_json, case_xml
-from skills.adverse_events.service import Redelivery, redeliver
+from skills.adverse_events.service import Redelivery, ae_service, redeliver
 from skills.handoff.roster import Role, Roster
-from skills.qa.mi import MIRequest, MIStore
+from skills.qa.mi import MIRequest
+from skills.qa.service import service_of as qa_service
 
 
 class Directory(Protocol):
@@ -109,10 +111,9 @@ class StorePvDesk:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        settings = services.settings
-        self._store = CaseStore(
-            services.storage, services.audit, timezone=settings.timezone, sla_h=settings.pv_sla_h
-        )
+        # The skill's own store (built once per process): whatever it writes to — storage, the
+        # audit trail, the system of record — a console action writes to as well.
+        self._store: CaseStore = ae_service(services).store
 
     async def queue(self, *, reader: str, at: datetime) -> list[CaseRow]:
         rows = []
@@ -237,28 +238,44 @@ class MIDesk(Protocol):
     ) -> MIRequest: ...
 
 
-@dataclass(frozen=True)
 class Backends:
-    directory: Directory
-    pv: PvDesk
-    mi: MIDesk
-    handoffs: HandoffDesk
-    content: ContentLibrary | None  # None without a knowledge base (never when serving)
-    audit: AuditTrail | None  # None until the system of record (records/) is configured
-
-
-def backends_of(services: Services) -> Backends:
-    """Today's adapters over the bot's services (cheap: built per request).
+    """Today's adapters over the bot's services, each built when a view first asks for it
+    (a request refused by the middleware builds only the directory).
 
     The audit trail is searchable only in the system of record: ``services.records`` once
     ``records/`` is in (until then the compliance pages say so).
     """
-    records = getattr(services, "records", None)
-    return Backends(
-        directory=RosterDirectory(handoff.get_service(services).roster),
-        pv=StorePvDesk(services),
-        mi=MIStore(services.storage),
-        handoffs=StoreHandoffDesk(services),
-        content=content_of(services),
-        audit=RecordsAuditTrail(records) if records is not None else None,
-    )
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    @cached_property
+    def directory(self) -> Directory:
+        return RosterDirectory(handoff.get_service(self._services).roster)
+
+    @cached_property
+    def pv(self) -> PvDesk:
+        return StorePvDesk(self._services)
+
+    @cached_property
+    def mi(self) -> MIDesk:
+        return qa_service(self._services).mi
+
+    @cached_property
+    def handoffs(self) -> HandoffDesk:
+        return StoreHandoffDesk(self._services)
+
+    @cached_property
+    def content(self) -> ContentLibrary | None:
+        """None without a knowledge base (the serving app always has one)."""
+        return content_of(self._services)
+
+    @cached_property
+    def audit(self) -> AuditTrail | None:
+        records = getattr(self._services, "records", None)
+        return RecordsAuditTrail(records) if records is not None else None
+
+
+def backends_of(services: Services) -> Backends:
+    """The one place that picks the adapters (switch them here to the system of record)."""
+    return Backends(services)
