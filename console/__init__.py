@@ -13,7 +13,7 @@ from __future__ import annotations
 import jinja2
 from aiohttp import web
 
-from console.guard import access_middleware
+from console.guard import access_middleware, security_headers
 from console.keys import TEMPLATES
 from console.views import analytics, compliance, content, home, login, managers, mi, pv
 
@@ -28,6 +28,7 @@ def create_app() -> web.Application:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/", home.home)
     app.router.add_get("/static/{name}", home.static)
     app.router.add_get("/login", login.login_page)

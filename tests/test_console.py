@@ -84,7 +84,11 @@ async def test_anonymous_requests_go_to_sign_in(setup) -> None:  # type: ignore[
     assert page.status == 303 and page.headers["Location"] == "/console/login"
     partial = await client.get("/console/pv", headers={"HX-Request": "true"})
     assert partial.status == 401 and partial.headers["HX-Redirect"] == "/console/login"
-    assert (await client.get("/console/static/htmx.min.js")).status == 200
+    script = await client.get("/console/static/htmx.min.js")
+    assert script.status == 200 and "no-store" not in script.headers.get("Cache-Control", "")
+    login = await client.get("/console/login")
+    assert "frame-ancestors 'none'" in login.headers["Content-Security-Policy"]
+    assert login.headers["Cache-Control"] == "no-store"
     assert (await client.get("/console/static/../../pyproject.toml")).status == 404
 
 
