@@ -47,7 +47,7 @@ def backends(request: web.Request) -> Backends:
 
 def sessions(request: web.Request) -> SessionStore:
     services = services_of(request)
-    return SessionStore(services.storage, services.settings.console_idle_min * 60)
+    return SessionStore(services.storage, services.settings.console_idle_min * 60, services.clock)
 
 
 def language(request: web.Request) -> str:

@@ -5,6 +5,7 @@ unless the console is reached over plain HTTP on the loopback interface, as in t
 and the tests). The store keeps ``console:session:<sha256(token)>`` — never the token itself —
 with the member's user id, the sign-in route and the CSRF token, under a TTL of the idle
 timeout that every request renews: a session idle longer is gone on every replica at once.
+However active, a session ends ``MAX_AGE`` after sign-in (a taken cookie does not live forever).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from aiohttp import web
@@ -24,6 +26,7 @@ COOKIE: Final = "vrep_console"
 STATE_COOKIE: Final = "vrep_console_state"  # sign-in state: OAuth ``state`` and the login form
 LANG_COOKIE: Final = "vrep_console_lang"
 _PREFIX: Final = "console:session:"
+MAX_AGE: Final = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,10 @@ def _hash(token: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, storage: Storage, idle_s: int) -> None:
+    def __init__(self, storage: Storage, idle_s: int, clock: Callable[[], datetime]) -> None:
         self._storage = storage
         self._idle_s = idle_s
+        self._clock = clock
 
     async def open(self, userid: str, via: str, at: datetime) -> tuple[str, Session]:
         """A new session for ``userid``; returns the cookie token and the session."""
@@ -70,6 +74,9 @@ class SessionStore:
             str(raw["csrf"]),
             str(raw["started_at"]),
         )
+        if self._clock() - datetime.fromisoformat(session.started_at) >= MAX_AGE:
+            await self.close(session_id)
+            return None
         await self._save(session)
         return session
 

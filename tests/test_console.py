@@ -174,7 +174,7 @@ async def test_redeliver_a_dead_lettered_case(setup) -> None:  # type: ignore[no
 
 
 async def test_sessions_expire_when_idle_and_end_at_sign_out(setup, ticker: Ticker) -> None:  # type: ignore[no-untyped-def]
-    client, _services, _clock = setup
+    client, _services, clock = setup
     await sign_in(client, "pv_wu")
     ticker.now += 29 * 60
     assert (await client.get("/console/pv")).status == 200  # activity restarts the idle timer
@@ -186,6 +186,14 @@ async def test_sessions_expire_when_idle_and_end_at_sign_out(setup, ticker: Tick
     ticker.now += 31 * 60
     expired = await client.get("/console/pv")
     assert expired.url.path == "/console/login" and expired.url.query.get("expired") == "1"
+    await sign_in(client, "pv_wu")  # busy all day: still out 12 hours after signing in
+    for _ in range(24):
+        ticker.now += 29 * 60
+        clock.advance(minutes=29)
+        assert (await client.get("/console/pv")).url.path == "/console/pv"
+    ticker.now += 29 * 60
+    clock.advance(minutes=29)
+    assert (await client.get("/console/pv")).url.path == "/console/login"
 
 
 async def test_local_sign_in_only_when_enabled_and_only_roster_members(
