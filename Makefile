@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck unit redis-server postgresql clean
+.PHONY: run test venv lint typecheck unit redis-server postgresql clean console-assets chromium
 
 run: $(STAMP)
 	$(BIN)/virtualrep serve
 
-test: $(STAMP) redis-server postgresql
+test: $(STAMP) redis-server postgresql chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -36,3 +36,13 @@ postgresql:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- console (console/) ---------------------------------------------------------------------------
+# The console's browser tests drive Debian's Chromium (installed with apt when missing).
+chromium:
+	@bash deploy/ensure-chromium.sh
+
+# The console's htmx, vendored from the npm registry (no CDN at run time).
+HTMX_VERSION := 2.0.11
+console-assets:
+	cd $$(mktemp -d) && npm pack --silent htmx.org@$(HTMX_VERSION) && tar xzf htmx.org-$(HTMX_VERSION).tgz && cp package/dist/htmx.min.js $(CURDIR)/console/static/htmx.min.js

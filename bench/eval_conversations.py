@@ -41,7 +41,7 @@ from bot.runtime import build_runtime  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.storage.memory import MemoryStorage  # noqa: E402
-from handlers.console import console_message  # noqa: E402
+from handlers.terminal import console_message  # noqa: E402
 from knowledge.base import KnowledgeBase  # noqa: E402
 from knowledge.sample import ensure_sample_library  # noqa: E402
 from skills.qa import answer as qa_texts  # noqa: E402

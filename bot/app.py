@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+import console
 from bot.dead_letters import DEAD_LETTER_WATCHES
 from bot.escalation import ESCALATION_QUEUE
 from bot.heap import freeze_long_lived, unfreeze
@@ -225,4 +226,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.add_subapp("/console", console.create_app())  # the web console (console/)
     return app

@@ -21,7 +21,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.base import StorageError
 from bot.storage.factory import VolatileStorageError
 from bot.wecom import simulate_cli
-from handlers.console import ConsoleSender, run_chat
+from handlers.terminal import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
 from records import cli as records_cli
 from records import open_records

@@ -189,6 +189,15 @@ class Settings(BaseSettings):
     pv_cn_mah_id: str = ""  # E2B C.1.CN.3 marketing authorisation holder id (NMPA)
     pv_cn_report_source: str = ""  # E2B C.1.CN.1 report source code (NMPA regional list)
 
+    # --- web console (console/) ----------------------------------------------------------------
+    console_idle_min: int = Field(
+        30, ge=1, le=24 * 60, description="A console session ends after this many idle minutes."
+    )
+    console_local_login: bool = Field(
+        False,
+        description="Offer a local sign-in as any roster member (the simulator; never in a corp).",
+    )
+
     # --- Q&A skill (skills/qa) ---------------------------------------------------------------
     qa_mi_response_hours: int = Field(48, ge=1, description="Promised MI response time.")
     qa_min_dense_score: float | None = Field(

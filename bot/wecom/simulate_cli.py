@@ -78,10 +78,12 @@ class Credentials:
 
     def apply(self, settings: Settings, api_base: str) -> Settings:
         """``settings`` pointed at the fake API, with these credentials (and a simulated PV
-        officer unless ``VREP_PV_USERS`` names some: the app carries PV cards)."""
+        officer unless ``VREP_PV_USERS`` names some: the app carries PV cards), and the web
+        console's local sign-in (there is no corp to sign in with)."""
         return settings.model_copy(
             update={
                 "pv_users": settings.pv_users or "pv_sim",
+                "console_local_login": True,  # the console's sign-in as any roster member
                 "wecom_corp_id": self.corp_id,
                 "wecom_agent_id": self.agent_id,
                 "wecom_secret": SecretStr(self.secret),
@@ -188,6 +190,7 @@ async def _start(settings: Settings) -> _Started:
 
 
 SIMULATION = web.AppKey("simulation", Simulation)
+CONSOLE_URL = web.AppKey("console_url", str)  # the bot's web console (local sign-in)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -282,6 +285,7 @@ def create_simulate_app(settings: Settings) -> web.Application:
     async def simulation_context(app: web.Application) -> AsyncIterator[None]:
         started = await _start(settings)
         app[SIMULATION] = started.simulation
+        app[CONSOLE_URL] = started.bot_url.removesuffix("/wecom/callback") + "/console/"
         log.info("simulation started", extra={"bot_callback": started.bot_url})
         try:
             yield
@@ -308,6 +312,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     async def announce(app: web.Application) -> None:
         print(f"virtualrep simulate: open http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
+        print(f"virtualrep simulate: web console at {app[CONSOLE_URL]} (local sign-in)")
 
     app.on_startup.append(announce)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)

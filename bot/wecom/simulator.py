@@ -28,6 +28,8 @@ follow the WeCom documentation; every call is recorded in ``calls`` (``RecordedC
                                    95016 for a transition WeCom refuses, 95014 when the target
                                    servicer is not an active servicer
 ``POST /cgi-bin/kf/customer/batchget``, ``GET /cgi-bin/kf/servicer/list``
+``GET  /cgi-bin/auth/getuserinfo``  a sign-in ``code`` from ``issue_login_code`` → ``userid``
+                                   (console sign-in); each code works once, 40029 otherwise
 =================================  ==========================================================
 
 Delivered messages are also passed to ``listeners`` as ``(kind, body)`` — kind ``kf``, ``app``
@@ -68,6 +70,7 @@ STALE_TOKEN: Final = 40014
 INVALID_FILE_SIZE: Final = 40006
 INVALID_MEDIA_ID: Final = 40007
 INVALID_PARAMETER: Final = 40058
+INVALID_CODE: Final = 40029
 CONTENT_TOO_LONG: Final = 45002
 SYNC_WITHOUT_TOKEN: Final = 45009
 INVALID_SYNC_TOKEN: Final = 95007
@@ -144,6 +147,7 @@ class FakeWeComServer:
         self._welcome_codes: dict[str, tuple[str, str]] = {}  # code → (open_kfid, userid)
         self._response_codes: dict[str, bool] = {}  # issued → used
         self._kf_msgids: set[str] = set()
+        self._login_codes: dict[str, str] = {}  # sign-in code → userid (console OAuth / QR)
         self._sessions: dict[tuple[str, str], _KfSession] = defaultdict(_KfSession)
         self._queued: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._failures: dict[str, list[int]] = defaultdict(list)
@@ -342,6 +346,8 @@ class FakeWeComServer:
         }
         if path == "/cgi-bin/kf/servicer/list":
             return self._servicer_list(query)
+        if path == "/cgi-bin/auth/getuserinfo":
+            return self._login_userinfo(query)
         handler = handlers.get(path)
         if handler is None:
             raise _ApiError(INVALID_PARAMETER, f"unknown api {path}")
@@ -484,6 +490,18 @@ class FakeWeComServer:
             for u in userids
         ]
         return {"customer_list": customers, "invalid_external_userid": []}
+
+    def issue_login_code(self, userid: str) -> str:
+        """The ``code`` WeCom's OAuth or QR sign-in would hand back after ``userid`` signed in."""
+        code = "code-" + secrets.token_hex(8)
+        self._login_codes[code] = userid
+        return code
+
+    def _login_userinfo(self, query: dict[str, str]) -> dict[str, Any]:
+        userid = self._login_codes.pop(query.get("code", ""), None)
+        if userid is None:
+            raise _ApiError(INVALID_CODE, "invalid code")
+        return {"userid": userid, "user_ticket": "", "expires_in": 1800}
 
     def _servicer_list(self, query: dict[str, str]) -> dict[str, Any]:
         if not query.get("open_kfid"):

@@ -23,7 +23,7 @@ from bot.runtime import build_runtime
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.storage.base import Storage
-from handlers.console import render_reply
+from handlers.terminal import render_reply
 from tests.helpers import RecordingSender
 
 T0 = datetime(2027, 1, 10, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai

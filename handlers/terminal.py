@@ -1,4 +1,4 @@
-"""Console transport: ``virtualrep chat`` — talk to the full bot in a terminal.
+"""Terminal transport: ``virtualrep chat`` — talk to the full bot in a terminal.
 
 The same dispatcher, skills and storage as the webhook; only the transport differs. Lines
 come from stdin (scriptable when stdin is not a TTY) and replies are printed. A number typed

@@ -1,0 +1,142 @@
+"""PV pages: the case queue, a case, its E2B/JSON export, acknowledgement and redelivery.
+
+Each view parses the request, calls the PV desk once (whose reads are audited with the member
+as reader) and renders; actions answer htmx with the changed block and plain forms with a
+redirect back to the case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from aiohttp import web
+from yarl import URL
+
+from console.auth import requires
+from console.backends import CaseRow, CaseState
+from console.keys import MEMBER
+from console.pages import PREFIX, backends, is_htmx, render, services_of
+from skills.handoff.roster import Role
+
+PAGE_SIZE: Final = 25
+_URGENCY: Final = {state: rank for rank, state in enumerate(CaseState)}
+
+
+def _reader(request: web.Request) -> str:
+    return f"console:{request[MEMBER].userid}"
+
+
+def _now(request: web.Request) -> datetime:
+    return services_of(request).clock()
+
+
+def _page(request: web.Request) -> int:
+    try:
+        return max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _matches(row: CaseRow, state: str, serious: bool, product: str) -> bool:
+    case = row.view.case
+    if state and row.state.value != state:
+        return False
+    if serious and not case.serious:
+        return False
+    needle = product.strip().lower()
+    return not needle or any(needle in item.name.lower() for item in case.products)
+
+
+@requires(Role.PV)
+async def queue(request: web.Request) -> web.Response:
+    state = request.query.get("state", "")
+    if state and state not in {item.value for item in CaseState}:
+        state = ""
+    serious = request.query.get("serious") == "1"
+    product = request.query.get("product", "")[:100]
+    now = _now(request)
+    rows = await backends(request).pv.queue(reader=_reader(request), at=now)
+    counts = {item.value: 0 for item in CaseState}
+    for row in rows:
+        counts[row.state.value] += 1
+    found = [row for row in rows if _matches(row, state, serious, product)]
+    found.sort(key=lambda row: (_URGENCY[row.state], row.view.case.due_at))
+    page = _page(request)
+    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return render(
+        request,
+        "pv_queue.html",
+        {
+            "rows": shown,
+            "counts": counts,
+            "total": len(rows),
+            "states": list(CaseState),
+            "state": state,
+            "serious": serious,
+            "product": product,
+            "page": page,
+            "more": len(found) > page * PAGE_SIZE,
+            "now": now,
+        },
+        partial="queue",
+    )
+
+
+@requires(Role.PV)
+async def case(request: web.Request) -> web.Response:
+    case_id = request.match_info["case_id"]
+    now = _now(request)
+    view = await backends(request).pv.case(case_id, reader=_reader(request), at=now)
+    if view is None:
+        return render(request, "pv_case.html", {"view": None, "case_id": case_id}, status=404)
+    return render(
+        request,
+        "pv_case.html",
+        {"view": view, "case_id": case_id, "now": now, "notice": request.query.get("notice")},
+    )
+
+
+@requires(Role.PV)
+async def export(request: web.Request) -> web.Response:
+    case_id, fmt = request.match_info["case_id"], request.match_info["fmt"]
+    body = await backends(request).pv.export(
+        case_id, fmt, reader=_reader(request), at=_now(request)
+    )
+    if body is None:
+        raise web.HTTPNotFound(text="no such case")
+    suffix, kind = ("xml", "application/xml") if fmt == "e2b" else ("json", "application/json")
+    return web.Response(
+        body=body,
+        content_type=kind,
+        headers={"Content-Disposition": f'attachment; filename="{case_id}.{suffix}"'},
+    )
+
+
+@requires(Role.PV)
+async def acknowledge(request: web.Request) -> web.Response:
+    case_id = request.match_info["case_id"]
+    pv = backends(request).pv
+    ack = await pv.acknowledge(case_id, by=request[MEMBER].userid, at=_now(request))
+    if ack is None:
+        raise web.HTTPNotFound(text="no such case")
+    return await _after_action(request, case_id, "acknowledged")
+
+
+@requires(Role.PV)
+async def redeliver(request: web.Request) -> web.Response:
+    case_id = request.match_info["case_id"]
+    pv = backends(request).pv
+    outcome = await pv.redeliver(case_id, by=request[MEMBER].userid, at=_now(request))
+    return await _after_action(request, case_id, outcome.value)
+
+
+async def _after_action(request: web.Request, case_id: str, notice: str) -> web.Response:
+    """htmx: the case's action block again (re-read, audited); a form: back to the case."""
+    if not is_htmx(request):
+        target = URL(f"{PREFIX}/pv/cases/{case_id}").with_query(notice=notice)
+        raise web.HTTPSeeOther(str(target))
+    now = _now(request)
+    view = await backends(request).pv.case(case_id, reader=_reader(request), at=now)
+    context = {"view": view, "case_id": case_id, "now": now, "notice": notice}
+    return render(request, "pv_case.html", context, partial="actions")

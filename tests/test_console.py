@@ -1,0 +1,375 @@
+"""The web console over HTTP (no browser): sign-in, role checks, CSRF, idle expiry, PV pages.
+
+What crosses the seams is asserted: the pages served, the audit trail, the fake WeCom API's
+sign-in calls, the case store's acknowledgement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+import console
+from bot.escalation import EscalationReason
+from bot.models import Channel
+from bot.profiles import ContactRoute, DoctorProfile, ProfileStore
+from bot.storage.memory import MemoryStorage
+from bot.wecom.client import WeComClient
+from bot.wecom.simulator import FakeWeComServer
+from skills.handoff.service import SLA_SCHEDULE
+from skills.handoff.state import Handoff, HandoffStore, StageRecord
+from skills.qa.mi import MIStore
+from tests.ae_support import MovableClock
+from tests.console_support import (
+    audit_records,
+    console_host,
+    console_settings,
+    csrf_of,
+    seed_case,
+    sign_in,
+)
+
+
+class Ticker:
+    """The store's clock (seconds), moved by the test to expire idle sessions."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def ticker() -> Ticker:
+    return Ticker()
+
+
+@pytest.fixture
+def storage(ticker: Ticker) -> MemoryStorage:
+    return MemoryStorage(clock=ticker)
+
+
+async def _client(app: object) -> TestClient:  # type: ignore[type-arg]
+    client: TestClient = TestClient(TestServer(app))  # type: ignore[type-arg, arg-type]
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def setup(
+    tmp_path: Path, storage: MemoryStorage
+) -> AsyncIterator[tuple[TestClient, object, MovableClock]]:  # type: ignore[type-arg]
+    clock = MovableClock()
+    app, services = console_host(
+        console_settings(tmp_path, console_local_login=True), storage, clock
+    )
+    client = await _client(app)
+    try:
+        yield client, services, clock
+    finally:
+        await client.close()
+
+
+async def test_anonymous_requests_go_to_sign_in(setup) -> None:  # type: ignore[no-untyped-def]
+    client, _services, _clock = setup
+    page = await client.get("/console/pv", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"] == "/console/login"
+    partial = await client.get("/console/pv", headers={"HX-Request": "true"})
+    assert partial.status == 401 and partial.headers["HX-Redirect"] == "/console/login"
+    script = await client.get("/console/static/htmx.min.js")
+    assert script.status == 200 and "no-store" not in script.headers.get("Cache-Control", "")
+    login = await client.get("/console/login")
+    assert "frame-ancestors 'none'" in login.headers["Content-Security-Policy"]
+    assert login.headers["Cache-Control"] == "no-store"
+    assert (await client.get("/console/static/../../pyproject.toml")).status == 404
+
+
+async def test_a_rep_cannot_open_pv_pages_and_the_denial_is_audited(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    case_id = await seed_case(services, 1, day0=clock.now - timedelta(hours=30))
+    await sign_in(client, "rep_zhang")
+    for path in (
+        "/console/pv",
+        f"/console/pv/cases/{case_id}",
+        f"/console/pv/cases/{case_id}/export/e2b",
+    ):
+        answer = await client.get(path, headers={"Accept-Language": "en"})
+        assert answer.status == 403
+        body = await answer.text()
+        assert "Access denied" in body and "皮疹" not in body and "XX药" not in body
+    home = await (await client.get("/console/")).text()
+    forged = await client.post(
+        f"/console/pv/cases/{case_id}/ack", headers={"X-CSRF-Token": csrf_of(home)}
+    )
+    assert forged.status == 403
+    records = await audit_records(services.storage, "t-rep")
+    denied = [r for r in records if r["kind"] == "console_denied"]
+    assert len(denied) == 4 and {r["userid"] for r in denied} == {"rep_zhang"}
+    assert not [r for r in records if r["kind"] in ("ae_case_read", "ae_case_ack")]
+
+
+async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    overdue = await seed_case(services, 1, day0=clock.now - timedelta(hours=30), delivered=True)
+    fresh = await seed_case(services, 2, day0=clock.now - timedelta(hours=1), product="YY片")
+    dead = await seed_case(services, 3, day0=clock.now - timedelta(hours=3), dead=True)
+    await sign_in(client, "pv_wu")
+    queue = await (await client.get("/console/pv?state=overdue")).text()
+    assert overdue in queue and fresh not in queue and dead not in queue
+    partial = await client.get("/console/pv?state=dead", headers={"HX-Request": "true"})
+    body = await partial.text()
+    assert body.lstrip().startswith('<section id="queue">') and dead in body
+    many = [
+        await seed_case(services, n, day0=clock.now - timedelta(hours=2)) for n in range(10, 36)
+    ]
+    first = await (await client.get("/console/pv?state=new", headers={"HX-Request": "true"})).text()
+    assert "?state=new&amp;serious=&amp;product=&amp;page=2" in first
+    second = await (await client.get("/console/pv?state=new&page=2")).text()
+    assert sum(case in first for case in many) == 25 and sum(case in second for case in many) == 1
+    by_product = await (await client.get("/console/pv?product=yy")).text()
+    assert fresh in by_product and overdue not in by_product
+
+    page = await client.get(f"/console/pv/cases/{overdue}")
+    html = await page.text()
+    assert "13812345678" not in html and "[电话已隐藏]" in html and "皮疹" in html
+    export = await client.get(f"/console/pv/cases/{overdue}/export/e2b")
+    assert export.status == 200 and b"<E.i.1.1a>" in await export.read()
+    assert overdue in export.headers["Content-Disposition"]
+
+    refused = await client.post(f"/console/pv/cases/{overdue}/ack")  # no CSRF token
+    assert refused.status == 403
+    acked = await client.post(
+        f"/console/pv/cases/{overdue}/ack",
+        headers={"HX-Request": "true", "X-CSRF-Token": csrf_of(html)},
+    )
+    assert acked.status == 200 and "pv_wu" in await acked.text()
+    assert overdue not in await (await client.get("/console/pv?state=overdue")).text()
+
+    records = await audit_records(services.storage, "t-pv")
+    reads = {(r["case_id"], r["purpose"]) for r in records if r["kind"] == "ae_case_read"}
+    assert (overdue, "console case") in reads and (overdue, "console export e2b") in reads
+    assert all(r["reader"] == "console:pv_wu" for r in records if r["kind"] == "ae_case_read")
+    acks = [r for r in records if r["kind"] == "ae_case_ack"]
+    assert [(a["case_id"], a["by"], a["via"]) for a in acks] == [(overdue, "pv_wu", "console")]
+    assert next(r for r in records if r["kind"] == "console_denied")["reason"] == "csrf"
+
+
+async def test_redeliver_a_dead_lettered_case(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    dead = await seed_case(services, 3, day0=clock.now - timedelta(hours=3), dead=True)
+    await sign_in(client, "pv_wu")
+    html = await (await client.get(f"/console/pv/cases/{dead}")).text()
+    answer = await client.post(f"/console/pv/cases/{dead}/redeliver", data={"csrf": csrf_of(html)})
+    assert answer.status == 200 and "Queued for delivery again" in await answer.text()
+    records = await audit_records(services.storage, "t-re")
+    assert [r["by"] for r in records if r["kind"] == "ae_delivery_reset"] == ["pv_wu"]
+
+
+async def test_sessions_expire_when_idle_and_end_at_sign_out(setup, ticker: Ticker) -> None:  # type: ignore[no-untyped-def]
+    client, _services, clock = setup
+    await sign_in(client, "pv_wu")
+    ticker.now += 29 * 60
+    assert (await client.get("/console/pv")).status == 200  # activity restarts the idle timer
+    ticker.now += 29 * 60
+    html = await (await client.get("/console/pv")).text()
+    await client.post("/console/logout", data={"csrf": csrf_of(html)})
+    assert (await client.get("/console/pv")).url.path == "/console/login"
+    await sign_in(client, "pv_wu")
+    ticker.now += 31 * 60
+    expired = await client.get("/console/pv")
+    assert expired.url.path == "/console/login" and expired.url.query.get("expired") == "1"
+    await sign_in(client, "pv_wu")  # busy all day: still out 12 hours after signing in
+    for _ in range(24):
+        ticker.now += 29 * 60
+        clock.advance(minutes=29)
+        assert (await client.get("/console/pv")).url.path == "/console/pv"
+    ticker.now += 29 * 60
+    clock.advance(minutes=29)
+    assert (await client.get("/console/pv")).url.path == "/console/login"
+
+
+async def test_local_sign_in_only_when_enabled_and_only_roster_members(
+    tmp_path: Path, storage: MemoryStorage
+) -> None:
+    app, _services = console_host(console_settings(tmp_path), storage, MovableClock())
+    client = await _client(app)
+    try:
+        page = await (await client.get("/console/login")).text()
+        assert "login/local" not in page
+        assert (await client.post("/console/login/local", data={"userid": "pv_wu"})).status == 404
+    finally:
+        await client.close()
+
+
+async def test_untagged_routes_are_denied(tmp_path: Path, storage: MemoryStorage) -> None:
+    sub = console.create_app()
+
+    async def forgotten(request: web.Request) -> web.Response:
+        raise AssertionError("an untagged handler must never run")
+
+    sub.router.add_get("/forgotten", forgotten)
+    settings = console_settings(tmp_path, console_local_login=True)
+    app, services = console_host(settings, storage, MovableClock(), console_app=sub)
+    client = await _client(app)
+    try:
+        assert (await client.get("/console/forgotten")).status == 403  # even signed out
+        await sign_in(client, "pv_wu")
+        assert (await client.get("/console/forgotten")).status == 403
+    finally:
+        await client.close()
+    records = await audit_records(services.storage, "t-untagged")
+    assert [r["reason"] for r in records if r["kind"] == "console_denied"] == ["untagged route"] * 2
+
+
+async def test_wecom_qr_sign_in_through_the_fake_api(
+    tmp_path: Path, storage: MemoryStorage
+) -> None:
+    api = FakeWeComServer()
+    base = await api.start()
+    settings = console_settings(
+        tmp_path,
+        wecom_corp_id=api.corp_id,
+        wecom_secret=api.secret,
+        wecom_agent_id=1000002,
+        wecom_api_base=base,
+    )
+    async with aiohttp.ClientSession() as session:
+        wecom = WeComClient(
+            session,
+            storage,
+            corp_id=api.corp_id,
+            secret=api.secret,
+            agent_id=1000002,
+            api_base=base,
+        )
+        app, _services = console_host(settings, storage, MovableClock(), wecom=wecom)
+        client = await _client(app)
+        try:
+            start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
+            target = urlsplit(start.headers["Location"])
+            assert target.netloc == "login.work.weixin.qq.com"
+            query = parse_qs(target.query)
+            assert query["appid"] == [api.corp_id] and query["login_type"] == ["CorpApp"]
+            state = query["state"][0]
+            callback = urlsplit(query["redirect_uri"][0]).path
+            assert callback == "/console/auth/callback"
+
+            forged = await client.get(f"{callback}?code={api.issue_login_code('pv_wu')}&state=x")
+            assert forged.url.query.get("error") == "login_failed"
+            reused = api.issue_login_code("pv_wu")
+            signed = await client.get(f"{callback}?code={reused}&state={state}")
+            assert signed.url.path == "/console/" and "吴芳" in await signed.text()
+            assert (await client.get("/console/pv")).status == 200
+            start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
+            state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+            again = await client.get(f"{callback}?code={reused}&state={state}")
+            assert again.url.query.get("error") == "login_failed"  # 40029: codes work once
+            outsider = api.issue_login_code("stranger")
+            start = await client.get("/console/auth/wecom?mode=oauth", allow_redirects=False)
+            assert urlsplit(start.headers["Location"]).netloc == "open.weixin.qq.com"
+            state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+            refused = await client.get(f"{callback}?code={outsider}&state={state}")
+            assert refused.url.query.get("error") == "not_in_roster"
+        finally:
+            await client.close()
+            await api.close()
+    records = await audit_records(storage, "t-wecom")
+    kinds = [(r["kind"], r.get("reason")) for r in records if r["kind"].startswith("console_login")]
+    assert kinds == [
+        ("console_login_refused", "state"),
+        ("console_login", None),
+        ("console_login_refused", "errcode 40029"),
+        ("console_login_refused", "roster"),
+    ]
+    assert next(c.query["code"] for c in api.calls_to("/cgi-bin/auth/getuserinfo")) == reused
+
+
+async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    store = MIStore(services.storage)
+    opened = await store.create(
+        question="XX药能和华法林一起用吗？",
+        doctor_id="doctor-9",
+        conversation_key="kf:doctor-9",
+        channel="kf",
+        profile=None,
+        at=clock.now - timedelta(hours=50),
+        response_hours=48,
+    )
+    await sign_in(client, "pv_wu")
+    assert (await client.get("/console/mi")).status == 403
+    await sign_in(client, "msl_chen")
+    html = await (await client.get("/console/mi")).text()
+    assert opened.mi_id in html and "华法林" in html and "Overdue" in html
+    closed = await client.post(
+        f"/console/mi/{opened.mi_id}/close", data={"csrf": csrf_of(html), "note": "called back"}
+    )
+    assert "Request closed." in await closed.text()
+    stored = await store.get(opened.mi_id)
+    assert stored is not None and stored.closed_by == "msl_chen"
+    assert stored.resolution == "called back"
+    again = await client.post(f"/console/mi/{opened.mi_id}/close", data={"csrf": csrf_of(html)})
+    assert "already closed" in await again.text()
+    analytics = await (await client.get("/console/analytics")).text()
+    assert "华法林" in analytics and 'class="count">1<' in analytics
+    gaps = await client.get("/console/analytics/gaps.csv")
+    assert f"{opened.mi_id}," in await gaps.text() and "called back" in await gaps.text()
+    records = await audit_records(services.storage, "t-mi")
+    assert [r["by"] for r in records if r["kind"] == "mi_closed"] == ["msl_chen"]
+    assert [r["rows"] for r in records if r["kind"] == "console_gaps_export"] == [1]
+
+
+async def _offered_handoff(services, doctor_id: str, offered_at: datetime, sla_min: int) -> str:  # type: ignore[no-untyped-def]
+    """A handoff offered to a rep as the handoff skill leaves it: the profile with its contact
+    route, the handoff, and the stage's SLA on the schedule."""
+    profiles = ProfileStore(services.storage)
+    profile = DoctorProfile(doctor_id=doctor_id, name=f"Dr {doctor_id}", hospital="协和医院")
+    profile.contact = ContactRoute(
+        channel=Channel.KF,
+        conversation_key=f"kf:{doctor_id}",
+        recipient_id=doctor_id,
+        last_inbound_at=offered_at,
+    )
+    await profiles.save(profile)
+    running = Handoff(
+        handoff_id=f"h-{doctor_id}",
+        conversation_key=f"kf:{doctor_id}",
+        doctor_id=doctor_id,
+        reason=EscalationReason.EXPLICIT_REQUEST,
+        requested_at=offered_at,
+        stages=[StageRecord(kind="assigned", userids=["rep_zhang"])],
+        stage_index=0,
+        offered_to=["rep_zhang"],
+        offered_at=offered_at,
+    )
+    await HandoffStore(services.storage).save(running)
+    await services.storage.schedule(
+        SLA_SCHEDULE,
+        running.handoff_id,
+        offered_at + timedelta(minutes=sla_min),
+        {"handoff_id": running.handoff_id, "stage": 0},
+    )
+    return running.handoff_id
+
+
+async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    ours = await _offered_handoff(services, "doctor-7", clock.now, 10)
+    theirs = await _offered_handoff(services, "doctor-8", clock.now, 10)
+    await sign_in(client, "rep_zhang")
+    assert (await client.get("/console/managers")).status == 403
+    await sign_in(client, "mgr_zhao")
+    html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
+    assert f'data-handoff="{ours}"' in html and f'data-handoff="{theirs}"' not in html
+    assert "SLA breached" not in html and "SLA breaches: <strong>0</strong>" in html
+    clock.advance(minutes=11)
+    html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
+    assert "SLA breached" in html and "SLA breaches: <strong>1</strong>" in html
