@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck unit redis-server clean
+.PHONY: run test venv lint typecheck unit redis-server media-tools clean
 
 run: $(STAMP)
 	$(BIN)/virtualrep serve
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server media-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -29,6 +29,10 @@ $(STAMP): pyproject.toml constraints.txt
 # The Redis leg of the test suite starts its own redis-server on a free loopback port.
 redis-server:
 	@bash deploy/ensure-redis-server.sh
+
+# Voice and image tests: ffmpeg, espeak-ng, sox with AMR, a CJK font, OpenCV's libGL.
+media-tools:
+	@bash deploy/ensure-media-tools.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

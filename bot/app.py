@@ -30,6 +30,7 @@ from bot.keys import (
     HTTP_SESSION,
     KNOWLEDGE,
     LLM,
+    MEDIA,
     METRICS,
     QUEUE_MONITOR,
     SERVICES,
@@ -50,6 +51,7 @@ from bot.threads import background_threads_ctx
 from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers import wecom_callback
+from media import open_media
 from skills import handoff
 from skills.adverse_events.delivery import create_delivery_worker
 from skills.adverse_events.service import DELIVERY_GROUP, DELIVERY_QUEUE, PV_DEAD_LETTER_WATCH
@@ -100,6 +102,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         knowledge=app[KNOWLEDGE],
         senders=senders,
         wecom=client,
+        media=app[MEDIA],
     )
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
@@ -197,6 +200,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_owned(LLM, open_llm))
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
+    app.cleanup_ctx.append(_owned(MEDIA, open_media))
     app.cleanup_ctx.append(_runtime_ctx)
     app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:

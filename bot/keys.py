@@ -14,6 +14,7 @@ from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.wecom.client import WeComClient
 from knowledge.base import KnowledgeBase
+from media import MediaReader
 
 SETTINGS = web.AppKey("settings", Settings)
 STORAGE = web.AppKey("storage", Storage)
@@ -25,3 +26,4 @@ KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 LLM: web.AppKey[LLMClient | None] = web.AppKey("llm")  # None when no LLM is configured
 WECOM = web.AppKey("wecom", WeComClient)  # set only when WeCom is configured
 QUEUE_MONITOR = web.AppKey("queue_monitor", QueueMonitor)
+MEDIA: web.AppKey[MediaReader] = web.AppKey("media")  # media store, speech and OCR (media/)

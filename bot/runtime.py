@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.llm import LLMClient
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
+    from media import MediaReader
 
 
 def build_runtime(
@@ -34,6 +35,7 @@ def build_runtime(
     knowledge: KnowledgeBase | None = None,
     llm: LLMClient | None = None,
     wecom: WeComClient | None = None,
+    media: MediaReader | None = None,
 ) -> tuple[Services, Dispatcher]:
     """Create the services (with the optional resources that are configured) and dispatcher."""
     metrics = metrics or Metrics()
@@ -48,5 +50,6 @@ def build_runtime(
         knowledge=knowledge,
         llm=llm,
         wecom=wecom,
+        media=media,
     )
     return services, build_dispatcher(services)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # heavy imports (Chroma, HTTP clients), needed only by the ty
     from bot.llm import LLMClient
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
+    from media import MediaReader
 
 
 def system_clock() -> datetime:
@@ -41,6 +42,7 @@ class Services:
     knowledge: KnowledgeBase | None = None
     llm: LLMClient | None = None
     wecom: WeComClient | None = None
+    media: MediaReader | None = None  # voice notes, images and files as text (media/)
     extras: dict[str, Any] = field(default_factory=dict)  # per-skill services, by skill name
 
     def sender(self, channel: Channel) -> ChannelSender:

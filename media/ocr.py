@@ -1,0 +1,65 @@
+"""Text in images (Chinese and English) with RapidOCR: PP-OCRv4 models on onnxruntime, shipped
+inside the ``rapidocr-onnxruntime`` wheel, so nothing is downloaded at run time.
+
+Blocking (call from a thread). The engine is loaded once per process on first use. PDFs are
+read from their text layer (pypdf); a scanned PDF's page images are OCR'd instead.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from functools import cache
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MAX_PIXELS = 40_000_000  # a larger "photo" is a decompression bomb, not a lab report
+_MAX_SIDE = 2000  # the detector works on at most this; larger photos are scaled down first
+_MIN_SCORE = 0.5
+_PDF_PAGES = 5
+_lock = threading.Lock()
+
+
+class ImageError(Exception):
+    """The bytes are not a readable image or PDF."""
+
+
+@cache
+def _engine() -> Any:
+    from rapidocr_onnxruntime import RapidOCR  # loads three ONNX models: import only when used
+
+    return RapidOCR()
+
+
+def image_text(content: bytes) -> str:
+    """The lines of text in an image, top to bottom; "" when there is none."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError("the image is too large")
+            image.thumbnail((_MAX_SIDE, _MAX_SIDE))
+            pixels = np.asarray(image.convert("RGB"))[:, :, ::-1]  # BGR, as OpenCV expects
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"not a readable image: {exc}") from exc
+    with _lock:  # one engine per process; onnxruntime sessions already use both cores
+        result, _ = _engine()(pixels)
+    lines = [str(text) for _box, text, score in result or () if float(score) >= _MIN_SCORE]
+    return "\n".join(line.strip() for line in lines if line.strip())
+
+
+def pdf_text(content: bytes) -> str:
+    """The text layer of the first pages; for a scan, the text in its page images."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        pages = PdfReader(io.BytesIO(content)).pages[:_PDF_PAGES]
+        text = "\n".join((page.extract_text() or "").strip() for page in pages).strip()
+        if text:
+            return text
+        images = [image.data for page in pages for image in page.images]
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise ImageError(f"not a readable PDF: {exc}") from exc
+    return "\n".join(filter(None, (image_text(data) for data in images[:_PDF_PAGES])))
