@@ -23,6 +23,7 @@ from bot.dispatcher import Context, NextStep
 from bot.models import ConversationMode, MessageKind
 from bot.services import Services
 from bot.wecom.client import MediaTooLargeError, WeComApiError, WeComUnavailable
+from media.attach import attach_to_open_report
 from media.reader import CannotListen, MediaReader, ReaderUnavailable, Unreadable
 from media.sniff import MediaType
 from media.store import StoredMedia
@@ -104,15 +105,22 @@ class MediaMiddleware:
                 "type instead, or send it again later.",
             )
         else:
-            if not text:
-                ctx.data[MEDIA_PROBLEM] = (
-                    f"{noun_zh}已收到并保存，但没有识别到文字。请用文字描述您想说明的情况。",
-                    f"I received and kept the {noun_en} but found no text in it. Please "
-                    "describe in words what you would like to tell me.",
-                )
-            else:
+            if text:
                 await self._as_text(next_step, ctx, text, stored)
                 return
+            ctx.data[MEDIA_PROBLEM] = (
+                f"{noun_zh}已收到并保存，但没有识别到文字。请用文字描述您想说明的情况。",
+                f"I received and kept the {noun_en} but found no text in it. Please "
+                "describe in words what you would like to tell me.",
+            )
+        if stored is not None and (case_id := await attach_to_open_report(ctx, stored)):
+            ctx.data["audit_ae_case"] = case_id
+            ctx.data[MEDIA_PROBLEM] = (
+                f"{noun_zh}已收到，已附在您的不良事件报告（编号 {case_id}）中。"
+                "请继续回答上面的问题。",
+                f"Thank you, the {noun_en} is attached to your adverse-event report ({case_id}). "
+                "Please go on with the question above.",
+            )
         await next_step(ctx)
 
     async def _fetch(self, ctx: Context) -> bytes:

@@ -17,7 +17,8 @@ from PIL import Image, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # a larger "photo" is a decompression bomb, not a lab report
 _MAX_SIDE = 2000  # the detector works on at most this; larger photos are scaled down first
-_MIN_SCORE = 0.5
+_MIN_SCORE = 0.8  # printed text scores above 0.9; a red patch on skin reads as "O" at 0.55
+_MIN_CHARS = 2  # one glyph alone is a shape, not text
 _PDF_PAGES = 5
 _lock = threading.Lock()
 
@@ -47,8 +48,9 @@ def image_text(content: bytes) -> str:
         raise ImageError(f"not a readable image: {exc}") from exc
     with _lock:  # one engine per process; onnxruntime sessions already use both cores
         result, _ = _engine()(pixels, use_cls=False)  # upright photos: no 180° classifier
-    lines = [str(text) for _box, text, score in result or () if float(score) >= _MIN_SCORE]
-    return "\n".join(line.strip() for line in lines if line.strip())
+    lines = [str(text).strip() for _box, text, score in result or () if float(score) >= _MIN_SCORE]
+    text = "\n".join(line for line in lines if line)
+    return text if sum(char.isalnum() for char in text) >= _MIN_CHARS else ""
 
 
 def pdf_text(content: bytes) -> str:

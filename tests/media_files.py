@@ -80,3 +80,13 @@ def text_image(*lines: str, fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
     image.save(out, fmt)
     return out.getvalue()
+
+
+@cache
+def rash_photo() -> bytes:
+    """A photo with no text in it: a red patch on skin colour."""
+    image = Image.new("RGB", (320, 240), (224, 180, 150))
+    ImageDraw.Draw(image).ellipse((90, 60, 230, 180), fill=(200, 40, 40))
+    out = io.BytesIO()
+    image.save(out, "JPEG")
+    return out.getvalue()

@@ -20,7 +20,14 @@ from media.audio import AudioError, to_pcm16k
 from media.sniff import MediaType, sniff
 from media.store import MediaStore
 from tests.fake_asr import FakeAsr, Heard, running_fake_asr
-from tests.media_files import speech_amr, speech_silk, speech_wav, text_image, wav_seconds
+from tests.media_files import (
+    rash_photo,
+    speech_amr,
+    speech_silk,
+    speech_wav,
+    text_image,
+    wav_seconds,
+)
 from tests.test_handoff_wecom import kf_texts
 from tests.test_wecom_app import Bot, running_bots, until
 from tests.wecom_harness import OPEN_KFID
@@ -164,3 +171,46 @@ async def test_media_get_is_retried_through_5xx_and_busy_answers(tmp_path: Path)
         texts = await _send(api, bot, "file", "scan.png", text_image("化验单", SPOKEN))
         assert any("不良事件" in text and "已记录" in text for text in texts)
         assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")] == [502, -1, 0]
+
+
+async def _say(api: FakeWeComServer, bot: Bot, text: str) -> list[str]:
+    before = len(api.kf_sent)
+    await bot.sim.doctor_says(OPEN_KFID, DOCTOR, text)
+    await until(lambda: len(api.kf_sent) > before)
+    await bot.drained()
+    return kf_texts(api)[before:]
+
+
+async def test_a_photo_without_text_during_a_report_is_attached_and_the_form_goes_on(
+    tmp_path: Path,
+) -> None:
+    async with running_bots(tmp_path) as (api, (bot,)):
+        assert "什么时候" in (await _say(api, bot, REPORT))[-1]
+        attached = await _send(api, bot, "image", "rash.jpg", rash_photo())
+        assert "已附在" in attached[-1] and "报告" in attached[-1], attached
+        assert "其他药物" in (await _say(api, bot, "3天前"))[-1]  # the form went on
+        photo = next(r for r in await _audit(bot) if "audit_media" in r["annotations"])
+        case_id = photo["annotations"]["audit_ae_case"]
+        case = await bot.app[STORAGE].get_json(f"ae:case:{case_id}")
+        media = [source["media"] for source in case["sources"] if source.get("media")]
+        assert media == [photo["annotations"]["audit_media"]["ref"]]
+
+
+async def test_in_human_mode_a_photographed_ae_reaches_pv_and_the_bot_stays_silent(
+    tmp_path: Path,
+) -> None:
+    async with running_bots(tmp_path) as (api, (bot,)):
+        await _say(api, bot, "你好")
+        api.servicer_takes_over(OPEN_KFID, DOCTOR, "rep_zhang")  # in WeCom's workbench
+        await bot.sim.kf_notify(OPEN_KFID)
+        await bot.drained()
+        sent, to_pv = (
+            len(api.kf_sent),
+            len([b for b in api.app_sent if b["touser"] == "pv_officer"]),
+        )
+        await bot.sim.doctor_sends(OPEN_KFID, DOCTOR, "image", "lab.jpg", text_image(SPOKEN))
+        await until(lambda: len([b for b in api.app_sent if b["touser"] == "pv_officer"]) > to_pv)
+        await bot.drained()
+        assert len(api.kf_sent) == sent  # the rep has the session: the bot says nothing
+        photo = next(r for r in await _audit(bot) if "audit_media" in r["annotations"])
+        assert photo["annotations"]["audit_ae_case"]
