@@ -1,14 +1,15 @@
 """The media store: the original bytes of every voice note, image and file a person sent.
 
-Files are content-addressed (``<sha256>.<ext>`` under one directory), so a redelivered message
-stores nothing twice and nothing is ever overwritten with other bytes; writes go to a temporary
-name first and are renamed into place, so a reader never sees half a file. The directory is
-``VREP_MEDIA_DIR`` (default ``<VREP_DATA_DIR>/media``): point every replica at the same shared
-volume and they all see the same files.
+Files are content-addressed (``<sha256 in base32>.<ext>`` in one directory), so a redelivered
+message stores nothing twice and nothing is ever overwritten with other bytes; writes go to a
+temporary name first and are renamed into place, so a reader never sees half a file. The
+directory is ``VREP_MEDIA_DIR`` (default ``<VREP_DATA_DIR>/media``): point every replica at the
+same shared volume and they all see the same files.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import tempfile
@@ -22,7 +23,7 @@ from media.sniff import MediaType
 class StoredMedia:
     """One stored original: ``ref`` is what cases and the audit trail keep."""
 
-    ref: str  # "<sha256>.<ext>", the file name in the store
+    ref: str  # "<sha256 base32>.<ext>", the file name in the store
     media_type: MediaType | None  # None: kept, but not a type the bot can read
     size: int
 
@@ -35,7 +36,9 @@ class MediaStore:
 
     def put(self, content: bytes, media_type: MediaType | None) -> StoredMedia:
         """Store ``content`` once; the same bytes again return the same ref."""
-        digest = hashlib.sha256(content).hexdigest()
+        # base32, not hex: a ref has no long digit run that identifier masking (which every
+        # case passes through) would take for a phone or ID number.
+        digest = base64.b32encode(hashlib.sha256(content).digest()).decode().rstrip("=").lower()
         ref = f"{digest}.{media_type.extension if media_type else 'bin'}"
         target = self.path(ref)
         if not target.exists():

@@ -15,10 +15,13 @@ import pytest
 
 from bot.audit import AUDIT_QUEUE
 from bot.keys import STORAGE
+from bot.masking import mask_strings
 from bot.wecom.simulator import INVALID_MEDIA_ID, FakeWeComServer
 from media.audio import AudioError, to_pcm16k
 from media.sniff import MediaType, sniff
 from media.store import MediaStore
+from skills.adverse_events.cases import AECase
+from skills.adverse_events.e2b import narrative
 from tests.fake_asr import FakeAsr, Heard, running_fake_asr
 from tests.media_files import (
     rash_photo,
@@ -70,6 +73,8 @@ def test_types_come_from_the_bytes_and_the_store_keeps_each_original_once(tmp_pa
     assert first == again and first.ref.endswith(".amr") and store.read(first.ref) == amr
     assert [p.name for p in (tmp_path / "media").iterdir()] == [first.ref]  # no temp files
     assert store.put(b"hello", None).ref.endswith(".bin")
+    refs = [store.put(bytes([n]) * 3, MediaType.PNG).ref for n in range(200)]
+    assert mask_strings(refs) == refs  # identifier masking never touches a ref
     with pytest.raises(ValueError):
         store.path("../state.sqlite3")
 
@@ -106,6 +111,7 @@ async def test_an_ae_in_a_voice_note_is_echoed_screened_and_the_case_keeps_the_n
         case = await bot.app[STORAGE].get_json(f"ae:case:{record['annotations']['audit_ae_case']}")
         assert case["sources"][0]["media"] == media["ref"]
         assert "皮疹" in case["sources"][0]["text"]
+        assert f"[media {media['ref']}]" in narrative(AECase.model_validate(case))  # E2B H.1
 
 
 async def test_an_ae_in_a_photo_of_a_lab_report_is_read_offline_and_screened(

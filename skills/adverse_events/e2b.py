@@ -59,7 +59,10 @@ def narrative(case: AECase) -> str:
         f"({case.mode.value} mode) on {case.day0.isoformat()}."
     ]
     lines.append("Categories: " + ", ".join(case.categories or ["adverse_event"]) + ".")
-    lines += [f"Reporter's words: {source.text}" for source in case.sources]
+    lines += [
+        f"Reporter's words: {s.text}" + (f" [media {s.media}]" if s.media else "")
+        for s in case.sources
+    ]
     for event in case.events:
         if event.onset:
             lines.append(f"Onset of '{event.verbatim}': {event.onset}.")
