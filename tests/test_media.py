@@ -7,7 +7,7 @@ Speech is made by espeak-ng (AMR by sox, SILK by pysilk), images by Pillow with 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +46,26 @@ async def asr() -> AsyncIterator[FakeAsr]:
         yield fake
 
 
-async def _send(
-    api: FakeWeComServer, bot: Bot, msgtype: str, filename: str, content: bytes
-) -> list[str]:
-    """The doctor sends a voice note, image or file on kf; returns what the bot sent back."""
+async def _replies(api: FakeWeComServer, bot: Bot, doctor_acts: Awaitable[object]) -> list[str]:
+    """What the bot sent back on kf after the doctor's action."""
     before = len(api.kf_sent)
-    await bot.sim.doctor_sends(OPEN_KFID, DOCTOR, msgtype, filename, content)
+    await doctor_acts
     await until(lambda: len(api.kf_sent) > before)
     await bot.drained()
     return kf_texts(api)[before:]
+
+
+async def _send(
+    api: FakeWeComServer, bot: Bot, msgtype: str, filename: str, content: bytes
+) -> list[str]:
+    """The doctor sends a voice note, image or file on kf."""
+    return await _replies(
+        api, bot, bot.sim.doctor_sends(OPEN_KFID, DOCTOR, msgtype, filename, content)
+    )
+
+
+async def _say(api: FakeWeComServer, bot: Bot, text: str) -> list[str]:
+    return await _replies(api, bot, bot.sim.doctor_says(OPEN_KFID, DOCTOR, text))
 
 
 async def _audit(bot: Bot) -> list[dict[str, Any]]:
@@ -154,12 +165,8 @@ async def test_bad_media_each_get_a_clear_reply_and_the_conversation_goes_on(
         (failing,) = await _send(api, bot, "voice", "v.amr", speech_amr("你好"))
         # Too large, and a media id WeCom does not know (expired).
         (large,) = await _send(api, bot, "image", "big.png", b"\x89PNG\r\n\x1a\n" + bytes(70_000))
-        before = len(api.kf_sent)
         api.queue_customer_message(OPEN_KFID, DOCTOR, "image", {"media_id": "expired-id"})
-        await bot.sim.kf_notify(OPEN_KFID)
-        await until(lambda: len(api.kf_sent) > before)
-        await bot.drained()
-        expired = kf_texts(api)[-1]
+        (expired,) = await _replies(api, bot, bot.sim.kf_notify(OPEN_KFID))
         assert "无法读取" in lying and "无法读取" in unknown and "无法读取" in corrupt
         assert "暂时无法识别" in failing and "太大" in large and "过期" in expired
         assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")][-1] == INVALID_MEDIA_ID
@@ -177,14 +184,6 @@ async def test_media_get_is_retried_through_5xx_and_busy_answers(tmp_path: Path)
         texts = await _send(api, bot, "file", "scan.png", text_image("化验单", SPOKEN))
         assert any("不良事件" in text and "已记录" in text for text in texts)
         assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")] == [502, -1, 0]
-
-
-async def _say(api: FakeWeComServer, bot: Bot, text: str) -> list[str]:
-    before = len(api.kf_sent)
-    await bot.sim.doctor_says(OPEN_KFID, DOCTOR, text)
-    await until(lambda: len(api.kf_sent) > before)
-    await bot.drained()
-    return kf_texts(api)[before:]
 
 
 async def test_a_photo_without_text_during_a_report_is_attached_and_the_form_goes_on(
@@ -220,3 +219,19 @@ async def test_in_human_mode_a_photographed_ae_reaches_pv_and_the_bot_stays_sile
         assert len(api.kf_sent) == sent  # the rep has the session: the bot says nothing
         photo = next(r for r in await _audit(bot) if "audit_media" in r["annotations"])
         assert photo["annotations"]["audit_ae_case"]
+
+
+async def test_a_reps_voice_note_to_the_app_is_transcribed_and_answered(
+    tmp_path: Path, asr: FakeAsr
+) -> None:
+    asr.push(Heard("你好"))
+    async with running_bots(tmp_path, asr_base_url=asr.base_url) as (api, (bot,)):
+        await bot.sim.rep_sends("rep_zhang", "voice", "v.amr", speech_amr("你好"))
+        await until(lambda: len(api.app_sent) >= 2)
+        await bot.drained()
+        assert api.app_sent[0]["text"]["content"] == "您说的是：“你好”"
+        assert all(body["touser"] == "rep_zhang" for body in api.app_sent)
+        (record,) = await _audit(bot)
+        assert (
+            record["channel"] == "app" and record["annotations"]["audit_media"]["kind"] == "voice"
+        )

@@ -624,6 +624,21 @@ class CallbackSender:
             }
         )
 
+    def app_media_xml(self, userid: str, msgtype: str, media_id: str) -> str:
+        """A member's voice note (AMR), image or file sent to the app."""
+        fields: dict[str, str | int] = {
+            "ToUserName": self.corp_id,
+            "FromUserName": userid,
+            "CreateTime": int(self._clock()),
+            "MsgType": msgtype,
+            "MediaId": media_id,
+            "MsgId": next(self._ids),
+            "AgentID": self.agent_id,
+        }
+        if msgtype == "voice":
+            fields["Format"] = "amr"
+        return xml_message(fields)
+
     def card_event_xml(self, userid: str, event_key: str, task_id: str, response_code: str) -> str:
         return xml_message(
             {
@@ -700,6 +715,13 @@ class WeComSimulator:
 
     async def rep_says(self, userid: str, text: str) -> tuple[int, str]:
         return await self.sender.post(self.sender.app_text_xml(userid, text))
+
+    async def rep_sends(
+        self, userid: str, msgtype: str, filename: str, content: bytes
+    ) -> tuple[int, str]:
+        """A member's voice note, image or file to the app, fetchable through media/get."""
+        media_id = self.server.add_media(filename, content)
+        return await self.sender.post(self.sender.app_media_xml(userid, msgtype, media_id))
 
     async def rep_clicks(
         self, userid: str, event_key: str, task_id: str, response_code: str
