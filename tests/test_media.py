@@ -219,6 +219,11 @@ async def test_in_human_mode_a_photographed_ae_reaches_pv_and_the_bot_stays_sile
         assert len(api.kf_sent) == sent  # the rep has the session: the bot says nothing
         photo = next(r for r in await _audit(bot) if "audit_media" in r["annotations"])
         assert photo["annotations"]["audit_ae_case"]
+        card = next(b for b in api.app_sent if b["touser"] == "pv_officer" and "template_card" in b)
+        fields = {
+            f["keyname"]: f["value"] for f in card["template_card"]["horizontal_content_list"]
+        }
+        assert fields["附件 Media"] == "1: " + photo["annotations"]["audit_media"]["ref"][:12]
 
 
 async def test_a_reps_voice_note_to_the_app_is_transcribed_and_answered(
