@@ -172,9 +172,12 @@ async def test_bad_media_each_get_a_clear_reply_and_the_conversation_goes_on(
         assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")][-1] == INVALID_MEDIA_ID
         stored = {p.read_bytes()[:4] for p in (tmp_path / "data0" / "media").iterdir()}
         assert {b"\xff\xd8\xff\xe0"[:4], b"\x7fELF", b"#!AM"} <= stored  # originals kept
-        # The conversation goes on: a typed greeting is answered as always.
-        await bot.sim.doctor_says(OPEN_KFID, DOCTOR, "你好")
-        await until(lambda: kf_texts(api)[-1].startswith("您好"))
+        # The conversation goes on: a question by voice is shown back and goes to Q&A.
+        asr.push(Heard("诺拉维一天吃几次？"))
+        asked = await _send(api, bot, "voice", "q.amr", speech_amr("诺拉维一天吃几次"))
+        assert asked[0] == "您说的是：“诺拉维一天吃几次？”" and len(asked) >= 2
+        question = (await _audit(bot))[-1]
+        assert question["skill"] == "qa" and question["text"] == "诺拉维一天吃几次？"
 
 
 async def test_media_get_is_retried_through_5xx_and_busy_answers(tmp_path: Path) -> None:
