@@ -3,7 +3,7 @@
 Speech recognition is a remote service like the LLM, so tests fake it at the network
 boundary: the bot's real client posts multipart audio here over HTTP. Every request's fields
 are recorded (the audio bytes included); each answer is the next scripted ``Heard`` — a
-transcript, an HTTP error status, or a delay the client gives up on.
+transcript, an HTTP error status, or no answer until the fake closes (the client times out).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Heard:
 
     text: str = ""
     status: int = 200
-    delay_s: float = 0.0
+    hang: bool = False  # answer only when the fake closes
 
 
 @dataclass
@@ -52,6 +52,7 @@ class FakeAsr:
     base_url: str = ""
     received: list[Received] = field(default_factory=list)
     _script: deque[Heard] = field(default_factory=deque)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, *answers: Heard) -> None:
         self._script.extend(answers)
@@ -68,8 +69,8 @@ class FakeAsr:
                 fields[part.name] = await part.text()
         self.received.append(Received(fields, audio, request.headers.get("Authorization")))
         heard = self._script.popleft() if self._script else Heard(status=500)
-        if heard.delay_s:
-            await asyncio.sleep(heard.delay_s)
+        if heard.hang:
+            await self._closing.wait()
         if heard.status != 200:
             error: dict[str, Any] = {"error": {"message": "scripted failure", "type": "server"}}
             return web.json_response(error, status=heard.status)
@@ -83,4 +84,7 @@ async def running_fake_asr() -> AsyncIterator[FakeAsr]:
     app.router.add_post("/v1/audio/transcriptions", fake.handle)
     async with serving(app) as base_url:
         fake.base_url = f"{base_url}/v1"
-        yield fake
+        try:
+            yield fake
+        finally:
+            fake._closing.set()

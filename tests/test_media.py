@@ -154,7 +154,7 @@ async def test_without_a_speech_recogniser_the_bot_asks_to_type_and_keeps_the_no
 async def test_bad_media_each_get_a_clear_reply_and_the_conversation_goes_on(
     tmp_path: Path, asr: FakeAsr
 ) -> None:
-    settings = {"asr_base_url": asr.base_url, "media_max_bytes": 64 * 1024}
+    settings = {"asr_base_url": asr.base_url, "media_max_bytes": 64 * 1024, "media_timeout_s": 5.0}
     async with running_bots(tmp_path, **settings) as (api, (bot,)):
         # A "voice note" that is really a JPEG, and a file that is a renamed executable.
         (lying,) = await _send(api, bot, "voice", "voice.amr", text_image("x", fmt="JPEG"))
@@ -163,12 +163,15 @@ async def test_bad_media_each_get_a_clear_reply_and_the_conversation_goes_on(
         (corrupt,) = await _send(api, bot, "voice", "v.amr", b"#!AMR\n" + bytes(range(256)) * 4)
         asr.push(Heard(status=500), Heard(status=500), Heard(status=500))
         (failing,) = await _send(api, bot, "voice", "v.amr", speech_amr("你好"))
+        asr.push(Heard(hang=True))  # no answer: the media timeout (5 s) ends the wait
+        (slow,) = await _send(api, bot, "voice", "v2.amr", speech_amr("谢谢"))
         # Too large, and a media id WeCom does not know (expired).
         (large,) = await _send(api, bot, "image", "big.png", b"\x89PNG\r\n\x1a\n" + bytes(70_000))
         api.queue_customer_message(OPEN_KFID, DOCTOR, "image", {"media_id": "expired-id"})
         (expired,) = await _replies(api, bot, bot.sim.kf_notify(OPEN_KFID))
         assert "无法读取" in lying and "无法读取" in unknown and "无法读取" in corrupt
-        assert "暂时无法识别" in failing and "太大" in large and "过期" in expired
+        assert "暂时无法识别" in failing and "暂时无法识别" in slow
+        assert "太大" in large and "过期" in expired
         assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")][-1] == INVALID_MEDIA_ID
         stored = {p.read_bytes()[:4] for p in (tmp_path / "data0" / "media").iterdir()}
         assert {b"\xff\xd8\xff\xe0"[:4], b"\x7fELF", b"#!AM"} <= stored  # originals kept
