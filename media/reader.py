@@ -45,6 +45,10 @@ class MediaReader(Protocol):
         ``CannotListen``, ``Unreadable`` or ``ReaderUnavailable``."""
         ...
 
+    async def read(self, ref: str) -> bytes | None:
+        """A stored original by its ref; None when it is not (or no longer) there."""
+        ...
+
 
 class _Transcriber(Protocol):
     async def transcribe(self, pcm: bytes) -> str: ...
@@ -68,6 +72,12 @@ class LocalMediaReader:
 
     async def keep(self, content: bytes) -> StoredMedia:
         return await asyncio.to_thread(self.store.put, content, sniff(content))
+
+    async def read(self, ref: str) -> bytes | None:
+        try:
+            return await asyncio.to_thread(self.store.read, ref)
+        except (FileNotFoundError, ValueError):
+            return None
 
     async def to_text(self, stored: StoredMedia, content: bytes) -> str:
         kind = stored.media_type

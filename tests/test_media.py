@@ -7,11 +7,14 @@ Speech is made by espeak-ng (AMR by sox, SILK by pysilk), images by Pillow with 
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.audit import AUDIT_QUEUE
 from bot.keys import STORAGE
@@ -21,8 +24,10 @@ from media.audio import AudioError, to_pcm16k
 from media.sniff import MediaType, sniff
 from media.store import MediaStore
 from skills.adverse_events.cases import AECase
+from skills.adverse_events.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from skills.adverse_events.e2b import narrative
 from tests.fake_asr import FakeAsr, Heard, running_fake_asr
+from tests.local_http import serving
 from tests.media_files import (
     rash_photo,
     speech_amr,
@@ -210,26 +215,46 @@ async def test_a_photo_without_text_during_a_report_is_attached_and_the_form_goe
 async def test_in_human_mode_a_photographed_ae_reaches_pv_and_the_bot_stays_silent(
     tmp_path: Path,
 ) -> None:
-    async with running_bots(tmp_path) as (api, (bot,)):
+    webhook: list[tuple[dict[str, str], bytes]] = []
+
+    async def pv_endpoint(request: web.Request) -> web.Response:
+        webhook.append((dict(request.headers), await request.read()))
+        return web.json_response({"ok": True})
+
+    pv = web.Application()
+    pv.router.add_post("/pv", pv_endpoint)
+    async with (
+        serving(pv) as pv_base,
+        running_bots(tmp_path, pv_webhook_url=f"{pv_base}/pv", pv_webhook_secret="pv-secret") as (
+            api,
+            (bot,),
+        ),
+    ):
         await _say(api, bot, "你好")
         api.servicer_takes_over(OPEN_KFID, DOCTOR, "rep_zhang")  # in WeCom's workbench
         await bot.sim.kf_notify(OPEN_KFID)
         await bot.drained()
-        sent, to_pv = (
-            len(api.kf_sent),
-            len([b for b in api.app_sent if b["touser"] == "pv_officer"]),
-        )
-        await bot.sim.doctor_sends(OPEN_KFID, DOCTOR, "image", "lab.jpg", text_image(SPOKEN))
-        await until(lambda: len([b for b in api.app_sent if b["touser"] == "pv_officer"]) > to_pv)
+
+        def to_pv() -> list[dict[str, Any]]:
+            return [body for body in api.app_sent if body["touser"] == "pv_officer"]
+
+        sent, before, photo_bytes = len(api.kf_sent), len(to_pv()), text_image(SPOKEN)
+        await bot.sim.doctor_sends(OPEN_KFID, DOCTOR, "image", "lab.jpg", photo_bytes)
+        await until(lambda: len(to_pv()) > before and bool(webhook))
         await bot.drained()
         assert len(api.kf_sent) == sent  # the rep has the session: the bot says nothing
         photo = next(r for r in await _audit(bot) if "audit_media" in r["annotations"])
+        ref = photo["annotations"]["audit_media"]["ref"]
         assert photo["annotations"]["audit_ae_case"]
-        card = next(b for b in api.app_sent if b["touser"] == "pv_officer" and "template_card" in b)
-        fields = {
-            f["keyname"]: f["value"] for f in card["template_card"]["horizontal_content_list"]
-        }
-        assert fields["附件 Media"] == "1: " + photo["annotations"]["audit_media"]["ref"][:12]
+        card = next(body["template_card"] for body in to_pv() if "template_card" in body)
+        fields = {row["keyname"]: row["value"] for row in card["horizontal_content_list"]}
+        assert fields["附件 Media"] == "1: " + ref[:12]
+        # The webhook carries the photo itself, inside the signed body.
+        headers, body = webhook[0]
+        assert headers[SIGNATURE_HEADER] == sign(b"pv-secret", headers[TIMESTAMP_HEADER], body)
+        (attachment,) = json.loads(body)["attachments"]
+        assert attachment["ref"] == ref
+        assert base64.b64decode(attachment["content_base64"]) == photo_bytes
 
 
 async def test_a_reps_voice_note_to_the_app_is_transcribed_and_answered(
