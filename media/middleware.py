@@ -55,10 +55,19 @@ class MediaMiddleware:
             return
         noun_zh, noun_en = _NOUN[message.kind]
         stored: StoredMedia | None = None
+        audit: dict[str, object] = {
+            "kind": message.kind.value,
+            "media_id": str(message.extra.get("media_id") or ""),
+        }
+        ctx.data["audit_media"] = audit  # also when nothing could be fetched (expired id, ...)
         try:
             content = await self._fetch(ctx)
             stored = await self._reader(ctx).keep(content)
-            ctx.data["audit_media"] = _audit(message.kind, stored, str(message.extra["media_id"]))
+            audit |= {
+                "ref": stored.ref,
+                "type": stored.media_type.value if stored.media_type else None,
+                "bytes": stored.size,
+            }
             if not _may_contain(message.kind, stored.media_type):
                 raise Unreadable(f"declared {message.kind.value}, bytes say {stored.media_type}")
             text = (await self._reader(ctx).to_text(stored, content)).strip()
@@ -121,6 +130,7 @@ class MediaMiddleware:
                 f"Thank you, the {noun_en} is attached to your adverse-event report ({case_id}). "
                 "Please go on with the question above.",
             )
+        audit["outcome"] = ctx.data[MEDIA_PROBLEM][1]  # what the sender was told
         await next_step(ctx)
 
     async def _fetch(self, ctx: Context) -> bytes:
@@ -173,16 +183,6 @@ def _may_contain(kind: MessageKind, media_type: MediaType | None) -> bool:
     if kind is MessageKind.VOICE:
         return media_type.is_audio
     return media_type.is_image or (kind is MessageKind.FILE and media_type is MediaType.PDF)
-
-
-def _audit(kind: MessageKind, stored: StoredMedia, media_id: str) -> dict[str, object]:
-    return {
-        "kind": kind.value,
-        "media_id": media_id,
-        "ref": stored.ref,
-        "type": stored.media_type.value if stored.media_type else None,
-        "bytes": stored.size,
-    }
 
 
 def media_problem(ctx: Context) -> str:

@@ -178,6 +178,9 @@ async def test_bad_media_each_get_a_clear_reply_and_the_conversation_goes_on(
         assert "暂时无法识别" in failing and "暂时无法识别" in slow
         assert "太大" in large and "过期" in expired
         assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")][-1] == INVALID_MEDIA_ID
+        audited = [r["annotations"]["audit_media"] for r in await _audit(bot)]
+        assert audited[-1]["media_id"] == "expired-id" and "expired" in audited[-1]["outcome"]
+        assert "ref" not in audited[-1] and all("outcome" in entry for entry in audited)
         stored = {p.read_bytes()[:4] for p in (tmp_path / "data0" / "media").iterdir()}
         assert {b"\xff\xd8\xff\xe0"[:4], b"\x7fELF", b"#!AM"} <= stored  # originals kept
         # The conversation goes on: a question by voice is shown back and goes to Q&A.
