@@ -34,8 +34,7 @@ from bot.outbox import SendFailed
 from bot.queue_worker import QueueConsumer
 from bot.services import Services
 from bot.storage.base import QueueEntry
-from media.attachments import case_attachments
-from media.reader import MediaReader
+from media import MediaReader, case_attachments
 from skills.adverse_events.archive import write_once
 from skills.adverse_events.cases import AECase, ReporterContact
 from skills.adverse_events.e2b import case_json, case_xml
