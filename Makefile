@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck unit redis-server postgresql clean console-assets chromium
+.PHONY: run test venv lint typecheck unit redis-server postgresql chromium media-tools console-assets clean
 
 run: $(STAMP)
 	$(BIN)/virtualrep serve
 
-test: $(STAMP) redis-server postgresql chromium
+test: $(STAMP) redis-server postgresql chromium media-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -33,6 +33,10 @@ redis-server:
 # The PostgreSQL leg of the records suite starts its own cluster on a free loopback port.
 postgresql:
 	@bash deploy/ensure-postgresql.sh
+
+# Voice and image tests: ffmpeg, espeak-ng, sox with AMR, a CJK font, OpenCV's libGL.
+media-tools:
+	@bash deploy/ensure-media-tools.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -33,6 +33,7 @@ from bot.keys import (
     HTTP_SESSION,
     KNOWLEDGE,
     LLM,
+    MEDIA,
     METRICS,
     QUEUE_MONITOR,
     RECORDS,
@@ -54,6 +55,7 @@ from bot.threads import background_threads_ctx
 from bot.wecom.client import wecom_client_from_settings
 from bot.wecom.senders import build_senders
 from handlers import wecom_callback
+from media import open_media
 from records import install_retention, open_records, schema_status
 from records.sink import audit_sink
 from skills import handoff
@@ -107,6 +109,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         senders=senders,
         wecom=client,
         records=app[RECORDS],
+        media=app[MEDIA],
     )
     await install_retention(
         app[RECORDS], settings, services.storage, services.scheduler, services.clock
@@ -217,6 +220,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_owned(LLM, open_llm))
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
+    app.cleanup_ctx.append(_owned(MEDIA, open_media))
     app.cleanup_ctx.append(_runtime_ctx)
     app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:

@@ -15,6 +15,7 @@ from bot.storage.base import Storage
 from bot.wecom.client import WeComClient
 from knowledge.base import KnowledgeBase
 from records import Records
+from media import MediaReader
 
 SETTINGS = web.AppKey("settings", Settings)
 STORAGE = web.AppKey("storage", Storage)
@@ -27,3 +28,4 @@ LLM: web.AppKey[LLMClient | None] = web.AppKey("llm")  # None when no LLM is con
 WECOM = web.AppKey("wecom", WeComClient)  # set only when WeCom is configured
 QUEUE_MONITOR = web.AppKey("queue_monitor", QueueMonitor)
 RECORDS = web.AppKey("records", Records)  # the system of record (records/)
+MEDIA: web.AppKey[MediaReader] = web.AppKey("media")  # media store, speech and OCR (media/)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
     from records import Records
+    from media import MediaReader
 
 
 def build_runtime(
@@ -36,6 +37,7 @@ def build_runtime(
     llm: LLMClient | None = None,
     wecom: WeComClient | None = None,
     records: Records | None = None,
+    media: MediaReader | None = None,
 ) -> tuple[Services, Dispatcher]:
     """Create the services (with the optional resources that are configured) and dispatcher."""
     metrics = metrics or Metrics()
@@ -51,5 +53,6 @@ def build_runtime(
         llm=llm,
         wecom=wecom,
         records=records,
+        media=media,
     )
     return services, build_dispatcher(services)

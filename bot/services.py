@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # heavy imports (Chroma, HTTP clients), needed only by the ty
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
     from records import Records
+    from media import MediaReader
 
 
 def system_clock() -> datetime:
@@ -43,6 +44,7 @@ class Services:
     llm: LLMClient | None = None
     wecom: WeComClient | None = None
     records: Records | None = None  # the system of record (records/), when opened
+    media: MediaReader | None = None  # voice notes, images and files as text (media/)
     extras: dict[str, Any] = field(default_factory=dict)  # per-skill services, by skill name
 
     def sender(self, channel: Channel) -> ChannelSender:

@@ -227,6 +227,20 @@ class Settings(BaseSettings):
         1095, ge=1, description="HCP verifications and meeting registrations."
     )
     retention_consent_days: int = Field(1827, ge=1, description="Consent records.")
+    # --- voice notes, images and files (media/) -------------------------------------------------
+    media_dir: Path | None = Field(
+        None, description="Where originals are kept (shared by replicas); None = <data_dir>/media."
+    )
+    media_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest voice note, image or file fetched."
+    )
+    media_timeout_s: float = Field(
+        30.0, gt=0, description="Longest decoding, transcription or OCR of one media message."
+    )
+    media_ocr: bool = Field(True, description="Read text in images offline (RapidOCR).")
+    asr_base_url: str | None = None  # an OpenAI-compatible /audio/transcriptions endpoint
+    asr_api_key: SecretStr | None = None
+    asr_model: str = "whisper-1"
 
     @field_validator("redis_url")
     @classmethod
@@ -247,6 +261,7 @@ class Settings(BaseSettings):
         "rerank_url",
         "meetings_url",
         "pv_webhook_url",
+        "asr_base_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

@@ -15,6 +15,7 @@ from bot.middlewares import (
     TelemetryMiddleware,
 )
 from bot.services import Services
+from media import create_middleware as media_middleware
 from skills import handoff, meetings
 from skills import help as help_skill
 from skills import qa as qa_skill
@@ -50,6 +51,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         )
     )
     dispatcher.add_middleware(AuditMiddleware())
+    dispatcher.add_middleware(media_middleware(services))  # voice and images read before screening
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
     dispatcher.add_middleware(handoff.create_middleware(services))  # human mode: bot silent
     dispatcher.add_middleware(InputCapMiddleware(settings.max_text_bytes))  # skills read 2 KiB

@@ -13,6 +13,7 @@ from bot.escalation import count_not_helped
 from bot.models import Channel, MenuOption, MenuReply, MessageKind
 from bot.services import Services
 from bot.wecom.senders import MORE_CLICK_ID, KfSender
+from media import media_problem
 
 HELP_CLICK = "help"
 MAIN_MENU_IDS = ("qa:ask", "meetings:list", "ae:report", "handoff:rep")
@@ -80,13 +81,9 @@ def create_router(services: Services, priority: int) -> Router:
             )
 
     @router.message(_is_unsupported_media)
-    async def text_only(ctx: Context) -> None:
-        ctx.reply(
-            ctx.t(
-                "抱歉，目前只能处理文字消息。请用文字描述您的问题。",
-                "Sorry, I can only read text messages for now. Please type your question.",
-            )
-        )
+    async def media_not_read(ctx: Context) -> None:
+        """A voice note, image or file the media step could not read: why, and what to do."""
+        ctx.reply(media_problem(ctx))
 
     return router
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,23 @@ async def test_a_doctor_message_gets_a_reply_through_kf(
     reply = bot_messages(events, "doctor")[0]
     assert reply["touser"] == "wmSimDoctor01"
     assert reply["msgtype"] in {"text", "msgmenu"}
+
+
+async def test_a_doctor_voice_note_from_the_page_is_fetched_by_the_bot(
+    page: tuple[str, aiohttp.ClientSession],
+) -> None:
+    base, session = page
+    note = base64.b64encode(b"#!AMR\n" + bytes(64)).decode()
+    sent = {"user": "wmSimDoctor02", "msgtype": "voice", "filename": "v.amr", "content": note}
+    async with session.post(f"{base}/api/doctor/send", json=sent) as response:
+        assert response.status == 200
+    events = await events_until(session, base, lambda seen: bot_messages(seen, "doctor"))
+    assert events[0]["body"]["text"]["content"] == "[voice] v.amr"
+    reply = bot_messages(events, "doctor")[0]
+    assert "语音" in reply["text"]["content"]  # no recogniser here: asked to type, note kept
+    bad = {**sent, "msgtype": "video"}
+    async with session.post(f"{base}/api/doctor/send", json=bad) as response:
+        assert response.status == 400
 
 
 async def test_a_menu_click_and_a_rep_card_button_are_sent_back(

@@ -63,6 +63,10 @@ class KfInvalidSyncTokenError(WeComApiError):
     """95007: the callback Token given to kf/sync_msg is invalid or expired (10 minutes)."""
 
 
+class MediaTooLargeError(WeComApiError):
+    """media/get would return more bytes than the caller accepts (nothing more is read)."""
+
+
 _ERROR_TYPES: Final[dict[int, type[WeComApiError]]] = {
     95018: KfWrongStateError,
     95014: KfServicerNotActiveError,
@@ -79,6 +83,30 @@ def is_transient(err: WeComApiError) -> bool:
     """True for failures a later attempt may get past (also network, 5xx and timeouts, which
     the client reports as ``WeComUnavailable`` after its own quick retries)."""
     return isinstance(err, WeComUnavailable) or err.errcode in TRANSIENT_ERRCODES
+
+
+def _is_file(response: aiohttp.ClientResponse) -> bool:
+    """media/get answers errors as JSON (or text) and files with their own content type."""
+    return response.content_type not in ("application/json", "text/plain", "text/html")
+
+
+async def _read_file(response: aiohttp.ClientResponse, max_bytes: int) -> dict[str, Any]:
+    if (response.content_length or 0) > max_bytes:
+        raise MediaTooLargeError(0, f"file of {response.content_length} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise MediaTooLargeError(0, f"file of more than {max_bytes} bytes")
+        chunks.append(chunk)
+    content = b"".join(chunks)
+    disposition = response.content_disposition
+    return {
+        "content": content,
+        "content_type": response.content_type,
+        "filename": (disposition.filename if disposition else None) or "",
+    }
 
 
 def api_error(errcode: int, errmsg: str) -> WeComApiError:
@@ -176,23 +204,28 @@ class WeComClient:
         payload: dict[str, Any] | None = None,
         *,
         form: FormFactory | None = None,
+        media_max_bytes: int | None = None,
         **query: str,
     ) -> dict[str, Any]:
         """Call an authenticated endpoint; refetches the token once when WeCom rejects it.
 
         The body is the JSON ``payload`` or, for uploads, the multipart body ``form`` builds.
+        With ``media_max_bytes`` a non-JSON answer is a file (media/get): ``content`` (at most
+        that many bytes, else ``MediaTooLargeError``), ``content_type`` and ``filename``.
         """
         token = await self.access_token()
         try:
             return await self._request(
-                method, path, {**query, "access_token": token}, payload, form
+                method, path, {**query, "access_token": token}, payload, form, media_max_bytes
             )
         except WeComApiError as err:
             if err.errcode not in TOKEN_ERRCODES:
                 raise
             log.info("WeCom rejected the access token; refreshing", extra={"errcode": err.errcode})
         token = await self.access_token(stale=token)
-        return await self._request(method, path, {**query, "access_token": token}, payload, form)
+        return await self._request(
+            method, path, {**query, "access_token": token}, payload, form, media_max_bytes
+        )
 
     async def _request(
         self,
@@ -201,6 +234,7 @@ class WeComClient:
         query: dict[str, str],
         payload: dict[str, Any] | None,
         form: FormFactory | None = None,
+        media_max_bytes: int | None = None,
     ) -> dict[str, Any]:
         url = self._base + path
         last_error = "unreachable"
@@ -216,6 +250,8 @@ class WeComClient:
                     if response.status != 200:
                         last_error = f"HTTP {response.status}"
                         continue
+                    if media_max_bytes is not None and _is_file(response):
+                        return await _read_file(response, media_max_bytes)
                     data = await response.json(content_type=None)
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 last_error = type(exc).__name__
@@ -309,6 +345,14 @@ class WeComClient:
 
         data = await self.call("POST", "/cgi-bin/media/upload", form=form, type=media_type)
         return str(data["media_id"])
+
+    async def get_media(self, media_id: str, max_bytes: int) -> dict[str, Any]:
+        """Download a temporary media file a person sent (voice, image, file), with the same
+        token handling and retries as every call: ``content``, ``content_type``, ``filename``.
+        More than ``max_bytes`` raises ``MediaTooLargeError``; an unknown id 40007."""
+        return await self.call(
+            "GET", "/cgi-bin/media/get", media_max_bytes=max_bytes, media_id=media_id
+        )
 
     # -- WeChat Customer Service (kf) ----------------------------------------------------------
     async def kf_sync_msg(

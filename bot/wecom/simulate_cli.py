@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import importlib.resources
 import json
 import logging
@@ -51,6 +52,8 @@ OPEN_KFID: Final = "wkSimulatedKf01"
 DEFAULT_PORT: Final = 8765
 MAX_TEXT_CHARS: Final = 2000
 MAX_WAIT_S: Final = 30.0
+MAX_MEDIA_BYTES: Final = 10 * 1024 * 1024
+_MEDIA_MSGTYPES: Final = frozenset({"voice", "image", "file"})
 _ALPHANUMERIC: Final = string.ascii_letters + string.digits
 
 
@@ -205,12 +208,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str:
+def _text(
+    body: dict[str, Any], name: str, *, required: bool = True, limit: int = MAX_TEXT_CHARS
+) -> str:
     value = body.get(name, "")
     if not isinstance(value, str) or (required and not value.strip()):
         raise web.HTTPBadRequest(text=f"{name} must be a non-empty string")
-    if len(value) > MAX_TEXT_CHARS:
-        raise web.HTTPRequestEntityTooLarge(MAX_TEXT_CHARS, len(value))
+    if len(value) > limit:
+        raise web.HTTPRequestEntityTooLarge(limit, len(value))
     return value
 
 
@@ -238,6 +243,24 @@ async def doctor_says(request: web.Request) -> web.Response:
     user, text = _text(body, "user"), _text(body, "text")
     simulation.record("doctor", user, "person", {"msgtype": "text", "text": {"content": text}})
     _msgids, callback = await simulation.simulator.doctor_says(OPEN_KFID, user, text)
+    return _answer(callback)
+
+
+async def doctor_sends(request: web.Request) -> web.Response:
+    """A voice note, image or file (``content`` in base64) the fake API serves at media/get."""
+    body, simulation = await _json_body(request), request.app[SIMULATION]
+    user, msgtype, filename = _text(body, "user"), _text(body, "msgtype"), _text(body, "filename")
+    if msgtype not in _MEDIA_MSGTYPES:
+        raise web.HTTPBadRequest(text="msgtype must be voice, image or file")
+    try:
+        content = base64.b64decode(_text(body, "content", limit=MAX_MEDIA_BYTES * 2), validate=True)
+    except ValueError:
+        raise web.HTTPBadRequest(text="content must be base64") from None
+    shown = {"msgtype": "text", "text": {"content": f"[{msgtype}] {filename}"}}
+    simulation.record("doctor", user, "person", shown)
+    _msgid, callback = await simulation.simulator.doctor_sends(
+        OPEN_KFID, user, msgtype, filename, content
+    )
     return _answer(callback)
 
 
@@ -280,7 +303,7 @@ def _dumps(value: Any) -> str:
 
 def create_simulate_app(settings: Settings) -> web.Application:
     """The page and its API; the bot and the fake WeCom API start and stop with it."""
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=MAX_MEDIA_BYTES * 4 // 3 + 64 * 1024)  # base64 media
 
     async def simulation_context(app: web.Application) -> AsyncIterator[None]:
         started = await _start(settings)
@@ -301,6 +324,7 @@ def create_simulate_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/events", events)
     app.router.add_post("/api/doctor/enter", doctor_enters)
     app.router.add_post("/api/doctor/say", doctor_says)
+    app.router.add_post("/api/doctor/send", doctor_sends)
     app.router.add_post("/api/doctor/click", doctor_clicks)
     app.router.add_post("/api/rep/say", rep_says)
     app.router.add_post("/api/rep/click", rep_clicks)

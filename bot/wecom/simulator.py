@@ -23,6 +23,10 @@ follow the WeCom documentation; every call is recorded in ``calls`` (``RecordedC
                                    file) → ``type``, ``media_id``, ``created_at``; 40006
                                    for fewer than 5 bytes or more than 20 MB; the file is
                                    kept in ``media`` (media_id → (filename, content))
+``GET  /cgi-bin/media/get``        ``media_id`` → the file's bytes with its content type and
+                                   ``Content-Disposition`` filename (as WeCom serves it);
+                                   40007 as JSON for an unknown id. ``add_media`` puts a file
+                                   there as if a person had sent it
 ``POST /cgi-bin/kf/send_msg_on_event``  one message per issued ``welcome_code``
 ``POST /cgi-bin/kf/service_state/get|trans``  state per (open_kfid, external_userid);
                                    95016 for a transition WeCom refuses, 95014 when the target
@@ -250,6 +254,21 @@ class FakeWeComServer:
             session.state, session.servicer = 0, ""
         return self._queue(open_kfid, external_userid, 3, {"msgtype": msgtype, msgtype: body})
 
+    def add_media(self, filename: str, content: bytes) -> str:
+        """Keep a file as WeCom keeps what a person sent; returns its media_id (for media/get)."""
+        media_id = "media-" + secrets.token_hex(12)
+        self.media[media_id] = (filename, content)
+        return media_id
+
+    def queue_customer_media(
+        self, open_kfid: str, external_userid: str, msgtype: str, filename: str, content: bytes
+    ) -> str:
+        """A doctor's voice note, image or file (``msgtype``), fetchable through media/get."""
+        media_id = self.add_media(filename, content)
+        return self.queue_customer_message(
+            open_kfid, external_userid, msgtype, {"media_id": media_id}
+        )
+
     def queue_customer_text(
         self, open_kfid: str, external_userid: str, text: str, menu_id: str | None = None
     ) -> str:
@@ -319,6 +338,13 @@ class FakeWeComServer:
         except _ApiError as err:
             call.errcode = err.errcode
             return web.json_response({"errcode": err.errcode, "errmsg": err.errmsg})
+        if path == "/cgi-bin/media/get":
+            filename, content = self.media[query["media_id"]]
+            return web.Response(
+                body=content,
+                content_type=_content_type(filename),
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
         call.answer = answer
         return web.json_response({"errcode": 0, "errmsg": "ok", **answer})
 
@@ -348,6 +374,10 @@ class FakeWeComServer:
             return self._servicer_list(query)
         if path == "/cgi-bin/auth/getuserinfo":
             return self._login_userinfo(query)
+        if path == "/cgi-bin/media/get":
+            if query.get("media_id") not in self.media:
+                raise _ApiError(INVALID_MEDIA_ID, "invalid media_id")
+            return {}
         handler = handlers.get(path)
         if handler is None:
             raise _ApiError(INVALID_PARAMETER, f"unknown api {path}")
@@ -527,6 +557,14 @@ async def _multipart_files(request: web.Request) -> dict[str, Any]:
     return files
 
 
+def _content_type(filename: str) -> str:
+    """The content type WeCom would serve a file with (by its name, like a web server)."""
+    suffix = filename.rsplit(".", 1)[-1].lower()
+    known = {"amr": "audio/amr", "silk": "audio/silk", "jpg": "image/jpeg", "jpeg": "image/jpeg",
+             "png": "image/png", "pdf": "application/pdf"}  # fmt: skip
+    return known.get(suffix, "application/octet-stream")
+
+
 def _cdata(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
@@ -604,6 +642,21 @@ class CallbackSender:
             }
         )
 
+    def app_media_xml(self, userid: str, msgtype: str, media_id: str) -> str:
+        """A member's voice note (AMR), image or file sent to the app."""
+        fields: dict[str, str | int] = {
+            "ToUserName": self.corp_id,
+            "FromUserName": userid,
+            "CreateTime": int(self._clock()),
+            "MsgType": msgtype,
+            "MediaId": media_id,
+            "MsgId": next(self._ids),
+            "AgentID": self.agent_id,
+        }
+        if msgtype == "voice":
+            fields["Format"] = "amr"
+        return xml_message(fields)
+
     def card_event_xml(self, userid: str, event_key: str, task_id: str, response_code: str) -> str:
         return xml_message(
             {
@@ -652,6 +705,15 @@ class WeComSimulator:
         msgids = [self.server.queue_customer_text(open_kfid, external_userid, t) for t in texts]
         return msgids, await self.kf_notify(open_kfid)
 
+    async def doctor_sends(
+        self, open_kfid: str, external_userid: str, msgtype: str, filename: str, content: bytes
+    ) -> tuple[str, tuple[int, str]]:
+        """A voice note, image or file on kf, then the callback: (msgid, HTTP answer)."""
+        msgid = self.server.queue_customer_media(
+            open_kfid, external_userid, msgtype, filename, content
+        )
+        return msgid, await self.kf_notify(open_kfid)
+
     async def doctor_clicks(
         self, open_kfid: str, external_userid: str, menu_id: str, label: str
     ) -> tuple[int, str]:
@@ -671,6 +733,13 @@ class WeComSimulator:
 
     async def rep_says(self, userid: str, text: str) -> tuple[int, str]:
         return await self.sender.post(self.sender.app_text_xml(userid, text))
+
+    async def rep_sends(
+        self, userid: str, msgtype: str, filename: str, content: bytes
+    ) -> tuple[int, str]:
+        """A member's voice note, image or file to the app, fetchable through media/get."""
+        media_id = self.server.add_media(filename, content)
+        return await self.sender.post(self.sender.app_media_xml(userid, msgtype, media_id))
 
     async def rep_clicks(
         self, userid: str, event_key: str, task_id: str, response_code: str

@@ -85,6 +85,7 @@ class SourceMessage(BaseModel):
     received_at: datetime
     text: str  # verbatim, original language, names and ID numbers masked
     language: str
+    media: str | None = None  # the stored voice note, image or file it was read from (media/)
 
 
 class Patient(BaseModel):

@@ -34,6 +34,7 @@ from bot.outbox import SendFailed
 from bot.queue_worker import QueueConsumer
 from bot.services import Services
 from bot.storage.base import QueueEntry
+from media import MediaReader, case_attachments
 from skills.adverse_events.archive import write_once
 from skills.adverse_events.cases import AECase, ReporterContact
 from skills.adverse_events.e2b import case_json, case_xml
@@ -77,15 +78,22 @@ class WebhookSink:
     name = "webhook"
 
     def __init__(
-        self, url: str, secret: bytes, session: aiohttp.ClientSession, timeout_s: float
+        self,
+        url: str,
+        secret: bytes,
+        session: aiohttp.ClientSession,
+        timeout_s: float,
+        media: MediaReader | None = None,  # where the case's voice notes and photos are kept
     ) -> None:
         self._url = url
         self._secret = secret
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._media = media
 
     async def deliver(self, case: AECase, contact: ReporterContact | None) -> None:
-        body = case_json(case, contact)
+        media = [source.media for source in case.sources if source.media]  # voice/photos (media/)
+        body = case_json(case, contact, await case_attachments(self._media, media) if media else [])
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
@@ -162,7 +170,11 @@ def configured_sinks(ae: AEService, session: aiohttp.ClientSession | None) -> li
         secret = settings.pv_webhook_secret.get_secret_value() if settings.pv_webhook_secret else ""
         sinks.append(
             WebhookSink(
-                settings.pv_webhook_url, secret.encode(), session, settings.pv_webhook_timeout_s
+                settings.pv_webhook_url,
+                secret.encode(),
+                session,
+                settings.pv_webhook_timeout_s,
+                media=ae.services.media,
             )
         )
     if settings.pv_user_ids:

@@ -59,7 +59,10 @@ def narrative(case: AECase) -> str:
         f"({case.mode.value} mode) on {case.day0.isoformat()}."
     ]
     lines.append("Categories: " + ", ".join(case.categories or ["adverse_event"]) + ".")
-    lines += [f"Reporter's words: {source.text}" for source in case.sources]
+    lines += [
+        f"Reporter's words: {s.text}" + (f" [media {s.media}]" if s.media else "")
+        for s in case.sources
+    ]
     for event in case.events:
         if event.onset:
             lines.append(f"Onset of '{event.verbatim}': {event.onset}.")
@@ -166,5 +169,10 @@ def case_document(case: AECase, contact: ReporterContact | None) -> dict[str, An
     }
 
 
-def case_json(case: AECase, contact: ReporterContact | None) -> bytes:
-    return json.dumps(case_document(case, contact), ensure_ascii=False, indent=2).encode("utf-8")
+def case_json(
+    case: AECase, contact: ReporterContact | None, attachments: list[dict[str, Any]] | None = None
+) -> bytes:
+    """The document as UTF-8 JSON; ``attachments`` (media/: the originals the case was read
+    from, see ``media.attachments``) are added when there are any."""
+    document = case_document(case, contact) | ({"attachments": attachments} if attachments else {})
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")

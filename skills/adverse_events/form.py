@@ -587,6 +587,7 @@ def _note(ctx: Context) -> SourceMessage:
         received_at=message.received_at,
         text=mask(message.text),
         language=str(ctx.locale.value),
+        media=message.extra.get("media_ref"),
     )
 
 

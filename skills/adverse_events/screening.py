@@ -269,6 +269,7 @@ def _add_source(case: AECase, ctx: Context, verdict: Verdict) -> None:
         received_at=message.received_at,
         text=mask(message.text),
         language=verdict.language,
+        media=message.extra.get("media_ref"),
     )
     if not case.add_source(source):
         return

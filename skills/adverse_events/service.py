@@ -268,9 +268,16 @@ def case_card(case: AECase, timezone: str, *, overdue: bool = False) -> CardRepl
             ("类别 Categories", ", ".join(case.categories)),
             ("严重 Serious", "是 yes" if case.serious else "否/未知 no/unknown"),
             ("完整 Complete", "否 no" if case.incomplete else "是 yes"),
+            *_media_field(case),
         ),
         buttons=(CardButton(key=f"{ACK_CLICK_PREFIX}{case.case_id}", text="确认收到 Acknowledge"),),
     )
+
+
+def _media_field(case: AECase) -> tuple[tuple[str, str], ...]:
+    """The voice notes, photos and files the case came with (media/), when there are any."""
+    refs = [source.media for source in case.sources if source.media]
+    return (("附件 Media", f"{len(refs)}: " + ", ".join(ref[:12] for ref in refs)),) if refs else ()
 
 
 def ae_service(services: Services, detector: OfflineDetector | None = None) -> AEService:
