@@ -14,8 +14,8 @@ from bot.settings import Settings
 from bot.storage.base import Storage
 from bot.wecom.client import WeComClient
 from knowledge.base import KnowledgeBase
-from records import Records
 from media import MediaReader
+from records import Records
 
 SETTINGS = web.AppKey("settings", Settings)
 STORAGE = web.AppKey("storage", Storage)

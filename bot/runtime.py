@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from bot.llm import LLMClient
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
-    from records import Records
     from media import MediaReader
+    from records import Records
 
 
 def build_runtime(

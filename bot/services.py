@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # heavy imports (Chroma, HTTP clients), needed only by the ty
     from bot.llm import LLMClient
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
-    from records import Records
     from media import MediaReader
+    from records import Records
 
 
 def system_clock() -> datetime:
