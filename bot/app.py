@@ -198,7 +198,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_runtime_ctx)
-    app.cleanup_ctx.append(_heap_ctx)
+    if settings.heap_freeze:
+        app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:
         wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
     else:
