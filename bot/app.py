@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import TypeVar
 
 from aiohttp import web
@@ -87,19 +89,36 @@ async def _wecom_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _off_the_loop(work: Callable[[], T]) -> T:
+    """``work()`` in a thread of its own that nothing waits for once the caller is cancelled.
+
+    The skills load their models while the runtime is built (seconds on a busy machine). On
+    the event loop that would hold off Ctrl-C and SIGTERM until it ends; in the default pool,
+    ``asyncio.run`` would join the thread before ``serve`` ends the process (issue 17).
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix="start-up")
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, work)
+    finally:
+        pool.shutdown(wait=False)
+
+
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = app.get(WECOM)
     outbox = settings_outbox(settings, app[STORAGE], app[METRICS])
     senders = build_senders(client, app[STORAGE], app[METRICS], outbox) if client else {}
-    services, dispatcher = build_runtime(
-        settings,
-        app[STORAGE],
-        metrics=app[METRICS],
-        llm=app[LLM],
-        knowledge=app[KNOWLEDGE],
-        senders=senders,
-        wecom=client,
+    services, dispatcher = await _off_the_loop(
+        partial(
+            build_runtime,
+            settings,
+            app[STORAGE],
+            metrics=app[METRICS],
+            llm=app[LLM],
+            knowledge=app[KNOWLEDGE],
+            senders=senders,
+            wecom=client,
+        )
     )
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
