@@ -100,8 +100,9 @@ def test_callers_take_turns_slice_by_slice_in_arrival_order() -> None:
 
 
 def test_a_short_call_goes_ahead_of_the_remaining_slices_of_long_ones() -> None:
-    """Least served first: a short call (served 0) that arrives while long calls take turns
-    waits only for the slice in progress, not for the next slice of every long call."""
+    """First slices first: a short call (served 0) that arrives while long calls take turns
+    waits only for the slice in progress, not for the next slice of every long call; later
+    slices then go in arrival order."""
     turns = EncoderTurns()
     order: list[str] = []
     first_slice = threading.Event()
