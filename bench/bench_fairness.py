@@ -13,10 +13,12 @@ leave (the channel sender). Two phases, in each run:
   time from enqueueing each short message to its first reply.
 
 ``--baseline DIR`` runs the same phases with the code of another checkout (``git archive
-<commit> | tar -x -C DIR``) in a subprocess right after this one, so before and after share
-the machine's load of the moment. Prints medians and p95; asserts nothing.
+<commit> | tar -x -C DIR``) too. Each of ``--rounds`` rounds runs both, each in a fresh
+subprocess, in alternating order, so before and after share the machine's load of the moment;
+printed are each round, the medians over rounds and the median of the per-round ratios
+(this / before). Asserts nothing.
 
-    .venv/bin/python bench/bench_fairness.py --baseline /tmp/before
+    .venv/bin/python bench/bench_fairness.py --threads --rounds 3 --baseline /tmp/before
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ async def run_phases(args: argparse.Namespace) -> dict[str, Any]:
                 return
             await asyncio.sleep(0.05)
 
-    if args.threads:  # as ``virtualrep serve`` does (bot/serve.py), when the checkout has it
+    if args.threads:  # as ``virtualrep serve`` sizes it (``main``: when the checkout does)
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=settings.workers + 4)
         )
@@ -153,13 +155,24 @@ async def run_phases(args: argparse.Namespace) -> dict[str, Any]:
         }
 
 
-def run_baseline(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    """The same phases with the code under ``root``, in a subprocess."""
-    mine_only = ("--baseline", str(args.baseline), "--threads")  # the old serve had no sizing
-    argv = [a for a in sys.argv[1:] if a not in mine_only]
+PHASE_OPTIONS = (
+    "long_doctors", "long_messages", "long_chars", "short_doctors", "short_messages",
+    "short_gap_s", "quiet_messages", "limit_s", "workers",
+)  # fmt: skip
+
+
+def run_checkout(args: argparse.Namespace, root: Path, name: str) -> dict[str, Any]:
+    """The phases with the code under ``root``, in a subprocess of their own."""
+    argv = [
+        f"--{name.replace('_', '-')}={value}"
+        for name, value in vars(args).items()
+        if name in PHASE_OPTIONS and value is not None
+    ]
+    argv += ["--threads"] * args.threads
     env = {**os.environ, "PYTHONPATH": str(root)}
+    kb_dir = str(Path(args.kb_dir) / name)
     result = subprocess.run(
-        [sys.executable, __file__, *argv, "--json", "--kb-dir", str(Path(args.kb_dir) / "before")],
+        [sys.executable, str(Path(__file__).resolve()), *argv, "--json", "--kb-dir", kb_dir],
         cwd=root,
         env=env,
         capture_output=True,
@@ -168,6 +181,23 @@ def run_baseline(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     )
     output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return output
+
+
+def summary(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Medians over rounds per checkout, and the median per-round ratio this / before."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in rounds[0]:
+        out[f"{name} (median)"] = {
+            key: statistics.median(r[name][key] for r in rounds)
+            for key, value in rounds[0][name].items()
+            if isinstance(value, float | int)
+        }
+    if "before" in rounds[0]:
+        out["this / before (median of rounds)"] = {
+            key: statistics.median(r["this"][key] / max(r["before"][key], 1e-9) for r in rounds)
+            for key in ("quiet_p50_s", "short_under_load_p50_s", "short_under_load_p95_s")
+        }
+    return out
 
 
 def main() -> None:
@@ -185,24 +215,40 @@ def main() -> None:
         "--threads", action="store_true", help="workers + 4 threads for blocking work, as serve"
     )
     parser.add_argument("--kb-dir", default=str(Path(tempfile.gettempdir()) / "bench-fair-kb"))
-    parser.add_argument("--baseline", type=Path, help="another checkout to measure after this")
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure as well")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of both checkouts")
     parser.add_argument("--json", action="store_true", help="print one JSON line (for --baseline)")
     args = parser.parse_args()
     os.environ["VREP_EMBEDDED_STORAGE"] = "memory"  # see the docstring; older checkouts ignore it
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    sys.path.insert(0, str(Path.cwd()))
-    results = {"this": asyncio.run(run_phases(args))}
     if args.json:
-        print(json.dumps(results["this"]))
+        sys.path.insert(0, str(Path.cwd()))
+        args.threads = args.threads and Path("bot/serve.py").exists()  # older: default pool
+        print(json.dumps(asyncio.run(run_phases(args))))
         return
+    checkouts = {"this": Path.cwd()}
     if args.baseline is not None:
-        results["before"] = run_baseline(args, args.baseline.resolve())
-    print(f"load average {os.getloadavg()[0]:.1f}")
-    for name, numbers in results.items():
-        print(name, json.dumps({k: round(v, 2) if isinstance(v, float) else v
-                                for k, v in numbers.items()}))  # fmt: skip
+        checkouts["before"] = args.baseline.resolve()
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for index in range(args.rounds):
+        names = list(checkouts)[:: 1 if index % 2 == 0 else -1]
+        loads = []
+        results: dict[str, dict[str, Any]] = {}
+        for name in names:
+            loads.append(os.getloadavg()[0])
+            results[name] = run_checkout(args, checkouts[name], name)
+        rounds.append({name: results[name] for name in checkouts})
+        print(f"round {index + 1}, load average {min(loads):.1f}–{max(loads):.1f}")
+        for name in checkouts:
+            print(" ", name, rounded(results[name]))
+    for name, numbers in summary(rounds).items():
+        print(name, rounded(numbers))
+
+
+def rounded(numbers: dict[str, Any]) -> str:
+    return json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in numbers.items()})
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import TypeVar
@@ -95,21 +96,38 @@ async def _wecom_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _off_the_loop(work: Callable[[], T]) -> T:
+    """``work()`` in a thread of its own that nothing waits for once the caller is cancelled.
+
+    The skills load their models while the runtime is built (seconds on a busy machine). On
+    the event loop that would hold off Ctrl-C and SIGTERM until it ends; in the default pool,
+    ``asyncio.run`` would join the thread before ``serve`` ends the process (issue 17).
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix="start-up")
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, work)
+    finally:
+        pool.shutdown(wait=False)
+
+
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = app.get(WECOM)
     outbox = settings_outbox(settings, app[STORAGE], app[METRICS])
     senders = build_senders(client, app[STORAGE], app[METRICS], outbox) if client else {}
-    services, dispatcher = build_runtime(
-        settings,
-        app[STORAGE],
-        metrics=app[METRICS],
-        llm=app[LLM],
-        knowledge=app[KNOWLEDGE],
-        senders=senders,
-        wecom=client,
-        records=app[RECORDS],
-        media=app[MEDIA],
+    services, dispatcher = await _off_the_loop(
+        partial(
+            build_runtime,
+            settings,
+            app[STORAGE],
+            metrics=app[METRICS],
+            llm=app[LLM],
+            knowledge=app[KNOWLEDGE],
+            senders=senders,
+            wecom=client,
+            records=app[RECORDS],
+            media=app[MEDIA],
+        )
     )
     await install_retention(
         app[RECORDS], settings, services.storage, services.scheduler, services.clock
@@ -222,7 +240,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_owned(MEDIA, open_media))
     app.cleanup_ctx.append(_runtime_ctx)
-    app.cleanup_ctx.append(_heap_ctx)
+    if settings.heap_freeze:
+        app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:
         wecom_callback.add_routes(app)  # after the runtime: kf syncs stop before the workers
     else:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from contextlib import AsyncExitStack
+from typing import NoReturn
 
 from bot import dead_letters_cli
 from bot.app import create_app
@@ -42,8 +44,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"virtualrep: {exc}", file=sys.stderr)
         return 2
     except asyncio.CancelledError:  # SIGTERM: a requested stop
-        return 0
+        _exit_promptly(0)
+    except KeyboardInterrupt:  # Ctrl-C
+        _exit_promptly(130)
     return 0
+
+
+def _exit_promptly(code: int) -> NoReturn:
+    """End the process once ``serve`` has closed everything it opened (its cleanup contexts).
+
+    What is left is the interpreter's own teardown, freeing the models and the knowledge base
+    object by object: 2.7 s of a 3.2 s Ctrl-C during the first start on a busy machine (issue
+    17). The logs and standard streams are flushed first; nothing else is pending.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:

@@ -73,7 +73,7 @@ class ConversationStateMiddleware:
     async def __call__(self, next_step: NextStep, ctx: Context) -> None:
         message = ctx.message
         lock_name = f"lock:conv:{message.conversation_key}"
-        asked = time.perf_counter()
+        asked = ctx.data.get("waiting_since") or time.perf_counter()  # set aside since
         # Wait as long as the conversation is busy: the holder renews its lease while it works,
         # and a dead holder's lease runs out, so the wait is bounded by the work ahead of us.
         async with self._storage.lock(lock_name, timeout_s=self._lease_s, blocking_timeout_s=None):

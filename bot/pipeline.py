@@ -17,14 +17,16 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
+from functools import partial
 from typing import Final
 
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
 from bot.middlewares import OutOfOrder
 from bot.models import InboundMessage
-from bot.queue_worker import QueueConsumer
+from bot.queue_worker import QueueConsumer, finish_or_cancel, keep_touched
 from bot.storage.base import LockTimeout, QueueEntry, Storage
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,15 @@ def consumer_name() -> str:
 
 
 class InboundWorkers:
-    """A pool of workers draining the inbound queue into the dispatcher."""
+    """A pool of workers draining the inbound queue into the dispatcher.
+
+    A message whose conversation already has an earlier message in hand in this process does
+    not hold a worker while it waits for it: it is set aside, in order, behind that message
+    (still pending in the queue and touched, so a crash loses nothing), and the worker reads
+    on. So a doctor who sends several messages quickly occupies one worker, not several, and
+    other doctors' messages are not queued behind theirs. At most ``4 × workers`` messages are
+    set aside at once; beyond that a message waits in its worker, as before.
+    """
 
     def __init__(
         self,
@@ -99,27 +109,97 @@ class InboundWorkers:
         self._max_deliveries = max_deliveries
         self._order_wait_s = order_wait_s
         self._consumers: list[QueueConsumer] = []
+        # Per conversation: the seq of its latest message in hand here and when that is done.
+        self._tails: dict[str, tuple[int, asyncio.Future[None]]] = {}
+        self._set_aside: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         for index in range(self._workers):
+            name = f"{self._consumer}-w{index}"
             consumer = QueueConsumer(
                 self._storage,
                 self._metrics,
                 queue=INBOUND_QUEUE,
                 group=INBOUND_GROUP,
-                consumer=f"{self._consumer}-w{index}",
-                process=self.process,
+                consumer=name,
+                process=partial(self._take, name),
                 reclaim_idle_ms=self._reclaim_idle_ms,
             )
             consumer.start()
             self._consumers.append(consumer)
 
     async def stop(self) -> None:
+        """Stop the workers (each finishes its entry in hand); messages set aside and not
+        started yet stay pending in the queue, for a later start or another replica."""
+        self._stopping = True
         await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
+        await asyncio.gather(*(finish_or_cancel(task, 10.0) for task in list(self._set_aside)))
         self._consumers.clear()
 
-    async def process(self, entry: QueueEntry) -> None:
-        """Handle one entry and acknowledge it; leaves it pending when handling must be retried."""
+    async def _take(self, consumer: str, entry: QueueEntry) -> None:
+        """Handle ``entry`` now, or set it aside behind its conversation's message in hand."""
+        try:
+            message = message_from_entry(entry)
+        except (KeyError, TypeError, ValueError):
+            await self.process(entry)  # dead-lettered there
+            return
+        key = message.conversation_key
+        tail = self._tails.get(key)
+        done = asyncio.get_running_loop().create_future()
+        if tail is not None and tail[0] < message.seq and not tail[1].done():
+            if len(self._set_aside) < 4 * self._workers:
+                self._tails[key] = (message.seq, done)
+                task = asyncio.create_task(self._after(tail[1], consumer, entry, key, done))
+                self._set_aside.add(task)
+                task.add_done_callback(self._set_aside.discard)
+                return
+        elif tail is None or tail[1].done():
+            self._tails[key] = (message.seq, done)
+        try:
+            await self.process(entry)
+        finally:
+            self._finished(key, done)
+
+    async def _after(
+        self,
+        ahead: asyncio.Future[None],
+        consumer: str,
+        entry: QueueEntry,
+        key: str,
+        done: asyncio.Future[None],
+    ) -> None:
+        """Handle a set-aside entry once the message ahead of it is done, touched meanwhile;
+        after ``stop`` it is left pending instead."""
+        touching = keep_touched(
+            self._storage, INBOUND_QUEUE, INBOUND_GROUP, consumer, entry, self._reclaim_idle_ms
+        )
+        toucher = asyncio.create_task(touching, name=f"touch {entry.entry_id}")
+        since = time.perf_counter()
+        try:
+            await asyncio.shield(ahead)
+            if not self._stopping:
+                await self.process(entry, waiting_since=since)
+        except Exception:  # as a worker does: the entry stays pending and is retried
+            self._metrics.errors.labels(f"worker:{INBOUND_QUEUE}").inc()
+            log.exception("%s worker error; continuing", INBOUND_QUEUE)
+        finally:
+            toucher.cancel()
+            self._finished(key, done)
+
+    def _finished(self, key: str, done: asyncio.Future[None]) -> None:
+        done.set_result(None)
+        tail = self._tails.get(key)
+        if tail is not None and tail[1] is done:
+            del self._tails[key]
+
+    async def process(self, entry: QueueEntry, waiting_since: float | None = None) -> None:
+        """Handle one entry and acknowledge it; leaves it pending when handling must be retried.
+
+        ``waiting_since`` (``time.perf_counter``): when a set-aside entry began to wait for its
+        conversation, so the conversation lock's slow-wait warning counts that wait too.
+        """
         try:
             message = message_from_entry(entry)
         except (KeyError, TypeError, ValueError):
@@ -135,7 +215,7 @@ class InboundWorkers:
         delay = 0.01
         while True:
             try:
-                ctx = await self._dispatcher.feed(message)
+                ctx = await self._dispatcher.feed(message, waiting_since=waiting_since)
             except OutOfOrder:
                 if loop.time() < deadline:
                     await asyncio.sleep(delay)
@@ -143,7 +223,9 @@ class InboundWorkers:
                     continue
                 # The earlier message is stuck (e.g. dead-lettered): don't block the conversation.
                 log.warning("handling out of order", extra={"message_id": message.message_id})
-                ctx = await self._dispatcher.feed(message, accept_gap=True)
+                ctx = await self._dispatcher.feed(
+                    message, accept_gap=True, waiting_since=waiting_since
+                )
             except LockTimeout:  # a skill's own lock (the conversation lock waits its turn)
                 self._metrics.errors.labels("lock").inc()
                 return  # left pending: reclaimed and retried later

@@ -45,6 +45,19 @@ async def finish_or_cancel(task: asyncio.Task[None], grace_s: float) -> None:
         await asyncio.wait({task}, timeout=1.0)
 
 
+async def keep_touched(
+    storage: Storage, queue: str, group: str, consumer: str, entry: QueueEntry, idle_ms: int
+) -> None:
+    """Touch ``entry`` (pending for ``consumer``) every third of ``idle_ms`` until cancelled,
+    so it is never reclaimed as a dead consumer's while it is still being worked on."""
+    while True:
+        await asyncio.sleep(idle_ms / 3000)
+        try:
+            await storage.touch(queue, group, consumer, entry.entry_id)
+        except StorageError:  # the next touch may still come in time
+            log.warning("touching %s failed", entry.entry_id, exc_info=True)
+
+
 class QueueConsumer:
     def __init__(
         self,
@@ -106,7 +119,10 @@ class QueueConsumer:
                 block_ms=self._block_ms if block_ms is None else block_ms,
             )
         for entry in entries:
-            toucher = asyncio.create_task(self._keep_touched(entry), name=f"touch {entry.entry_id}")
+            touching = keep_touched(
+                self._storage, self.queue, self._group, self.consumer, entry, self._reclaim_idle_ms
+            )
+            toucher = asyncio.create_task(touching, name=f"touch {entry.entry_id}")
             try:
                 await self._process(entry)
             finally:
@@ -115,16 +131,6 @@ class QueueConsumer:
             self._next_trim = loop.time() + TRIM_INTERVAL_S
             await self._trim_acknowledged()
         return len(entries)
-
-    async def _keep_touched(self, entry: QueueEntry) -> None:
-        """Keep the entry in hand from going idle while it is handled (however long it waits
-        for its conversation), so only a dead worker's entries are reclaimed."""
-        while True:
-            await asyncio.sleep(self._reclaim_idle_ms / 3000)
-            try:
-                await self._storage.touch(self.queue, self._group, self.consumer, entry.entry_id)
-            except StorageError:  # the next touch may still come in time
-                log.warning("touching %s failed", entry.entry_id, exc_info=True)
 
     async def _trim_acknowledged(self) -> None:
         """Trim the queue; a failure only postpones it, so it is logged and not raised."""

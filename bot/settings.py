@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     max_text_bytes: int = Field(
         2048, ge=64, description="Doctor text the skills read (UTF-8 bytes); WeCom's text limit."
     )
+    # Freezing the long-lived heap (bot/heap.py) walks the whole heap once per start; a process
+    # that starts many apps (the test suite) turns it off, except in the test of the freeze.
+    heap_freeze: bool = Field(
+        True, description="Freeze the long-lived heap after start-up and knowledge reloads."
+    )
 
     # --- storage --------------------------------------------------------------------------
     redis_url: str | None = None

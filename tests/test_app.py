@@ -53,7 +53,9 @@ async def test_the_long_lived_heap_is_frozen_at_start_up_and_after_a_reload(
 ) -> None:
     """Models, snapshot and routers leave the collector's walk; a reload freezes the new one."""
     gc.unfreeze()
-    app = create_app(load_settings(kb_sample_library=False, kb_dir=tmp_path / "kb"))
+    app = create_app(
+        load_settings(kb_sample_library=False, kb_dir=tmp_path / "kb", heap_freeze=True)
+    )
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")):
             assert gc.get_freeze_count() > 0  # start-up froze everything alive

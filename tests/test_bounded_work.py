@@ -99,6 +99,44 @@ def test_callers_take_turns_slice_by_slice_in_arrival_order() -> None:
     assert order == ["long 0", "short", "long 1", "long 2"]
 
 
+def test_a_short_call_goes_ahead_of_the_remaining_slices_of_long_ones() -> None:
+    """First slices first: a short call (served 0) that arrives while long calls take turns
+    waits only for the slice in progress, not for the next slice of every long call; later
+    slices then go in arrival order."""
+    turns = EncoderTurns()
+    order: list[str] = []
+    first_slice = threading.Event()
+    release = threading.Event()
+
+    def long_caller() -> None:
+        for index in range(3):
+            with turns.turn(served=100 * index):
+                order.append(f"long {index}")
+                if index == 0:
+                    first_slice.set()
+                    release.wait(60)
+
+    def other_long_caller() -> None:  # its second slice: 100 characters encoded already
+        with turns.turn(served=100):
+            order.append("other 1")
+
+    def short_caller() -> None:
+        with turns.turn():
+            order.append("short")
+
+    threads = [threading.Thread(target=t) for t in (long_caller, other_long_caller, short_caller)]
+    threads[0].start()
+    assert first_slice.wait(60)
+    for queued, thread in enumerate(threads[1:], start=1):
+        thread.start()
+        while turns.waiting() < queued:  # queued behind the running slice
+            time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    assert order == ["long 0", "short", "other 1", "long 1", "long 2"]
+
+
 def test_a_long_query_is_embedded_in_windows_and_a_short_one_exactly() -> None:
     engine = E5Engine()
     long_text = QUESTION * 20

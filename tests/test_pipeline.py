@@ -111,6 +111,41 @@ async def test_two_conversations_run_in_parallel(
     assert probe.max_active_total == 2
 
 
+async def test_a_message_waiting_for_its_conversation_holds_no_worker(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    """Two workers; doctor a's first message is still in hand when a's second and then b's
+    message arrive: b is answered meanwhile (a's second is set aside, not holding the other
+    worker), and a's second follows a's first, in order."""
+    dispatcher, sender, _ = bot
+    release = asyncio.Event()
+    gate = Router("gate", priority=1000)
+
+    @gate.message(lambda ctx: ctx.message.text == "slow")
+    async def slow(ctx: Context) -> None:
+        await release.wait()
+        ctx.reply("echo slow")
+
+    dispatcher.include_router(gate)
+    await submit_inbound(storage, message("a", "slow", "a0"), 3600)
+    await submit_inbound(storage, message("a", "a1", "a1"), 3600)
+    await submit_inbound(storage, message("b", "b0", "b0"), 3600)
+    workers = InboundWorkers(storage, dispatcher, Metrics(), workers=2)
+    workers.start()
+    try:
+        async with asyncio.timeout(20):  # only stops a hang
+            while sender.texts("b") != ["echo b0"]:  # noqa: ASYNC110 (the sender has no event)
+                await asyncio.sleep(0.01)
+        assert sender.texts("a") == []
+        release.set()
+        while await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    finally:
+        release.set()
+        await workers.stop()
+    assert sender.texts("a") == ["echo slow", "echo a1"]
+
+
 async def test_duplicate_submission_is_handled_once(
     storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
 ) -> None:

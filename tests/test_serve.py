@@ -7,11 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from langchain_core.embeddings import Embeddings
 
+import knowledge.base as kb_base
+from bot.settings import load_settings
+from knowledge.base import IngestStopped, KnowledgeBase
+from knowledge.sample import ensure_sample_library
 from tests.storage_backends import free_port
 
 HANG_GUARD_S = 120.0  # only stops a hung process; no speed is asserted
@@ -79,3 +85,38 @@ def test_ctrl_c_during_the_first_ingest_ends_the_process_cleanly(tmp_path: Path)
     assert "stopping the sample library ingest" in log
     assert "Traceback" not in log and "athrow" not in log
     assert '"serving"' not in log
+
+
+class _StopAfterFirstBatch(Embeddings):
+    """Embeddings that ask the ingest to stop while encoding their first batch (as Ctrl-C
+    would), and record every batch they were given."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.batches: list[int] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.batches.append(len(texts))
+        self.stop.set()
+        return [[1.0] + [0.0] * 383 for _ in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [1.0] + [0.0] * 383
+
+
+def test_a_stopped_ingest_encodes_no_batch_after_the_stop_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """What bounds Ctrl-C during the first ingest: the batches are small while a stop may
+    come, and none starts encoding once the stop is set (the process then exits at once)."""
+    settings = load_settings(kb_dir=tmp_path / "kb")
+    stop = threading.Event()
+    embeddings = _StopAfterFirstBatch(stop)
+    knowledge = KnowledgeBase(settings, kb_base._client(settings), embeddings, "fake")
+    try:
+        with pytest.raises(IngestStopped):
+            ensure_sample_library(knowledge, stop)
+        assert embeddings.batches == [kb_base._STOPPABLE_BATCH]  # one small batch, no other
+        assert knowledge.list_documents() == []
+    finally:
+        knowledge.close()

@@ -59,7 +59,7 @@ class EnglishEncoder:
         """
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         for start in range(0, len(texts), SLICE):
-            with self._turns.turn():
+            with self._turns.turn(served=start):  # texts of this call encoded already
                 out[start : start + SLICE] = self._embed(texts[start : start + SLICE])
         return out
 
