@@ -16,7 +16,7 @@ def run_chat(stdin: str, catalog_path: Path, *args: str) -> subprocess.Completed
     env["VREP_DATA_DIR"] = str(catalog_path.parent / "data")
     env["VREP_KB_DIR"] = os.environ["VREP_KB_DIR"]  # the session's embedded sample library
     env["VREP_MEETINGS_FILE"] = str(catalog_path)
-    env["VREP_PRIVACY_NOTICE"] = "false"  # the doctor consented outside the chat (tests/conftest.py)
+    env["VREP_PRIVACY_NOTICE"] = "false"  # consented outside the chat, as in tests/conftest.py
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat", *args],
         input=stdin,
