@@ -8,6 +8,7 @@ import logging
 import sys
 from contextlib import AsyncExitStack
 
+import privacy
 from bot import dead_letters_cli
 from bot.app import create_app
 from bot.dispatcher import Dispatcher
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_cli.add_commands(sub)
     qa_cli.add_commands(sub)
     dead_letters_cli.add_commands(sub)
+    privacy.add_commands(sub)
     return parser
 
 

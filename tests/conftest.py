@@ -56,6 +56,9 @@ def _isolated_settings(
         patch.setenv("VREP_KB_DIR", str(sample_kb_dir))
         patch.setenv("VREP_PV_EXPORT_DIR", str(data / "pv"))
         patch.setenv("VREP_EMBEDDED_STORAGE", "memory")
+        # Tests of other features talk to the bot as a doctor who consented outside the chat;
+        # tests/test_privacy*.py switch the notice on (privacy_notice=True).
+        patch.setenv("VREP_PRIVACY_NOTICE", "false")
         yield
 
 
