@@ -59,6 +59,16 @@ def _notice_due(conversation: Conversation, version: str, now: datetime) -> bool
     return now - datetime.fromisoformat(str(shown["at"])) >= NOTICE_AGAIN_AFTER
 
 
+def _forget(conversation: Conversation, now: datetime) -> None:
+    """Empty the conversation state, keeping what exactly-once delivery needs (``last_seq``)
+    and the language of the reply."""
+    conversation.form = None
+    conversation.data.clear()
+    conversation.profile_id = None
+    conversation.unhelped_in_a_row = 0
+    conversation.created_at = now
+
+
 class ConsentMiddleware:
     def __init__(self, service: PrivacyService) -> None:
         self._service = service
@@ -79,16 +89,8 @@ class ConsentMiddleware:
         ctx.data[PENDING] = conversation.data.pop(PENDING_KEY, None)
         await next_step(ctx)
         if ctx.data.get(ERASED):
-            ctx.conversation = Conversation(
-                key=conversation.key,
-                channel=conversation.channel,
-                user_id=conversation.user_id,
-                locale=conversation.locale,
-                last_seq=conversation.last_seq,
-                created_at=ctx.now,
-                updated_at=ctx.now,
-            )
-            ctx.profile = None
+            _forget(conversation, ctx.now)  # the object the state middleware saves
+            ctx.profile = None  # not saved back
             return
         self._after(ctx, conversation)
 

@@ -78,12 +78,10 @@ def export_replies(export: Export, locale: Locale) -> tuple[Reply, ...]:
         FileReply(
             filename=f"my-data-{stamp}.json",
             content=export.to_json(),
-            caption=pick(locale, "您的数据（JSON）", "Your data (JSON)"),
-        ),
+        ),  # no captions: on kf each is one more message of the five WeCom allows per turn
         FileReply(
             filename=f"my-data-{stamp}.txt",
             content=readable(export, locale).encode(),
-            caption=pick(locale, "您的数据（可读文本）", "Your data (readable text)"),
         ),
     )
 
