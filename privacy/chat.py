@@ -18,10 +18,11 @@ nothing.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from bot.dispatcher import UNHANDLED, Context, HandlerResult, NextStep, Router
-from bot.models import Conversation, ConversationMode, MessageKind, SenderType
+from bot.models import Conversation, ConversationMode, MessageKind, SenderType, TextReply
 from bot.services import Services
 from bot.yesno import YesNo, read_yes_no
 from privacy import render, texts
@@ -40,6 +41,13 @@ PENDING = "privacy_pending"  # ctx.data: what the previous reply waited for
 ERASED = "privacy_erased"  # ctx.data: the doctor's data was erased by this message
 NOTICE_AGAIN_AFTER = timedelta(hours=24)  # an ignored notice is shown again after this
 _SHORT_ANSWER = 8  # normalised characters: a longer unclear text at the erasure question moves on
+# A yes to the notice must say yes to it ("同意", "好的", "ok"), not to something else
+# ("确认删除"); a yes to the erasure must be explicit, not a hesitant "嗯…".
+_CONSENT_WORDS = re.compile(r"同意|好|可以|行|愿意|接受|没问题|agree|ok|yes|sure|accept|consent")
+_ERASE_WORDS = re.compile(r"确认|确定|是的|删|好|可以|行|yes|confirm|delete|erase|ok|sure")
+_CANCEL_WORDS = re.compile(r"取消|算了|cancel|stop")  # not negations, but a no here
+# While the notice is unanswered, a message about it ("不同意", "I agree") answers it later too.
+_ABOUT_NOTICE = re.compile(r"同意|暂不|agree|consent|not now")
 
 
 def _apply(ctx: Context, standing: Standing) -> None:
@@ -100,6 +108,13 @@ class ConsentMiddleware:
         version = settings.privacy_notice_version
         assert ctx.profile is not None
         if (
+            not ctx.profile.contact_consented
+            and not conversation.data.get(AE_TOLD_KEY)
+            and touches_adverse_event(ctx)
+        ):  # right after the acknowledgement of the report, before the form's next question
+            ctx.replies.insert(1, TextReply(text=texts.ae_before_consent(ctx.locale)))
+            conversation.data[AE_TOLD_KEY] = True
+        if (
             settings.privacy_notice
             and ctx.message.kind is not MessageKind.EVENT
             and conversation.mode is ConversationMode.BOT
@@ -111,13 +126,6 @@ class ConsentMiddleware:
             if conversation.form is None:
                 conversation.data.setdefault(PENDING_KEY, "consent")
             ctx.data["audit_privacy_notice"] = version
-        if (
-            not ctx.profile.contact_consented
-            and not conversation.data.get(AE_TOLD_KEY)
-            and touches_adverse_event(ctx)
-        ):
-            ctx.reply(texts.ae_before_consent(ctx.locale))
-            conversation.data[AE_TOLD_KEY] = True
 
 
 def create_middleware(services: Services) -> ConsentMiddleware:
@@ -126,6 +134,23 @@ def create_middleware(services: Services) -> ConsentMiddleware:
 
 def _is_text(ctx: Context) -> bool:
     return ctx.message.kind is MessageKind.TEXT
+
+
+def _answers_the_notice(ctx: Context) -> bool:
+    """Right after the notice any typed yes/no may answer it; later, while the current version
+    is unanswered and no form asks its own questions, a message about consent still does."""
+    if ctx.data.get(PENDING) == "consent":
+        return True
+    standing: Standing | None = ctx.data.get(STANDING)
+    settings = ctx.services.settings
+    return (
+        standing is not None
+        and settings.privacy_notice
+        and not standing.answered(settings.privacy_notice_version)
+        and ctx.conversation.form is None
+        and len(normalise(ctx.message.text)) <= _SHORT_ANSWER
+        and bool(_ABOUT_NOTICE.search(ctx.message.text.lower()))
+    )
 
 
 def create_router(services: Services, priority: int) -> Router:
@@ -210,9 +235,9 @@ def create_router(services: Services, priority: int) -> Router:
     @router.message(_is_text, lambda ctx: ctx.data.get(PENDING) == "erase")
     async def erase_answered(ctx: Context) -> HandlerResult:
         answer = read_yes_no(ctx.message.text)
-        if answer is YesNo.YES:
+        if answer is YesNo.YES and _ERASE_WORDS.search(ctx.message.text.lower()):
             await erase(ctx)
-        elif answer is YesNo.NO:
+        elif answer is YesNo.NO or _CANCEL_WORDS.search(ctx.message.text.lower()):
             ctx.reply(texts.erase_cancelled(ctx.locale))
         elif recognise(ctx.message.text) is Request.DELETE:
             ask_to_confirm_erasure(ctx)
@@ -223,12 +248,15 @@ def create_router(services: Services, priority: int) -> Router:
             return UNHANDLED  # a question instead of an answer: nothing is erased
         return None
 
-    @router.message(_is_text, lambda ctx: ctx.data.get(PENDING) == "consent")
+    @router.message(_is_text, _answers_the_notice)
     async def consent_answered(ctx: Context) -> HandlerResult:
-        answer = read_yes_no(ctx.message.text)
-        if answer is YesNo.YES and recognise(ctx.message.text) is None:
+        text = ctx.message.text
+        answer = read_yes_no(text)
+        if recognise(text) is not None:
+            return UNHANDLED  # "撤回同意" is a request, not an answer
+        if answer is YesNo.YES and _CONSENT_WORDS.search(text.lower()):
             await agree(ctx)
-        elif answer is YesNo.NO and recognise(ctx.message.text) is None:
+        elif answer is YesNo.NO:
             await decline(ctx)
         else:
             return UNHANDLED

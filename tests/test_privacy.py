@@ -232,6 +232,11 @@ async def test_delete_survives_a_restart_before_the_confirmation_and_keeps_pv_re
             cancelled = await _say(api, bot, "删除我的数据")
             assert "确认删除" in cancelled[-1] and "依法保留" in cancelled[-1]
             assert "未被删除" in (await _say(api, bot, "不要删"))[-1]
+            await _say(api, bot, "删除我的数据")
+            assert "请回复" in (await _say(api, bot, "嗯…"))[-1]  # hesitant: asked again
+            assert "请回复" in (await _say(api, bot, "确任"))[-1]  # a typo: asked again
+            assert "未被删除" in (await _say(api, bot, "取消"))[-1]
+            assert await ProfileStore(bot.app[STORAGE]).get(DOCTOR) is not None
             asked = await _say(api, bot, "delete my data")
             assert "确认删除" in asked[-1] or "Delete your data" in asked[-1]
         async with _bot(tmp_path, api, **settings) as (_, bot):  # restarted in between
