@@ -165,6 +165,8 @@ async def test_opt_out_clears_the_profile_and_stops_building_it(tmp_path: Path) 
         await _say(api, bot, QUESTION)
         assert await _interests(bot) == {}
         assert [event for event, _, _ in await _events(bot)] == ["agreed", "personalisation_off"]
+        listed = await _click(api, bot, "meetings:list", "学术会议")
+        assert "按时间排序" in listed[-1]  # not ranked by a profile any more
 
 
 async def _seed(services: Services, doctor: str) -> None:
