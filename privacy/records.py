@@ -32,6 +32,18 @@ class ConsentEvent(StrEnum):
     ERASED = "erased"  # the doctor's data was erased (consent ends with it)
 
 
+# How each event reads in the system of record's consent table (purpose, granted): records/
+# projects every audit record of kind "consent" into it (see ``PrivacyService.append``).
+PURPOSES: dict[ConsentEvent, tuple[str, bool]] = {
+    ConsentEvent.AGREED: ("privacy_notice", True),
+    ConsentEvent.DECLINED: ("privacy_notice", False),
+    ConsentEvent.WITHDRAWN: ("privacy_notice", False),
+    ConsentEvent.PERSONALISATION_OFF: ("personalisation", False),
+    ConsentEvent.PERSONALISATION_ON: ("personalisation", True),
+    ConsentEvent.ERASED: ("erasure", False),
+}
+
+
 class ConsentRecord(BaseModel):
     doctor_id: str
     event: ConsentEvent

@@ -20,6 +20,7 @@ from bot.profiles import DoctorProfile, ProfileStore
 from bot.services import Services
 from privacy.holdings import Holding, conversation_keys, holdings
 from privacy.records import (
+    PURPOSES,
     ConsentEvent,
     ConsentRecord,
     ConsentRecords,
@@ -103,6 +104,20 @@ class PrivacyService:
     ) -> None:
         """Record a decision; a withdrawal or an opt-out clears the interest profile
         (``profile`` when the caller holds it, else the stored one)."""
+        await self.append(doctor_id, event, channel=channel, by=by)
+        if event in (ConsentEvent.WITHDRAWN, ConsentEvent.PERSONALISATION_OFF):
+            if profile is not None:
+                clear_interests(profile)
+            else:
+                stored = await self.profiles.get(doctor_id)
+                if stored is not None:
+                    clear_interests(stored)
+                    await self.profiles.save(stored)
+
+    async def append(self, doctor_id: str, event: ConsentEvent, *, channel: str, by: str) -> None:
+        """Add to the consent history and audit it as kind ``consent`` (with ``purpose``,
+        ``granted``, ``notice_version``, ``via``), the shape the system of record projects
+        into its consent table."""
         now = self.services.clock()
         record = ConsentRecord(
             doctor_id=doctor_id,
@@ -113,18 +128,11 @@ class PrivacyService:
             by=by,
         )
         await self.records.append(record)
+        purpose, granted = PURPOSES[event]
         await self.services.audit.record(
-            "privacy_consent", now, doctor=doctor_id, event=event.value,
-            notice_version=self.version, channel=channel, by=by,
+            "consent", now, doctor=doctor_id, purpose=purpose, granted=granted, event=event.value,
+            notice_version=self.version, via=channel, by=by,
         )  # fmt: skip
-        if event in (ConsentEvent.WITHDRAWN, ConsentEvent.PERSONALISATION_OFF):
-            if profile is not None:
-                clear_interests(profile)
-            else:
-                stored = await self.profiles.get(doctor_id)
-                if stored is not None:
-                    clear_interests(stored)
-                    await self.profiles.save(stored)
 
     async def export(self, doctor_id: str, *, channel: str, by: str) -> Export:
         now = self.services.clock()
@@ -156,12 +164,7 @@ class PrivacyService:
                 if holding.retained:
                     kept = await holding.export(doctor_id)
                     erasure.retained[holding.name] = len(kept) if isinstance(kept, list) else 0
-            await self.records.append(
-                ConsentRecord(
-                    doctor_id=doctor_id, event=ConsentEvent.ERASED, notice_version=self.version,
-                    at=now, channel=channel, by=by,
-                )
-            )  # fmt: skip
+            await self.append(doctor_id, ConsentEvent.ERASED, channel=channel, by=by)
         if erasure.retained.get("transcripts"):
             erasure.manual.append("transcripts")
             erasure.routed_to = await self.route_to_dpo(
