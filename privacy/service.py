@@ -103,8 +103,12 @@ class PrivacyService:
         profile: DoctorProfile | None = None,
     ) -> None:
         """Record a decision; a withdrawal or an opt-out clears the interest profile
-        (``profile`` when the caller holds it, else the stored one)."""
-        await self.append(doctor_id, event, channel=channel, by=by)
+        (``profile`` when the caller holds it, else the stored one). The same decision on the
+        same notice twice in a row (a redelivered message, a second tap) is recorded once."""
+        history = await self.records.history(doctor_id)
+        last = history[-1] if history else None
+        if last is None or (last.event, last.notice_version) != (event, self.version):
+            await self.append(doctor_id, event, channel=channel, by=by)
         if event in (ConsentEvent.WITHDRAWN, ConsentEvent.PERSONALISATION_OFF):
             if profile is not None:
                 clear_interests(profile)

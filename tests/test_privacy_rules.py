@@ -7,14 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.audit import AuditLog
+from bot.metrics import Metrics
 from bot.models import Channel
 from bot.proactive import UnreachableReason, reachability
 from bot.profiles import ContactRoute, DoctorProfile
 from bot.runtime import build_runtime
+from bot.scheduler import ScheduleRunner
+from bot.services import Services, system_clock
 from bot.settings import load_settings
 from bot.storage.memory import MemoryStorage
 from privacy.commands import Request, recognise
 from privacy.records import ConsentEvent, ConsentRecord, standing
+from privacy.service import PrivacyService
 from skills.meetings.ranking import relevance
 from skills.meetings.service import meetings_service
 
@@ -92,3 +97,21 @@ async def test_unsolicited_messages_need_consent_and_rankings_need_personalisati
     assert relevance(meeting, profile) > 0
     profile.personalised = False
     assert relevance(meeting, profile) == 0
+
+
+async def test_the_same_decision_twice_in_a_row_is_recorded_once() -> None:
+    storage = MemoryStorage()
+    metrics = Metrics()
+    services = Services(
+        settings=load_settings(),
+        storage=storage,
+        metrics=metrics,
+        audit=AuditLog(storage),
+        scheduler=ScheduleRunner(storage, system_clock, metrics),
+    )
+    service = PrivacyService(services)
+    for event in (ConsentEvent.AGREED, ConsentEvent.AGREED, ConsentEvent.DECLINED):
+        await service.decide("d", event, channel="kf", by="doctor")
+    await service.decide("d", ConsentEvent.AGREED, channel="kf", by="doctor")
+    events = [record.event for record in await service.records.history("d")]
+    assert events == [ConsentEvent.AGREED, ConsentEvent.DECLINED, ConsentEvent.AGREED]
