@@ -27,7 +27,8 @@ def _title(name: str, locale: Locale) -> str:
 def summary(export: Export, locale: Locale) -> str:
     counts = export.counts()
     lines = [pick(locale, "您的数据概要：", "Your data in summary:")]
-    lines += [f"· {_title(name, locale)}：{count}" for name, count in counts.items()]
+    colon = pick(locale, "：", ": ")
+    lines += [f"· {_title(name, locale)}{colon}{count}" for name, count in counts.items()]
     lines.append(
         pick(
             locale,

@@ -29,13 +29,14 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
     """The notice (controller, what is recorded, AEs to PV by law, retention, rights, the
     policy and its version) and the agree / not-now menu."""
     url = settings.privacy_policy_url
+    controller = settings.privacy_controller.rstrip("。.")
     version = settings.privacy_notice_version
     conversation = _period(settings.conversation_ttl_s, locale)
     profile, registration = _period(PROFILE_TTL_S, locale), _period(REGISTRATION_TTL_S, locale)
     text = pick(
         locale,
         f"【个人信息告知】（版本 {version}）\n"
-        f"个人信息处理者：{settings.privacy_controller}。\n"
+        f"个人信息处理者：{controller}。\n"
         "我们记录：您发送的消息和对话记录、您提供的资料（姓名、医院、科室）、会议报名、"
         "医学信息请求，以及根据您的提问形成的兴趣画像（用于推荐会议）。\n"
         "不良事件：依据法律，您报告的不良事件及您提供的报告人信息必须转交药物警戒部门；"
@@ -45,7 +46,7 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         "您的权利：随时发送“查看我的数据”“删除我的数据”“撤回同意”“关闭个性化推荐”。"
         + (f"\n完整隐私政策：{url}" if url else ""),
         f"[Privacy notice] (version {version})\n"
-        f"Controller: {settings.privacy_controller}.\n"
+        f"Controller: {controller}.\n"
         "We record: the messages you send and our conversation, the details you give (name, "
         "hospital, department), meeting registrations, medical-information requests, and an "
         "interest profile built from your questions (to recommend meetings).\n"
