@@ -107,6 +107,8 @@ class ConsentMiddleware:
         standing: Standing = ctx.data[STANDING]
         version = settings.privacy_notice_version
         assert ctx.profile is not None
+        if conversation.mode is not ConversationMode.BOT:
+            return  # a rep has the conversation: the bot says nothing of its own
         if (
             not ctx.profile.contact_consented
             and not conversation.data.get(AE_TOLD_KEY)
@@ -117,7 +119,6 @@ class ConsentMiddleware:
         if (
             settings.privacy_notice
             and ctx.message.kind is not MessageKind.EVENT
-            and conversation.mode is ConversationMode.BOT
             and not standing.answered(version)
             and _notice_due(conversation, version, ctx.now)
         ):
