@@ -213,6 +213,12 @@ def create_router(services: Services, priority: int) -> Router:
             await decide(ctx, ConsentEvent.PERSONALISATION_OFF)
             clear_interests(ctx.profile)
             ctx.reply(texts.personalisation_off(locale))
+        elif wanted is Request.CORRECT:
+            told = await service.route_to_dpo(
+                doctor_id, "correct", "更正请求 / Correction request: " + ctx.message.text[:200]
+            )
+            ctx.reply(texts.correction_routed(locale, bool(told)))
+            ctx.data["audit_privacy"] = "correction_routed"
         else:
             await decide(ctx, ConsentEvent.PERSONALISATION_ON)
             ctx.reply(texts.personalisation_on(locale, ctx.profile.contact_consented))

@@ -24,6 +24,7 @@ class Request(StrEnum):
     WITHDRAW = "withdraw"
     PERSONALISATION_OFF = "personalisation_off"
     PERSONALISATION_ON = "personalisation_on"
+    CORRECT = "correct"  # needs a person: routed to the data-protection contacts
 
 
 PHRASINGS: dict[Request, tuple[str, ...]] = {
@@ -44,6 +45,8 @@ PHRASINGS: dict[Request, tuple[str, ...]] = {
     Request.PERSONALISATION_ON: ("开启个性化推荐", "打开个性化推荐", "开启个性化",
                                  "start personalisation", "start personalization",
                                  "turn on personalisation", "turn on personalization"),
+    Request.CORRECT: ("更正我的数据", "更正我的信息", "修改我的数据", "修改我的信息",
+                      "correct my data", "correct my information", "fix my data"),
 }  # fmt: skip
 
 _POLITE = re.compile(r"请|帮我|我要|我想|麻烦|一下|please|pls|i want to|i'd like to|can you")

@@ -43,7 +43,7 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         "这不需要您的同意，删除数据时也依法保留。\n"
         f"保存期限：对话状态 {conversation}，资料与兴趣画像 {profile}，"
         f"会议报名 {registration}；不良事件报告按药物警戒法规保存。\n"
-        "您的权利：随时发送“查看我的数据”“删除我的数据”“撤回同意”“关闭个性化推荐”。"
+        "您的权利：随时发送“查看我的数据”“更正我的数据”“删除我的数据”“撤回同意”“关闭个性化推荐”。"
         + (f"\n完整隐私政策：{url}" if url else ""),
         f"[Privacy notice] (version {version})\n"
         f"Controller: {controller}.\n"
@@ -56,8 +56,9 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         f"Retention: conversation state {conversation}, details and interest profile "
         f"{profile}, meeting registrations {registration}; adverse-event reports as "
         "pharmacovigilance law requires.\n"
-        "Your rights: send 'my data', 'delete my data', 'withdraw consent' or "
-        "'stop personalisation' at any time." + (f"\nFull privacy policy: {url}" if url else ""),
+        "Your rights: send 'my data', 'correct my data', 'delete my data', 'withdraw "
+        "consent' or 'stop personalisation' at any time."
+        + (f"\nFull privacy policy: {url}" if url else ""),
     )
     menu = MenuReply(
         head=pick(
@@ -171,4 +172,19 @@ def erase_unclear(locale: Locale) -> str:
         locale,
         "请回复“确认删除”或“取消”。",
         "Please reply 'yes, delete' or 'cancel'.",
+    )
+
+
+def correction_routed(locale: Locale, routed: bool) -> str:
+    if routed:
+        return pick(
+            locale,
+            "已转交数据保护负责人，他们会与您联系更正。您也可以直接发送需要更正的内容。",
+            "Passed to our data-protection officer, who will contact you to correct it. You can "
+            "also send what needs correcting.",
+        )
+    return pick(
+        locale,
+        "已记录您的更正请求，数据保护负责人会处理。",
+        "Your correction request is recorded for our data-protection officer.",
     )

@@ -215,6 +215,9 @@ async def test_my_data_exports_the_doctors_own_data_and_nobody_elses(tmp_path: P
         everything = files[json_name].decode() + files[text_name].decode()
         assert OTHER not in everything and "阿托伐他汀" not in everything
         assert "会议报名" in files[text_name].decode()
+        routed = await _say(api, bot, "更正我的数据")  # needs a person: to the DPO
+        assert "数据保护负责人" in routed[-1]
+        assert any(body["touser"] == DPO and "correct" in str(body) for body in api.app_sent)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])

@@ -42,6 +42,7 @@ NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
         ("不要个性化推荐", Request.PERSONALISATION_OFF),  # a refusal that is the request
         ("开启个性化推荐", Request.PERSONALISATION_ON),
         ("隐私政策", Request.NOTICE),
+        ("更正我的数据", Request.CORRECT),
     ],
 )
 def test_requests_are_recognised_with_typos(text: str, wanted: Request) -> None:
