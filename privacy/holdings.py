@@ -151,6 +151,43 @@ class MIRequestHolding:
         return len(requests)
 
 
+def _doctor_of(payload: dict[str, Any]) -> Any:
+    """Whose record it is: the doctor named in it, or the sender of a ``message``."""
+    if payload.get("kind") == "message":
+        return payload.get("sender")
+    return payload.get("doctor", payload.get("doctor_id"))
+
+
+async def audit_records(services: Services, doctor_id: str, kind: str) -> list[dict[str, Any]]:
+    """The doctor's audit records of ``kind`` (payload, with ``kind`` and ``at``), oldest first.
+
+    From the system of record when it is open (``services.records`` of #19: with it the audit
+    trail goes there instead of the storage stream), else from the storage stream ``audit``
+    (read without a consumer group, so nothing is delivered or created).
+    """
+    records = getattr(services, "records", None)  # present once records/ (#19) is merged
+    if records is not None:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = await records.search_audit(
+                doctor_id=doctor_id, kind=kind, offset=len(found), limit=500
+            )
+            found += [
+                {**(item.payload or {}), "kind": item.kind, "at": item.at.isoformat()}
+                for item in page.items
+            ]
+            if not page.items or len(found) >= page.total:
+                return sorted(found, key=lambda payload: str(payload["at"]))
+    entries = await services.storage.unacknowledged(
+        AUDIT_QUEUE, "privacy-export", count=TRANSCRIPT_SCAN_LIMIT
+    )
+    return [
+        entry.payload
+        for entry in entries
+        if entry.payload.get("kind") == kind and _doctor_of(entry.payload) == doctor_id
+    ]
+
+
 class TranscriptHolding:
     """The audit trail's message records of the doctor (identifiers masked): exported; not
     erasable here (the trail is append-only), so an erasure hands it to the DPO."""
@@ -158,21 +195,17 @@ class TranscriptHolding:
     name, retained = "transcripts", True
 
     def __init__(self, services: Services) -> None:
-        self._storage = services.storage
+        self._services = services
 
     async def export(self, doctor_id: str) -> Any:
-        entries = await self._storage.unacknowledged(
-            AUDIT_QUEUE, "privacy-export", count=TRANSCRIPT_SCAN_LIMIT
-        )
         return [
             {
-                "at": entry.payload.get("at"),
-                "conversation": entry.payload.get("conversation"),
-                "you": entry.payload.get("text", ""),
-                "bot": [_reply_text(reply) for reply in entry.payload.get("replies", [])],
+                "at": payload.get("at"),
+                "conversation": payload.get("conversation"),
+                "you": payload.get("text", ""),
+                "bot": [_reply_text(reply) for reply in payload.get("replies", [])],
             }
-            for entry in entries
-            if entry.payload.get("kind") == "message" and entry.payload.get("sender") == doctor_id
+            for payload in await audit_records(self._services, doctor_id, "message")
         ]
 
     async def erase(self, doctor_id: str) -> int:

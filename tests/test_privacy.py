@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from bot.audit import AUDIT_QUEUE
 from bot.keys import SERVICES, STORAGE
 from bot.middlewares import load_conversation
 from bot.profiles import ProfileStore
 from bot.services import Services
 from bot.wecom.simulator import FakeWeComServer
+from privacy.holdings import audit_records
 from privacy.records import ConsentEvent
 from privacy.service import privacy_service
 from privacy.texts import AGREE_CLICK, ERASE_YES_CLICK, LATER_CLICK
@@ -259,8 +259,7 @@ async def test_delete_survives_a_restart_before_the_confirmation_and_keeps_pv_re
             assert await storage.set_members(CASES_SET) == cases  # PV keeps the case
             assert [e for e, _, _ in await _events(bot)][-1] == ConsentEvent.ERASED.value
             assert any(body["touser"] == DPO for body in api.app_sent)  # audit trail: DPO
-            trail = await storage.unacknowledged(AUDIT_QUEUE, "test-privacy", count=10_000)
-            erasures = [e.payload for e in trail if e.payload["kind"] == "privacy_erasure"]
+            erasures = await audit_records(_services(bot), DOCTOR, "privacy_erasure")
             assert [(e["doctor"], e["by"], e["channel"]) for e in erasures] == [
                 (DOCTOR, "doctor", "kf")
             ]
@@ -268,8 +267,7 @@ async def test_delete_survives_a_restart_before_the_confirmation_and_keeps_pv_re
             # erasure removes only what the new messages made (profile, conversation).
             assert "个人信息告知" in (await _say(api, bot, "删除我的数据"))[0]
             await _click(api, bot, ERASE_YES_CLICK, "确认删除")
-            trail = await storage.unacknowledged(AUDIT_QUEUE, "test-privacy", count=10_000)
-            last = [e.payload for e in trail if e.payload["kind"] == "privacy_erasure"][-1]
+            last = (await audit_records(_services(bot), DOCTOR, "privacy_erasure"))[-1]
             assert last["removed"] == {
                 "conversations": 1, "meeting_registrations": 0, "mi_requests": 0, "profile": 1
             }  # fmt: skip
