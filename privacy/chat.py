@@ -60,7 +60,8 @@ def _apply(ctx: Context, standing: Standing) -> None:
     ctx.profile.personalised = consented and not standing.personalisation_off
 
 
-def _notice_due(conversation: Conversation, version: str, now: datetime) -> bool:
+def notice_due(conversation: Conversation, version: str, now: datetime) -> bool:
+    """The notice of ``version`` was not shown in this conversation, or a day has passed."""
     shown = conversation.data.get(NOTICE_KEY) or {}
     if shown.get("version") != version:
         return True
@@ -120,7 +121,7 @@ class ConsentMiddleware:
             settings.privacy_notice
             and ctx.message.kind is not MessageKind.EVENT
             and not standing.answered(version)
-            and _notice_due(conversation, version, ctx.now)
+            and notice_due(conversation, version, ctx.now)
         ):
             ctx.replies[0:0] = texts.notice(settings, ctx.locale)
             conversation.data[NOTICE_KEY] = {"version": version, "at": ctx.now.isoformat()}

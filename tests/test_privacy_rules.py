@@ -9,7 +9,7 @@ import pytest
 
 from bot.audit import AuditLog
 from bot.metrics import Metrics
-from bot.models import Channel
+from bot.models import Channel, Conversation
 from bot.proactive import UnreachableReason, reachability
 from bot.profiles import ContactRoute, DoctorProfile
 from bot.runtime import build_runtime
@@ -17,6 +17,7 @@ from bot.scheduler import ScheduleRunner
 from bot.services import Services, system_clock
 from bot.settings import load_settings
 from bot.storage.memory import MemoryStorage
+from privacy.chat import NOTICE_AGAIN_AFTER, NOTICE_KEY, notice_due
 from privacy.commands import Request, recognise
 from privacy.records import ConsentEvent, ConsentRecord, standing
 from privacy.service import PrivacyService
@@ -116,3 +117,12 @@ async def test_the_same_decision_twice_in_a_row_is_recorded_once() -> None:
     await service.decide("d", ConsentEvent.AGREED, channel="kf", by="doctor")
     events = [record.event for record in await service.records.history("d")]
     assert events == [ConsentEvent.AGREED, ConsentEvent.DECLINED, ConsentEvent.AGREED]
+
+
+def test_an_ignored_notice_is_due_again_a_day_later_or_for_a_new_version() -> None:
+    conversation = Conversation(key="kf:k:d", channel=Channel.KF, user_id="d")
+    assert notice_due(conversation, "1", NOW)
+    conversation.data[NOTICE_KEY] = {"version": "1", "at": NOW.isoformat()}
+    assert not notice_due(conversation, "1", NOW + timedelta(hours=23))
+    assert notice_due(conversation, "1", NOW + NOTICE_AGAIN_AFTER)
+    assert notice_due(conversation, "2", NOW + timedelta(minutes=1))
