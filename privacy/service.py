@@ -1,8 +1,9 @@
 """The privacy use cases, shared by the chat and the ops commands: consent decisions, export,
 erasure, and routing what cannot be done automatically to the data-protection contacts.
 
-Every use case is audited (``privacy_*`` records) with who asked: ``doctor`` in the chat, the
-operator's login from the CLI.
+Every use case is audited with who asked (``doctor`` in the chat, the operator's login from the
+CLI): ``consent`` for each decision, ``privacy_export``, ``privacy_erasure`` and
+``privacy_dpo_request``.
 """
 
 from __future__ import annotations
