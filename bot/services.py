@@ -6,13 +6,14 @@ app's cleanup contexts own; skills never create their own clients or read config
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.audit import AuditLog
 from bot.metrics import Metrics
-from bot.models import Channel
+from bot.models import Channel, InboundMessage, MenuReply
 from bot.outbound import ChannelSender
 from bot.scheduler import Clock, ScheduleRunner
 from bot.settings import Settings
@@ -22,6 +23,12 @@ if TYPE_CHECKING:  # heavy imports (Chroma, HTTP clients), needed only by the ty
     from bot.llm import LLMClient
     from bot.wecom.client import WeComClient
     from knowledge.base import KnowledgeBase
+
+
+WelcomeHook = Callable[[InboundMessage, MenuReply], Awaitable[MenuReply]]
+"""Adds to the kf welcome (``enter_session``) what a capability must show this doctor first."""
+WELCOME_SHOWN = "welcome_options"
+"""``extra`` of a kf ``enter_session`` event: the option ids of the welcome the doctor got."""
 
 
 def system_clock() -> datetime:
@@ -42,6 +49,7 @@ class Services:
     llm: LLMClient | None = None
     wecom: WeComClient | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # per-skill services, by skill name
+    welcome_hooks: list[WelcomeHook] = field(default_factory=list)  # applied in order (kf)
 
     def sender(self, channel: Channel) -> ChannelSender:
         try:

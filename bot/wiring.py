@@ -54,6 +54,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
     dispatcher.add_middleware(privacy.create_middleware(services))  # after AE screening
+    services.welcome_hooks.append(privacy.create_welcome_hook(services))  # kf welcome
     dispatcher.add_middleware(handoff.create_middleware(services))  # human mode: bot silent
     dispatcher.add_middleware(InputCapMiddleware(settings.max_text_bytes))  # skills read 2 KiB
     dispatcher.add_middleware(

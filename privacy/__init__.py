@@ -2,7 +2,8 @@
 the doctor's requests to see, export and erase their data, in chat and from ops.
 
 The seam: ``create_middleware(services)`` (after adverse-event screening),
-``create_router(services, priority)``, ``add_commands(subparsers)`` for
+``create_router(services, priority)``, ``create_welcome_hook(services)`` (the notice in the
+kf welcome), ``add_commands(subparsers)`` for
 ``virtualrep privacy export|erase|show DOCTOR``, and ``ConsentRecords``, the consent history's
 store, which the system of record can take over.
 """
@@ -10,6 +11,7 @@ store, which the system of record can take over.
 from privacy.chat import create_middleware, create_router
 from privacy.cli import add_commands
 from privacy.records import ConsentRecord, ConsentRecords, StorageConsentRecords
+from privacy.welcome import create_welcome_hook
 
 __all__ = [
     "ConsentRecord",
@@ -18,4 +20,5 @@ __all__ = [
     "add_commands",
     "create_middleware",
     "create_router",
+    "create_welcome_hook",
 ]

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from bot.dispatcher import UNHANDLED, Context, HandlerResult, NextStep, Router
 from bot.models import Conversation, ConversationMode, MessageKind, SenderType, TextReply
-from bot.services import Services
+from bot.services import WELCOME_SHOWN, Services
 from bot.yesno import YesNo, read_yes_no
 from privacy import render, texts
 from privacy.commands import Request, normalise, recognise
@@ -96,12 +96,23 @@ class ConsentMiddleware:
             )
             conversation.data[INDEXED_KEY] = True
         ctx.data[PENDING] = conversation.data.pop(PENDING_KEY, None)
+        if texts.AGREE_CLICK in message.extra.get(WELCOME_SHOWN, ()):
+            self._shown_in_welcome(ctx, conversation)
         await next_step(ctx)
         if ctx.data.get(ERASED):
             _forget(conversation, ctx.now)  # the object the state middleware saves
             ctx.profile = None  # not saved back
             return
         self._after(ctx, conversation)
+
+    @staticmethod
+    def _shown_in_welcome(ctx: Context, conversation: Conversation) -> None:
+        """The kf welcome carried the notice (``privacy.welcome``): the first reply does not
+        repeat it, and a typed yes/no next answers it."""
+        version = ctx.services.settings.privacy_notice_version
+        conversation.data[NOTICE_KEY] = {"version": version, "at": ctx.now.isoformat()}
+        conversation.data[PENDING_KEY] = "consent"
+        ctx.data["audit_privacy_notice"] = version
 
     def _after(self, ctx: Context, conversation: Conversation) -> None:
         settings = ctx.services.settings

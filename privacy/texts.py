@@ -188,3 +188,33 @@ def correction_routed(locale: Locale, routed: bool) -> str:
         "已记录您的更正请求，数据保护负责人会处理。",
         "Your correction request is recorded for our data-protection officer.",
     )
+
+
+def welcome_notice(settings: Settings, *, with_url: bool) -> str:
+    """The notice in short, both languages, for the kf welcome (one menu message whose head
+    WeCom caps at 1024 bytes); "隐私政策" / "privacy" brings the whole notice."""
+    controller = settings.privacy_controller.rstrip("。.")
+    version = settings.privacy_notice_version
+    url = settings.privacy_policy_url
+    return (
+        f"【个人信息告知】（版本 {version}）{controller}记录您的消息、资料、会议报名和"
+        "医学信息请求，"
+        "并据您的提问形成兴趣画像（用于推荐会议）；您报告的不良事件依法转交药物警戒部门，无需同意。"
+        "发送“隐私政策”查看完整告知（保存期限、您的权利）。\n"
+        f"[Privacy notice, version {version}] {controller} records your messages, details, "
+        "meeting registrations and medical-information requests, and builds an interest "
+        "profile from your questions (for meeting recommendations); adverse events you report "
+        "go to pharmacovigilance by law, without consent. Send 'privacy' for the full notice "
+        "(retention, your rights)."
+        + (f"\n隐私政策 / Privacy policy: {url}" if url and with_url else "")
+    )
+
+
+WELCOME_TAIL = (
+    "同意上述处理请点“同意”；不同意也可以继续咨询，或直接输入您的问题。\n"
+    "Tap 'Agree' to consent; you can ask questions either way, or just type your question."
+)
+WELCOME_OPTIONS = (
+    MenuOption(id=AGREE_CLICK, label="同意 / Agree"),
+    MenuOption(id=LATER_CLICK, label="暂不同意 / Not now"),
+)

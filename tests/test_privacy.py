@@ -106,6 +106,49 @@ def _menu_ids(api: FakeWeComServer, since: int) -> list[str]:
     ]
 
 
+def _welcomes(api: FakeWeComServer) -> list[dict[str, Any]]:
+    """The menus sent with enter_session welcome codes (errcode 0: WeCom took them)."""
+    calls = api.calls_to("kf/send_msg_on_event")
+    assert all(call.errcode == 0 and call.body is not None for call in calls)
+    return [call.body["msgmenu"] for call in calls if call.body is not None]
+
+
+async def test_the_kf_welcome_carries_the_notice_and_the_first_reply_does_not_repeat_it(
+    tmp_path: Path,
+) -> None:
+    url = "https://example.com/privacy"
+    async with _bot(tmp_path, privacy_policy_url=url) as (api, bot):
+        await bot.sim.doctor_enters(OPEN_KFID, DOCTOR)
+        await until(lambda: len(_welcomes(api)) == 1)
+        await bot.drained()
+        (welcome,) = _welcomes(api)
+        head = welcome["head_content"]
+        assert "医学信息助手" in head and "个人信息告知" in head and "Privacy notice" in head
+        assert "药物警戒" in head and url in head  # AEs to PV by law; the full policy
+        ids = [item["click"]["id"] for item in welcome["list"]]
+        assert ids[:2] == [AGREE_CLICK, LATER_CLICK] and "qa:ask" in ids
+        first = await _say(api, bot, QUESTION)
+        assert not any("个人信息告知" in text for text in first)  # shown once, in the welcome
+        assert await _events(bot) == []  # shown is not answered
+        assert await _interests(bot) == {}
+        await _click(api, bot, AGREE_CLICK, "同意 / Agree")  # the welcome's button
+        assert await _events(bot) == [("agreed", "1", "kf")]
+        notices = audit_records(_services(bot), DOCTOR, "message")
+        assert any(
+            r.get("annotations", {}).get("audit_privacy_notice") == "1" for r in await notices
+        )
+        await bot.sim.doctor_enters(OPEN_KFID, DOCTOR)  # the notice was answered
+        await until(lambda: len(_welcomes(api)) == 2)
+        assert "个人信息告知" not in _welcomes(api)[1]["head_content"]
+        assert AGREE_CLICK not in [i["click"]["id"] for i in _welcomes(api)[1]["list"]]
+        # A doctor whose welcome could not carry it (no welcome code: already in a session)
+        # gets the notice with the first reply, as before.
+        api.queue_event(OPEN_KFID, OTHER, {"event_type": "enter_session"})
+        await bot.sim.kf_notify(OPEN_KFID)
+        other = await _say(api, bot, "你好", who=OTHER)
+        assert "个人信息告知" in other[0]
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 async def test_first_contact_not_now_agree_and_a_new_version_asks_again(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest

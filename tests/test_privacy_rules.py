@@ -17,10 +17,13 @@ from bot.scheduler import ScheduleRunner
 from bot.services import Services, system_clock
 from bot.settings import load_settings
 from bot.storage.memory import MemoryStorage
+from handlers.kf import default_welcome_menu
 from privacy.chat import NOTICE_AGAIN_AFTER, NOTICE_KEY, notice_due
 from privacy.commands import Request, recognise
 from privacy.records import ConsentEvent, ConsentRecord, standing
 from privacy.service import PrivacyService
+from privacy.texts import AGREE_CLICK, LATER_CLICK
+from privacy.welcome import MENU_TEXT_MAX_BYTES, with_notice
 from skills.meetings.ranking import relevance
 from skills.meetings.service import meetings_service
 
@@ -126,3 +129,19 @@ def test_an_ignored_notice_is_due_again_a_day_later_or_for_a_new_version() -> No
     assert not notice_due(conversation, "1", NOW + timedelta(hours=23))
     assert notice_due(conversation, "1", NOW + NOTICE_AGAIN_AFTER)
     assert notice_due(conversation, "2", NOW + timedelta(minutes=1))
+
+
+def test_the_welcome_notice_fits_wecoms_menu_limits_or_is_left_for_the_first_reply() -> None:
+    menu = default_welcome_menu("", "")
+    url = "https://example.com/privacy"
+    welcome = with_notice(load_settings(privacy_policy_url=url), menu)
+    assert welcome is not None and url in welcome.head and "药物警戒" in welcome.head
+    assert [o.id for o in welcome.options[:2]] == [AGREE_CLICK, LATER_CLICK]
+    assert welcome.options[2:] == menu.options
+    assert len(welcome.head.encode()) <= MENU_TEXT_MAX_BYTES
+    assert len(welcome.tail.encode()) <= MENU_TEXT_MAX_BYTES
+    long_url = "https://example.com/" + "p" * 200  # fits without the link: the link is dropped
+    welcome = with_notice(load_settings(privacy_policy_url=long_url), menu)
+    assert welcome is not None and long_url not in welcome.head and "隐私政策" in welcome.head
+    long_controller = load_settings(privacy_controller="某某医药" * 60)
+    assert with_notice(long_controller, menu) is None  # the first reply carries the notice
