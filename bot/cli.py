@@ -10,6 +10,7 @@ import sys
 from contextlib import AsyncExitStack
 from typing import NoReturn
 
+import privacy
 from bot import dead_letters_cli
 from bot.app import create_app
 from bot.dispatcher import Dispatcher
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     qa_cli.add_commands(sub)
     dead_letters_cli.add_commands(sub)
     records_cli.add_commands(sub)
+    privacy.add_commands(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ KF_REPLY_WINDOW = timedelta(hours=48)
 class UnreachableReason(StrEnum):
     NO_CONTACT = "no_contact"  # the doctor never wrote to the bot
     WINDOW_CLOSED = "window_closed"  # kf: last message more than 48 h ago
+    NO_CONSENT = "no_consent"  # unsolicited, and the doctor has not agreed to the notice
 
 
 class Unreachable(Exception):
@@ -27,8 +28,13 @@ class Unreachable(Exception):
         self.reason = reason
 
 
-def reachability(profile: DoctorProfile, now: datetime) -> UnreachableReason | None:
-    """None when the doctor can be messaged now, else why not."""
+def reachability(
+    profile: DoctorProfile, now: datetime, *, unsolicited: bool = False
+) -> UnreachableReason | None:
+    """None when the doctor can be messaged now, else why not. An ``unsolicited`` message
+    (an invitation nobody asked for) also needs the doctor's consent to the privacy notice."""
+    if unsolicited and not profile.contact_consented:
+        return UnreachableReason.NO_CONSENT
     if profile.contact is None:
         return UnreachableReason.NO_CONTACT
     if (
@@ -40,10 +46,15 @@ def reachability(profile: DoctorProfile, now: datetime) -> UnreachableReason | N
 
 
 async def send_to_doctor(
-    services: Services, profile: DoctorProfile, replies: tuple[Reply, ...], *, reference: str
+    services: Services,
+    profile: DoctorProfile,
+    replies: tuple[Reply, ...],
+    *,
+    reference: str,
+    unsolicited: bool = False,
 ) -> None:
     """Send ``replies`` to the doctor, or raise ``Unreachable``. ``reference`` = idempotency id."""
-    reason = reachability(profile, services.clock())
+    reason = reachability(profile, services.clock(), unsolicited=unsolicited)
     if reason is not None:
         raise Unreachable(reason)
     assert profile.contact is not None

@@ -49,6 +49,11 @@ class DoctorProfile(BaseModel):
     meetings_attended: list[str] = Field(default_factory=list)
     last_contact_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Set from the consent records on each of the doctor's messages (privacy/): without consent
+    # to the current notice no interest profile is built and no unsolicited message is sent;
+    # after a personalisation opt-out no interest profile is built or used.
+    contact_consented: bool = True
+    personalised: bool = True
 
     @property
     def display_name(self) -> str:

@@ -6,13 +6,14 @@ app's cleanup contexts own; skills never create their own clients or read config
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.audit import AuditLog
 from bot.metrics import Metrics
-from bot.models import Channel
+from bot.models import Channel, InboundMessage, MenuReply
 from bot.outbound import ChannelSender
 from bot.scheduler import Clock, ScheduleRunner
 from bot.settings import Settings
@@ -24,6 +25,12 @@ if TYPE_CHECKING:  # heavy imports (Chroma, HTTP clients), needed only by the ty
     from knowledge.base import KnowledgeBase
     from media import MediaReader
     from records import Records
+
+
+WelcomeHook = Callable[[InboundMessage, MenuReply], Awaitable[MenuReply]]
+"""Adds to the kf welcome (``enter_session``) what a capability must show this doctor first."""
+WELCOME_SHOWN = "welcome_options"
+"""``extra`` of a kf ``enter_session`` event: the option ids of the welcome the doctor got."""
 
 
 def system_clock() -> datetime:
@@ -46,6 +53,7 @@ class Services:
     records: Records | None = None  # the system of record (records/), when opened
     media: MediaReader | None = None  # voice notes, images and files as text (media/)
     extras: dict[str, Any] = field(default_factory=dict)  # per-skill services, by skill name
+    welcome_hooks: list[WelcomeHook] = field(default_factory=list)  # applied in order (kf)
 
     def sender(self, channel: Channel) -> ChannelSender:
         try:

@@ -246,6 +246,22 @@ class Settings(BaseSettings):
     asr_base_url: str | None = None  # an OpenAI-compatible /audio/transcriptions endpoint
     asr_api_key: SecretStr | None = None
     asr_model: str = "whisper-1"
+    # --- privacy (privacy/): notice, consent and data-subject requests (PIPL) --------------------
+    privacy_notice: bool = Field(
+        True,
+        description="Show the privacy notice and ask consent on first contact; switch off only "
+        "where the notice is given and consent collected outside the chat.",
+    )
+    privacy_controller: str = Field(
+        "本公司 (the company)", min_length=1, description="The controller named in the notice."
+    )
+    privacy_policy_url: str | None = Field(None, description="The full privacy policy (link).")
+    privacy_notice_version: str = Field(
+        "1", min_length=1, description="Version of the notice; a new one asks again."
+    )
+    dpo_users: str = Field(
+        "", description="WeCom user ids of the data-protection contacts, comma separated."
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -267,6 +283,7 @@ class Settings(BaseSettings):
         "meetings_url",
         "pv_webhook_url",
         "asr_base_url",
+        "privacy_policy_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -321,6 +338,11 @@ class Settings(BaseSettings):
     def pv_user_ids(self) -> tuple[str, ...]:
         """``pv_users`` split on commas, pipes or whitespace."""
         return tuple(user for user in re.split(r"[,|\s]+", self.pv_users) if user)
+
+    @property
+    def dpo_user_ids(self) -> tuple[str, ...]:
+        """``dpo_users`` split on commas, pipes or whitespace."""
+        return tuple(user for user in re.split(r"[,|\s]+", self.dpo_users) if user)
 
     @property
     def llm_configured(self) -> bool:

@@ -5,6 +5,7 @@ Priorities are explicit and listed here in one place (higher runs first).
 
 from __future__ import annotations
 
+import privacy
 from bot.dispatcher import Dispatcher
 from bot.forms import set_question_answerer
 from bot.middlewares import (
@@ -28,6 +29,7 @@ from skills.roles import rep_help
 from skills.roles.guard import RepAccessGuard
 
 PRIORITY_HANDOFF = 100  # explicit requests for a rep, card clicks, rep commands
+PRIORITY_PRIVACY = 95  # the notice's answers, "my data" / "delete my data", the opt-out
 PRIORITY_FORMS = 90  # a form in progress (adverse-event report, meeting registration, HCP
 # verification, MI question; the Q&A form router also takes the rep command /verify)
 PRIORITY_PV_ACK = 90  # PV members acknowledging a case card (click ids ae:ack:*)
@@ -53,6 +55,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.add_middleware(AuditMiddleware())
     dispatcher.add_middleware(media_middleware(services))  # voice and images read before screening
     dispatcher.add_middleware(ae_screening.create_middleware(services))  # every doctor message
+    dispatcher.add_middleware(privacy.create_middleware(services))  # after AE screening
+    services.welcome_hooks.append(privacy.create_welcome_hook(services))  # kf welcome
     dispatcher.add_middleware(handoff.create_middleware(services))  # human mode: bot silent
     dispatcher.add_middleware(InputCapMiddleware(settings.max_text_bytes))  # skills read 2 KiB
     dispatcher.add_middleware(
@@ -69,6 +73,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     # router's short-text filters let through is recognised by Q&A's classifier and shown here.
     qa_service(services).meeting_route = meetings.doctor_view(services)
     dispatcher.include_router(handoff.create_router(services, PRIORITY_HANDOFF))
+    dispatcher.include_router(privacy.create_router(services, PRIORITY_PRIVACY))
     dispatcher.include_router(ae_form.create_router(services, PRIORITY_FORMS))
     dispatcher.include_router(pv_acknowledge.create_router(services, PRIORITY_PV_ACK))
     dispatcher.include_router(meetings.create_form_router(services, PRIORITY_FORMS))

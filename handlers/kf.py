@@ -13,10 +13,12 @@ twice (a crash before the cursor was saved) is harmless.
 Customer messages (origin 3) become ``InboundMessage``s on channel ``kf`` with conversation key
 ``kf:<open_kfid>:<external_userid>``: text, a msgmenu click (text with ``menu_id``) as CLICK,
 image/voice/file as IMAGE/VOICE/FILE, anything else as OTHER. Events (origin 4):
-``enter_session`` sends the welcome menu with its welcome_code and is passed on as EVENT
-``kf_enter_session``; ``msg_send_fail`` is logged and counted; ``session_status_change``
-stores the new service state (``kfstate:<conversation_key>``) and is passed on as EVENT
-``kf_session_status_change`` with ``extra["service_state"]``.
+``enter_session`` sends the welcome menu with its welcome_code (after the app's welcome hooks
+added what this doctor must see first, e.g. the privacy notice) and is passed on as EVENT
+``kf_enter_session``, with ``extra["welcome_options"]`` (the click ids of the welcome the
+doctor was shown) when the welcome was delivered; ``msg_send_fail`` is logged and counted;
+``session_status_change`` stores the new service state (``kfstate:<conversation_key>``) and
+is passed on as EVENT ``kf_session_status_change`` with ``extra["service_state"]``.
 
 Syncs run as background tasks owned by ``KfSyncer`` (the callback answers at once);
 ``close()`` cancels and awaits them on shutdown. A sync that fails for a transient reason
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -49,6 +51,7 @@ from bot.models import (
 from bot.outage import OutageBackoff
 from bot.pipeline import submit_inbound
 from bot.queue_worker import finish_or_cancel
+from bot.services import WELCOME_SHOWN, WelcomeHook
 from bot.storage.base import LockTimeout, ScheduledItem, Storage, StorageError
 from bot.wecom.client import WeComApiError, WeComClient, is_transient
 from bot.wecom.senders import kf_budget_key, kf_msgid, msgmenu_body, store_kf_state
@@ -162,6 +165,7 @@ class KfSyncer:
         *,
         dedup_ttl_s: int,
         welcome_menu: WelcomeMenu = default_welcome_menu,
+        welcome_hooks: Sequence[WelcomeHook] = (),
         page_limit: int = 1000,
         lock_timeout_s: float = 120.0,
         lock_wait_s: float = 60.0,
@@ -175,6 +179,7 @@ class KfSyncer:
         self._metrics = metrics
         self._dedup_ttl_s = dedup_ttl_s
         self._welcome_menu = welcome_menu
+        self._welcome_hooks = welcome_hooks
         self._page_limit = page_limit
         self._lock_timeout_s = lock_timeout_s
         self._lock_wait_s = lock_wait_s
@@ -343,8 +348,10 @@ class KfSyncer:
     async def _handle_event(self, item: dict[str, Any], event: dict[str, Any]) -> None:
         event_type = str(event.get("event_type", ""))
         if event_type == "enter_session":
-            await self._welcome(item, event)
             message = event_message(item, event, "kf_enter_session")
+            shown = await self._welcome(item, event, message)
+            if shown is not None:
+                message = event_message(item, {**event, WELCOME_SHOWN: shown}, "kf_enter_session")
         elif event_type == "session_status_change":
             state = await self._current_state(event)
             message = event_message(
@@ -359,18 +366,26 @@ class KfSyncer:
             return
         await submit_inbound(self._storage, message, self._dedup_ttl_s)
 
-    async def _welcome(self, item: dict[str, Any], event: dict[str, Any]) -> None:
+    async def _welcome(
+        self, item: dict[str, Any], event: dict[str, Any], message: InboundMessage
+    ) -> list[str] | None:
+        """Send the welcome; the option ids the doctor was shown, or None when none was sent."""
         code = event.get("welcome_code")
         if not code:
-            return  # no code: the doctor is already in a session
+            return None  # no code: the doctor is already in a session
         menu = self._welcome_menu(str(event.get("scene", "")), str(event.get("scene_param", "")))
+        for hook in self._welcome_hooks:
+            menu = await hook(message, menu)
+        body = msgmenu_body(menu)
         try:
             await self._client.kf_send_msg_on_event(
-                str(code), kf_msgid(str(item["msgid"]), 0), "msgmenu", msgmenu_body(menu)
+                str(code), kf_msgid(str(item["msgid"]), 0), "msgmenu", body
             )
         except WeComApiError as err:
             log.warning("kf welcome not sent", extra={"errcode": err.errcode})
             self._metrics.errors.labels("kf_welcome").inc()
+            return None
+        return [entry["click"]["id"] for entry in body["list"]]
 
     async def _current_state(self, event: dict[str, Any]) -> int:
         """The session's state after a change, stored for the human-mode gate."""

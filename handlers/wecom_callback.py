@@ -323,6 +323,7 @@ def add_routes(app: web.Application, *, welcome_menu: WelcomeMenu = default_welc
     async def callback_context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         client = app.get(WECOM)
+        services = app.get(SERVICES)
         syncer = (
             KfSyncer(
                 client,
@@ -330,6 +331,7 @@ def add_routes(app: web.Application, *, welcome_menu: WelcomeMenu = default_welc
                 app[METRICS],
                 dedup_ttl_s=settings.dedup_ttl_s,
                 welcome_menu=welcome_menu,
+                welcome_hooks=services.welcome_hooks if services is not None else (),
                 retry_s=settings.kf_sync_retry_s,
                 retries=settings.kf_sync_retries,
                 interval_s=settings.kf_sync_interval_s,
@@ -337,7 +339,6 @@ def add_routes(app: web.Application, *, welcome_menu: WelcomeMenu = default_welc
             if client is not None
             else None
         )
-        services = app.get(SERVICES)
         if syncer is not None and services is not None:  # the periodic kf sync
             services.scheduler.register(KF_POLL_SCHEDULE, syncer.poll)
         app[WECOM_CALLBACK] = WeComCallback(settings, app[STORAGE], app[METRICS], syncer)

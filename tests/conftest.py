@@ -57,6 +57,9 @@ def _isolated_settings(
         patch.setenv("VREP_PV_EXPORT_DIR", str(data / "pv"))
         patch.setenv("VREP_EMBEDDED_STORAGE", "memory")
         patch.setenv("VREP_HEAP_FREEZE", "false")  # a full collection per app start (bot.heap)
+        # Tests of other features talk to the bot as a doctor who consented outside the chat;
+        # tests/test_privacy*.py switch the notice on (privacy_notice=True).
+        patch.setenv("VREP_PRIVACY_NOTICE", "false")
         yield
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 def run_chat(stdin: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
     env["VREP_DATA_DIR"] = str(tmp_path / "data")
+    env["VREP_PRIVACY_NOTICE"] = "false"  # a doctor who consented outside the chat (#21)
     env["VREP_KB_DIR"] = os.environ["VREP_KB_DIR"]  # the session's embedded sample library
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat", *args],

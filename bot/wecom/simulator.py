@@ -102,6 +102,25 @@ _KF_MSGTYPES: Final = frozenset(
 )
 
 
+def _check_msgmenu(menu: dict[str, Any]) -> None:
+    """WeCom's msgmenu limits: head and tail at most 1024 bytes, at most 10 items, a click
+    item's id at most 64 and its label at most 128 bytes. Checked on the welcome
+    (send_msg_on_event) only: kf/send_msg menus whose head is a 2048-byte text chunk (the
+    outbox's "show the rest" menu) would fail it, see notes/privacy.md."""
+    items = menu.get("list", [])
+    if len(items) > 10:
+        raise _ApiError(INVALID_PARAMETER, "msgmenu has more than 10 items")
+    for part in ("head_content", "tail_content"):
+        if len(str(menu.get(part, "")).encode()) > 1024:
+            raise _ApiError(CONTENT_TOO_LONG, f"{part} size out of limit")
+    for item in items:
+        click = item.get("click", {}) if isinstance(item, dict) else {}
+        if len(str(click.get("id", "")).encode()) > 64:
+            raise _ApiError(INVALID_PARAMETER, "menu id longer than 64 bytes")
+        if len(str(click.get("content", "")).encode()) > 128:
+            raise _ApiError(CONTENT_TOO_LONG, "menu content size out of limit")
+
+
 @dataclass
 class RecordedCall:
     """One request the fake API received, with its errcode (or the HTTP status injected by
@@ -484,6 +503,8 @@ class FakeWeComServer:
         msgtype = body.get("msgtype")
         if msgtype not in ("text", "msgmenu") or msgtype not in body:
             raise _ApiError(INVALID_PARAMETER, "invalid msgtype")
+        if msgtype == "msgmenu":
+            _check_msgmenu(body["msgmenu"])
         target = self._welcome_codes.pop(str(body.get("code", "")), None)
         if target is None:
             raise _ApiError(INVALID_PARAMETER, "invalid or used welcome code")

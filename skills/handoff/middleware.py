@@ -78,7 +78,11 @@ class HumanModeGate:
             briefing.remember_turn(conversation, "bot", said, ctx.now)
         if ctx.profile is None:
             return
-        if message.kind is MessageKind.TEXT and not touches_adverse_event(ctx):
+        if (
+            ctx.profile.personalised
+            and message.kind is MessageKind.TEXT
+            and not touches_adverse_event(ctx)
+        ):
             products = ctx.data.get("products") or ()
             note_interests(ctx.profile, message.text, [str(p) for p in products])
         if conversation.unhelped_in_a_row >= NOT_HELPED_LIMIT and ctx.skill != "handoff":

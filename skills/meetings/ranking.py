@@ -15,8 +15,9 @@ def _matches(a: str, b: str) -> bool:
 
 
 def relevance(meeting: Meeting, profile: DoctorProfile | None) -> int:
-    """Specialty match (department or declared specialties) plus interest counts."""
-    if profile is None:
+    """Specialty match (department or declared specialties) plus interest counts; nothing for
+    a doctor who opted out of personalisation or has not agreed to the notice."""
+    if profile is None or not profile.personalised:
         return 0
     own = [*profile.specialties, *([profile.department] if profile.department else [])]
     score = 0

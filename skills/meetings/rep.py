@@ -168,7 +168,7 @@ async def _invite_one(
     registration = await service.registrations.get(meeting.id, doctor_id)
     if registration is not None and registration.status is not Status.CANCELLED:
         return "already_registered"
-    unreachable = reachability(profile, ctx.now)
+    unreachable = reachability(profile, ctx.now, unsolicited=True)
     if unreachable is not None:
         return unreachable.value
     locale = await doctor_locale(service, profile)
@@ -193,6 +193,7 @@ async def _invite_one(
             profile,
             (TextReply(text=invitation), menu),
             reference=f"meetings:invite:{meeting.id}:{doctor_id}:{ctx.message.message_id}",
+            unsolicited=True,
         )
     except Unreachable as err:  # the window closed between the check and the send
         return err.reason.value

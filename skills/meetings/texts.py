@@ -26,6 +26,9 @@ class Text:
 LIST_HEAD = Text(
     "近期学术会议（按您的专业推荐）：", "Upcoming academic meetings (ranked for your specialty):"
 )
+LIST_HEAD_BY_DATE = Text(  # personalisation off or not agreed to (privacy/)
+    "近期学术会议（按时间排序）：", "Upcoming academic meetings (by date):"
+)
 LIST_EMPTY = Text(
     "近期暂无可报名的学术会议。", "There are no upcoming academic meetings right now."
 )

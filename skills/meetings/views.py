@@ -25,7 +25,10 @@ def meeting_list(ctx: Context, meetings: list[Meeting]) -> MenuReply:
         for meeting in meetings[:MAX_LISTED]
     ]
     options.append(MenuOption(id="meetings:mine", label=texts.OPTION_MINE.get(ctx.locale)))
-    head = texts.LIST_HEAD if meetings else texts.LIST_EMPTY
+    ranked = (
+        texts.LIST_HEAD if ctx.profile and ctx.profile.personalised else texts.LIST_HEAD_BY_DATE
+    )
+    head = ranked if meetings else texts.LIST_EMPTY
     return MenuReply(
         head=head.get(ctx.locale),
         options=tuple(options),

@@ -14,9 +14,9 @@ from tests.meetings.helpers import meeting_entry, write_catalog
 def run_chat(stdin: str, catalog_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
     env["VREP_DATA_DIR"] = str(catalog_path.parent / "data")
+    env["VREP_PRIVACY_NOTICE"] = "false"  # a doctor who consented outside the chat (#21)
     env["VREP_KB_DIR"] = os.environ["VREP_KB_DIR"]  # the session's embedded sample library
     env["VREP_MEETINGS_FILE"] = str(catalog_path)
-    env["VREP_PRIVACY_NOTICE"] = "false"  # consented outside the chat, as in tests/conftest.py
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat", *args],
         input=stdin,

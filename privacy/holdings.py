@@ -1,0 +1,278 @@
+"""Where a doctor's personal data lives, section by section: what an export reads and what an
+erasure removes.
+
+Each section is a ``Holding`` (export the doctor's part; erase it, returning how many items
+went). Sections under a legal retention duty export a summary and erase nothing:
+adverse-event cases (pharmacovigilance) and the consent history (proof of lawful basis).
+The audit trail of messages is append-only in ``Storage``: it is exported (the doctor's own
+messages and the replies, identifiers masked) but cannot be erased here, so an erasure routes
+it to the data-protection contacts (``manual``).
+
+Every holding finds the doctor's data from the doctor id only, so a request can never reach
+another doctor's data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.audit import AUDIT_QUEUE
+from bot.middlewares import conversation_storage_key, load_conversation
+from bot.profiles import ProfileStore
+from bot.services import Services
+from privacy.records import ConsentRecords
+from skills.adverse_events.cases import CaseStore
+from skills.meetings.registrations import Status
+from skills.meetings.service import meetings_service
+from skills.qa.mi import MIStore
+
+TRANSCRIPT_SCAN_LIMIT = 100_000  # audit entries read for one export (Storage has no index)
+
+
+def conversations_key(doctor_id: str) -> str:
+    """Set of the conversation keys a doctor wrote in (kept by the consent middleware)."""
+    return f"privacy:convs:{doctor_id}"
+
+
+class Holding(Protocol):
+    name: str
+    retained: bool  # under a legal retention duty: exported, never erased
+
+    async def export(self, doctor_id: str) -> Any: ...
+
+    async def erase(self, doctor_id: str) -> int: ...
+
+
+async def conversation_keys(services: Services, doctor_id: str) -> list[str]:
+    """Every conversation of the doctor: the index plus the profile's last route."""
+    keys = set(await services.storage.set_members(conversations_key(doctor_id)))
+    profile = await ProfileStore(services.storage).get(doctor_id)
+    if profile is not None and profile.contact is not None:
+        keys.add(profile.contact.conversation_key)
+    return sorted(keys)
+
+
+class ProfileHolding:
+    name, retained = "profile", False
+
+    def __init__(self, services: Services) -> None:
+        self._storage = services.storage
+        self._profiles = ProfileStore(services.storage)
+
+    async def export(self, doctor_id: str) -> Any:
+        profile = await self._profiles.get(doctor_id)
+        return profile.model_dump(mode="json") if profile is not None else None
+
+    async def erase(self, doctor_id: str) -> int:
+        found = await self._profiles.get(doctor_id) is not None
+        await self._storage.delete(f"profile:{doctor_id}")
+        await self._storage.set_remove("profiles", doctor_id)
+        await self._storage.delete(f"hcp:request:{doctor_id}")
+        await self._storage.set_remove("hcp:pending", doctor_id)
+        return int(found)
+
+
+class ConversationHolding:
+    """Conversation state: language, form in progress, the rolling transcript."""
+
+    name, retained = "conversations", False
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def export(self, doctor_id: str) -> Any:
+        found = []
+        for key in await conversation_keys(self._services, doctor_id):
+            conversation = await load_conversation(self._services.storage, key)
+            if conversation is not None:
+                found.append(conversation.model_dump(mode="json", exclude={"last_seq"}))
+        return found
+
+    async def erase(self, doctor_id: str) -> int:
+        storage = self._services.storage
+        removed = 0
+        for key in await conversation_keys(self._services, doctor_id):
+            removed += await load_conversation(storage, key) is not None
+            await storage.delete(conversation_storage_key(key))
+        await storage.delete(conversations_key(doctor_id))
+        return removed
+
+
+class RegistrationHolding:
+    """Meeting registrations: a held seat is given up (the waitlist moves on), reminders are
+    cancelled, then the records go."""
+
+    name, retained = "meeting_registrations", False
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def export(self, doctor_id: str) -> Any:
+        found = await meetings_service(self._services).registrations.for_doctor(doctor_id)
+        return [registration.model_dump(mode="json") for registration in found]
+
+    async def erase(self, doctor_id: str) -> int:
+        service = meetings_service(self._services)
+        storage = self._services.storage
+        profile = await service.profiles.get_or_create(doctor_id)
+        registrations = await service.registrations.for_doctor(doctor_id)
+        for registration in registrations:
+            meeting = await service.meeting(registration.meeting_id)
+            if meeting is not None and registration.status is not Status.CANCELLED:
+                await service.cancel(meeting, profile)
+            await service.cancel_reminders(registration.meeting_id, doctor_id)
+            await storage.delete(f"meetings:reg:{registration.meeting_id}:{doctor_id}")
+            await storage.set_remove(f"meetings:by-meeting:{registration.meeting_id}", doctor_id)
+        await storage.delete(f"meetings:by-doctor:{doctor_id}")
+        return len(registrations)
+
+
+class MIRequestHolding:
+    name, retained = "mi_requests", False
+
+    def __init__(self, services: Services) -> None:
+        self._storage = services.storage
+
+    async def _requests(self, doctor_id: str) -> list[Any]:
+        every = await MIStore(self._storage).list(include_closed=True)
+        return [request for request in every if request.doctor_id == doctor_id]
+
+    async def export(self, doctor_id: str) -> Any:
+        return [request.model_dump(mode="json") for request in await self._requests(doctor_id)]
+
+    async def erase(self, doctor_id: str) -> int:
+        requests = await self._requests(doctor_id)
+        for request in requests:
+            await self._storage.delete(f"mi:{request.mi_id}")
+            await self._storage.set_remove("mi:all", request.mi_id)
+            await self._storage.set_remove("mi:open", request.mi_id)
+        await self._storage.delete(f"handoff:mi-open:{doctor_id}")
+        return len(requests)
+
+
+def _doctor_of(payload: dict[str, Any]) -> Any:
+    """Whose record it is: the doctor named in it, or the sender of a ``message``."""
+    if payload.get("kind") == "message":
+        return payload.get("sender")
+    return payload.get("doctor", payload.get("doctor_id"))
+
+
+async def audit_records(services: Services, doctor_id: str, kind: str) -> list[dict[str, Any]]:
+    """The doctor's audit records of ``kind`` (payload, with ``kind`` and ``at``), oldest first.
+
+    From the system of record when it is open (``services.records`` of #19: with it the audit
+    trail goes there instead of the storage stream), else from the storage stream ``audit``
+    (read without a consumer group, so nothing is delivered or created).
+    """
+    records = getattr(services, "records", None)  # present once records/ (#19) is merged
+    if records is not None:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = await records.search_audit(
+                doctor_id=doctor_id, kind=kind, offset=len(found), limit=500
+            )
+            found += [
+                {**(item.payload or {}), "kind": item.kind, "at": item.at.isoformat()}
+                for item in page.items
+            ]
+            if not page.items or len(found) >= page.total:
+                return sorted(found, key=lambda payload: str(payload["at"]))
+    entries = await services.storage.unacknowledged(
+        AUDIT_QUEUE, "privacy-export", count=TRANSCRIPT_SCAN_LIMIT
+    )
+    return [
+        entry.payload
+        for entry in entries
+        if entry.payload.get("kind") == kind and _doctor_of(entry.payload) == doctor_id
+    ]
+
+
+class TranscriptHolding:
+    """The audit trail's message records of the doctor (identifiers masked): exported; not
+    erasable here (the trail is append-only), so an erasure hands it to the DPO."""
+
+    name, retained = "transcripts", True
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def export(self, doctor_id: str) -> Any:
+        return [
+            {
+                "at": payload.get("at"),
+                "conversation": payload.get("conversation"),
+                "you": payload.get("text", ""),
+                "bot": [_reply_text(reply) for reply in payload.get("replies", [])],
+            }
+            for payload in await audit_records(self._services, doctor_id, "message")
+        ]
+
+    async def erase(self, doctor_id: str) -> int:
+        return 0
+
+
+def _reply_text(reply: dict[str, Any]) -> str:
+    if reply.get("type") == "menu":
+        labels = " / ".join(str(option.get("label", "")) for option in reply.get("options", []))
+        return f"{reply.get('head', '')} [{labels}]"
+    if reply.get("type") == "file":
+        return f"[{reply.get('filename', '')}]"
+    return str(reply.get("text") or reply.get("title") or "")
+
+
+class ConsentHolding:
+    name, retained = "consent_history", True
+
+    def __init__(self, records: ConsentRecords) -> None:
+        self._records = records
+
+    async def export(self, doctor_id: str) -> Any:
+        return [record.model_dump(mode="json") for record in await self._records.history(doctor_id)]
+
+    async def erase(self, doctor_id: str) -> int:
+        return 0
+
+
+class AdverseEventHolding:
+    """Adverse-event cases the doctor reported: kept by law for pharmacovigilance. The export
+    lists their ids and dates; each read is audited by the case store."""
+
+    name, retained = "adverse_event_reports", True
+
+    def __init__(self, services: Services, now: datetime) -> None:
+        self._services = services
+        self._now = now
+
+    async def export(self, doctor_id: str) -> Any:
+        settings = self._services.settings
+        store = CaseStore(
+            self._services.storage,
+            self._services.audit,
+            timezone=settings.timezone,
+            sla_h=settings.pv_sla_h,
+        )
+        found = []
+        for case_id in await store.case_ids():
+            case = await store.read(
+                case_id, reader="privacy", purpose="data-subject request", at=self._now
+            )
+            if case is not None and case.doctor_id == doctor_id:
+                found.append({"case_id": case_id, "reported_at": case.day0.isoformat()})
+        return found
+
+    async def erase(self, doctor_id: str) -> int:
+        return 0
+
+
+def holdings(services: Services, records: ConsentRecords, now: datetime) -> list[Holding]:
+    """Every section, in export order."""
+    return [
+        ProfileHolding(services),
+        RegistrationHolding(services),
+        MIRequestHolding(services),
+        ConversationHolding(services),
+        TranscriptHolding(services),
+        ConsentHolding(records),
+        AdverseEventHolding(services, now),
+    ]

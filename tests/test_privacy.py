@@ -1,0 +1,317 @@
+"""Privacy end to end through the kf callback: the full app, the fake WeCom API, what a doctor
+types and what crossed the seams (kf messages and uploaded files, the stored state, the audit
+trail). State that must survive (consent, a pending erasure confirmation) is tested on the
+durable backends, SQLite and Redis, across a restart of the bot."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.keys import SERVICES, STORAGE
+from bot.middlewares import load_conversation
+from bot.profiles import ProfileStore
+from bot.services import Services
+from bot.wecom.simulator import FakeWeComServer
+from privacy.holdings import audit_records
+from privacy.records import ConsentEvent
+from privacy.service import privacy_service
+from privacy.texts import AGREE_CLICK, ERASE_YES_CLICK, LATER_CLICK
+from skills.adverse_events.cases import CASES_SET
+from skills.meetings.registrations import Registration, RegistrationStore, Status
+from skills.qa.mi import MIStore
+from tests.test_handoff_wecom import kf_texts
+from tests.test_wecom_app import Bot, running_bots, until
+from tests.wecom_harness import CORP_ID, OPEN_KFID, SECRET
+
+DOCTOR = "wmPRIVACYDOC01"
+OTHER = "wmPRIVACYDOC02"
+DPO = "dpo_li"
+REPORT = "患者ZS，45岁男性，服用诺拉维后出现皮疹，已住院，目前好转"
+QUESTION = "达格列净在心衰患者中的临床试验疗效？"
+MEETING = "htn-2027-01"  # in the packaged sample catalog
+
+
+def _backend_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    if backend == "sqlite":
+        return {"embedded_storage": "sqlite"}
+    url: str = request.getfixturevalue("redis_url")
+    return {"redis_url": url, "redis_key_prefix": f"test-{uuid.uuid4().hex[:12]}:"}
+
+
+@asynccontextmanager
+async def _api() -> AsyncIterator[FakeWeComServer]:
+    """A fake WeCom API that outlives a bot's restart."""
+    api = FakeWeComServer(corp_id=CORP_ID, secret=SECRET)
+    await api.start()
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+@asynccontextmanager
+async def _bot(
+    tmp_path: Path, api: FakeWeComServer | None = None, **settings: Any
+) -> AsyncIterator[tuple[FakeWeComServer, Bot]]:
+    values = {"privacy_notice": True, "dpo_users": DPO, **settings}
+    async with running_bots(tmp_path, api=api, **values) as (made, (bot,)):
+        yield made, bot
+
+
+async def _say(api: FakeWeComServer, bot: Bot, text: str, who: str = DOCTOR) -> list[str]:
+    """The doctor types ``text`` on kf; what the bot sent back (texts and menu heads)."""
+    before = len(api.kf_sent)
+    await bot.sim.doctor_says(OPEN_KFID, who, text)
+    await until(lambda: len(api.kf_sent) > before)
+    await bot.drained()
+    return kf_texts(api)[before:]
+
+
+async def _click(api: FakeWeComServer, bot: Bot, click: str, label: str) -> list[str]:
+    before = len(api.kf_sent)
+    await bot.sim.doctor_clicks(OPEN_KFID, DOCTOR, click, label)
+    await until(lambda: len(api.kf_sent) > before)
+    await bot.drained()
+    return kf_texts(api)[before:]
+
+
+def _services(bot: Bot) -> Services:
+    return bot.app[SERVICES]
+
+
+async def _events(bot: Bot, doctor: str = DOCTOR) -> list[tuple[str, str, str]]:
+    history = await privacy_service(_services(bot)).records.history(doctor)
+    return [(r.event.value, r.notice_version, r.channel) for r in history]
+
+
+async def _interests(bot: Bot, doctor: str = DOCTOR) -> dict[str, int]:
+    profile = await ProfileStore(bot.app[STORAGE]).get(doctor)
+    assert profile is not None
+    return {**profile.topics, **profile.therapeutic_areas, **profile.products}
+
+
+def _menu_ids(api: FakeWeComServer, since: int) -> list[str]:
+    return [
+        item["click"]["id"]
+        for body in api.kf_sent[since:]
+        for item in body.get("msgmenu", {}).get("list", [])
+    ]
+
+
+def _welcomes(api: FakeWeComServer) -> list[dict[str, Any]]:
+    """The menus sent with enter_session welcome codes (errcode 0: WeCom took them)."""
+    calls = api.calls_to("kf/send_msg_on_event")
+    assert all(call.errcode == 0 and call.body is not None for call in calls)
+    return [call.body["msgmenu"] for call in calls if call.body is not None]
+
+
+async def test_the_kf_welcome_carries_the_notice_and_the_first_reply_does_not_repeat_it(
+    tmp_path: Path,
+) -> None:
+    url = "https://example.com/privacy"
+    async with _bot(tmp_path, privacy_policy_url=url) as (api, bot):
+        await bot.sim.doctor_enters(OPEN_KFID, DOCTOR)
+        await until(lambda: len(_welcomes(api)) == 1)
+        await bot.drained()
+        (welcome,) = _welcomes(api)
+        head = welcome["head_content"]
+        assert "医学信息助手" in head and "个人信息告知" in head and "Privacy notice" in head
+        assert "药物警戒" in head and url in head  # AEs to PV by law; the full policy
+        ids = [item["click"]["id"] for item in welcome["list"]]
+        assert ids[:2] == [AGREE_CLICK, LATER_CLICK] and "qa:ask" in ids
+        first = await _say(api, bot, QUESTION)
+        assert not any("个人信息告知" in text for text in first)  # shown once, in the welcome
+        assert await _events(bot) == []  # shown is not answered
+        assert await _interests(bot) == {}
+        await _click(api, bot, AGREE_CLICK, "同意 / Agree")  # the welcome's button
+        assert await _events(bot) == [("agreed", "1", "kf")]
+        notices = audit_records(_services(bot), DOCTOR, "message")
+        assert any(
+            r.get("annotations", {}).get("audit_privacy_notice") == "1" for r in await notices
+        )
+        await bot.sim.doctor_enters(OPEN_KFID, DOCTOR)  # the notice was answered
+        await until(lambda: len(_welcomes(api)) == 2)
+        assert "个人信息告知" not in _welcomes(api)[1]["head_content"]
+        assert AGREE_CLICK not in [i["click"]["id"] for i in _welcomes(api)[1]["list"]]
+        # A doctor whose welcome could not carry it (no welcome code: already in a session)
+        # gets the notice with the first reply, as before.
+        api.queue_event(OPEN_KFID, OTHER, {"event_type": "enter_session"})
+        await bot.sim.kf_notify(OPEN_KFID)
+        other = await _say(api, bot, "你好", who=OTHER)
+        assert "个人信息告知" in other[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_first_contact_not_now_agree_and_a_new_version_asks_again(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    settings = _backend_settings(backend, tmp_path, request)
+    async with _api() as api:
+        async with _bot(tmp_path, api, privacy_notice_version="7", **settings) as (_, bot):
+            first = await _say(api, bot, "你好")
+            assert "个人信息告知" in first[0] and "版本 7" in first[0]  # before anything else
+            assert "药物警戒" in first[0] and "本公司" in first[0]
+            assert _menu_ids(api, 0)[:2] == [AGREE_CLICK, LATER_CLICK]
+            assert "医学信息助手" in first[-1]  # the greeting is still answered
+            declined = await _say(api, bot, "不同意")  # a no, though it holds "同意"
+            assert "暂不同意" in declined[-1]
+            assert await _events(bot) == [("declined", "7", "kf")]
+            answer = await _say(api, bot, QUESTION)
+            assert not any("个人信息告知" in text for text in answer)  # answered: not asked again
+            assert await _interests(bot) == {}  # no interest profile before consent
+            await _say(api, bot, "隐私政策")
+            agreed = await _click(api, bot, AGREE_CLICK, "同意")
+            assert "已记录您的同意" in agreed[-1]
+            assert await _events(bot) == [("declined", "7", "kf"), ("agreed", "7", "kf")]
+            await _say(api, bot, QUESTION)
+            assert await _interests(bot)  # built now
+        async with _bot(tmp_path, api, privacy_notice_version="8", **settings) as (_, bot):
+            before = await _interests(bot)
+            again = await _say(api, bot, QUESTION)
+            assert "版本 8" in again[0]  # the new version asks again on the next contact
+            assert await _interests(bot) == before  # not extended until the new notice is agreed
+            await _say(api, bot, "好的")  # a typed yes right after the notice
+            assert (await _events(bot))[-1] == ("agreed", "8", "kf")
+
+
+async def test_an_adverse_event_before_consent_is_captured_and_the_doctor_told(
+    tmp_path: Path,
+) -> None:
+    async with _bot(tmp_path, embedded_storage="sqlite", pv_users="pv_chen") as (api, bot):
+        replies = await _say(api, bot, REPORT)
+        assert "个人信息告知" in replies[0]
+        assert any("什么时候" in text for text in replies)  # the report form goes on
+        assert any("依据法律" in text and "药物警戒" in text for text in replies[1:])
+        assert await bot.app[STORAGE].set_members(CASES_SET)  # the case is with PV
+        profile = await ProfileStore(bot.app[STORAGE]).get(DOCTOR)
+        assert profile is not None and not profile.contact_consented
+        assert await _events(bot) == []  # nothing decided: the notice is pending
+
+
+async def test_opt_out_clears_the_profile_and_stops_building_it(tmp_path: Path) -> None:
+    async with _bot(tmp_path, embedded_storage="sqlite") as (api, bot):
+        await _say(api, bot, "你好")
+        await _say(api, bot, "同意")
+        await _say(api, bot, QUESTION)
+        assert await _interests(bot)
+        off = await _say(api, bot, "关闭个性化推荐")
+        assert "已关闭个性化推荐" in off[-1]
+        assert await _interests(bot) == {}
+        await _say(api, bot, QUESTION)
+        assert await _interests(bot) == {}
+        assert [event for event, _, _ in await _events(bot)] == ["agreed", "personalisation_off"]
+        listed = await _click(api, bot, "meetings:list", "学术会议")
+        assert "按时间排序" in listed[-1]  # not ranked by a profile any more
+
+
+async def _seed(services: Services, doctor: str) -> None:
+    """A registration (holding a seat) and an MI request of ``doctor``."""
+    now = datetime.now(UTC)
+    store = RegistrationStore(services.storage)
+    await store.take_seat(MEETING, doctor, 300)
+    await store.save(
+        Registration(
+            meeting_id=MEETING, doctor_id=doctor, status=Status.REGISTERED, name=f"name-{doctor}",
+            hospital="示例医院", department="心内科", created_at=now, updated_at=now,
+        )
+    )  # fmt: skip
+    await MIStore(services.storage).create(
+        question=f"question-of-{doctor}", doctor_id=doctor, conversation_key=f"kf:x:{doctor}",
+        channel="kf", profile=None, at=now, response_hours=48,
+    )  # fmt: skip
+
+
+def _files(api: FakeWeComServer, since: int) -> dict[str, bytes]:
+    media = [body["file"]["media_id"] for body in api.kf_sent[since:] if "file" in body]
+    return dict(api.media[media_id] for media_id in media)
+
+
+async def test_my_data_exports_the_doctors_own_data_and_nobody_elses(tmp_path: Path) -> None:
+    async with _bot(tmp_path) as (api, bot):
+        for doctor in (DOCTOR, OTHER):
+            await _seed(_services(bot), doctor)
+            await _say(api, bot, "你好", who=doctor)
+            await _say(api, bot, f"同意 {doctor[-2:]}", who=doctor)
+        await _say(api, bot, "阿托伐他汀的用法用量", who=OTHER)
+        before = len(api.kf_sent)
+        summary = await _say(api, bot, "查看我得数据")  # with a typo
+        assert "数据概要" in summary[0] and "会议报名：1" in summary[0]
+        await until(lambda: len(_files(api, before)) == 2)  # files follow the summary
+        files = _files(api, before)
+        (json_name,) = [name for name in files if name.endswith(".json")]
+        (text_name,) = [name for name in files if name.endswith(".txt")]
+        document = json.loads(files[json_name])
+        assert document["doctor_id"] == DOCTOR
+        assert [r["meeting_id"] for r in document["meeting_registrations"]] == [MEETING]
+        assert [r["question"] for r in document["mi_requests"]] == [f"question-of-{DOCTOR}"]
+        assert [r["event"] for r in document["consent_history"]] == ["agreed"]
+        assert any("你好" in turn["you"] for turn in document["transcripts"])
+        assert document["profile"]["doctor_id"] == DOCTOR and document["conversations"]
+        everything = files[json_name].decode() + files[text_name].decode()
+        assert OTHER not in everything and "阿托伐他汀" not in everything
+        assert "会议报名" in files[text_name].decode()
+        routed = await _say(api, bot, "更正我的数据")  # needs a person: to the DPO
+        assert "数据保护负责人" in routed[-1]
+        assert any(body["touser"] == DPO and "correct" in str(body) for body in api.app_sent)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_delete_survives_a_restart_before_the_confirmation_and_keeps_pv_records(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    settings = {**_backend_settings(backend, tmp_path, request), "pv_users": "pv_chen"}
+    async with _api() as api:
+        async with _bot(tmp_path, api, **settings) as (_, bot):
+            await _seed(_services(bot), DOCTOR)
+            await _seed(_services(bot), OTHER)
+            await _say(api, bot, "你好")
+            await _say(api, bot, "同意")
+            await _say(api, bot, REPORT)  # an adverse-event case, kept by law
+            cases = await bot.app[STORAGE].set_members(CASES_SET)
+            assert cases
+            cancelled = await _say(api, bot, "删除我的数据")
+            assert "确认删除" in cancelled[-1] and "依法保留" in cancelled[-1]
+            assert "未被删除" in (await _say(api, bot, "不要删"))[-1]
+            await _say(api, bot, "删除我的数据")
+            assert "请回复" in (await _say(api, bot, "嗯…"))[-1]  # hesitant: asked again
+            assert "请回复" in (await _say(api, bot, "确任"))[-1]  # a typo: asked again
+            assert "未被删除" in (await _say(api, bot, "取消"))[-1]
+            assert await ProfileStore(bot.app[STORAGE]).get(DOCTOR) is not None
+            asked = await _say(api, bot, "delete my data")
+            assert "确认删除" in asked[-1] or "Delete your data" in asked[-1]
+        async with _bot(tmp_path, api, **settings) as (_, bot):  # restarted in between
+            storage = bot.app[STORAGE]
+            done = await _say(api, bot, "确认")
+            assert "deleted" in done[-1] or "已删除" in done[-1]
+            assert "pharmacovigilance" in done[-1] or "药物警戒" in done[-1]
+            assert await ProfileStore(storage).get(DOCTOR) is None
+            assert await RegistrationStore(storage).for_doctor(DOCTOR) == []
+            assert (await storage.seats(f"meeting:{MEETING}"))[0] == [OTHER]  # the seat is free
+            left = await MIStore(storage).list(include_closed=True)
+            assert [request.doctor_id for request in left] == [OTHER]
+            conversation = await load_conversation(storage, f"kf:{OPEN_KFID}:{DOCTOR}")
+            assert conversation is None or not conversation.data.get("handoff_transcript")
+            assert await storage.set_members(CASES_SET) == cases  # PV keeps the case
+            assert [e for e, _, _ in await _events(bot)][-1] == ConsentEvent.ERASED.value
+            assert any(body["touser"] == DPO for body in api.app_sent)  # audit trail: DPO
+            erasures = await audit_records(_services(bot), DOCTOR, "privacy_erasure")
+            assert [(e["doctor"], e["by"], e["channel"]) for e in erasures] == [
+                (DOCTOR, "doctor", "kf")
+            ]
+            # Asked again: the notice comes back (consent ended with the data), and a second
+            # erasure removes only what the new messages made (profile, conversation).
+            assert "个人信息告知" in (await _say(api, bot, "删除我的数据"))[0]
+            await _click(api, bot, ERASE_YES_CLICK, "确认删除")
+            last = (await audit_records(_services(bot), DOCTOR, "privacy_erasure"))[-1]
+            assert last["removed"] == {
+                "conversations": 1, "meeting_registrations": 0, "mi_requests": 0, "profile": 1
+            }  # fmt: skip
+            assert await RegistrationStore(storage).for_doctor(OTHER)  # another doctor untouched
