@@ -43,7 +43,7 @@ from bot.models import (
     TextReply,
     utcnow,
 )
-from bot.outbound import WECOM_TEXT_LIMIT_BYTES, ChannelSender, split_text, utf8_len
+from bot.outbound import ChannelSender, split_text, utf8_len
 from bot.outbox import Job, Outbox, Outcome, SaveProgress, SendFailed
 from bot.storage.base import Storage
 from bot.wecom.client import KfWrongStateError, WeComApiError, WeComClient, is_transient
@@ -55,6 +55,7 @@ KF_BUDGET_TTL_S: Final = 48 * 3600
 KF_WINDOW: Final = timedelta(seconds=KF_BUDGET_TTL_S)  # a held-back reply can wait this long
 KF_STATE_TTL_S: Final = 7 * 24 * 3600
 KF_MENU_MAX_ITEMS: Final = 10
+KF_MENU_HEAD_LIMIT_BYTES: Final = 1024  # head_content (and tail_content) of a kf msgmenu
 APP_CARD_MAX_BUTTONS: Final = 6
 MORE_CLICK_ID: Final = "kf:more"  # "show the rest" — handled by a skill via send_more
 # "I have another question": the help skill's click id (skills.help.HELP_CLICK), which answers
@@ -177,8 +178,9 @@ def render_kf(replies: Sequence[Reply]) -> list[KfUnit]:
     return units
 
 
-def _fits(text: str) -> bool:
-    return utf8_len(text) <= WECOM_TEXT_LIMIT_BYTES
+def _fits_menu_head(text: str) -> bool:
+    """A msgmenu's head_content holds at most 1024 bytes (half a text message's limit)."""
+    return utf8_len(text) <= KF_MENU_HEAD_LIMIT_BYTES
 
 
 def combine_units(units: list[KfUnit]) -> list[KfUnit]:
@@ -203,7 +205,7 @@ def combine_units(units: list[KfUnit]) -> list[KfUnit]:
             continue
         if packed and packed[-1].menu is None and not packed[-1].is_file:
             head = packed[-1].text + "\n\n" + menu.head
-            if _fits(head):
+            if _fits_menu_head(head):
                 packed[-1] = KfUnit(menu=menu.model_copy(update={"head": head}))
                 continue
         packed.append(unit)
@@ -247,7 +249,7 @@ def fit_budget(
     menu = invite(bool(held))
     if last.menu is None and not last.is_file:
         folded = last.as_text() + "\n\n" + menu.head
-        if _fits(folded):
+        if _fits_menu_head(folded):
             return [*send, KfUnit(menu=menu.model_copy(update={"head": folded}))], held
     if kept + 1 < remaining:  # a free slot after ``last`` (then nothing is held)
         return [*send, last, KfUnit(menu=menu)], held
