@@ -7,6 +7,7 @@ Speech is made by espeak-ng (AMR by sox, SILK by pysilk), images by Pillow with 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Awaitable
@@ -17,12 +18,13 @@ import pytest
 from aiohttp import web
 
 from bot.audit import AUDIT_QUEUE
-from bot.keys import STORAGE
+from bot.keys import RECORDS, STORAGE
 from bot.masking import mask_strings
 from bot.wecom.simulator import INVALID_MEDIA_ID, FakeWeComServer
 from media.audio import AudioError, to_pcm16k
 from media.sniff import MediaType, sniff
 from media.store import MediaStore
+from records.sink import AUDIT_GROUP
 from skills.adverse_events.cases import AECase
 from skills.adverse_events.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from skills.adverse_events.e2b import narrative
@@ -74,9 +76,15 @@ async def _say(api: FakeWeComServer, bot: Bot, text: str) -> list[str]:
 
 
 async def _audit(bot: Bot) -> list[dict[str, Any]]:
+    """The message records of the audit trail, read from the system of record once the audit
+    sink has moved everything there (it acknowledges and trims the storage stream)."""
     storage = bot.app[STORAGE]
-    trail = await storage.consume(AUDIT_QUEUE, "test-media", "t", count=10_000, block_ms=0)
-    return [entry.payload for entry in trail if entry.payload.get("kind") == "message"]
+    for _ in range(600):
+        if await storage.queue_depth(AUDIT_QUEUE, AUDIT_GROUP) == 0:
+            break
+        await asyncio.sleep(0.05)
+    trail = bot.app[RECORDS].audit_entries(kind="message")
+    return [{**record.payload, "kind": record.kind} async for record in trail if record.payload]
 
 
 def test_types_come_from_the_bytes_and_the_store_keeps_each_original_once(tmp_path: Path) -> None:
