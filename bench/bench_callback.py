@@ -160,6 +160,7 @@ def serve_bot(port: int, redis_url: str, api_base: str) -> None:
         redis_key_prefix=f"bench-{uuid.uuid4().hex[:8]}:",
         redis_allow_volatile=True,  # the throw-away Redis runs without AOF
         kb_sample_library=True,
+        pv_users="pv-officer",  # the app channel refuses to start without a PV recipient
         data_dir=data_dir,
         kb_dir=data_dir / "kb",
     )
