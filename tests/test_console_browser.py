@@ -41,7 +41,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run deploy/ensure-chromium.sh (make test does)")
+        pytest.fail(f"{CHROMIUM} is missing: run make test-packages")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
