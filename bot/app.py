@@ -226,7 +226,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """Build the webhook application; nothing is opened until the app starts."""
+    """Build the webhook application; nothing is opened until the app starts.
+
+    The roster is checked first (``SettingsError``), before the storage, models and database
+    open: a malformed one stops start-up at once.
+    """
+    handoff.check_set_up(settings, wecom_app=settings.wecom_api_configured)
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

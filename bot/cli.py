@@ -67,6 +67,7 @@ def _exit_promptly(code: int) -> NoReturn:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     if settings.log_level == "INFO":
         logging.getLogger().setLevel(logging.WARNING)  # keep the terminal for the conversation
+    handoff.check_set_up(settings, wecom_app=False)  # before the models load; no WeCom here
 
     async def open_bot(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
         storage = await stack.enter_async_context(open_storage(settings))

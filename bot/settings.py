@@ -335,6 +335,12 @@ class Settings(BaseSettings):
         return bool(self.wecom_corp_id and self.wecom_token and self.wecom_aes_key)
 
     @property
+    def wecom_api_configured(self) -> bool:
+        """True when the bot can call WeCom's API (corp id and app secret set): the condition
+        on which ``wecom_client_from_settings`` builds a client."""
+        return bool(self.wecom_corp_id and self.wecom_secret)
+
+    @property
     def pv_user_ids(self) -> tuple[str, ...]:
         """``pv_users`` split on commas, pipes or whitespace."""
         return tuple(user for user in re.split(r"[,|\s]+", self.pv_users) if user)
