@@ -236,3 +236,28 @@ async def test_another_patients_report_inside_the_form_opens_its_own_case(
     assert [source.text for source in (await bot.case(first.case_id)).sources] == [CLEAR_ZH]
     assert any(second.case_id in text and first.case_id in text for text in replies)
     assert await bot.form_step("doc1") == step  # the open form goes on
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "我有个病人65岁，LDL 4.5，该给他开诺拉维多少mg",
+        "门诊一位78岁老太太血脂高，要不要给她上诺拉维",
+    ],
+)
+async def test_a_question_the_classifier_is_sure_of_skips_the_confirmation(
+    storage: Storage, tmp_path: Path, question: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    verdict = await bot.ae.screener.screen(question)
+    assert verdict.confirm  # in the confirmation band on its own
+    replies = await bot.say(question)
+    assert replies and not _asked(replies)  # its skill answers instead
+    assert await bot.ae.store.case_ids() == []
+
+
+async def test_a_question_that_tells_of_an_event_is_still_asked_about(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(CONFIRM_ZH + "，要不要停药？"))
