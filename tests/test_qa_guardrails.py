@@ -12,8 +12,16 @@ from typing import Any
 import pytest
 
 from skills.qa.conditions import conditions_in
-from skills.qa.guardrails import is_comparative, is_individual_advice, strip_injection
-from skills.qa.label import populations_in
+from skills.qa.guardrails import (
+    OffLabelFinding,
+    check_off_label,
+    is_comparative,
+    is_individual_advice,
+    looks_like_comparison,
+    strip_injection,
+)
+from skills.qa.label import ProductLabel, frequencies_in, populations_in, routes_in
+from skills.qa.service import addresses
 from tests.qa_support import (
     approved_sentences,
     build_bot,
@@ -46,6 +54,9 @@ OFF_LABEL = [
     "Can Pulmaxin be used for COPD?",
     "Pulmaxin 800 µg twice daily?",
     "Is Pulmaxin approved for a 10-year-old with asthma?",
+    # Regimens the label's "once daily" does not give.
+    "诺维莎隔天吃一次可以吗",
+    "Norvexa twice a day ok?",
 ]
 COMPARATIVE = [
     "诺维莎和二甲双胍比哪个好？",
@@ -231,3 +242,76 @@ def test_homozygous_fh_is_not_covered_by_a_heterozygous_indication() -> None:
     assert all(
         c.covered_by([indication]) for c in conditions_in("heterozygous fh hypercholesterolaemia")
     )
+
+
+def _label(dose_text: str) -> ProductLabel:
+    return ProductLabel(
+        product="Tolvimex",
+        names=("tolvimex",),
+        indications=("primary hypercholesterolaemia",),
+        populations=frozenset({"adult"}),
+        dose_min_mg=5.0,
+        dose_max_mg=40.0,
+        weight_based=False,
+        dose_text=dose_text,
+        routes=frozenset(routes_in(dose_text)),
+        frequencies=frozenset(frequencies_in(dose_text)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("tolvimex every other day dosing", "regimen"),
+        ("tolvimex一周两次可以吗", "regimen"),
+        ("tolvimex bid?", "regimen"),
+        ("can tolvimex be given iv", "route"),
+        ("tolvimex可以磨碎鼻饲吗", "route"),
+        ("tolvimex 10 mg once daily in the evening?", None),
+        ("tolvimex每天一次 早上还是晚上吃", None),
+        ("is there an iv form of tolvimex", None),  # a formulation question, not a use
+        ("漏服一次tolvimex怎么办", None),
+    ],
+)
+def test_route_and_regimen_are_compared_with_the_label(text: str, kind: str | None) -> None:
+    """The label's dosing text ("orally once daily") gives the route and the frequency; a
+    question asking for another one is off-label, the label's own is not."""
+    label = _label("orally once daily, 5 mg to 40 mg")
+    assert label.routes == {"oral"} and label.frequencies == {1.0}
+    finding = check_off_label(text, {"Tolvimex": label}, [label])
+    assert (finding.kind if finding else None) == kind, (text, finding)
+
+
+def test_route_and_regimen_need_a_product_in_view() -> None:
+    label = _label("口服，每日一次 5 mg 至 40 mg")
+    assert check_off_label("哪些他汀可以隔天吃", {"Tolvimex": label}, []) is None
+
+
+def test_comparison_shape() -> None:
+    """A comparison without a verdict word; it declines only with the head's reading."""
+    for text in (
+        "tolvimex的肌痛比lipzor少吗",
+        "那跟可定比呢，哪个副作用小",
+        "is tolvimex as effective as lipzor",
+        "less myalgia than lipzor?",
+        "how does tolvimex stack up",
+    ):
+        assert looks_like_comparison(text), text
+    for text in ("tolvimex的起始剂量", "与安慰剂比呢", "tolvimex比例多少"):
+        assert not looks_like_comparison(text), text
+
+
+def test_a_renal_section_answers_a_ckd_dose_question_not_a_ckd_treatment_one() -> None:
+    passage = "Severe renal impairment (CrCl < 30 mL/min): do not exceed 10 mg once daily."
+    ckd = OffLabelFinding("indication", "chronic kidney disease")
+    assert addresses(passage, ckd, "tolvimex dose in ckd")
+    assert not addresses(passage, ckd, "can tolvimex treat ckd")
+    assert not addresses(passage, ckd, "tolvimex能治慢性肾病吗")
+
+
+async def test_another_drug_taken_with_ours_is_an_interaction_question(qa_kb: Any) -> None:
+    """The head reads "X plus clarithromycin" as off-label: with another drug named it is a
+    question about taking them together, which the label's interactions section answers."""
+    _, audit = await _replies(qa_kb, "Norvexa plus clarithromycin ok?")
+    assert "off_label" not in audit["guards"] and "comparative" not in audit["guards"], audit
+    assert audit["topic"].get("as", audit["topic"]["label"]) == "interactions", audit
