@@ -6,6 +6,7 @@ sentence that is not approved content, a citation or the skill's standard wordin
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -14,13 +15,20 @@ import pytest
 from skills.qa.conditions import conditions_in
 from skills.qa.guardrails import (
     OffLabelFinding,
+    asks_which_is_better,
     check_off_label,
     is_comparative,
     is_individual_advice,
     looks_like_comparison,
     strip_injection,
 )
-from skills.qa.label import ProductLabel, frequencies_in, populations_in, routes_in
+from skills.qa.label import (
+    ProductLabel,
+    frequencies_in,
+    populations_in,
+    products_named,
+    routes_in,
+)
 from skills.qa.service import addresses
 from tests.qa_support import (
     approved_sentences,
@@ -299,6 +307,8 @@ def test_comparison_shape() -> None:
         assert looks_like_comparison(text), text
     for text in ("tolvimex的起始剂量", "与安慰剂比呢", "tolvimex比例多少"):
         assert not looks_like_comparison(text), text
+    assert asks_which_is_better("那跟lipzor比呢，哪个副作用小")
+    assert not asks_which_is_better("tolvimex哪个规格最小")  # no comparison's shape
 
 
 def test_a_renal_section_answers_a_ckd_dose_question_not_a_ckd_treatment_one() -> None:
@@ -315,3 +325,14 @@ async def test_another_drug_taken_with_ours_is_an_interaction_question(qa_kb: An
     _, audit = await _replies(qa_kb, "Norvexa plus clarithromycin ok?")
     assert "off_label" not in audit["guards"] and "comparative" not in audit["guards"], audit
     assert audit["topic"].get("as", audit["topic"]["label"]) == "interactions", audit
+
+
+def test_a_product_named_with_one_typo_is_still_in_view() -> None:
+    """The guardrails compare a question with the label of the product it names: a typo in
+    the name ("托维没", "tolvmex") must not leave the question without one."""
+    label = dataclasses.replace(_label("orally once daily"), names=("托维美", "tolvimex"))
+    labels = {"Tolvimex": label}
+    for text in ("托维没能不能隔天吃", "can tolvmex be given iv", "tolviimex bid?"):
+        assert products_named(text, labels) == [label], text
+    for text in ("维美能不能隔天吃", "tolv dose", "他汀类有哪些"):
+        assert products_named(text, labels) == [], text

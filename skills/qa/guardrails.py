@@ -55,9 +55,15 @@ _COMPARATIVE = re.compile(
 # before ("比以前多"), so it counts only with the category head's comparative reading.
 _COMPARISON_SHAPE = re.compile(
     r"比(?![较例率值重如方])[^，。？?!！]{1,15}(?:少|多|低|高|小|大|轻|重|弱|慢)"
-    r"|(?:和|与|跟|同).{1,20}比(?:呢|吗|一下|如何)?(?:[，。？?!！]|$)|哪(?:个|种|一个).{0,8}(?:少|多|低|高|小|大|轻)"
+    r"|(?:和|与|跟|同).{1,20}比(?:呢|吗|一下|如何)?(?:[，。？?!！]|$)"
     r"|\bas\s+(?:\w+\s+){1,2}as\b|\b(?:less|more|fewer|lower|higher)\s+(?:\w+\s+){0,2}than\b"
     r"|\bstacks?\s+up|\bon\s+par\b|\bmeasures?\s+up|\bhow\s+does\s+it\s+compare"
+)
+# Asking which of two is better on something ("哪个副作用小", "which one has fewer"): with a
+# comparison's shape it is a comparison whatever the head reads ("那跟可定比呢，哪个副作用小").
+_WHICH_ONE = re.compile(
+    r"哪(?:个|种|一个|一种).{0,8}(?:少|多|低|高|小|大|轻|好|强|安全)"
+    r"|\bwhich\s+(?:one|of\s+(?:them|the\s+two)|is)\b"
 )
 _PLACEBO = re.compile(r"安慰剂|placebo")
 _OTHER_PRODUCTS = re.compile(r"竞品|其他|别的|另一|同类|\b(?:other|another|competitor\w*|rival)\b")
@@ -139,6 +145,11 @@ def looks_like_comparison(text: str) -> bool:
     return bool(_COMPARISON_SHAPE.search(norm)) and not (
         _PLACEBO.search(norm) and not _OTHER_PRODUCTS.search(norm)
     )
+
+
+def asks_which_is_better(text: str) -> bool:
+    """A comparison's shape and a "which one" question together (see ``_WHICH_ONE``)."""
+    return looks_like_comparison(text) and bool(_WHICH_ONE.search(normalise(text)))
 
 
 def asks_treatment(text: str) -> bool:

@@ -247,5 +247,39 @@ def build_labels(metas: Iterable[LabelMeta], today: date) -> dict[str, ProductLa
 
 
 def products_named(text: str, labels: dict[str, ProductLabel]) -> list[ProductLabel]:
-    """The products a (normalised) text names, most specific name first."""
-    return [label for label in labels.values() if any(n in text for n in label.names)]
+    """The products a (normalised) text names; when none exactly, those named with one typo
+    ("诺拉为", "noravx"): the guardrails then still know which label the question is about."""
+    exact = [label for label in labels.values() if any(n in text for n in label.names)]
+    return exact or [
+        label for label in labels.values() if any(_typo_of(n, text) for n in label.names)
+    ]
+
+
+_LATIN_NAME = re.compile(r"[a-z]{6,}")
+_CJK_NAME = re.compile(r"[\u4e00-\u9fff]{3,}")
+
+
+def _typo_of(name: str, text: str) -> bool:
+    """Whether ``text`` has ``name`` with one edit, its first character kept: a changed
+    character in a Chinese name of three or more characters; a changed, dropped or added
+    letter in a Latin name of six or more letters (shorter names are too easily hit)."""
+    if _CJK_NAME.fullmatch(name):
+        sizes: tuple[int, ...] = (len(name),)
+    elif _LATIN_NAME.fullmatch(name):
+        sizes = (len(name) - 1, len(name), len(name) + 1)
+    else:
+        return False
+    for start, char in enumerate(text):
+        if char == name[0] and any(_one_edit(name, text[start : start + n]) for n in sizes):
+            return True
+    return False
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Exactly one substitution, insertion or deletion turns ``a`` into ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))

@@ -45,6 +45,7 @@ from skills.qa.guardrails import (
     Guard,
     OffLabelFinding,
     asks_treatment,
+    asks_which_is_better,
     check_off_label,
     is_comparative,
     is_individual_advice,
@@ -493,6 +494,7 @@ class QAService:
         # named without that shape is more often taken together with ours (an interaction).
         if (
             is_comparative(question)
+            or asks_which_is_better(question)
             or (guard_sure and sure == "comparative")
             or (sure == "comparative" and looks_like_comparison(question))
         ):
