@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.models import MenuReply
 from skills.qa.conditions import conditions_in
 from skills.qa.guardrails import (
     OffLabelFinding,
@@ -336,3 +337,15 @@ def test_a_product_named_with_one_typo_is_still_in_view() -> None:
         assert products_named(text, labels) == [label], text
     for text in ("维美能不能隔天吃", "tolv dose", "他汀类有哪些"):
         assert products_named(text, labels) == [], text
+
+
+async def test_individual_advice_goes_to_medical_information_not_a_rep(qa_kb: Any) -> None:
+    """Two advice questions in a row: each offers an MI request only, and neither counts as
+    "not helped" (which would page a sales rep with the patient's details)."""
+    _, dispatcher, _ = build_bot(qa_kb)
+    for text in INDIVIDUAL_PARAPHRASES:
+        ctx = await dispatcher.feed(message(text))
+        assert "individual_advice" in ctx.data["audit_qa"]["guards"], text
+        menu = [o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options]
+        assert "handoff:rep" not in menu and "qa:mi" in menu, menu
+        assert not ctx.data.get("audit_not_helped")

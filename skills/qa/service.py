@@ -577,9 +577,11 @@ class QAService:
                     ctx.conversation.data[PENDING_KEY] = question
                     ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
                     return
+            if individual:  # advice on one patient is for medical information, not a rep
+                self._decline(ctx, texts.individual_no_information(locale), question)
+                return
             ctx.conversation.data[PENDING_KEY] = question
-            text = texts.individual_no_information if individual else texts.no_information
-            ctx.reply(text(locale), self._offer_menu(ctx))
+            ctx.reply(texts.no_information(locale), self._offer_menu(ctx))
             await self._not_helped(ctx, question)
             return
         passages = select_passages(passing, locale)
@@ -697,9 +699,10 @@ class QAService:
         return ctx.profile is not None and ctx.profile.verified
 
     def _decline(self, ctx: Context, text: str, question: str) -> None:
-        """Off-label and comparative requests go to medical information only, never to a
-        sales rep: the menu offers an MI request, and the decline does not count toward the
-        "not helped twice" escalation (it resets the count)."""
+        """Off-label and comparative requests, and advice on one patient the label does not
+        answer, go to medical information only, never to a sales rep: the menu offers an MI
+        request, and the decline does not count toward the "not helped twice" escalation (it
+        resets the count), so the patient's details never reach a rep's card."""
         ctx.conversation.data[PENDING_KEY] = question
         ctx.conversation.unhelped_in_a_row = 0
         ctx.reply(text, _menu(ctx, ctx.t("您可以选择：", "You can choose:"), CLICK_MI))
