@@ -97,7 +97,7 @@ async def seed(records: Records) -> None:
         await records.append_audit("handoff", at, handoff(event, "H-2", "d-b", **fields))
 
     meeting = {"meeting": "M-1", "compliance_code": "CC-1"}
-    for kind, doctor, fields in (
+    steps: tuple[tuple[str, str, dict[str, Any]], ...] = (
         ("meeting_invitation", "d-a", {"sent": True, "rep": "rep_a"}),
         ("meeting_invitation", "d-b", {"sent": True, "rep": "rep_b"}),
         ("meeting_invitation", "d-c", {"sent": False, "reason": "unreachable"}),
@@ -107,8 +107,9 @@ async def seed(records: Records) -> None:
         ("meeting_reminder", "d-a", {"reminder": "hour"}),
         ("meeting_reminder", "d-a", {"reminder": "followup"}),
         ("meeting_feedback", "d-a", {"score": 5}),
-    ):
-        await records.append_audit(kind, at, {**meeting, "doctor": doctor, **fields})
+    )
+    for kind, doctor, step in steps:
+        await records.append_audit(kind, at, {**meeting, "doctor": doctor, **step})
 
 
 async def test_every_figure_comes_from_the_projected_audit_trail(records: Records) -> None:
