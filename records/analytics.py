@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.models import (
@@ -116,11 +116,16 @@ class HandoffFigures:
     per_rep: list[RepResponse]
 
 
-def week_bucket(column: Any, weeks: Sequence[datetime]) -> Any:
-    """The index of the week ``column`` falls in (latest bound first; NULL before the first)."""
+def week_bucket(column: Any, weeks: Sequence[datetime], low: int = 0, high: int = -1) -> Any:
+    """The index of the week ``column`` falls in, as nested ``CASE``s that halve the weeks
+    (six comparisons a row for a year, where one flat ``CASE`` per week made 52)."""
+    high = len(weeks) if high < 0 else high
+    if high - low == 1:
+        return literal(low)
+    middle = (low + high) // 2
     return case(
-        *[(column >= start, index) for index, start in reversed(list(enumerate(weeks)))],
-        else_=None,
+        (column < weeks[middle], week_bucket(column, weeks, low, middle)),
+        else_=week_bucket(column, weeks, middle, high),
     )
 
 
@@ -229,14 +234,16 @@ async def content_gaps(session: AsyncSession, query: AnalyticsQuery) -> list[Gap
         if question is not None  # excluded by the query; mypy cannot tell
     ]
     if not query.product:  # MI requests name no product of their own
-        requested = select(MIRequestRecord.question, MIRequestRecord.created_at).where(
+        newest = func.max(MIRequestRecord.created_at)
+        requested = select(MIRequestRecord.question, func.count(), newest).where(
             _period(MIRequestRecord.created_at, query)
         )
         requested = _by_doctor(requested, MIRequestRecord.doctor_id, query)
+        requested = requested.group_by(MIRequestRecord.question)
         rows += [
-            (question, None, 0, 1, at)
-            for question, at in await session.execute(
-                requested.order_by(MIRequestRecord.created_at.desc()).limit(GAP_ROWS)
+            (question, None, 0, count, at)
+            for question, count, at in await session.execute(
+                requested.order_by(newest.desc()).limit(GAP_ROWS)
             )
         ]
     return group_similar(rows)

@@ -230,9 +230,11 @@ class DoctorMessage(Base):
     """
 
     __tablename__ = "doctor_messages"
+    # Covering indexes: the weekly figures read the index alone (a period, or a team's reps
+    # over a period), never the rows with their question text.
     __table_args__ = (
-        Index("ix_doctor_messages_at_rep_id", "at", "rep_id"),
-        Index("ix_doctor_messages_rep_id_at", "rep_id", "at"),
+        Index("ix_doctor_messages_period", "at", "rep_id", "topic", "product", "answered", "gap"),
+        Index("ix_doctor_messages_team", "rep_id", "at", "topic", "product", "answered", "gap"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -256,7 +258,10 @@ class DocumentUse(Base):
     """One approved document cited in an answer (the console's "used most")."""
 
     __tablename__ = "document_uses"
-    __table_args__ = (Index("ix_document_uses_at_doc_id", "at", "doc_id"),)
+    __table_args__ = (  # covering, as for doctor_messages
+        Index("ix_document_uses_period", "at", "rep_id", "product", "doc_id", "approval_code"),
+        Index("ix_document_uses_team", "rep_id", "at", "product", "doc_id", "approval_code"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -265,7 +270,7 @@ class DocumentUse(Base):
     doc_id: Mapped[str] = mapped_column(String(256))
     approval_code: Mapped[str | None] = mapped_column(String(128))
     version: Mapped[str | None] = mapped_column(String(64))
-    rep_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    rep_id: Mapped[str | None] = mapped_column(String(128))
     product: Mapped[str | None] = mapped_column(String(128))
     last_event_at: Mapped[datetime] = mapped_column(index=True)
 

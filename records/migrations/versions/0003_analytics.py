@@ -1,9 +1,10 @@
 """Analytics: doctors' messages, cited documents, doctors' reps and handoffs projected from
-the audit trail; the meeting funnel's steps; indexes for the console's period queries.
+the audit trail; the meeting funnel's steps; (covering) indexes for the console's period
+queries.
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-07 15:49:43.957776
+Create Date: 2026-12-07 16:18:00
 """
 
 from __future__ import annotations
@@ -45,14 +46,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_doctor_messages")),
     )
     with op.batch_alter_table("doctor_messages", schema=None) as batch_op:
-        batch_op.create_index("ix_doctor_messages_at_rep_id", ["at", "rep_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_doctor_messages_doctor_id"), ["doctor_id"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_doctor_messages_last_event_at"), ["last_event_at"], unique=False
         )
-        batch_op.create_index("ix_doctor_messages_rep_id_at", ["rep_id", "at"], unique=False)
+        batch_op.create_index(
+            "ix_doctor_messages_period",
+            ["at", "rep_id", "topic", "product", "answered", "gap"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_doctor_messages_team",
+            ["rep_id", "at", "topic", "product", "answered", "gap"],
+            unique=False,
+        )
 
     op.create_table(
         "doctor_reps",
@@ -82,11 +91,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_document_uses")),
     )
     with op.batch_alter_table("document_uses", schema=None) as batch_op:
-        batch_op.create_index("ix_document_uses_at_doc_id", ["at", "doc_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_document_uses_last_event_at"), ["last_event_at"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_document_uses_rep_id"), ["rep_id"], unique=False)
+        batch_op.create_index(
+            "ix_document_uses_period",
+            ["at", "rep_id", "product", "doc_id", "approval_code"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_document_uses_team",
+            ["rep_id", "at", "product", "doc_id", "approval_code"],
+            unique=False,
+        )
 
     op.create_table(
         "handoff_records",
@@ -160,9 +177,9 @@ def downgrade() -> None:
 
     op.drop_table("handoff_records")
     with op.batch_alter_table("document_uses", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_document_uses_rep_id"))
+        batch_op.drop_index("ix_document_uses_team")
+        batch_op.drop_index("ix_document_uses_period")
         batch_op.drop_index(batch_op.f("ix_document_uses_last_event_at"))
-        batch_op.drop_index("ix_document_uses_at_doc_id")
 
     op.drop_table("document_uses")
     with op.batch_alter_table("doctor_reps", schema=None) as batch_op:
@@ -170,9 +187,9 @@ def downgrade() -> None:
 
     op.drop_table("doctor_reps")
     with op.batch_alter_table("doctor_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_doctor_messages_rep_id_at")
+        batch_op.drop_index("ix_doctor_messages_team")
+        batch_op.drop_index("ix_doctor_messages_period")
         batch_op.drop_index(batch_op.f("ix_doctor_messages_last_event_at"))
         batch_op.drop_index(batch_op.f("ix_doctor_messages_doctor_id"))
-        batch_op.drop_index("ix_doctor_messages_at_rep_id")
 
     op.drop_table("doctor_messages")
