@@ -200,7 +200,8 @@ class Records:
         )
         await self._project(PeopleRepository(session), kind, at, payload)
         activity = ActivityRepository(session)
-        if kind == "message" and "audit_rep" in (payload.get("annotations") or {}):
+        doctor_said = "audit_rep" in (payload.get("annotations") or {})
+        if kind == "message" and doctor_said and payload.get("inbound_kind") != "event":
             await activity.add_message(at, payload)
         elif kind == "handoff":
             await activity.add_handoff_event(at, payload)

@@ -26,7 +26,8 @@ class ActivityRepository:
 
     async def add_message(self, at: datetime, payload: dict[str, Any]) -> None:
         """Project a doctor's ``message`` audit record (``annotations.audit_rep`` marks one:
-        the handoff gate sets it, None when the doctor has no rep yet)."""
+        the handoff gate sets it, None when the doctor has no rep yet; the caller leaves out
+        events such as entering the kf session, which are no messages)."""
         notes = payload.get("annotations") or {}
         qa = notes.get("audit_qa") or {}
         rep = _text(notes.get("audit_rep"))

@@ -52,6 +52,8 @@ async def seed(
     unclear = message("d-b", rep_b, "嗯", topic=None, gap=True)  # no retrieval: not a gap
     await records.append_audit("message", at + timedelta(weeks=2), unclear)
     await records.append_audit("message", at, {"sender": rep_a, "text": "/help"})  # a rep's
+    entered = message("d-a", rep_a, "", topic=None) | {"inbound_kind": "event"}
+    await records.append_audit("message", at, entered)  # entering the kf session: no message
     before = message("d-a", rep_a, "old", cited=["SR-OLD"])
     await records.append_audit("message", MONDAY - timedelta(seconds=1), before)
 
