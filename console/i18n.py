@@ -181,6 +181,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "That team or rep is not one you manage.",
     ),
     "analytics_bad_period": ("无法识别该时间段。", "That period is not one of the choices."),
+    "analytics_no_records": (
+        "分析需要记录系统（records/，SQL 数据库），当前未打开。",
+        "Analytics need the system of record (records/, the SQL database); it is not open.",
+    ),
     "analytics_reset": ("返回默认视图", "Back to the default view"),
     "questions_per_week": ("每周医生消息", "Doctors' messages per week"),
     "questions_hint": (

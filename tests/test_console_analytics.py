@@ -94,9 +94,15 @@ async def test_an_admin_sees_everyone_narrows_by_team_and_exports(setup: Setup) 
     ]
 
 
-async def test_a_rep_cannot_open_analytics(setup: Setup) -> None:
-    client, _services = setup
+async def test_a_rep_cannot_open_analytics_and_without_records_the_page_says_so(
+    setup: Setup,
+) -> None:
+    client, services = setup
     await sign_in(client, "rep_zhang")
     status, html = await page(client)
     assert status == 403 and "SR-1" not in html
     assert (await client.get("/console/analytics/gaps.csv")).status == 403
+    await sign_in(client, "msl_chen")
+    services.records = None
+    status, html = await page(client)
+    assert status == 503 and "records/" in html

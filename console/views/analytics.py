@@ -49,7 +49,8 @@ class Scope:
 
 
 class FilterRefused(Exception):
-    """A filter outside the member's scope or not understood; ``key`` names the message."""
+    """A filter outside the member's scope or not understood (or no system of record to ask);
+    ``key`` names the message."""
 
     def __init__(self, key: str) -> None:
         super().__init__(key)
@@ -115,8 +116,8 @@ async def _report(request: web.Request) -> tuple[AnalyticsReport, Scope, int]:
     product = params.get("product", "").strip()[:128] or None
     query = AnalyticsQuery(starts, end, product=product, reps=scope.allowed)
     records = services.records
-    if records is None:
-        raise web.HTTPServiceUnavailable(text="the system of record is not open")
+    if records is None:  # the app always opens it; a host without it gets a clear page
+        raise FilterRefused("no_records")
     return await records.analytics(query), scope, weeks
 
 
@@ -140,7 +141,8 @@ async def overview(request: web.Request) -> web.Response:
     try:
         found, scope, weeks = await _report(request)
     except FilterRefused as refused:
-        return render(request, "analytics.html", {"refused": refused.key}, status=400)
+        status = 503 if refused.key == "no_records" else 400
+        return render(request, "analytics.html", {"refused": refused.key}, status=status)
     services = services_of(request)
     roster = handoff.get_service(services).roster
     questions = found.questions
