@@ -51,7 +51,7 @@ def create_app() -> web.Application:
     app.router.add_get("/managers", managers.handoffs)
     app.router.add_get("/compliance/audit", compliance.audit_search)
     app.router.add_get("/analytics", analytics.overview)
-    app.router.add_get("/analytics/gaps.csv", analytics.gaps_export)
+    app.router.add_get(analytics.EXPORT_ROUTE, analytics.export)
     app.router.add_get("/compliance/audit/export", compliance.audit_export)
     app.router.add_get("/compliance/chain", compliance.chain_check)
     return app

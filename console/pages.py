@@ -28,7 +28,7 @@ AREAS: Final = (
     ("content", "/content", frozenset({Role.ADMIN})),
     ("managers", "/managers", frozenset({Role.MANAGER, Role.ADMIN})),
     ("compliance", "/compliance/audit", frozenset({Role.ADMIN})),
-    ("analytics", "/analytics", frozenset({Role.ADMIN, Role.MSL})),
+    ("analytics", "/analytics", frozenset({Role.ADMIN, Role.MSL, Role.MANAGER})),
 )
 """(name, path, roles that open it) of every area the console has, in the nav's order."""
 

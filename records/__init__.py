@@ -10,9 +10,9 @@ The seam:
 - ``Records``: writers (``append_audit``, ``save_case``, ``save_delivery``,
   ``acknowledge_case``, ``case_event``, ``save_mi``, ``assign_mi``) and readers that return
   frozen dataclasses from ``records.results`` (``case_queue`` → ``Page[CaseSummary]``,
-  ``case_detail``, ``mi_requests``, ``search_audit``, ``audit_entries``, ``verify_audit`` →
-  ``ChainCheck``, ``consents``, ``verifications``, ``registrations``), and
-  ``enforce_retention``.
+  ``case_detail``, ``mi_requests``, ``analytics`` → ``AnalyticsReport``, ``search_audit``,
+  ``audit_entries``, ``verify_audit`` → ``ChainCheck``, ``consents``, ``verifications``,
+  ``registrations``), and ``enforce_retention``.
 - ``schema_status(records)`` for ``/readyz``; ``install_retention`` arms the daily job.
 
 Storage (Redis or the embedded store) keeps queues, locks, dedup and conversation state.
@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
+from records.analytics import AnalyticsQuery, AnalyticsReport
 from records.chain import ChainCheck
 from records.database import (
     RecordsUnavailable,
@@ -64,6 +65,8 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
 
 __all__ = [
+    "AnalyticsQuery",
+    "AnalyticsReport",
     "AuditQuery",
     "AuditRecord",
     "CaseDetail",

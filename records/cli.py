@@ -99,7 +99,10 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
             RetentionPolicy.from_settings(settings), datetime.now(UTC), dry_run=args.dry_run
         )
     verb = "would remove" if args.dry_run else "removed"
-    counts = ", ".join(f"{len(ids)} {kind}" for kind, ids in report.removed.items() if ids)
+    counts = ", ".join(
+        [f"{len(ids)} {kind}" for kind, ids in report.removed.items() if ids]
+        + [f"{count} {kind}" for kind, count in report.pruned.items()]
+    )
     print(f"{verb}: {counts or 'nothing'}; audit records redacted: {report.redacted_audit}")
     return 0
 

@@ -18,7 +18,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -100,7 +102,7 @@ class AECaseRecord(Base):
     channel: Mapped[str] = mapped_column(String(32))
     day0: Mapped[datetime]
     due_at: Mapped[datetime] = mapped_column(index=True)
-    opened_at: Mapped[datetime]
+    opened_at: Mapped[datetime] = mapped_column(index=True)
     submitted_at: Mapped[datetime | None]
     serious: Mapped[bool] = mapped_column(Boolean, default=False)
     incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -149,7 +151,7 @@ class MIRequestRecord(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     doctor_id: Mapped[str] = mapped_column(String(128), index=True)
     question: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
     respond_by: Mapped[datetime] = mapped_column(index=True)
     closed_at: Mapped[datetime | None]
     closed_by: Mapped[str | None] = mapped_column(String(128))
@@ -206,5 +208,99 @@ class MeetingRegistration(Base):
     compliance_code: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(32))  # the last meeting_* kind seen
     registered_at: Mapped[datetime | None]
+    # The meeting funnel: when the doctor first reached each step (None: not reached).
+    invited_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    attended_at: Mapped[datetime | None]  # the follow-up after the meeting went out
+    feedback_at: Mapped[datetime | None]
+    feedback_score: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]]
+    last_event_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DoctorMessage(Base):
+    """A doctor's message as analytics needs it, projected from its ``message`` audit record.
+
+    The audit record keeps the transcript (masked) in a JSON payload no database can group
+    by; this row keeps the few columns the console's charts filter and count on: when, whose
+    doctor (``rep_id``: the doctor's assigned rep then, for team and rep filters), which
+    product and topic, and whether approved content answered. ``question`` is kept only for
+    a content gap (the masked text Medical Affairs needs); retention removes these rows with
+    the transcripts.
+    """
+
+    __tablename__ = "doctor_messages"
+    # Covering indexes: the weekly figures read the index alone (a period, or a team's reps
+    # over a period), never the rows with their question text.
+    __table_args__ = (
+        Index("ix_doctor_messages_period", "at", "rep_id", "topic", "product", "answered", "gap"),
+        Index("ix_doctor_messages_team", "rep_id", "at", "topic", "product", "answered", "gap"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime]
+    doctor_id: Mapped[str] = mapped_column(String(128), index=True)
+    rep_id: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(32))
+    skill: Mapped[str | None] = mapped_column(String(64))
+    intent: Mapped[str | None] = mapped_column(String(64))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    product: Mapped[str | None] = mapped_column(String(128))
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    gap: Mapped[bool] = mapped_column(Boolean, default=False)
+    question: Mapped[str | None] = mapped_column(Text)
+    last_event_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DocumentUse(Base):
+    """One approved document cited in an answer (the console's "used most")."""
+
+    __tablename__ = "document_uses"
+    __table_args__ = (  # covering, as for doctor_messages
+        Index("ix_document_uses_period", "at", "rep_id", "product", "doc_id", "approval_code"),
+        Index("ix_document_uses_team", "rep_id", "at", "product", "doc_id", "approval_code"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime]
+    doc_id: Mapped[str] = mapped_column(String(256))
+    approval_code: Mapped[str | None] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(64))
+    rep_id: Mapped[str | None] = mapped_column(String(128))
+    product: Mapped[str | None] = mapped_column(String(128))
+    last_event_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DoctorRep(Base):
+    """The rep a doctor was last assigned to (as the bot saw it on their last message): the
+    team and rep filters of AE, MI and meeting analytics go through it."""
+
+    __tablename__ = "doctor_reps"
+
+    doctor_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rep_id: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime]
+
+
+class HandoffRecord(Base):
+    """A handoff to a human and how fast it was taken, projected from its ``handoff`` audit
+    records (requested, offered, declined, sla_breached, taken_over, closed)."""
+
+    __tablename__ = "handoff_records"
+
+    handoff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doctor_id: Mapped[str] = mapped_column(String(128), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(32))  # the last event
+    declined: Mapped[int] = mapped_column(Integer, default=0)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    taken_by: Mapped[str | None] = mapped_column(String(128), index=True)
+    taken_at: Mapped[datetime | None]
+    waited_s: Mapped[float | None] = mapped_column(Float)
+    closed_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime] = mapped_column(index=True)

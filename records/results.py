@@ -271,11 +271,14 @@ class SchemaStatus:
 
 @dataclass(frozen=True)
 class RetentionReport:
-    """What one retention run removed, per record kind (ids kept for the audit record)."""
+    """What one retention run removed, per record kind (ids kept for the audit record), and
+    how many analytics rows it pruned with them (``pruned``: counts, the rows have no names)."""
 
     removed: dict[str, list[str]]
     redacted_audit: int
+    pruned: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        return sum(len(ids) for ids in self.removed.values()) + self.redacted_audit
+        removed = sum(len(ids) for ids in self.removed.values())
+        return removed + self.redacted_audit + sum(self.pruned.values())

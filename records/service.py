@@ -23,17 +23,28 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from records import analytics
+from records.analytics import AnalyticsQuery, AnalyticsReport
 from records.chain import ChainCheck, canonical_json, verify
 from records.database import unavailable_as_storage_error
 from records.models import (
     AECaseRecord,
     AuditEntry,
     ConsentRecord,
+    DoctorMessage,
+    DocumentUse,
+    HandoffRecord,
     HCPVerification,
     MeetingRegistration,
     MIRequestRecord,
 )
-from records.repositories import AuditRepository, CaseRepository, MIRepository, PeopleRepository
+from records.repositories import (
+    ActivityRepository,
+    AuditRepository,
+    CaseRepository,
+    MIRepository,
+    PeopleRepository,
+)
 from records.repositories.audit import to_record
 from records.repositories.cases import to_event, to_summary
 from records.repositories.mi import to_mi
@@ -85,6 +96,24 @@ def _doctor_of(kind: str, fields: dict[str, Any]) -> str | None:
     if found is None and kind == "message":
         found = _first(fields, ("sender",))  # a doctor's (or rep's) own message
     return found
+
+
+def _funnel_step(
+    row: MeetingRegistration, kind: str, at: datetime, payload: dict[str, Any]
+) -> None:
+    """The first time the doctor reached a step of the meeting funnel (invited, reminded,
+    attended = the follow-up after the meeting went out, gave feedback)."""
+    if kind == "meeting_invitation" and payload.get("sent") and row.invited_at is None:
+        row.invited_at = at
+    elif kind == "meeting_reminder":
+        if payload.get("reminder") == "followup":
+            row.attended_at = row.attended_at or at
+        else:
+            row.reminded_at = row.reminded_at or at
+    elif kind == "meeting_feedback":
+        row.feedback_at = row.feedback_at or at
+        score = payload.get("score")
+        row.feedback_score = score if isinstance(score, int) else row.feedback_score
 
 
 def _json_times(value: datetime | None) -> str | None:
@@ -170,6 +199,12 @@ class Records:
             source_id=source_id,
         )
         await self._project(PeopleRepository(session), kind, at, payload)
+        activity = ActivityRepository(session)
+        doctor_said = "audit_rep" in (payload.get("annotations") or {})
+        if kind == "message" and doctor_said and payload.get("inbound_kind") != "event":
+            await activity.add_message(at, payload)
+        elif kind == "handoff":
+            await activity.add_handoff_event(at, payload)
         return entry
 
     async def _project(
@@ -209,6 +244,7 @@ class Records:
             row.status = kind.removeprefix("meeting_")
             if kind == "meeting_registration" and row.registered_at is None:
                 row.registered_at = at
+            _funnel_step(row, kind, at, payload)
             row.detail = {**row.detail, row.status: payload}
             row.last_event_at = at
 
@@ -476,6 +512,12 @@ class Records:
             for r in rows
         ]
 
+    # -- analytics ---------------------------------------------------------------------------------
+    async def analytics(self, query: AnalyticsQuery) -> AnalyticsReport:
+        """Every figure of the console's analytics page (``records.analytics``)."""
+        async with self._reading() as session:
+            return await analytics.report(session, query)
+
     # -- retention --------------------------------------------------------------------------------
     async def enforce_retention(
         self, policy: RetentionPolicy, now: datetime, *, dry_run: bool = False
@@ -508,6 +550,14 @@ class Records:
             )
             for name, model, period in people_tables:
                 removed[name] = await people.remove_expired(model, now - period)
+            activity = ActivityRepository(session)
+            pruned = {
+                "doctor_message": await activity.remove_expired(
+                    DoctorMessage, now - policy.transcript
+                ),
+                "document_use": await activity.remove_expired(DocumentUse, now - policy.transcript),
+                "handoff": await activity.remove_expired(HandoffRecord, now - policy.profile),
+            }
             if removed["ae_case"]:
                 await cases.remove(removed["ae_case"])
             if removed["mi_request"]:
@@ -515,13 +565,22 @@ class Records:
             redacted = await audit.redact(AuditEntry.case_id.in_(removed["ae_case"]), now)
             redacted += await audit.redact_uncased("message", now - policy.transcript, now)
             redacted += await audit.redact_uncased(None, now - policy.audit, now)
-            report = RetentionReport({k: v for k, v in removed.items() if v}, redacted)
+            report = RetentionReport(
+                {k: v for k, v in removed.items() if v},
+                redacted,
+                {k: n for k, n in pruned.items() if n},
+            )
             if report.total:
                 await self._append(
                     session,
                     "retention_removed",
                     now,
-                    {"removed": report.removed, "redacted_audit": redacted, "by": "retention"},
+                    {
+                        "removed": report.removed,
+                        "redacted_audit": redacted,
+                        "by": "retention",
+                    }
+                    | ({"pruned": report.pruned} if report.pruned else {}),
                 )
             return report
 

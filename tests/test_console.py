@@ -318,13 +318,9 @@ async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # t
     assert stored.resolution == "called back"
     again = await client.post(f"/console/mi/{opened.mi_id}/close", data={"csrf": csrf_of(html)})
     assert "already closed" in await again.text()
-    analytics = await (await client.get("/console/analytics")).text()
-    assert "华法林" in analytics and 'class="count">1<' in analytics
-    gaps = await client.get("/console/analytics/gaps.csv")
-    assert f"{opened.mi_id}," in await gaps.text() and "called back" in await gaps.text()
     records = await audit_records(services.storage, "t-mi")
     assert [r["by"] for r in records if r["kind"] == "mi_closed"] == ["msl_chen"]
-    assert [r["rows"] for r in records if r["kind"] == "console_gaps_export"] == [1]
+    # MI requests as content gaps: tests/test_console_analytics.py (from the system of record)
 
 
 async def _offered_handoff(services, doctor_id: str, offered_at: datetime, sla_min: int) -> str:  # type: ignore[no-untyped-def]

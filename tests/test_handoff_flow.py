@@ -81,7 +81,8 @@ async def test_take_over_silences_the_bot_and_release_brings_it_back(bot: Harnes
     assert len(bot.doctor_out.sent) == sent_before  # silent, but the turn is kept for the rep
     assert "最新的研究" in str((await bot.conversation()).data)
     audited = [r for r in await bot.audit_records() if r.get("text", "").startswith("代表您好")]
-    assert audited[0]["annotations"] == {"audit_human_mode": "rep_zhang"}
+    notes = audited[0]["annotations"]  # audit_rep: the doctor's rep, for the analytics
+    assert notes == {"audit_human_mode": "rep_zhang", "audit_rep": "rep_zhang"}
 
     answer = await bot.rep_sends("rep_zhang", "/release doctor")
     assert "交还" in answer[0]

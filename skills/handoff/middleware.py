@@ -56,6 +56,7 @@ class HumanModeGate:
         if message.sender_type is not SenderType.EXTERNAL or not ctx.has_conversation:
             await next_step(ctx)
             return
+        ctx.data["audit_rep"] = ctx.profile and self._service.roster.assigned_rep(ctx.profile)
         conversation = ctx.conversation
         if message.kind is MessageKind.EVENT and message.event == KF_SESSION_EVENT:
             await self._follow_session(ctx)

@@ -480,6 +480,7 @@ class QAService:
             p for p in [ctx.conversation.data.get(PRODUCT_KEY)] if p in library.labels
         ]
         focus = [library.labels[name] for name in focus_names]
+        audit["products"] = focus_names  # the analytics' "questions by product" (records/)
         heads = load_heads()
         topic = heads["topic"].predict(
             await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
