@@ -49,6 +49,9 @@ from records.results import (
     MIRecord,
     MISnapshot,
     Page,
+    PvQueue,
+    QueueEntry,
+    QueueFilter,
     RegistrationEntry,
     RetentionReport,
     VerificationEntry,
@@ -389,6 +392,18 @@ class Records:
                 query or CaseQuery(), offset=offset, limit=limit
             )
         return Page([to_summary(row) for row in rows], total, offset, limit)
+
+    async def pv_queue(
+        self, wanted: QueueFilter, *, now: datetime, offset: int = 0, limit: int = 25
+    ) -> PvQueue:
+        """The PV queue at ``now`` (states, filters, order and paging on the database), with
+        the count of every state; one read, so the counts and the page agree."""
+        async with self._reading() as session:
+            cases = CaseRepository(session)
+            rows, total = await cases.pv_queue(wanted, now, offset=offset, limit=limit)
+            counts = await cases.state_counts(now)
+        entries = [QueueEntry(to_summary(row), state) for row, state in rows]
+        return PvQueue(Page(entries, total, offset, limit), counts)
 
     async def read_case(
         self, case_id: str, *, reader: str, purpose: str, at: datetime

@@ -68,14 +68,13 @@ async def setup(
     tmp_path: Path, storage: MemoryStorage
 ) -> AsyncIterator[tuple[TestClient, object, MovableClock]]:  # type: ignore[type-arg]
     clock = MovableClock()
-    app, services = console_host(
-        console_settings(tmp_path, console_local_login=True), storage, clock
-    )
-    client = await _client(app)
-    try:
-        yield client, services, clock
-    finally:
-        await client.close()
+    settings = console_settings(tmp_path, console_local_login=True)
+    async with console_host(settings, storage, clock) as (app, services):
+        client = await _client(app)
+        try:
+            yield client, services, clock
+        finally:
+            await client.close()
 
 
 async def test_anonymous_requests_go_to_sign_in(setup) -> None:  # type: ignore[no-untyped-def]
@@ -110,7 +109,7 @@ async def test_a_rep_cannot_open_pv_pages_and_the_denial_is_audited(setup) -> No
         f"/console/pv/cases/{case_id}/ack", headers={"X-CSRF-Token": csrf_of(home)}
     )
     assert forged.status == 403
-    records = await audit_records(services.storage, "t-rep")
+    records = await audit_records(services)
     denied = [r for r in records if r["kind"] == "console_denied"]
     assert len(denied) == 4 and {r["userid"] for r in denied} == {"rep_zhang"}
     assert not [r for r in records if r["kind"] in ("ae_case_read", "ae_case_ack")]
@@ -153,7 +152,7 @@ async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(s
     assert acked.status == 200 and "pv_wu" in await acked.text()
     assert overdue not in await (await client.get("/console/pv?state=overdue")).text()
 
-    records = await audit_records(services.storage, "t-pv")
+    records = await audit_records(services)
     reads = {(r["case_id"], r["purpose"]) for r in records if r["kind"] == "ae_case_read"}
     assert (overdue, "console case") in reads and (overdue, "console export e2b") in reads
     assert all(r["reader"] == "console:pv_wu" for r in records if r["kind"] == "ae_case_read")
@@ -169,7 +168,7 @@ async def test_redeliver_a_dead_lettered_case(setup) -> None:  # type: ignore[no
     html = await (await client.get(f"/console/pv/cases/{dead}")).text()
     answer = await client.post(f"/console/pv/cases/{dead}/redeliver", data={"csrf": csrf_of(html)})
     assert answer.status == 200 and "Queued for delivery again" in await answer.text()
-    records = await audit_records(services.storage, "t-re")
+    records = await audit_records(services)
     assert [r["by"] for r in records if r["kind"] == "ae_delivery_reset"] == ["pv_wu"]
 
 
@@ -199,14 +198,15 @@ async def test_sessions_expire_when_idle_and_end_at_sign_out(setup, ticker: Tick
 async def test_local_sign_in_only_when_enabled_and_only_roster_members(
     tmp_path: Path, storage: MemoryStorage
 ) -> None:
-    app, _services = console_host(console_settings(tmp_path), storage, MovableClock())
-    client = await _client(app)
-    try:
-        page = await (await client.get("/console/login")).text()
-        assert "login/local" not in page
-        assert (await client.post("/console/login/local", data={"userid": "pv_wu"})).status == 404
-    finally:
-        await client.close()
+    async with console_host(console_settings(tmp_path), storage, MovableClock()) as (app, _):
+        client = await _client(app)
+        try:
+            page = await (await client.get("/console/login")).text()
+            assert "login/local" not in page
+            refused = await client.post("/console/login/local", data={"userid": "pv_wu"})
+            assert refused.status == 404
+        finally:
+            await client.close()
 
 
 async def test_untagged_routes_are_denied(tmp_path: Path, storage: MemoryStorage) -> None:
@@ -217,15 +217,18 @@ async def test_untagged_routes_are_denied(tmp_path: Path, storage: MemoryStorage
 
     sub.router.add_get("/forgotten", forgotten)
     settings = console_settings(tmp_path, console_local_login=True)
-    app, services = console_host(settings, storage, MovableClock(), console_app=sub)
-    client = await _client(app)
-    try:
-        assert (await client.get("/console/forgotten")).status == 403  # even signed out
-        await sign_in(client, "pv_wu")
-        assert (await client.get("/console/forgotten")).status == 403
-    finally:
-        await client.close()
-    records = await audit_records(services.storage, "t-untagged")
+    async with console_host(settings, storage, MovableClock(), console_app=sub) as (
+        app,
+        services,
+    ):
+        client = await _client(app)
+        try:
+            assert (await client.get("/console/forgotten")).status == 403  # even signed out
+            await sign_in(client, "pv_wu")
+            assert (await client.get("/console/forgotten")).status == 403
+        finally:
+            await client.close()
+        records = await audit_records(services)
     assert [r["reason"] for r in records if r["kind"] == "console_denied"] == ["untagged route"] * 2
 
 
@@ -250,38 +253,39 @@ async def test_wecom_qr_sign_in_through_the_fake_api(
             agent_id=1000002,
             api_base=base,
         )
-        app, _services = console_host(settings, storage, MovableClock(), wecom=wecom)
-        client = await _client(app)
-        try:
-            start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
-            target = urlsplit(start.headers["Location"])
-            assert target.netloc == "login.work.weixin.qq.com"
-            query = parse_qs(target.query)
-            assert query["appid"] == [api.corp_id] and query["login_type"] == ["CorpApp"]
-            state = query["state"][0]
-            callback = urlsplit(query["redirect_uri"][0]).path
-            assert callback == "/console/auth/callback"
+        async with console_host(settings, storage, MovableClock(), wecom=wecom) as (app, host):
+            client = await _client(app)
+            try:
+                start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
+                target = urlsplit(start.headers["Location"])
+                assert target.netloc == "login.work.weixin.qq.com"
+                query = parse_qs(target.query)
+                assert query["appid"] == [api.corp_id] and query["login_type"] == ["CorpApp"]
+                state = query["state"][0]
+                callback = urlsplit(query["redirect_uri"][0]).path
+                assert callback == "/console/auth/callback"
 
-            forged = await client.get(f"{callback}?code={api.issue_login_code('pv_wu')}&state=x")
-            assert forged.url.query.get("error") == "login_failed"
-            reused = api.issue_login_code("pv_wu")
-            signed = await client.get(f"{callback}?code={reused}&state={state}")
-            assert signed.url.path == "/console/" and "吴芳" in await signed.text()
-            assert (await client.get("/console/pv")).status == 200
-            start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
-            state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
-            again = await client.get(f"{callback}?code={reused}&state={state}")
-            assert again.url.query.get("error") == "login_failed"  # 40029: codes work once
-            outsider = api.issue_login_code("stranger")
-            start = await client.get("/console/auth/wecom?mode=oauth", allow_redirects=False)
-            assert urlsplit(start.headers["Location"]).netloc == "open.weixin.qq.com"
-            state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
-            refused = await client.get(f"{callback}?code={outsider}&state={state}")
-            assert refused.url.query.get("error") == "not_in_roster"
-        finally:
-            await client.close()
-            await api.close()
-    records = await audit_records(storage, "t-wecom")
+                forged_code = api.issue_login_code("pv_wu")
+                forged = await client.get(f"{callback}?code={forged_code}&state=x")
+                assert forged.url.query.get("error") == "login_failed"
+                reused = api.issue_login_code("pv_wu")
+                signed = await client.get(f"{callback}?code={reused}&state={state}")
+                assert signed.url.path == "/console/" and "吴芳" in await signed.text()
+                assert (await client.get("/console/pv")).status == 200
+                start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
+                state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+                again = await client.get(f"{callback}?code={reused}&state={state}")
+                assert again.url.query.get("error") == "login_failed"  # 40029: codes work once
+                outsider = api.issue_login_code("stranger")
+                start = await client.get("/console/auth/wecom?mode=oauth", allow_redirects=False)
+                assert urlsplit(start.headers["Location"]).netloc == "open.weixin.qq.com"
+                state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+                refused = await client.get(f"{callback}?code={outsider}&state={state}")
+                assert refused.url.query.get("error") == "not_in_roster"
+            finally:
+                await client.close()
+                await api.close()
+            records = await audit_records(host)
     kinds = [(r["kind"], r.get("reason")) for r in records if r["kind"].startswith("console_login")]
     assert kinds == [
         ("console_login_refused", "state"),
@@ -294,7 +298,7 @@ async def test_wecom_qr_sign_in_through_the_fake_api(
 
 async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
-    store = MIStore(services.storage)
+    store = MIStore(services.storage, services.records)
     opened = await store.create(
         question="XX药能和华法林一起用吗？",
         doctor_id="doctor-9",
@@ -322,7 +326,7 @@ async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # t
     assert "华法林" in analytics and 'class="count">1<' in analytics
     gaps = await client.get("/console/analytics/gaps.csv")
     assert f"{opened.mi_id}," in await gaps.text() and "called back" in await gaps.text()
-    records = await audit_records(services.storage, "t-mi")
+    records = await audit_records(services)
     assert [r["by"] for r in records if r["kind"] == "mi_closed"] == ["msl_chen"]
     assert [r["rows"] for r in records if r["kind"] == "console_gaps_export"] == [1]
 

@@ -65,51 +65,51 @@ async def sign_in(page: Page, base: str, userid: str) -> None:
 
 async def test_pv_officer_journey_and_a_rep_turned_away(browser: Browser, tmp_path: Path) -> None:
     storage, clock = MemoryStorage(), MovableClock()
-    app, services = console_host(
+    async with console_host(
         console_settings(tmp_path, console_local_login=True), storage, clock
-    )
-    overdue = await seed_case(services, 1, day0=clock.now - timedelta(hours=30), delivered=True)
-    await seed_case(services, 2, day0=clock.now - timedelta(hours=1), product="YY片")
-    await seed_case(services, 3, day0=clock.now - timedelta(hours=3), dead=True)
-    folder = shots(tmp_path)
-    async with serving(app) as base:
-        context = await browser.new_context(locale="en-US", accept_downloads=True)
-        page = await context.new_page()
-        await sign_in(page, base, "pv_wu")
-        await page.get_by_role("link", name="Pharmacovigilance").first.click()
-        await page.select_option("select[name=state]", "overdue")  # htmx swaps the list
-        await expect(page.locator(".case")).to_have_count(1)
-        await expect(page).to_have_url(f"{base}/console/pv?state=overdue&product=")
-        await page.screenshot(path=folder / "console-pv-queue.png", full_page=True)
-        await page.get_by_role("link", name=overdue).click()
-        async with page.expect_download() as download_info:
-            await page.get_by_role("link", name="Download E2B").click()
-        download = await download_info.value
-        assert download.suggested_filename == f"{overdue}.xml"
-        saved = await download.path()
-        assert b"<E.i.1.1a>" in await asyncio.to_thread(saved.read_bytes)
-        await page.get_by_role("button", name="Acknowledge").click()
-        await expect(page.locator("#ack")).to_contain_text("pv_wu")
-        await page.set_viewport_size(PHONE)
-        await page.screenshot(path=folder / "console-pv-case-phone.png", full_page=True)
-        await context.close()
+    ) as (app, services):
+        overdue = await seed_case(services, 1, day0=clock.now - timedelta(hours=30), delivered=True)
+        await seed_case(services, 2, day0=clock.now - timedelta(hours=1), product="YY片")
+        await seed_case(services, 3, day0=clock.now - timedelta(hours=3), dead=True)
+        folder = shots(tmp_path)
+        async with serving(app) as base:
+            context = await browser.new_context(locale="en-US", accept_downloads=True)
+            page = await context.new_page()
+            await sign_in(page, base, "pv_wu")
+            await page.get_by_role("link", name="Pharmacovigilance").first.click()
+            await page.select_option("select[name=state]", "overdue")  # htmx swaps the list
+            await expect(page.locator(".case")).to_have_count(1)
+            await expect(page).to_have_url(f"{base}/console/pv?state=overdue&product=")
+            await page.screenshot(path=folder / "console-pv-queue.png", full_page=True)
+            await page.get_by_role("link", name=overdue).click()
+            async with page.expect_download() as download_info:
+                await page.get_by_role("link", name="Download E2B").click()
+            download = await download_info.value
+            assert download.suggested_filename == f"{overdue}.xml"
+            saved = await download.path()
+            assert b"<E.i.1.1a>" in await asyncio.to_thread(saved.read_bytes)
+            await page.get_by_role("button", name="Acknowledge").click()
+            await expect(page.locator("#ack")).to_contain_text("pv_wu")
+            await page.set_viewport_size(PHONE)
+            await page.screenshot(path=folder / "console-pv-case-phone.png", full_page=True)
+            await context.close()
 
-        context = await browser.new_context(locale="zh-CN", viewport=PHONE)
-        page = await context.new_page()
-        await page.goto(f"{base}/console/login")
-        await page.select_option("#userid", "rep_zhang")
-        await page.get_by_role("button", name="登录").click()
-        await page.wait_for_url(f"{base}/console/")
-        answer = await page.goto(f"{base}/console/pv/cases/{overdue}")
-        assert answer is not None and answer.status == 403
-        await expect(page.get_by_role("alert")).to_contain_text("无权打开")
-        await page.screenshot(path=folder / "console-rep-denied.png", full_page=True)
-        await context.close()
-    records = await audit_records(storage, "t-browser")
-    acks = [(r["case_id"], r["by"]) for r in records if r["kind"] == "ae_case_ack"]
-    assert acks == [(overdue, "pv_wu")]
-    denied = [r["userid"] for r in records if r["kind"] == "console_denied"]
-    assert denied == ["rep_zhang"]
+            context = await browser.new_context(locale="zh-CN", viewport=PHONE)
+            page = await context.new_page()
+            await page.goto(f"{base}/console/login")
+            await page.select_option("#userid", "rep_zhang")
+            await page.get_by_role("button", name="登录").click()
+            await page.wait_for_url(f"{base}/console/")
+            answer = await page.goto(f"{base}/console/pv/cases/{overdue}")
+            assert answer is not None and answer.status == 403
+            await expect(page.get_by_role("alert")).to_contain_text("无权打开")
+            await page.screenshot(path=folder / "console-rep-denied.png", full_page=True)
+            await context.close()
+        records = await audit_records(services)
+        acks = [(r["case_id"], r["by"]) for r in records if r["kind"] == "ae_case_ack"]
+        assert acks == [(overdue, "pv_wu")]
+        denied = [r["userid"] for r in records if r["kind"] == "console_denied"]
+        assert denied == ["rep_zhang"]
 
 
 async def test_content_admin_uploads_previews_and_withdraws(
@@ -128,37 +128,41 @@ async def test_content_admin_uploads_previews_and_withdraws(
         encoding="utf-8",
     )
     settings = console_settings(tmp_path, console_local_login=True, kb_dir=directory)
-    app, services = console_host(settings, MemoryStorage(), MovableClock())
-    services.knowledge = knowledge
-    try:
-        async with serving(app) as base:
-            context = await browser.new_context(locale="en-US")
-            page = await context.new_page()
-            await sign_in(page, base, "admin_ops")
-            await page.get_by_role("link", name="Content").first.click()
-            upload = page.locator("form.upload")
-            await upload.locator("input[name=file]").set_input_files(document)
-            for name, value in {
-                "doc_id": "SR-VLT-EN-01",
-                "title": "Velitra and grapefruit juice",
-                "product": "Velitra",
-                "approval_code": "VLT-2026-001",
-                "expires_on": "2027-06-30",
-            }.items():
-                await upload.locator(f"input[name={name}]").fill(value)
-            await upload.locator("select[name=language]").select_option("en")
-            await upload.get_by_role("button", name="Upload").click()
-            await expect(page.locator("#report")).to_contain_text("added SR-VLT-EN-01")
-            ask = page.locator("input[name=q]")
-            await ask.fill("Can Velitra be taken with grapefruit juice?")
-            await page.get_by_role("button", name="Ask").click()  # htmx swaps the preview
-            await expect(page.locator("#preview pre")).to_contain_text("no interaction was seen")
-            doc = page.locator('li[data-doc="SR-VLT-EN-01"]')
-            await doc.get_by_role("button", name="Withdraw").click()
-            await expect(page.get_by_role("status")).to_contain_text("Withdrawn")
-            await page.locator("input[name=q]").fill("Can Velitra be taken with grapefruit juice?")
-            await page.get_by_role("button", name="Ask").click()
-            await expect(page.locator("#preview pre")).not_to_contain_text("no interaction")
-            await context.close()
-    finally:
-        await asyncio.to_thread(knowledge.close)
+    async with console_host(settings, MemoryStorage(), MovableClock()) as (app, services):
+        services.knowledge = knowledge
+        try:
+            async with serving(app) as base:
+                context = await browser.new_context(locale="en-US")
+                page = await context.new_page()
+                await sign_in(page, base, "admin_ops")
+                await page.get_by_role("link", name="Content").first.click()
+                upload = page.locator("form.upload")
+                await upload.locator("input[name=file]").set_input_files(document)
+                for name, value in {
+                    "doc_id": "SR-VLT-EN-01",
+                    "title": "Velitra and grapefruit juice",
+                    "product": "Velitra",
+                    "approval_code": "VLT-2026-001",
+                    "expires_on": "2027-06-30",
+                }.items():
+                    await upload.locator(f"input[name={name}]").fill(value)
+                await upload.locator("select[name=language]").select_option("en")
+                await upload.get_by_role("button", name="Upload").click()
+                await expect(page.locator("#report")).to_contain_text("added SR-VLT-EN-01")
+                ask = page.locator("input[name=q]")
+                await ask.fill("Can Velitra be taken with grapefruit juice?")
+                await page.get_by_role("button", name="Ask").click()  # htmx swaps the preview
+                await expect(page.locator("#preview pre")).to_contain_text(
+                    "no interaction was seen"
+                )
+                doc = page.locator('li[data-doc="SR-VLT-EN-01"]')
+                await doc.get_by_role("button", name="Withdraw").click()
+                await expect(page.get_by_role("status")).to_contain_text("Withdrawn")
+                await page.locator("input[name=q]").fill(
+                    "Can Velitra be taken with grapefruit juice?"
+                )
+                await page.get_by_role("button", name="Ask").click()
+                await expect(page.locator("#preview pre")).not_to_contain_text("no interaction")
+                await context.close()
+        finally:
+            await asyncio.to_thread(knowledge.close)

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from console.auth import requires
-from console.backends import AuditQuery, AuditRow
 from console.keys import MEMBER
 from console.pages import audit, backends, render, services_of
+from records.results import AuditQuery, AuditRecord
 from skills.handoff.roster import Role
 
 PAGE_SIZE: Final = 50
@@ -64,10 +64,13 @@ async def audit_search(request: web.Request) -> web.Response:
     trail = backends(request).audit
     query, values = _query(request)
     page = _page(request)
-    rows: list[AuditRow] = []
+    rows: list[AuditRecord] = []
     total = 0
     if trail is not None:
-        rows, total = await trail.search(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        found = await trail.search_audit(
+            **vars(query), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+        rows, total = found.items, found.total
     return render(
         request,
         "compliance.html",
@@ -107,8 +110,8 @@ async def audit_export(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     if fmt == "csv":
         await response.write(_csv_line(CSV_COLUMNS))
-    async for row in trail.entries(query):
-        record = row.json
+    async for row in trail.audit_entries(**vars(query)):
+        record = row.as_json()
         if fmt == "jsonl":
             await response.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
         else:
@@ -129,7 +132,7 @@ def _csv_line(values: tuple[object, ...]) -> bytes:
 @requires(Role.ADMIN)
 async def chain_check(request: web.Request) -> web.Response:
     trail = backends(request).audit
-    chain = await trail.verify() if trail is not None else None
+    chain = await trail.verify_audit() if trail is not None else None
     if chain is not None:
         await audit(
             request,
