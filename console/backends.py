@@ -18,14 +18,14 @@ from bot.models import Locale
 from bot.services import Services
 from console.content import ContentLibrary, content_of
 from console.handoffs import HandoffDesk, StoreHandoffDesk
-from records.results import CaseEventRecord, PvQueue, QueueFilter
+from records.results import CaseEventRecord, MIRecord, Page, PvQueue, QueueFilter
 from records.service import Records
 from skills import handoff
 from skills.adverse_events.cases import Acknowledgement, CaseStore, CaseView, read_queue
 from skills.adverse_events.e2b import case_json, case_xml
 from skills.adverse_events.service import Redelivery, ae_service, redeliver
 from skills.handoff.roster import Role, Roster
-from skills.qa.mi import MIRequest
+from skills.qa.mi import MIRequest, MIStore
 from skills.qa.service import service_of as qa_service
 
 
@@ -144,13 +144,47 @@ class RecordsPvDesk:
 
 
 class MIDesk(Protocol):
-    """Medical-information requests (the Q&A skill's ``MIStore`` satisfies it)."""
+    """Medical-information requests: listed and handed on in the system of record, closed
+    through the Q&A skill's ``MIStore`` (storage and records together)."""
 
-    async def list(self, *, include_closed: bool = False) -> list[MIRequest]: ...
+    async def requests(self, *, include_closed: bool, offset: int, limit: int) -> Page[MIRecord]:
+        """One page, earliest due first (paged on the database)."""
+        ...
 
-    async def close(
-        self, mi_id: str, *, by: str, at: datetime, resolution: str = ""
-    ) -> MIRequest: ...
+    async def request(self, mi_id: str) -> MIRecord | None: ...
+
+    async def close(self, mi_id: str, *, by: str, at: datetime, resolution: str = "") -> None:
+        """Raises ``KeyError`` for an unknown request, ``ValueError`` for a closed one."""
+        ...
+
+    async def assign(self, mi_id: str, to: str, *, at: datetime) -> bool: ...
+
+    async def list(self, *, include_closed: bool = False) -> list[MIRequest]:
+        """Every request from storage (the analytics page's reader until it moves to the
+        system of record's aggregates)."""
+        ...
+
+
+class RecordsMIDesk:
+    def __init__(self, services: Services, records: Records) -> None:
+        self._store: MIStore = qa_service(services).mi  # the skill's own store
+        self._records = records
+
+    async def requests(self, *, include_closed: bool, offset: int, limit: int) -> Page[MIRecord]:
+        status = None if include_closed else "open"
+        return await self._records.mi_requests(status=status, offset=offset, limit=limit)
+
+    async def request(self, mi_id: str) -> MIRecord | None:
+        return await self._records.mi_request(mi_id)
+
+    async def close(self, mi_id: str, *, by: str, at: datetime, resolution: str = "") -> None:
+        await self._store.close(mi_id, by=by, at=at, resolution=resolution)
+
+    async def assign(self, mi_id: str, to: str, *, at: datetime) -> bool:
+        return await self._records.assign_mi(mi_id, to, at)
+
+    async def list(self, *, include_closed: bool = False) -> list[MIRequest]:
+        return await self._store.list(include_closed=include_closed)
 
 
 class Backends:
@@ -173,7 +207,7 @@ class Backends:
 
     @cached_property
     def mi(self) -> MIDesk:
-        return qa_service(self._services).mi
+        return RecordsMIDesk(self._services, self._records)
 
     @cached_property
     def handoffs(self) -> HandoffDesk:

@@ -269,6 +269,7 @@ class MIRecord:
     closed_by: str | None
     assigned_to: str | None
     resolution: str
+    profile: dict[str, Any] = field(default_factory=dict)  # the doctor as asked (name, hospital)
 
 
 @dataclass(frozen=True)

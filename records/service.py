@@ -455,6 +455,11 @@ class Records:
             row.last_event_at = at
         return True
 
+    async def mi_request(self, mi_id: str) -> MIRecord | None:
+        async with self._reading() as session:
+            row = await MIRepository(session).get(mi_id)
+            return to_mi(row) if row is not None else None
+
     async def mi_requests(
         self, *, status: str | None = "open", offset: int = 0, limit: int = 50
     ) -> Page[MIRecord]:

@@ -43,6 +43,7 @@ reps:
   mgr_zhao: {name: 赵敏, roles: [manager], team: east}
   admin_ops: {name: 合规审核, roles: [admin], language: en}
   msl_chen: {name: 陈静, roles: [msl], language: en}
+  msl_li: {name: 李娜, roles: [msl]}
   rep_wang: {name: 王磊, team: north}
 doctors: {doctor-7: rep_zhang, doctor-8: rep_wang}
 """

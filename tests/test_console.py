@@ -35,6 +35,7 @@ from tests.console_support import (
     seed_case,
     sign_in,
 )
+from tests.helpers import RecordingSender
 
 
 class Ticker:
@@ -69,7 +70,8 @@ async def setup(
 ) -> AsyncIterator[tuple[TestClient, object, MovableClock]]:  # type: ignore[type-arg]
     clock = MovableClock()
     settings = console_settings(tmp_path, console_local_login=True)
-    async with console_host(settings, storage, clock) as (app, services):
+    app_channel = {Channel.APP: RecordingSender(channel=Channel.APP)}
+    async with console_host(settings, storage, clock, senders=app_channel) as (app, services):
         client = await _client(app)
         try:
             yield client, services, clock
@@ -329,6 +331,62 @@ async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # t
     records = await audit_records(services)
     assert [r["by"] for r in records if r["kind"] == "mi_closed"] == ["msl_chen"]
     assert [r["rows"] for r in records if r["kind"] == "console_gaps_export"] == [1]
+
+
+async def test_msl_hands_a_request_to_a_colleague_who_is_told(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    store = MIStore(services.storage, services.records)
+    opened = await store.create(
+        question="XX药儿童剂量？",
+        doctor_id="doctor-9",
+        conversation_key="kf:doctor-9",
+        channel="kf",
+        profile=None,
+        at=clock.now,
+        response_hours=48,
+    )
+    await sign_in(client, "rep_zhang")
+    home = await (await client.get("/console/")).text()
+    forged = await client.post(
+        f"/console/mi/{opened.mi_id}/assign",
+        data={"csrf": csrf_of(home), "to": "rep_zhang"},
+    )
+    assert forged.status == 403  # a rep may not hand requests around
+    await sign_in(client, "msl_chen")
+    html = await (await client.get("/console/mi")).text()
+    assert '<option value="msl_li">李娜</option>' in html
+    assert 'value="pv_wu"' not in html and 'value="msl_chen"' not in html  # nor to oneself
+    assert "With nobody yet" in html
+    for wrong in ("pv_wu", "msl_chen", "stranger", ""):  # not an MSL colleague: nothing changes
+        refused = await client.post(
+            f"/console/mi/{opened.mi_id}/assign", data={"csrf": csrf_of(html), "to": wrong}
+        )
+        assert "nothing was changed" in await refused.text()
+    assert (await services.records.mi_request(opened.mi_id)).assigned_to is None
+    handed = await client.post(
+        f"/console/mi/{opened.mi_id}/assign",
+        data={"csrf": csrf_of(html), "to": "msl_li", "note": "您负责儿科"},
+    )
+    page = await handed.text()
+    assert "your colleague has been told" in page and "With 李娜" in page
+    assert (await services.records.mi_request(opened.mi_id)).assigned_to == "msl_li"
+    [told] = services.senders[Channel.APP].sent
+    assert told.recipient_id == "msl_li" and told.channel is Channel.APP
+    assert opened.mi_id in told.replies[0].text and "说明：您负责儿科" in told.replies[0].text
+    assert "XX药儿童剂量？" in told.replies[0].text  # in her language (Chinese, the default)
+    await store.close(opened.mi_id, by="msl_li", at=clock.now, resolution="answered")
+    closed = await client.post(
+        f"/console/mi/{opened.mi_id}/assign", data={"csrf": csrf_of(html), "to": "msl_li"}
+    )
+    assert "already closed" in await closed.text()
+    assert len(services.senders[Channel.APP].sent) == 1
+    records = await audit_records(services)
+    handovers = [r for r in records if r["kind"] == "mi_assigned"]
+    assert [(r["by"], r["to"], r["note"], r["told"]) for r in handovers] == [
+        ("msl_chen", "msl_li", "您负责儿科", True)
+    ]
+    denied = [r["path"] for r in records if r["kind"] == "console_denied"]
+    assert denied == [f"/console/mi/{opened.mi_id}/assign"]
 
 
 async def _offered_handoff(services, doctor_id: str, offered_at: datetime, sla_min: int) -> str:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from console.auth import requires
 from console.keys import MEMBER
-from console.pages import audit, backends, render, services_of
+from console.pages import audit, backends, page_number, render, services_of
 from records.results import AuditQuery, AuditRecord
 from skills.handoff.roster import Role
 
@@ -52,18 +52,11 @@ def _query(request: web.Request) -> tuple[AuditQuery, dict[str, str]]:
     return query, values
 
 
-def _page(request: web.Request) -> int:
-    try:
-        return max(1, int(request.query.get("page", "1")))
-    except ValueError:
-        return 1
-
-
 @requires(Role.ADMIN)
 async def audit_search(request: web.Request) -> web.Response:
     trail = backends(request).audit
     query, values = _query(request)
-    page = _page(request)
+    page = page_number(request)
     rows: list[AuditRecord] = []
     total = 0
     if trail is not None:

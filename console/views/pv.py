@@ -15,7 +15,7 @@ from yarl import URL
 
 from console.auth import requires
 from console.keys import MEMBER
-from console.pages import PREFIX, backends, is_htmx, render, services_of
+from console.pages import PREFIX, backends, is_htmx, page_number, render, services_of
 from records.results import CaseState, QueueFilter
 from skills.handoff.roster import Role
 
@@ -30,13 +30,6 @@ def _now(request: web.Request) -> datetime:
     return services_of(request).clock()
 
 
-def _page(request: web.Request) -> int:
-    try:
-        return max(1, int(request.query.get("page", "1")))
-    except ValueError:
-        return 1
-
-
 @requires(Role.PV)
 async def queue(request: web.Request) -> web.Response:
     state = request.query.get("state", "")
@@ -46,7 +39,7 @@ async def queue(request: web.Request) -> web.Response:
     product = request.query.get("product", "")[:100]
     wanted = QueueFilter(CaseState(state) if state else None, serious, product)
     now = _now(request)
-    page = _page(request)
+    page = page_number(request)
     found = await backends(request).pv.queue(
         wanted, now=now, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, reader=_reader(request)
     )
