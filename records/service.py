@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -248,6 +248,33 @@ class Records:
             for row in rows:
                 yield to_record(row)
             after = rows[-1].seq
+
+    async def case_audit(
+        self, case_id: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> AsyncIterator[AuditRecord]:
+        """The audit of one case with its conversation transcript, in chain order: the records
+        that name the case, and the ``message`` records (the doctor's messages and the bot's
+        replies, masked as the audit keeps them) of the case's conversation from day 0 to its
+        submission (to now while it is still collected); within ``start``/``end`` if given."""
+        async with self._reading() as session:
+            row = await CaseRepository(session).get(case_id)
+        found: dict[int, AuditRecord] = {}
+        if row is not None:
+            conversation = row.document.get("conversation_key")
+            until = row.submitted_at + timedelta(microseconds=1) if row.submitted_at else None
+            said = self.audit_entries(
+                start=max(row.day0, start) if start else row.day0,
+                end=min(until, end) if until and end else until or end,
+                doctor_id=row.doctor_id,
+                kind="message",
+            )
+            async for record in said:
+                if record.payload and record.payload.get("conversation") == conversation:
+                    found[record.seq] = record
+        async for record in self.audit_entries(start=start, end=end, case_id=case_id):
+            found[record.seq] = record
+        for seq in sorted(found):
+            yield found[seq]
 
     async def search_audit(
         self,

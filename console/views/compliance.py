@@ -103,7 +103,12 @@ async def audit_export(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     if fmt == "csv":
         await response.write(_csv_line(CSV_COLUMNS))
-    async for row in trail.audit_entries(**vars(query)):
+    rows = (
+        trail.case_audit(query.case_id, start=query.start, end=query.end)
+        if query.case_id and not (query.kind or query.doctor_id)
+        else trail.audit_entries(**vars(query))
+    )
+    async for row in rows:
         record = row.as_json()
         if fmt == "jsonl":
             await response.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
