@@ -55,4 +55,5 @@ def create_app() -> web.Application:
     app.router.add_get("/analytics/gaps.csv", analytics.gaps_export)
     app.router.add_get("/compliance/audit/export", compliance.audit_export)
     app.router.add_get("/compliance/chain", compliance.chain_check)
+    app.router.add_get("/compliance/consents", compliance.consents)
     return app

@@ -14,9 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 import console
+from bot.escalation import EscalationReason
 from bot.keys import SERVICES
 from bot.models import Channel, ConversationMode
 from bot.outbound import ChannelSender
+from bot.profiles import ContactRoute, DoctorProfile, ProfileStore
 from bot.services import Services, build_services
 from bot.settings import Settings, load_settings
 from bot.storage.base import Storage
@@ -32,6 +34,8 @@ from skills.adverse_events.cases import (
     Product,
     SourceMessage,
 )
+from skills.handoff.service import SLA_SCHEDULE
+from skills.handoff.state import Handoff, HandoffStatus, HandoffStore, StageRecord
 from tests.ae_support import MovableClock
 from tests.helpers import audit_trail
 
@@ -45,7 +49,7 @@ reps:
   msl_chen: {name: 陈静, roles: [msl], language: en}
   msl_li: {name: 李娜, roles: [msl]}
   rep_wang: {name: 王磊, team: north}
-doctors: {doctor-7: rep_zhang, doctor-8: rep_wang}
+doctors: {doctor-6: rep_zhang, doctor-7: rep_zhang, doctor-8: rep_wang}
 """
 
 
@@ -134,6 +138,53 @@ async def seed_case(
         state.dead_lettered_at = day0 + timedelta(hours=2)
     await store.save_delivery(case_id, state)
     return case_id
+
+
+async def offered_handoff(
+    services: Services,
+    doctor_id: str,
+    offered_at: datetime,
+    sla_min: int,
+    *,
+    taken_by: str | None = None,
+) -> str:
+    """A handoff offered to a rep as the handoff skill leaves it: the profile with its contact
+    route, the handoff, and the stage's SLA on the schedule; ``taken_by`` a rep, the rep has
+    taken the conversation over (human mode)."""
+    profiles = ProfileStore(services.storage)
+    profile = DoctorProfile(doctor_id=doctor_id, name=f"Dr {doctor_id}", hospital="协和医院")
+    profile.contact = ContactRoute(
+        channel=Channel.KF,
+        conversation_key=f"kf:{doctor_id}",
+        recipient_id=doctor_id,
+        last_inbound_at=offered_at,
+    )
+    await profiles.save(profile)
+    running = Handoff(
+        handoff_id=f"h-{doctor_id}",
+        conversation_key=f"kf:{doctor_id}",
+        doctor_id=doctor_id,
+        reason=EscalationReason.EXPLICIT_REQUEST,
+        requested_at=offered_at,
+        stages=[StageRecord(kind="assigned", userids=["rep_zhang"])],
+        stage_index=0,
+        offered_to=["rep_zhang"],
+        offered_at=offered_at,
+    )
+    if taken_by is not None:
+        running.status, running.taken_by, running.taken_at = (
+            HandoffStatus.ACTIVE,
+            taken_by,
+            offered_at,
+        )
+    await HandoffStore(services.storage).save(running)
+    await services.storage.schedule(
+        SLA_SCHEDULE,
+        running.handoff_id,
+        offered_at + timedelta(minutes=sla_min),
+        {"handoff_id": running.handoff_id, "stage": 0},
+    )
+    return running.handoff_id
 
 
 async def audit_records(services: Services) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ sign-in calls, the case store's acknowledgement.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,14 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import console
-from bot.escalation import EscalationReason
 from bot.models import Channel
-from bot.profiles import ContactRoute, DoctorProfile, ProfileStore
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import WeComClient
 from bot.wecom.simulator import FakeWeComServer
-from skills.handoff.service import SLA_SCHEDULE
-from skills.handoff.state import Handoff, HandoffStore, StageRecord
 from skills.qa.mi import MIStore
 from tests.ae_support import MovableClock
 from tests.console_support import (
@@ -32,6 +28,7 @@ from tests.console_support import (
     console_host,
     console_settings,
     csrf_of,
+    offered_handoff,
     seed_case,
     sign_in,
 )
@@ -389,43 +386,10 @@ async def test_msl_hands_a_request_to_a_colleague_who_is_told(setup) -> None:  #
     assert denied == [f"/console/mi/{opened.mi_id}/assign"]
 
 
-async def _offered_handoff(services, doctor_id: str, offered_at: datetime, sla_min: int) -> str:  # type: ignore[no-untyped-def]
-    """A handoff offered to a rep as the handoff skill leaves it: the profile with its contact
-    route, the handoff, and the stage's SLA on the schedule."""
-    profiles = ProfileStore(services.storage)
-    profile = DoctorProfile(doctor_id=doctor_id, name=f"Dr {doctor_id}", hospital="协和医院")
-    profile.contact = ContactRoute(
-        channel=Channel.KF,
-        conversation_key=f"kf:{doctor_id}",
-        recipient_id=doctor_id,
-        last_inbound_at=offered_at,
-    )
-    await profiles.save(profile)
-    running = Handoff(
-        handoff_id=f"h-{doctor_id}",
-        conversation_key=f"kf:{doctor_id}",
-        doctor_id=doctor_id,
-        reason=EscalationReason.EXPLICIT_REQUEST,
-        requested_at=offered_at,
-        stages=[StageRecord(kind="assigned", userids=["rep_zhang"])],
-        stage_index=0,
-        offered_to=["rep_zhang"],
-        offered_at=offered_at,
-    )
-    await HandoffStore(services.storage).save(running)
-    await services.storage.schedule(
-        SLA_SCHEDULE,
-        running.handoff_id,
-        offered_at + timedelta(minutes=sla_min),
-        {"handoff_id": running.handoff_id, "stage": 0},
-    )
-    return running.handoff_id
-
-
 async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
-    ours = await _offered_handoff(services, "doctor-7", clock.now, 10)
-    theirs = await _offered_handoff(services, "doctor-8", clock.now, 10)
+    ours = await offered_handoff(services, "doctor-7", clock.now, 10)
+    theirs = await offered_handoff(services, "doctor-8", clock.now, 10)
     await sign_in(client, "rep_zhang")
     assert (await client.get("/console/managers")).status == 403
     await sign_in(client, "mgr_zhao")
