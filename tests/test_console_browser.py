@@ -204,7 +204,7 @@ async def test_manager_sees_the_team_breach_an_sla_and_nothing_else(
             await page.get_by_role("link", name="经理").first.click()
             await expect(page.locator(f'[data-handoff="{ours}"]')).to_be_visible()
             await expect(page.locator(f'[data-handoff="{theirs}"]')).to_have_count(0)
-            await expect(page.locator(f'[data-handoff="{taken}"]')).to_contain_text("rep_zhang")
+            await expect(page.locator(f'[data-handoff="{taken}"]')).to_contain_text("张伟")
             await expect(page.locator(".badge.overdue")).to_have_count(0)
             mine = page.locator('tr[data-rep="rep_zhang"]')
             await expect(mine).to_contain_text("7.0")  # median of 4 and 10 minutes
