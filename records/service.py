@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -65,6 +65,8 @@ APPEND_RETRIES = 8
 VERIFY_BATCH = 2000
 _DOCTOR_FIELDS = ("doctor_id", "doctor", "subject_id", "subject")
 _ACTOR_FIELDS = ("by", "reader", "operator", "actor")
+SUBMITTED_BY_A_MESSAGE = frozenset({"confirmed", "stopped", "menu"})
+"""The AE case's ``submit_reason`` values that mean the doctor's message submitted it."""
 
 
 def _first(fields: dict[str, Any], names: tuple[str, ...]) -> str | None:
@@ -255,22 +257,32 @@ class Records:
         """The audit of one case with its conversation transcript, in chain order: the records
         that name the case, and the ``message`` records (the doctor's messages and the bot's
         replies, masked as the audit keeps them) of the case's conversation from day 0 to its
-        submission (to now while it is still collected); within ``start``/``end`` if given."""
+        submission (to now while it is still collected); within ``start``/``end`` if given.
+
+        A message is audited once it is handled, so the one that submitted the case (the
+        doctor's confirmation or "stop") is recorded at or just after ``submitted_at``: the
+        first message from then on belongs to the case too, unless no message submitted it.
+        """
         async with self._reading() as session:
             row = await CaseRepository(session).get(case_id)
         found: dict[int, AuditRecord] = {}
         if row is not None:
             conversation = row.document.get("conversation_key")
-            until = row.submitted_at + timedelta(microseconds=1) if row.submitted_at else None
+            closing = row.document.get("submit_reason") in SUBMITTED_BY_A_MESSAGE
             said = self.audit_entries(
                 start=max(row.day0, start) if start else row.day0,
-                end=min(until, end) if until and end else until or end,
+                end=end,
                 doctor_id=row.doctor_id,
                 kind="message",
             )
             async for record in said:
-                if record.payload and record.payload.get("conversation") == conversation:
-                    found[record.seq] = record
+                if not record.payload or record.payload.get("conversation") != conversation:
+                    continue
+                if row.submitted_at is not None and record.at >= row.submitted_at:
+                    if not closing:
+                        break
+                    closing = False
+                found[record.seq] = record
         async for record in self.audit_entries(start=start, end=end, case_id=case_id):
             found[record.seq] = record
         for seq in sorted(found):
