@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ import pytest
 from bot.cli import main
 from bot.settings import load_settings
 from bot.storage.memory import MemoryStorage
-from records import open_records
+from records import CaseSnapshot, Records, open_records
 from tests.ae_support import AEBot, ae_settings
 from tests.helpers import audit_trail
+from tests.records.test_records import T0, case_document
 
 PHONE = "13812345678"
 
@@ -59,3 +61,31 @@ async def test_case_export_holds_the_masked_transcript(
     assert PHONE not in whole  # masked as everywhere in the audit
     for outside in ("你好，想问个问题", "另一位医生的话", "谢谢，再见"):
         assert outside not in whole
+
+
+@pytest.mark.parametrize(("reason", "closing"), [("stopped", True), ("idle", False)])
+async def test_the_submitting_message_is_recorded_after_submission(
+    records: Records, reason: str, closing: bool
+) -> None:
+    """A message's audit is written once it is handled, so the doctor's "stop" comes just after
+    ``submitted_at``; an idle submission has no such message (what follows is not the case's)."""
+    submitted = T0 + timedelta(minutes=5)
+    document = case_document(
+        "AE-1",
+        status="submitted",
+        conversation_key="kf:doc-1",
+        submitted_at=submitted.isoformat(),
+        submit_reason=reason,
+    )
+    await records.save_case(CaseSnapshot.from_document(document))
+    for at, text in (
+        (T0 - timedelta(minutes=1), "before"),
+        (T0 + timedelta(seconds=1), "report"),
+        (submitted + timedelta(milliseconds=200), "stop"),
+        (submitted + timedelta(minutes=5), "thanks"),
+    ):
+        said = {"sender": "doc-1", "conversation": "kf:doc-1", "text": text}
+        await records.append_audit("message", at, said)
+    await records.append_audit("message", T0 + timedelta(seconds=2), {"sender": "doc-2"})
+    texts = [(record.payload or {}).get("text") async for record in records.case_audit("AE-1")]
+    assert texts == (["report", "stop"] if closing else ["report"])
