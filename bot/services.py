@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from bot.audit import AuditLog
 from bot.metrics import Metrics
@@ -60,3 +60,38 @@ class Services:
             return self.senders[channel]
         except KeyError:
             raise LookupError(f"no sender configured for channel {channel.value}") from None
+
+
+class Resources(TypedDict, total=False):
+    """What a process opened for the services (each optional; see ``Services``)."""
+
+    metrics: Metrics
+    senders: dict[Channel, ChannelSender]
+    clock: Clock
+    knowledge: KnowledgeBase | None
+    llm: LLMClient | None
+    wecom: WeComClient | None
+    records: Records | None
+    media: MediaReader | None
+
+
+def build_services(settings: Settings, storage: Storage, **opened: Unpack[Resources]) -> Services:
+    """The service container alone, for a tool that runs no conversation (an ops command, the
+    console's test host): the services the bot has, without the dispatcher (which loads the
+    skills' models)."""
+    metrics = opened.get("metrics") or Metrics()
+    clock = opened.get("clock", system_clock)
+    return Services(
+        settings=settings,
+        storage=storage,
+        metrics=metrics,
+        audit=AuditLog(storage),  # the stream; records/sink.py moves it into the chain
+        scheduler=ScheduleRunner(storage, clock, metrics),
+        clock=clock,
+        senders=dict(opened.get("senders") or {}),
+        knowledge=opened.get("knowledge"),
+        llm=opened.get("llm"),
+        wecom=opened.get("wecom"),
+        records=opened.get("records"),
+        media=opened.get("media"),
+    )

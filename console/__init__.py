@@ -44,6 +44,7 @@ def create_app() -> web.Application:
     app.router.add_post("/pv/cases/{case_id}/redeliver", pv.redeliver)
     app.router.add_get("/mi", mi.requests)
     app.router.add_post("/mi/{mi_id}/close", mi.close)
+    app.router.add_post("/mi/{mi_id}/assign", mi.assign)
     app.router.add_get("/content", content.library)
     app.router.add_post("/content/upload", content.upload)
     app.router.add_post("/content/{doc_id}/withdraw", content.withdraw)
@@ -54,4 +55,5 @@ def create_app() -> web.Application:
     app.router.add_get(analytics.EXPORT_ROUTE, analytics.export)
     app.router.add_get("/compliance/audit/export", compliance.audit_export)
     app.router.add_get("/compliance/chain", compliance.chain_check)
+    app.router.add_get("/compliance/consents", compliance.consents)
     return app

@@ -20,12 +20,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditLog
-from bot.metrics import Metrics
 from bot.models import Locale
 from bot.resources import open_storage
-from bot.scheduler import ScheduleRunner
-from bot.services import Services, system_clock
+from bot.services import build_services
 from bot.settings import Settings
 from privacy import render
 from privacy.service import Export, PrivacyService
@@ -36,15 +33,7 @@ CHANNEL = "ops"
 @asynccontextmanager
 async def _service(settings: Settings) -> AsyncIterator[PrivacyService]:
     async with open_storage(settings) as storage:
-        metrics = Metrics()
-        services = Services(
-            settings=settings,
-            storage=storage,
-            metrics=metrics,
-            audit=AuditLog(storage),
-            scheduler=ScheduleRunner(storage, system_clock, metrics),
-        )
-        yield PrivacyService(services)
+        yield PrivacyService(build_services(settings, storage))
 
 
 def _known(counts: dict[str, int]) -> bool:
