@@ -22,7 +22,9 @@ from bot.keys import RECORDS, STORAGE
 from bot.masking import mask_strings
 from bot.wecom.simulator import INVALID_MEDIA_ID, FakeWeComServer
 from media.audio import AudioError, to_pcm16k
+from media.ocr import image_text
 from media.sniff import MediaType, sniff
+from media.spacing import respace
 from media.store import MediaStore
 from records.sink import AUDIT_GROUP
 from skills.adverse_events.cases import AECase
@@ -110,6 +112,32 @@ def test_amr_and_silk_voice_notes_become_16_khz_pcm_and_corrupt_audio_is_refused
         assert abs(len(pcm) / 32_000 - spoken) < 0.3, kind
     with pytest.raises(AudioError):
         to_pcm16k(b"#!AMR\n" + bytes(range(256)) * 4, MediaType.AMR, timeout_s=30)
+
+
+EN_REPORT = (
+    "Laboratory report",
+    "Nausea and dizziness on day three",
+    "Patient developed rash after the first dose",
+    "Prescription: Noravex twice daily",
+)
+
+
+def test_english_ocr_puts_dropped_spaces_back_and_leaves_unlisted_words_whole() -> None:
+    read = image_text(text_image(*EN_REPORT, fmt="JPEG")).split("\n")  # PP-OCR drops some spaces
+    assert read == list(EN_REPORT)
+    assert (
+        respace("patientdevelopedrash, itchingand hives")
+        == "patient developed rash, itching and hives"
+    )
+    assert (
+        respace("ALT 180 U/L,creatinine 95 umol/L at 10:30")
+        == "ALT 180 U/L, creatinine 95 umol/L at 10:30"
+    )
+    whole = (
+        "Noravex Heparin hepatotoxicity thrombocytopenia Antihypertensive Indwelling "
+        "formalin ALTraised 诺拉维"
+    )
+    assert respace(whole) == whole  # drugs and terms the word list lacks are not cut up
 
 
 async def test_an_ae_in_a_voice_note_is_echoed_screened_and_the_case_keeps_the_note(
