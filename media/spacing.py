@@ -53,6 +53,9 @@ _PREFIXES: Final = _words(
 _SUFFIXES: Final = _words("able ally less like logic logical ment ness ship wise ward head")
 _RUN = re.compile(rf"(?<![A-Za-z])[A-Za-z]{{{_MIN_RUN},}}(?![A-Za-z])")
 _PUNCT = re.compile(r"(?<=[A-Za-z])([,;:])(?=[A-Za-z])")
+_BEFORE_NAME = re.compile(r"(?<![A-Za-z])([a-z]{2,})(?=[A-Z][a-z])")  # "afterNoravex"
+_ACRONYM = re.compile(r"(?<![A-Za-z])([A-Z]{2,})([a-z]{4,})(?![A-Za-z])")  # "ALTraised"
+_BEFORE_NUMBER = re.compile(r"(?<![A-Za-z])([a-z]{2,})(?=\d)")  # "to180"
 
 
 @cache
@@ -101,6 +104,24 @@ def _split_run(match: re.Match[str]) -> str:
     return " ".join(parts)
 
 
+def _after_function_word(match: re.Match[str]) -> str:
+    word = match.group(1)
+    return f"{word} " if word in _FUNCTION else word
+
+
+def _split_acronym(match: re.Match[str]) -> str:
+    acronym, word = match.groups()
+    return f"{acronym} {word}" if _plausible([word], _ranks()) else match.group(0)
+
+
 def respace(text: str) -> str:
-    """``text`` with dropped spaces between English words put back; other text unchanged."""
-    return _RUN.sub(_split_run, _PUNCT.sub(r"\1 ", text))
+    """``text`` with dropped spaces between English words put back; other text unchanged.
+
+    Besides runs of lower-case letters: punctuation glued to the next word, a function word
+    glued to a name or a number ("afterNoravex", "to180"), and an acronym glued to a listed
+    word ("ALTraised"); other mixed case (brand names such as "NovoRapid") is left alone."""
+    text = _PUNCT.sub(r"\1 ", text)
+    text = _BEFORE_NAME.sub(_after_function_word, text)
+    text = _BEFORE_NUMBER.sub(_after_function_word, text)
+    text = _ACRONYM.sub(_split_acronym, text)
+    return _RUN.sub(_split_run, text)

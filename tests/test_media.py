@@ -129,13 +129,14 @@ def test_english_ocr_puts_dropped_spaces_back_and_leaves_unlisted_words_whole() 
         respace("patientdevelopedrash, itchingand hives")
         == "patient developed rash, itching and hives"
     )
+    assert respace("ALTraised to180U/L afterNoravex") == "ALT raised to 180U/L after Noravex"
     assert (
         respace("ALT 180 U/L,creatinine 95 umol/L at 10:30")
         == "ALT 180 U/L, creatinine 95 umol/L at 10:30"
     )
     whole = (
         "Noravex Heparin hepatotoxicity thrombocytopenia Antihypertensive Indwelling "
-        "formalin ALTraised 诺拉维"
+        "formalin NovoRapid HbA1c mRNA COVID19 诺拉维"
     )
     assert respace(whole) == whole  # drugs and terms the word list lacks are not cut up
 
