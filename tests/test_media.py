@@ -106,10 +106,14 @@ def test_types_come_from_the_bytes_and_the_store_keeps_each_original_once(tmp_pa
 
 
 def test_amr_and_silk_voice_notes_become_16_khz_pcm_and_corrupt_audio_is_refused() -> None:
-    spoken = wav_seconds(speech_wav(SPOKEN, "zh"))
-    for note, kind in ((speech_amr(SPOKEN), MediaType.AMR), (speech_silk(SPOKEN), MediaType.SILK)):
-        pcm = to_pcm16k(note, kind, timeout_s=30)
-        assert abs(len(pcm) / 32_000 - spoken) < 0.3, kind
+    for text, voice in ((SPOKEN, "zh"), ("My patient has a rash after taking Noravex", "en")):
+        spoken = wav_seconds(speech_wav(text, voice))
+        for note, kind in (
+            (speech_amr(text, voice), MediaType.AMR),
+            (speech_silk(text, voice), MediaType.SILK),
+        ):
+            pcm = to_pcm16k(note, kind, timeout_s=30)
+            assert abs(len(pcm) / 32_000 - spoken) < 0.3, (kind, voice)
     with pytest.raises(AudioError):
         to_pcm16k(b"#!AMR\n" + bytes(range(256)) * 4, MediaType.AMR, timeout_s=30)
 
