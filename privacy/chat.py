@@ -27,7 +27,7 @@ from bot.services import WELCOME_SHOWN, Services
 from bot.yesno import YesNo, read_yes_no
 from privacy import render, texts
 from privacy.commands import Request, normalise, recognise
-from privacy.holdings import conversations_key
+from privacy.holdings import DOCTORS_KEY, conversations_key
 from privacy.records import ConsentEvent, Standing
 from privacy.service import PrivacyService, clear_interests, privacy_service
 from skills.handoff.middleware import touches_adverse_event
@@ -94,6 +94,7 @@ class ConsentMiddleware:
             await ctx.services.storage.set_add(
                 conversations_key(profile.doctor_id), conversation.key
             )
+            await ctx.services.storage.set_add(DOCTORS_KEY, profile.doctor_id)
             conversation.data[INDEXED_KEY] = True
         ctx.data[PENDING] = conversation.data.pop(PENDING_KEY, None)
         if texts.AGREE_CLICK in message.extra.get(WELCOME_SHOWN, ()):

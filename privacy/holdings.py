@@ -30,6 +30,9 @@ from skills.qa.mi import MIStore
 TRANSCRIPT_SCAN_LIMIT = 100_000  # audit entries read for one export (Storage has no index)
 
 
+DOCTORS_KEY = "privacy:doctors"  # every doctor with an indexed conversation (for retention)
+
+
 def conversations_key(doctor_id: str) -> str:
     """Set of the conversation keys a doctor wrote in (kept by the consent middleware)."""
     return f"privacy:convs:{doctor_id}"
@@ -96,6 +99,7 @@ class ConversationHolding:
             removed += await load_conversation(storage, key) is not None
             await storage.delete(conversation_storage_key(key))
         await storage.delete(conversations_key(doctor_id))
+        await storage.set_remove(DOCTORS_KEY, doctor_id)
         return removed
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.i18n import pick
 from bot.models import Locale, MenuOption, MenuReply, Reply, TextReply
-from bot.profiles import PROFILE_TTL_S
 from bot.settings import Settings
 from skills.meetings.registrations import REGISTRATION_TTL_S
 
@@ -32,7 +31,9 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
     controller = settings.privacy_controller.rstrip("。.")
     version = settings.privacy_notice_version
     conversation = _period(settings.conversation_ttl_s, locale)
-    profile, registration = _period(PROFILE_TTL_S, locale), _period(REGISTRATION_TTL_S, locale)
+    profile = _period(settings.retention_profile_days * _DAY, locale)
+    transcript = _period(settings.retention_transcript_days * _DAY, locale)
+    registration = _period(REGISTRATION_TTL_S, locale)
     text = pick(
         locale,
         f"【个人信息告知】（版本 {version}）\n"
@@ -41,7 +42,7 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         "医学信息请求，以及根据您的提问形成的兴趣画像（用于推荐会议）。\n"
         "不良事件：依据法律，您报告的不良事件及您提供的报告人信息必须转交药物警戒部门；"
         "这不需要您的同意，删除数据时也依法保留。\n"
-        f"保存期限：对话状态 {conversation}，资料与兴趣画像 {profile}，"
+        f"保存期限：对话状态 {conversation}，消息记录 {transcript}，资料与兴趣画像 {profile}，"
         f"会议报名 {registration}；不良事件报告按药物警戒法规保存。\n"
         "您的权利：随时发送“查看我的数据”“更正我的数据”“删除我的数据”“撤回同意”“关闭个性化推荐”。"
         + (f"\n完整隐私政策：{url}" if url else ""),
@@ -53,7 +54,8 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         "Adverse events: by law, an adverse event you report, with the reporter details you "
         "give, must be forwarded to pharmacovigilance; this needs no consent and is kept when "
         "you delete your data.\n"
-        f"Retention: conversation state {conversation}, details and interest profile "
+        f"Retention: conversation state {conversation}, message transcripts {transcript}, "
+        f"details and interest profile "
         f"{profile}, meeting registrations {registration}; adverse-event reports as "
         "pharmacovigilance law requires.\n"
         "Your rights: send 'my data', 'correct my data', 'delete my data', 'withdraw "
