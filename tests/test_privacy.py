@@ -260,6 +260,9 @@ async def test_my_data_exports_the_doctors_own_data_and_nobody_elses(tmp_path: P
         assert [r["question"] for r in document["mi_requests"]] == [f"question-of-{DOCTOR}"]
         assert [r["event"] for r in document["consent_history"]] == ["agreed"]
         assert any("你好" in turn["you"] for turn in document["transcripts"])
+        # The message right before the request, which the audit sink may not have moved into
+        # the chain yet, is in the export (the export appends the stream's rest first).
+        assert document["transcripts"][-1]["you"] == f"同意 {DOCTOR[-2:]}"
         assert document["profile"]["doctor_id"] == DOCTOR and document["conversations"]
         everything = files[json_name].decode() + files[text_name].decode()
         assert OTHER not in everything and "阿托伐他汀" not in everything
