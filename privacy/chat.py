@@ -46,7 +46,7 @@ _SHORT_ANSWER = 8  # normalised characters: a longer unclear text at the erasure
 _CONSENT_WORDS = re.compile(r"同意|好|可以|行|愿意|接受|没问题|agree|ok|yes|sure|accept|consent")
 _ERASE_WORDS = re.compile(r"确认|确定|是的|删|好|可以|行|yes|confirm|delete|erase|ok|sure")
 _CANCEL_WORDS = re.compile(r"取消|算了|cancel|stop")  # not negations, but a no here
-# While the notice is unanswered, a message about it ("不同意", "I agree") answers it later too.
+# While not agreed to, a message about the notice ("不同意", "I agree") answers it later too.
 _ABOUT_NOTICE = re.compile(r"同意|暂不|agree|consent|not now")
 
 
@@ -151,8 +151,9 @@ def _is_text(ctx: Context) -> bool:
 
 
 def _answers_the_notice(ctx: Context) -> bool:
-    """Right after the notice any typed yes/no may answer it; later, while the current version
-    is unanswered and no form asks its own questions, a message about consent still does."""
+    """Right after the notice any typed yes/no may answer it; later, while the doctor has not
+    agreed to the current version (unanswered, "not now", withdrawn) and no form asks its own
+    questions, a short message about consent still does ("我同意" after a "not now")."""
     if ctx.data.get(PENDING) == "consent":
         return True
     standing: Standing | None = ctx.data.get(STANDING)
@@ -160,7 +161,7 @@ def _answers_the_notice(ctx: Context) -> bool:
     return (
         standing is not None
         and settings.privacy_notice
-        and not standing.answered(settings.privacy_notice_version)
+        and not standing.consented(settings.privacy_notice_version)
         and ctx.conversation.form is None
         and len(normalise(ctx.message.text)) <= _SHORT_ANSWER
         and bool(_ABOUT_NOTICE.search(ctx.message.text.lower()))

@@ -91,11 +91,11 @@ def declined(locale: Locale) -> str:
         locale,
         "好的，已记录您暂不同意。您仍可咨询经审批的产品信息；我们不会为您建立兴趣画像，"
         "也不会主动发送消息。您报告的不良事件仍会依法转交药物警戒部门。"
-        "改变主意时发送“隐私政策”即可。",
+        "改变主意时回复“同意”即可（发送“隐私政策”可再看告知）。",
         "All right, recorded that you do not agree for now. You can still ask about approved "
         "product information; we build no interest profile and send you no unsolicited "
         "messages. Adverse events you report are still forwarded to pharmacovigilance by law. "
-        "Send 'privacy' if you change your mind.",
+        "Reply 'I agree' if you change your mind (send 'privacy' to read the notice again).",
     )
 
 

@@ -173,10 +173,17 @@ async def test_first_contact_not_now_agree_and_a_new_version_asks_again(
             answer = await _say(api, bot, QUESTION)
             assert not any("个人信息告知" in text for text in answer)  # answered: not asked again
             assert await _interests(bot) == {}  # no interest profile before consent
-            await _say(api, bot, "隐私政策")
+            # Changing one's mind later: a short typed "我同意" while not consented, or the
+            # notice again ("隐私政策") and its buttons.
+            assert "已记录您的同意" in (await _say(api, bot, "我同意"))[-1]
+            assert "个人信息告知" in (await _say(api, bot, "隐私政策"))[0]
+            await _click(api, bot, LATER_CLICK, "暂不同意")
             agreed = await _click(api, bot, AGREE_CLICK, "同意")
             assert "已记录您的同意" in agreed[-1]
-            assert await _events(bot) == [("declined", "7", "kf"), ("agreed", "7", "kf")]
+            assert await _events(bot) == [
+                ("declined", "7", "kf"), ("agreed", "7", "kf"),
+                ("declined", "7", "kf"), ("agreed", "7", "kf"),
+            ]  # fmt: skip
             await _say(api, bot, QUESTION)
             assert await _interests(bot)  # built now
         async with _bot(tmp_path, api, privacy_notice_version="8", **settings) as (_, bot):
