@@ -221,8 +221,9 @@ def create_router(services: Services, priority: int) -> Router:
         elif wanted is Request.DELETE:
             ask_to_confirm_erasure(ctx)
         elif wanted is Request.WITHDRAW:
+            had_agreed = ctx.profile.contact_consented
             await decide(ctx, ConsentEvent.WITHDRAWN)
-            ctx.reply(texts.withdrawn(locale))
+            ctx.reply(texts.withdrawn(locale, had_agreed))
         elif wanted is Request.PERSONALISATION_OFF:
             await decide(ctx, ConsentEvent.PERSONALISATION_OFF)
             clear_interests(ctx.profile)

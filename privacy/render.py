@@ -101,15 +101,21 @@ def erasure_report(erasure: Erasure, locale: Locale) -> str:
             "registrations, medical-information requests, conversation state.",
         )
     ]
+    kept = erasure.retained.get("transcripts", 0)  # an AE report's messages
     if redacted := erasure.removed.get("transcripts", 0):
         lines.append(
             pick(
                 locale,
                 f"您的 {redacted} 条消息记录已从审计记录中抹去"
-                "（只留下校验值，用于证明审计记录完整）；与不良事件报告有关的消息依法保留。",
+                "（只留下校验值，用于证明审计记录完整）"
+                + (f"；与不良事件报告有关的 {kept} 条消息依法保留。" if kept else "。"),
                 f"{redacted} of your messages were blanked in the audit trail (only a checksum "
-                "stays, to prove the trail is complete); messages that are part of an "
-                "adverse-event report are kept by law.",
+                "stays, to prove the trail is complete)"
+                + (
+                    f"; {kept} messages that are part of an adverse-event report are kept by law."
+                    if kept
+                    else "."
+                ),
             )
         )
     cases = erasure.retained.get("adverse_event_reports", 0)

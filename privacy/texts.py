@@ -99,7 +99,18 @@ def declined(locale: Locale) -> str:
     )
 
 
-def withdrawn(locale: Locale) -> str:
+def withdrawn(locale: Locale, had_agreed: bool) -> str:
+    """The withdrawal's answer; a doctor who had no consent in force is told so (recorded
+    all the same: the history shows the doctor's wish)."""
+    if not had_agreed:
+        return pick(
+            locale,
+            "您目前没有有效的同意，已记录您的撤回：不会为您建立兴趣画像，也不会主动发送消息。"
+            "如需删除其他数据，请发送“删除我的数据”。",
+            "You have no consent in force; your withdrawal is recorded: no interest profile is "
+            "built and no unsolicited messages are sent. To delete your other data, send "
+            "'delete my data'.",
+        )
     return pick(
         locale,
         "已撤回您的同意：兴趣画像已清除，不再建立，也不再主动发送消息。"

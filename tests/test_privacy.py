@@ -223,6 +223,10 @@ async def test_opt_out_clears_the_profile_and_stops_building_it(tmp_path: Path) 
         assert [event for event, _, _ in await _events(bot)] == ["agreed", "personalisation_off"]
         listed = await _click(api, bot, "meetings:list", "学术会议")
         assert "按时间排序" in listed[-1]  # not ranked by a profile any more
+        assert "已撤回您的同意" in (await _say(api, bot, "撤回同意"))[-1]
+        again = await _say(api, bot, "撤回同意")  # nothing in force: told so, recorded once
+        assert "没有有效的同意" in again[-1]
+        assert [e for e, _, _ in await _events(bot)][-2:] == ["personalisation_off", "withdrawn"]
 
 
 async def _seed(services: Services, doctor: str) -> None:
