@@ -26,6 +26,7 @@ from typing import TypeVar
 from aiohttp import web
 
 import console
+import privacy
 from bot.dead_letters import DEAD_LETTER_WATCHES
 from bot.escalation import ESCALATION_QUEUE
 from bot.heap import freeze_long_lived, unfreeze
@@ -132,6 +133,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await install_retention(
         app[RECORDS], settings, services.storage, services.scheduler, services.clock
     )
+    await privacy.install_storage_retention(services)  # storage-side retention (privacy/)
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
     if senders:

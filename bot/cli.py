@@ -82,6 +82,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             knowledge=knowledge,
             records=records,
         )
+        await privacy.install_storage_retention(services)
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)
         audit_to_records = audit_sink(records, storage, services.metrics)

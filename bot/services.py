@@ -75,23 +75,35 @@ class Resources(TypedDict, total=False):
     media: MediaReader | None
 
 
-def build_services(settings: Settings, storage: Storage, **opened: Unpack[Resources]) -> Services:
+def build_services(
+    settings: Settings,
+    storage: Storage,
+    *,
+    audit_into_chain: bool = False,
+    **opened: Unpack[Resources],
+) -> Services:
     """The service container alone, for a tool that runs no conversation (an ops command, the
     console's test host): the services the bot has, without the dispatcher (which loads the
-    skills' models)."""
+    skills' models).
+
+    Audit records go to the storage stream, which the app's audit sink (``records/sink.py``)
+    moves into the chain; ``audit_into_chain`` appends them to the chain of ``records``
+    directly instead, for an ops command that runs no sink.
+    """
     metrics = opened.get("metrics") or Metrics()
     clock = opened.get("clock", system_clock)
+    records = opened.get("records")
     return Services(
         settings=settings,
         storage=storage,
         metrics=metrics,
-        audit=AuditLog(storage),  # the stream; records/sink.py moves it into the chain
+        audit=AuditLog(storage, records if audit_into_chain else None),
         scheduler=ScheduleRunner(storage, clock, metrics),
         clock=clock,
         senders=dict(opened.get("senders") or {}),
         knowledge=opened.get("knowledge"),
         llm=opened.get("llm"),
         wecom=opened.get("wecom"),
-        records=opened.get("records"),
+        records=records,
         media=opened.get("media"),
     )

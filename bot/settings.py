@@ -226,10 +226,16 @@ class Settings(BaseSettings):
         3653, ge=1, description="Audit records that belong to no case nor conversation."
     )
     retention_transcript_days: int = Field(
-        1095, ge=1, description="Conversation transcripts (the audit's message records)."
+        1095,
+        ge=1,
+        description="Conversation transcripts (the audit's message records; in Storage, the "
+        "rolling transcript's turns: privacy/retention.py).",
     )
     retention_profile_days: int = Field(
-        1095, ge=1, description="HCP verifications and meeting registrations."
+        1095,
+        ge=1,
+        description="HCP verifications and meeting registrations; in Storage, profiles with "
+        "their interest profile, after the last contact (privacy/retention.py).",
     )
     retention_consent_days: int = Field(1827, ge=1, description="Consent records.")
     # --- voice notes, images and files (media/) -------------------------------------------------
