@@ -110,7 +110,7 @@ async def _off_the_loop(work: Callable[[], T]) -> T:
         pool.shutdown(wait=False)
 
 
-async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _runtime_ctx(app: web.Application, *, answer_messages: bool) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = app.get(WECOM)
     outbox = settings_outbox(settings, app[STORAGE], app[METRICS])
@@ -140,7 +140,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         services.storage,
         dispatcher,
         services.metrics,
-        workers=settings.workers,
+        workers=settings.workers if answer_messages else 0,
         reclaim_idle_ms=int(settings.inbound_reclaim_idle_s * 1000),
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
@@ -225,8 +225,14 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the webhook application; nothing is opened until the app starts."""
+def create_app(settings: Settings, *, answer_messages: bool = True) -> web.Application:
+    """Build the webhook application; nothing is opened until the app starts.
+
+    ``answer_messages=False`` (``virtualrep serve --no-workers``): this process acknowledges
+    and queues callbacks but handles no inbound message; ``virtualrep worker`` processes (the
+    same app, not listening) answer them. Everything else runs in every process, as in any
+    replica (issue 22: the workers' Python work no longer shares the callback's GIL).
+    """
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -239,7 +245,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_owned(MEDIA, open_media))
-    app.cleanup_ctx.append(_runtime_ctx)
+    app.cleanup_ctx.append(partial(_runtime_ctx, answer_messages=answer_messages))
     if settings.heap_freeze:
         app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:
