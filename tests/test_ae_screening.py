@@ -205,14 +205,20 @@ async def test_a_second_question_instead_of_the_answer_opens_the_case(
     assert case.detection["confirmation"]["deferred_by"]
 
 
-async def test_a_second_report_typed_inside_the_form_is_added_and_the_doctor_told(
-    storage: Storage, tmp_path: Path
-) -> None:
+async def _in_report_form(storage: Storage, tmp_path: Path) -> tuple[AEBot, str, str]:
+    """A bot whose doctor is in the report form of ``CLEAR_ZH``: (bot, case id, form step)."""
     bot = AEBot(ae_settings(tmp_path), storage)
     await bot.say(CLEAR_ZH)
     case = await bot.only_case()
     step = await bot.form_step("doc1")
-    assert step not in (None, "event", "confirm")
+    assert step not in (None, "event", "confirm")  # a free-text question is pending
+    return bot, case.case_id, step
+
+
+async def test_a_second_report_typed_inside_the_form_is_added_and_the_doctor_told(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot, _, step = await _in_report_form(storage, tmp_path)
     replies = await bot.say("患者吃了诺拉维以后还出现了严重的腿疼，走不了路")
     case = await bot.only_case()  # added to the open case, no second case
     assert len(case.sources) == 2
@@ -223,18 +229,15 @@ async def test_a_second_report_typed_inside_the_form_is_added_and_the_doctor_tol
 async def test_another_patients_report_inside_the_form_opens_its_own_case(
     storage: Storage, tmp_path: Path
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
-    await bot.say(CLEAR_ZH)
-    first = await bot.only_case()
-    step = await bot.form_step("doc1")
+    bot, first_id, step = await _in_report_form(storage, tmp_path)
     other = "另一位患者用了诺拉维一周后出现全身皮疹"
     replies = await bot.say(other)
     case_ids = await bot.ae.store.case_ids()
     assert len(case_ids) == 2
-    second = await bot.case(next(c for c in case_ids if c != first.case_id))
+    second = await bot.case(next(c for c in case_ids if c != first_id))
     assert [source.text for source in second.sources] == [other]
-    assert [source.text for source in (await bot.case(first.case_id)).sources] == [CLEAR_ZH]
-    assert any(second.case_id in text and first.case_id in text for text in replies)
+    assert [source.text for source in (await bot.case(first_id)).sources] == [CLEAR_ZH]
+    assert any(second.case_id in text and first_id in text for text in replies)
     assert await bot.form_step("doc1") == step  # the open form goes on
 
 

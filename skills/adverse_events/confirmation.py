@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from bot.yesno import YesNo, read_yes_no
-from skills.adverse_events.cues import PATIENT, normalize
+from skills.adverse_events.cues import PATIENT, detect_language, normalize
 
 # The caller's reading of a message that is not an answer to the question.
 NOT_AN_ANSWER: Final = None
@@ -37,8 +37,10 @@ SHORT_UNITS = 4
 # tells of nothing that happened is answered without the confirmation question.
 QUESTION_SURE = 0.8
 
-# At most this many units, with no patient or person named, read like a search box entry.
+# At most this many characters (Chinese) or words (English), with no patient or person named,
+# read like a search box entry.
 SEARCH_UNITS = 10
+SEARCH_WORDS = 6
 
 # What a Q&A classifier says about a message: its top category and that category's probability.
 QuestionGauge = Callable[[str], Awaitable[tuple[str, float]]]
@@ -130,8 +132,14 @@ def tells_of_something_that_happened(text: str) -> bool:
 
 def _search_query(norm: str) -> bool:
     """A few words typed like a search ("诺拉维 肾损伤 剂量", "noravex breastfeeding"), naming no
-    patient or person: a question in all but its form."""
-    return _units(norm) <= SEARCH_UNITS and not PATIENT.search(norm)
+    patient or person and not ending as a sentence: a question in all but its form. (Case-report
+    and forum sentences of that length end with a full stop: "brain fog memory loss.")"""
+    limit = SEARCH_UNITS if detect_language(norm) == "zh" else SEARCH_WORDS
+    return (
+        _units(norm) <= limit
+        and not PATIENT.search(norm)
+        and not norm.rstrip().endswith((".", "。", "!", "！"))
+    )
 
 
 async def plainly_asks(text: str, gauge: QuestionGauge | None) -> tuple[str, float] | None:
