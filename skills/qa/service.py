@@ -245,9 +245,14 @@ class QAService:
         dense similarity alone is too compressed to tell "about the same thing" from "about
         the same product" (see README), so the passage (with its title and section) must also
         contain most of the question's content units, product names aside. Topics no
-        passage answers (price, formulation), and questions about ``other_drug`` (another drug
-        named, none of ours in view), only ever pass the thresholds.
+        passage answers (price, formulation) only ever pass the thresholds. A question about
+        ``other_drug`` (another drug named, none of ours named or in the conversation) is
+        answered by nothing: our passages share its topic and words ("二甲双胍的副作用" finds
+        our adverse-reaction answer, "PCSK9抑制剂怎么用" our mechanism), and a fact about our
+        product is not an answer about another.
         """
+        if other_drug:
+            return []
         names = tuple(n for label in library.labels.values() for n in label.names)
         units = content_units(question, names)
         on_topic: list[HitLike] = []
@@ -256,7 +261,6 @@ class QAService:
             topic is not None
             and topic.label not in UNANSWERED_TOPICS
             and topic.probability >= TOPIC_MIN_PROBABILITY
-            and not other_drug
         ):
             family = _family(topic.label)
             on_topic = [
@@ -764,11 +768,13 @@ class QAService:
 
 
 # Generic drug names by their INN stems (zh and en): a question about another drug, with none
-# of the library's products named or in the conversation, is not answered by topic alone.
+# of the library's products named or in the conversation, is not answered from our passages.
 _OTHER_DRUG = re.compile(
     r"他汀|双胍|沙坦|普利|地平|洛尔|格列|列净|列汀|霉素|西林|头孢|沙星|替尼|单抗|拉唑|洛芬|昔布"
+    r"|麦布|格雷|沙班|加群|鲁肽|贝特"
     r"|抑制剂|\b\w+(?:statin|formin|sartan|pril|dipine|olol|gliptin|gliflozin|mycin|cillin"
-    r"|floxacin|tinib|mab|prazole|profen|coxib)\b"
+    r"|floxacin|tinib|mab|prazole|profen|coxib|mibe|grel|xaban|gatran|glutide|fibrate"
+    r"|fibrozil)\b"
 )
 
 
