@@ -629,6 +629,8 @@ TOPICS: Final[dict[str, tuple[str, ...]]] = {
         "漏吃了一次",
         "昨天忘吃了今天要补吗",
         "skipped yesterday's tablet",
+        "忘吃了咋整",
+        "漏了一顿咋办",
     ),
     "overdose": (
         "药物过量",
@@ -653,6 +655,9 @@ TOPICS: Final[dict[str, tuple[str, ...]]] = {
         "一口气吃了一瓶",
         "what if someone takes too much",
         "OD management",
+        "吃多了咋办",
+        "一下子吃多了咋整",
+        "多吃了一片要紧吗",
     ),
     "indication": (
         "适应症",
@@ -686,6 +691,8 @@ TOPICS: Final[dict[str, tuple[str, ...]]] = {
         "approved for which conditions",
         "what's the licensed indication",
         "what is it approved to treat?",
+        "what is this drug approved for?",
+        "what was Tolvimex approved to treat",
     ),
     "mechanism": (
         "作用机制",
