@@ -92,3 +92,21 @@ async def test_a_question_about_another_drug_gets_no_fact_about_ours(
     but a fact about our product does not answer a question about another drug."""
     ctx = await _ask(sample_knowledge, question)
     assert ctx.data["audit_qa"].get("cited", []) == []
+
+
+async def test_mid_conversation_another_drug_is_answered_only_as_an_interaction(
+    sample_knowledge: KnowledgeBase,
+) -> None:
+    """In a conversation about our product, a question about another drug's own side effects
+    gets no fact about ours; how the two combine is answered from our interaction response."""
+    services, dispatcher, _ = build_bot(sample_knowledge)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    await dispatcher.feed(message("诺拉维的推荐剂量是多少？"))
+    ctx = await dispatcher.feed(message("格列美脲的副作用呢"))
+    assert ctx.data["audit_qa"].get("cited", []) == []
+    ctx = await dispatcher.feed(message("跟克拉霉素能一起吃吗"))
+    cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
+    assert cited[:1] == ["SR-NRX-ZH-05"]
