@@ -70,6 +70,10 @@ async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
         # Among the passages on study results, the study whose title names the population
         # asked about comes before the symposium's key messages.
         ("诺拉维在中国患者中的疗效如何", {"ST-NOVA-CN"}),
+        # Colloquial wording the topic head reads from its own examples about other products.
+        ("诺拉维最高可以加到几mg", {"SR-NRX-ZH-01", "PI-NRX-ZH"}),
+        ("诺拉维是治啥病的", {"PI-NRX-ZH"}),
+        ("诺拉维和饭一块吃有没有讲究", {"SR-NRX-ZH-01", "PI-NRX-ZH"}),
     ],
 )
 async def test_a_paraphrase_is_answered_from_the_professional_passage_on_its_topic(
@@ -78,3 +82,31 @@ async def test_a_paraphrase_is_answered_from_the_professional_passage_on_its_top
     ctx = await _ask(sample_knowledge, question)
     cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
     assert cited and cited[0] in answers
+
+
+@pytest.mark.parametrize("question", ["格列美脲的副作用", "依折麦布怎么吃", "sitagliptin max dose"])
+async def test_a_question_about_another_drug_gets_no_fact_about_ours(
+    sample_knowledge: KnowledgeBase, question: str
+) -> None:
+    """Our passages share such a question's topic and words (side effects, how to take it),
+    but a fact about our product does not answer a question about another drug."""
+    ctx = await _ask(sample_knowledge, question)
+    assert ctx.data["audit_qa"].get("cited", []) == []
+
+
+async def test_mid_conversation_another_drug_is_answered_only_as_an_interaction(
+    sample_knowledge: KnowledgeBase,
+) -> None:
+    """In a conversation about our product, a question about another drug's own side effects
+    gets no fact about ours; how the two combine is answered from our interaction response."""
+    services, dispatcher, _ = build_bot(sample_knowledge)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    await dispatcher.feed(message("诺拉维的推荐剂量是多少？"))
+    ctx = await dispatcher.feed(message("格列美脲的副作用呢"))
+    assert ctx.data["audit_qa"].get("cited", []) == []
+    ctx = await dispatcher.feed(message("跟克拉霉素能一起吃吗"))
+    cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
+    assert cited[:1] == ["SR-NRX-ZH-05"]

@@ -16,8 +16,10 @@ from bot.models import Locale
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
 from skills.qa.textutil import trim_to_sentences, utf8_len
 
-MAX_PASSAGES = 2
-# A second passage is added only when it scores nearly as well as the best one.
+# One passage, one source line: a reply is read on a phone, and a second passage was most
+# often the patient leaflet's wording of what the standard response had just said.
+MAX_PASSAGES = 1
+# A passage in the doctor's language is chosen over the best one when it scores nearly as well.
 SECOND_PASSAGE_MARGIN = 0.05
 
 
@@ -105,7 +107,7 @@ class ComposedAnswer:
 
 
 def select_passages(hits: Sequence[HitLike], locale: Locale) -> list[HitLike]:
-    """The best hit, plus a near-equal one from another chunk; the doctor's language first.
+    """The best hit, or a near-equal one in the doctor's language (``MAX_PASSAGES``).
 
     "Near-equal" is judged on the fused retrieval score even when a rerank service ordered the
     hits: the service's scale is unknown (and differs between services), the fused one is

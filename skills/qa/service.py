@@ -248,9 +248,14 @@ class QAService:
         dense similarity alone is too compressed to tell "about the same thing" from "about
         the same product" (see README), so the passage (with its title and section) must also
         contain most of the question's content units, product names aside. Topics no
-        passage answers (price, formulation), and questions about ``other_drug`` (another drug
-        named, none of ours in view), only ever pass the thresholds.
+        passage answers (price, formulation) only ever pass the thresholds. A question about
+        ``other_drug`` (another drug named and none of ours, see ``_answer``) is answered by
+        nothing: our passages share its topic and words ("二甲双胍的副作用" finds
+        our adverse-reaction answer, "PCSK9抑制剂怎么用" our mechanism), and a fact about our
+        product is not an answer about another.
         """
+        if other_drug:
+            return []
         names = tuple(n for label in library.labels.values() for n in label.names)
         units = content_units(question, names)
         on_topic: list[HitLike] = []
@@ -259,7 +264,6 @@ class QAService:
             topic is not None
             and topic.label not in UNANSWERED_TOPICS
             and topic.probability >= TOPIC_MIN_PROBABILITY
-            and not other_drug
         ):
             family = _family(topic.label)
             on_topic = [
@@ -516,7 +520,14 @@ class QAService:
         hits = await self.search(question, hcp=hcp, today=today, library=library, named=named)
         await asyncio.to_thread(self.topics_of, hits)
         audit["retrieved"] = [_audit_hit(hit) for hit in hits[:SEARCH_K]]
-        other_drug = not focus and names_other_drug(question)
+        # Another drug named and none of ours: a question about that drug, unless the
+        # conversation is about ours and the question is how the two combine ("跟克拉霉素能一起
+        # 吃吗" after a Noravex answer). "metformin side effects" mid-conversation is not ours.
+        other_drug = (
+            not named
+            and names_other_drug(question)
+            and not (focus and topic.label == "interactions")
+        )
         answering = self.answerable(
             question,
             hits,
@@ -790,12 +801,14 @@ class QAService:
 
 
 # Generic drug names by their INN stems (zh and en): a question about another drug, with none
-# of the library's products named or in the conversation, is not answered by topic alone.
+# of the library's products named, is not answered from our passages (unless it asks how the
+# drug combines with ours, the conversation being about ours).
 _OTHER_DRUG = re.compile(
     r"他汀|双胍|沙坦|普利|地平|洛尔|格列|列净|列汀|霉素|西林|头孢|沙星|替尼|单抗|拉唑|洛芬|昔布"
-    r"|贝特|罗齐|法林|孢素|康唑|抑制剂|\b\w+(?:statin|formin|sartan|pril|dipine|olol|gliptin"
-    r"|gliflozin|mycin|cillin|floxacin|tinib|mab|prazole|profen|coxib|fibrozil|fibrate|farin"
-    r"|sporine?|conazole)\b"
+    r"|贝特|罗齐|法林|孢素|康唑|麦布|格雷|沙班|加群|鲁肽"
+    r"|抑制剂|\b\w+(?:statin|formin|sartan|pril|dipine|olol|gliptin|gliflozin|mycin|cillin"
+    r"|floxacin|tinib|mab|prazole|profen|coxib|mibe|grel|xaban|gatran|glutide|fibrate"
+    r"|fibrozil|farin|sporine?|conazole)\b"
 )
 
 
