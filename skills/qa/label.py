@@ -48,8 +48,13 @@ ROUTE_PATTERNS: dict[str, re.Pattern[str]] = {
     code: re.compile(pattern)
     for code, pattern in {
         "oral": r"口服|\b(?:orally|oral|by\s+mouth|p\.?o\.?)\b",
-        "intravenous": r"静脉|静注|静滴|输液|\b(?:iv|intravenous\w*|infusions?)\b",
-        "injection": r"注射|肌注|皮下|\b(?:inject\w*|intramuscular\w*|subcutaneous\w*)\b",
+        # Giving the product this way, not a condition or another treatment ("静脉血栓",
+        # "在输液的病人", "patients on insulin injections").
+        "intravenous": r"静脉(?:注射|滴注|给药|输注|推注|用)|静注|静滴|[打走]静脉|\biv\b"
+        r"|\bintravenous(?:ly)?\b|\b(?:by|as\s+an?)\s+infusion\b",
+        "injection": r"(?:能|可以|可不可以|能不能|打|做成|改成|改为)注射|注射给药|肌注|肌肉注射"
+        r"|皮下注射|打针|\b(?:be\s+injected|inject\s+it|by\s+injection|as\s+an?\s+injection"
+        r"|intramuscular(?:ly)?|subcutaneous(?:ly)?)\b",
         "enteral tube": r"鼻饲|胃管|\b(?:feeding|ng|peg|g)[- ]?tubes?\b|\bnasogastric\b",
         "crushed": r"磨碎|碾碎|压碎|研碎|嚼碎|\b(?:crush\w*|chew\w*)\b",
         "topical": r"外用|涂抹|\btopical\w*\b",
