@@ -280,6 +280,9 @@ def _label(dose_text: str) -> ProductLabel:
         ("tolvimex每天一次 早上还是晚上吃", None),
         ("is there an iv form of tolvimex", None),  # a formulation question, not a use
         ("漏服一次tolvimex怎么办", None),
+        ("tolvimex daily max dose", None),
+        ("注射胰岛素的病人能用tolvimex吗", None),  # another treatment's route
+        ("patients on insulin injections, tolvimex ok?", None),
     ],
 )
 def test_route_and_regimen_are_compared_with_the_label(text: str, kind: str | None) -> None:

@@ -48,8 +48,13 @@ ROUTE_PATTERNS: dict[str, re.Pattern[str]] = {
     code: re.compile(pattern)
     for code, pattern in {
         "oral": r"口服|\b(?:orally|oral|by\s+mouth|p\.?o\.?)\b",
-        "intravenous": r"静脉|静注|静滴|输液|\b(?:iv|intravenous\w*|infusions?)\b",
-        "injection": r"注射|肌注|皮下|\b(?:inject\w*|intramuscular\w*|subcutaneous\w*)\b",
+        # Giving the product this way, not a condition or another treatment ("静脉血栓",
+        # "在输液的病人", "patients on insulin injections").
+        "intravenous": r"静脉(?:注射|滴注|给药|输注|推注|用)|静注|静滴|[打走]静脉|\biv\b"
+        r"|\bintravenous(?:ly)?\b|\b(?:by|as\s+an?)\s+infusion\b",
+        "injection": r"(?:能|可以|可不可以|能不能|打|做成|改成|改为)注射|注射给药|肌注|肌肉注射"
+        r"|皮下注射|打针|\b(?:be\s+injected|inject\s+it|by\s+injection|as\s+an?\s+injection"
+        r"|intramuscular(?:ly)?|subcutaneous(?:ly)?)\b",
         "enteral tube": r"鼻饲|胃管|\b(?:feeding|ng|peg|g)[- ]?tubes?\b|\bnasogastric\b",
         "crushed": r"磨碎|碾碎|压碎|研碎|嚼碎|\b(?:crush\w*|chew\w*)\b",
         "topical": r"外用|涂抹|\btopical\w*\b",
@@ -61,11 +66,12 @@ ROUTE_PATTERNS: dict[str, re.Pattern[str]] = {
 _ZH_COUNT = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
 _COUNT = r"(\d|[一两二三四五六七])"
 # How often (doses per day, as a fraction): "每日一次" 1, "bid" 2, "隔天" 1/2, "一周两次" 2/7.
+# A bare "daily" is not a frequency ("daily max dose" of a twice-daily product).
 _PER_DAY = re.compile(
     rf"(?:每日|每天|一天|一日|日)(?:吃|服|服用|用|给药)?{_COUNT}次"
     rf"|(?:每周|一周|每星期|一星期|一个星期){_COUNT}次"
     r"|\b(once|twice|thrice|one|two|three|four|\d)\s*(?:times?\s*)?(?:a|per|each)?\s*"
-    r"(day|daily|week|weekly)\b|(?<!every )\b(daily|weekly)\b"
+    r"(day|daily|week|weekly)\b"
     r"|隔天|隔日|\b(?:every\s+other\s+day|alternate\s+days?|qod)\b"
     r"|\b(qd|bid|tid|qid)\b"
 )
@@ -82,7 +88,7 @@ def frequencies_in(text: str) -> set[float]:
     """Dosing frequencies a (normalised) text states, in doses per day."""
     found: set[float] = set()
     for match in _PER_DAY.finditer(text):
-        daily_zh, weekly_zh, count_en, unit_en, bare, abbrev = match.groups()
+        daily_zh, weekly_zh, count_en, unit_en, abbrev = match.groups()
         if daily_zh or weekly_zh:
             raw = daily_zh or weekly_zh
             count = _ZH_COUNT.get(raw) or int(raw)
@@ -90,8 +96,6 @@ def frequencies_in(text: str) -> set[float]:
         elif count_en:
             count = _EN_COUNT.get(count_en) or int(count_en)
             found.add(float(count) if unit_en in ("day", "daily") else round(count / 7, 3))
-        elif bare:
-            found.add(1.0 if bare == "daily" else round(1 / 7, 3))
         elif abbrev:
             found.add(_ABBREV[abbrev])
         else:
