@@ -80,10 +80,11 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
-async def sign_in(page: Page, base: str, userid: str) -> None:
+async def sign_in(page: Page, base: str, userid: str, button: str = "Sign in") -> None:
+    """Local sign-in as ``userid`` (``button``: the sign-in button in the page's language)."""
     await page.goto(f"{base}/console/login")
     await page.select_option("#userid", userid)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name=button).click()
     await page.wait_for_url(f"{base}/console/")
 
 
@@ -120,10 +121,7 @@ async def test_pv_officer_journey_and_a_rep_turned_away(browser: Browser, tmp_pa
 
             context = await browser.new_context(locale="zh-CN", viewport=PHONE)
             page = await context.new_page()
-            await page.goto(f"{base}/console/login")
-            await page.select_option("#userid", "rep_zhang")
-            await page.get_by_role("button", name="登录").click()
-            await page.wait_for_url(f"{base}/console/")
+            await sign_in(page, base, "rep_zhang", "登录")
             answer = await page.goto(f"{base}/console/pv/cases/{overdue}")
             assert answer is not None and answer.status == 403
             await expect(page.get_by_role("alert")).to_contain_text("无权打开")
@@ -211,9 +209,7 @@ async def test_manager_sees_the_team_breach_an_sla_and_nothing_else(
     async with serving(app) as base:
         context = await browser.new_context(locale="zh-CN", viewport=PHONE)
         page = await context.new_page()
-        await page.goto(f"{base}/console/login")
-        await page.select_option("#userid", "mgr_zhao")
-        await page.get_by_role("button", name="登录").click()
+        await sign_in(page, base, "mgr_zhao", "登录")
         await page.get_by_role("link", name="经理").first.click()
         await expect(page.locator(f'[data-handoff="{ours}"]')).to_be_visible()
         await expect(page.locator(f'[data-handoff="{theirs}"]')).to_have_count(0)
@@ -259,10 +255,7 @@ async def test_compliance_reviewer_exports_one_case_and_the_chain_verifies(
     async with serving(app) as base:
         context = await browser.new_context(locale="zh-CN", viewport=PHONE)
         page = await context.new_page()
-        await page.goto(f"{base}/console/login")
-        await page.select_option("#userid", "rep_zhang")
-        await page.get_by_role("button", name="登录").click()
-        await page.wait_for_url(f"{base}/console/")
+        await sign_in(page, base, "rep_zhang", "登录")
         for closed in ("/console/compliance/audit", "/console/compliance/chain"):
             answer = await page.goto(f"{base}{closed}")
             assert answer is not None and answer.status == 403
