@@ -22,6 +22,7 @@ import logging
 from typing import Final
 
 from bot.dispatcher import Context, NextStep
+from bot.i18n import local_time
 from bot.models import ConversationMode, MessageKind
 from bot.services import Services
 from bot.wecom.client import MediaTooLargeError, WeComApiError, WeComUnavailable
@@ -98,11 +99,12 @@ class MediaMiddleware:
                     "shortly and answer you then; no need to send it again.",
                 )
             else:
+                sent = local_time(message.received_at, self._services.settings.timezone)
                 ctx.data[MEDIA_PROBLEM] = (
-                    f"抱歉，多次尝试仍没能取到您 {message.received_at:%m-%d %H:%M} 发送的"
-                    f"{noun_zh}。请重新发送，或用文字描述。",
+                    f"抱歉，多次尝试仍没能取到您 {sent} 发送的{noun_zh}。"
+                    "请重新发送，或用文字描述。",
                     f"Sorry, after several tries I still could not fetch the {noun_en} you sent "
-                    f"at {message.received_at:%m-%d %H:%M} (UTC). Please send it again, or type.",
+                    f"at {sent}. Please send it again, or type.",
                 )
         except WeComApiError as err:  # 40007: the id is unknown or expired (3 days)
             log.warning("media/get refused", extra={"errcode": err.errcode})

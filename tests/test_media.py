@@ -21,6 +21,7 @@ from bot.masking import mask_strings
 from bot.wecom.simulator import INVALID_MEDIA_ID, FakeWeComServer
 from media.audio import AudioError, to_pcm16k
 from media.ocr import image_text
+from media.reader import LocalMediaReader, ReaderUnavailable
 from media.sniff import MediaType, sniff
 from media.spacing import respace
 from media.store import MediaStore
@@ -135,6 +136,17 @@ def test_english_ocr_puts_dropped_spaces_back_and_leaves_unlisted_words_whole() 
         "formalin NovoRapid HbA1c mRNA COVID19 诺拉维"
     )
     assert respace(whole) == whole  # drugs and terms the word list lacks are not cut up
+
+
+async def test_ocr_past_the_media_timeout_is_reported_as_unavailable_and_the_original_kept(
+    tmp_path: Path,
+) -> None:
+    reader = LocalMediaReader(MediaStore(tmp_path), None, ocr=True, timeout_s=0.001)
+    photo = text_image("化验单", SPOKEN, fmt="JPEG")
+    stored = await reader.keep(photo)
+    with pytest.raises(ReaderUnavailable):  # the middleware: "暂时无法识别…原件已保存"
+        await reader.to_text(stored, photo)
+    assert await reader.read(stored.ref) == photo
 
 
 async def test_an_ae_in_a_voice_note_is_echoed_screened_and_the_case_keeps_the_note(
