@@ -27,6 +27,9 @@ records its collector pauses (``gc.callbacks``) and the bench prints them per ge
 
 ``--baseline DIR`` also serves the bot from another checkout in the same run, for a fair
 before/after (``git archive <commit> | tar -x -C DIR``; the venv is shared).
+``--worker-process`` runs this checkout's bot as ``serve --no-workers`` plus a ``worker``
+process (nice +10, also on CPU 0, same Redis prefix and knowledge-base directory), so its
+callbacks share no GIL with the workers; a baseline keeps its workers in-process.
 """
 
 from __future__ import annotations
