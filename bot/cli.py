@@ -7,41 +7,47 @@ import asyncio
 import logging
 import os
 import sys
-from contextlib import AsyncExitStack
-from typing import NoReturn
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import TYPE_CHECKING, NoReturn
 
-import privacy
-from bot import dead_letters_cli
-from bot.app import create_app
-from bot.dispatcher import Dispatcher
-from bot.llm import open_llm
 from bot.logging_setup import configure_logging
-from bot.models import Channel
-from bot.resources import open_knowledge, open_storage
-from bot.runtime import build_runtime
-from bot.serve import ListenError, bind, serve
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.base import StorageError
 from bot.storage.factory import VolatileStorageError
-from bot.threads import lower_priority
-from bot.wecom import simulate_cli
-from handlers.terminal import ConsoleSender, run_chat
-from knowledge import cli as knowledge_cli
-from records import cli as records_cli
-from records import open_records
-from records.sink import audit_sink
-from skills import handoff
-from skills.adverse_events import cli as ae_cli
-from skills.adverse_events import pv_cli
-from skills.qa import cli as qa_cli
+
+if TYPE_CHECKING:
+    from bot.dispatcher import Dispatcher
+    from handlers.terminal import ConsoleSender
+
+CORE_COMMANDS = ("serve", "worker", "chat")
+"""The bot's own commands. They import the app, the models and the feature packages inside
+their handlers, once the settings are good and the socket is bound, and their runs leave the
+feature packages' commands out of the parser: a one-line refusal (a bad setting, a port in
+use) then costs seconds less of imports, for an operator and for each test of one."""
+
+
+@contextmanager
+def _quiet_imports() -> Iterator[None]:
+    """Hold back INFO lines logged while a handler imports the bot (alembic's plugin set-up):
+    they went nowhere when everything was imported before the logging was configured."""
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.serve import ListenError, bind, serve
+
     host = args.host or settings.host
     port = args.port or settings.port
     answer = not args.no_workers
     try:
         sock = bind(host, port)
+        with _quiet_imports():  # after the bind: a port in use is refused at once
+            from bot.app import create_app
         app = create_app(settings, answer_messages=answer)
         asyncio.run(serve(app, sock, host, port, workers=settings.workers))
     except ListenError as exc:
@@ -57,6 +63,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _work(args: argparse.Namespace, settings: Settings) -> int:
     """``virtualrep worker``: answer inbound messages, listen nowhere, below the server's
     priority (niced before any thread starts, so every thread inherits it)."""
+    from bot.serve import serve
+    from bot.threads import lower_priority
+
+    with _quiet_imports():
+        from bot.app import create_app
     lower_priority()
     try:
         asyncio.run(serve(create_app(settings), None, "", 0, workers=settings.workers))
@@ -81,6 +92,17 @@ def _exit_promptly(code: int) -> NoReturn:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    with _quiet_imports():
+        import privacy
+        from bot.llm import open_llm
+        from bot.models import Channel
+        from bot.resources import open_knowledge, open_storage
+        from bot.runtime import build_runtime
+        from handlers.terminal import run_chat
+        from records import open_records
+        from records.sink import audit_sink
+        from skills import handoff
+
     if settings.log_level == "INFO":
         logging.getLogger().setLevel(logging.WARNING)  # keep the terminal for the conversation
     handoff.check_set_up(settings, wecom_app=False)  # before the models load; no WeCom here
@@ -112,7 +134,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_chat(open_bot, user=args.user, as_rep=args.as_role == "rep"))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, features: bool = True) -> argparse.ArgumentParser:
+    """The command line; ``features=False`` leaves out the feature packages' commands (and
+    their imports), for a run of one of the bot's own ``CORE_COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog="virtualrep",
         description="A compliant virtual pharmaceutical rep for WeCom and WeChat Customer Service.",
@@ -145,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", default="console-user", help="user id; use several to hold several conversations"
     )
     chat.set_defaults(handler=_chat)
+    if features:
+        _add_feature_commands(sub)
+    return parser
+
+
+def _add_feature_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    import privacy
+    from bot import dead_letters_cli
+    from bot.wecom import simulate_cli
+    from knowledge import cli as knowledge_cli
+    from records import cli as records_cli
+    from skills.adverse_events import cli as ae_cli
+    from skills.adverse_events import pv_cli
+    from skills.qa import cli as qa_cli
+
     knowledge_cli.add_commands(sub)
     ae_cli.add_commands(sub)
     pv_cli.add_commands(sub)
@@ -153,11 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     dead_letters_cli.add_commands(sub)
     records_cli.add_commands(sub)
     privacy.add_commands(sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    core = bool(words) and words[0] in CORE_COMMANDS
+    args = build_parser(features=not core).parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from bot.audit import AUDIT_QUEUE
 from bot.dispatcher import Context, Router
@@ -21,9 +22,13 @@ from tests.helpers import RecordingSender, text_message
 QUESTION = "我的病人吃了诺拉维以后肚子有点不舒服，想问一下这个药一般吃多久？"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_a_long_doctor_message_is_read_up_to_the_cap_and_the_doctor_is_told(
     storage: Storage,
 ) -> None:
+    """The cap, the notice and the full text in the audit trail, on the durable default
+    (SQLite) only: the audit queue's behaviour on every store is tests/test_storage.py's, and
+    the screening of the capped text costs seconds per store."""
     sender = RecordingSender()
     _, dispatcher = build_runtime(load_settings(), storage, senders={Channel.CONSOLE: sender})
     seen: list[str] = []
