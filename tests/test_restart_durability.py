@@ -83,9 +83,10 @@ def test_cases_survive_restarts_with_new_ids_and_untouched_exports(
     monkeypatch.setenv("VREP_PV_EXPORT_DIR", str(data / "pv"))
     assert main(["pv", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split("\t")[:3] for line in listed] == [
-        [first, "submitted", "delivered"],
-        [second, "submitted", "delivered"],
+    # case id, queue state, status, delivery: both submitted and delivered, awaiting PV's ack
+    assert [line.split("\t")[:4] for line in listed] == [
+        [first, "awaiting", "submitted", "delivered"],
+        [second, "awaiting", "submitted", "delivered"],
     ]
     assert main(["pv", "show", second]) == 0
     patient = json.loads(capsys.readouterr().out)["case"]["patient"]
