@@ -128,6 +128,10 @@ def test_privacy_commands(
     shown = capsys.readouterr().out
     assert "consent\tagreed (notice 1)" in shown and "mi_requests\t1" in shown
     assert "transcripts\t3" in shown and "system_of_record\t4" in shown
+    monkeypatch.setenv("VREP_PRIVACY_NOTICE_VERSION", "2")
+    assert main(["privacy", "show", DOCTOR]) == 0
+    assert "consent\tagreed (notice 1; current notice 2: asked again)" in capsys.readouterr().out
+    monkeypatch.delenv("VREP_PRIVACY_NOTICE_VERSION")
     assert main(["privacy", "show", "wmNOBODY"]) == 1
     capsys.readouterr()
 
