@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from records.chain import ChainCheck, canonical_json, verify
+from records.chain import RETENTION_KIND, ChainCheck, canonical_json, verify
 from records.database import unavailable_as_storage_error
 from records.models import (
     AECaseRecord,
@@ -519,7 +519,7 @@ class Records:
             if report.total:
                 await self._append(
                     session,
-                    "retention_removed",
+                    RETENTION_KIND,
                     now,
                     {"removed": report.removed, "redacted_audit": redacted, "by": "retention"},
                 )

@@ -156,6 +156,7 @@ def test_privacy_commands(
     assert "kept\tadverse-event case records" in erased and "manual" not in erased
     check, texts, _ = asyncio.run(_chain())
     assert check.ok and check.redacted == 2  # the chain holds over the blanked entries
+    assert check.by_retention == 0  # `audit verify` says "by erasure requests", not retention
     assert texts == {DOCTOR: [None, None, "皮疹 rash"], OTHER: ["hello"]}  # the AE message stays
 
     assert main(["privacy", "erase", DOCTOR]) == 0  # again: nothing left, no error
