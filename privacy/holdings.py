@@ -200,7 +200,7 @@ class TranscriptHolding:
             {
                 "at": payload.get("at"),
                 "conversation": payload.get("conversation"),
-                "you": payload.get("text", ""),
+                "you": payload.get("text") or "",  # None: withheld (it confirmed an erasure)
                 "bot": [_reply_text(reply) for reply in payload.get("replies", [])],
             }
             for payload in await audit_records(self._services, doctor_id, "message")
