@@ -107,6 +107,12 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 async def _erase(args: argparse.Namespace, settings: Settings) -> int:
     async with _service(settings) as service:
         erasure = await service.erase(args.doctor, channel=CHANNEL, by=getpass.getuser())
+    if erasure.refused:
+        print(
+            f"virtualrep: {args.doctor} has an open handoff ({', '.join(erasure.refused)}): "
+            "nothing was erased; erase again once it is closed"
+        )
+        return 1
     print(f"removed\t{json.dumps(erasure.removed)}")
     print(f"retained\t{json.dumps(erasure.retained)}")
     print(

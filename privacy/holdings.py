@@ -26,6 +26,7 @@ from bot.services import Services
 from privacy.recorded import RecordsHolding, chain_records, redact_messages
 from privacy.records import ConsentRecords
 from skills.adverse_events.cases import CaseStore
+from skills.handoff.state import HandoffStore
 from skills.meetings.registrations import Status
 from skills.meetings.service import meetings_service
 from skills.qa.mi import MIStore
@@ -158,6 +159,44 @@ class MIRequestHolding:
         return len(requests)
 
 
+class HandoffHolding:
+    """The doctor's handoff records (escalations to a rep or to medical information; their
+    ``detail`` may hold the doctor's words), found through the handoff store's per-doctor
+    index. An erasure deletes those that are over (closed, or unanswered); an open one (a rep
+    has or is being offered the conversation) is never touched: ``PrivacyService.erase``
+    refuses while one is open."""
+
+    name, retained = "handoffs", False
+
+    def __init__(self, services: Services) -> None:
+        self._storage = services.storage
+        self._store = HandoffStore(services.storage)
+
+    async def export(self, doctor_id: str) -> Any:
+        return [
+            {"handoff_id": h.handoff_id, "reason": h.reason.value, "status": h.status.value,
+             "requested_at": h.requested_at.isoformat(), "detail": h.detail}
+            for h in await self._store.for_doctor(doctor_id)
+        ]  # fmt: skip
+
+    async def open_lanes(self, doctor_id: str) -> list[str]:
+        return [h.lane for h in await self._store.for_doctor(doctor_id) if h.is_open]
+
+    async def erase(self, doctor_id: str, before: datetime | None = None) -> int:
+        """Delete the records that are over (requested before ``before``, when given: the
+        retention job); the index goes with the last one (and its expired entries)."""
+        removed = kept = 0
+        for handoff in await self._store.for_doctor(doctor_id):
+            if handoff.is_open or (before is not None and handoff.requested_at >= before):
+                kept += 1
+                continue
+            await self._store.forget(doctor_id, handoff.handoff_id)
+            removed += 1
+        if not kept:
+            await self._storage.delete(HandoffStore.doctor_key(doctor_id))
+        return removed
+
+
 def _doctor_of(payload: dict[str, Any]) -> Any:
     """Whose record it is: the doctor named in it, or the sender of a ``message``."""
     if payload.get("kind") == "message":
@@ -273,6 +312,7 @@ def holdings(services: Services, records: ConsentRecords, now: datetime) -> list
         RegistrationHolding(services),
         MIRequestHolding(services),
         ConversationHolding(services),
+        HandoffHolding(services),
         TranscriptHolding(services),
         ConsentHolding(records),
         AdverseEventHolding(services, now),

@@ -92,6 +92,15 @@ def export_replies(export: Export, locale: Locale) -> tuple[Reply, ...]:
 
 
 def erasure_report(erasure: Erasure, locale: Locale) -> str:
+    if erasure.refused:
+        return pick(
+            locale,
+            "您有一个正在由同事处理的人工请求，处理期间无法删除您的数据；您的数据未被删除。"
+            "请求结束后，请再次回复“删除我的数据”。",
+            "A colleague is handling a request of yours right now, so your data cannot be "
+            "deleted during it; nothing was deleted. Once it is closed, send “delete my data” "
+            "again.",
+        )
     removed = sum(count for name, count in erasure.removed.items() if name != "transcripts")
     lines = [
         pick(
