@@ -306,7 +306,10 @@ async def media(request: web.Request) -> web.Response:
     kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
     return web.Response(
-        body=content, content_type=kind, headers={"Content-Disposition": disposition}
+        body=content,
+        content_type=kind,
+        charset="utf-8" if kind.startswith("text/") else None,  # the bot's exports are UTF-8
+        headers={"Content-Disposition": disposition},
     )
 
 
