@@ -109,8 +109,9 @@ async def _erase(args: argparse.Namespace, settings: Settings) -> int:
         erasure = await service.erase(args.doctor, channel=CHANNEL, by=getpass.getuser())
     if erasure.refused:
         print(
-            f"virtualrep: {args.doctor} has an open handoff ({', '.join(erasure.refused)}): "
-            "nothing was erased; erase again once it is closed"
+            f"virtualrep: a rep is handling {args.doctor} (handoff "
+            f"{', '.join(erasure.refused)}): nothing was erased; erase again once it is "
+            "handed back"
         )
         return 1
     print(f"removed\t{json.dumps(erasure.removed)}")

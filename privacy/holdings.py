@@ -20,13 +20,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.audit import AUDIT_QUEUE
+from bot.escalation import EscalationReason
 from bot.middlewares import conversation_storage_key, load_conversation
 from bot.profiles import ProfileStore
 from bot.services import Services
 from privacy.recorded import RecordsHolding, chain_records, redact_messages
 from privacy.records import ConsentRecords
 from skills.adverse_events.cases import CaseStore
-from skills.handoff.state import HandoffStore
+from skills.handoff.state import HandoffStatus, HandoffStore
 from skills.meetings.registrations import Status
 from skills.meetings.service import meetings_service
 from skills.qa.mi import MIStore
@@ -159,14 +160,21 @@ class MIRequestHolding:
         return len(requests)
 
 
+PV_REASONS = frozenset(  # a handoff that is part of an adverse-event report: kept on erasure
+    {EscalationReason.SERIOUS_ADVERSE_EVENT, EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE}
+)
+
+
 class HandoffHolding:
     """The doctor's handoff records (escalations to a rep or to medical information; their
     ``detail`` may hold the doctor's words), found through the handoff store's per-doctor
-    index. An erasure deletes those that are over (closed, or unanswered); an open one (a rep
-    has or is being offered the conversation) is never touched: ``PrivacyService.erase``
-    refuses while one is open."""
+    index. An erasure deletes them — offered ones too (a card tapped later finds nothing, as
+    after the TTL) and medical-information ones (their MI request is erased with them) — but
+    keeps those of an adverse event (part of the report, like its messages: PV) and never
+    touches one a rep is handling (``PrivacyService.erase`` refuses then: human mode). The
+    retention job deletes only records that are over."""
 
-    name, retained = "handoffs", False
+    name, retained = "handoffs", True
 
     def __init__(self, services: Services) -> None:
         self._storage = services.storage
@@ -179,18 +187,25 @@ class HandoffHolding:
             for h in await self._store.for_doctor(doctor_id)
         ]  # fmt: skip
 
-    async def open_lanes(self, doctor_id: str) -> list[str]:
-        return [h.lane for h in await self._store.for_doctor(doctor_id) if h.is_open]
+    async def handled_by_rep(self, doctor_id: str) -> list[str]:
+        """The doctor's handoffs a rep has taken and not handed back (human mode)."""
+        found = await self._store.for_doctor(doctor_id)
+        return [h.handoff_id for h in found if h.status is HandoffStatus.ACTIVE]
 
     async def erase(self, doctor_id: str, before: datetime | None = None) -> int:
-        """Delete the records that are over (requested before ``before``, when given: the
-        retention job); the index goes with the last one (and its expired entries)."""
+        """Erasure: delete every record but an open rep handoff's. Retention (``before``):
+        delete the records that are over and were requested before it. The index goes with
+        the last record (and its entries whose record expired)."""
         removed = kept = 0
         for handoff in await self._store.for_doctor(doctor_id):
-            if handoff.is_open or (before is not None and handoff.requested_at >= before):
+            if before is None:
+                keep = handoff.status is HandoffStatus.ACTIVE or handoff.reason in PV_REASONS
+            else:
+                keep = handoff.is_open or handoff.requested_at >= before
+            if keep:
                 kept += 1
                 continue
-            await self._store.forget(doctor_id, handoff.handoff_id)
+            await self._store.forget(handoff)
             removed += 1
         if not kept:
             await self._storage.delete(HandoffStore.doctor_key(doctor_id))

@@ -96,10 +96,10 @@ def erasure_report(erasure: Erasure, locale: Locale) -> str:
     if erasure.refused:
         return pick(
             locale,
-            "您有一个正在由同事处理的人工请求，处理期间无法删除您的数据；您的数据未被删除。"
-            "请求结束后，请再次回复“删除我的数据”。",
-            "A colleague is handling a request of yours right now, so your data cannot be "
-            "deleted during it; nothing was deleted. Once it is closed, send “delete my data” "
+            "同事正在为您服务，服务期间无法删除您的数据；您的数据未被删除。"
+            "服务结束后，请再次回复“删除我的数据”。",
+            "A colleague is serving you right now, so your data cannot be deleted meanwhile; "
+            "nothing was deleted. Once the conversation is handed back, send “delete my data” "
             "again.",
         )
     removed = sum(count for name, count in erasure.removed.items() if name != "transcripts")

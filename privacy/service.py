@@ -81,8 +81,8 @@ class Erasure:
     retained: dict[str, int] = field(default_factory=dict)
     manual: list[str] = field(default_factory=list)
     routed_to: tuple[str, ...] = ()
-    # lanes of the doctor's open handoffs ("rep", "mi"): nothing was erased, because a rep
-    # (or medical information) is handling the doctor right now; ask again once it is closed
+    # the doctor's handoffs a rep has taken: nothing was erased, because a rep is handling the
+    # live conversation (human mode); ask again once it is handed back
     refused: list[str] = field(default_factory=list)
 
 
@@ -163,7 +163,7 @@ class PrivacyService:
     ) -> Erasure:
         """Erase everything not under a legal retention duty, holding the lock of each of the
         doctor's conversations (``held``: the one the caller already holds). Idempotent.
-        Refused (``Erasure.refused``, nothing changed) while a handoff of the doctor is open:
+        Refused (``Erasure.refused``, nothing changed) while a rep has taken the doctor over:
         erasing under a rep who is answering would pull the conversation from under them."""
         now = self.services.clock()
         by_name = {holding.name: holding for holding in self._holdings()}
@@ -174,7 +174,7 @@ class PrivacyService:
                     await locks.enter_async_context(
                         self.services.storage.lock(conversation_lock(key), timeout_s=15.0)
                     )
-            erasure.refused = await HandoffHolding(self.services).open_lanes(doctor_id)
+            erasure.refused = await HandoffHolding(self.services).handled_by_rep(doctor_id)
             if erasure.refused:  # a rep is handling the doctor: change nothing, say why
                 await self.services.audit.record(
                     "privacy_erasure", now, doctor=doctor_id, channel=channel, by=by,

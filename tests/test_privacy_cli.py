@@ -189,7 +189,9 @@ def test_privacy_commands(
     assert asyncio.run(_chain())[0].redacted == 2
     # A rep is handling WITH_REP: the erasure is refused, nothing changed, the operator told.
     assert main(["privacy", "erase", WITH_REP]) == 1
-    assert "open handoff (rep): nothing was erased" in capsys.readouterr().out
+    assert "a rep is handling wmCLIDOC03 (handoff h2): nothing was erased" in (
+        capsys.readouterr().out
+    )
     state = asyncio.run(_state(data / "state.sqlite3"))
     mine, others, left, recorded, flushed, handoffs = state
     assert handoffs == {DOCTOR: [], OTHER: ["h1"], WITH_REP: ["h2"]}
@@ -199,5 +201,5 @@ def test_privacy_commands(
     assert {("privacy_export", "ops-zhang"), ("privacy_erasure", "ops-zhang")} <= kinds
     [refused] = [e for e in asyncio.run(_chain())[2] if e.get("refused")]
     assert (refused["kind"], refused["doctor"], refused["refused"]) == (
-        "privacy_erasure", WITH_REP, ["rep"]
+        "privacy_erasure", WITH_REP, ["h2"]
     )  # fmt: skip

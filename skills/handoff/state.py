@@ -131,7 +131,11 @@ class HandoffStore:
         ]
         return [handoff for handoff in found if handoff is not None]
 
-    async def forget(self, doctor_id: str, handoff_id: str) -> None:
-        """Delete a record that is not open, and its index entry (erasure, retention)."""
-        await self._storage.delete(self._key(handoff_id))
-        await self._storage.set_remove(self.doctor_key(doctor_id), handoff_id)
+    async def forget(self, handoff: Handoff) -> None:
+        """Delete a record, the conversation's pointer to it and its index entry (erasure,
+        retention); a card or timer that comes later finds nothing, as after the TTL."""
+        await self._storage.delete(self._key(handoff.handoff_id))
+        open_key = self._open_key(handoff.conversation_key, handoff.lane)
+        if await self._storage.get_json(open_key) == handoff.handoff_id:
+            await self._storage.delete(open_key)
+        await self._storage.set_remove(self.doctor_key(handoff.doctor_id), handoff.handoff_id)
