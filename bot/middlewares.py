@@ -142,6 +142,11 @@ async def deliver(ctx: Context) -> None:
     )
 
 
+# ctx.data flag: audit this message without its text (privacy/: the message that confirmed an
+# erasure is audited after it, so its words would outlive the erasure they asked for)
+TEXT_WITHHELD = "audit_text_withheld"
+
+
 class AuditMiddleware:
     """Appends the inbound message and the replies to the audit trail (identifiers masked)."""
 
@@ -156,7 +161,8 @@ class AuditMiddleware:
             conversation=message.conversation_key,
             sender=message.sender_id,
             inbound_kind=message.kind.value,
-            text=mask_identifiers(message.text),  # the verbatim is kept once: the AE case source
+            # the verbatim is kept once: the AE case source
+            text=None if ctx.data.get(TEXT_WITHHELD) else mask_identifiers(message.text),
             click_id=message.click_id,
             skill=ctx.skill,
             handler=ctx.handler,

@@ -22,6 +22,7 @@ import re
 from datetime import datetime, timedelta
 
 from bot.dispatcher import UNHANDLED, Context, HandlerResult, NextStep, Router
+from bot.middlewares import TEXT_WITHHELD
 from bot.models import Conversation, ConversationMode, MessageKind, SenderType, TextReply
 from bot.services import WELCOME_SHOWN, Services
 from bot.yesno import YesNo, read_yes_no
@@ -200,8 +201,12 @@ def create_router(services: Services, priority: int) -> Router:
             by="doctor",
             held=ctx.conversation.key,
         )
-        ctx.data[ERASED] = True
-        ctx.data["audit_privacy"] = "erased"
+        if erasure.refused:  # a handoff is open: nothing changed
+            ctx.data["audit_privacy"] = "erasure_refused"
+        else:
+            ctx.data[ERASED] = True
+            ctx.data["audit_privacy"] = "erased"
+            ctx.data[TEXT_WITHHELD] = True  # this message's words would outlive the erasure
         ctx.reply(render.erasure_report(erasure, ctx.locale))
 
     def ask_to_confirm_erasure(ctx: Context) -> None:

@@ -57,7 +57,13 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     version = settings.privacy_notice_version
     print(f"doctor\t{args.doctor}")
-    print(f"consent\t{'agreed' if standing.consented(version) else 'not given'} (notice {version})")
+    agreed = standing.agreed_version
+    if agreed is None:
+        print(f"consent\tnot given (notice {version})")
+    elif agreed == version:
+        print(f"consent\tagreed (notice {version})")
+    else:  # this CLI's settings name another version than the one agreed to
+        print(f"consent\tagreed (notice {agreed}; current notice {version}: asked again)")
     print(f"personalisation\t{'off' if standing.personalisation_off else 'on'}")
     for name, count in counts.items():
         print(f"{name}\t{count}")
@@ -91,6 +97,13 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 async def _erase(args: argparse.Namespace, settings: Settings) -> int:
     async with _service(settings) as service:
         erasure = await service.erase(args.doctor, channel=CHANNEL, by=getpass.getuser())
+    if erasure.refused:
+        print(
+            f"virtualrep: a rep is handling {args.doctor} (handoff "
+            f"{', '.join(erasure.refused)}): nothing was erased; erase again once it is "
+            "handed back"
+        )
+        return 1
     print(f"removed\t{json.dumps(erasure.removed)}")
     print(f"retained\t{json.dumps(erasure.retained)}")
     print(

@@ -20,12 +20,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.audit import AUDIT_QUEUE
+from bot.escalation import EscalationReason
 from bot.middlewares import conversation_storage_key, load_conversation
 from bot.profiles import ProfileStore
 from bot.services import Services
 from privacy.recorded import RecordsHolding, chain_records, redact_messages
 from privacy.records import ConsentRecords
 from skills.adverse_events.cases import CaseStore
+from skills.handoff.state import HandoffStatus, HandoffStore
 from skills.meetings.registrations import Status
 from skills.meetings.service import meetings_service
 from skills.qa.mi import MIStore
@@ -158,6 +160,58 @@ class MIRequestHolding:
         return len(requests)
 
 
+PV_REASONS = frozenset(  # a handoff that is part of an adverse-event report: kept on erasure
+    {EscalationReason.SERIOUS_ADVERSE_EVENT, EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE}
+)
+
+
+class HandoffHolding:
+    """The doctor's handoff records (escalations to a rep or to medical information; their
+    ``detail`` may hold the doctor's words), found through the handoff store's per-doctor
+    index. An erasure deletes them — offered ones too (a card tapped later finds nothing, as
+    after the TTL) and medical-information ones (their MI request is erased with them) — but
+    keeps those of an adverse event (part of the report, like its messages: PV) and never
+    touches one a rep is handling (``PrivacyService.erase`` refuses then: human mode). The
+    retention job deletes only records that are over."""
+
+    name, retained = "handoffs", True
+
+    def __init__(self, services: Services) -> None:
+        self._storage = services.storage
+        self._store = HandoffStore(services.storage)
+
+    async def export(self, doctor_id: str) -> Any:
+        return [
+            {"handoff_id": h.handoff_id, "reason": h.reason.value, "status": h.status.value,
+             "requested_at": h.requested_at.isoformat(), "detail": h.detail}
+            for h in await self._store.for_doctor(doctor_id)
+        ]  # fmt: skip
+
+    async def handled_by_rep(self, doctor_id: str) -> list[str]:
+        """The doctor's handoffs a rep has taken and not handed back (human mode)."""
+        found = await self._store.for_doctor(doctor_id)
+        return [h.handoff_id for h in found if h.status is HandoffStatus.ACTIVE]
+
+    async def erase(self, doctor_id: str, before: datetime | None = None) -> int:
+        """Erasure: delete every record but an open rep handoff's. Retention (``before``):
+        delete the records that are over and were requested before it. The index goes with
+        the last record (and its entries whose record expired)."""
+        removed = kept = 0
+        for handoff in await self._store.for_doctor(doctor_id):
+            if before is None:
+                keep = handoff.status is HandoffStatus.ACTIVE or handoff.reason in PV_REASONS
+            else:
+                keep = handoff.is_open or handoff.requested_at >= before
+            if keep:
+                kept += 1
+                continue
+            await self._store.forget(handoff)
+            removed += 1
+        if not kept:
+            await self._storage.delete(HandoffStore.doctor_key(doctor_id))
+        return removed
+
+
 def _doctor_of(payload: dict[str, Any]) -> Any:
     """Whose record it is: the doctor named in it, or the sender of a ``message``."""
     if payload.get("kind") == "message":
@@ -200,7 +254,7 @@ class TranscriptHolding:
             {
                 "at": payload.get("at"),
                 "conversation": payload.get("conversation"),
-                "you": payload.get("text", ""),
+                "you": payload.get("text") or "",  # None: withheld (it confirmed an erasure)
                 "bot": [_reply_text(reply) for reply in payload.get("replies", [])],
             }
             for payload in await audit_records(self._services, doctor_id, "message")
@@ -273,6 +327,7 @@ def holdings(services: Services, records: ConsentRecords, now: datetime) -> list
         RegistrationHolding(services),
         MIRequestHolding(services),
         ConversationHolding(services),
+        HandoffHolding(services),
         TranscriptHolding(services),
         ConsentHolding(records),
         AdverseEventHolding(services, now),

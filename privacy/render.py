@@ -13,6 +13,7 @@ SECTION_TITLES: dict[str, tuple[str, str]] = {
     "meeting_registrations": ("会议报名", "Meeting registrations"),
     "mi_requests": ("医学信息请求", "Medical-information requests"),
     "conversations": ("对话状态", "Conversation state"),
+    "handoffs": ("转人工记录", "Hand-overs to a colleague"),
     "transcripts": ("消息记录", "Message records"),
     "consent_history": ("同意记录", "Consent history"),
     "adverse_event_reports": ("不良事件报告（依法保留）", "Adverse-event reports (kept by law)"),
@@ -92,13 +93,24 @@ def export_replies(export: Export, locale: Locale) -> tuple[Reply, ...]:
 
 
 def erasure_report(erasure: Erasure, locale: Locale) -> str:
+    if erasure.refused:
+        return pick(
+            locale,
+            "同事正在为您服务，服务期间无法删除您的数据；您的数据未被删除。"
+            "服务结束后，请再次回复“删除我的数据”。",
+            "A colleague is serving you right now, so your data cannot be deleted meanwhile; "
+            "nothing was deleted. Once the conversation is handed back, send “delete my data” "
+            "again.",
+        )
     removed = sum(count for name, count in erasure.removed.items() if name != "transcripts")
     lines = [
         pick(
             locale,
-            f"已删除您的数据（{removed} 项）：资料与兴趣画像、会议报名、医学信息请求、对话状态。",
+            f"已删除您的数据（{removed} 项）：资料与兴趣画像、会议报名、医学信息请求、对话状态、"
+            "转人工记录。",
             f"Your data is deleted ({removed} items): details and interest profile, meeting "
-            "registrations, medical-information requests, conversation state.",
+            "registrations, medical-information requests, conversation state, hand-overs to a "
+            "colleague.",
         )
     ]
     kept = erasure.retained.get("transcripts", 0)  # an AE report's messages

@@ -12,7 +12,9 @@ activity:
 - transcript turns kept in a conversation state that is still live (the rep's briefing):
   older than ``VREP_RETENTION_TRANSCRIPT_DAYS``, the period of the audit trail's transcripts;
 - the doctor's profile with the interest profile (topics, products, areas), declared details
-  and the HCP verification request: no contact for ``VREP_RETENTION_PROFILE_DAYS``.
+  and the HCP verification request: no contact for ``VREP_RETENTION_PROFILE_DAYS``;
+- handoff records that are over (their ``detail`` may hold the doctor's words): requested
+  before the transcript period, or all of them with the profile (an open one is never touched).
 
 It runs at 03:00 business time through the storage scheduler, so exactly one replica runs it,
 holds each conversation's lock while it changes that conversation's state (a message being
@@ -31,7 +33,13 @@ from bot.middlewares import conversation_storage_key, load_conversation, save_co
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.services import Services
 from bot.storage.base import LockTimeout, ScheduledItem, StorageError
-from privacy.holdings import DOCTORS_KEY, ProfileHolding, conversation_keys, conversations_key
+from privacy.holdings import (
+    DOCTORS_KEY,
+    HandoffHolding,
+    ProfileHolding,
+    conversation_keys,
+    conversations_key,
+)
 from records.retention import next_run
 from skills.handoff.briefing import TRANSCRIPT_KEY
 from skills.meetings.service import conversation_lock
@@ -51,6 +59,7 @@ async def enforce_storage_retention(services: Services, now: datetime) -> Counte
     storage = services.storage
     profiles = ProfileStore(storage)
     removed: Counter[str] = Counter()
+    handoffs = HandoffHolding(services)
     doctors = await profiles.all_ids() | await storage.set_members(DOCTORS_KEY)
     for doctor_id in sorted(doctors):
         for key in await conversation_keys(services, doctor_id):
@@ -71,10 +80,13 @@ async def enforce_storage_retention(services: Services, now: datetime) -> Counte
                     again = await profiles.get(doctor_id)  # the doctor may have written since
                     if again is None or _last_activity(again) < profile_before:
                         removed["profiles"] += await ProfileHolding(services).erase(doctor_id)
+                        removed["handoffs"] += await handoffs.erase(doctor_id)
             except LockTimeout:
                 pass
+        removed["handoffs"] += await handoffs.erase(doctor_id, before=transcript_before)
         if not await conversation_keys(services, doctor_id):
             await storage.set_remove(DOCTORS_KEY, doctor_id)  # nothing left to look after
+    removed = +removed  # sections with something removed
     await services.audit.record(
         "storage_retention", now, removed=dict(sorted(removed.items())), by="retention",
         periods={"conversation_s": settings.conversation_ttl_s,

@@ -19,7 +19,7 @@ from bot.i18n import local_time
 from bot.models import Channel, OutboundMessage, TextReply
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.services import Services
-from privacy.holdings import Holding, conversation_keys, holdings
+from privacy.holdings import HandoffHolding, Holding, conversation_keys, holdings
 from privacy.recorded import flush_audit
 from privacy.records import (
     PURPOSES,
@@ -39,6 +39,7 @@ _ERASE_ORDER = (  # conversations first: they are found through the profile's la
     "conversations",
     "meeting_registrations",
     "mi_requests",
+    "handoffs",
     "profile",
 )
 # In the system of record, after the stream is flushed into the chain (the storage erasures
@@ -80,6 +81,9 @@ class Erasure:
     retained: dict[str, int] = field(default_factory=dict)
     manual: list[str] = field(default_factory=list)
     routed_to: tuple[str, ...] = ()
+    # the doctor's handoffs a rep has taken: nothing was erased, because a rep is handling the
+    # live conversation (human mode); ask again once it is handed back
+    refused: list[str] = field(default_factory=list)
 
 
 class PrivacyService:
@@ -158,7 +162,9 @@ class PrivacyService:
         self, doctor_id: str, *, channel: str, by: str, held: str | None = None
     ) -> Erasure:
         """Erase everything not under a legal retention duty, holding the lock of each of the
-        doctor's conversations (``held``: the one the caller already holds). Idempotent."""
+        doctor's conversations (``held``: the one the caller already holds). Idempotent.
+        Refused (``Erasure.refused``, nothing changed) while a rep has taken the doctor over:
+        erasing under a rep who is answering would pull the conversation from under them."""
         now = self.services.clock()
         by_name = {holding.name: holding for holding in self._holdings()}
         erasure = Erasure()
@@ -168,6 +174,13 @@ class PrivacyService:
                     await locks.enter_async_context(
                         self.services.storage.lock(conversation_lock(key), timeout_s=15.0)
                     )
+            erasure.refused = await HandoffHolding(self.services).handled_by_rep(doctor_id)
+            if erasure.refused:  # a rep is handling the doctor: change nothing, say why
+                await self.services.audit.record(
+                    "privacy_erasure", now, doctor=doctor_id, channel=channel, by=by,
+                    refused=erasure.refused,
+                )  # fmt: skip
+                return erasure
             for name in _ERASE_ORDER:
                 erasure.removed[name] = await by_name[name].erase(doctor_id)
             if self.services.records is not None:

@@ -49,6 +49,10 @@ class ChainLink:
     digest: str
     prev_hash: str
     hash: str
+    redacted_at: datetime | None = None
+
+
+RETENTION_KIND = "retention_removed"  # the retention job's record, at its redactions' time
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class ChainCheck:
     broken_at: int | None = None
     reason: str = ""
     head: str = GENESIS
+    # of ``redacted``, blanked by the retention job (redacted at the time of one of its
+    # records); the others by an erasure request (privacy/)
+    by_retention: int = 0
 
 
 def verify(links: Iterable[ChainLink]) -> ChainCheck:
@@ -68,6 +75,8 @@ def verify(links: Iterable[ChainLink]) -> ChainCheck:
     previous = GENESIS
     expected_seq = 1
     count = redacted = 0
+    retention_runs: set[str] = set()
+    redaction_times: list[str] = []
     for link in links:
         problem = ""
         if link.seq != expected_seq:
@@ -82,6 +91,11 @@ def verify(links: Iterable[ChainLink]) -> ChainCheck:
             return ChainCheck(False, count, redacted, expected_seq, problem, previous)
         count += 1
         redacted += link.payload is None
+        if link.kind == RETENTION_KIND:
+            retention_runs.add(canonical_time(link.at))
+        if link.payload is None and link.redacted_at is not None:
+            redaction_times.append(canonical_time(link.redacted_at))
         previous = link.hash
         expected_seq += 1
-    return ChainCheck(True, count, redacted, head=previous)
+    by_retention = sum(at in retention_runs for at in redaction_times)
+    return ChainCheck(True, count, redacted, head=previous, by_retention=by_retention)

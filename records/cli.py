@@ -112,8 +112,9 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
         check = await records.verify_audit()
     if check.ok:
         print(
-            f"audit chain OK: {check.entries} records ({check.redacted} redacted by retention), "
-            f"head {check.head[:16]}"
+            f"audit chain OK: {check.entries} records ({check.redacted} redacted: "
+            f"{check.by_retention} by retention, {check.redacted - check.by_retention} by "
+            f"erasure requests), head {check.head[:16]}"
         )
         return 0
     print(

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from records import analytics
 from records.analytics import AnalyticsQuery, AnalyticsReport
-from records.chain import ChainCheck, canonical_json, verify
+from records.chain import RETENTION_KIND, ChainCheck, canonical_json, verify
 from records.database import unavailable_as_storage_error
 from records.models import (
     AECaseRecord,
@@ -632,7 +632,7 @@ class Records:
             if report.total:
                 await self._append(
                     session,
-                    "retention_removed",
+                    RETENTION_KIND,
                     now,
                     {
                         "removed": report.removed,

@@ -3,7 +3,9 @@ what the operator sees, the files written, what is erased and kept — in the st
 system of record (its registries; the doctor's messages in the audit chain are redacted, the
 chain still verifies, an adverse-event report's message stays) — the audit entries still in
 the storage stream included, the consent standing read from the store, and each request
-audited in the chain with the operator's login."""
+audited in the chain with the operator's login. The doctor's closed handoff records (found
+through the handoff store's per-doctor index) are exported and erased; a doctor whom a rep is
+handling (open handoff) is not erased at all, and the operator is told why."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 
 from bot.audit import AuditLog
 from bot.cli import main
+from bot.escalation import EscalationReason
 from bot.metrics import Metrics
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.scheduler import ScheduleRunner
@@ -25,9 +28,10 @@ from bot.storage.sqlite import SqliteStorage
 from privacy.recorded import flush_audit
 from privacy.records import ConsentEvent, ConsentRecord, StorageConsentRecords
 from records import ChainCheck, open_records
+from skills.handoff.state import Handoff, HandoffStatus, HandoffStore
 from skills.qa.mi import MIStore
 
-DOCTOR, OTHER = "wmCLIDOC01", "wmCLIDOC02"
+DOCTOR, OTHER, WITH_REP = "wmCLIDOC01", "wmCLIDOC02", "wmCLIDOC03"
 
 
 def _message(doctor: str, text: str, **fields: object) -> dict[str, object]:
@@ -40,7 +44,8 @@ def _message(doctor: str, text: str, **fields: object) -> dict[str, object]:
 async def _seed(path: Path) -> None:
     """Both doctors in the storage; DOCTOR's consent in the store; in the records an older
     message of DOCTOR, an MI request, a meeting registration and a verification step; and in
-    the storage stream (the sink has not moved them yet) the newest messages of both."""
+    the storage stream (the sink has not moved them yet) the newest messages of both. Each
+    has a closed handoff; WITH_REP has a profile and a handoff a rep is on (active)."""
     storage = SqliteStorage(path)
     try:
         now = datetime.now(UTC)
@@ -52,6 +57,17 @@ async def _seed(path: Path) -> None:
                 await MIStore(storage, records).create(
                     question=f"q-{doctor}", doctor_id=doctor, conversation_key=f"kf:x:{doctor}",
                     channel="kf", profile=None, at=now, response_hours=48,
+                )  # fmt: skip
+            await ProfileStore(storage).save(DoctorProfile(doctor_id=WITH_REP))
+            for n, (doctor, status) in enumerate(
+                ((DOCTOR, "closed"), (OTHER, "closed"), (WITH_REP, "active"))
+            ):
+                await HandoffStore(storage).save(
+                    Handoff(
+                        handoff_id=f"h{n}", conversation_key=f"kf:x:{doctor}", doctor_id=doctor,
+                        reason=EscalationReason.EXPLICIT_REQUEST, detail=f"转人工 {doctor}",
+                        requested_at=now, status=HandoffStatus(status),
+                    )
                 )  # fmt: skip
             await StorageConsentRecords(storage).append(
                 ConsentRecord(
@@ -89,8 +105,11 @@ async def _chain() -> tuple[ChainCheck, dict[str, list[str | None]], list[dict[s
         return await records.verify_audit(), texts, requests
 
 
-async def _state(path: Path) -> tuple[bool, bool, list[str], list[str], int]:
-    """Profiles left, MI requests left (storage, records), and what a second flush adds."""
+async def _state(
+    path: Path,
+) -> tuple[bool, bool, list[str], list[str], int, dict[str, list[str]]]:
+    """Profiles left, MI requests left (storage, records), what a second flush adds, and the
+    handoff records left per doctor."""
     storage = SqliteStorage(path)
     try:
         async with open_records(load_settings()) as records:
@@ -109,6 +128,10 @@ async def _state(path: Path) -> tuple[bool, bool, list[str], list[str], int]:
                 left,
                 recorded,
                 await flush_audit(services),
+                {
+                    doctor: [h.handoff_id for h in await HandoffStore(storage).for_doctor(doctor)]
+                    for doctor in (DOCTOR, OTHER, WITH_REP)
+                },
             )
     finally:
         await storage.close()
@@ -128,6 +151,10 @@ def test_privacy_commands(
     shown = capsys.readouterr().out
     assert "consent\tagreed (notice 1)" in shown and "mi_requests\t1" in shown
     assert "transcripts\t3" in shown and "system_of_record\t4" in shown
+    monkeypatch.setenv("VREP_PRIVACY_NOTICE_VERSION", "2")
+    assert main(["privacy", "show", DOCTOR]) == 0
+    assert "consent\tagreed (notice 1; current notice 2: asked again)" in capsys.readouterr().out
+    monkeypatch.delenv("VREP_PRIVACY_NOTICE_VERSION")
     assert main(["privacy", "show", "wmNOBODY"]) == 1
     capsys.readouterr()
 
@@ -139,6 +166,7 @@ def test_privacy_commands(
     # The chain's message and the two the stream still held: nothing of the last second lost.
     assert [m["you"] for m in document["transcripts"]] == ["早上好", "你好", "皮疹 rash"]
     assert [c["event"] for c in document["consent_history"]] == ["agreed"]
+    assert [h["detail"] for h in document["handoffs"]] == [f"转人工 {DOCTOR}"]
     assert [r["record"] for r in document["system_of_record"]] == [
         "consent", "mi_request", "meeting_registration", "hcp_verification"
     ]  # fmt: skip
@@ -147,19 +175,31 @@ def test_privacy_commands(
     assert main(["privacy", "erase", DOCTOR]) == 0
     erased = capsys.readouterr().out
     removed = json.loads(erased.split("\n")[0].split("\t")[1])
-    assert removed["profile"] == 1 and removed["transcripts"] == 2
+    assert removed["profile"] == removed["handoffs"] == 1 and removed["transcripts"] == 2
     assert removed["system_of_record"] == 3  # MI request, registration, verification step
     assert "kept\tadverse-event case records" in erased and "manual" not in erased
     check, texts, _ = asyncio.run(_chain())
     assert check.ok and check.redacted == 2  # the chain holds over the blanked entries
+    assert check.by_retention == 0  # `audit verify` says "by erasure requests", not retention
     assert texts == {DOCTOR: [None, None, "皮疹 rash"], OTHER: ["hello"]}  # the AE message stays
 
     assert main(["privacy", "erase", DOCTOR]) == 0  # again: nothing left, no error
     again = json.loads(capsys.readouterr().out.split("\n")[0].split("\t")[1])
     assert again["profile"] == again["transcripts"] == again["system_of_record"] == 0
     assert asyncio.run(_chain())[0].redacted == 2
-    mine, others, left, recorded, flushed = asyncio.run(_state(data / "state.sqlite3"))
+    # A rep is handling WITH_REP: the erasure is refused, nothing changed, the operator told.
+    assert main(["privacy", "erase", WITH_REP]) == 1
+    assert "a rep is handling wmCLIDOC03 (handoff h2): nothing was erased" in (
+        capsys.readouterr().out
+    )
+    state = asyncio.run(_state(data / "state.sqlite3"))
+    mine, others, left, recorded, flushed, handoffs = state
+    assert handoffs == {DOCTOR: [], OTHER: ["h1"], WITH_REP: ["h2"]}
     assert not mine and others and left == [OTHER] and recorded == [OTHER]
     assert flushed == 0  # the stream is in the chain once: the sink will add nothing twice
     kinds = {(str(e["kind"]), e.get("by")) for e in asyncio.run(_chain())[2]}
     assert {("privacy_export", "ops-zhang"), ("privacy_erasure", "ops-zhang")} <= kinds
+    [refused] = [e for e in asyncio.run(_chain())[2] if e.get("refused")]
+    assert (refused["kind"], refused["doctor"], refused["refused"]) == (
+        "privacy_erasure", WITH_REP, ["h2"]
+    )  # fmt: skip

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from bot.audit import AUDIT_QUEUE, AuditLog
+from bot.escalation import EscalationReason
 from bot.metrics import Metrics
 from bot.middlewares import load_conversation, save_conversation
 from bot.models import Channel, Conversation
@@ -25,6 +26,7 @@ from privacy.retention import (
     install_storage_retention,
 )
 from skills.handoff.briefing import TRANSCRIPT_KEY
+from skills.handoff.state import Handoff, HandoffStatus, HandoffStore
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -71,6 +73,20 @@ async def _doctor(storage: Storage, doctor: str, contact: datetime | None, idle:
     await storage.set_add(DOCTORS_KEY, doctor)
 
 
+async def _handoff(storage: Storage, doctor: str, n: int, at: datetime, status: str) -> None:
+    await HandoffStore(storage).save(
+        Handoff(
+            handoff_id=f"{doctor}-{n}", conversation_key=f"kf:wk1:{doctor}", doctor_id=doctor,
+            reason=EscalationReason.EXPLICIT_REQUEST, detail="我的病人…", requested_at=at,
+            status=HandoffStatus(status),
+        )
+    )  # fmt: skip
+
+
+async def _handoffs(storage: Storage, doctor: str) -> list[str]:
+    return [h.handoff_id for h in await HandoffStore(storage).for_doctor(doctor)]
+
+
 async def _audited(storage: Storage) -> list[dict[str, object]]:
     trail = await storage.unacknowledged(AUDIT_QUEUE, "test", count=1000)
     return [entry.payload for entry in trail if entry.payload["kind"] == "storage_retention"]
@@ -85,11 +101,18 @@ async def test_the_job_removes_what_is_past_its_period_and_audits_counts(storage
     await _doctor(storage, "old", NOW - 90 * DAY, NOW - 40 * DAY)  # everything expired
     await _doctor(storage, "live", NOW - DAY, NOW - DAY)  # one transcript turn expired
     await _doctor(storage, "gone", None, NOW - 5 * DAY)  # profile gone by TTL, state recent
+    await _handoff(storage, "old", 1, NOW - 80 * DAY, "closed")  # goes with the profile
+    await _handoff(storage, "live", 1, NOW - 20 * DAY, "closed")  # past the transcript period
+    await _handoff(storage, "live", 2, NOW - 20 * DAY, "active")  # open: a rep is on it
+    await _handoff(storage, "live", 3, NOW - 2 * DAY, "unanswered")  # recent
     services = _services(storage, Clock())
 
     removed = await enforce_storage_retention(services, NOW)
 
-    assert removed == {"conversations": 1, "profiles": 1, "transcript_turns": 2}
+    assert removed == {"conversations": 1, "handoffs": 2, "profiles": 1, "transcript_turns": 2}
+    assert await _handoffs(storage, "old") == []
+    assert not await storage.set_members(HandoffStore.doctor_key("old"))  # index gone too
+    assert await _handoffs(storage, "live") == ["live-2", "live-3"]
     profiles = ProfileStore(storage)
     assert await profiles.get("old") is None and "old" not in await profiles.all_ids()
     assert await load_conversation(storage, "kf:wk1:old") is None
@@ -99,8 +122,10 @@ async def test_the_job_removes_what_is_past_its_period_and_audits_counts(storage
     assert list(_texts(await load_conversation(storage, "kf:wk1:gone"))) == ["t0"]
     assert "gone" in await storage.set_members(DOCTORS_KEY)
     [audit] = await _audited(storage)
-    assert audit["removed"] == {"conversations": 1, "profiles": 1, "transcript_turns": 2}
-    assert "old" not in str(audit) and "t20" not in str(audit)  # counts, not content
+    assert audit["removed"] == {
+        "conversations": 1, "handoffs": 2, "profiles": 1, "transcript_turns": 2
+    }  # fmt: skip
+    assert all(word not in str(audit) for word in ("old", "t20", "病人"))  # counts, not content
     # Run again: nothing more to remove, and that is audited too.
     assert await enforce_storage_retention(services, NOW) == {}
     assert [a["removed"] for a in await _audited(storage)][-1] == {}

@@ -15,7 +15,13 @@ from aiohttp import web
 
 from bot.cli import build_parser
 from bot.settings import load_settings
-from bot.wecom.simulate_cli import Credentials, Simulation, create_simulate_app
+from bot.wecom.simulate_cli import (
+    SIMULATION,
+    Credentials,
+    Simulation,
+    create_simulate_app,
+    media,
+)
 from bot.wecom.simulator import FakeWeComServer, WeComSimulator
 
 WAIT_S = 20.0  # bounds a hang only
@@ -61,6 +67,7 @@ async def test_page_is_served(page: tuple[str, aiohttp.ClientSession]) -> None:
         assert response.content_type == "text/html"
         html = await response.text()
     assert "/api/events" in html and "/api/doctor/click" in html and "/api/rep/click" in html
+    assert "/api/media/" in html and "media_name" in html  # a file as a named download
 
 
 async def test_a_doctor_message_gets_a_reply_through_kf(
@@ -153,6 +160,42 @@ async def test_a_card_sent_to_a_rep_carries_its_response_code() -> None:
         assert event["body"]["template_card"] == card
     finally:
         await api.close()
+
+
+async def test_a_file_the_bot_sends_shows_its_name_and_size_and_downloads() -> None:
+    """As WeChat shows a file message (name, size; tap to open), not its JSON."""
+    api = FakeWeComServer(corp_id="wwcorp", secret="s")
+    simulation = Simulation(api, WeComSimulator(api, None))  # type: ignore[arg-type]
+    media_id = api.add_media("我的数据.txt", "资料 profile".encode())
+    sent = {
+        "touser": "wmDoc",
+        "open_kfid": "wk1",
+        "msgtype": "file",
+        "file": {"media_id": media_id},
+    }
+    for listener in api.listeners:  # what the fake API does for a delivered kf message
+        listener("kf", sent)
+    listener("kf", {**sent, "file": {"media_id": "unknown"}})
+    shown = [event["body"] for event in simulation.events]
+    assert shown[0] == {**sent, "media_name": "我的数据.txt", "media_size": 14}
+    assert "media_name" not in shown[1]  # not uploaded here: shown as it came
+    app = web.Application()
+    app[SIMULATION] = simulation
+    app.router.add_get("/api/media/{media_id}", media)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://{host}:{port}/api/media/{media_id}") as response:
+                assert response.status == 200 and response.content_type == "text/plain"
+                assert "filename*=UTF-8''%E6%88%91" in response.headers["Content-Disposition"]
+                assert await response.read() == "资料 profile".encode()
+            async with session.get(f"http://{host}:{port}/api/media/unknown") as response:
+                assert response.status == 404
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_api_takes_only_json_objects(page: tuple[str, aiohttp.ClientSession]) -> None:

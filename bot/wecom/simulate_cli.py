@@ -29,11 +29,13 @@ import base64
 import importlib.resources
 import json
 import logging
+import mimetypes
 import secrets
 import string
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -132,9 +134,18 @@ class Simulation:
                 pass
         return self.events[max(after, 0) :]
 
+    def _named(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A media message as the page shows it (WeChat shows a file's name and size, not its
+        media id): the uploaded file's ``media_name`` and ``media_size`` added, when known."""
+        media = body.get(str(body.get("msgtype")))
+        stored = self.api.media.get(str(media.get("media_id"))) if isinstance(media, dict) else None
+        if stored is None:
+            return body
+        return {**body, "media_name": stored[0], "media_size": len(stored[1])}
+
     def _bot_sent(self, kind: str, body: dict[str, Any]) -> None:
         if kind == "kf":
-            self.record("doctor", str(body.get("touser", "")), "bot", body)
+            self.record("doctor", str(body.get("touser", "")), "bot", self._named(body))
         elif kind == "app":
             self.record("rep", str(body.get("touser", "")), "bot", body)
         elif kind == "card_update":
@@ -286,6 +297,22 @@ async def rep_clicks(request: web.Request) -> web.Response:
     return _answer(await simulation.simulator.rep_clicks(user, key, task_id, response_code))
 
 
+async def media(request: web.Request) -> web.Response:
+    """A file the bot uploaded (the page's link on a file message), as a download."""
+    stored = request.app[SIMULATION].api.media.get(request.match_info["media_id"])
+    if stored is None:
+        raise web.HTTPNotFound(text="no such media")
+    filename, content = stored
+    kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return web.Response(
+        body=content,
+        content_type=kind,
+        charset="utf-8" if kind.startswith("text/") else None,  # the bot's exports are UTF-8
+        headers={"Content-Disposition": disposition},
+    )
+
+
 async def events(request: web.Request) -> web.Response:
     try:
         after = int(request.query.get("after", "0"))
@@ -322,6 +349,7 @@ def create_simulate_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(wake_pollers)
     app.router.add_get("/", page)
     app.router.add_get("/api/events", events)
+    app.router.add_get("/api/media/{media_id}", media)
     app.router.add_post("/api/doctor/enter", doctor_enters)
     app.router.add_post("/api/doctor/say", doctor_says)
     app.router.add_post("/api/doctor/send", doctor_sends)

@@ -88,6 +88,7 @@ class AuditRepository:
                 AuditEntry.digest,
                 AuditEntry.prev_hash,
                 AuditEntry.hash,
+                AuditEntry.redacted_at,
             )
             .where(AuditEntry.seq > after_seq)
             .order_by(AuditEntry.seq)

@@ -2,8 +2,10 @@
 
 A record lives under ``handoff:<id>``; ``handoff:open:<lane>:<conversation_key>`` points at
 the one open handoff of a conversation per lane (reps; MI requests), so a second request while
-one is running joins it instead of paging more reps. Changes to one record happen under
-``lock:handoff:<id>``.
+one is running joins it instead of paging more reps. ``handoff:doctor:<doctor_id>`` is the set
+of the doctor's handoff ids (a record's ``detail`` may hold the doctor's words), so privacy
+requests and retention find them (``for_doctor``); it is written before the record, so no
+record is ever missing from it. Changes to one record happen under ``lock:handoff:<id>``.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class HandoffStore:
         return f"handoff:{handoff_id}"
 
     @staticmethod
+    def doctor_key(doctor_id: str) -> str:
+        return f"handoff:doctor:{doctor_id}"
+
+    @staticmethod
     def _open_key(conversation_key: str, lane: str) -> str:
         return f"handoff:open:{lane}:{conversation_key}"
 
@@ -96,6 +102,7 @@ class HandoffStore:
         return Handoff.model_validate(raw) if raw is not None else None
 
     async def save(self, handoff: Handoff) -> None:
+        await self._storage.set_add(self.doctor_key(handoff.doctor_id), handoff.handoff_id)
         await self._storage.set_json(
             self._key(handoff.handoff_id), handoff.model_dump(mode="json"), HANDOFF_TTL_S
         )
@@ -115,3 +122,20 @@ class HandoffStore:
             if handoff is not None and handoff.is_open:
                 return handoff
         return None
+
+    async def for_doctor(self, doctor_id: str) -> list[Handoff]:
+        """The doctor's handoff records still stored (expired ones are skipped)."""
+        found = [
+            await self.get(handoff_id)
+            for handoff_id in sorted(await self._storage.set_members(self.doctor_key(doctor_id)))
+        ]
+        return [handoff for handoff in found if handoff is not None]
+
+    async def forget(self, handoff: Handoff) -> None:
+        """Delete a record, the conversation's pointer to it and its index entry (erasure,
+        retention); a card or timer that comes later finds nothing, as after the TTL."""
+        await self._storage.delete(self._key(handoff.handoff_id))
+        open_key = self._open_key(handoff.conversation_key, handoff.lane)
+        if await self._storage.get_json(open_key) == handoff.handoff_id:
+            await self._storage.delete(open_key)
+        await self._storage.set_remove(self.doctor_key(handoff.doctor_id), handoff.handoff_id)
