@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck unit redis-server postgresql chromium media-tools console-assets clean
+.PHONY: run test venv lint typecheck unit test-packages console-assets clean
 
 run: $(STAMP)
 	$(BIN)/virtualrep serve
 
-test: $(STAMP) redis-server postgresql chromium media-tools
+test: $(STAMP) test-packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -26,26 +26,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# The Redis leg of the test suite starts its own redis-server on a free loopback port.
-redis-server:
-	@bash deploy/ensure-redis-server.sh
-
-# The PostgreSQL leg of the records suite starts its own cluster on a free loopback port.
-postgresql:
-	@bash deploy/ensure-postgresql.sh
-
-# Voice and image tests: ffmpeg, espeak-ng, sox with AMR, a CJK font, OpenCV's libGL.
-media-tools:
-	@bash deploy/ensure-media-tools.sh
+# What the tests start or drive (installed with apt when missing): redis-server and a PostgreSQL
+# cluster on free loopback ports, Debian's Chromium for the console, the media tools.
+test-packages:
+	@bash deploy/ensure-packages.sh redis postgresql chromium media
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # --- console (console/) ---------------------------------------------------------------------------
-# The console's browser tests drive Debian's Chromium (installed with apt when missing).
-chromium:
-	@bash deploy/ensure-chromium.sh
-
 # The console's htmx, vendored from the npm registry (no CDN at run time).
 HTMX_VERSION := 2.0.11
 console-assets:

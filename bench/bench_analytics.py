@@ -35,8 +35,9 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.memory import MemoryStorage
-from records import AnalyticsQuery, Records, open_records
+from records import Records, open_records
 from records import analytics as queries
+from records.analytics import AnalyticsQuery
 from records.models import (
     AECaseRecord,
     DoctorMessage,

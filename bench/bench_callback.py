@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import shutil
@@ -53,6 +54,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.settings import Settings  # noqa: E402
 from bot.wecom.simulator import CallbackSender  # noqa: E402
 
 CORP_ID = "wwbenchcorp"
@@ -144,12 +146,10 @@ def serve_reference(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def serve_bot(port: int, redis_url: str, api_base: str) -> None:
-    from bot.app import create_app
+def bot_settings(redis_url: str, api_base: str, data_dir: Path, prefix: str) -> Settings:
     from bot.settings import load_settings
 
-    data_dir = Path(tempfile.mkdtemp(prefix="vrep-bench-"))
-    settings = load_settings(
+    return load_settings(
         wecom_corp_id=CORP_ID,
         wecom_token=TOKEN,
         wecom_aes_key=AES_KEY,
@@ -157,15 +157,40 @@ def serve_bot(port: int, redis_url: str, api_base: str) -> None:
         wecom_secret=SECRET,
         wecom_api_base=api_base,
         redis_url=redis_url,
-        redis_key_prefix=f"bench-{uuid.uuid4().hex[:8]}:",
+        redis_key_prefix=prefix,
         redis_allow_volatile=True,  # the throw-away Redis runs without AOF
         kb_sample_library=True,
+        pv_users="pv-officer",  # the app channel refuses to start without a PV recipient
         data_dir=data_dir,
         kb_dir=data_dir / "kb",
     )
-    app = create_app(settings)
+
+
+def serve_bot(port: int, redis_url: str, api_base: str, split: argparse.Namespace) -> None:
+    """The production app; with ``--worker-process`` it only acknowledges and queues (``serve
+    --no-workers``) and a ``worker`` process on the same CPU answers."""
+    from bot.app import create_app
+
+    data_dir = split.data_dir or Path(tempfile.mkdtemp(prefix="vrep-bench-"))
+    prefix = split.key_prefix or f"bench-{uuid.uuid4().hex[:8]}:"
+    settings = bot_settings(redis_url, api_base, data_dir, prefix)
+    app = create_app(settings, answer_messages=not split.worker_process)
     record_gc_pauses(app)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def serve_worker(port: int, redis_url: str, api_base: str, split: argparse.Namespace) -> None:
+    """``virtualrep worker`` for the bot on ``port``: starts once that bot is up (it has
+    ingested the sample library into the shared knowledge-base directory by then)."""
+    from bot.app import create_app
+    from bot.serve import serve
+    from bot.threads import lower_priority
+
+    asyncio.run(wait_ready(f"http://127.0.0.1:{port}/healthz"))
+    lower_priority()
+    settings = bot_settings(redis_url, api_base, split.data_dir, split.key_prefix)
+    with contextlib.suppress(asyncio.CancelledError):  # SIGTERM at the end of the run
+        asyncio.run(serve(create_app(settings), None, "", 0, workers=settings.workers))
 
 
 def serve_wecom_api(port: int) -> None:
@@ -360,8 +385,15 @@ def main() -> int:
         help="also serve the bot from another checkout (e.g. a worktree of an older commit)",
     )
     parser.add_argument(
-        "--serve", choices=["bot", "reference", "wecom-api"], help=argparse.SUPPRESS
+        "--worker-process",
+        action="store_true",
+        help="this checkout's bot answers in a `virtualrep worker` process (serve --no-workers)",
     )
+    parser.add_argument(
+        "--serve", choices=["bot", "worker", "reference", "wecom-api"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--key-prefix", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -371,7 +403,9 @@ def main() -> int:
         if args.serve == "reference":
             serve_reference(args.port)
         elif args.serve == "bot":
-            serve_bot(args.port, args.redis_url, args.api_base)
+            serve_bot(args.port, args.redis_url, args.api_base, args)
+        elif args.serve == "worker":
+            serve_worker(args.port, args.redis_url, args.api_base, args)
         else:
             serve_wecom_api(args.port)
         return 0
@@ -410,6 +444,16 @@ def main() -> int:
             role = "reference" if name == "reference" else "bot"
             command = [sys.executable, str(script), "--serve", role, "--port", str(port), *pinning]
             command += ["--redis-url", redis_url, "--api-base", f"http://127.0.0.1:{api_port}"]
+            if name == "bot" and args.worker_process:
+                shared = ["--data-dir", tempfile.mkdtemp(prefix="vrep-bench-")]
+                shared += ["--key-prefix", f"bench-{uuid.uuid4().hex[:8]}:"]
+                children.append(
+                    subprocess.Popen([*command, *shared, "--worker-process"], env=env, cwd=root)
+                )
+                worker = [*command[:2], "--serve", "worker", *command[4:], *shared]
+                children.append(subprocess.Popen(worker, env=env, cwd=root))
+                urls[name] = f"http://127.0.0.1:{port}/wecom/callback"
+                continue
             children.append(subprocess.Popen(command, env=env, cwd=root))
             urls[name] = f"http://127.0.0.1:{port}/wecom/callback"
         asyncio.run(run(args, urls))

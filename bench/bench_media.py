@@ -4,9 +4,10 @@
 
 OCR: lines of Chinese and English medical text rendered by Pillow (Noto Sans CJK, 32 px, as
 JPEG) are read by ``media.ocr.image_text``; character error rate (edit distance over the
-reference length, spaces ignored) per language, and seconds per image (after the first call,
-which loads the models). Voice: espeak-ng speech encoded as AMR-NB (sox) and SILK (pysilk),
-decoded to 16 kHz PCM by ``media.audio.to_pcm16k``: seconds of decoding per second of audio.
+reference length, spaces ignored) per language, lines read exactly with their spaces, and
+seconds per image (after the first call, which loads the models). Voice: espeak-ng speech
+encoded as AMR-NB (sox) and SILK (pysilk), decoded to 16 kHz PCM by ``media.audio.to_pcm16k``:
+seconds of decoding per second of audio.
 No offline speech model is shipped (see bench/README.md), so there is no transcription CER.
 """
 
@@ -63,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     image_text(text_image("warm up"))
     for language, lines in LINES.items():
-        errors = length = 0
+        errors = length = exact = 0
         timings = []
         for line in lines:
             photo = text_image(line, fmt="JPEG")
@@ -74,9 +75,11 @@ def main() -> None:
             reference, hypothesis = line.replace(" ", ""), read.replace(" ", "")
             errors += edit_distance(reference, hypothesis)
             length += len(reference)
+            exact += read == line  # spaces included (media.spacing puts dropped ones back)
             print(f"  {language} {line!r} -> {read!r}")
         print(
-            f"OCR {language}: CER {errors / length:.3f} over {length} characters; "
+            f"OCR {language}: CER {errors / length:.3f} over {length} characters, "
+            f"{exact}/{len(lines)} lines exact with spaces; "
             f"p50 {statistics.median(timings):.2f} s, max {max(timings):.2f} s per image"
         )
     for language, text in SPEECH.items():

@@ -26,6 +26,7 @@ from typing import TypeVar
 from aiohttp import web
 
 import console
+import privacy
 from bot.dead_letters import DEAD_LETTER_WATCHES
 from bot.escalation import ESCALATION_QUEUE
 from bot.heap import freeze_long_lived, unfreeze
@@ -110,7 +111,7 @@ async def _off_the_loop(work: Callable[[], T]) -> T:
         pool.shutdown(wait=False)
 
 
-async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _runtime_ctx(app: web.Application, *, answer_messages: bool) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = app.get(WECOM)
     outbox = settings_outbox(settings, app[STORAGE], app[METRICS])
@@ -132,6 +133,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await install_retention(
         app[RECORDS], settings, services.storage, services.scheduler, services.clock
     )
+    await privacy.install_storage_retention(services)  # storage-side retention (privacy/)
     app[SERVICES] = services
     app[DISPATCHER] = dispatcher
     if senders:
@@ -140,7 +142,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         services.storage,
         dispatcher,
         services.metrics,
-        workers=settings.workers,
+        workers=settings.workers if answer_messages else 0,
         reclaim_idle_ms=int(settings.inbound_reclaim_idle_s * 1000),
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
@@ -225,8 +227,18 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the webhook application; nothing is opened until the app starts."""
+def create_app(settings: Settings, *, answer_messages: bool = True) -> web.Application:
+    """Build the webhook application; nothing is opened until the app starts.
+
+    The roster is checked first (``SettingsError``), before the storage, models and database
+    open: a malformed one stops start-up at once.
+
+    ``answer_messages=False`` (``virtualrep serve --no-workers``): this process acknowledges
+    and queues callbacks but handles no inbound message; ``virtualrep worker`` processes (the
+    same app, not listening) answer them. Everything else runs in every process, as in any
+    replica (issue 22: the workers' Python work no longer shares the callback's GIL).
+    """
+    handoff.check_set_up(settings, wecom_app=settings.wecom_api_configured)
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -239,7 +251,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_owned(KNOWLEDGE, open_knowledge))
     app.cleanup_ctx.append(_wecom_ctx)
     app.cleanup_ctx.append(_owned(MEDIA, open_media))
-    app.cleanup_ctx.append(_runtime_ctx)
+    app.cleanup_ctx.append(partial(_runtime_ctx, answer_messages=answer_messages))
     if settings.heap_freeze:
         app.cleanup_ctx.append(_heap_ctx)
     if settings.wecom_configured:

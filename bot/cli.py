@@ -23,6 +23,7 @@ from bot.serve import ListenError, bind, serve
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.base import StorageError
 from bot.storage.factory import VolatileStorageError
+from bot.threads import lower_priority
 from bot.wecom import simulate_cli
 from handlers.terminal import ConsoleSender, run_chat
 from knowledge import cli as knowledge_cli
@@ -38,12 +39,27 @@ from skills.qa import cli as qa_cli
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
+    answer = not args.no_workers
     try:
         sock = bind(host, port)
-        asyncio.run(serve(create_app(settings), sock, host, port, workers=settings.workers))
+        app = create_app(settings, answer_messages=answer)
+        asyncio.run(serve(app, sock, host, port, workers=settings.workers))
     except ListenError as exc:
         print(f"virtualrep: {exc}", file=sys.stderr)
         return 2
+    except asyncio.CancelledError:  # SIGTERM: a requested stop
+        _exit_promptly(0)
+    except KeyboardInterrupt:  # Ctrl-C
+        _exit_promptly(130)
+    return 0
+
+
+def _work(args: argparse.Namespace, settings: Settings) -> int:
+    """``virtualrep worker``: answer inbound messages, listen nowhere, below the server's
+    priority (niced before any thread starts, so every thread inherits it)."""
+    lower_priority()
+    try:
+        asyncio.run(serve(create_app(settings), None, "", 0, workers=settings.workers))
     except asyncio.CancelledError:  # SIGTERM: a requested stop
         _exit_promptly(0)
     except KeyboardInterrupt:  # Ctrl-C
@@ -67,6 +83,7 @@ def _exit_promptly(code: int) -> NoReturn:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     if settings.log_level == "INFO":
         logging.getLogger().setLevel(logging.WARNING)  # keep the terminal for the conversation
+    handoff.check_set_up(settings, wecom_app=False)  # before the models load; no WeCom here
 
     async def open_bot(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
         storage = await stack.enter_async_context(open_storage(settings))
@@ -81,6 +98,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             knowledge=knowledge,
             records=records,
         )
+        await privacy.install_storage_retention(services)
         services.scheduler.start()
         stack.push_async_callback(services.scheduler.stop)
         audit_to_records = audit_sink(records, storage, services.metrics)
@@ -104,7 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server (WeCom callback, health, metrics)")
     serve.add_argument("--host", help="bind address (default VREP_HOST)")
     serve.add_argument("--port", type=int, help="port (default VREP_PORT)")
+    serve.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="acknowledge and queue callbacks only; `virtualrep worker` processes answer them",
+    )
     serve.set_defaults(handler=_serve)
+    worker = sub.add_parser(
+        "worker", help="answer queued inbound messages in a process of its own (no HTTP)"
+    )
+    worker.set_defaults(handler=_work)
 
     chat = sub.add_parser("chat", help="chat with the full bot in the terminal (stdin/stdout)")
     chat.add_argument(

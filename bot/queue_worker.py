@@ -84,7 +84,7 @@ class QueueConsumer:
         self._block_ms = block_ms
         self._reclaim_idle_ms = reclaim_idle_ms
         self._next_reclaim = 0.0
-        self._next_trim = 0.0
+        self._next_trim: float | None = None  # one interval after the first poll
         self._prepare = prepare
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -127,7 +127,11 @@ class QueueConsumer:
                 await self._process(entry)
             finally:
                 toucher.cancel()
-        if loop.time() >= self._next_trim:
+        if self._next_trim is None:
+            # Not on the first batch: a reader that joins the queue just after start-up (a new
+            # consumer group, an operator's look) still finds what the last run left.
+            self._next_trim = loop.time() + TRIM_INTERVAL_S
+        elif loop.time() >= self._next_trim:
             self._next_trim = loop.time() + TRIM_INTERVAL_S
             await self._trim_acknowledged()
         return len(entries)

@@ -64,9 +64,13 @@ def blocking_threads(workers: int) -> ThreadPoolExecutor:
 
 
 async def serve(
-    app: web.Application, sock: socket.socket, host: str, port: int, *, workers: int
+    app: web.Application, sock: socket.socket | None, host: str, port: int, *, workers: int
 ) -> None:
-    """Start ``app``, serve on ``sock`` until cancelled (Ctrl-C, SIGTERM), then clean up."""
+    """Start ``app``, serve on ``sock`` until cancelled (Ctrl-C, SIGTERM), then clean up.
+
+    Without ``sock`` (``virtualrep worker``) the app runs its resources and workers and
+    listens nowhere.
+    """
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -79,14 +83,18 @@ async def serve(
         except BaseException:
             await app.cleanup()  # close what was opened before the start-up was interrupted
             raise
-        try:
-            await web.SockSite(runner, sock).start()
-        except OSError as exc:  # another process started listening on the port meanwhile
-            raise ListenError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-        log.info("serving", extra={"host": host, "port": port})
+        if sock is None:
+            log.info("working (not listening)")
+        else:
+            try:
+                await web.SockSite(runner, sock).start()
+            except OSError as exc:  # another process started listening on the port meanwhile
+                raise ListenError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+            log.info("serving", extra={"host": host, "port": port})
         await asyncio.Event().wait()
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
         await runner.cleanup()
-        sock.close()
+        if sock is not None:
+            sock.close()
         log.debug("stopped")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from bot.audit import AuditLog
 from bot.metrics import Metrics
@@ -60,3 +60,50 @@ class Services:
             return self.senders[channel]
         except KeyError:
             raise LookupError(f"no sender configured for channel {channel.value}") from None
+
+
+class Resources(TypedDict, total=False):
+    """What a process opened for the services (each optional; see ``Services``)."""
+
+    metrics: Metrics
+    senders: dict[Channel, ChannelSender]
+    clock: Clock
+    knowledge: KnowledgeBase | None
+    llm: LLMClient | None
+    wecom: WeComClient | None
+    records: Records | None
+    media: MediaReader | None
+
+
+def build_services(
+    settings: Settings,
+    storage: Storage,
+    *,
+    audit_into_chain: bool = False,
+    **opened: Unpack[Resources],
+) -> Services:
+    """The service container alone, for a tool that runs no conversation (an ops command, the
+    console's test host): the services the bot has, without the dispatcher (which loads the
+    skills' models).
+
+    Audit records go to the storage stream, which the app's audit sink (``records/sink.py``)
+    moves into the chain; ``audit_into_chain`` appends them to the chain of ``records``
+    directly instead, for an ops command that runs no sink.
+    """
+    metrics = opened.get("metrics") or Metrics()
+    clock = opened.get("clock", system_clock)
+    records = opened.get("records")
+    return Services(
+        settings=settings,
+        storage=storage,
+        metrics=metrics,
+        audit=AuditLog(storage, records if audit_into_chain else None),
+        scheduler=ScheduleRunner(storage, clock, metrics),
+        clock=clock,
+        senders=dict(opened.get("senders") or {}),
+        knowledge=opened.get("knowledge"),
+        llm=opened.get("llm"),
+        wecom=opened.get("wecom"),
+        records=records,
+        media=opened.get("media"),
+    )

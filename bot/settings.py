@@ -226,10 +226,16 @@ class Settings(BaseSettings):
         3653, ge=1, description="Audit records that belong to no case nor conversation."
     )
     retention_transcript_days: int = Field(
-        1095, ge=1, description="Conversation transcripts (the audit's message records)."
+        1095,
+        ge=1,
+        description="Conversation transcripts (the audit's message records; in Storage, the "
+        "rolling transcript's turns: privacy/retention.py).",
     )
     retention_profile_days: int = Field(
-        1095, ge=1, description="HCP verifications and meeting registrations."
+        1095,
+        ge=1,
+        description="HCP verifications and meeting registrations; in Storage, profiles with "
+        "their interest profile, after the last contact (privacy/retention.py).",
     )
     retention_consent_days: int = Field(1827, ge=1, description="Consent records.")
     # --- voice notes, images and files (media/) -------------------------------------------------
@@ -243,6 +249,24 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest decoding, transcription or OCR of one media message."
     )
     media_ocr: bool = Field(True, description="Read text in images offline (RapidOCR).")
+    media_refetch_backoff_s: float = Field(
+        60.0, gt=0, description="First wait before fetching media again after a WeCom outage."
+    )
+    media_refetch_backoff_max_s: float = Field(
+        3600.0, gt=0, description="Longest wait between two fetches of the same media."
+    )
+    media_refetch_within_h: float = Field(
+        71.0, gt=0, le=72, description="Fetch again only this long after the message (ids: 3 days)."
+    )
+    media_link_key: SecretStr | None = Field(
+        None, description="HMAC key of PV's download links to originals (same on every replica)."
+    )
+    media_link_base_url: str | None = Field(
+        None, description="The bot's public address, for PV's download links (console on it)."
+    )
+    media_link_ttl_h: float = Field(
+        15 * 24.0, gt=0, description="How long a download link works (15 days: the PV clock)."
+    )
     asr_base_url: str | None = None  # an OpenAI-compatible /audio/transcriptions endpoint
     asr_api_key: SecretStr | None = None
     asr_model: str = "whisper-1"
@@ -283,6 +307,7 @@ class Settings(BaseSettings):
         "meetings_url",
         "pv_webhook_url",
         "asr_base_url",
+        "media_link_base_url",
         "privacy_policy_url",
     )
     @classmethod
@@ -333,6 +358,12 @@ class Settings(BaseSettings):
     def wecom_configured(self) -> bool:
         """True when callbacks can be verified and decrypted (token, AES key and corp id set)."""
         return bool(self.wecom_corp_id and self.wecom_token and self.wecom_aes_key)
+
+    @property
+    def wecom_api_configured(self) -> bool:
+        """True when the bot can call WeCom's API (corp id and app secret set): the condition
+        on which ``wecom_client_from_settings`` builds a client."""
+        return bool(self.wecom_corp_id and self.wecom_secret)
 
     @property
     def pv_user_ids(self) -> tuple[str, ...]:

@@ -26,7 +26,10 @@ BACKGROUND_NICE = 10
 when both want it)."""
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority by ``BACKGROUND_NICE`` (threads it starts later
+    inherit it: ``virtualrep worker`` calls it first thing, so the whole process runs below
+    the callback server's loop)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
     except (AttributeError, OSError) as exc:  # not Linux, or a sandbox that forbids it
@@ -36,7 +39,7 @@ def _lower_priority() -> None:
 async def background_threads_ctx(app: web.Application) -> AsyncIterator[None]:
     """Make the loop's default executor a low-priority pool while the app runs."""
     loop = asyncio.get_running_loop()
-    pool = ThreadPoolExecutor(thread_name_prefix="vrep-background", initializer=_lower_priority)
+    pool = ThreadPoolExecutor(thread_name_prefix="vrep-background", initializer=lower_priority)
     loop.set_default_executor(pool)
     try:
         yield

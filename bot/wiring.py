@@ -5,6 +5,8 @@ Priorities are explicit and listed here in one place (higher runs first).
 
 from __future__ import annotations
 
+import asyncio
+
 import privacy
 from bot.dispatcher import Dispatcher
 from bot.forms import set_question_answerer
@@ -23,7 +25,10 @@ from skills import qa as qa_skill
 from skills.adverse_events import acknowledge as pv_acknowledge
 from skills.adverse_events import form as ae_form
 from skills.adverse_events import screening as ae_screening
+from skills.adverse_events.confirmation import QuestionGauge
 from skills.adverse_events.service import ae_service
+from skills.qa.classifier import load_heads
+from skills.qa.service import CLASSIFY_CHARS, QAService
 from skills.qa.service import service_of as qa_service
 from skills.roles import rep_help
 from skills.roles.guard import RepAccessGuard
@@ -67,6 +72,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.add_handler_middleware(RepAccessGuard())
     # "Is that a known effect?" sent with a report is answered by Q&A from approved content.
     ae_service(services).answer_known_effect_question = qa_service(services).answer_side_question
+    # A question Q&A's classifier is sure of skips the AE confirmation question (see screening).
+    ae_service(services).question_gauge = _question_gauge(qa_service(services))
     # A question typed inside any form is answered by Q&A; the form then asks again.
     set_question_answerer(services, qa_service(services).answer_side_question)
     # A longer meetings request ("I would like to cancel my registration") that the meetings
@@ -84,3 +91,14 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.include_router(qa_skill.create_router(services, PRIORITY_QA))
     dispatcher.include_router(help_skill.create_fallback_router(services, PRIORITY_FALLBACK))
     return dispatcher
+
+
+def _question_gauge(qa: QAService) -> QuestionGauge:
+    """Q&A's category head over the message's embedding: (top category, its probability)."""
+
+    async def gauge(text: str) -> tuple[str, float]:
+        vector = await asyncio.to_thread(qa.vector, text[:CLASSIFY_CHARS])
+        prediction = load_heads()["category"].predict(vector)
+        return prediction.label, prediction.probability
+
+    return gauge

@@ -22,6 +22,8 @@ __all__ = ["create_app"]
 
 def create_app() -> web.Application:
     """The console sub-app (mount it with ``app.add_subapp("/console", create_app())``)."""
+    from media import download as media_download  # media.download imports console.auth
+
     app = web.Application(middlewares=[access_middleware])
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.PackageLoader("console", "templates"),
@@ -42,8 +44,10 @@ def create_app() -> web.Application:
     app.router.add_get("/pv/cases/{case_id}/export/{fmt:e2b|json}", pv.export)
     app.router.add_post("/pv/cases/{case_id}/ack", pv.acknowledge)
     app.router.add_post("/pv/cases/{case_id}/redeliver", pv.redeliver)
+    app.router.add_get("/pv/media/{ref}", media_download.download)  # media/: signed links
     app.router.add_get("/mi", mi.requests)
     app.router.add_post("/mi/{mi_id}/close", mi.close)
+    app.router.add_post("/mi/{mi_id}/assign", mi.assign)
     app.router.add_get("/content", content.library)
     app.router.add_post("/content/upload", content.upload)
     app.router.add_post("/content/{doc_id}/withdraw", content.withdraw)
@@ -54,4 +58,5 @@ def create_app() -> web.Application:
     app.router.add_get(analytics.EXPORT_ROUTE, analytics.export)
     app.router.add_get("/compliance/audit/export", compliance.audit_export)
     app.router.add_get("/compliance/chain", compliance.chain_check)
+    app.router.add_get("/compliance/consents", compliance.consents)
     return app

@@ -1,30 +1,31 @@
-"""The console's seams to the bot's records: small protocols and today's adapters.
+"""The console's seams to the bot's records: small protocols and their adapters.
 
-Views talk only to these protocols. Today they are served by the bot's own services (the roster
-of the handoff skill, the adverse-event ``CaseStore`` with its audited reads, the redelivery of
-``skills.adverse_events.service``); when the SQL system of record lands (``records/``), a second
-adapter per protocol is all that changes (``backends_of`` picks it).
+Views talk only to these protocols. PV and MI read the system of record (``records/``: paged
+and filtered on the database, reads audited) and act through the skills' own stores (the
+adverse-event ``CaseStore``, the Q&A skill's ``MIStore``), so an action from the console writes
+what the same action from WeCom or the CLI writes; ``backends_of`` is the one place that picks
+the adapters.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.models import Locale
 from bot.services import Services
 from console.content import ContentLibrary, content_of
 from console.handoffs import HandoffDesk, StoreHandoffDesk
+from records.results import CaseEventRecord, MIRecord, Page, PvQueue, QueueFilter
+from records.service import Records
 from skills import handoff
-from skills.adverse_events.cases import Acknowledgement, CaseStore, CaseView
+from skills.adverse_events.cases import Acknowledgement, CaseStore, CaseView, read_queue
 from skills.adverse_events.e2b import case_json, case_xml
 from skills.adverse_events.service import Redelivery, ae_service, redeliver
 from skills.handoff.roster import Role, Roster
-from skills.qa.mi import MIRequest
+from skills.qa.mi import MIRequest, MIStore
 from skills.qa.service import service_of as qa_service
 
 
@@ -42,40 +43,25 @@ class Directory(Protocol):
         ...
 
 
-class CaseState(StrEnum):
-    """Where a case stands for PV (the queue's filter), most urgent first."""
-
-    DEAD = "dead"  # delivery gave up: needs a redelivery once the sink is fixed
-    OVERDUE = "overdue"  # not acknowledged by its due time (day 0 + SLA)
-    AWAITING = "awaiting"  # delivered, waiting for PV's acknowledgement
-    NEW = "new"  # still being collected or on its way to the sinks
-    ACKED = "acked"  # acknowledged by PV
-
-
-def case_state(view: CaseView, now: datetime) -> CaseState:
-    if view.ack is not None:
-        return CaseState.ACKED
-    if view.delivery.dead_lettered_at is not None:
-        return CaseState.DEAD
-    if view.overdue(now):
-        return CaseState.OVERDUE
-    if view.delivery.delivered_at is not None:
-        return CaseState.AWAITING
-    return CaseState.NEW
-
-
 @dataclass(frozen=True)
-class CaseRow:
+class CaseFile:
+    """A case as the case page shows it: the view, and its lifecycle events (delivery history
+    per sink, acknowledgement, redeliveries, exports) from the system of record."""
+
     view: CaseView
-    state: CaseState
+    events: list[CaseEventRecord]
 
 
 class PvDesk(Protocol):
     """PV's work on adverse-event cases; every read is audited with the reader."""
 
-    async def queue(self, *, reader: str, at: datetime) -> list[CaseRow]: ...
+    async def queue(
+        self, wanted: QueueFilter, *, now: datetime, offset: int, limit: int, reader: str
+    ) -> PvQueue:
+        """One page of the queue (filtered, ordered and paged on the database)."""
+        ...
 
-    async def case(self, case_id: str, *, reader: str, at: datetime) -> CaseView | None: ...
+    async def case(self, case_id: str, *, reader: str, at: datetime) -> CaseFile | None: ...
 
     async def export(self, case_id: str, fmt: str, *, reader: str, at: datetime) -> bytes | None:
         """The case as E2B-shaped XML (``fmt`` "e2b") or JSON; ``None`` when there is none."""
@@ -106,38 +92,50 @@ class RosterDirectory:
         return [(u, self._roster.name_of(u), self._roster.roles_of(u)) for u in userids]
 
 
-class StorePvDesk:
-    """``PvDesk`` over the adverse-event case store (the bot's storage)."""
+class RecordsPvDesk:
+    """``PvDesk`` over the system of record (queue, case, export) and the adverse-event
+    skill's own case store for the actions, so an acknowledgement or a redelivery from the
+    console writes storage, records and audit exactly as one from WeCom or the CLI does."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, records: Records) -> None:
         self._services = services
-        # The skill's own store (built once per process): whatever it writes to — storage, the
-        # audit trail, the system of record — a console action writes to as well.
-        self._store: CaseStore = ae_service(services).store
+        self._records = records
+        self._store: CaseStore = ae_service(services).store  # built once per process
 
-    async def queue(self, *, reader: str, at: datetime) -> list[CaseRow]:
-        rows = []
-        for case_id in await self._store.case_ids():
-            view = await self._store.view(case_id, reader=reader, purpose="console queue", at=at)
-            if view is not None:
-                rows.append(CaseRow(view, case_state(view, at)))
-        return rows
+    async def queue(
+        self, wanted: QueueFilter, *, now: datetime, offset: int, limit: int, reader: str
+    ) -> PvQueue:
+        return await read_queue(
+            self._records,
+            self._services.audit,
+            wanted,
+            now=now,
+            offset=offset,
+            limit=limit,
+            reader=reader,
+            purpose="console queue",
+        )
 
-    async def case(self, case_id: str, *, reader: str, at: datetime) -> CaseView | None:
-        return await self._store.view(case_id, reader=reader, purpose="console case", at=at)
+    async def case(self, case_id: str, *, reader: str, at: datetime) -> CaseFile | None:
+        detail = await self._records.read_case(
+            case_id, reader=reader, purpose="console case", at=at
+        )
+        return CaseFile(CaseView.from_records(detail), detail.events) if detail else None
 
     async def export(self, case_id: str, fmt: str, *, reader: str, at: datetime) -> bytes | None:
         purpose = f"console export {fmt}"
-        case = await self._store.read(case_id, reader=reader, purpose=purpose, at=at)
-        if case is None:
+        detail = await self._records.read_case(case_id, reader=reader, purpose=purpose, at=at)
+        if detail is None:
             return None
+        case = CaseView.from_records(detail).case
         contact = await self._store.read_contact(case_id, reader=reader, purpose=purpose, at=at)
+        await self._store.exported(case_id, by=reader, at=at, form=fmt)
         if fmt == "e2b":
             return case_xml(case, contact, self._services.settings)
         return case_json(case, contact)
 
     async def acknowledge(self, case_id: str, *, by: str, at: datetime) -> Acknowledgement | None:
-        if case_id not in await self._store.case_ids():
+        if await self._records.case_detail(case_id) is None:
             return None
         return await self._store.acknowledge(case_id, by, at, "console")
 
@@ -145,105 +143,55 @@ class StorePvDesk:
         return await redeliver(self._services.storage, self._store, case_id, by=by, at=at)
 
 
-@dataclass(frozen=True)
-class AuditQuery:
-    """What the compliance reviewer searches for (every field optional)."""
+class MIDesk(Protocol):
+    """Medical-information requests: listed and handed on in the system of record, closed
+    through the Q&A skill's ``MIStore`` (storage and records together)."""
 
-    start: datetime | None = None
-    end: datetime | None = None
-    doctor_id: str | None = None
-    case_id: str | None = None
-    kind: str | None = None
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    seq: int
-    at: datetime
-    kind: str
-    doctor_id: str | None
-    case_id: str | None
-    actor: str | None
-    fields: dict[str, Any] | None  # None once retention removed the record's content
-    json: dict[str, Any]  # the record as exported
-
-
-@dataclass(frozen=True)
-class ChainResult:
-    ok: bool
-    entries: int
-    redacted: int
-    broken_at: int | None
-    reason: str
-
-
-class AuditTrail(Protocol):
-    """The searchable, hash-chained audit trail (the system of record)."""
-
-    async def search(
-        self, query: AuditQuery, *, offset: int, limit: int
-    ) -> tuple[list[AuditRow], int]:
-        """One page of matching records in chain order, and how many match in all."""
+    async def requests(self, *, include_closed: bool, offset: int, limit: int) -> Page[MIRecord]:
+        """One page, earliest due first (paged on the database)."""
         ...
 
-    def entries(self, query: AuditQuery) -> AsyncIterator[AuditRow]:
-        """Every matching record in chain order (for exports, read in batches)."""
+    async def request(self, mi_id: str) -> MIRecord | None: ...
+
+    async def close(self, mi_id: str, *, by: str, at: datetime, resolution: str = "") -> None:
+        """Raises ``KeyError`` for an unknown request, ``ValueError`` for a closed one."""
         ...
 
-    async def verify(self) -> ChainResult: ...
+    async def assign(self, mi_id: str, to: str, *, at: datetime) -> bool: ...
+
+    async def list(self, *, include_closed: bool = False) -> list[MIRequest]:
+        """Every request from storage (the analytics page's reader until it moves to the
+        system of record's aggregates)."""
+        ...
 
 
-class RecordsAuditTrail:
-    """``AuditTrail`` over the system of record's service (``records.Records``: its
-    ``search_audit``, ``audit_entries`` and ``verify_audit``)."""
-
-    def __init__(self, records: Any) -> None:
+class RecordsMIDesk:
+    def __init__(self, services: Services, records: Records) -> None:
+        self._store: MIStore = qa_service(services).mi  # the skill's own store
         self._records = records
 
-    async def search(
-        self, query: AuditQuery, *, offset: int, limit: int
-    ) -> tuple[list[AuditRow], int]:
-        page = await self._records.search_audit(**vars(query), offset=offset, limit=limit)
-        return [_row(item) for item in page.items], int(page.total)
+    async def requests(self, *, include_closed: bool, offset: int, limit: int) -> Page[MIRecord]:
+        status = None if include_closed else "open"
+        return await self._records.mi_requests(status=status, offset=offset, limit=limit)
 
-    async def entries(self, query: AuditQuery) -> AsyncIterator[AuditRow]:
-        async for item in self._records.audit_entries(**vars(query)):
-            yield _row(item)
+    async def request(self, mi_id: str) -> MIRecord | None:
+        return await self._records.mi_request(mi_id)
 
-    async def verify(self) -> ChainResult:
-        check = await self._records.verify_audit()
-        return ChainResult(check.ok, check.entries, check.redacted, check.broken_at, check.reason)
+    async def close(self, mi_id: str, *, by: str, at: datetime, resolution: str = "") -> None:
+        await self._store.close(mi_id, by=by, at=at, resolution=resolution)
 
+    async def assign(self, mi_id: str, to: str, *, at: datetime) -> bool:
+        return await self._records.assign_mi(mi_id, to, at)
 
-def _row(item: Any) -> AuditRow:
-    return AuditRow(
-        item.seq,
-        item.at,
-        item.kind,
-        item.doctor_id,
-        item.case_id,
-        item.actor,
-        item.payload,
-        item.as_json(),
-    )
-
-
-class MIDesk(Protocol):
-    """Medical-information requests (the Q&A skill's ``MIStore`` satisfies it)."""
-
-    async def list(self, *, include_closed: bool = False) -> list[MIRequest]: ...
-
-    async def close(
-        self, mi_id: str, *, by: str, at: datetime, resolution: str = ""
-    ) -> MIRequest: ...
+    async def list(self, *, include_closed: bool = False) -> list[MIRequest]:
+        return await self._store.list(include_closed=include_closed)
 
 
 class Backends:
     """Today's adapters over the bot's services, each built when a view first asks for it
     (a request refused by the middleware builds only the directory).
 
-    The audit trail is searchable only in the system of record: ``services.records`` once
-    ``records/`` is in (until then the compliance pages say so).
+    PV, MI and the audit trail are read from the system of record (``services.records``).
     """
 
     def __init__(self, services: Services) -> None:
@@ -255,11 +203,11 @@ class Backends:
 
     @cached_property
     def pv(self) -> PvDesk:
-        return StorePvDesk(self._services)
+        return RecordsPvDesk(self._services, self._records)
 
     @cached_property
     def mi(self) -> MIDesk:
-        return qa_service(self._services).mi
+        return RecordsMIDesk(self._services, self._records)
 
     @cached_property
     def handoffs(self) -> HandoffDesk:
@@ -271,9 +219,16 @@ class Backends:
         return content_of(self._services)
 
     @cached_property
-    def audit(self) -> AuditTrail | None:
-        records = getattr(self._services, "records", None)
-        return RecordsAuditTrail(records) if records is not None else None
+    def audit(self) -> Records | None:
+        """The searchable, hash-chained audit trail (``search_audit``, ``audit_entries``,
+        ``verify_audit``); None without the system of record (the page says so)."""
+        return self._services.records
+
+    @property
+    def _records(self) -> Records:
+        if self._services.records is None:
+            raise RuntimeError("the console's PV and MI pages read the system of record (records/)")
+        return self._services.records
 
 
 def backends_of(services: Services) -> Backends:

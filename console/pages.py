@@ -54,6 +54,14 @@ def language(request: web.Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
 
 
+def page_number(request: web.Request) -> int:
+    """The ``page`` query parameter of a paged list (1 when missing or not a number)."""
+    try:
+        return max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        return 1
+
+
 def is_htmx(request: web.Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 

@@ -11,7 +11,9 @@ is first shown back ("您说的是：…").
 Whatever cannot be read (too large, expired id, lying or unsupported type, corrupt audio,
 no speech recogniser, a recogniser that failed or timed out) goes on unchanged with the
 reason in ``ctx.data[MEDIA_PROBLEM]``: the help skill tells the doctor what to do, and the
-original, when it arrived, stays stored and audited.
+original, when it arrived, stays stored and audited. When WeCom itself is out (``media/get``
+failed past its retries), the message is fetched again later (``media.refetch``): the sender
+is told so once, the later attempts are silent until the media is read or the id expires.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bot.services import Services
 from bot.wecom.client import MediaTooLargeError, WeComApiError, WeComUnavailable
 from media.attach import attach_to_open_report
 from media.reader import CannotListen, MediaReader, ReaderUnavailable, Unreadable
+from media.refetch import REFETCH_SCHEDULE, Refetcher, attempt_of
 from media.sniff import MediaType
 from media.store import StoredMedia
 
@@ -47,6 +50,8 @@ class MediaMiddleware:
 
     def __init__(self, services: Services) -> None:
         self._services = services
+        self._refetch = Refetcher(services)
+        services.scheduler.register(REFETCH_SCHEDULE, self._refetch.on_due)
 
     async def __call__(self, next_step: NextStep, ctx: Context) -> None:
         message = ctx.message
@@ -80,11 +85,25 @@ class MediaMiddleware:
                 f"Sorry, this {noun_en} is too large (limit {limit} MB). Please type instead.",
             )
         except WeComUnavailable:
-            ctx.data[MEDIA_PROBLEM] = (
-                f"抱歉，暂时没能取到您发送的{noun_zh}。请稍后重新发送，或用文字描述。",
-                f"Sorry, I could not fetch your {noun_en} just now. Please send it again "
-                "later, or type instead.",
-            )
+            attempt = attempt_of(message)
+            audit["refetch_attempt"] = attempt
+            if await self._refetch.later(message):
+                if attempt:  # the sender was told once already: wait quietly
+                    audit["outcome"] = "fetch failed again; fetched again later"
+                    return
+                ctx.data[MEDIA_PROBLEM] = (
+                    f"WeCom 暂时没能把您的{noun_zh}交给我。我会稍后自动再取，取到后马上回复您，"
+                    "无需重新发送。",
+                    f"WeCom could not hand me your {noun_en} just now. I will fetch it again "
+                    "shortly and answer you then; no need to send it again.",
+                )
+            else:
+                ctx.data[MEDIA_PROBLEM] = (
+                    f"抱歉，多次尝试仍没能取到您 {message.received_at:%m-%d %H:%M} 发送的"
+                    f"{noun_zh}。请重新发送，或用文字描述。",
+                    f"Sorry, after several tries I still could not fetch the {noun_en} you sent "
+                    f"at {message.received_at:%m-%d %H:%M} (UTC). Please send it again, or type.",
+                )
         except WeComApiError as err:  # 40007: the id is unknown or expired (3 days)
             log.warning("media/get refused", extra={"errcode": err.errcode})
             ctx.data[MEDIA_PROBLEM] = (

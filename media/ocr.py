@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from media.spacing import respace
+
 MAX_PIXELS = 40_000_000  # a larger "photo" is a decompression bomb, not a lab report
 _MAX_SIDE = 2000  # the detector works on at most this; larger photos are scaled down first
 _MIN_SCORE = 0.8  # printed text scores above 0.9; a red patch on skin reads as "O" at 0.55
@@ -37,7 +39,8 @@ def _engine() -> Any:
 
 
 def image_text(content: bytes) -> str:
-    """The lines of text in an image, top to bottom; "" when there is none."""
+    """The lines of text in an image, top to bottom, with dropped English spaces put back
+    (``media.spacing``); "" when there is none."""
     try:
         with Image.open(io.BytesIO(content)) as image:
             if image.width * image.height > MAX_PIXELS:
@@ -48,7 +51,11 @@ def image_text(content: bytes) -> str:
         raise ImageError(f"not a readable image: {exc}") from exc
     with _lock:  # one engine per process; onnxruntime sessions already use both cores
         result, _ = _engine()(pixels, use_cls=False)  # upright photos: no 180° classifier
-    lines = [str(text).strip() for _box, text, score in result or () if float(score) >= _MIN_SCORE]
+    lines = [
+        respace(str(text).strip())
+        for _box, text, score in result or ()
+        if float(score) >= _MIN_SCORE
+    ]
     text = "\n".join(line for line in lines if line)
     return text if sum(char.isalnum() for char in text) >= _MIN_CHARS else ""
 

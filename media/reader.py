@@ -16,6 +16,7 @@ import aiohttp
 from bot.settings import Settings
 from media.asr import HttpTranscriber, TranscriptionFailed
 from media.audio import AudioError, to_pcm16k
+from media.links import LinkSigner, signer_from
 from media.ocr import ImageError, image_text, pdf_text
 from media.sniff import MediaType, sniff
 from media.store import MediaStore, StoredMedia
@@ -35,6 +36,9 @@ class ReaderUnavailable(Exception):
 
 class MediaReader(Protocol):
     """The seam: keep what arrived, then turn it into text."""
+
+    links: LinkSigner | None
+    """Signs PV's download links to the originals (``media.links``); None when not set up."""
 
     async def keep(self, content: bytes) -> StoredMedia:
         """Store the original bytes, typed by their magic bytes."""
@@ -64,8 +68,10 @@ class LocalMediaReader:
         *,
         ocr: bool,
         timeout_s: float,
+        links: LinkSigner | None = None,
     ) -> None:
         self.store = store
+        self.links = links
         self._transcriber = transcriber
         self._ocr = ocr
         self._timeout_s = timeout_s
@@ -122,6 +128,11 @@ async def open_media(settings: Settings) -> AsyncIterator[MediaReader]:
                 api_key=key,
                 timeout_s=settings.media_timeout_s,
             )
+        key = settings.media_link_key.get_secret_value() if settings.media_link_key else None
         yield LocalMediaReader(
-            store, transcriber, ocr=settings.media_ocr, timeout_s=settings.media_timeout_s
+            store,
+            transcriber,
+            ocr=settings.media_ocr,
+            timeout_s=settings.media_timeout_s,
+            links=signer_from(key, settings.media_link_base_url, settings.media_link_ttl_h),
         )

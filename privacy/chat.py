@@ -27,7 +27,7 @@ from bot.services import WELCOME_SHOWN, Services
 from bot.yesno import YesNo, read_yes_no
 from privacy import render, texts
 from privacy.commands import Request, normalise, recognise
-from privacy.holdings import conversations_key
+from privacy.holdings import DOCTORS_KEY, conversations_key
 from privacy.records import ConsentEvent, Standing
 from privacy.service import PrivacyService, clear_interests, privacy_service
 from skills.handoff.middleware import touches_adverse_event
@@ -46,7 +46,7 @@ _SHORT_ANSWER = 8  # normalised characters: a longer unclear text at the erasure
 _CONSENT_WORDS = re.compile(r"同意|好|可以|行|愿意|接受|没问题|agree|ok|yes|sure|accept|consent")
 _ERASE_WORDS = re.compile(r"确认|确定|是的|删|好|可以|行|yes|confirm|delete|erase|ok|sure")
 _CANCEL_WORDS = re.compile(r"取消|算了|cancel|stop")  # not negations, but a no here
-# While the notice is unanswered, a message about it ("不同意", "I agree") answers it later too.
+# While not agreed to, a message about the notice ("不同意", "I agree") answers it later too.
 _ABOUT_NOTICE = re.compile(r"同意|暂不|agree|consent|not now")
 
 
@@ -94,6 +94,7 @@ class ConsentMiddleware:
             await ctx.services.storage.set_add(
                 conversations_key(profile.doctor_id), conversation.key
             )
+            await ctx.services.storage.set_add(DOCTORS_KEY, profile.doctor_id)
             conversation.data[INDEXED_KEY] = True
         ctx.data[PENDING] = conversation.data.pop(PENDING_KEY, None)
         if texts.AGREE_CLICK in message.extra.get(WELCOME_SHOWN, ()):
@@ -150,8 +151,9 @@ def _is_text(ctx: Context) -> bool:
 
 
 def _answers_the_notice(ctx: Context) -> bool:
-    """Right after the notice any typed yes/no may answer it; later, while the current version
-    is unanswered and no form asks its own questions, a message about consent still does."""
+    """Right after the notice any typed yes/no may answer it; later, while the doctor has not
+    agreed to the current version (unanswered, "not now", withdrawn) and no form asks its own
+    questions, a short message about consent still does ("我同意" after a "not now")."""
     if ctx.data.get(PENDING) == "consent":
         return True
     standing: Standing | None = ctx.data.get(STANDING)
@@ -159,7 +161,7 @@ def _answers_the_notice(ctx: Context) -> bool:
     return (
         standing is not None
         and settings.privacy_notice
-        and not standing.answered(settings.privacy_notice_version)
+        and not standing.consented(settings.privacy_notice_version)
         and ctx.conversation.form is None
         and len(normalise(ctx.message.text)) <= _SHORT_ANSWER
         and bool(_ABOUT_NOTICE.search(ctx.message.text.lower()))
@@ -219,8 +221,9 @@ def create_router(services: Services, priority: int) -> Router:
         elif wanted is Request.DELETE:
             ask_to_confirm_erasure(ctx)
         elif wanted is Request.WITHDRAW:
+            had_agreed = ctx.profile.contact_consented
             await decide(ctx, ConsentEvent.WITHDRAWN)
-            ctx.reply(texts.withdrawn(locale))
+            ctx.reply(texts.withdrawn(locale, had_agreed))
         elif wanted is Request.PERSONALISATION_OFF:
             await decide(ctx, ConsentEvent.PERSONALISATION_OFF)
             clear_interests(ctx.profile)

@@ -3,9 +3,11 @@
 ``show`` prints where the doctor stands (consent, personalisation) and how many items each
 section holds; ``export`` writes the JSON and readable files into ``--out`` (default: the
 current directory) and prints their paths; ``erase`` erases everything not under a legal
-retention duty and prints what was removed, kept and left for a person. Each is audited with
-the operator's login. Exit codes: 0 done, 1 nothing known about the doctor (show/export),
-3 storage unavailable.
+retention duty and prints what was removed, what was kept and why, and what is left for a
+person. They read and erase in the storage and in the system of record (its registries, and
+the doctor's messages in the audit chain, which an erasure redacts: the chain still
+verifies); each is audited there with the operator's login. Exit codes: 0 done, 1 nothing
+known about the doctor (show/export), 3 storage or records database unavailable.
 """
 
 from __future__ import annotations
@@ -20,31 +22,25 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditLog
-from bot.metrics import Metrics
 from bot.models import Locale
 from bot.resources import open_storage
-from bot.scheduler import ScheduleRunner
-from bot.services import Services, system_clock
+from bot.services import build_services
 from bot.settings import Settings
 from privacy import render
-from privacy.service import Export, PrivacyService
+from privacy.service import Export, PrivacyService, privacy_service
+from records import open_records
 
 CHANNEL = "ops"
 
 
 @asynccontextmanager
 async def _service(settings: Settings) -> AsyncIterator[PrivacyService]:
-    async with open_storage(settings) as storage:
-        metrics = Metrics()
-        services = Services(
-            settings=settings,
-            storage=storage,
-            metrics=metrics,
-            audit=AuditLog(storage),
-            scheduler=ScheduleRunner(storage, system_clock, metrics),
+    """The privacy service over the storage and the system of record, as the bot sees them
+    (requests audited straight into the chain: no audit sink runs here)."""
+    async with open_storage(settings) as storage, open_records(settings) as records:
+        yield privacy_service(
+            build_services(settings, storage, records=records, audit_into_chain=True)
         )
-        yield PrivacyService(services)
 
 
 def _known(counts: dict[str, int]) -> bool:
@@ -97,6 +93,11 @@ async def _erase(args: argparse.Namespace, settings: Settings) -> int:
         erasure = await service.erase(args.doctor, channel=CHANNEL, by=getpass.getuser())
     print(f"removed\t{json.dumps(erasure.removed)}")
     print(f"retained\t{json.dumps(erasure.retained)}")
+    print(
+        "kept\tadverse-event case records and their audit (pharmacovigilance, by law); "
+        "messages that are part of an adverse-event report; the consent history and the "
+        "request records (proof of lawful basis)"
+    )
     if erasure.manual:
         print(f"manual\t{','.join(erasure.manual)} (the audit trail cannot be erased here)")
     return 0

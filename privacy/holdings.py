@@ -4,9 +4,11 @@ erasure removes.
 Each section is a ``Holding`` (export the doctor's part; erase it, returning how many items
 went). Sections under a legal retention duty export a summary and erase nothing:
 adverse-event cases (pharmacovigilance) and the consent history (proof of lawful basis).
-The audit trail of messages is append-only in ``Storage``: it is exported (the doctor's own
-messages and the replies, identifiers masked) but cannot be erased here, so an erasure routes
-it to the data-protection contacts (``manual``).
+The audit trail of messages (the doctor's own messages and the replies, identifiers masked) is
+exported from the system of record's chain and redacted there by an erasure
+(``privacy.recorded``, which also holds the doctor's rows of the registries); without the
+system of record (a bare storage) the stream cannot be changed, so an erasure routes it to
+the data-protection contacts (``manual``).
 
 Every holding finds the doctor's data from the doctor id only, so a request can never reach
 another doctor's data.
@@ -21,6 +23,7 @@ from bot.audit import AUDIT_QUEUE
 from bot.middlewares import conversation_storage_key, load_conversation
 from bot.profiles import ProfileStore
 from bot.services import Services
+from privacy.recorded import RecordsHolding, chain_records, redact_messages
 from privacy.records import ConsentRecords
 from skills.adverse_events.cases import CaseStore
 from skills.meetings.registrations import Status
@@ -28,6 +31,9 @@ from skills.meetings.service import meetings_service
 from skills.qa.mi import MIStore
 
 TRANSCRIPT_SCAN_LIMIT = 100_000  # audit entries read for one export (Storage has no index)
+
+
+DOCTORS_KEY = "privacy:doctors"  # every doctor with an indexed conversation (for retention)
 
 
 def conversations_key(doctor_id: str) -> str:
@@ -96,6 +102,7 @@ class ConversationHolding:
             removed += await load_conversation(storage, key) is not None
             await storage.delete(conversation_storage_key(key))
         await storage.delete(conversations_key(doctor_id))
+        await storage.set_remove(DOCTORS_KEY, doctor_id)
         return removed
 
 
@@ -161,23 +168,12 @@ def _doctor_of(payload: dict[str, Any]) -> Any:
 async def audit_records(services: Services, doctor_id: str, kind: str) -> list[dict[str, Any]]:
     """The doctor's audit records of ``kind`` (payload, with ``kind`` and ``at``), oldest first.
 
-    From the system of record when it is open (``services.records`` of #19: with it the audit
-    trail goes there instead of the storage stream), else from the storage stream ``audit``
-    (read without a consumer group, so nothing is delivered or created).
+    From the system of record's chain when it is open (call ``flush_audit`` first so that the
+    stream's newest entries are in it), else from the storage stream ``audit`` (read without
+    a consumer group, so nothing is delivered or created).
     """
-    records = getattr(services, "records", None)  # present once records/ (#19) is merged
-    if records is not None:
-        found: list[dict[str, Any]] = []
-        while True:
-            page = await records.search_audit(
-                doctor_id=doctor_id, kind=kind, offset=len(found), limit=500
-            )
-            found += [
-                {**(item.payload or {}), "kind": item.kind, "at": item.at.isoformat()}
-                for item in page.items
-            ]
-            if not page.items or len(found) >= page.total:
-                return sorted(found, key=lambda payload: str(payload["at"]))
+    if services.records is not None:
+        return await chain_records(services.records, doctor_id, kind)
     entries = await services.storage.unacknowledged(
         AUDIT_QUEUE, "privacy-export", count=TRANSCRIPT_SCAN_LIMIT
     )
@@ -189,8 +185,10 @@ async def audit_records(services: Services, doctor_id: str, kind: str) -> list[d
 
 
 class TranscriptHolding:
-    """The audit trail's message records of the doctor (identifiers masked): exported; not
-    erasable here (the trail is append-only), so an erasure hands it to the DPO."""
+    """The audit trail's message records of the doctor (identifiers masked): exported. With
+    the system of record open an erasure redacts those not part of an adverse-event report
+    (``privacy.recorded``); the storage stream cannot be changed, so without it an erasure
+    hands them to the DPO (``PrivacyService.erase``). What is left is counted as retained."""
 
     name, retained = "transcripts", True
 
@@ -209,7 +207,10 @@ class TranscriptHolding:
         ]
 
     async def erase(self, doctor_id: str) -> int:
-        return 0
+        records = self._services.records
+        if records is None:
+            return 0
+        return await redact_messages(records, doctor_id, self._services.clock())
 
 
 def _reply_text(reply: dict[str, Any]) -> str:
@@ -266,8 +267,8 @@ class AdverseEventHolding:
 
 
 def holdings(services: Services, records: ConsentRecords, now: datetime) -> list[Holding]:
-    """Every section, in export order."""
-    return [
+    """Every section, in export order (the system of record's rows when it is open)."""
+    found: list[Holding] = [
         ProfileHolding(services),
         RegistrationHolding(services),
         MIRequestHolding(services),
@@ -276,3 +277,6 @@ def holdings(services: Services, records: ConsentRecords, now: datetime) -> list
         ConsentHolding(records),
         AdverseEventHolding(services, now),
     ]
+    if services.records is not None:
+        found.append(RecordsHolding(services.records))
+    return found

@@ -16,6 +16,10 @@ SECTION_TITLES: dict[str, tuple[str, str]] = {
     "transcripts": ("消息记录", "Message records"),
     "consent_history": ("同意记录", "Consent history"),
     "adverse_event_reports": ("不良事件报告（依法保留）", "Adverse-event reports (kept by law)"),
+    "system_of_record": (
+        "系统记录（同意、会议报名、医学信息请求、资格认证）",
+        "System of record (consents, registrations, MI requests, HCP verification)",
+    ),
 }
 
 
@@ -88,7 +92,7 @@ def export_replies(export: Export, locale: Locale) -> tuple[Reply, ...]:
 
 
 def erasure_report(erasure: Erasure, locale: Locale) -> str:
-    removed = sum(erasure.removed.values())
+    removed = sum(count for name, count in erasure.removed.items() if name != "transcripts")
     lines = [
         pick(
             locale,
@@ -97,6 +101,23 @@ def erasure_report(erasure: Erasure, locale: Locale) -> str:
             "registrations, medical-information requests, conversation state.",
         )
     ]
+    kept = erasure.retained.get("transcripts", 0)  # an AE report's messages
+    if redacted := erasure.removed.get("transcripts", 0):
+        lines.append(
+            pick(
+                locale,
+                f"您的 {redacted} 条消息记录已从审计记录中抹去"
+                "（只留下校验值，用于证明审计记录完整）"
+                + (f"；与不良事件报告有关的 {kept} 条消息依法保留。" if kept else "。"),
+                f"{redacted} of your messages were blanked in the audit trail (only a checksum "
+                "stays, to prove the trail is complete)"
+                + (
+                    f"; {kept} messages that are part of an adverse-event report are kept by law."
+                    if kept
+                    else "."
+                ),
+            )
+        )
     cases = erasure.retained.get("adverse_event_reports", 0)
     lines.append(
         pick(

@@ -20,6 +20,7 @@ from bot.models import Channel, OutboundMessage, TextReply
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.services import Services
 from privacy.holdings import Holding, conversation_keys, holdings
+from privacy.recorded import flush_audit
 from privacy.records import (
     PURPOSES,
     ConsentEvent,
@@ -40,6 +41,9 @@ _ERASE_ORDER = (  # conversations first: they are found through the profile's la
     "mi_requests",
     "profile",
 )
+# In the system of record, after the stream is flushed into the chain (the storage erasures
+# above audit the cancelled registrations, which the chain projects into its registry).
+_ERASE_RECORDED = ("system_of_record", "transcripts")
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ class PrivacyService:
 
     async def export(self, doctor_id: str, *, channel: str, by: str) -> Export:
         now = self.services.clock()
+        await flush_audit(self.services)  # the chain trails the stream: the last second too
         sections = {holding.name: await holding.export(doctor_id) for holding in self._holdings()}
         export = Export(doctor_id, now, sections)
         await self.services.audit.record(
@@ -165,12 +170,17 @@ class PrivacyService:
                     )
             for name in _ERASE_ORDER:
                 erasure.removed[name] = await by_name[name].erase(doctor_id)
+            if self.services.records is not None:
+                await flush_audit(self.services)
+                for name in _ERASE_RECORDED:
+                    erasure.removed[name] = await by_name[name].erase(doctor_id)
             for holding in by_name.values():
                 if holding.retained:
                     kept = await holding.export(doctor_id)
                     erasure.retained[holding.name] = len(kept) if isinstance(kept, list) else 0
             await self.append(doctor_id, ConsentEvent.ERASED, channel=channel, by=by)
-        if erasure.retained.get("transcripts"):
+        if erasure.retained.get("transcripts") and self.services.records is None:
+            # the storage stream is append-only; the system of record redacts them instead
             erasure.manual.append("transcripts")
             erasure.routed_to = await self.route_to_dpo(
                 doctor_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.i18n import pick
 from bot.models import Locale, MenuOption, MenuReply, Reply, TextReply
-from bot.profiles import PROFILE_TTL_S
 from bot.settings import Settings
 from skills.meetings.registrations import REGISTRATION_TTL_S
 
@@ -32,7 +31,9 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
     controller = settings.privacy_controller.rstrip("。.")
     version = settings.privacy_notice_version
     conversation = _period(settings.conversation_ttl_s, locale)
-    profile, registration = _period(PROFILE_TTL_S, locale), _period(REGISTRATION_TTL_S, locale)
+    profile = _period(settings.retention_profile_days * _DAY, locale)
+    transcript = _period(settings.retention_transcript_days * _DAY, locale)
+    registration = _period(REGISTRATION_TTL_S, locale)
     text = pick(
         locale,
         f"【个人信息告知】（版本 {version}）\n"
@@ -41,7 +42,7 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         "医学信息请求，以及根据您的提问形成的兴趣画像（用于推荐会议）。\n"
         "不良事件：依据法律，您报告的不良事件及您提供的报告人信息必须转交药物警戒部门；"
         "这不需要您的同意，删除数据时也依法保留。\n"
-        f"保存期限：对话状态 {conversation}，资料与兴趣画像 {profile}，"
+        f"保存期限：对话状态 {conversation}，消息记录 {transcript}，资料与兴趣画像 {profile}，"
         f"会议报名 {registration}；不良事件报告按药物警戒法规保存。\n"
         "您的权利：随时发送“查看我的数据”“更正我的数据”“删除我的数据”“撤回同意”“关闭个性化推荐”。"
         + (f"\n完整隐私政策：{url}" if url else ""),
@@ -53,7 +54,8 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         "Adverse events: by law, an adverse event you report, with the reporter details you "
         "give, must be forwarded to pharmacovigilance; this needs no consent and is kept when "
         "you delete your data.\n"
-        f"Retention: conversation state {conversation}, details and interest profile "
+        f"Retention: conversation state {conversation}, message transcripts {transcript}, "
+        f"details and interest profile "
         f"{profile}, meeting registrations {registration}; adverse-event reports as "
         "pharmacovigilance law requires.\n"
         "Your rights: send 'my data', 'correct my data', 'delete my data', 'withdraw "
@@ -89,15 +91,26 @@ def declined(locale: Locale) -> str:
         locale,
         "好的，已记录您暂不同意。您仍可咨询经审批的产品信息；我们不会为您建立兴趣画像，"
         "也不会主动发送消息。您报告的不良事件仍会依法转交药物警戒部门。"
-        "改变主意时发送“隐私政策”即可。",
+        "改变主意时回复“同意”即可（发送“隐私政策”可再看告知）。",
         "All right, recorded that you do not agree for now. You can still ask about approved "
         "product information; we build no interest profile and send you no unsolicited "
         "messages. Adverse events you report are still forwarded to pharmacovigilance by law. "
-        "Send 'privacy' if you change your mind.",
+        "Reply 'I agree' if you change your mind (send 'privacy' to read the notice again).",
     )
 
 
-def withdrawn(locale: Locale) -> str:
+def withdrawn(locale: Locale, had_agreed: bool) -> str:
+    """The withdrawal's answer; a doctor who had no consent in force is told so (recorded
+    all the same: the history shows the doctor's wish)."""
+    if not had_agreed:
+        return pick(
+            locale,
+            "您目前没有有效的同意，已记录您的撤回：不会为您建立兴趣画像，也不会主动发送消息。"
+            "如需删除其他数据，请发送“删除我的数据”。",
+            "You have no consent in force; your withdrawal is recorded: no interest profile is "
+            "built and no unsolicited messages are sent. To delete your other data, send "
+            "'delete my data'.",
+        )
     return pick(
         locale,
         "已撤回您的同意：兴趣画像已清除，不再建立，也不再主动发送消息。"

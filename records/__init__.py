@@ -7,12 +7,9 @@ The seam:
 - ``open_records(settings)``: async context manager yielding ``Records`` (migrated to head
   first unless ``VREP_DATABASE_UPGRADE_ON_START=false``); the app holds it under
   ``bot.keys.RECORDS`` and hands it to skills as ``Services.records``.
-- ``Records``: writers (``append_audit``, ``save_case``, ``save_delivery``,
-  ``acknowledge_case``, ``case_event``, ``save_mi``, ``assign_mi``) and readers that return
-  frozen dataclasses from ``records.results`` (``case_queue`` → ``Page[CaseSummary]``,
-  ``case_detail``, ``mi_requests``, ``analytics`` → ``AnalyticsReport``, ``search_audit``,
-  ``audit_entries``, ``verify_audit`` → ``ChainCheck``, ``consents``, ``verifications``,
-  ``registrations``), and ``enforce_retention``.
+- ``Records`` (``records.service``): its writers and readers are documented there; what they
+  take and return are the frozen dataclasses of ``records.results`` (import them from there;
+  the writers' snapshots are re-exported here for the stores that call them).
 - ``schema_status(records)`` for ``/readyz``; ``install_retention`` arms the daily job.
 
 Storage (Redis or the embedded store) keeps queues, locks, dedup and conversation state.
@@ -28,7 +25,6 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
-from records.analytics import AnalyticsQuery, AnalyticsReport
 from records.chain import ChainCheck
 from records.database import (
     RecordsUnavailable,
@@ -38,24 +34,7 @@ from records.database import (
     upgrade,
 )
 from records.database import schema_status as _schema_status
-from records.results import (
-    AuditQuery,
-    AuditRecord,
-    CaseDetail,
-    CaseEventRecord,
-    CaseQuery,
-    CaseSnapshot,
-    CaseSummary,
-    ConsentEntry,
-    DeliverySnapshot,
-    MIRecord,
-    MISnapshot,
-    Page,
-    RegistrationEntry,
-    RetentionReport,
-    SchemaStatus,
-    VerificationEntry,
-)
+from records.results import CaseQuery, CaseSnapshot, DeliverySnapshot, MISnapshot, SchemaStatus
 from records.retention import RetentionPolicy, install_retention
 from records.service import Records
 
@@ -65,28 +44,14 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
 
 __all__ = [
-    "AnalyticsQuery",
-    "AnalyticsReport",
-    "AuditQuery",
-    "AuditRecord",
-    "CaseDetail",
-    "CaseEventRecord",
     "CaseQuery",
     "CaseSnapshot",
-    "CaseSummary",
     "ChainCheck",
-    "ConsentEntry",
     "DeliverySnapshot",
-    "MIRecord",
     "MISnapshot",
-    "Page",
     "Records",
     "RecordsUnavailable",
-    "RegistrationEntry",
     "RetentionPolicy",
-    "RetentionReport",
-    "SchemaStatus",
-    "VerificationEntry",
     "install_retention",
     "open_records",
     "schema_status",

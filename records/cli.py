@@ -157,9 +157,12 @@ async def _export_to(
 ) -> int:
     count = 0
     async with open_records(settings) as records:
-        async for record in records.audit_entries(
-            start=start, end=end, doctor_id=args.doctor, case_id=args.case
-        ):
+        found = (
+            records.case_audit(args.case, start=start, end=end)
+            if args.case
+            else records.audit_entries(start=start, end=end, doctor_id=args.doctor)
+        )
+        async for record in found:
             _write(out, args.format, [record.as_json()], header=count == 0)
             count += 1
         if count == 0 and args.format == "csv":
@@ -211,6 +214,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     export.add_argument("--to", dest="end", required=True, help="last day, inclusive (or time)")
     who = export.add_mutually_exclusive_group()
     who.add_argument("--doctor", help="only records about this doctor id")
-    who.add_argument("--case", help="only records about this AE case id")
+    who.add_argument(
+        "--case", help="only records about this AE case id, with its conversation transcript"
+    )
     export.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
     export.add_argument("--output", help="write to this file instead of stdout")

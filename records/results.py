@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -179,6 +180,45 @@ class CaseQuery:
     doctor_id: str | None = None
 
 
+class CaseState(StrEnum):
+    """Where a case stands for PV (the queue's filter), most urgent first: the order of the
+    members is the queue's order (``records.repositories.cases.state_of`` decides it in SQL)."""
+
+    DEAD = "dead"  # delivery gave up: needs a redelivery once the sink is fixed
+    OVERDUE = "overdue"  # not acknowledged by its due time (day 0 + SLA)
+    AWAITING = "awaiting"  # delivered, waiting for PV's acknowledgement
+    NEW = "new"  # still being collected or on its way to the sinks
+    ACKED = "acked"  # acknowledged by PV
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The PV queue's filters: one state, serious cases only, a product name (a part of it,
+    any case)."""
+
+    state: CaseState | None = None
+    serious: bool = False
+    product: str = ""
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    summary: CaseSummary
+    state: CaseState
+
+
+@dataclass(frozen=True)
+class PvQueue:
+    """One page of the PV queue and how many cases stand in each state (before filtering)."""
+
+    page: Page[QueueEntry]
+    counts: dict[CaseState, int]
+
+    @property
+    def all_cases(self) -> int:
+        return sum(self.counts.values())
+
+
 @dataclass(frozen=True)
 class CaseDetail:
     summary: CaseSummary
@@ -229,6 +269,7 @@ class MIRecord:
     closed_by: str | None
     assigned_to: str | None
     resolution: str
+    profile: dict[str, Any] = field(default_factory=dict)  # the doctor as asked (name, hospital)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,9 @@ from records.results import (
     MIRecord,
     MISnapshot,
     Page,
+    PvQueue,
+    QueueEntry,
+    QueueFilter,
     RegistrationEntry,
     RetentionReport,
     VerificationEntry,
@@ -73,6 +76,8 @@ APPEND_RETRIES = 8
 VERIFY_BATCH = 2000
 _DOCTOR_FIELDS = ("doctor_id", "doctor", "subject_id", "subject")
 _ACTOR_FIELDS = ("by", "reader", "operator", "actor")
+SUBMITTED_BY_A_MESSAGE = frozenset({"confirmed", "stopped", "menu"})
+"""The AE case's ``submit_reason`` values that mean the doctor's message submitted it."""
 
 
 def _first(fields: dict[str, Any], names: tuple[str, ...]) -> str | None:
@@ -282,6 +287,43 @@ class Records:
                 yield to_record(row)
             after = rows[-1].seq
 
+    async def case_audit(
+        self, case_id: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> AsyncIterator[AuditRecord]:
+        """The audit of one case with its conversation transcript, in chain order: the records
+        that name the case, and the ``message`` records (the doctor's messages and the bot's
+        replies, masked as the audit keeps them) of the case's conversation from day 0 to its
+        submission (to now while it is still collected); within ``start``/``end`` if given.
+
+        A message is audited once it is handled, so the one that submitted the case (the
+        doctor's confirmation or "stop") is recorded at or just after ``submitted_at``: the
+        first message from then on belongs to the case too, unless no message submitted it.
+        """
+        async with self._reading() as session:
+            row = await CaseRepository(session).get(case_id)
+        found: dict[int, AuditRecord] = {}
+        if row is not None:
+            conversation = row.document.get("conversation_key")
+            closing = row.document.get("submit_reason") in SUBMITTED_BY_A_MESSAGE
+            said = self.audit_entries(
+                start=max(row.day0, start) if start else row.day0,
+                end=end,
+                doctor_id=row.doctor_id,
+                kind="message",
+            )
+            async for record in said:
+                if not record.payload or record.payload.get("conversation") != conversation:
+                    continue
+                if row.submitted_at is not None and record.at >= row.submitted_at:
+                    if not closing:
+                        break
+                    closing = False
+                found[record.seq] = record
+        async for record in self.audit_entries(start=start, end=end, case_id=case_id):
+            found[record.seq] = record
+        for seq in sorted(found):
+            yield found[seq]
+
     async def search_audit(
         self,
         *,
@@ -426,6 +468,18 @@ class Records:
             )
         return Page([to_summary(row) for row in rows], total, offset, limit)
 
+    async def pv_queue(
+        self, wanted: QueueFilter, *, now: datetime, offset: int = 0, limit: int = 25
+    ) -> PvQueue:
+        """The PV queue at ``now`` (states, filters, order and paging on the database), with
+        the count of every state; one read, so the counts and the page agree."""
+        async with self._reading() as session:
+            cases = CaseRepository(session)
+            rows, total = await cases.pv_queue(wanted, now, offset=offset, limit=limit)
+            counts = await cases.state_counts(now)
+        entries = [QueueEntry(to_summary(row), state) for row, state in rows]
+        return PvQueue(Page(entries, total, offset, limit), counts)
+
     async def read_case(
         self, case_id: str, *, reader: str, purpose: str, at: datetime
     ) -> CaseDetail | None:
@@ -475,6 +529,11 @@ class Records:
             row.assigned_to = to
             row.last_event_at = at
         return True
+
+    async def mi_request(self, mi_id: str) -> MIRecord | None:
+        async with self._reading() as session:
+            row = await MIRepository(session).get(mi_id)
+            return to_mi(row) if row is not None else None
 
     async def mi_requests(
         self, *, status: str | None = "open", offset: int = 0, limit: int = 50

@@ -1,28 +1,29 @@
-"""A host app for the console (the bot's services without its workers) and seeded PV cases."""
+"""A host app for the console (the bot's services and system of record, without its workers),
+seeded PV cases, and the audit trail as the system of record holds it."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 import console
-from bot.audit import AUDIT_QUEUE, AuditLog
+from bot.escalation import EscalationReason
 from bot.keys import SERVICES
-from bot.metrics import Metrics
 from bot.models import Channel, ConversationMode
-from bot.scheduler import ScheduleRunner
-from bot.services import Services
+from bot.outbound import ChannelSender
+from bot.profiles import ContactRoute, DoctorProfile, ProfileStore
+from bot.services import Services, build_services
 from bot.settings import Settings, load_settings
 from bot.storage.base import Storage
 from bot.wecom.client import WeComClient
+from records import open_records
 from skills.adverse_events.cases import (
     AECase,
     CaseStatus,
@@ -33,7 +34,10 @@ from skills.adverse_events.cases import (
     Product,
     SourceMessage,
 )
+from skills.handoff.service import SLA_SCHEDULE
+from skills.handoff.state import Handoff, HandoffStatus, HandoffStore, StageRecord
 from tests.ae_support import MovableClock
+from tests.helpers import audit_trail
 
 ROSTER = """
 timezone: Asia/Shanghai
@@ -43,40 +47,42 @@ reps:
   mgr_zhao: {name: 赵敏, roles: [manager], team: east}
   admin_ops: {name: 合规审核, roles: [admin], language: en}
   msl_chen: {name: 陈静, roles: [msl], language: en}
+  msl_li: {name: 李娜, roles: [msl]}
   rep_wang: {name: 王磊, team: north}
-doctors: {doctor-7: rep_zhang, doctor-8: rep_wang}
+doctors: {doctor-6: rep_zhang, doctor-7: rep_zhang, doctor-8: rep_wang}
 """
 
 
 def console_settings(tmp_path: Path, **overrides: Any) -> Settings:
     roster = tmp_path / "roster.yaml"
     roster.write_text(ROSTER, encoding="utf-8")
-    values: dict[str, Any] = {"rep_roster": roster, "pv_export_dir": tmp_path / "pv"}
+    values: dict[str, Any] = {
+        "rep_roster": roster,
+        "pv_export_dir": tmp_path / "pv",
+        "data_dir": tmp_path,  # the system of record: <tmp_path>/records.sqlite3
+    }
     return load_settings(**(values | overrides))
 
 
-def console_host(
+@asynccontextmanager
+async def console_host(
     settings: Settings,
     storage: Storage,
     clock: MovableClock,
     wecom: WeComClient | None = None,
     console_app: web.Application | None = None,
-) -> tuple[web.Application, Services]:
-    """The bot's app as the console sees it: services under ``SERVICES``, console at /console."""
-    metrics = Metrics()
-    services = Services(
-        settings=settings,
-        storage=storage,
-        metrics=metrics,
-        audit=AuditLog(storage),
-        scheduler=ScheduleRunner(storage, clock, metrics),
-        clock=clock,
-        wecom=wecom,
-    )
-    app = web.Application()
-    app[SERVICES] = services
-    app.add_subapp("/console", console_app or console.create_app())
-    return app, services
+    senders: dict[Channel, ChannelSender] | None = None,
+) -> AsyncIterator[tuple[web.Application, Services]]:
+    """The bot's app as the console sees it: services (with the system of record open on the
+    settings' database) under ``SERVICES``, the console at /console; no workers."""
+    async with open_records(settings) as records:
+        services = build_services(
+            settings, storage, clock=clock, wecom=wecom, records=records, senders=senders or {}
+        )
+        app = web.Application()
+        app[SERVICES] = services
+        app.add_subapp("/console", console_app or console.create_app())
+        yield app, services
 
 
 async def seed_case(
@@ -92,7 +98,12 @@ async def seed_case(
     """One submitted case as the bot would have saved it (and its delivery state)."""
     settings = services.settings
     store = CaseStore(
-        services.storage, services.audit, timezone=settings.timezone, sla_h=settings.pv_sla_h
+        services.storage,
+        services.audit,
+        timezone=settings.timezone,
+        sla_h=settings.pv_sla_h,
+        records=services.records,
+        clock=services.clock,
     )
     case_id = f"AE-{day0:%Y%m%d}-{number:04d}"
     await store.save(
@@ -129,68 +140,57 @@ async def seed_case(
     return case_id
 
 
-async def audit_records(storage: Storage, group: str) -> list[dict[str, Any]]:
-    """Every audit record so far (read through a test-only consumer group)."""
-    entries = await storage.consume(AUDIT_QUEUE, group, "t", count=10_000, block_ms=0)
-    return [entry.payload for entry in entries]
-
-
-@dataclass(frozen=True)
-class StandInAuditRecord:
-    """The shape of ``records.results.AuditRecord`` (the system of record's audit entry)."""
-
-    seq: int
-    at: datetime
-    kind: str
-    doctor_id: str | None
-    case_id: str | None
-    actor: str | None
-    payload: dict[str, Any] | None
-    hash: str = "h"
-    prev_hash: str = "p"
-
-    def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "at": self.at.isoformat()}
-
-
-@dataclass
-class StandInRecords:
-    """The audit readers of ``records.Records`` over a list, until records/ is merged here:
-    the console's side of that seam is what these tests hold (filters, paging, export)."""
-
-    entries: list[StandInAuditRecord]
-    broken_at: int | None = None
-
-    def _match(self, **query: Any) -> list[StandInAuditRecord]:
-        start, end = query.get("start"), query.get("end")
-        return [
-            e
-            for e in self.entries
-            if (start is None or e.at >= start)
-            and (end is None or e.at < end)
-            and all(
-                query.get(name) in (None, getattr(e, name))
-                for name in ("doctor_id", "case_id", "kind")
-            )
-        ]
-
-    async def search_audit(self, *, offset: int = 0, limit: int = 50, **query: Any) -> Any:
-        found = self._match(**query)
-        return SimpleNamespace(items=found[offset : offset + limit], total=len(found))
-
-    async def audit_entries(self, **query: Any) -> AsyncIterator[StandInAuditRecord]:
-        for entry in self._match(**query):
-            yield entry
-
-    async def verify_audit(self) -> Any:
-        ok = self.broken_at is None
-        return SimpleNamespace(
-            ok=ok,
-            entries=len(self.entries),
-            redacted=0,
-            broken_at=self.broken_at,
-            reason="" if ok else "hash mismatch",
+async def offered_handoff(
+    services: Services,
+    doctor_id: str,
+    offered_at: datetime,
+    sla_min: int,
+    *,
+    taken_by: str | None = None,
+) -> str:
+    """A handoff offered to a rep as the handoff skill leaves it: the profile with its contact
+    route, the handoff, and the stage's SLA on the schedule; ``taken_by`` a rep, the rep has
+    taken the conversation over (human mode)."""
+    profiles = ProfileStore(services.storage)
+    profile = DoctorProfile(doctor_id=doctor_id, name=f"Dr {doctor_id}", hospital="协和医院")
+    profile.contact = ContactRoute(
+        channel=Channel.KF,
+        conversation_key=f"kf:{doctor_id}",
+        recipient_id=doctor_id,
+        last_inbound_at=offered_at,
+    )
+    await profiles.save(profile)
+    running = Handoff(
+        handoff_id=f"h-{doctor_id}",
+        conversation_key=f"kf:{doctor_id}",
+        doctor_id=doctor_id,
+        reason=EscalationReason.EXPLICIT_REQUEST,
+        requested_at=offered_at,
+        stages=[StageRecord(kind="assigned", userids=["rep_zhang"])],
+        stage_index=0,
+        offered_to=["rep_zhang"],
+        offered_at=offered_at,
+    )
+    if taken_by is not None:
+        running.status, running.taken_by, running.taken_at = (
+            HandoffStatus.ACTIVE,
+            taken_by,
+            offered_at,
         )
+    await HandoffStore(services.storage).save(running)
+    await services.storage.schedule(
+        SLA_SCHEDULE,
+        running.handoff_id,
+        offered_at + timedelta(minutes=sla_min),
+        {"handoff_id": running.handoff_id, "stage": 0},
+    )
+    return running.handoff_id
+
+
+async def audit_records(services: Services) -> list[dict[str, Any]]:
+    """Every audit record so far, from the system of record (the stream drained into it)."""
+    assert services.records is not None
+    return await audit_trail(services.records, services.storage)
 
 
 async def sign_in(client: TestClient, userid: str) -> None:  # type: ignore[type-arg]

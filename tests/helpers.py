@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
+from bot.audit import AUDIT_QUEUE
+from bot.metrics import Metrics
 from bot.models import Channel, InboundMessage, MessageKind, OutboundMessage, SenderType, TextReply
 from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
 from bot.storage.base import Storage
+from records.service import Records
+from records.sink import AUDIT_GROUP, audit_sink
 
 
 @dataclass
@@ -64,3 +69,17 @@ async def drain_inbound(workers: InboundWorkers, storage: Storage, timeout_s: fl
                 await asyncio.sleep(0.02)
     finally:
         await workers.stop()
+
+
+async def audit_trail(
+    records: Records, storage: Storage, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """The audit records so far (of ``kind``, or all), read from the system of record once the
+    storage stream is drained into it: by the app's own sink where one runs, else by this one
+    (the sink acknowledges and later trims the stream, so a reader must not use the stream)."""
+    sink = audit_sink(records, storage, Metrics())
+    while await storage.queue_depth(AUDIT_QUEUE, AUDIT_GROUP):
+        if not await sink.run_once(block_ms=0):
+            await asyncio.sleep(0.01)  # another sink holds the rest: let it finish
+    trail = records.audit_entries(kind=kind)
+    return [{**(record.payload or {}), "kind": record.kind} async for record in trail]

@@ -1,6 +1,6 @@
 """Real media for the tests, made on the spot: speech by espeak-ng encoded as AMR-NB by sox
 (libopencore-amrnb) or as SILK by pysilk, images with text drawn by Pillow in Noto Sans CJK.
-``deploy/ensure-media-tools.sh`` (``make test``) installs the Debian packages. Each file is
+``deploy/ensure-packages.sh media`` (``make test``) installs the Debian packages. Each file is
 made once per test session."""
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def _bindir() -> Path:
     if initdb is None:
         raise PostgresServerError(
             "PostgreSQL is not installed: the PostgreSQL leg of the records suite must run. "
-            "Install it with `make postgresql` (apt-get install postgresql) and retry."
+            "Install it with `make test-packages` (apt-get install postgresql) and retry."
         )
     return Path(initdb).parent
 

@@ -42,7 +42,7 @@ class RedisServer:
         if binary is None:
             raise RedisServerError(
                 "redis-server is not installed: the Redis leg of the suite must run. "
-                "Install it with `make redis-server` (apt-get install redis-server) and retry."
+                "Install it with `make test-packages` (apt-get install redis-server) and retry."
             )
         self._binary = binary
         self._workdir = workdir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -28,20 +29,26 @@ def test_pv_commands(
     monkeypatch.setenv("VREP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}")
 
     async def report() -> str:
+        """A doctor reports to the bot, which writes the case to storage and the records (where
+        ``pv list`` and ``pv show`` read it, as the console does)."""
         storage = RedisStorage.from_url(redis_url, prefix=prefix)
         try:
-            bot = AEBot(ae_settings(tmp_path), storage)
-            bot.clock.now = bot.clock.now.replace(year=2020)  # long overdue by now
-            await bot.say("患者ZS，45岁男性，用了XX药后出现皮疹")
-            return (await bot.only_case()).case_id
+            async with open_records(load_settings()) as records:
+                bot = AEBot(ae_settings(tmp_path), storage, records=records)
+                bot.clock.now = bot.clock.now.replace(year=2020)  # long overdue by now
+                await bot.say("患者ZS，45岁男性，用了XX药后出现皮疹")
+                return (await bot.only_case()).case_id
         finally:
             await storage.close()
 
     case_id = asyncio.run(report())
     assert main(["pv", "list", "--overdue"]) == 0
-    assert case_id in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert listed.startswith(f"{case_id}\toverdue\t")
     assert main(["pv", "show", case_id]) == 0
-    assert '"case_id"' in capsys.readouterr().out
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["case"]["case_id"] == case_id and shown["ack"] is None
+    assert "created" in [event["kind"] for event in shown["events"]]
     assert main(["pv", "export", case_id, "--format", "e2b"]) == 0
     assert "<E.i.1.1a>" in capsys.readouterr().out
     assert main(["pv", "export", case_id, "--format", "json"]) == 0
@@ -71,7 +78,9 @@ def test_storage_down_is_one_clear_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("VREP_REDIS_URL", f"redis://127.0.0.1:{free_port()}")  # nobody listens
-    for command in (["pv", "list"], ["pv", "redeliver", "--dead"], ["dead", "list"]):
+    assert main(["pv", "list"]) == 0  # it reads the system of record, which is up
+    capsys.readouterr()
+    for command in (["pv", "ack", "AE-1"], ["pv", "redeliver", "--dead"], ["dead", "list"]):
         assert main(command) == 3
         err = capsys.readouterr().err
         assert err.startswith("virtualrep: storage unavailable: ") and err.count("\n") == 1

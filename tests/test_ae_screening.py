@@ -3,7 +3,8 @@ ambiguous messages get one confirmation question, advice questions are answered.
 
 The confirmation flow runs end to end through the production dispatcher on every storage
 backend: a yes, a clear no ("不是", "不是的，只是问问", "no"), an unclear answer, a restart between
-the question and the answer, and an answer that is itself a report.
+the question and the answer, an answer that is itself a report, and a new question typed instead
+of the answer (answered, then the confirmation is asked again; a second one opens the case).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ async def test_a_clear_no_is_audited_and_the_message_goes_on_to_its_skill(
     assert await bot.say("谢谢") and await bot.ae.store.case_ids() == []
 
 
-@pytest.mark.parametrize("answer", ["不知道", "嗯……不太确定", "帮我报名下周的会议", "?"])
+@pytest.mark.parametrize("answer", ["不知道", "嗯……不太确定", "患者自己说的", "?"])
 async def test_anything_but_a_clear_no_opens_the_case(
     storage: Storage, tmp_path: Path, answer: str
 ) -> None:
@@ -155,3 +156,108 @@ async def test_a_question_that_also_tells_of_an_event_gets_the_case_then_the_ans
     case = await bot.only_case()
     assert "interaction" in case.categories
     assert case.case_id in replies[0] and len(replies) >= 2
+
+
+REMINDER = ("另外，请确认", "One more thing")
+
+
+async def test_a_question_typed_at_the_confirmation_is_answered_and_the_question_asked_again(
+    storage: Storage, tmp_path: Path, sample_knowledge: KnowledgeBase
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage, knowledge=sample_knowledge)
+    assert _asked(await bot.say(CONFIRM_ZH))
+    replies = await bot.say("诺拉维的推荐起始剂量是多少")
+    assert await bot.ae.store.case_ids() == []  # not taken as the answer
+    assert len(replies) >= 2 and any(mark in replies[-1] for mark in REMINDER)
+    assert not any(mark in text for text in replies[:-1] for mark in REMINDER)  # answered first
+    conversation = await load_conversation(storage, "doc1")
+    assert conversation is not None and PENDING_CONFIRMATION in conversation.data
+    # The answer to the reminder settles it: a no is a no.
+    await bot.say("不是")
+    assert await bot.ae.store.case_ids() == []
+    assert "ae_confirmation_declined" in await _audit_kinds(storage)
+
+
+async def test_a_yes_after_the_reminder_opens_the_case_with_day0_of_the_first_message(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(CONFIRM_EN))
+    first_at = bot.clock.now
+    bot.clock.advance(minutes=3)
+    replies = await bot.say("What is the maximum dose of Noravex?")
+    assert any(mark in replies[-1] for mark in REMINDER)
+    await bot.say("yes")
+    case = await bot.only_case()
+    assert case.day0 == first_at and case.sources[0].text == CONFIRM_EN
+    assert case.detection["confirmation"]["answer"] == "yes"
+
+
+async def test_a_second_question_instead_of_the_answer_opens_the_case(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = await _asked_about(storage, tmp_path, CONFIRM_ZH)
+    await bot.say("诺拉维的推荐起始剂量是多少")
+    replies = await bot.say("帮我报名下周的会议")
+    case = await bot.only_case()  # when in doubt, report: the pending message is not dropped
+    assert case.sources[0].text == CONFIRM_ZH and case.case_id in replies[0]
+    assert case.detection["confirmation"]["answer"] == "unclear"
+    assert case.detection["confirmation"]["deferred_by"]
+
+
+async def test_a_second_report_typed_inside_the_form_is_added_and_the_doctor_told(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say(CLEAR_ZH)
+    case = await bot.only_case()
+    step = await bot.form_step("doc1")
+    assert step not in (None, "event", "confirm")
+    replies = await bot.say("患者吃了诺拉维以后还出现了严重的腿疼，走不了路")
+    case = await bot.only_case()  # added to the open case, no second case
+    assert len(case.sources) == 2
+    assert any(case.case_id in text and "补充" in text for text in replies)
+    assert await bot.form_step("doc1") == step  # not taken as the answer: asked again
+
+
+async def test_another_patients_report_inside_the_form_opens_its_own_case(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say(CLEAR_ZH)
+    first = await bot.only_case()
+    step = await bot.form_step("doc1")
+    other = "另一位患者用了诺拉维一周后出现全身皮疹"
+    replies = await bot.say(other)
+    case_ids = await bot.ae.store.case_ids()
+    assert len(case_ids) == 2
+    second = await bot.case(next(c for c in case_ids if c != first.case_id))
+    assert [source.text for source in second.sources] == [other]
+    assert [source.text for source in (await bot.case(first.case_id)).sources] == [CLEAR_ZH]
+    assert any(second.case_id in text and first.case_id in text for text in replies)
+    assert await bot.form_step("doc1") == step  # the open form goes on
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "我有个病人65岁，LDL 4.5，该给他开诺拉维多少mg",
+        "门诊一位78岁老太太血脂高，要不要给她上诺拉维",
+    ],
+)
+async def test_a_question_the_classifier_is_sure_of_skips_the_confirmation(
+    storage: Storage, tmp_path: Path, question: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    verdict = await bot.ae.screener.screen(question)
+    assert verdict.confirm  # in the confirmation band on its own
+    replies = await bot.say(question)
+    assert replies and not _asked(replies)  # its skill answers instead
+    assert await bot.ae.store.case_ids() == []
+
+
+async def test_a_question_that_tells_of_an_event_is_still_asked_about(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(CONFIRM_ZH + "，要不要停药？"))

@@ -7,7 +7,7 @@ sign-in calls, the case store's acknowledgement.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,14 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import console
-from bot.escalation import EscalationReason
 from bot.models import Channel
-from bot.profiles import ContactRoute, DoctorProfile, ProfileStore
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import WeComClient
 from bot.wecom.simulator import FakeWeComServer
-from skills.handoff.service import SLA_SCHEDULE
-from skills.handoff.state import Handoff, HandoffStore, StageRecord
 from skills.qa.mi import MIStore
 from tests.ae_support import MovableClock
 from tests.console_support import (
@@ -32,9 +28,11 @@ from tests.console_support import (
     console_host,
     console_settings,
     csrf_of,
+    offered_handoff,
     seed_case,
     sign_in,
 )
+from tests.helpers import RecordingSender
 
 
 class Ticker:
@@ -68,14 +66,14 @@ async def setup(
     tmp_path: Path, storage: MemoryStorage
 ) -> AsyncIterator[tuple[TestClient, object, MovableClock]]:  # type: ignore[type-arg]
     clock = MovableClock()
-    app, services = console_host(
-        console_settings(tmp_path, console_local_login=True), storage, clock
-    )
-    client = await _client(app)
-    try:
-        yield client, services, clock
-    finally:
-        await client.close()
+    settings = console_settings(tmp_path, console_local_login=True)
+    app_channel = {Channel.APP: RecordingSender(channel=Channel.APP)}
+    async with console_host(settings, storage, clock, senders=app_channel) as (app, services):
+        client = await _client(app)
+        try:
+            yield client, services, clock
+        finally:
+            await client.close()
 
 
 async def test_anonymous_requests_go_to_sign_in(setup) -> None:  # type: ignore[no-untyped-def]
@@ -110,7 +108,7 @@ async def test_a_rep_cannot_open_pv_pages_and_the_denial_is_audited(setup) -> No
         f"/console/pv/cases/{case_id}/ack", headers={"X-CSRF-Token": csrf_of(home)}
     )
     assert forged.status == 403
-    records = await audit_records(services.storage, "t-rep")
+    records = await audit_records(services)
     denied = [r for r in records if r["kind"] == "console_denied"]
     assert len(denied) == 4 and {r["userid"] for r in denied} == {"rep_zhang"}
     assert not [r for r in records if r["kind"] in ("ae_case_read", "ae_case_ack")]
@@ -153,7 +151,7 @@ async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(s
     assert acked.status == 200 and "pv_wu" in await acked.text()
     assert overdue not in await (await client.get("/console/pv?state=overdue")).text()
 
-    records = await audit_records(services.storage, "t-pv")
+    records = await audit_records(services)
     reads = {(r["case_id"], r["purpose"]) for r in records if r["kind"] == "ae_case_read"}
     assert (overdue, "console case") in reads and (overdue, "console export e2b") in reads
     assert all(r["reader"] == "console:pv_wu" for r in records if r["kind"] == "ae_case_read")
@@ -169,7 +167,7 @@ async def test_redeliver_a_dead_lettered_case(setup) -> None:  # type: ignore[no
     html = await (await client.get(f"/console/pv/cases/{dead}")).text()
     answer = await client.post(f"/console/pv/cases/{dead}/redeliver", data={"csrf": csrf_of(html)})
     assert answer.status == 200 and "Queued for delivery again" in await answer.text()
-    records = await audit_records(services.storage, "t-re")
+    records = await audit_records(services)
     assert [r["by"] for r in records if r["kind"] == "ae_delivery_reset"] == ["pv_wu"]
 
 
@@ -199,14 +197,15 @@ async def test_sessions_expire_when_idle_and_end_at_sign_out(setup, ticker: Tick
 async def test_local_sign_in_only_when_enabled_and_only_roster_members(
     tmp_path: Path, storage: MemoryStorage
 ) -> None:
-    app, _services = console_host(console_settings(tmp_path), storage, MovableClock())
-    client = await _client(app)
-    try:
-        page = await (await client.get("/console/login")).text()
-        assert "login/local" not in page
-        assert (await client.post("/console/login/local", data={"userid": "pv_wu"})).status == 404
-    finally:
-        await client.close()
+    async with console_host(console_settings(tmp_path), storage, MovableClock()) as (app, _):
+        client = await _client(app)
+        try:
+            page = await (await client.get("/console/login")).text()
+            assert "login/local" not in page
+            refused = await client.post("/console/login/local", data={"userid": "pv_wu"})
+            assert refused.status == 404
+        finally:
+            await client.close()
 
 
 async def test_untagged_routes_are_denied(tmp_path: Path, storage: MemoryStorage) -> None:
@@ -217,15 +216,18 @@ async def test_untagged_routes_are_denied(tmp_path: Path, storage: MemoryStorage
 
     sub.router.add_get("/forgotten", forgotten)
     settings = console_settings(tmp_path, console_local_login=True)
-    app, services = console_host(settings, storage, MovableClock(), console_app=sub)
-    client = await _client(app)
-    try:
-        assert (await client.get("/console/forgotten")).status == 403  # even signed out
-        await sign_in(client, "pv_wu")
-        assert (await client.get("/console/forgotten")).status == 403
-    finally:
-        await client.close()
-    records = await audit_records(services.storage, "t-untagged")
+    async with console_host(settings, storage, MovableClock(), console_app=sub) as (
+        app,
+        services,
+    ):
+        client = await _client(app)
+        try:
+            assert (await client.get("/console/forgotten")).status == 403  # even signed out
+            await sign_in(client, "pv_wu")
+            assert (await client.get("/console/forgotten")).status == 403
+        finally:
+            await client.close()
+        records = await audit_records(services)
     assert [r["reason"] for r in records if r["kind"] == "console_denied"] == ["untagged route"] * 2
 
 
@@ -250,38 +252,39 @@ async def test_wecom_qr_sign_in_through_the_fake_api(
             agent_id=1000002,
             api_base=base,
         )
-        app, _services = console_host(settings, storage, MovableClock(), wecom=wecom)
-        client = await _client(app)
-        try:
-            start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
-            target = urlsplit(start.headers["Location"])
-            assert target.netloc == "login.work.weixin.qq.com"
-            query = parse_qs(target.query)
-            assert query["appid"] == [api.corp_id] and query["login_type"] == ["CorpApp"]
-            state = query["state"][0]
-            callback = urlsplit(query["redirect_uri"][0]).path
-            assert callback == "/console/auth/callback"
+        async with console_host(settings, storage, MovableClock(), wecom=wecom) as (app, host):
+            client = await _client(app)
+            try:
+                start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
+                target = urlsplit(start.headers["Location"])
+                assert target.netloc == "login.work.weixin.qq.com"
+                query = parse_qs(target.query)
+                assert query["appid"] == [api.corp_id] and query["login_type"] == ["CorpApp"]
+                state = query["state"][0]
+                callback = urlsplit(query["redirect_uri"][0]).path
+                assert callback == "/console/auth/callback"
 
-            forged = await client.get(f"{callback}?code={api.issue_login_code('pv_wu')}&state=x")
-            assert forged.url.query.get("error") == "login_failed"
-            reused = api.issue_login_code("pv_wu")
-            signed = await client.get(f"{callback}?code={reused}&state={state}")
-            assert signed.url.path == "/console/" and "吴芳" in await signed.text()
-            assert (await client.get("/console/pv")).status == 200
-            start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
-            state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
-            again = await client.get(f"{callback}?code={reused}&state={state}")
-            assert again.url.query.get("error") == "login_failed"  # 40029: codes work once
-            outsider = api.issue_login_code("stranger")
-            start = await client.get("/console/auth/wecom?mode=oauth", allow_redirects=False)
-            assert urlsplit(start.headers["Location"]).netloc == "open.weixin.qq.com"
-            state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
-            refused = await client.get(f"{callback}?code={outsider}&state={state}")
-            assert refused.url.query.get("error") == "not_in_roster"
-        finally:
-            await client.close()
-            await api.close()
-    records = await audit_records(storage, "t-wecom")
+                forged_code = api.issue_login_code("pv_wu")
+                forged = await client.get(f"{callback}?code={forged_code}&state=x")
+                assert forged.url.query.get("error") == "login_failed"
+                reused = api.issue_login_code("pv_wu")
+                signed = await client.get(f"{callback}?code={reused}&state={state}")
+                assert signed.url.path == "/console/" and "吴芳" in await signed.text()
+                assert (await client.get("/console/pv")).status == 200
+                start = await client.get("/console/auth/wecom?mode=qr", allow_redirects=False)
+                state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+                again = await client.get(f"{callback}?code={reused}&state={state}")
+                assert again.url.query.get("error") == "login_failed"  # 40029: codes work once
+                outsider = api.issue_login_code("stranger")
+                start = await client.get("/console/auth/wecom?mode=oauth", allow_redirects=False)
+                assert urlsplit(start.headers["Location"]).netloc == "open.weixin.qq.com"
+                state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+                refused = await client.get(f"{callback}?code={outsider}&state={state}")
+                assert refused.url.query.get("error") == "not_in_roster"
+            finally:
+                await client.close()
+                await api.close()
+            records = await audit_records(host)
     kinds = [(r["kind"], r.get("reason")) for r in records if r["kind"].startswith("console_login")]
     assert kinds == [
         ("console_login_refused", "state"),
@@ -294,7 +297,7 @@ async def test_wecom_qr_sign_in_through_the_fake_api(
 
 async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
-    store = MIStore(services.storage)
+    store = MIStore(services.storage, services.records)
     opened = await store.create(
         question="XX药能和华法林一起用吗？",
         doctor_id="doctor-9",
@@ -318,48 +321,71 @@ async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # t
     assert stored.resolution == "called back"
     again = await client.post(f"/console/mi/{opened.mi_id}/close", data={"csrf": csrf_of(html)})
     assert "already closed" in await again.text()
-    records = await audit_records(services.storage, "t-mi")
+    records = await audit_records(services)
     assert [r["by"] for r in records if r["kind"] == "mi_closed"] == ["msl_chen"]
     # MI requests as content gaps: tests/test_console_analytics.py (from the system of record)
 
 
-async def _offered_handoff(services, doctor_id: str, offered_at: datetime, sla_min: int) -> str:  # type: ignore[no-untyped-def]
-    """A handoff offered to a rep as the handoff skill leaves it: the profile with its contact
-    route, the handoff, and the stage's SLA on the schedule."""
-    profiles = ProfileStore(services.storage)
-    profile = DoctorProfile(doctor_id=doctor_id, name=f"Dr {doctor_id}", hospital="协和医院")
-    profile.contact = ContactRoute(
-        channel=Channel.KF,
-        conversation_key=f"kf:{doctor_id}",
-        recipient_id=doctor_id,
-        last_inbound_at=offered_at,
+async def test_msl_hands_a_request_to_a_colleague_who_is_told(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    store = MIStore(services.storage, services.records)
+    opened = await store.create(
+        question="XX药儿童剂量？",
+        doctor_id="doctor-9",
+        conversation_key="kf:doctor-9",
+        channel="kf",
+        profile=None,
+        at=clock.now,
+        response_hours=48,
     )
-    await profiles.save(profile)
-    running = Handoff(
-        handoff_id=f"h-{doctor_id}",
-        conversation_key=f"kf:{doctor_id}",
-        doctor_id=doctor_id,
-        reason=EscalationReason.EXPLICIT_REQUEST,
-        requested_at=offered_at,
-        stages=[StageRecord(kind="assigned", userids=["rep_zhang"])],
-        stage_index=0,
-        offered_to=["rep_zhang"],
-        offered_at=offered_at,
+    await sign_in(client, "rep_zhang")
+    home = await (await client.get("/console/")).text()
+    forged = await client.post(
+        f"/console/mi/{opened.mi_id}/assign",
+        data={"csrf": csrf_of(home), "to": "rep_zhang"},
     )
-    await HandoffStore(services.storage).save(running)
-    await services.storage.schedule(
-        SLA_SCHEDULE,
-        running.handoff_id,
-        offered_at + timedelta(minutes=sla_min),
-        {"handoff_id": running.handoff_id, "stage": 0},
+    assert forged.status == 403  # a rep may not hand requests around
+    await sign_in(client, "msl_chen")
+    html = await (await client.get("/console/mi")).text()
+    assert '<option value="msl_li">李娜</option>' in html
+    assert 'value="pv_wu"' not in html and 'value="msl_chen"' not in html  # nor to oneself
+    assert "With nobody yet" in html
+    for wrong in ("pv_wu", "msl_chen", "stranger", ""):  # not an MSL colleague: nothing changes
+        refused = await client.post(
+            f"/console/mi/{opened.mi_id}/assign", data={"csrf": csrf_of(html), "to": wrong}
+        )
+        assert "nothing was changed" in await refused.text()
+    assert (await services.records.mi_request(opened.mi_id)).assigned_to is None
+    handed = await client.post(
+        f"/console/mi/{opened.mi_id}/assign",
+        data={"csrf": csrf_of(html), "to": "msl_li", "note": "您负责儿科"},
     )
-    return running.handoff_id
+    page = await handed.text()
+    assert "your colleague has been told" in page and "With 李娜" in page
+    assert (await services.records.mi_request(opened.mi_id)).assigned_to == "msl_li"
+    [told] = services.senders[Channel.APP].sent
+    assert told.recipient_id == "msl_li" and told.channel is Channel.APP
+    assert opened.mi_id in told.replies[0].text and "说明：您负责儿科" in told.replies[0].text
+    assert "XX药儿童剂量？" in told.replies[0].text  # in her language (Chinese, the default)
+    await store.close(opened.mi_id, by="msl_li", at=clock.now, resolution="answered")
+    closed = await client.post(
+        f"/console/mi/{opened.mi_id}/assign", data={"csrf": csrf_of(html), "to": "msl_li"}
+    )
+    assert "already closed" in await closed.text()
+    assert len(services.senders[Channel.APP].sent) == 1
+    records = await audit_records(services)
+    handovers = [r for r in records if r["kind"] == "mi_assigned"]
+    assert [(r["by"], r["to"], r["note"], r["told"]) for r in handovers] == [
+        ("msl_chen", "msl_li", "您负责儿科", True)
+    ]
+    denied = [r["path"] for r in records if r["kind"] == "console_denied"]
+    assert denied == [f"/console/mi/{opened.mi_id}/assign"]
 
 
 async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
-    ours = await _offered_handoff(services, "doctor-7", clock.now, 10)
-    theirs = await _offered_handoff(services, "doctor-8", clock.now, 10)
+    ours = await offered_handoff(services, "doctor-7", clock.now, 10)
+    theirs = await offered_handoff(services, "doctor-8", clock.now, 10)
     await sign_in(client, "rep_zhang")
     assert (await client.get("/console/managers")).status == 403
     await sign_in(client, "mgr_zhao")

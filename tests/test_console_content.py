@@ -54,48 +54,52 @@ def upload_form(**fields: str) -> aiohttp.FormData:
 async def test_upload_preview_withdraw(knowledge: KnowledgeBase, tmp_path: Path) -> None:
     storage = MemoryStorage()
     settings = console_settings(tmp_path, console_local_login=True, kb_dir=tmp_path / "kb")
-    app, services = console_host(settings, storage, MovableClock())
-    services.knowledge = knowledge
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        await sign_in(client, "pv_wu")
-        assert (await client.get("/console/content")).status == 403
-        await sign_in(client, "admin_ops")
-        page = await (await client.get("/console/content")).text()
-        assert "SR-NRX-EN-03" in page
-        csrf = csrf_of(page)
-        meta = {
-            "doc_id": "SR-VLT-EN-01",
-            "title": "Velitra standard response: grapefruit juice",
-            "product": "Velitra",
-            "content_type": "standard_response",
-            "audience": "hcp",
-            "language": "en",
-            "version": "1",
-            "expires_on": "2027-06-30",
-        }
-        upload = f"/console/content/upload?csrf={csrf}"
-        refused = await client.post(upload, data=upload_form(**meta))
-        assert "refused velitra-grapefruit.md: approval_code missing" in await refused.text()
-        added = await client.post(upload, data=upload_form(**meta, approval_code="VLT-2026-001"))
-        assert "added SR-VLT-EN-01" in await added.text()
+    async with console_host(settings, storage, MovableClock()) as (app, services):
+        services.knowledge = knowledge
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            await sign_in(client, "pv_wu")
+            assert (await client.get("/console/content")).status == 403
+            await sign_in(client, "admin_ops")
+            page = await (await client.get("/console/content")).text()
+            assert "SR-NRX-EN-03" in page
+            csrf = csrf_of(page)
+            meta = {
+                "doc_id": "SR-VLT-EN-01",
+                "title": "Velitra standard response: grapefruit juice",
+                "product": "Velitra",
+                "content_type": "standard_response",
+                "audience": "hcp",
+                "language": "en",
+                "version": "1",
+                "expires_on": "2027-06-30",
+            }
+            upload = f"/console/content/upload?csrf={csrf}"
+            refused = await client.post(upload, data=upload_form(**meta))
+            assert "refused velitra-grapefruit.md: approval_code missing" in await refused.text()
+            added = await client.post(
+                upload, data=upload_form(**meta, approval_code="VLT-2026-001")
+            )
+            assert "added SR-VLT-EN-01" in await added.text()
 
-        answer = await client.get(f"/console/content/preview?q={QUESTION}")
-        html = await answer.text()
-        assert "no interaction was seen" in html and "SR-VLT-EN-01" in html
+            answer = await client.get(f"/console/content/preview?q={QUESTION}")
+            html = await answer.text()
+            assert "no interaction was seen" in html and "SR-VLT-EN-01" in html
 
-        withdrawn = await client.post("/console/content/SR-VLT-EN-01/withdraw", data={"csrf": csrf})
-        assert "Withdrawn: no longer used in answers." in await withdrawn.text()
-        htmx = {"HX-Request": "true"}
-        preview = f"/console/content/preview?q={QUESTION}"
-        after = await (await client.get(preview, headers=htmx)).text()
-        assert after.lstrip().startswith('<div id="preview">')
-        assert "no interaction was seen" not in after
-    finally:
-        await client.close()
-    records = await audit_records(storage, "t-content")
-    uploads = [r for r in records if r["kind"] == "content_upload"]
-    assert [u["added"] for u in uploads] == [[], ["SR-VLT-EN-01"]]
-    assert "approval_code" in uploads[0]["refused"][0]
-    assert [r["doc_id"] for r in records if r["kind"] == "content_withdraw"] == ["SR-VLT-EN-01"]
+            withdrawn = await client.post(
+                "/console/content/SR-VLT-EN-01/withdraw", data={"csrf": csrf}
+            )
+            assert "Withdrawn: no longer used in answers." in await withdrawn.text()
+            htmx = {"HX-Request": "true"}
+            preview = f"/console/content/preview?q={QUESTION}"
+            after = await (await client.get(preview, headers=htmx)).text()
+            assert after.lstrip().startswith('<div id="preview">')
+            assert "no interaction was seen" not in after
+        finally:
+            await client.close()
+        records = await audit_records(services)
+        uploads = [r for r in records if r["kind"] == "content_upload"]
+        assert [u["added"] for u in uploads] == [[], ["SR-VLT-EN-01"]]
+        assert "approval_code" in uploads[0]["refused"][0]
+        assert [r["doc_id"] for r in records if r["kind"] == "content_withdraw"] == ["SR-VLT-EN-01"]

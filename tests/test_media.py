@@ -22,7 +22,9 @@ from bot.keys import RECORDS, STORAGE
 from bot.masking import mask_strings
 from bot.wecom.simulator import INVALID_MEDIA_ID, FakeWeComServer
 from media.audio import AudioError, to_pcm16k
+from media.ocr import image_text
 from media.sniff import MediaType, sniff
+from media.spacing import respace
 from media.store import MediaStore
 from records.sink import AUDIT_GROUP
 from skills.adverse_events.cases import AECase
@@ -104,12 +106,43 @@ def test_types_come_from_the_bytes_and_the_store_keeps_each_original_once(tmp_pa
 
 
 def test_amr_and_silk_voice_notes_become_16_khz_pcm_and_corrupt_audio_is_refused() -> None:
-    spoken = wav_seconds(speech_wav(SPOKEN, "zh"))
-    for note, kind in ((speech_amr(SPOKEN), MediaType.AMR), (speech_silk(SPOKEN), MediaType.SILK)):
-        pcm = to_pcm16k(note, kind, timeout_s=30)
-        assert abs(len(pcm) / 32_000 - spoken) < 0.3, kind
+    for text, voice in ((SPOKEN, "zh"), ("My patient has a rash after taking Noravex", "en")):
+        spoken = wav_seconds(speech_wav(text, voice))
+        for note, kind in (
+            (speech_amr(text, voice), MediaType.AMR),
+            (speech_silk(text, voice), MediaType.SILK),
+        ):
+            pcm = to_pcm16k(note, kind, timeout_s=30)
+            assert abs(len(pcm) / 32_000 - spoken) < 0.3, (kind, voice)
     with pytest.raises(AudioError):
         to_pcm16k(b"#!AMR\n" + bytes(range(256)) * 4, MediaType.AMR, timeout_s=30)
+
+
+EN_REPORT = (
+    "Laboratory report",
+    "Nausea and dizziness on day three",
+    "Patient developed rash after the first dose",
+    "Prescription: Noravex twice daily",
+)
+
+
+def test_english_ocr_puts_dropped_spaces_back_and_leaves_unlisted_words_whole() -> None:
+    read = image_text(text_image(*EN_REPORT, fmt="JPEG")).split("\n")  # PP-OCR drops some spaces
+    assert read == list(EN_REPORT)
+    assert (
+        respace("patientdevelopedrash, itchingand hives")
+        == "patient developed rash, itching and hives"
+    )
+    assert respace("ALTraised to180U/L afterNoravex") == "ALT raised to 180U/L after Noravex"
+    assert (
+        respace("ALT 180 U/L,creatinine 95 umol/L at 10:30")
+        == "ALT 180 U/L, creatinine 95 umol/L at 10:30"
+    )
+    whole = (
+        "Noravex Heparin hepatotoxicity thrombocytopenia Antihypertensive Indwelling "
+        "formalin NovoRapid HbA1c mRNA COVID19 诺拉维"
+    )
+    assert respace(whole) == whole  # drugs and terms the word list lacks are not cut up
 
 
 async def test_an_ae_in_a_voice_note_is_echoed_screened_and_the_case_keeps_the_note(
@@ -167,7 +200,12 @@ async def test_without_a_speech_recogniser_the_bot_asks_to_type_and_keeps_the_no
 async def test_bad_media_each_get_a_clear_reply_and_the_conversation_goes_on(
     tmp_path: Path, asr: FakeAsr
 ) -> None:
-    settings = {"asr_base_url": asr.base_url, "media_max_bytes": 64 * 1024, "media_timeout_s": 5.0}
+    settings = {
+        "asr_base_url": asr.base_url,
+        "media_max_bytes": 64 * 1024,
+        "media_timeout_s": 5.0,
+        "media_refetch_within_h": 0.0001,  # ids "expire" at once: an outage is not waited out
+    }
     async with running_bots(tmp_path, **settings) as (api, (bot,)):
         # A "voice note" that is really a JPEG, and a file that is a renamed executable.
         (lying,) = await _send(api, bot, "voice", "voice.amr", text_image("x", fmt="JPEG"))
@@ -184,11 +222,14 @@ async def test_bad_media_each_get_a_clear_reply_and_the_conversation_goes_on(
         (expired,) = await _replies(api, bot, bot.sim.kf_notify(OPEN_KFID))
         assert "无法读取" in lying and "无法读取" in unknown and "无法读取" in corrupt
         assert "暂时无法识别" in failing and "暂时无法识别" in slow
-        assert "太大" in large and "过期" in expired
-        assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")][-1] == INVALID_MEDIA_ID
+        api.fail_http_next("/cgi-bin/media/get", 502, times=4)  # WeCom out past the media id
+        (outage,) = await _send(api, bot, "image", "scan.png", text_image("化验单"))
+        assert "太大" in large and "过期" in expired and "多次尝试仍没能取到" in outage
+        assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")][-5] == INVALID_MEDIA_ID
         audited = [r["annotations"]["audit_media"] for r in await _audit(bot)]
-        assert audited[-1]["media_id"] == "expired-id" and "expired" in audited[-1]["outcome"]
-        assert "ref" not in audited[-1] and all("outcome" in entry for entry in audited)
+        assert audited[-2]["media_id"] == "expired-id" and "expired" in audited[-2]["outcome"]
+        assert "ref" not in audited[-2] and all("outcome" in entry for entry in audited)
+        assert await bot.app[STORAGE].scheduled("media-refetch") == []
         stored = {p.read_bytes()[:4] for p in (tmp_path / "data0" / "media").iterdir()}
         assert {b"\xff\xd8\xff\xe0"[:4], b"\x7fELF", b"#!AM"} <= stored  # originals kept
         # The conversation goes on: a question by voice is shown back and goes to Q&A.
@@ -206,6 +247,37 @@ async def test_media_get_is_retried_through_5xx_and_busy_answers(tmp_path: Path)
         texts = await _send(api, bot, "file", "scan.png", text_image("化验单", SPOKEN))
         assert any("不良事件" in text and "已记录" in text for text in texts)
         assert [c.errcode for c in api.calls_to("/cgi-bin/media/get")] == [502, -1, 0]
+
+
+async def test_media_wecom_could_not_hand_over_is_fetched_again_and_screened_as_of_its_arrival(
+    tmp_path: Path, asr: FakeAsr
+) -> None:
+    settings = {"asr_base_url": asr.base_url, "media_refetch_backoff_s": 0.3}
+    async with running_bots(tmp_path, **settings) as (api, (bot,)):
+        api.fail_http_next("/cgi-bin/media/get", 502, times=8)  # every try of two fetches
+        msgid, _ = await bot.sim.doctor_sends(
+            OPEN_KFID, DOCTOR, "voice", "v.amr", speech_amr(SPOKEN)
+        )
+        await until(lambda: len(api.kf_sent) > 0)
+        (told,) = kf_texts(api)
+        assert "稍后自动再取" in told and "无需重新发送" in told  # said once, not per attempt
+        asr.push(Heard(REPORT))
+        await until(lambda: len(kf_texts(api)) >= 3)  # the third fetch gets the note
+        await bot.drained()
+        later = kf_texts(api)[1:]
+        assert later[0] == f"您说的是：“{REPORT}”" and "什么时候" in later[-1], later
+        fetched = [call.errcode for call in api.calls_to("/cgi-bin/media/get")]
+        assert fetched == [502] * 8 + [0]
+        first, second, third = [r["annotations"]["audit_media"] for r in await _audit(bot)]
+        assert "fetch it again" in first["outcome"] and "later" in second["outcome"]
+        assert (first["refetch_attempt"], second["refetch_attempt"], "outcome" in third) == (
+            0, 1, False,
+        )  # fmt: skip
+        case_id = (await _audit(bot))[-1]["annotations"]["audit_ae_case"]
+        case = AECase.model_validate(await bot.app[STORAGE].get_json(f"ae:case:{case_id}"))
+        assert case.sources[0].message_id == f"{msgid}:refetch2"  # the arrival is its day 0
+        assert case.sources[0].media == third["ref"]
+        assert case.day0 == case.sources[0].received_at < case.opened_at
 
 
 async def test_a_photo_without_text_during_a_report_is_attached_and_the_form_goes_on(

@@ -5,7 +5,6 @@ durable backends, SQLite and Redis, across a restart of the bot."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from bot.profiles import ProfileStore
 from bot.services import Services
 from bot.wecom.simulator import FakeWeComServer
 from privacy.holdings import audit_records
+from privacy.recorded import flush_audit, pv_relevant
 from privacy.records import ConsentEvent
 from privacy.service import privacy_service
 from privacy.texts import AGREE_CLICK, ERASE_YES_CLICK, LATER_CLICK
@@ -89,13 +89,10 @@ def _services(bot: Bot) -> Services:
 
 
 async def _sunk(bot: Bot, kind: str) -> list[dict[str, Any]]:
-    """The doctor's audit records of ``kind`` once the audit sink has moved at least one into
-    the system of record (it trails the storage stream by a moment)."""
-    for _ in range(600):
-        if found := await audit_records(_services(bot), DOCTOR, kind):
-            return found
-        await asyncio.sleep(0.05)
-    return []
+    """The doctor's audit records of ``kind`` in the system of record, the storage stream's
+    newest included (the chain trails the stream; ``flush_audit`` does the sink's work)."""
+    await flush_audit(_services(bot))
+    return await audit_records(_services(bot), DOCTOR, kind)
 
 
 async def _events(bot: Bot, doctor: str = DOCTOR) -> list[tuple[str, str, str]]:
@@ -144,10 +141,8 @@ async def test_the_kf_welcome_carries_the_notice_and_the_first_reply_does_not_re
         assert await _interests(bot) == {}
         await _click(api, bot, AGREE_CLICK, "同意 / Agree")  # the welcome's button
         assert await _events(bot) == [("agreed", "1", "kf")]
-        notices = audit_records(_services(bot), DOCTOR, "message")
-        assert any(
-            r.get("annotations", {}).get("audit_privacy_notice") == "1" for r in await notices
-        )
+        notices = await _sunk(bot, "message")
+        assert any(r.get("annotations", {}).get("audit_privacy_notice") == "1" for r in notices)
         await bot.sim.doctor_enters(OPEN_KFID, DOCTOR)  # the notice was answered
         await until(lambda: len(_welcomes(api)) == 2)
         assert "个人信息告知" not in _welcomes(api)[1]["head_content"]
@@ -178,10 +173,17 @@ async def test_first_contact_not_now_agree_and_a_new_version_asks_again(
             answer = await _say(api, bot, QUESTION)
             assert not any("个人信息告知" in text for text in answer)  # answered: not asked again
             assert await _interests(bot) == {}  # no interest profile before consent
-            await _say(api, bot, "隐私政策")
+            # Changing one's mind later: a short typed "我同意" while not consented, or the
+            # notice again ("隐私政策") and its buttons.
+            assert "已记录您的同意" in (await _say(api, bot, "我同意"))[-1]
+            assert "个人信息告知" in (await _say(api, bot, "隐私政策"))[0]
+            await _click(api, bot, LATER_CLICK, "暂不同意")
             agreed = await _click(api, bot, AGREE_CLICK, "同意")
             assert "已记录您的同意" in agreed[-1]
-            assert await _events(bot) == [("declined", "7", "kf"), ("agreed", "7", "kf")]
+            assert await _events(bot) == [
+                ("declined", "7", "kf"), ("agreed", "7", "kf"),
+                ("declined", "7", "kf"), ("agreed", "7", "kf"),
+            ]  # fmt: skip
             await _say(api, bot, QUESTION)
             assert await _interests(bot)  # built now
         async with _bot(tmp_path, api, privacy_notice_version="8", **settings) as (_, bot):
@@ -221,6 +223,10 @@ async def test_opt_out_clears_the_profile_and_stops_building_it(tmp_path: Path) 
         assert [event for event, _, _ in await _events(bot)] == ["agreed", "personalisation_off"]
         listed = await _click(api, bot, "meetings:list", "学术会议")
         assert "按时间排序" in listed[-1]  # not ranked by a profile any more
+        assert "已撤回您的同意" in (await _say(api, bot, "撤回同意"))[-1]
+        again = await _say(api, bot, "撤回同意")  # nothing in force: told so, recorded once
+        assert "没有有效的同意" in again[-1]
+        assert [e for e, _, _ in await _events(bot)][-2:] == ["personalisation_off", "withdrawn"]
 
 
 async def _seed(services: Services, doctor: str) -> None:
@@ -234,7 +240,7 @@ async def _seed(services: Services, doctor: str) -> None:
             hospital="示例医院", department="心内科", created_at=now, updated_at=now,
         )
     )  # fmt: skip
-    await MIStore(services.storage).create(
+    await MIStore(services.storage, services.records).create(
         question=f"question-of-{doctor}", doctor_id=doctor, conversation_key=f"kf:x:{doctor}",
         channel="kf", profile=None, at=now, response_hours=48,
     )  # fmt: skip
@@ -265,6 +271,9 @@ async def test_my_data_exports_the_doctors_own_data_and_nobody_elses(tmp_path: P
         assert [r["question"] for r in document["mi_requests"]] == [f"question-of-{DOCTOR}"]
         assert [r["event"] for r in document["consent_history"]] == ["agreed"]
         assert any("你好" in turn["you"] for turn in document["transcripts"])
+        # The message right before the request, which the audit sink may not have moved into
+        # the chain yet, is in the export (the export appends the stream's rest first).
+        assert document["transcripts"][-1]["you"] == f"同意 {DOCTOR[-2:]}"
         assert document["profile"]["doctor_id"] == DOCTOR and document["conversations"]
         everything = files[json_name].decode() + files[text_name].decode()
         assert OTHER not in everything and "阿托伐他汀" not in everything
@@ -318,17 +327,34 @@ async def test_delete_survives_a_restart_before_the_confirmation_and_keeps_pv_re
             assert conversation is None or not conversation.data.get("handoff_transcript")
             assert await storage.set_members(CASES_SET) == cases  # PV keeps the case
             assert [e for e, _, _ in await _events(bot)][-1] == ConsentEvent.ERASED.value
-            assert any(body["touser"] == DPO for body in api.app_sent)  # audit trail: DPO
+            # The transcripts are redacted in the system of record's chain, not routed to the
+            # DPO; the messages of the AE report stay, and the chain still verifies.
+            assert not any(body["touser"] == DPO for body in api.app_sent)
+            kept = await _sunk(bot, "message")
+            # (the confirming message is audited after the erasure that it asked for)
+            assert [p["text"] for p in kept if not pv_relevant(p)] == ["确认"]
+            assert any(p["annotations"].get("audit_ae_case") for p in kept)  # the report's
+            records = _services(bot).records
+            assert records is not None
+            check = await records.verify_audit()
             erasures = await _sunk(bot, "privacy_erasure")
             assert [(e["doctor"], e["by"], e["channel"]) for e in erasures] == [
                 (DOCTOR, "doctor", "kf")
             ]
+            assert check.ok and check.redacted == erasures[0]["removed"]["transcripts"] > 0
+            # In the system of record: the MI request, and the registration (projected from the
+            # cancellation the erasure audited) are gone; the other doctor's request stays.
+            assert erasures[0]["removed"]["system_of_record"] == 2
+            assert [r.doctor_id for r in (await records.mi_requests(status=None)).items] == [OTHER]
+            assert "消息记录已从审计记录中抹去" in done[-1]
             # Asked again: the notice comes back (consent ended with the data), and a second
             # erasure removes only what the new messages made (profile, conversation).
             assert "个人信息告知" in (await _say(api, bot, "删除我的数据"))[0]
             await _click(api, bot, ERASE_YES_CLICK, "确认删除")
-            last = (await audit_records(_services(bot), DOCTOR, "privacy_erasure"))[-1]
+            last = (await _sunk(bot, "privacy_erasure"))[-1]
             assert last["removed"] == {
-                "conversations": 1, "meeting_registrations": 0, "mi_requests": 0, "profile": 1
+                "conversations": 1, "meeting_registrations": 0, "mi_requests": 0, "profile": 1,
+                "system_of_record": 0,
+                "transcripts": 2,  # "确认" (audited after the first erasure) and this request
             }  # fmt: skip
             assert await RegistrationStore(storage).for_doctor(OTHER)  # another doctor untouched

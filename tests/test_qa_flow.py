@@ -219,6 +219,16 @@ async def test_unclear_text_asks_with_a_menu(qa_kb: Any) -> None:
     assert ctx.data["audit_qa"]["intent"] == "unclear"
 
 
+async def test_laughter_is_small_talk_not_unclear(qa_kb: Any) -> None:
+    """One word is otherwise too short to read; laughter gets the small-talk line and menu,
+    without counting as "not helped"."""
+    _, dispatcher, _ = build_bot(qa_kb)
+    for text in ("lol", "哈哈"):
+        ctx = await dispatcher.feed(message(text))
+        assert ctx.data["audit_qa"]["intent"] == "small_talk", text
+        assert not ctx.data.get("audit_not_helped")
+
+
 # --------------------------------------------------------------------------- LLM mode
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeOpenAI]:

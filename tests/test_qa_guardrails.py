@@ -6,14 +6,31 @@ sentence that is not approved content, a citation or the skill's standard wordin
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
 import pytest
 
+from bot.models import MenuReply
 from skills.qa.conditions import conditions_in
-from skills.qa.guardrails import is_comparative, is_individual_advice, strip_injection
-from skills.qa.label import populations_in
+from skills.qa.guardrails import (
+    OffLabelFinding,
+    asks_which_is_better,
+    check_off_label,
+    is_comparative,
+    is_individual_advice,
+    looks_like_comparison,
+    strip_injection,
+)
+from skills.qa.label import (
+    ProductLabel,
+    frequencies_in,
+    populations_in,
+    products_named,
+    routes_in,
+)
+from skills.qa.service import addresses
 from tests.qa_support import (
     approved_sentences,
     build_bot,
@@ -46,6 +63,9 @@ OFF_LABEL = [
     "Can Pulmaxin be used for COPD?",
     "Pulmaxin 800 µg twice daily?",
     "Is Pulmaxin approved for a 10-year-old with asthma?",
+    # Regimens the label's "once daily" does not give.
+    "诺维莎隔天吃一次可以吗",
+    "Norvexa twice a day ok?",
 ]
 COMPARATIVE = [
     "诺维莎和二甲双胍比哪个好？",
@@ -231,3 +251,101 @@ def test_homozygous_fh_is_not_covered_by_a_heterozygous_indication() -> None:
     assert all(
         c.covered_by([indication]) for c in conditions_in("heterozygous fh hypercholesterolaemia")
     )
+
+
+def _label(dose_text: str) -> ProductLabel:
+    return ProductLabel(
+        product="Tolvimex",
+        names=("tolvimex",),
+        indications=("primary hypercholesterolaemia",),
+        populations=frozenset({"adult"}),
+        dose_min_mg=5.0,
+        dose_max_mg=40.0,
+        weight_based=False,
+        dose_text=dose_text,
+        routes=frozenset(routes_in(dose_text)),
+        frequencies=frozenset(frequencies_in(dose_text)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("tolvimex every other day dosing", "regimen"),
+        ("tolvimex一周两次可以吗", "regimen"),
+        ("tolvimex bid?", "regimen"),
+        ("can tolvimex be given iv", "route"),
+        ("tolvimex可以磨碎鼻饲吗", "route"),
+        ("tolvimex 10 mg once daily in the evening?", None),
+        ("tolvimex每天一次 早上还是晚上吃", None),
+        ("is there an iv form of tolvimex", None),  # a formulation question, not a use
+        ("漏服一次tolvimex怎么办", None),
+    ],
+)
+def test_route_and_regimen_are_compared_with_the_label(text: str, kind: str | None) -> None:
+    """The label's dosing text ("orally once daily") gives the route and the frequency; a
+    question asking for another one is off-label, the label's own is not."""
+    label = _label("orally once daily, 5 mg to 40 mg")
+    assert label.routes == {"oral"} and label.frequencies == {1.0}
+    finding = check_off_label(text, {"Tolvimex": label}, [label])
+    assert (finding.kind if finding else None) == kind, (text, finding)
+
+
+def test_route_and_regimen_need_a_product_in_view() -> None:
+    label = _label("口服，每日一次 5 mg 至 40 mg")
+    assert check_off_label("哪些他汀可以隔天吃", {"Tolvimex": label}, []) is None
+
+
+def test_comparison_shape() -> None:
+    """A comparison without a verdict word; it declines only with the head's reading."""
+    for text in (
+        "tolvimex的肌痛比lipzor少吗",
+        "那跟可定比呢，哪个副作用小",
+        "is tolvimex as effective as lipzor",
+        "less myalgia than lipzor?",
+        "how does tolvimex stack up",
+    ):
+        assert looks_like_comparison(text), text
+    for text in ("tolvimex的起始剂量", "与安慰剂比呢", "tolvimex比例多少"):
+        assert not looks_like_comparison(text), text
+    assert asks_which_is_better("那跟lipzor比呢，哪个副作用小")
+    assert not asks_which_is_better("tolvimex哪个规格最小")  # no comparison's shape
+
+
+def test_a_renal_section_answers_a_ckd_dose_question_not_a_ckd_treatment_one() -> None:
+    passage = "Severe renal impairment (CrCl < 30 mL/min): do not exceed 10 mg once daily."
+    ckd = OffLabelFinding("indication", "chronic kidney disease")
+    assert addresses(passage, ckd, "tolvimex dose in ckd")
+    assert not addresses(passage, ckd, "can tolvimex treat ckd")
+    assert not addresses(passage, ckd, "tolvimex能治慢性肾病吗")
+
+
+async def test_another_drug_taken_with_ours_is_an_interaction_question(qa_kb: Any) -> None:
+    """The head reads "X plus clarithromycin" as off-label: with another drug named it is a
+    question about taking them together, which the label's interactions section answers."""
+    _, audit = await _replies(qa_kb, "Norvexa plus clarithromycin ok?")
+    assert "off_label" not in audit["guards"] and "comparative" not in audit["guards"], audit
+    assert audit["topic"].get("as", audit["topic"]["label"]) == "interactions", audit
+
+
+def test_a_product_named_with_one_typo_is_still_in_view() -> None:
+    """The guardrails compare a question with the label of the product it names: a typo in
+    the name ("托维没", "tolvmex") must not leave the question without one."""
+    label = dataclasses.replace(_label("orally once daily"), names=("托维美", "tolvimex"))
+    labels = {"Tolvimex": label}
+    for text in ("托维没能不能隔天吃", "can tolvmex be given iv", "tolviimex bid?"):
+        assert products_named(text, labels) == [label], text
+    for text in ("维美能不能隔天吃", "tolv dose", "他汀类有哪些"):
+        assert products_named(text, labels) == [], text
+
+
+async def test_individual_advice_goes_to_medical_information_not_a_rep(qa_kb: Any) -> None:
+    """Two advice questions in a row: each offers an MI request only, and neither counts as
+    "not helped" (which would page a sales rep with the patient's details)."""
+    _, dispatcher, _ = build_bot(qa_kb)
+    for text in INDIVIDUAL_PARAPHRASES:
+        ctx = await dispatcher.feed(message(text))
+        assert "individual_advice" in ctx.data["audit_qa"]["guards"], text
+        menu = [o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options]
+        assert "handoff:rep" not in menu and "qa:mi" in menu, menu
+        assert not ctx.data.get("audit_not_helped")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import create_app
 from bot.models import MessageKind
 from bot.profiles import ProfileStore
 from bot.settings import SettingsError, load_settings
@@ -245,6 +246,16 @@ def test_the_cli_refuses_a_malformed_role_in_one_line(tmp_path: Path) -> None:
         "virtualrep: invalid VREP_REP_ROSTER: CSV roster line 2: unknown role 'boss' "
         "(expected one of rep, backup, msl, pv, manager, admin)"
     ]
+
+
+def test_a_malformed_roster_is_refused_before_anything_opens(tmp_path: Path) -> None:
+    """``create_app`` reads the roster first: no store, model or database opens for a set-up
+    that cannot start, so the one-line refusal comes at once, not after the models load."""
+    path = tmp_path / "bad.csv"
+    path.write_text("kind,key,value\nrole,rep_a,boss\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="unknown role 'boss'"):
+        create_app(load_settings(rep_roster=path, data_dir=tmp_path / "data"))
+    assert not (tmp_path / "data").exists()
 
 
 async def test_start_up_refuses_pv_cards_without_a_pv_officer(tmp_path: Path) -> None:

@@ -59,7 +59,12 @@ async def until(predicate: Callable[[], bool], storage_empty: Any = None) -> Non
 
 @asynccontextmanager
 async def running_bots(
-    tmp_path: Path, count: int = 1, *, api: FakeWeComServer | None = None, **overrides: Any
+    tmp_path: Path,
+    count: int = 1,
+    *,
+    api: FakeWeComServer | None = None,
+    answer_messages: bool = True,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[FakeWeComServer, list[Bot]]]:
     """``count`` bots against a fake WeCom API: a new one, or ``api`` (started, kept open)."""
     async with AsyncExitStack() as stack:
@@ -79,7 +84,7 @@ async def running_bots(
                 workers=2,
                 **overrides,
             )
-            app = create_app(settings)
+            app = create_app(settings, answer_messages=answer_messages)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
@@ -107,6 +112,32 @@ async def test_app_text_gets_a_reply_at_message_send(tmp_path: Path) -> None:
         (reply,) = api.app_sent
         assert reply["touser"] == "zhangsan" and reply["agentid"] == AGENT_ID
         assert reply["msgtype"] == "text" and reply["text"]["content"]
+
+
+async def test_a_server_without_workers_queues_and_a_worker_process_answers(
+    tmp_path: Path,
+) -> None:
+    """``serve --no-workers`` + ``virtualrep worker`` on the embedded store (issue 22): the
+    server acknowledges and queues only; the worker (same app, listening nowhere, its own
+    handle on the same SQLite file as another process would have) answers, once."""
+    store = {"embedded_storage": "sqlite"}  # one durable file, as two processes would share
+    async with running_bots(tmp_path, answer_messages=False, **store) as (api, (bot,)):
+        assert await bot.sim.rep_says("zhangsan", "你好") == (200, "success")
+        storage = bot.app[STORAGE]
+        assert await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP) == 1
+        assert api.app_sent == []
+        settings = make_settings(
+            api.base_url, kb_sample_library=False, data_dir=tmp_path / "data0",
+            kb_dir=tmp_path / "kb0", workers=2, **store,
+        )  # fmt: skip
+        worker = web.AppRunner(create_app(settings), access_log=None)
+        await worker.setup()
+        try:
+            await until(lambda: len(api.app_sent) >= 1, storage_empty=storage)
+        finally:
+            await worker.cleanup()
+        (reply,) = api.app_sent
+        assert reply["touser"] == "zhangsan" and reply["text"]["content"]
 
 
 async def test_kf_message_is_answered_after_moving_the_state_to_1(tmp_path: Path) -> None:

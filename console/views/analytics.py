@@ -25,8 +25,7 @@ from console.auth import Member, requires
 from console.i18n import MESSAGES, translator
 from console.keys import MEMBER
 from console.pages import audit, language, render, services_of
-from records import AnalyticsQuery, AnalyticsReport
-from records.analytics import FUNNEL_STEPS
+from records.analytics import FUNNEL_STEPS, AnalyticsQuery, AnalyticsReport
 from skills import handoff
 from skills.handoff.roster import Role, Roster
 

@@ -1,4 +1,5 @@
-"""Compliance pages: audit search, its export (CSV or JSON Lines) and the chain check.
+"""Compliance pages: audit search, its export (CSV or JSON Lines), the chain check and a
+doctor's consent records.
 
 The audit trail is searchable only in the system of record (``records/``); without it the page
 says so instead of reading the append-only stream. Exports and chain checks are themselves
@@ -11,15 +12,16 @@ import csv
 import io
 import json
 from datetime import datetime, time, timedelta
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from console.auth import requires
-from console.backends import AuditQuery, AuditRow
 from console.keys import MEMBER
-from console.pages import audit, backends, render, services_of
+from console.pages import audit, backends, page_number, render, services_of
+from records.results import AuditQuery, AuditRecord
+from records.service import Records
 from skills.handoff.roster import Role
 
 PAGE_SIZE: Final = 50
@@ -52,36 +54,46 @@ def _query(request: web.Request) -> tuple[AuditQuery, dict[str, str]]:
     return query, values
 
 
-def _page(request: web.Request) -> int:
-    try:
-        return max(1, int(request.query.get("page", "1")))
-    except ValueError:
-        return 1
-
-
 @requires(Role.ADMIN)
 async def audit_search(request: web.Request) -> web.Response:
     trail = backends(request).audit
     query, values = _query(request)
-    page = _page(request)
-    rows: list[AuditRow] = []
+    page = page_number(request)
+    rows: list[AuditRecord] = []
     total = 0
     if trail is not None:
-        rows, total = await trail.search(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        found = await trail.search_audit(
+            **vars(query), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+        rows, total = found.items, found.total
     return render(
         request,
         "compliance.html",
-        {
-            "available": trail is not None,
-            "rows": rows,
-            "total": total,
-            "values": values,
-            "page": page,
-            "more": total > page * PAGE_SIZE,
-            "chain": None,
-        },
+        _context(
+            trail,
+            rows=rows,
+            total=total,
+            values=values,
+            page=page,
+            more=total > page * PAGE_SIZE,
+        ),
         partial="results",
     )
+
+
+def _context(trail: Records | None, **shown: Any) -> dict[str, Any]:
+    """The page's values: what a view shows, the rest empty (one template, three blocks)."""
+    empty = {
+        "rows": [],
+        "total": 0,
+        "values": {},
+        "page": 1,
+        "more": False,
+        "chain": None,
+        "consents": None,
+        "subject": "",
+    }
+    return {"available": trail is not None, **empty, **shown}
 
 
 @requires(Role.ADMIN)
@@ -107,8 +119,13 @@ async def audit_export(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     if fmt == "csv":
         await response.write(_csv_line(CSV_COLUMNS))
-    async for row in trail.entries(query):
-        record = row.json
+    rows = (
+        trail.case_audit(query.case_id, start=query.start, end=query.end)
+        if query.case_id and not (query.kind or query.doctor_id)
+        else trail.audit_entries(**vars(query))
+    )
+    async for row in rows:
+        record = row.as_json()
         if fmt == "jsonl":
             await response.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
         else:
@@ -129,7 +146,7 @@ def _csv_line(values: tuple[object, ...]) -> bytes:
 @requires(Role.ADMIN)
 async def chain_check(request: web.Request) -> web.Response:
     trail = backends(request).audit
-    chain = await trail.verify() if trail is not None else None
+    chain = await trail.verify_audit() if trail is not None else None
     if chain is not None:
         await audit(
             request,
@@ -139,17 +156,23 @@ async def chain_check(request: web.Request) -> web.Response:
             entries=chain.entries,
             broken_at=chain.broken_at,
         )
-    return render(
-        request,
-        "compliance.html",
-        {
-            "available": trail is not None,
-            "rows": [],
-            "total": 0,
-            "values": {},
-            "page": 1,
-            "more": False,
-            "chain": chain,
-        },
-        partial="chain",
-    )
+    return render(request, "compliance.html", _context(trail, chain=chain), partial="chain")
+
+
+@requires(Role.ADMIN)
+async def consents(request: web.Request) -> web.Response:
+    """A doctor's consent records (given and withdrawn, with the notice version); the look-up
+    is a read of personal data, so it is audited with the reviewer."""
+    trail = backends(request).audit
+    subject = request.query.get("doctor", "").strip()[:128]
+    found = await trail.consents(subject) if trail is not None and subject else []
+    if subject and trail is not None:
+        await audit(
+            request,
+            "console_consents_read",
+            userid=request[MEMBER].userid,
+            subject=subject,
+            records=len(found),
+        )
+    context = _context(trail, consents=found, subject=subject)
+    return render(request, "compliance.html", context, partial="consents")

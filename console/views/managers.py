@@ -1,7 +1,11 @@
 """The managers' page: open handoffs of their team (waiting with their SLA, breaches first) and
-the conversations a rep has taken over (human mode)."""
+the conversations a rep has taken over (human mode), and each rep's response times over the
+last 30 days (taken over, median and longest wait, declined)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
 
 from aiohttp import web
 
@@ -10,12 +14,16 @@ from console.keys import MEMBER
 from console.pages import backends, render, services_of
 from skills.handoff.roster import Role
 
+RESPONSE_PERIOD: Final = timedelta(days=30)
+
 
 @requires(Role.MANAGER, Role.ADMIN)
 async def handoffs(request: web.Request) -> web.Response:
     services = services_of(request)
     now = services.clock()
-    rows = await backends(request).handoffs.open_handoffs(request[MEMBER].userid, now)
+    desk = backends(request).handoffs
+    rows = await desk.open_handoffs(request[MEMBER].userid, now)
+    times = await desk.response_times(request[MEMBER].userid, now - RESPONSE_PERIOD)
     return render(
         request,
         "managers.html",
@@ -23,6 +31,9 @@ async def handoffs(request: web.Request) -> web.Response:
             "waiting": [row for row in rows if not row.human_mode],
             "human": [row for row in rows if row.human_mode],
             "breaches": sum(row.breached for row in rows),
+            "times": times,
+            "names": {userid: name for userid, name, _ in backends(request).directory.members()},
+            "period_days": RESPONSE_PERIOD.days,
             "now": now,
         },
     )

@@ -14,13 +14,12 @@ from aiohttp import web
 from yarl import URL
 
 from console.auth import requires
-from console.backends import CaseRow, CaseState
 from console.keys import MEMBER
-from console.pages import PREFIX, backends, is_htmx, render, services_of
+from console.pages import PREFIX, backends, is_htmx, page_number, render, services_of
+from records.results import CaseState, QueueFilter
 from skills.handoff.roster import Role
 
 PAGE_SIZE: Final = 25
-_URGENCY: Final = {state: rank for rank, state in enumerate(CaseState)}
 
 
 def _reader(request: web.Request) -> str:
@@ -31,52 +30,32 @@ def _now(request: web.Request) -> datetime:
     return services_of(request).clock()
 
 
-def _page(request: web.Request) -> int:
-    try:
-        return max(1, int(request.query.get("page", "1")))
-    except ValueError:
-        return 1
-
-
-def _matches(row: CaseRow, state: str, serious: bool, product: str) -> bool:
-    case = row.view.case
-    if state and row.state.value != state:
-        return False
-    if serious and not case.serious:
-        return False
-    needle = product.strip().lower()
-    return not needle or any(needle in item.name.lower() for item in case.products)
-
-
 @requires(Role.PV)
 async def queue(request: web.Request) -> web.Response:
     state = request.query.get("state", "")
-    if state and state not in {item.value for item in CaseState}:
+    if state not in {item.value for item in CaseState}:
         state = ""
     serious = request.query.get("serious") == "1"
     product = request.query.get("product", "")[:100]
+    wanted = QueueFilter(CaseState(state) if state else None, serious, product)
     now = _now(request)
-    rows = await backends(request).pv.queue(reader=_reader(request), at=now)
-    counts = {item.value: 0 for item in CaseState}
-    for row in rows:
-        counts[row.state.value] += 1
-    found = [row for row in rows if _matches(row, state, serious, product)]
-    found.sort(key=lambda row: (_URGENCY[row.state], row.view.case.due_at))
-    page = _page(request)
-    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    page = page_number(request)
+    found = await backends(request).pv.queue(
+        wanted, now=now, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, reader=_reader(request)
+    )
     return render(
         request,
         "pv_queue.html",
         {
-            "rows": shown,
-            "counts": counts,
-            "total": len(rows),
+            "rows": found.page.items,
+            "counts": found.counts,
+            "total": found.all_cases,
             "states": list(CaseState),
             "state": state,
             "serious": serious,
             "product": product,
             "page": page,
-            "more": len(found) > page * PAGE_SIZE,
+            "more": found.page.total > page * PAGE_SIZE,
             "now": now,
         },
         partial="queue",
@@ -87,13 +66,19 @@ async def queue(request: web.Request) -> web.Response:
 async def case(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
     now = _now(request)
-    view = await backends(request).pv.case(case_id, reader=_reader(request), at=now)
-    if view is None:
+    found = await backends(request).pv.case(case_id, reader=_reader(request), at=now)
+    if found is None:
         return render(request, "pv_case.html", {"view": None, "case_id": case_id}, status=404)
     return render(
         request,
         "pv_case.html",
-        {"view": view, "case_id": case_id, "now": now, "notice": request.query.get("notice")},
+        {
+            "view": found.view,
+            "events": found.events,
+            "case_id": case_id,
+            "now": now,
+            "notice": request.query.get("notice"),
+        },
     )
 
 
@@ -137,6 +122,12 @@ async def _after_action(request: web.Request, case_id: str, notice: str) -> web.
         target = URL(f"{PREFIX}/pv/cases/{case_id}").with_query(notice=notice)
         raise web.HTTPSeeOther(str(target))
     now = _now(request)
-    view = await backends(request).pv.case(case_id, reader=_reader(request), at=now)
-    context = {"view": view, "case_id": case_id, "now": now, "notice": notice}
+    found = await backends(request).pv.case(case_id, reader=_reader(request), at=now)
+    context = {
+        "view": found.view if found else None,
+        "events": found.events if found else [],
+        "case_id": case_id,
+        "now": now,
+        "notice": notice,
+    }
     return render(request, "pv_case.html", context, partial="actions")

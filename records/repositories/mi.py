@@ -24,6 +24,7 @@ def to_mi(row: MIRequestRecord) -> MIRecord:
         closed_by=row.closed_by,
         assigned_to=row.assigned_to,
         resolution=row.resolution,
+        profile=dict(row.document.get("profile") or {}),
     )
 
 

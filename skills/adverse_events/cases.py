@@ -39,6 +39,7 @@ from bot.storage.base import Storage
 
 if TYPE_CHECKING:
     from records import Records
+    from records.results import CaseDetail, PvQueue, QueueFilter
 
 CASES_SET = "ae:cases"
 
@@ -213,6 +214,25 @@ class CaseView(BaseModel):
     def overdue(self, now: datetime) -> bool:
         return self.ack is None and now >= self.case.due_at
 
+    @classmethod
+    def from_records(cls, detail: CaseDetail) -> CaseView:
+        """The view of a case as the system of record holds it (its masked document, delivery
+        state and acknowledgement), for the PV tools that read there."""
+        summary = detail.summary
+        ack = None
+        if summary.acknowledged_at is not None:
+            via = next(
+                (str(e.detail.get("via", "")) for e in detail.events if e.kind == "acknowledged"),
+                "",
+            )
+            by = summary.acknowledged_by or ""
+            ack = Acknowledgement(by=by, at=summary.acknowledged_at, via=via)
+        return cls(
+            case=AECase.model_validate(detail.document),
+            delivery=DeliveryState.model_validate(detail.delivery),
+            ack=ack,
+        )
+
 
 class CaseStore:
     """Persists cases; every read of a case or contact is written to the audit trail."""
@@ -342,15 +362,30 @@ class CaseStore:
         raw = await self._storage.get_json(f"ae:ack:{case_id}")
         return Acknowledgement.model_validate(raw) if raw is not None else None
 
-    async def view(
-        self, case_id: str, *, reader: str, purpose: str, at: datetime
-    ) -> CaseView | None:
-        case = await self.read(case_id, reader=reader, purpose=purpose, at=at)
-        if case is None:
-            return None
-        return CaseView(
-            case=case, delivery=await self.delivery(case_id), ack=await self.ack_of(case_id)
-        )
-
     async def case_ids(self) -> list[str]:
         return sorted(await self._storage.set_members(CASES_SET))
+
+
+async def read_queue(
+    records: Records,
+    audit: AuditLog,
+    wanted: QueueFilter,
+    *,
+    now: datetime,
+    offset: int,
+    limit: int,
+    reader: str,
+    purpose: str,
+) -> PvQueue:
+    """One page of the PV queue from the system of record; the listing is a read of the
+    cases shown (ids, products, seriousness), so it is audited once with their ids."""
+    found = await records.pv_queue(wanted, now=now, offset=offset, limit=limit)
+    await audit.record(
+        "ae_queue_read",
+        now,
+        reader=reader,
+        purpose=purpose,
+        filter={"state": wanted.state, "serious": wanted.serious, "product": wanted.product},
+        case_ids=[entry.summary.case_id for entry in found.page.items],
+    )
+    return found

@@ -195,6 +195,19 @@ GENERAL_QUESTION = _rx(
 )
 
 
+# Another patient than the one being reported ("另一位患者", "还有个病人", "another patient").
+ANOTHER_PATIENT = _rx(
+    r"(另|另外)(一)?(个|位|名|例)?(患者|病人|病例|病患)|还有(一)?(个|位|名|例)(患者|病人|病例)|"
+    r"别的(患者|病人)|第二(个|位|名|例)(患者|病人)|新的?病例",
+    r"\b(another|a second|a different|one more|other) (patient|pt|case)\b|\bnew case\b",
+)
+
+
+def another_patient(text: str) -> bool:
+    """Whether the message tells of another patient than the one being reported."""
+    return ANOTHER_PATIENT.search(normalize(text)) is not None
+
+
 @dataclass(frozen=True)
 class CueMatches:
     """Every cue group found in one message, with the phrases that matched."""

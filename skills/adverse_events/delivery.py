@@ -93,7 +93,9 @@ class WebhookSink:
 
     async def deliver(self, case: AECase, contact: ReporterContact | None) -> None:
         media = [source.media for source in case.sources if source.media]  # voice/photos (media/)
-        body = case_json(case, contact, await case_attachments(self._media, media) if media else [])
+        body = case_json(
+            case, contact, await case_attachments(self._media, media, case.case_id) if media else []
+        )
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",

@@ -47,9 +47,11 @@ from skills.adverse_events.extraction import extract
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import (
+    ADDED_TO_OPEN_CASE,
     AE_FORM,
     IDLE_SCHEDULE,
     QUESTION_TEXT,
+    SEPARATE_CASE,
     AEService,
     ae_service,
 )
@@ -543,6 +545,9 @@ def create_router(services: Services, priority: int) -> Router:
             return UNHANDLED
         text = message.text.strip()
         step = state.form.step or "confirm"
+        if await _another_report(ae, ctx, state, step, text):
+            await _ask_next(ae, ctx, state)
+            return None
         answer = read_yes_no(text) if message.kind is MessageKind.TEXT else YesNo.UNCLEAR
         if _STOP.match(text) and not (step == "consent" and answer is YesNo.NO):
             await _finish(ae, ctx, state, SubmitReason.STOPPED)
@@ -578,6 +583,46 @@ def create_router(services: Services, priority: int) -> Router:
         return None
 
     return router
+
+
+# Steps answered from a menu: a report typed there is tried as the answer first ("住院了").
+_MENU_STEPS = frozenset({"seriousness", "outcome", "consent"})
+
+
+async def _another_report(
+    ae: AEService, ctx: Context, state: FormState, step: str, text: str
+) -> bool:
+    """A report typed inside the form (screening added it to this case or opened a separate
+    one): the doctor is told which, and it is not taken as the answer to a free-text question
+    (the pending question is asked again; a menu step takes it when it answers the menu too).
+    True when handled so."""
+    separate = ctx.data.get(SEPARATE_CASE)
+    added = ctx.data.get(ADDED_TO_OPEN_CASE) == state.case.case_id
+    if separate:
+        ctx.reply(
+            ctx.t(
+                f"您提到的另一位患者的情况已单独记录（编号 {separate}），会转交药物警戒部门。"
+                f"我们先继续完成病例 {state.case.case_id} 的问题。",
+                f"What you said about another patient is recorded as a separate case (reference "
+                f"{separate}) and goes to pharmacovigilance. Let's finish case "
+                f"{state.case.case_id} first.",
+            )
+        )
+        return True
+    if not added or step in ("event", "confirm"):
+        return False  # the event's description, or an addition before confirming
+    if step in _MENU_STEPS and ANSWERS[step](ctx, state, text):
+        state.mark(step)  # it answered the menu too
+    state.case.add_source(_note(ctx))
+    ctx.reply(
+        ctx.t(
+            f"已把这条信息补充到正在报告的病例 {state.case.case_id}。如果说的是另一位患者，"
+            "请告诉我“另一位患者：…”，我们会单独记录。",
+            f"I have added this to the case being reported ({state.case.case_id}). If it is about "
+            "another patient, tell me 'another patient: …' and it is recorded separately.",
+        )
+    )
+    return True
 
 
 def _note(ctx: Context) -> SourceMessage:

@@ -1,6 +1,9 @@
-"""``virtualrep pv list|show|export|ack|redeliver``: PV's command line over the case store.
+"""``virtualrep pv list|show|export|ack|redeliver``: PV's command line.
 
-Every case read here is written to the audit trail with the operator's login as reader.
+``list`` and ``show`` read the system of record (the console's queue query, so a case from
+``virtualrep chat`` and one from the server show alike); the actions go through the case store
+(storage, records and audit together). Every case read here is written to the audit trail
+with the operator's login as reader.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,10 +22,13 @@ from bot.i18n import local_time
 from bot.resources import open_storage
 from bot.settings import Settings
 from bot.storage.base import Storage
-from records import open_records
-from skills.adverse_events.cases import CaseStore
+from records import Records, open_records
+from records.results import CaseState, CaseSummary, QueueFilter
+from skills.adverse_events.cases import CaseStore, CaseView, read_queue
 from skills.adverse_events.e2b import case_json, case_xml
 from skills.adverse_events.service import Redelivery, dead_lettered_cases, redeliver
+
+LIST_BATCH = 500  # cases per database read of ``pv list``
 
 
 def _reader() -> str:
@@ -29,8 +36,9 @@ def _reader() -> str:
 
 
 @asynccontextmanager
-async def _opened(settings: Settings) -> AsyncIterator[tuple[Storage, CaseStore]]:
-    """The storage and a case store that writes through the system of record."""
+async def _opened(settings: Settings) -> AsyncIterator[tuple[Storage, CaseStore, Records]]:
+    """The storage, a case store that writes through the system of record, and the records
+    (where ``list`` and ``show`` read, like the console)."""
     async with open_storage(settings) as storage, open_records(settings) as records:
         yield (
             storage,
@@ -41,45 +49,67 @@ async def _opened(settings: Settings) -> AsyncIterator[tuple[Storage, CaseStore]
                 sla_h=settings.pv_sla_h,
                 records=records,
             ),
+            records,
         )
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
-    async with _opened(settings) as (_storage, store):
-        for case_id in await store.case_ids():
-            view = await store.view(case_id, reader=_reader(), purpose="pv list", at=now)
-            if view is None or (args.overdue and not view.overdue(now)):
-                continue
-            case = view.case
-            delivered = "delivered" if view.delivery.delivered_at else "pending"
-            if view.delivery.dead_lettered_at:
-                delivered = "dead-letter"
-            acked = f"ack {view.ack.by}" if view.ack else "unacked"
-            flags = ("SERIOUS " if case.serious else "") + ("incomplete" if case.incomplete else "")
-            print(
-                f"{case.case_id}\t{case.status.value}\t{delivered}\t{acked}\t"
-                f"due {local_time(case.due_at, settings.timezone)}\t"
-                f"{','.join(case.categories)}\t{flags.strip()}"
+    wanted = QueueFilter(state=CaseState.OVERDUE if args.overdue else None)
+    async with _opened(settings) as (storage, _store, records):
+        audit = AuditLog(storage, records)
+        offset = 0
+        while True:
+            found = await read_queue(
+                records,
+                audit,
+                wanted,
+                now=now,
+                offset=offset,
+                limit=LIST_BATCH,
+                reader=_reader(),
+                purpose="pv list",
             )
-    return 0
+            for entry in found.page.items:
+                print(_line(entry.summary, entry.state, settings))
+            offset += LIST_BATCH
+            if offset >= found.page.total:
+                return 0
+
+
+def _line(case: CaseSummary, state: CaseState, settings: Settings) -> str:
+    delivered = "delivered" if case.delivered_at else "pending"
+    if case.dead_lettered_at:
+        delivered = "dead-letter"
+    acked = f"ack {case.acknowledged_by}" if case.acknowledged_at else "unacked"
+    flags = ("SERIOUS " if case.serious else "") + ("incomplete" if case.incomplete else "")
+    return (
+        f"{case.case_id}\t{state.value}\t{case.status}\t{delivered}\t{acked}\t"
+        f"due {local_time(case.due_at, settings.timezone)}\t{case.products}\t"
+        f"{case.categories}\t{flags.strip()}"
+    )
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    async with _opened(settings) as (_, store):
-        view = await store.view(
+    async with _opened(settings) as (_storage, _store, records):
+        detail = await records.read_case(
             args.case, reader=_reader(), purpose="pv show", at=datetime.now(UTC)
         )
-    if view is None:
+    if detail is None:
         print(f"virtualrep: no case {args.case}", file=sys.stderr)
         return 1
-    print(view.model_dump_json(indent=2))
+    shown = CaseView.from_records(detail).model_dump(mode="json")
+    shown["events"] = [
+        {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}
+        for e in detail.events
+    ]
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
     return 0
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
-    async with _opened(settings) as (_storage, store):
+    async with _opened(settings) as (_storage, store, _records):
         case = await store.read(args.case, reader=_reader(), purpose="pv export", at=now)
         contact = await store.read_contact(args.case, reader=_reader(), purpose="pv export", at=now)
         if case is not None:
@@ -93,7 +123,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _ack(args: argparse.Namespace, settings: Settings) -> int:
-    async with _opened(settings) as (_storage, store):
+    async with _opened(settings) as (_storage, store, _records):
         if args.case not in await store.case_ids():
             print(f"virtualrep: no case {args.case}", file=sys.stderr)
             return 1
@@ -108,7 +138,7 @@ async def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     now = datetime.now(UTC)
     failed = False
-    async with _opened(settings) as (storage, store):
+    async with _opened(settings) as (storage, store, _records):
         cases = list(args.cases)
         if args.dead:
             cases += await dead_lettered_cases(storage, store)

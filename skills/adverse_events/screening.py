@@ -8,11 +8,27 @@ report form; in human mode the case goes to PV at once and the rep is told.
 On an ambiguous candidate (``Verdict.confirm``) in bot mode it asks the doctor one question
 instead — "did this happen to a patient after a medicine?" — and keeps the message in the
 conversation state (``PENDING_CONFIRMATION``; durable, so a restart in between loses nothing).
-The doctor's next message answers it, read negation-aware (``bot.yesno``): a yes, or anything
-that is not a clear no, opens the case with day 0 = the first message; a clear no is written to
-the audit trail and the first message goes on to its skill (e.g. Q&A) as if just received. If
-the answer is itself a report, it is screened and handled too. In human mode, or while a report
-form is already open, nobody is asked: the candidate is reported (when in doubt, report).
+The doctor's next message is read by ``confirmation.read_confirmation``:
+
+- a yes/no reply, read with its negation ("是的", "不是", "没有，只是问问", "nope", "yse"), or a
+  short or unclear one ("不知道", "?"): a yes, or anything that is not a clear no, opens the case
+  with day 0 = the first message; a clear no is written to the audit trail and the first message
+  goes on to its skill (e.g. Q&A) as if just received. If the reply is itself a report, it is
+  screened and handled too.
+- a new question or request that tells of no event ("诺拉维的剂量是多少", "帮我报名下周的会议") is
+  not an answer: the first time, it goes on to its skill, which answers it, and the bot then asks
+  again briefly (the confirmation stays pending, marked as deferred); the second time, the case
+  opens (when in doubt, report) and the question is answered after the case's first turn.
+
+A report (or candidate) typed while a report form is open is screened like any message: it
+is added to the open case, or — when it tells of another patient ("另一位患者…", "another
+patient …") — opens a case of its own, which reaches PV as it is when the doctor falls silent.
+The form tells the doctor which, and asks its pending question again (``form.py``).
+
+A candidate that the Q&A classifier is sure is a question (``confirmation.plainly_asks``: it
+asks, tells of nothing that happened, p ≥ 0.8) is not asked about; the skip is audited
+(``audit_ae_confirm = "skipped_question"``). In human mode, or while a report form is already
+open, nobody is asked: the candidate is reported (when in doubt, report).
 """
 
 from __future__ import annotations
@@ -32,7 +48,7 @@ from bot.models import (
     SenderType,
 )
 from bot.services import Services
-from bot.yesno import YesNo, read_yes_no
+from bot.yesno import YesNo
 from skills.adverse_events.cases import (
     AECase,
     Event,
@@ -41,10 +57,18 @@ from skills.adverse_events.cases import (
     SourceMessage,
     SubmitReason,
 )
-from skills.adverse_events.cues import CATEGORIES
+from skills.adverse_events.confirmation import NOT_AN_ANSWER, plainly_asks, read_confirmation
+from skills.adverse_events.cues import CATEGORIES, another_patient
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
-from skills.adverse_events.service import AE_FORM, QUESTION_TEXT, AEService, ae_service
+from skills.adverse_events.service import (
+    ADDED_TO_OPEN_CASE,
+    AE_FORM,
+    QUESTION_TEXT,
+    SEPARATE_CASE,
+    AEService,
+    ae_service,
+)
 
 # conversation.data key of the message waiting for the doctor's confirmation.
 PENDING_CONFIRMATION = "ae_pending_confirmation"
@@ -86,7 +110,12 @@ class ScreeningMiddleware:
             verdict = await ae.screener.screen(ctx.message.text)
             ctx.data["ae_verdict"] = verdict
         if pending is not None:
-            declined = await _resolve(ae, ctx, pending)
+            reported = verdict is not None and (verdict.report or verdict.confirm)
+            answer = _answer(ctx)
+            if answer is NOT_AN_ANSWER and not reported and not pending.get("deferred_by"):
+                await _defer(next_step, ctx, pending)
+                return
+            declined = await _resolve(ae, ctx, pending, answer or YesNo.UNCLEAR)
             if not declined:  # the case is open (with this message in it, if it told more)
                 await next_step(ctx)
                 return
@@ -98,8 +127,12 @@ class ScreeningMiddleware:
             if verdict.report or (verdict.confirm and not _may_ask(ctx)):
                 await _record_report(ae, ctx, verdict)
             elif verdict.confirm:
-                _ask_to_confirm(ctx, verdict)
-                return  # the skills wait for the answer
+                asked = await plainly_asks(ctx.message.text, ae.question_gauge)
+                if asked is None:
+                    _ask_to_confirm(ctx, verdict)
+                    return  # the skills wait for the answer
+                ctx.data["audit_ae_confirm"] = "skipped_question"
+                ctx.data["audit_ae_question"] = {"label": asked[0], "p": round(asked[1], 3)}
             if ctx.conversation.mode is ConversationMode.HUMAN:
                 await _hand_form_to_pv(ae, ctx)
         await next_step(ctx)
@@ -140,11 +173,38 @@ def _take_pending(ctx: Context) -> dict[str, Any] | None:
     return pending
 
 
-async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any]) -> bool:
-    """Read the answer; open the case unless it is a clear no. True when declined."""
+def _answer(ctx: Context) -> YesNo | None:
+    """The reply read as an answer to the question (``NOT_AN_ANSWER`` for a new question)."""
+    message = ctx.message
+    if message.kind is not MessageKind.TEXT or not message.text.strip():
+        return YesNo.UNCLEAR  # a voice note, an image or a tap: not a clear no
+    return read_confirmation(message.text)
+
+
+def confirmation_reminder(language: str) -> str:
+    """Asked again after a question typed instead of the answer was answered."""
+    return pick(
+        Locale.ZH if language == "zh" else Locale.EN,
+        "另外，请确认：您前面提到的情况是患者（或您本人）用药后发生的吗？请回复“是”或“不是”。",
+        "One more thing: did what you described earlier happen to a patient (or to you) after "
+        "taking a medicine? Please reply 'yes' or 'no'.",
+    )
+
+
+async def _defer(next_step: NextStep, ctx: Context, pending: dict[str, Any]) -> None:
+    """A new question instead of the answer: it is answered by its skill, the confirmation
+    stays pending (once) and is asked again after the answer."""
+    pending["deferred_by"] = ctx.message.message_id
+    ctx.conversation.data[PENDING_CONFIRMATION] = pending
+    ctx.data["audit_ae_confirm"] = "deferred"
+    await next_step(ctx)
+    ctx.reply(confirmation_reminder(str(pending["language"])))
+
+
+async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any], answer: YesNo) -> bool:
+    """Open the case unless the answer is a clear no. True when declined."""
     message = ctx.message
     text = message.text if message.kind is MessageKind.TEXT else ""
-    answer = read_yes_no(text) if text.strip() else YesNo.UNCLEAR
     original = InboundMessage.model_validate(pending["message"])
     ctx.data["audit_ae_confirm"] = answer.value
     if answer is YesNo.NO:
@@ -166,7 +226,11 @@ async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any]) -> bool
         is_known_effect_question=bool(pending["known_effect_question"]),
         detail={
             **pending["detail"],
-            "confirmation": {"answer": answer.value, "answer_message_id": message.message_id},
+            "confirmation": {
+                "answer": answer.value,
+                "answer_message_id": message.message_id,
+                "deferred_by": pending.get("deferred_by"),
+            },
         },
     )
     current, screened_now = ctx.message, ctx.data.get("ae_verdict")
@@ -176,7 +240,9 @@ async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any]) -> bool
     finally:
         ctx.message = current
     ctx.data["ae_verdict"] = confirmed
-    ctx.data[QUESTION_TEXT] = original.text
+    # The case's first turn answers a question: the new one typed instead of the answer, else
+    # one the first message asked.
+    ctx.data[QUESTION_TEXT] = text if pending.get("deferred_by") else original.text
     if isinstance(screened_now, Verdict) and (screened_now.report or screened_now.confirm):
         await _record_report(ae, ctx, screened_now)  # the answer told of an event too
     return False
@@ -212,8 +278,14 @@ async def _record_report(ae: AEService, ctx: Context, verdict: Verdict) -> None:
     form = conversation.form
     case: AECase | None = None
     case_id = await ae.store.case_for_message(message_key)
+    separate = False  # another patient's report typed while a report form is open
     if case_id is None and form is not None and form.name == AE_FORM:
-        case_id = str(form.slots["case_id"])  # more about the case being reported
+        if another_patient(message.text):
+            separate = True
+        else:
+            case_id = str(form.slots["case_id"])  # more about the case being reported
+            if verdict.report:  # a clear report, not a form answer (a candidate may be one)
+                ctx.data[ADDED_TO_OPEN_CASE] = case_id
     if case_id is not None:
         case = await ae.store.read(case_id, reader="ae-screening", purpose="add", at=ctx.now)
     if case is not None and case.status.value == "collecting":
@@ -246,6 +318,11 @@ async def _record_report(ae: AEService, ctx: Context, verdict: Verdict) -> None:
                 detail=case.sources[0].text,
                 reference=case.case_id,
             )
+        elif separate:
+            # The open form goes on; this case reaches PV as it is when the doctor falls
+            # silent (the idle submission of an abandoned form).
+            ctx.data[SEPARATE_CASE] = case.case_id
+            await ae.schedule_idle(case)
         else:
             if form is not None:  # another form waits until the report is done
                 conversation.data["ae_suspended_form"] = form.model_dump(mode="json")

@@ -28,6 +28,7 @@ from skills.adverse_events.cases import (
     SubmitReason,
     masked,
 )
+from skills.adverse_events.confirmation import QuestionGauge
 from skills.adverse_events.screener import OfflineDetector, Screener
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ AE_FORM: Final = "ae_report"  # conversation.form.name of the guided report
 # ctx.data key: the message whose known-effect question the report form answers, when it is
 # not the message being handled (a case confirmed by the doctor's next message).
 QUESTION_TEXT: Final = "ae_question_text"
+# ctx.data keys set by screening for a report typed inside an open report form: the open case it
+# was added to, or the separate case it opened (another patient).
+ADDED_TO_OPEN_CASE: Final = "ae_added_to_open_case"
+SEPARATE_CASE: Final = "ae_separate_case"
 DELIVERY_QUEUE: Final = "ae_delivery"
 DELIVERY_GROUP: Final = "pv"
 DEAD_LETTER_QUEUE: Final = "ae_dead_letter"
@@ -159,6 +164,8 @@ class AEService:
         )
         self.screener = Screener(detector or default_detector(), services.llm)
         self.answer_known_effect_question: KnownEffectAnswerer = standard_response_offer
+        # The Q&A classifier, when wired: a question it is sure of skips the confirmation.
+        self.question_gauge: QuestionGauge | None = None
 
     @property
     def now(self) -> datetime:

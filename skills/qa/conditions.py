@@ -16,14 +16,21 @@ from dataclasses import dataclass
 class Condition:
     name: str
     pattern: re.Pattern[str]
+    # The organ impairment a label's dosing or safety section speaks of for this condition
+    # ("肾功能不全" for CKD): such a section answers a question about using the product in it.
+    impairment: re.Pattern[str] | None = None
 
     def covered_by(self, indications: Iterable[str]) -> bool:
         """True when an approved indication phrase names this condition."""
         return any(self.pattern.search(indication) for indication in indications)
 
 
-def _c(name: str, pattern: str) -> Condition:
-    return Condition(name, re.compile(pattern))
+def _c(name: str, pattern: str, impairment: str | None = None) -> Condition:
+    return Condition(name, re.compile(pattern), re.compile(impairment) if impairment else None)
+
+
+_RENAL = r"肾功能|肾损|肾不全|\b(?:renal|kidney|crcl|egfr|dialysis)\b|肌酐清除率|透析"
+_HEPATIC = r"肝功能|肝损|肝不全|\b(?:hepatic|liver|child[- ]?pugh)\b"
 
 
 # Specific entries come before the broader ones they refine; ``conditions_in`` drops a broader
@@ -48,7 +55,17 @@ CONDITIONS: tuple[Condition, ...] = (
     ),
     _c("heart failure", r"心力衰竭|心衰|heart\s+failure"),
     _c("atrial fibrillation", r"房颤|心房颤动|atrial\s+fibrillation"),
-    _c("coronary disease", r"冠心病|心绞痛|心肌梗死|心梗|coronary|angina|myocardial\s+infarction"),
+    _c(
+        "coronary disease",
+        r"冠心病|心绞痛|心肌梗死|心梗|coronary|angina|myocardial\s+infarction|heart\s+attacks?"
+        r"|\bn?stemi\b|\bacs\b"
+        # "MI" is also this bot's medical information ("submit an MI request").
+        r"|(?<!an )\bmi\b(?!\s*(?:requests?|forms?|team|dep\w*|colleagues?|quer\w*|enquir\w*))",
+    ),
+    _c(
+        "cardiovascular events",
+        r"心血管事件|心血管死亡|major\s+adverse\s+cardiac|\bmace\b|cardiovascular\s+(?:events?|death)",
+    ),
     _c("stroke", r"脑卒中|中风|脑梗|卒中|stroke"),
     _c("thrombosis", r"血栓|thrombo\w*|embolism"),
     _c("asthma", r"哮喘|asthma"),
@@ -57,6 +74,12 @@ CONDITIONS: tuple[Condition, ...] = (
     _c("influenza", r"流感|influenza|\bflu\b"),
     _c("covid-19", r"新冠|covid"),
     _c("tuberculosis", r"结核|tuberculosis"),
+    _c(
+        "fatty liver disease",
+        r"脂肪肝|脂肪性肝|\b(?:nafld|nash|masld|mash)\b|fatty\s+liver|steatohepatitis",
+        _HEPATIC,
+    ),
+    _c("sepsis", r"脓毒症|脓毒血症|败血症|\bseps[ie]s\b|\bseptic\b"),
     _c("hepatitis b", r"乙肝|乙型肝炎|hepatitis\s+b\b|\bhbv\b"),
     _c("hepatitis c", r"丙肝|丙型肝炎|hepatitis\s+c\b|\bhcv\b"),
     _c("hiv", r"艾滋|\bhiv\b|\baids\b"),
@@ -85,7 +108,11 @@ CONDITIONS: tuple[Condition, ...] = (
     _c("parkinson's disease", r"帕金森|parkinson"),
     _c("multiple sclerosis", r"多发性硬化|multiple\s+sclerosis"),
     _c("obesity", r"肥胖|减肥|obes\w*|weight\s+loss"),
-    _c("chronic kidney disease", r"慢性肾病|慢性肾脏病|\bckd\b|chronic\s+kidney\s+disease"),
+    _c(
+        "chronic kidney disease",
+        r"慢性肾病|慢性肾脏病|\bckd\b|chronic\s+kidney\s+disease",
+        _RENAL,
+    ),
     _c("hypothyroidism", r"甲减|甲状腺功能减退|hypothyroid\w*"),
     _c("hyperthyroidism", r"甲亢|甲状腺功能亢进|hyperthyroid\w*"),
     _c("anaemia", r"贫血|an(?:a)?emia"),

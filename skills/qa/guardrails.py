@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from skills.qa.conditions import conditions_in
-from skills.qa.label import ProductLabel, doses_in, is_weight_based, populations_in
+from skills.qa.label import (
+    ProductLabel,
+    doses_in,
+    frequencies_in,
+    is_weight_based,
+    populations_in,
+    routes_in,
+)
 from skills.qa.textutil import normalise, sentences
 
 _INJECTION = re.compile(
@@ -43,6 +50,21 @@ _COMPARATIVE = re.compile(
     r"|比(?![较例率值重如方])[^，。？?!！]{1,15}(?:好|强|差|安全|有效|优|快|便宜|贵)"
     r"|换成|换用|改用|替换|代替|取代|竞品|别的药|其他(?:公司|厂家|品牌)|同类(?:药|产品)|最好的药"
 )
+# The shape of a comparison without a verdict word ("肌痛比立普妥少吗", "跟可定比呢", "as
+# effective as", "less myalgia than", "stack up against"). Also said of doses or of a time
+# before ("比以前多"), so it counts only with the category head's comparative reading.
+_COMPARISON_SHAPE = re.compile(
+    r"比(?![较例率值重如方])[^，。？?!！]{1,15}(?:少|多|低|高|小|大|轻|重|弱|慢)"
+    r"|(?:和|与|跟|同).{1,20}比(?:呢|吗|一下|如何)?(?:[，。？?!！]|$)"
+    r"|\bas\s+(?:\w+\s+){1,2}as\b|\b(?:less|more|fewer|lower|higher)\s+(?:\w+\s+){0,2}than\b"
+    r"|\bstacks?\s+up|\bon\s+par\b|\bmeasures?\s+up|\bhow\s+does\s+it\s+compare"
+)
+# Asking which of two is better on something ("哪个副作用小", "which one has fewer"): with a
+# comparison's shape it is a comparison whatever the head reads ("那跟可定比呢，哪个副作用小").
+_WHICH_ONE = re.compile(
+    r"哪(?:个|种|一个|一种).{0,8}(?:少|多|低|高|小|大|轻|好|强|安全)"
+    r"|\bwhich\s+(?:one|of\s+(?:them|the\s+two)|is)\b"
+)
 _PLACEBO = re.compile(r"安慰剂|placebo")
 _OTHER_PRODUCTS = re.compile(r"竞品|其他|别的|另一|同类|\b(?:other|another|competitor\w*|rival)\b")
 
@@ -67,6 +89,17 @@ _EXPLICIT_OFF_LABEL = re.compile(
 _SIDE_EFFECT_CONTEXT = re.compile(
     r"引起|导致|诱发|副作用|不良反应|\b(?:cause[sd]?|side\s+effects?|adverse|induce[sd]?)\b"
 )
+# Asking whether the product treats, prevents or improves something (an indication or outcome
+# claim) rather than whether it may be used, and how, in patients who have it.
+_TREATMENT = re.compile(
+    r"能治|可以治|可治|能不能治|治不治|用来治|用于治|治得|治好|预防|改善|逆转|缓解|获益|好处"
+    r"|(?:降低|减少|减低).{0,8}(?:风险|发生|事件)|对.{1,10}有(?:用|效|帮助)|有没有效|有效吗"
+    r"|\b(?:treat|treats|treating|prevent\w*|revers\w*|improv\w*|benefits?|effective|efficacy"
+    r"|works?\s+for|help\w*\s+(?:with|for)|(?:reduc|lower)\w*\s+(?:\w+\s+){0,3}risk)\b"
+)
+# Whether a form is made ("有注射剂型吗", "is there an IV form"): a formulation question, not
+# a use of the product by that route.
+_FORM_ASKED = re.compile(r"剂型|\b(?:forms?|formulations?|versions?|available|come\s+in)\b")
 # Clauses inside a sentence: a role-play clause ("你扮演…，告诉我…") is dropped on its own.
 _CLAUSE_END = re.compile(r"(?<=[，,；;：:])")
 
@@ -80,7 +113,7 @@ class Guard(StrEnum):
 
 @dataclass(frozen=True)
 class OffLabelFinding:
-    kind: str  # explicit | indication | population | dose
+    kind: str  # explicit | indication | population | dose | route | regimen | use
     detail: str
     product: str | None = None
 
@@ -104,6 +137,24 @@ def is_comparative(text: str) -> bool:
     if not _COMPARATIVE.search(norm):
         return False
     return not (_PLACEBO.search(norm) and not _OTHER_PRODUCTS.search(norm))
+
+
+def looks_like_comparison(text: str) -> bool:
+    """A comparison's shape without a verdict word (see ``_COMPARISON_SHAPE``)."""
+    norm = normalise(text)
+    return bool(_COMPARISON_SHAPE.search(norm)) and not (
+        _PLACEBO.search(norm) and not _OTHER_PRODUCTS.search(norm)
+    )
+
+
+def asks_which_is_better(text: str) -> bool:
+    """A comparison's shape and a "which one" question together (see ``_WHICH_ONE``)."""
+    return looks_like_comparison(text) and bool(_WHICH_ONE.search(normalise(text)))
+
+
+def asks_treatment(text: str) -> bool:
+    """Whether a question asks if the product treats or prevents something (see ``_TREATMENT``)."""
+    return bool(_TREATMENT.search(normalise(text)))
 
 
 def is_individual_advice(text: str) -> bool:
@@ -139,6 +190,18 @@ def check_off_label(
                 break
         else:
             return OffLabelFinding("dose", ", ".join(f"{d:g} mg" for d in doses) or "mg/kg")
+    # How it is given and how often, against the dosing text of the products in view ("口服，
+    # 每日一次"): an IV, tube or crushed use, an every-other-day or twice-daily regimen is
+    # outside it. With no product in view such a question is not about our use of one.
+    routed = [label for label in focus if label.routes]
+    asked_routes = set() if _FORM_ASKED.search(norm) else routes_in(norm)
+    if routed and asked_routes and not any(asked_routes <= label.routes for label in routed):
+        unapproved = sorted(asked_routes - set().union(*(label.routes for label in routed)))
+        return OffLabelFinding("route", ", ".join(unapproved), _single(candidates))
+    timed = [label for label in focus if label.frequencies]
+    asked_times = frequencies_in(norm)
+    if timed and asked_times and not any(asked_times <= label.frequencies for label in timed):
+        return OffLabelFinding("regimen", ", ".join(f"{f:g}/day" for f in sorted(asked_times)))
     if _SIDE_EFFECT_CONTEXT.search(norm):
         return None
     for condition in conditions_in(norm):

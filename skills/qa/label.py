@@ -41,6 +41,64 @@ _MONTHS = re.compile(r"(\d{1,2})\s*(?:个月|months?[- ]old)")
 _DOSE = re.compile(
     r"(\d+(?:\.\d+)?)\s*(mg|毫克|μg|µg|ug|mcg|微克|g|克)(?!\s*/\s*(?:dl|l|ml|d?l))",
 )
+# How a product is given (normalised text, zh and en): the label's ``approved_dose`` names its
+# route ("口服", "orally"); a question naming another route, or a tube or crushing, asks about
+# use the label does not give.
+ROUTE_PATTERNS: dict[str, re.Pattern[str]] = {
+    code: re.compile(pattern)
+    for code, pattern in {
+        "oral": r"口服|\b(?:orally|oral|by\s+mouth|p\.?o\.?)\b",
+        "intravenous": r"静脉|静注|静滴|输液|\b(?:iv|intravenous\w*|infusions?)\b",
+        "injection": r"注射|肌注|皮下|\b(?:inject\w*|intramuscular\w*|subcutaneous\w*)\b",
+        "enteral tube": r"鼻饲|胃管|\b(?:feeding|ng|peg|g)[- ]?tubes?\b|\bnasogastric\b",
+        "crushed": r"磨碎|碾碎|压碎|研碎|嚼碎|\b(?:crush\w*|chew\w*)\b",
+        "topical": r"外用|涂抹|\btopical\w*\b",
+        "inhaled": r"吸入|雾化|\b(?:inhal\w*|nebuli[sz]\w*)\b",
+        "sublingual": r"舌下|\bsublingual\w*\b",
+        "rectal": r"直肠给药|栓剂|\b(?:rectal\w*|suppositor\w*)\b",
+    }.items()
+}
+_ZH_COUNT = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
+_COUNT = r"(\d|[一两二三四五六七])"
+# How often (doses per day, as a fraction): "每日一次" 1, "bid" 2, "隔天" 1/2, "一周两次" 2/7.
+_PER_DAY = re.compile(
+    rf"(?:每日|每天|一天|一日|日)(?:吃|服|服用|用|给药)?{_COUNT}次"
+    rf"|(?:每周|一周|每星期|一星期|一个星期){_COUNT}次"
+    r"|\b(once|twice|thrice|one|two|three|four|\d)\s*(?:times?\s*)?(?:a|per|each)?\s*"
+    r"(day|daily|week|weekly)\b|(?<!every )\b(daily|weekly)\b"
+    r"|隔天|隔日|\b(?:every\s+other\s+day|alternate\s+days?|qod)\b"
+    r"|\b(qd|bid|tid|qid)\b"
+)
+_EN_COUNT = {"once": 1, "one": 1, "twice": 2, "two": 2, "thrice": 3, "three": 3, "four": 4}
+_ABBREV = {"qd": 1.0, "bid": 2.0, "tid": 3.0, "qid": 4.0}
+
+
+def routes_in(text: str) -> set[str]:
+    """Route codes a (normalised) text names (see ``ROUTE_PATTERNS``)."""
+    return {code for code, pattern in ROUTE_PATTERNS.items() if pattern.search(text)}
+
+
+def frequencies_in(text: str) -> set[float]:
+    """Dosing frequencies a (normalised) text states, in doses per day."""
+    found: set[float] = set()
+    for match in _PER_DAY.finditer(text):
+        daily_zh, weekly_zh, count_en, unit_en, bare, abbrev = match.groups()
+        if daily_zh or weekly_zh:
+            raw = daily_zh or weekly_zh
+            count = _ZH_COUNT.get(raw) or int(raw)
+            found.add(float(count) if daily_zh else round(count / 7, 3))
+        elif count_en:
+            count = _EN_COUNT.get(count_en) or int(count_en)
+            found.add(float(count) if unit_en in ("day", "daily") else round(count / 7, 3))
+        elif bare:
+            found.add(1.0 if bare == "daily" else round(1 / 7, 3))
+        elif abbrev:
+            found.add(_ABBREV[abbrev])
+        else:
+            found.add(0.5)
+    return found
+
+
 _PER_KG = re.compile(r"(mg|毫克|μg|µg|ug|mcg|微克)\s*/\s*(kg|公斤|千克)")
 _TO_MG = {"mg": 1.0, "毫克": 1.0, "g": 1000.0, "克": 1000.0}
 _MICRO = ("μg", "µg", "ug", "mcg", "微克")
@@ -81,6 +139,8 @@ class ProductLabel:
     dose_max_mg: float | None
     weight_based: bool  # the label doses in mg/kg
     dose_text: str
+    routes: frozenset[str] = frozenset()  # how it is given ("oral"); empty: not stated
+    frequencies: frozenset[float] = frozenset()  # doses per day; empty: not stated
 
     def population_approved(self, code: str) -> bool:
         if code in self.populations:
@@ -180,10 +240,46 @@ def build_labels(metas: Iterable[LabelMeta], today: date) -> dict[str, ProductLa
             dose_max_mg=max(doses) if doses else None,
             weight_based=any(is_weight_based(normalise(t)) for t in dose_texts),
             dose_text="；".join(dict.fromkeys(dose_texts)),
+            routes=frozenset(r for t in dose_texts for r in routes_in(normalise(t))),
+            frequencies=frozenset(f for t in dose_texts for f in frequencies_in(normalise(t))),
         )
     return labels
 
 
 def products_named(text: str, labels: dict[str, ProductLabel]) -> list[ProductLabel]:
-    """The products a (normalised) text names, most specific name first."""
-    return [label for label in labels.values() if any(n in text for n in label.names)]
+    """The products a (normalised) text names; when none exactly, those named with one typo
+    ("诺拉为", "noravx"): the guardrails then still know which label the question is about."""
+    exact = [label for label in labels.values() if any(n in text for n in label.names)]
+    return exact or [
+        label for label in labels.values() if any(_typo_of(n, text) for n in label.names)
+    ]
+
+
+_LATIN_NAME = re.compile(r"[a-z]{6,}")
+_CJK_NAME = re.compile(r"[\u4e00-\u9fff]{3,}")
+
+
+def _typo_of(name: str, text: str) -> bool:
+    """Whether ``text`` has ``name`` with one edit, its first character kept: a changed
+    character in a Chinese name of three or more characters; a changed, dropped or added
+    letter in a Latin name of six or more letters (shorter names are too easily hit)."""
+    if _CJK_NAME.fullmatch(name):
+        sizes: tuple[int, ...] = (len(name),)
+    elif _LATIN_NAME.fullmatch(name):
+        sizes = (len(name) - 1, len(name), len(name) + 1)
+    else:
+        return False
+    for start, char in enumerate(text):
+        if char == name[0] and any(_one_edit(name, text[start : start + n]) for n in sizes):
+            return True
+    return False
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Exactly one substitution, insertion or deletion turns ``a`` into ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))

@@ -40,13 +40,16 @@ from skills.qa.answer import (
     select_passages,
 )
 from skills.qa.classifier import Prediction, load_heads
-from skills.qa.conditions import conditions_in
+from skills.qa.conditions import CONDITIONS, conditions_in
 from skills.qa.guardrails import (
     Guard,
     OffLabelFinding,
+    asks_treatment,
+    asks_which_is_better,
     check_off_label,
     is_comparative,
     is_individual_advice,
+    looks_like_comparison,
     strip_injection,
 )
 from skills.qa.intents import Embed, Intent, IntentClassifier, classify_by_rules
@@ -430,9 +433,12 @@ class QAService:
         longer meetings request the meeting list or the doctor's registrations."""
         if classify_by_rules(question) in (Intent.MI_REQUEST, Intent.VERIFY, Intent.THANKS):
             return False
-        if looks_clinical(question):  # a guardrail or label term: never small talk
+        laughter = bool(_LAUGHTER.match(normalise(question)))
+        if looks_clinical(question) and not laughter:  # a guardrail or label term, or too short
             return False
-        if category.label == "chitchat" and category.probability >= SMALL_TALK_MIN_PROBABILITY:
+        if laughter or (
+            category.label == "chitchat" and category.probability >= SMALL_TALK_MIN_PROBABILITY
+        ):
             ctx.data["audit_qa"]["intent"] = "small_talk"
             ctx.reply(
                 main_menu(
@@ -484,16 +490,24 @@ class QAService:
             category.label if category and category.probability >= CATEGORY_MIN_PROBABILITY else ""
         )
         guard_sure = category is not None and category.probability >= GUARD_MIN_PROBABILITY
-        # A comparison names something to compare with: the head's reading is enough when
-        # another drug is named, and must be surer when none is.
+        # The head's comparative reading is enough when the sentence has a comparison's shape
+        # ("比立普妥少吗", "as effective as"), and must be surer when it has not: another drug
+        # named without that shape is more often taken together with ours (an interaction).
         if (
             is_comparative(question)
+            or asks_which_is_better(question)
             or (guard_sure and sure == "comparative")
-            or (sure == "comparative" and names_other_drug(question))
+            or (sure == "comparative" and looks_like_comparison(question))
         ):
             audit["guards"].append(Guard.COMPARATIVE.value)
             self._decline(ctx, texts.comparative(locale), question)
             return
+        # Our product named with another drug (and no comparison): taking them together is
+        # an interaction question the label answers, whatever the topic head made of it.
+        together = bool(named) and names_drug_besides(question, library)
+        if together and topic.label != "interactions":
+            topic = Prediction("interactions", max(topic.probability, TOPIC_MIN_PROBABILITY))
+            audit["topic"]["as"] = "interactions"
         finding = check_off_label(question, library.labels, focus)
         individual = is_individual_advice(question) or sure == "individual"
         if individual:
@@ -524,7 +538,9 @@ class QAService:
         # gives: approved content on the question's safety topic that speaks to exactly what
         # was flagged (the population it contraindicates, the condition, the dose) answers it.
         safety_answer = on_topic and topic.label in SAFETY_TOPICS
-        if finding is not None and not (safety_answer and addresses(passing[0].text, finding)):
+        if finding is not None and not (
+            safety_answer and addresses(passing[0].text, finding, question)
+        ):
             for_hcp = not hcp and await self._safety_answer_for_hcp(
                 question, today, library, topic, finding
             )
@@ -538,7 +554,13 @@ class QAService:
         # Use outside the label as the head reads it (a new indication, route, regimen or
         # population the rules do not know) is declined unless the label's safety
         # information on the question's own topic answers it.
-        if finding is None and guard_sure and sure == "off_label" and not safety_answer:
+        if (
+            finding is None
+            and guard_sure
+            and sure == "off_label"
+            and not safety_answer
+            and not together
+        ):
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
             return
         if finding is not None:
@@ -556,9 +578,11 @@ class QAService:
                     ctx.conversation.data[PENDING_KEY] = question
                     ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
                     return
+            if individual:  # advice on one patient is for medical information, not a rep
+                self._decline(ctx, texts.individual_no_information(locale), question)
+                return
             ctx.conversation.data[PENDING_KEY] = question
-            text = texts.individual_no_information if individual else texts.no_information
-            ctx.reply(text(locale), self._offer_menu(ctx))
+            ctx.reply(texts.no_information(locale), self._offer_menu(ctx))
             await self._not_helped(ctx, question)
             return
         passages = select_passages(passing, locale)
@@ -613,7 +637,7 @@ class QAService:
         if not answering or self._chunk_topics.get(answering[0].chunk_id) != topic.label:
             return False
         passages = await asyncio.to_thread(self.with_answers, answering)
-        return addresses(passages[0].text, finding)
+        return addresses(passages[0].text, finding, question)
 
     def _decline_off_label(
         self, ctx: Context, audit: dict[str, Any], finding: OffLabelFinding, question: str
@@ -676,9 +700,10 @@ class QAService:
         return ctx.profile is not None and ctx.profile.verified
 
     def _decline(self, ctx: Context, text: str, question: str) -> None:
-        """Off-label and comparative requests go to medical information only, never to a
-        sales rep: the menu offers an MI request, and the decline does not count toward the
-        "not helped twice" escalation (it resets the count)."""
+        """Off-label and comparative requests, and advice on one patient the label does not
+        answer, go to medical information only, never to a sales rep: the menu offers an MI
+        request, and the decline does not count toward the "not helped twice" escalation (it
+        resets the count), so the patient's details never reach a rep's card."""
         ctx.conversation.data[PENDING_KEY] = question
         ctx.conversation.unhelped_in_a_row = 0
         ctx.reply(text, _menu(ctx, ctx.t("您可以选择：", "You can choose:"), CLICK_MI))
@@ -768,10 +793,20 @@ class QAService:
 # of the library's products named or in the conversation, is not answered by topic alone.
 _OTHER_DRUG = re.compile(
     r"他汀|双胍|沙坦|普利|地平|洛尔|格列|列净|列汀|霉素|西林|头孢|沙星|替尼|单抗|拉唑|洛芬|昔布"
-    r"|抑制剂|\b\w+(?:statin|formin|sartan|pril|dipine|olol|gliptin|gliflozin|mycin|cillin"
-    r"|floxacin|tinib|mab|prazole|profen|coxib)\b"
+    r"|贝特|罗齐|法林|孢素|康唑|抑制剂|\b\w+(?:statin|formin|sartan|pril|dipine|olol|gliptin"
+    r"|gliflozin|mycin|cillin|floxacin|tinib|mab|prazole|profen|coxib|fibrozil|fibrate|farin"
+    r"|sporine?|conazole)\b"
 )
 
+
+# Laughter on its own ("lol", "haha", "哈哈", "233"): small talk, though one word is otherwise
+# too short to read.
+_LAUGHTER = re.compile(
+    r"^(?:(?:ha)+h?|(?:he){2,}|lo+l|lmao|rofl|xd+|哈{2,}|呵{2,}|嘿{2,}|嘻{2,})[\s!！~～.。]*$"
+)
+
+# A drug class ("他汀类", "statins") names no other drug: "诺拉维是他汀类吗".
+_DRUG_CLASS = re.compile(r"[\u4e00-\u9fff]{2}类(?:药物?)?")
 
 _QUESTION_FIELD = re.compile(
     r"^\s*(?:问题|question)\s*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE
@@ -780,9 +815,10 @@ _QUESTION_FIELD = re.compile(
 _CONTRAINDICATED = re.compile(r"禁用|禁忌|不推荐|contraindicated|not\s+recommended|must\s+not")
 
 
-def addresses(passage: str, finding: OffLabelFinding) -> bool:
+def addresses(passage: str, finding: OffLabelFinding, question: str = "") -> bool:
     """Whether an approved passage speaks to what the off-label check flagged: a sentence
-    contraindicating the population, the condition named, or the dose stated."""
+    contraindicating the population, the condition named (or, unless the ``question`` asks
+    whether the product treats it, the organ impairment it causes), or the dose stated."""
     text = normalise(passage)
     if finding.kind == "population":
         return any(
@@ -790,7 +826,15 @@ def addresses(passage: str, finding: OffLabelFinding) -> bool:
             for sentence in sentences(text)
         )
     if finding.kind == "indication":
-        return any(c.name == finding.detail for c in conditions_in(text))
+        if any(c.name == finding.detail for c in conditions_in(text)):
+            return True
+        named = next((c for c in CONDITIONS if c.name == finding.detail), None)
+        return (
+            named is not None
+            and named.impairment is not None
+            and bool(named.impairment.search(text))
+            and not asks_treatment(question)
+        )
     if finding.kind == "dose":
         asked = {d.strip() for d in finding.detail.split(",")}
         return bool(asked) and asked <= {f"{d:g} mg" for d in doses_in(text)}
@@ -818,6 +862,16 @@ def looks_clinical(question: str) -> bool:
 
 def names_other_drug(question: str) -> bool:
     return bool(_OTHER_DRUG.search(normalise(question)))
+
+
+def names_drug_besides(question: str, library: Library) -> bool:
+    """A drug other than the library's products is named ("nolavastatin" is ours, though it
+    ends like a statin)."""
+    norm = _DRUG_CLASS.sub(" ", normalise(question))
+    for label in library.labels.values():
+        for name in label.names:
+            norm = norm.replace(name, " ")
+    return bool(_OTHER_DRUG.search(norm))
 
 
 # A study's name in a title: capitals joined by hyphens ("NOVA-1", "NOVA-CN", "JUPITER-2").

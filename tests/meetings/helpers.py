@@ -139,12 +139,3 @@ def inbound(
         click_id=click,
         received_at=clock(),
     )
-
-
-async def audit_records(storage: Storage, kind: str | None = None) -> list[dict[str, Any]]:
-    """Every audit record so far (read through a throw-away consumer group)."""
-    global _counter
-    _counter += 1
-    entries = await storage.consume("audit", f"test-reader-{_counter}", "r", 10_000, block_ms=0)
-    payloads = [entry.payload for entry in entries]
-    return [p for p in payloads if kind is None or p["kind"] == kind]

@@ -9,12 +9,13 @@ import pytest
 
 from bot.models import FileReply, MenuReply
 from bot.profiles import DoctorProfile, ProfileStore
+from records import Records
 from skills.meetings.registrations import RegistrationStore, Status
+from tests.helpers import audit_trail
 from tests.meetings.helpers import (
     T0,
     Bot,
     Clock,
-    audit_records,
     inbound,
     meeting_entry,
 )
@@ -46,7 +47,9 @@ async def say(bot: Bot, user: str, clock: Clock, text: str = "", click: str | No
     assert ctx.error is None, ctx.error
 
 
-async def test_chinese_flow_list_details_register_mine_cancel(bot: Bot, clock: Clock) -> None:
+async def test_chinese_flow_list_details_register_mine_cancel(
+    bot: Bot, clock: Clock, records: Records
+) -> None:
     await say(bot, "dr-zhang", clock, "会议")
     menu = bot.last_menu()
     assert menu.head.startswith("近期学术会议")
@@ -91,7 +94,7 @@ async def test_chinese_flow_list_details_register_mine_cancel(bot: Bot, clock: C
     registration = await RegistrationStore(bot.services.storage).get("cardio", "dr-zhang")
     assert registration is not None and registration.status is Status.CANCELLED
     assert await bot.services.storage.scheduled("meetings.reminder") == []
-    kinds = [record["kind"] for record in await audit_records(bot.services.storage)]
+    kinds = [record["kind"] for record in await audit_trail(records, bot.services.storage)]
     assert "meeting_registration" in kinds and "meeting_cancellation" in kinds
 
 
@@ -129,7 +132,9 @@ async def test_edit_details_and_abort(bot: Bot, clock: Clock) -> None:
     assert await RegistrationStore(bot.services.storage).get("cardio", "dr-li") is None
 
 
-async def test_waitlist_then_automatic_promotion_with_notice(bot: Bot, clock: Clock) -> None:
+async def test_waitlist_then_automatic_promotion_with_notice(
+    bot: Bot, clock: Clock, records: Records
+) -> None:
     for doctor in ("dr-a", "dr-b", "dr-c"):
         await ProfileStore(bot.services.storage).save(
             DoctorProfile(doctor_id=doctor, name=doctor, hospital="H", department="心内科")
@@ -155,7 +160,7 @@ async def test_waitlist_then_automatic_promotion_with_notice(bot: Bot, clock: Cl
     assert profile is not None and profile.meetings_registered == ["small"]
     reminders = {item.item_id for item in await bot.services.storage.scheduled("meetings.reminder")}
     assert "small|dr-b|day" in reminders and not any("dr-a" in item for item in reminders)
-    kinds = [record["kind"] for record in await audit_records(bot.services.storage)]
+    kinds = [record["kind"] for record in await audit_trail(records, bot.services.storage)]
     assert "meeting_promotion" in kinds and "meeting_promotion_notice" in kinds
 
 

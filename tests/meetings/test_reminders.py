@@ -13,12 +13,13 @@ from pathlib import Path
 from bot.models import Channel, FileReply, MenuReply
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.settings import Settings
+from records import Records
 from skills.meetings.registrations import RegistrationStore, Status
+from tests.helpers import audit_trail
 from tests.meetings.helpers import (
     T0,
     Bot,
     Clock,
-    audit_records,
     inbound,
     make_bot,
     meeting_entry,
@@ -47,7 +48,7 @@ async def register(bot: Bot, clock: Clock, doctor: str, channel: Channel = Chann
 
 
 async def test_reminders_across_a_restart_then_follow_up_and_feedback(
-    backend: Backend, tmp_path: Path
+    backend: Backend, tmp_path: Path, records: Records
 ) -> None:
     settings, clock = settings_for(tmp_path), Clock()
     first = make_bot(settings, backend.storage, clock)
@@ -83,10 +84,12 @@ async def test_reminders_across_a_restart_then_follow_up_and_feedback(
     registration = await RegistrationStore(backend.storage).get("m1", "dr-1")
     assert registration is not None and registration.feedback == 5
 
-    reminders = await audit_records(backend.storage, "meeting_reminder")
+    reminders = await audit_trail(records, backend.storage, "meeting_reminder")
     assert [record["reminder"] for record in reminders] == ["day", "hour", "followup"]
     assert {record["route"] for record in reminders} == {"doctor"}
-    assert [r["score"] for r in await audit_records(backend.storage, "meeting_feedback")] == [5]
+    assert [
+        r["score"] for r in await audit_trail(records, backend.storage, "meeting_feedback")
+    ] == [5]
 
 
 async def test_two_runners_send_each_reminder_once(backend: Backend, tmp_path: Path) -> None:
@@ -109,7 +112,9 @@ async def test_two_runners_send_each_reminder_once(backend: Backend, tmp_path: P
     assert all(len(messages) == 2 for messages in per_doctor.values()), per_doctor
 
 
-async def test_cancelled_registration_gets_no_reminder(backend: Backend, tmp_path: Path) -> None:
+async def test_cancelled_registration_gets_no_reminder(
+    backend: Backend, tmp_path: Path, records: Records
+) -> None:
     settings, clock = settings_for(tmp_path), Clock()
     bot = make_bot(settings, backend.storage, clock)
     await register(bot, clock, "dr-cancel")
@@ -125,10 +130,12 @@ async def test_cancelled_registration_gets_no_reminder(backend: Backend, tmp_pat
     clock.now = START + timedelta(hours=3)
     await bot.services.scheduler.run_due()
     assert bot.sent(Channel.CONSOLE) == []
-    assert await audit_records(backend.storage, "meeting_reminder") == []
+    assert await audit_trail(records, backend.storage, "meeting_reminder") == []
 
 
-async def test_48_hour_rule_sends_the_reminder_to_the_rep(backend: Backend, tmp_path: Path) -> None:
+async def test_48_hour_rule_sends_the_reminder_to_the_rep(
+    backend: Backend, tmp_path: Path, records: Records
+) -> None:
     settings, clock = settings_for(tmp_path, meetings_default_rep="rep-default"), Clock()
     bot = make_bot(settings, backend.storage, clock)
     await register(bot, clock, "dr-quiet", Channel.KF)  # last wrote at T0 ...
@@ -152,13 +159,17 @@ async def test_48_hour_rule_sends_the_reminder_to_the_rep(backend: Backend, tmp_
     assert "https://meeting.example.test/m1" in note
     assert forwarded["rep-wang"].conversation_key == "app:rep-wang"
 
-    routes = {r["doctor"]: r for r in await audit_records(backend.storage, "meeting_reminder")}
+    routes = {
+        r["doctor"]: r for r in await audit_trail(records, backend.storage, "meeting_reminder")
+    }
     assert routes["dr-active"]["route"] == "doctor"
     assert routes["dr-quiet"]["route"] == "rep" and routes["dr-quiet"]["rep"] == "rep-default"
     assert routes["dr-assigned"]["unreachable"] == "window_closed"
 
 
-async def test_rep_fallback_without_any_rep_is_logged(backend: Backend, tmp_path: Path) -> None:
+async def test_rep_fallback_without_any_rep_is_logged(
+    backend: Backend, tmp_path: Path, records: Records
+) -> None:
     settings, clock = settings_for(tmp_path), Clock()
     bot = make_bot(settings, backend.storage, clock)
     await register(bot, clock, "dr-alone", Channel.KF)
@@ -166,7 +177,7 @@ async def test_rep_fallback_without_any_rep_is_logged(backend: Backend, tmp_path
     clock.now = START - timedelta(hours=1)
     await bot.services.scheduler.run_due()
     assert bot.sent(Channel.KF) == [] and bot.sent(Channel.APP) == []
-    records = await audit_records(backend.storage, "meeting_reminder")
+    records = await audit_trail(records, backend.storage, "meeting_reminder")
     assert {(r["route"], r["unreachable"]) for r in records} == {("none", "window_closed")}
 
 

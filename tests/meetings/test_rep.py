@@ -14,12 +14,13 @@ import pytest
 
 from bot.models import Channel, FileReply
 from bot.profiles import DoctorProfile, ProfileStore
+from records import Records
 from skills.meetings.registrations import RegistrationStore
+from tests.helpers import audit_trail
 from tests.meetings.helpers import (
     T0,
     Bot,
     Clock,
-    audit_records,
     inbound,
     meeting_entry,
 )
@@ -61,7 +62,9 @@ async def test_meetings_lists_upcoming_with_seats_and_catalog_problems(
     assert "目录中有 1 条无效条目已跳过" in text
 
 
-async def test_invite_reports_who_could_not_be_reached_and_why(bot: Bot, clock: Clock) -> None:
+async def test_invite_reports_who_could_not_be_reached_and_why(
+    bot: Bot, clock: Clock, records: Records
+) -> None:
     profiles = ProfileStore(bot.services.storage)
     await doctor(bot, clock, "dr-recent", "你好")  # wrote just now: reachable on kf
     clock.advance(timedelta(hours=-49))
@@ -80,7 +83,7 @@ async def test_invite_reports_who_could_not_be_reached_and_why(bot: Bot, clock: 
     invitation = bot.transcript(Channel.KF, user="dr-recent")
     assert "您的医药代表邀请您参加学术会议" in invitation and "测试会议 m1" in invitation
     assert [m.recipient_id for m in bot.sent(Channel.KF)] == ["dr-recent"]
-    records = await audit_records(bot.services.storage, "meeting_invitation")
+    records = await audit_trail(records, bot.services.storage, "meeting_invitation")
     assert {(r["doctor"], r["sent"], r["reason"]) for r in records} == {
         ("dr-recent", True, None),
         ("dr-quiet", False, "window_closed"),

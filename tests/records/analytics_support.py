@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from records import AnalyticsQuery, CaseSnapshot, MISnapshot, Records
+from records import CaseSnapshot, MISnapshot, Records
+from records.analytics import AnalyticsQuery
 from tests.records.test_records import case_document
 
 MONDAY = datetime(2026, 11, 1, 16, 0, tzinfo=UTC)  # Monday 2 Nov 00:00 in Asia/Shanghai

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.settings import Settings
-from records import AnalyticsQuery, Records, RetentionPolicy
-from records.analytics import group_similar
+from records import Records, RetentionPolicy
+from records.analytics import AnalyticsQuery, group_similar
 from tests.records.analytics_support import END, EVERYONE, MONDAY, WEEKS, seed
 
 
