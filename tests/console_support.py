@@ -27,13 +27,13 @@ from records import open_records
 from skills.adverse_events.cases import (
     AECase,
     CaseStatus,
-    CaseStore,
     DeliveryState,
     Event,
     Patient,
     Product,
     SourceMessage,
 )
+from skills.adverse_events.service import ae_service
 from skills.handoff.service import SLA_SCHEDULE
 from skills.handoff.state import Handoff, HandoffStatus, HandoffStore, StageRecord
 from tests.ae_support import MovableClock
@@ -96,15 +96,7 @@ async def seed_case(
     text: str = "患者张三，电话13812345678，45岁男性，用了XX药后出现皮疹",
 ) -> str:
     """One submitted case as the bot would have saved it (and its delivery state)."""
-    settings = services.settings
-    store = CaseStore(
-        services.storage,
-        services.audit,
-        timezone=settings.timezone,
-        sla_h=settings.pv_sla_h,
-        records=services.records,
-        clock=services.clock,
-    )
+    store = ae_service(services).store  # the skill's own store, as the console's
     case_id = f"AE-{day0:%Y%m%d}-{number:04d}"
     await store.save(
         AECase(

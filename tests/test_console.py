@@ -7,7 +7,7 @@ sign-in calls, the case store's acknowledgement.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,10 +18,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import console
 from bot.models import Channel
+from bot.services import Services
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import WeComClient
 from bot.wecom.simulator import FakeWeComServer
-from skills.qa.mi import MIStore
+from skills.qa.mi import MIRequest, MIStore
 from tests.ae_support import MovableClock
 from tests.console_support import (
     audit_records,
@@ -295,17 +296,25 @@ async def test_wecom_qr_sign_in_through_the_fake_api(
     assert next(c.query["code"] for c in api.calls_to("/cgi-bin/auth/getuserinfo")) == reused
 
 
-async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # type: ignore[no-untyped-def]
-    client, services, clock = setup
+async def _mi_request(services: Services, question: str, at: datetime) -> tuple[MIStore, MIRequest]:
+    """An MI request a doctor opened at ``at`` (48 h to answer), through the skill's store."""
     store = MIStore(services.storage, services.records)
     opened = await store.create(
-        question="XX药能和华法林一起用吗？",
+        question=question,
         doctor_id="doctor-9",
         conversation_key="kf:doctor-9",
         channel="kf",
         profile=None,
-        at=clock.now - timedelta(hours=50),
+        at=at,
         response_hours=48,
+    )
+    return store, opened
+
+
+async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # type: ignore[no-untyped-def]
+    client, services, clock = setup
+    store, opened = await _mi_request(
+        services, "XX药能和华法林一起用吗？", clock.now - timedelta(hours=50)
     )
     await sign_in(client, "pv_wu")
     assert (await client.get("/console/mi")).status == 403
@@ -328,16 +337,7 @@ async def test_msl_sees_an_overdue_mi_request_and_closes_it(setup) -> None:  # t
 
 async def test_msl_hands_a_request_to_a_colleague_who_is_told(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
-    store = MIStore(services.storage, services.records)
-    opened = await store.create(
-        question="XX药儿童剂量？",
-        doctor_id="doctor-9",
-        conversation_key="kf:doctor-9",
-        channel="kf",
-        profile=None,
-        at=clock.now,
-        response_hours=48,
-    )
+    store, opened = await _mi_request(services, "XX药儿童剂量？", clock.now)
     await sign_in(client, "rep_zhang")
     home = await (await client.get("/console/")).text()
     forged = await client.post(

@@ -18,8 +18,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from bot.services import Services
 from bot.settings import load_settings
 from bot.storage.memory import MemoryStorage
 from knowledge.base import KnowledgeBase
@@ -59,16 +61,30 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
+Host = tuple[web.Application, Services, MovableClock]
+
+
+@pytest.fixture
+async def host(tmp_path: Path) -> AsyncIterator[Host]:
+    """The console's host app with local sign-in, its services (system of record open) and
+    the clock the test moves."""
+    clock = MovableClock()
+    settings = console_settings(tmp_path, console_local_login=True)
+    async with console_host(settings, MemoryStorage(), clock) as (app, services):
+        yield app, services, clock
+
+
 def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-async def sign_in(page: Page, base: str, userid: str) -> None:
+async def sign_in(page: Page, base: str, userid: str, button: str = "Sign in") -> None:
+    """Local sign-in as ``userid`` (``button``: the sign-in button in the page's language)."""
     await page.goto(f"{base}/console/login")
     await page.select_option("#userid", userid)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name=button).click()
     await page.wait_for_url(f"{base}/console/")
 
 
@@ -105,10 +121,7 @@ async def test_pv_officer_journey_and_a_rep_turned_away(browser: Browser, tmp_pa
 
             context = await browser.new_context(locale="zh-CN", viewport=PHONE)
             page = await context.new_page()
-            await page.goto(f"{base}/console/login")
-            await page.select_option("#userid", "rep_zhang")
-            await page.get_by_role("button", name="登录").click()
-            await page.wait_for_url(f"{base}/console/")
+            await sign_in(page, base, "rep_zhang", "登录")
             answer = await page.goto(f"{base}/console/pv/cases/{overdue}")
             assert answer is not None and answer.status == 403
             await expect(page.get_by_role("alert")).to_contain_text("无权打开")
@@ -178,109 +191,100 @@ async def test_content_admin_uploads_previews_and_withdraws(
 
 
 async def test_manager_sees_the_team_breach_an_sla_and_nothing_else(
-    browser: Browser, tmp_path: Path
+    browser: Browser, host: Host, tmp_path: Path
 ) -> None:
-    storage, clock = MemoryStorage(), MovableClock()
-    settings = console_settings(tmp_path, console_local_login=True)
-    async with console_host(settings, storage, clock) as (app, services):
-        assert services.records is not None
-        ours = await offered_handoff(services, "doctor-7", clock.now, 10)
-        theirs = await offered_handoff(services, "doctor-8", clock.now, 10)
-        taken = await offered_handoff(services, "doctor-6", clock.now, 10, taken_by="rep_zhang")
-        for fields in (
-            {"event": "taken_over", "rep": "rep_zhang", "waited_s": 240.0},
-            {"event": "taken_over", "rep": "rep_zhang", "waited_s": 600.0},
-            {"event": "declined", "rep": "rep_zhang"},
-            {"event": "taken_over", "rep": "rep_wang", "waited_s": 60.0},  # another team's
-        ):
-            await services.records.append_audit("handoff", clock.now, fields)
-        folder = shots(tmp_path)
-        async with serving(app) as base:
-            context = await browser.new_context(locale="zh-CN", viewport=PHONE)
-            page = await context.new_page()
-            await page.goto(f"{base}/console/login")
-            await page.select_option("#userid", "mgr_zhao")
-            await page.get_by_role("button", name="登录").click()
-            await page.get_by_role("link", name="经理").first.click()
-            await expect(page.locator(f'[data-handoff="{ours}"]')).to_be_visible()
-            await expect(page.locator(f'[data-handoff="{theirs}"]')).to_have_count(0)
-            await expect(page.locator(f'[data-handoff="{taken}"]')).to_contain_text("张伟")
-            await expect(page.locator(".badge.overdue")).to_have_count(0)
-            mine = page.locator('tr[data-rep="rep_zhang"]')
-            await expect(mine).to_contain_text("7.0")  # median of 4 and 10 minutes
-            await expect(mine).to_contain_text("10.0")
-            await expect(page.locator('tr[data-rep="rep_wang"]')).to_have_count(0)
-            clock.advance(minutes=11)  # the stage's 10-minute SLA runs out
-            await page.reload()
-            late = page.locator(f'[data-handoff="{ours}"]')
-            await expect(late.locator(".badge.overdue")).to_have_text("已超时")
-            await expect(page.locator(".hint strong")).to_have_text("1")
-            await page.screenshot(path=folder / "console-manager-phone.png", full_page=True)
-            for closed in ("/console/pv", "/console/compliance/audit", "/console/mi"):
-                answer = await page.goto(f"{base}{closed}")
-                assert answer is not None and answer.status == 403
-            await context.close()
-        records = await audit_records(services)
+    app, services, clock = host
+    assert services.records is not None
+    ours = await offered_handoff(services, "doctor-7", clock.now, 10)
+    theirs = await offered_handoff(services, "doctor-8", clock.now, 10)
+    taken = await offered_handoff(services, "doctor-6", clock.now, 10, taken_by="rep_zhang")
+    for fields in (
+        {"event": "taken_over", "rep": "rep_zhang", "waited_s": 240.0},
+        {"event": "taken_over", "rep": "rep_zhang", "waited_s": 600.0},
+        {"event": "declined", "rep": "rep_zhang"},
+        {"event": "taken_over", "rep": "rep_wang", "waited_s": 60.0},  # another team's
+    ):
+        await services.records.append_audit("handoff", clock.now, fields)
+    folder = shots(tmp_path)
+    async with serving(app) as base:
+        context = await browser.new_context(locale="zh-CN", viewport=PHONE)
+        page = await context.new_page()
+        await sign_in(page, base, "mgr_zhao", "登录")
+        await page.get_by_role("link", name="经理").first.click()
+        await expect(page.locator(f'[data-handoff="{ours}"]')).to_be_visible()
+        await expect(page.locator(f'[data-handoff="{theirs}"]')).to_have_count(0)
+        await expect(page.locator(f'[data-handoff="{taken}"]')).to_contain_text("张伟")
+        await expect(page.locator(".badge.overdue")).to_have_count(0)
+        mine = page.locator('tr[data-rep="rep_zhang"]')
+        await expect(mine).to_contain_text("7.0")  # median of 4 and 10 minutes
+        await expect(mine).to_contain_text("10.0")
+        await expect(page.locator('tr[data-rep="rep_wang"]')).to_have_count(0)
+        clock.advance(minutes=11)  # the stage's 10-minute SLA runs out
+        await page.reload()
+        late = page.locator(f'[data-handoff="{ours}"]')
+        await expect(late.locator(".badge.overdue")).to_have_text("已超时")
+        await expect(page.locator(".hint strong")).to_have_text("1")
+        await page.screenshot(path=folder / "console-manager-phone.png", full_page=True)
+        for closed in ("/console/pv", "/console/compliance/audit", "/console/mi"):
+            answer = await page.goto(f"{base}{closed}")
+            assert answer is not None and answer.status == 403
+        await context.close()
+    records = await audit_records(services)
     denied = [r["path"] for r in records if r["kind"] == "console_denied"]
     assert denied == ["/console/pv", "/console/compliance/audit", "/console/mi"]
 
 
 async def test_compliance_reviewer_exports_one_case_and_the_chain_verifies(
-    browser: Browser, tmp_path: Path
+    browser: Browser, host: Host, tmp_path: Path
 ) -> None:
-    storage, clock = MemoryStorage(), MovableClock()
-    settings = console_settings(tmp_path, console_local_login=True)
-    async with console_host(settings, storage, clock) as (app, services):
-        assert services.records is not None
-        case_id = await seed_case(services, 1, day0=clock.now - timedelta(hours=30))
-        other = await seed_case(services, 2, day0=clock.now - timedelta(hours=2))
-        await services.records.read_case(case_id, reader="console:pv_wu", purpose="x", at=clock.now)
-        await services.audit.record(
-            "consent",
-            clock.now,
-            subject="doctor-1",
-            purpose="service",
-            granted=True,
-            notice_version="2026-11",
-            via="kf",
-        )
-        folder = shots(tmp_path)
-        async with serving(app) as base:
-            context = await browser.new_context(locale="zh-CN", viewport=PHONE)
-            page = await context.new_page()
-            await page.goto(f"{base}/console/login")
-            await page.select_option("#userid", "rep_zhang")
-            await page.get_by_role("button", name="登录").click()
-            await page.wait_for_url(f"{base}/console/")
-            for closed in ("/console/compliance/audit", "/console/compliance/chain"):
-                answer = await page.goto(f"{base}{closed}")
-                assert answer is not None and answer.status == 403
-            await context.close()
+    app, services, clock = host
+    assert services.records is not None
+    case_id = await seed_case(services, 1, day0=clock.now - timedelta(hours=30))
+    other = await seed_case(services, 2, day0=clock.now - timedelta(hours=2))
+    await services.records.read_case(case_id, reader="console:pv_wu", purpose="x", at=clock.now)
+    await services.audit.record(
+        "consent",
+        clock.now,
+        subject="doctor-1",
+        purpose="service",
+        granted=True,
+        notice_version="2026-11",
+        via="kf",
+    )
+    folder = shots(tmp_path)
+    async with serving(app) as base:
+        context = await browser.new_context(locale="zh-CN", viewport=PHONE)
+        page = await context.new_page()
+        await sign_in(page, base, "rep_zhang", "登录")
+        for closed in ("/console/compliance/audit", "/console/compliance/chain"):
+            answer = await page.goto(f"{base}{closed}")
+            assert answer is not None and answer.status == 403
+        await context.close()
 
-            await audit_trail(services.records, storage)  # what the app's sink does meanwhile
-            context = await browser.new_context(locale="en-US", accept_downloads=True)
-            page = await context.new_page()
-            await sign_in(page, base, "admin_ops")
-            await page.get_by_role("link", name="Compliance").first.click()
-            await page.locator("#consents input[name=doctor]").fill("doctor-1")
-            await page.get_by_role("button", name="Look up").click()  # htmx
-            await expect(page.locator("table.consents")).to_contain_text("2026-11")
-            await expect(page.locator("table.consents")).to_contain_text("given")
-            await page.locator("form.filters input[name=case]").last.fill(case_id)
-            await page.get_by_role("button", name="Search").click()
-            await expect(page.locator("#results")).to_contain_text("ae_case_read")
-            await expect(page.locator("#results")).not_to_contain_text(other)
-            async with page.expect_download() as download_info:
-                await page.get_by_role("link", name="Export CSV").click()
-            download = await download_info.value
-            saved = await download.path()
-            exported = await asyncio.to_thread(saved.read_text, encoding="utf-8")
-            assert case_id in exported and other not in exported
-            await page.get_by_role("link", name="Verify the hash chain").click()
-            await expect(page.locator("#chain")).to_contain_text("The chain holds")
-            await page.screenshot(path=folder / "console-compliance.png", full_page=True)
-            await context.close()
-        records = await audit_records(services)
+        await audit_trail(services.records, services.storage)  # what the app's sink does meanwhile
+        context = await browser.new_context(locale="en-US", accept_downloads=True)
+        page = await context.new_page()
+        await sign_in(page, base, "admin_ops")
+        await page.get_by_role("link", name="Compliance").first.click()
+        await page.locator("#consents input[name=doctor]").fill("doctor-1")
+        await page.get_by_role("button", name="Look up").click()  # htmx
+        await expect(page.locator("table.consents")).to_contain_text("2026-11")
+        await expect(page.locator("table.consents")).to_contain_text("given")
+        await page.locator("form.filters input[name=case]").last.fill(case_id)
+        await page.get_by_role("button", name="Search").click()
+        await expect(page.locator("#results")).to_contain_text("ae_case_read")
+        await expect(page.locator("#results")).not_to_contain_text(other)
+        async with page.expect_download() as download_info:
+            await page.get_by_role("link", name="Export CSV").click()
+        download = await download_info.value
+        saved = await download.path()
+        exported = await asyncio.to_thread(saved.read_text, encoding="utf-8")
+        assert case_id in exported and other not in exported
+        await page.get_by_role("link", name="Verify the hash chain").click()
+        await expect(page.locator("#chain")).to_contain_text("The chain holds")
+        await page.screenshot(path=folder / "console-compliance.png", full_page=True)
+        await context.close()
+    records = await audit_records(services)
     exports = [(r["userid"], r["case"]) for r in records if r["kind"] == "console_audit_export"]
     assert exports == [("admin_ops", case_id)]
     assert [r["ok"] for r in records if r["kind"] == "console_audit_verify"] == [True]

@@ -7,7 +7,6 @@ Speech is made by espeak-ng (AMR by sox, SILK by pysilk), images by Pillow with 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Awaitable
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.audit import AUDIT_QUEUE
 from bot.keys import RECORDS, STORAGE
 from bot.masking import mask_strings
 from bot.wecom.simulator import INVALID_MEDIA_ID, FakeWeComServer
@@ -26,11 +24,11 @@ from media.ocr import image_text
 from media.sniff import MediaType, sniff
 from media.spacing import respace
 from media.store import MediaStore
-from records.sink import AUDIT_GROUP
 from skills.adverse_events.cases import AECase
 from skills.adverse_events.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from skills.adverse_events.e2b import narrative
 from tests.fake_asr import FakeAsr, Heard, running_fake_asr
+from tests.helpers import audit_trail
 from tests.local_http import serving
 from tests.media_files import (
     rash_photo,
@@ -80,13 +78,7 @@ async def _say(api: FakeWeComServer, bot: Bot, text: str) -> list[str]:
 async def _audit(bot: Bot) -> list[dict[str, Any]]:
     """The message records of the audit trail, read from the system of record once the audit
     sink has moved everything there (it acknowledges and trims the storage stream)."""
-    storage = bot.app[STORAGE]
-    for _ in range(600):
-        if await storage.queue_depth(AUDIT_QUEUE, AUDIT_GROUP) == 0:
-            break
-        await asyncio.sleep(0.05)
-    trail = bot.app[RECORDS].audit_entries(kind="message")
-    return [{**record.payload, "kind": record.kind} async for record in trail if record.payload]
+    return await audit_trail(bot.app[RECORDS], bot.app[STORAGE], "message")
 
 
 def test_types_come_from_the_bytes_and_the_store_keeps_each_original_once(tmp_path: Path) -> None:
