@@ -577,6 +577,13 @@ class Records:
         async with self._reading() as session:
             return await analytics.report(session, query)
 
+    async def erase_doctor_projections(self, doctor_id: str) -> int:
+        """Erase one doctor from the analytics tables (privacy's erasure calls it; see
+        ``ActivityRepository.erase_doctor``); how many rows were deleted or anonymised. The
+        audit chain and the cases are privacy's and pharmacovigilance's to handle."""
+        async with self._transaction() as session:
+            return sum((await ActivityRepository(session).erase_doctor(doctor_id)).values())
+
     # -- retention --------------------------------------------------------------------------------
     async def enforce_retention(
         self, policy: RetentionPolicy, now: datetime, *, dry_run: bool = False
