@@ -304,3 +304,17 @@ class HandoffRecord(Base):
     waited_s: Mapped[float | None] = mapped_column(Float)
     closed_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class HandoffDecline(Base):
+    """A rep declining a handoff offered to them (the managers' page counts them per rep)."""
+
+    __tablename__ = "handoff_declines"
+    __table_args__ = (Index("ix_handoff_declines_period", "at", "rep_id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    handoff_id: Mapped[str] = mapped_column(String(64), index=True)
+    rep_id: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]

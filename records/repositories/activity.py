@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from records.models import DoctorMessage, DoctorRep, DocumentUse, HandoffRecord
+from records.models import DoctorMessage, DoctorRep, DocumentUse, HandoffDecline, HandoffRecord
 
 ActivityRecord = type[DoctorMessage] | type[DocumentUse] | type[HandoffRecord]
 
@@ -95,6 +95,8 @@ class ActivityRepository:
         event = str(payload.get("event", ""))
         if event == "declined":
             row.declined += 1
+            if (rep := _text(payload.get("rep"))) is not None:
+                self._session.add(HandoffDecline(handoff_id=handoff_id, rep_id=rep, at=at))
         elif event == "sla_breached":
             row.sla_breached = True
         elif event == "taken_over" and row.taken_at is None:
@@ -108,7 +110,13 @@ class ActivityRepository:
         row.last_event_at = at
 
     async def remove_expired(self, model: ActivityRecord, before: datetime) -> int:
-        """Delete rows of ``model`` whose last event is older than ``before``; how many."""
+        """Delete rows of ``model`` whose last event is older than ``before``; how many (with
+        a handoff, the declines of handoffs that old)."""
+        if model is HandoffRecord:
+            old = select(HandoffRecord.handoff_id).where(HandoffRecord.last_event_at < before)
+            await self._session.execute(
+                delete(HandoffDecline).where(HandoffDecline.handoff_id.in_(old))
+            )
         result = await self._session.execute(delete(model).where(model.last_event_at < before))
         return _rowcount(result)
 

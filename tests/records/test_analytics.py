@@ -56,6 +56,7 @@ async def test_every_figure_comes_from_the_projected_audit_trail(records: Record
         ("rep_a", 1, 120.0),
         ("rep_c", 1, 900.0),
     ]
+    assert figures.declined_by == {"rep_b": 1}
 
     # Two wordings of the warfarin question and the MI request about it: one group.
     assert len(found.gaps) == 1
@@ -75,6 +76,7 @@ async def test_a_team_sees_only_its_doctors_and_the_product_filter_narrows(
     assert (team_a.ae.total, team_a.ae.by_product) == (1, [("Noravex", 1)])
     assert team_a.funnel["invited"] == 1 and team_a.funnel["feedback"] == 1
     assert [r.rep_id for r in team_a.handoffs.per_rep] == ["rep_a"]
+    assert team_a.handoffs.declined_by == {}  # rep_b's decline is another team's
     assert team_a.handoffs.requested == 1
 
     nobody = await records.analytics(AnalyticsQuery(WEEKS, END, reps=()))
