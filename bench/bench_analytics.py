@@ -280,24 +280,24 @@ async def page(backend: str, records: Records, args: argparse.Namespace) -> None
         settings = console_settings(Path(tmp), console_local_login=True)
         clock = MovableClock()
         clock.now = NOW
-        app, services = console_host(settings, MemoryStorage(), clock)
-        services.records = records
-        client: TestClient = TestClient(TestServer(app))  # type: ignore[type-arg]
-        await client.start_server()
-        try:
-            for userid in ("admin_ops", "mgr_zhao"):
-                await sign_in(client, userid)
-                for weeks in (12, 52):
+        async with console_host(settings, MemoryStorage(), clock) as (app, services):
+            services.records = records  # the seeded database, not the host's own
+            client: TestClient = TestClient(TestServer(app))  # type: ignore[type-arg]
+            await client.start_server()
+            try:
+                for userid in ("admin_ops", "mgr_zhao"):
+                    await sign_in(client, userid)
+                    for weeks in (12, 52):
 
-                    async def get(weeks: int = weeks) -> object:
-                        answer = await client.get(f"/console/analytics?weeks={weeks}")
-                        assert answer.status == 200
-                        return await answer.read()
+                        async def get(weeks: int = weeks) -> object:
+                            answer = await client.get(f"/console/analytics?weeks={weeks}")
+                            assert answer.status == 200
+                            return await answer.read()
 
-                    wall, cpu = await timed(args.runs, get)
-                    print(f"page {userid:<10} {weeks:>2} wk  {wall:9.1f} ms (cpu {cpu:7.1f})")
-        finally:
-            await client.close()
+                        wall, cpu = await timed(args.runs, get)
+                        print(f"page {userid:<10} {weeks:>2} wk  {wall:9.1f} ms (cpu {cpu:7.1f})")
+            finally:
+                await client.close()
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -235,6 +236,18 @@ class DoctorMessage(Base):
     __table_args__ = (
         Index("ix_doctor_messages_period", "at", "rep_id", "topic", "product", "answered", "gap"),
         Index("ix_doctor_messages_team", "rep_id", "at", "topic", "product", "answered", "gap"),
+        # Content gaps (about one message in eight) read their own small index, with the
+        # question text, instead of the period's every message and then the table.
+        Index(
+            "ix_doctor_messages_gaps",
+            "at",
+            "question",
+            "topic",
+            "rep_id",
+            "product",
+            sqlite_where=text("gap = 1"),
+            postgresql_where=text("gap"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
