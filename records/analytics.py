@@ -268,7 +268,13 @@ def group_similar(rows: Sequence[tuple[str, str | None, int, int, datetime]]) ->
     ``rows`` are (question, topic, times answered "no information", MI requests, last time).
     """
     groups: list[tuple[frozenset[str], list[tuple[str, str | None, int, int, datetime]]]] = []
+    # The same wording (under another topic, or also an MI request) joins the group its first
+    # row joined, as the scan would find: compared once per wording, not once per row.
+    joined: dict[str, list[tuple[str, str | None, int, int, datetime]]] = {}
     for row in rows:
+        if (known := joined.get(row[0])) is not None:
+            known.append(row)
+            continue
         shingles = _shingles(row[0])
         for head, members in groups:
             union = len(head | shingles)
@@ -276,7 +282,9 @@ def group_similar(rows: Sequence[tuple[str, str | None, int, int, datetime]]) ->
                 members.append(row)
                 break
         else:
-            groups.append((shingles, [row]))
+            members = [row]
+            groups.append((shingles, members))
+        joined[row[0]] = members
     found = []
     for _, members in groups:
         wordings: Counter[str] = Counter()
