@@ -245,6 +245,7 @@ class DoctorMessage(Base):
             "topic",
             "rep_id",
             "product",
+            "gap",  # SQLite reads a partial index alone only when it holds its condition's column
             sqlite_where=text("gap = 1"),
             postgresql_where=text("gap"),
         ),

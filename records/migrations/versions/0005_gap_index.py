@@ -23,7 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("doctor_messages", schema=None) as batch_op:
         batch_op.create_index(
             "ix_doctor_messages_gaps",
-            ["at", "question", "topic", "rep_id", "product"],
+            ["at", "question", "topic", "rep_id", "product", "gap"],
             unique=False,
             sqlite_where=sa.text("gap = 1"),
             postgresql_where=sa.text("gap"),
