@@ -5,24 +5,31 @@ conversation is in human mode) — with the SLA due time of the stage on offer a
 was breached, limited to the doctors the member manages (their team's; an admin's: all).
 ``StoreHandoffDesk`` reads them from the handoff skill's store (each doctor's open handoff;
 the system of record will list them with one query), and each rep's response times over a
-period from the handoff audit in the system of record.
+period from the system of record's handoff projection (``records.analytics.handoff_figures``,
+the same SQL the analytics page's response times come from).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
-from statistics import median
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Final, Protocol
 
 from bot.profiles import DoctorProfile
 from bot.services import Services
+from records.analytics import AnalyticsQuery
 from skills import handoff
-from skills.handoff.roster import Role
+from skills.handoff.roster import Role, Roster
 from skills.handoff.service import BOTH_LANES, SLA_SCHEDULE
 from skills.handoff.state import Handoff, HandoffStatus
 from skills.roles.policy import access_of
+
+OPEN_END: Final = datetime.max.replace(tzinfo=UTC)  # "since then": the period has no end
+
+
+def team_members(roster: Roster, team: str) -> list[str]:
+    """The reps of ``team`` (userids, sorted)."""
+    return sorted(userid for userid, rep in roster.reps.items() if rep.team == team)
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class HandoffDesk(Protocol):
     async def open_handoffs(self, manager: str, at: datetime) -> list[HandoffRow]: ...
 
     async def response_times(self, manager: str, since: datetime) -> list[RepTimes]:
-        """Per rep of the member's team (an admin's: every rep), from the handoff audit."""
+        """Per rep of the member's team (an admin's: every rep), handoffs since ``since``."""
         ...
 
 
@@ -81,32 +88,26 @@ class StoreHandoffDesk:
         return sorted(rows, key=lambda row: (not row.breached, row.handoff.requested_at))
 
     async def response_times(self, manager: str, since: datetime) -> list[RepTimes]:
-        """From the handoff skill's audit records in the system of record (``taken_over``
-        carries the rep and how long the doctor waited; ``declined`` the rep)."""
+        """From the system of record: handoffs requested since ``since`` taken over by a rep
+        of the member's team (with how long the doctor waited), and the offers they declined
+        since then."""
         records = self._services.records
         if records is None:
             return []
         roster = self._handoffs.roster
-        everyone = Role.ADMIN in roster.roles_of(manager)
-        team = roster.team_of(manager)
-        waits: dict[str, list[float]] = defaultdict(list)
-        declined: Counter[str] = Counter()
-        async for record in records.audit_entries(kind="handoff", start=since):
-            fields = record.payload or {}
-            rep = fields.get("rep")
-            if not isinstance(rep, str) or not (everyone or roster.team_of(rep) == team):
-                continue
-            if fields.get("event") == "taken_over":
-                waits[rep].append(float(fields.get("waited_s") or 0.0))
-            elif fields.get("event") == "declined":
-                declined[rep] += 1
+        reps: tuple[str, ...] | None = None
+        if Role.ADMIN not in roster.roles_of(manager):
+            team = roster.team_of(manager)
+            reps = tuple(team_members(roster, team)) if team else ()
+        figures = await records.handoff_figures(AnalyticsQuery((since,), OPEN_END, reps=reps))
+        taken = {row.rep_id: row for row in figures.per_rep}
         return [
             RepTimes(
                 rep,
-                len(waits[rep]),
-                median(waits[rep]) if waits[rep] else None,
-                max(waits[rep]) if waits[rep] else None,
-                declined[rep],
+                taken[rep].taken if rep in taken else 0,
+                taken[rep].median_s if rep in taken else None,
+                taken[rep].slowest_s if rep in taken else None,
+                figures.declined_by.get(rep, 0),
             )
-            for rep in sorted(set(waits) | set(declined))
+            for rep in sorted(set(taken) | set(figures.declined_by))
         ]

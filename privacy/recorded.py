@@ -134,4 +134,5 @@ class RecordsHolding:
                         delete(model).where(model.doctor_id == doctor_id)
                     )
                     removed += int(deleted.rowcount)  # type: ignore[attr-defined]
+        await self._records.erase_doctor_projections(doctor_id)  # analytics rows, uncounted
         return removed

@@ -30,6 +30,7 @@ from records.models import (
     DoctorMessage,
     DoctorRep,
     DocumentUse,
+    HandoffDecline,
     HandoffRecord,
     MeetingRegistration,
     MIRequestRecord,
@@ -114,6 +115,7 @@ class HandoffFigures:
     sla_breached: int
     declined: int
     per_rep: list[RepResponse]
+    declined_by: dict[str, int] = field(default_factory=dict)  # declines in the period, per rep
 
 
 def week_bucket(column: Any, weeks: Sequence[datetime], low: int = 0, high: int = -1) -> Any:
@@ -266,7 +268,13 @@ def group_similar(rows: Sequence[tuple[str, str | None, int, int, datetime]]) ->
     ``rows`` are (question, topic, times answered "no information", MI requests, last time).
     """
     groups: list[tuple[frozenset[str], list[tuple[str, str | None, int, int, datetime]]]] = []
+    # The same wording (under another topic, or also an MI request) joins the group its first
+    # row joined, as the scan would find: compared once per wording, not once per row.
+    joined: dict[str, list[tuple[str, str | None, int, int, datetime]]] = {}
     for row in rows:
+        if (known := joined.get(row[0])) is not None:
+            known.append(row)
+            continue
         shingles = _shingles(row[0])
         for head, members in groups:
             union = len(head | shingles)
@@ -274,7 +282,9 @@ def group_similar(rows: Sequence[tuple[str, str | None, int, int, datetime]]) ->
                 members.append(row)
                 break
         else:
-            groups.append((shingles, [row]))
+            members = [row]
+            groups.append((shingles, members))
+        joined[row[0]] = members
     found = []
     for _, members in groups:
         wordings: Counter[str] = Counter()
@@ -331,7 +341,8 @@ def _percentile(values: Sequence[float], share: float) -> float:
 
 async def handoff_figures(session: AsyncSession, query: AnalyticsQuery) -> HandoffFigures:
     """Handoffs requested in the period and, per rep who took them, how long the doctor
-    waited (median, 90th percentile, slowest)."""
+    waited (median, 90th percentile, slowest); per rep, the offers declined in the period.
+    The console's analytics and its managers' page both read this."""
     row = HandoffRecord
     totals = select(
         func.count(),
@@ -342,9 +353,15 @@ async def handoff_figures(session: AsyncSession, query: AnalyticsQuery) -> Hando
     taken = select(row.taken_by, row.waited_s).where(
         _period(row.requested_at, query), row.taken_by.is_not(None), row.waited_s.is_not(None)
     )
+    declines = (
+        select(HandoffDecline.rep_id, func.count())
+        .where(_period(HandoffDecline.at, query))
+        .group_by(HandoffDecline.rep_id)
+    )
     if query.reps is not None:
         totals = _by_doctor(totals, row.doctor_id, query)
         taken = taken.where(row.taken_by.in_(query.reps))
+        declines = declines.where(HandoffDecline.rep_id.in_(query.reps))
     requested, taken_count, breached, declined = (await session.execute(totals)).one()
     waits: defaultdict[str, list[float]] = defaultdict(list)
     for rep, waited in await session.execute(taken):
@@ -361,7 +378,10 @@ async def handoff_figures(session: AsyncSession, query: AnalyticsQuery) -> Hando
         for rep, values in waits.items()
     ]
     per_rep.sort(key=lambda item: (item.median_s, item.rep_id))
-    return HandoffFigures(requested, taken_count, int(breached or 0), int(declined or 0), per_rep)
+    declined_by = {rep: int(count) for rep, count in await session.execute(declines)}
+    return HandoffFigures(
+        requested, taken_count, int(breached or 0), int(declined or 0), per_rep, declined_by
+    )
 
 
 @dataclass(frozen=True)

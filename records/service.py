@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from records import analytics
-from records.analytics import AnalyticsQuery, AnalyticsReport
+from records.analytics import AnalyticsQuery, AnalyticsReport, HandoffFigures
 from records.chain import RETENTION_KIND, ChainCheck, canonical_json, verify
 from records.database import unavailable_as_storage_error
 from records.models import (
@@ -576,6 +576,18 @@ class Records:
         """Every figure of the console's analytics page (``records.analytics``)."""
         async with self._reading() as session:
             return await analytics.report(session, query)
+
+    async def handoff_figures(self, query: AnalyticsQuery) -> HandoffFigures:
+        """Handoffs and each rep's response times alone (the managers' page)."""
+        async with self._reading() as session:
+            return await analytics.handoff_figures(session, query)
+
+    async def erase_doctor_projections(self, doctor_id: str) -> int:
+        """Erase one doctor from the analytics tables (privacy's erasure calls it; see
+        ``ActivityRepository.erase_doctor``); how many rows were deleted or anonymised. The
+        audit chain and the cases are privacy's and pharmacovigilance's to handle."""
+        async with self._transaction() as session:
+            return sum((await ActivityRepository(session).erase_doctor(doctor_id)).values())
 
     # -- retention --------------------------------------------------------------------------------
     async def enforce_retention(

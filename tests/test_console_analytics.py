@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.storage.memory import MemoryStorage
 from console.sessions import LANG_COOKIE
-from records import open_records
 from tests.ae_support import MovableClock
 from tests.console_support import audit_records, console_host, console_settings, sign_in
 from tests.records.analytics_support import MONDAY, seed
@@ -34,10 +33,9 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = MovableClock()
     clock.now = MONDAY + timedelta(weeks=3, days=2)  # the seed's four weeks are the last four
     storage = MemoryStorage()
-    async with open_records(settings) as records:
-        await seed(records, rep_a="rep_zhang", rep_b="rep_wang", rep_c="rep_li")
-        app, services = console_host(settings, storage, clock)
-        services.records = records
+    async with console_host(settings, storage, clock) as (app, services):
+        assert services.records is not None
+        await seed(services.records, rep_a="rep_zhang", rep_b="rep_wang", rep_c="rep_li")
         client: TestClient = TestClient(TestServer(app))  # type: ignore[type-arg]
         await client.start_server()
         try:
@@ -86,7 +84,7 @@ async def test_an_admin_sees_everyone_narrows_by_team_and_exports(setup: Setup) 
     response = await client.get("/console/analytics/response.csv?weeks=4&team=east")
     assert [row[0] for row in csv.reader(io.StringIO(await response.text()))][1:] == ["rep_zhang"]
 
-    audited = await audit_records(services.storage, "t-analytics")
+    audited = await audit_records(services)
     exports = [r for r in audited if r["kind"] == "console_analytics_export"]
     assert [(r["section"], r["rows"], r["team"]) for r in exports] == [
         ("gaps", 1, None),

@@ -14,7 +14,6 @@ from pathlib import Path
 from playwright.async_api import Browser, expect
 
 from bot.storage.memory import MemoryStorage
-from records import open_records
 from tests.ae_support import MovableClock
 from tests.console_support import console_host, console_settings
 from tests.local_http import serving
@@ -33,10 +32,9 @@ async def test_manager_on_a_phone_and_admin_on_a_laptop(browser: Browser, tmp_pa
     clock = MovableClock()
     clock.now = MONDAY + timedelta(weeks=3, days=2)
     folder = shots(tmp_path)
-    async with open_records(settings) as records:
-        await seed(records, rep_a="rep_zhang", rep_b="rep_wang", rep_c="rep_li")
-        app, services = console_host(settings, MemoryStorage(), clock)
-        services.records = records
+    async with console_host(settings, MemoryStorage(), clock) as (app, services):
+        assert services.records is not None
+        await seed(services.records, rep_a="rep_zhang", rep_b="rep_wang", rep_c="rep_li")
         async with serving(app) as base:
             context = await browser.new_context(locale="zh-CN", viewport=PHONE)
             page = await context.new_page()

@@ -198,13 +198,14 @@ async def test_manager_sees_the_team_breach_an_sla_and_nothing_else(
     ours = await offered_handoff(services, "doctor-7", clock.now, 10)
     theirs = await offered_handoff(services, "doctor-8", clock.now, 10)
     taken = await offered_handoff(services, "doctor-6", clock.now, 10, taken_by="rep_zhang")
-    for fields in (
-        {"event": "taken_over", "rep": "rep_zhang", "waited_s": 240.0},
-        {"event": "taken_over", "rep": "rep_zhang", "waited_s": 600.0},
-        {"event": "declined", "rep": "rep_zhang"},
-        {"event": "taken_over", "rep": "rep_wang", "waited_s": 60.0},  # another team's
+    for handoff_id, fields in (
+        ("H-1", {"event": "taken_over", "rep": "rep_zhang", "waited_s": 240.0}),
+        ("H-2", {"event": "taken_over", "rep": "rep_zhang", "waited_s": 600.0}),
+        ("H-3", {"event": "declined", "rep": "rep_zhang"}),
+        ("H-4", {"event": "taken_over", "rep": "rep_wang", "waited_s": 60.0}),  # another team's
     ):
-        await services.records.append_audit("handoff", clock.now, fields)
+        record = {"handoff_id": handoff_id, "doctor": "doctor-5", "reason": "x", **fields}
+        await services.records.append_audit("handoff", clock.now, record)
     folder = shots(tmp_path)
     async with serving(app) as base:
         context = await browser.new_context(locale="zh-CN", viewport=PHONE)
@@ -218,6 +219,7 @@ async def test_manager_sees_the_team_breach_an_sla_and_nothing_else(
         mine = page.locator('tr[data-rep="rep_zhang"]')
         await expect(mine).to_contain_text("7.0")  # median of 4 and 10 minutes
         await expect(mine).to_contain_text("10.0")
+        await expect(mine.locator("td").last).to_have_text("1")  # declined once
         await expect(page.locator('tr[data-rep="rep_wang"]')).to_have_count(0)
         clock.advance(minutes=11)  # the stage's 10-minute SLA runs out
         await page.reload()

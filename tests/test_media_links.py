@@ -30,18 +30,18 @@ Setup = tuple[TestClient, LocalMediaReader, MovableClock, MemoryStorage]  # type
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock, storage = MovableClock(), MemoryStorage()
     settings = console_settings(tmp_path, console_local_login=True)
-    app, _ = console_host(settings, storage, clock)
-    signer = signer_from("link-key", "https://bot.example.com", ttl_h=24)
-    reader = LocalMediaReader(
-        MediaStore(tmp_path / "media"), None, ocr=False, timeout_s=5, links=signer
-    )
-    app[MEDIA] = reader
-    client: TestClient = TestClient(TestServer(app))  # type: ignore[type-arg]
-    await client.start_server()
-    try:
-        yield client, reader, clock, storage
-    finally:
-        await client.close()
+    async with console_host(settings, storage, clock) as (app, _):
+        signer = signer_from("link-key", "https://bot.example.com", ttl_h=24)
+        reader = LocalMediaReader(
+            MediaStore(tmp_path / "media"), None, ocr=False, timeout_s=5, links=signer
+        )
+        app[MEDIA] = reader
+        client: TestClient = TestClient(TestServer(app))  # type: ignore[type-arg]
+        await client.start_server()
+        try:
+            yield client, reader, clock, storage
+        finally:
+            await client.close()
 
 
 def _local(url: str) -> str:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from console.auth import Member, requires
+from console.handoffs import team_members
 from console.i18n import MESSAGES, translator
 from console.keys import MEMBER
 from console.pages import audit, language, render, services_of
@@ -56,10 +57,6 @@ class FilterRefused(Exception):
         self.key = key
 
 
-def _team_members(roster: Roster, team: str) -> list[str]:
-    return sorted(userid for userid, rep in roster.reps.items() if rep.team == team)
-
-
 def scope_of(member: Member, roster: Roster, team: str, rep: str) -> Scope:
     """The member's scope with the chosen team and rep (``FilterRefused`` when outside it)."""
     if member.has(*SEE_ALL):
@@ -72,7 +69,7 @@ def scope_of(member: Member, roster: Roster, team: str, rep: str) -> Scope:
         team = team or own or ""
     if team and team not in teams:
         raise FilterRefused("not_your_team")
-    members = _team_members(roster, team) if team else sorted(roster.reps)
+    members = team_members(roster, team) if team else sorted(roster.reps)
     reps = [(userid, roster.name_of(userid)) for userid in members if userid != member.userid]
     if rep and rep not in members:
         raise FilterRefused("not_your_team")

@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from records.models import DoctorMessage, DoctorRep, DocumentUse, HandoffRecord
+from records.models import DoctorMessage, DoctorRep, DocumentUse, HandoffDecline, HandoffRecord
 
 ActivityRecord = type[DoctorMessage] | type[DocumentUse] | type[HandoffRecord]
 
 _HANDOFF_CLOSED = "closed"
+ERASED = ""  # the doctor id of a handoff whose doctor had their data erased
 
 
 def _text(value: Any) -> str | None:
@@ -94,6 +95,8 @@ class ActivityRepository:
         event = str(payload.get("event", ""))
         if event == "declined":
             row.declined += 1
+            if (rep := _text(payload.get("rep"))) is not None:
+                self._session.add(HandoffDecline(handoff_id=handoff_id, rep_id=rep, at=at))
         elif event == "sla_breached":
             row.sla_breached = True
         elif event == "taken_over" and row.taken_at is None:
@@ -107,6 +110,39 @@ class ActivityRepository:
         row.last_event_at = at
 
     async def remove_expired(self, model: ActivityRecord, before: datetime) -> int:
-        """Delete rows of ``model`` whose last event is older than ``before``; how many."""
+        """Delete rows of ``model`` whose last event is older than ``before``; how many (with
+        a handoff, the declines of handoffs that old)."""
+        if model is HandoffRecord:
+            old = select(HandoffRecord.handoff_id).where(HandoffRecord.last_event_at < before)
+            await self._session.execute(
+                delete(HandoffDecline).where(HandoffDecline.handoff_id.in_(old))
+            )
         result = await self._session.execute(delete(model).where(model.last_event_at < before))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return _rowcount(result)
+
+    async def erase_doctor(self, doctor_id: str) -> dict[str, int]:
+        """Remove what the analytics hold about one doctor (a data-subject erasure); how many
+        rows per table. Their messages (and a gap's masked question), the documents cited to
+        them and their rep link are deleted; their handoffs stay for the reps' response times
+        with the doctor id blanked (a rep's work record, no longer about the doctor). A cited
+        document carries no doctor id: it is the doctor's when a message of theirs has the
+        same time and rep (both are projected from the same audit record)."""
+        message = DoctorMessage
+        cited = delete(DocumentUse).where(
+            exists().where(
+                message.doctor_id == doctor_id,
+                message.at == DocumentUse.at,
+                message.rep_id.is_not_distinct_from(DocumentUse.rep_id),
+            )
+        )
+        counts = {"document_use": _rowcount(await self._session.execute(cited))}
+        for name, model in (("doctor_message", DoctorMessage), ("doctor_rep", DoctorRep)):
+            deleted = await self._session.execute(delete(model).where(model.doctor_id == doctor_id))
+            counts[name] = _rowcount(deleted)
+        blanked = update(HandoffRecord).where(HandoffRecord.doctor_id == doctor_id)
+        counts["handoff"] = _rowcount(await self._session.execute(blanked.values(doctor_id=ERASED)))
+        return counts
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import func, select
+
 from bot.settings import Settings
+from privacy.recorded import RecordsHolding
 from records import Records, RetentionPolicy
 from records.analytics import AnalyticsQuery, group_similar
+from records.models import DoctorMessage, DoctorRep, HandoffRecord
 from tests.records.analytics_support import END, EVERYONE, MONDAY, WEEKS, seed
 
 
@@ -52,6 +56,7 @@ async def test_every_figure_comes_from_the_projected_audit_trail(records: Record
         ("rep_a", 1, 120.0),
         ("rep_c", 1, 900.0),
     ]
+    assert figures.declined_by == {"rep_b": 1}
 
     # Two wordings of the warfarin question and the MI request about it: one group.
     assert len(found.gaps) == 1
@@ -71,6 +76,7 @@ async def test_a_team_sees_only_its_doctors_and_the_product_filter_narrows(
     assert (team_a.ae.total, team_a.ae.by_product) == (1, [("Noravex", 1)])
     assert team_a.funnel["invited"] == 1 and team_a.funnel["feedback"] == 1
     assert [r.rep_id for r in team_a.handoffs.per_rep] == ["rep_a"]
+    assert team_a.handoffs.declined_by == {}  # rep_b's decline is another team's
     assert team_a.handoffs.requested == 1
 
     nobody = await records.analytics(AnalyticsQuery(WEEKS, END, reps=()))
@@ -91,6 +97,28 @@ async def test_retention_prunes_the_projections_with_the_transcripts(
     assert report.pruned["doctor_message"] == 6 and report.pruned["document_use"] == 4
     assert (await records.analytics(EVERYONE)).questions.messages == [0, 0, 0, 0]
     assert (await records.verify_audit()).ok
+
+
+async def test_a_doctors_erasure_removes_them_from_the_analytics(records: Records) -> None:
+    await seed(records)
+    # Privacy's erasure of the system-of-record rows (its hook calls erase_doctor_projections).
+    await RecordsHolding(records).erase("d-a")
+    found = await records.analytics(EVERYONE)
+    assert found.questions.messages == [0, 1, 2, 0]  # d-b's stay
+    assert found.documents == []  # every citation was to d-a
+    async with records.session() as session:
+        doctors = await session.scalars(select(DoctorMessage.doctor_id).distinct())
+        assert list(doctors) == ["d-b"]
+        assert list(await session.scalars(select(DoctorRep.doctor_id))) == ["d-b"]
+        handoffs = await session.execute(
+            select(HandoffRecord.handoff_id, HandoffRecord.doctor_id).order_by("handoff_id")
+        )
+        assert list(handoffs) == [("H-1", ""), ("H-2", "d-b")]  # rep_a's work, doctor blanked
+    assert [(r.rep_id, r.taken) for r in found.handoffs.per_rep] == [("rep_a", 1), ("rep_c", 1)]
+    assert await records.erase_doctor_projections("d-a") == 0  # again: nothing left
+    assert await records.erase_doctor_projections("d-b") == 5  # 3 messages, rep link, handoff
+    async with records.session() as session:
+        assert await session.scalar(select(func.count()).select_from(DoctorMessage)) == 0
 
 
 def test_similar_questions_group_and_different_ones_do_not() -> None:
