@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from bot import queue_worker
 from bot.metrics import Metrics
 from bot.queue_worker import QueueConsumer
 from bot.settings import load_settings
@@ -325,20 +326,26 @@ async def test_unacknowledged_reads_what_a_group_owes_without_delivering(storage
     assert [e.entry_id for e in await storage.unacknowledged("q", "other")] == ids
 
 
-async def test_queue_consumer_trims_what_it_acknowledged(storage: Storage) -> None:
+async def test_queue_consumer_trims_what_it_acknowledged(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not after the first batch (a reader that joins just after start-up still finds what the
+    last run left), then once the trim interval has passed."""
+
     async def process(entry: QueueEntry) -> None:
         await storage.ack("q", "workers", entry.entry_id)
 
+    monkeypatch.setattr(queue_worker, "TRIM_INTERVAL_S", 0.0)
     for n in range(3):
         await storage.enqueue("q", {"n": n})
     consumer = QueueConsumer(
         storage, Metrics(), queue="q", group="workers", consumer="w", process=process, count=3
     )
     assert await consumer.run_once(block_ms=0) == 3
-    assert await storage.queue_depth("q", "audit") == 0  # all three trimmed after the batch
+    assert await storage.queue_depth("q", "audit") == 3  # the first batch trims nothing
     await storage.enqueue("q", {"n": 3})
     assert await consumer.run_once(block_ms=0) == 1
-    assert await storage.queue_depth("q", "audit") == 1  # next trim is a minute away
+    assert await storage.queue_depth("q", "audit") == 0  # the interval passed: all four trimmed
 
 
 async def test_consume_waits_for_an_entry(storage: Storage) -> None:
