@@ -42,9 +42,11 @@ PENDING = "privacy_pending"  # ctx.data: what the previous reply waited for
 ERASED = "privacy_erased"  # ctx.data: the doctor's data was erased by this message
 NOTICE_AGAIN_AFTER = timedelta(hours=24)  # an ignored notice is shown again after this
 _SHORT_ANSWER = 8  # normalised characters: a longer unclear text at the erasure question moves on
-# A yes to the notice must say yes to it ("同意", "好的", "ok"), not to something else
-# ("确认删除"); a yes to the erasure must be explicit, not a hesitant "嗯…".
-_CONSENT_WORDS = re.compile(r"同意|好|可以|行|愿意|接受|没问题|agree|ok|yes|sure|accept|consent")
+# A yes to the notice must say yes to it explicitly (PIPL Art. 14: "同意", "可以", "yes", "I
+# agree"): "好的" or "ok thanks" after the notice and an answer acknowledges the answer, so it is
+# no consent; nor is a yes to something else ("确认删除"). A yes to the erasure must be explicit,
+# not a hesitant "嗯…".
+_CONSENT_WORDS = re.compile(r"同意|可以|愿意|接受|是的|agree|yes|accept|consent")
 _ERASE_WORDS = re.compile(r"确认|确定|是的|删|好|可以|行|yes|confirm|delete|erase|ok|sure")
 _CANCEL_WORDS = re.compile(r"取消|算了|cancel|stop")  # not negations, but a no here
 # While not agreed to, a message about the notice ("不同意", "I agree") answers it later too.

@@ -191,7 +191,9 @@ async def test_first_contact_not_now_agree_and_a_new_version_asks_again(
             again = await _say(api, bot, QUESTION)
             assert "版本 8" in again[0]  # the new version asks again on the next contact
             assert await _interests(bot) == before  # not extended until the new notice is agreed
-            await _say(api, bot, "好的")  # a typed yes right after the notice
+            await _say(api, bot, "好的")  # thanks for the answer: no explicit consent
+            assert (await _events(bot))[-1] == ("agreed", "7", "kf")
+            await _say(api, bot, "我同意")  # an explicit typed yes to the notice
             assert (await _events(bot))[-1] == ("agreed", "8", "kf")
 
 
