@@ -20,11 +20,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.audit import AUDIT_QUEUE
-from bot.escalation import EscalationReason
 from bot.middlewares import conversation_storage_key, load_conversation
 from bot.profiles import ProfileStore
 from bot.services import Services
-from privacy.recorded import RecordsHolding, chain_records, redact_messages
+from privacy.recorded import PV_REASONS, RecordsHolding, chain_records, redact_transcripts
 from privacy.records import ConsentRecords
 from skills.adverse_events.cases import CaseStore
 from skills.handoff.state import HandoffStatus, HandoffStore
@@ -160,11 +159,6 @@ class MIRequestHolding:
         return len(requests)
 
 
-PV_REASONS = frozenset(  # a handoff that is part of an adverse-event report: kept on erasure
-    {EscalationReason.SERIOUS_ADVERSE_EVENT, EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE}
-)
-
-
 class HandoffHolding:
     """The doctor's handoff records (escalations to a rep or to medical information; their
     ``detail`` may hold the doctor's words), found through the handoff store's per-doctor
@@ -264,7 +258,7 @@ class TranscriptHolding:
         records = self._services.records
         if records is None:
             return 0
-        return await redact_messages(records, doctor_id, self._services.clock())
+        return await redact_transcripts(records, doctor_id, self._services.clock())
 
 
 def _reply_text(reply: dict[str, Any]) -> str:

@@ -9,9 +9,11 @@ the sink acknowledges it later), so the doctor's last message is in the export a
 erasure, also from the CLI where no sink runs.
 
 An erasure deletes the doctor's rows of the registries (medical-information requests, meeting
-registrations, HCP verification steps) and redacts the doctor's ``message`` records that are
-not part of an adverse-event report (payload blanked, digest and hash kept: ``virtualrep audit
-verify`` still holds and counts them as redacted), as retention does. Kept: adverse-event cases
+registrations, HCP verification steps) and redacts the doctor's ``message`` records, and the
+``handoff`` records (their ``detail`` quotes the doctor), that are not part of an adverse-event
+report (payload blanked, digest and hash kept: ``virtualrep audit verify`` still holds and
+counts them as redacted), as retention does; the anonymised handoff projection keeps the reps'
+response times. Kept: adverse-event cases
 and every record of a case (pharmacovigilance), the consent records and the request records
 (proof of lawful basis), and the audit's other records (who did what, with ids only).
 """
@@ -25,6 +27,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.audit import AUDIT_QUEUE
+from bot.escalation import EscalationReason
 from bot.services import Services
 from records import Records
 from records.database import unavailable_as_storage_error
@@ -69,13 +72,23 @@ def pv_relevant(payload: dict[str, Any]) -> bool:
     )
 
 
-async def redact_messages(records: Records, doctor_id: str, at: datetime) -> int:
-    """Redact the doctor's message records that are not part of an adverse-event report;
-    returns how many were blanked."""
+PV_REASONS = frozenset(  # a handoff that is part of an adverse-event report: kept on erasure
+    {EscalationReason.SERIOUS_ADVERSE_EVENT, EscalationReason.ADVERSE_EVENT_IN_HUMAN_MODE}
+)
+
+
+async def redact_transcripts(records: Records, doctor_id: str, at: datetime) -> int:
+    """Redact the doctor's message and handoff records that are not part of an adverse-event
+    report; returns how many were blanked."""
+    pv_reasons = {reason.value for reason in PV_REASONS}
     seqs = [
         int(payload["seq"])
         for payload in await chain_records(records, doctor_id, "message")
         if not pv_relevant(payload)
+    ] + [
+        int(payload["seq"])
+        for payload in await chain_records(records, doctor_id, "handoff")
+        if payload.get("reason") not in pv_reasons
     ]
     if not seqs:
         return 0

@@ -82,6 +82,17 @@ async def _seed(path: Path) -> None:
             await chain.record("meeting_registration", now, doctor=DOCTOR, **registration)
             await chain.record("hcp_verification", now, event="requested", doctor=DOCTOR)
             await chain.record("message", now, **_message(DOCTOR, "早上好"))
+            # The handoff audit quotes the doctor: erased with the transcripts, unless it is
+            # part of an adverse-event report.
+            handoff = {"event": "requested", "conversation": f"kf:x:{DOCTOR}", "doctor": DOCTOR}
+            for handoff_id, reason in (
+                ("h0", "explicit_request"),
+                ("hae", "serious_adverse_event"),
+            ):
+                await chain.record(
+                    "handoff", now, handoff_id=handoff_id, reason=reason,
+                    detail=f"{reason} {DOCTOR}", **handoff,
+                )  # fmt: skip
             await stream.record("message", now, **_message(DOCTOR, "你好"))
             ae = {"annotations": {"audit_ae_case": "AE-1"}, "skill": "adverse_events"}
             await stream.record("message", now, **_message(DOCTOR, "皮疹 rash", **ae))
@@ -91,14 +102,15 @@ async def _seed(path: Path) -> None:
 
 
 async def _chain() -> tuple[ChainCheck, dict[str, list[str | None]], list[dict[str, object]]]:
-    """The chain check, each doctor's message texts in the chain (None once redacted), and
-    the privacy requests audited there."""
+    """The chain check, each doctor's message texts and handoff details in the chain (None
+    once redacted), and the privacy requests audited there."""
     async with open_records(load_settings()) as records:
         texts: dict[str, list[str | None]] = {}
         requests = []
         async for entry in records.audit_entries():
-            if entry.kind == "message":
-                text = (entry.payload or {}).get("text")
+            if entry.kind in ("message", "handoff"):
+                payload = entry.payload or {}
+                text = payload.get("text") or payload.get("detail")
                 texts.setdefault(str(entry.doctor_id), []).append(text)
             elif entry.kind.startswith("privacy_"):
                 requests.append({**(entry.payload or {}), "kind": entry.kind})
@@ -175,18 +187,21 @@ def test_privacy_commands(
     assert main(["privacy", "erase", DOCTOR]) == 0
     erased = capsys.readouterr().out
     removed = json.loads(erased.split("\n")[0].split("\t")[1])
-    assert removed["profile"] == removed["handoffs"] == 1 and removed["transcripts"] == 2
+    assert removed["profile"] == removed["handoffs"] == 1 and removed["transcripts"] == 3
     assert removed["system_of_record"] == 3  # MI request, registration, verification step
     assert "kept\tadverse-event case records" in erased and "manual" not in erased
     check, texts, _ = asyncio.run(_chain())
-    assert check.ok and check.redacted == 2  # the chain holds over the blanked entries
+    assert check.ok and check.redacted == 3  # the chain holds over the blanked entries
     assert check.by_retention == 0  # `audit verify` says "by erasure requests", not retention
-    assert texts == {DOCTOR: [None, None, "皮疹 rash"], OTHER: ["hello"]}  # the AE message stays
+    assert texts == {  # the AE message and the AE's handoff stay
+        DOCTOR: [None, None, f"serious_adverse_event {DOCTOR}", None, "皮疹 rash"],
+        OTHER: ["hello"],
+    }
 
     assert main(["privacy", "erase", DOCTOR]) == 0  # again: nothing left, no error
     again = json.loads(capsys.readouterr().out.split("\n")[0].split("\t")[1])
     assert again["profile"] == again["transcripts"] == again["system_of_record"] == 0
-    assert asyncio.run(_chain())[0].redacted == 2
+    assert asyncio.run(_chain())[0].redacted == 3
     # A rep is handling WITH_REP: the erasure is refused, nothing changed, the operator told.
     assert main(["privacy", "erase", WITH_REP]) == 1
     assert "a rep is handling wmCLIDOC03 (handoff h2): nothing was erased" in (
