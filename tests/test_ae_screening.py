@@ -264,3 +264,33 @@ async def test_a_question_that_tells_of_an_event_is_still_asked_about(
 ) -> None:
     bot = AEBot(ae_settings(tmp_path), storage)
     assert _asked(await bot.say(CONFIRM_ZH + "，要不要停药？"))
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["noravex dosing pls", "noravex in liver disease", "common adverse reactions of noravex"],
+)
+async def test_a_search_style_query_scored_clear_opens_no_case_at_once(
+    storage: Storage, tmp_path: Path, query: str
+) -> None:
+    """A few words typed like a search, with no patient and nothing that happened: the
+    classifier scores them like reports, but no case opens at once (answered, or asked)."""
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert (await bot.ae.screener.screen(query)).report  # clear on the classifier's score alone
+    assert await bot.say(query)
+    assert await bot.ae.store.case_ids() == []
+
+
+@pytest.mark.parametrize("query", ["noravex overdose", "药瓶里面有一根头发"])
+async def test_a_search_naming_a_special_situation_is_still_a_report(
+    storage: Storage, tmp_path: Path, query: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say(query)
+    assert len(await bot.ae.store.case_ids()) == 1
+
+
+async def test_a_search_naming_a_reaction_is_asked_about_not_skipped(
+    storage: Storage, tmp_path: Path
+) -> None:
+    await _asked_about(storage, tmp_path, "rash after noravex")

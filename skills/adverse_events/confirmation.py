@@ -142,6 +142,12 @@ def _search_query(norm: str) -> bool:
     )
 
 
+def reads_like_a_search(text: str) -> bool:
+    """A few words typed like a search that tell of nothing that happened (see
+    ``_search_query``): a clear score on one is asked about, not a case at once."""
+    return _search_query(normalize(text)) and not tells_of_something_that_happened(text)
+
+
 async def plainly_asks(text: str, gauge: QuestionGauge | None) -> tuple[str, float] | None:
     """The classifier's category and probability when ``text`` is plainly a question that tells
     of nothing that happened (so no confirmation is asked), else None."""

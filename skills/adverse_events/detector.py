@@ -236,6 +236,12 @@ def clinical(text: str, cues: CueMatches) -> bool:
     return bool(_REACTION_EN.search(norm) or EVENT.search(norm) or DRUG.search(norm))
 
 
+def names_a_reaction(text: str) -> bool:
+    """Whether the text names a reaction or an event, in either language ("皮疹", "rash")."""
+    norm = normalize(text)
+    return bool(_REACTION.search(norm) or _REACTION_EN.search(norm) or EVENT.search(norm))
+
+
 def has_content(text: str, key: str) -> bool:
     """Whether a bare message has anything a report could rest on.
 

@@ -29,10 +29,19 @@ A candidate that the Q&A classifier is sure is a question (``confirmation.plainl
 asks, tells of nothing that happened, p ≥ 0.8) is not asked about; the skip is audited
 (``audit_ae_confirm = "skipped_question"``). In human mode, or while a report form is already
 open, nobody is asked: the candidate is reported (when in doubt, report).
+
+A clear score on a few words typed like a search ("noravex dosing pls", "common adverse
+reactions of noravex": ``confirmation.reads_like_a_search``, no patient, nothing that happened)
+that names no special situation ("noravex overdose", "药瓶里有根头发" stay reports) opens no case
+at once: it is a candidate (``audit_ae_search``). One that names no reaction, or only asks about
+known effects, is answered without asking when the Q&A classifier is sure it is a question;
+one that names a reaction ("rash after noravex") is asked about once. The classifier scores
+bare product queries like the reports it was trained on; a search names no patient.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.dispatcher import Context, NextStep
@@ -57,8 +66,14 @@ from skills.adverse_events.cases import (
     SourceMessage,
     SubmitReason,
 )
-from skills.adverse_events.confirmation import NOT_AN_ANSWER, plainly_asks, read_confirmation
+from skills.adverse_events.confirmation import (
+    NOT_AN_ANSWER,
+    plainly_asks,
+    read_confirmation,
+    reads_like_a_search,
+)
 from skills.adverse_events.cues import CATEGORIES, another_patient
+from skills.adverse_events.detector import names_a_reaction
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import (
@@ -124,10 +139,23 @@ class ScreeningMiddleware:
                 await _continue_with(next_step, ctx, pending)
                 return
         if verdict is not None:
+            search = (
+                verdict.report
+                and set(verdict.categories) <= {"adverse_event"}  # no special situation named
+                and _may_ask(ctx)
+                and reads_like_a_search(ctx.message.text)
+            )
+            if search:
+                verdict = replace(verdict, report=False, confirm=True)
+                ctx.data["audit_ae_search"] = True
             if verdict.report or (verdict.confirm and not _may_ask(ctx)):
                 await _record_report(ae, ctx, verdict)
             elif verdict.confirm:
-                asked = await plainly_asks(ctx.message.text, ae.question_gauge)
+                text = ctx.message.text
+                may_skip = not search or verdict.is_known_effect_question
+                asked = None
+                if may_skip or not names_a_reaction(text):
+                    asked = await plainly_asks(text, ae.question_gauge)
                 if asked is None:
                     _ask_to_confirm(ctx, verdict)
                     return  # the skills wait for the answer
