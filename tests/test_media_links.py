@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.keys import MEDIA
+from bot.services import Services
 from bot.storage.memory import MemoryStorage
 from media import case_attachments
 from media.links import signer_from
@@ -23,14 +24,14 @@ from tests.console_support import audit_records, console_host, console_settings,
 from tests.media_files import rash_photo, text_image
 
 CASE = "AE-20261122-0001"
-Setup = tuple[TestClient, LocalMediaReader, MovableClock, MemoryStorage]  # type: ignore[type-arg]
+Setup = tuple[TestClient, LocalMediaReader, MovableClock, Services]  # type: ignore[type-arg]
 
 
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock, storage = MovableClock(), MemoryStorage()
     settings = console_settings(tmp_path, console_local_login=True)
-    async with console_host(settings, storage, clock) as (app, _):
+    async with console_host(settings, storage, clock) as (app, services):
         signer = signer_from("link-key", "https://bot.example.com", ttl_h=24)
         reader = LocalMediaReader(
             MediaStore(tmp_path / "media"), None, ocr=False, timeout_s=5, links=signer
@@ -39,7 +40,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         client: TestClient = TestClient(TestServer(app))  # type: ignore[type-arg]
         await client.start_server()
         try:
-            yield client, reader, clock, storage
+            yield client, reader, clock, services
         finally:
             await client.close()
 
@@ -67,7 +68,7 @@ async def test_past_the_inline_budget_a_file_reaches_pv_as_a_signed_link(setup: 
 async def test_only_a_signed_in_pv_officer_opens_a_link_before_it_expires_and_each_try_is_audited(
     setup: Setup,
 ) -> None:
-    client, reader, clock, storage = setup
+    client, reader, clock, services = setup
     stored = await reader.keep(text_image("化验单") * 40)
     assert reader.links is not None
     url, _ = reader.links.link(stored.ref, CASE, clock())
@@ -88,7 +89,7 @@ async def test_only_a_signed_in_pv_officer_opens_a_link_before_it_expires_and_ea
     clock.advance(hours=24, seconds=1)
     await sign_in(client, "pv_wu")  # the session idled out too
     assert (await client.get(link)).status == 403  # expired
-    audited = [r for r in await audit_records(storage, "t") if r["kind"] == "media_download"]
+    audited = [r for r in await audit_records(services) if r["kind"] == "media_download"]
     assert [(r["userid"], r["outcome"]) for r in audited] == [
         ("pv_wu", "served"),
         ("pv_wu", "signature"),
@@ -96,7 +97,7 @@ async def test_only_a_signed_in_pv_officer_opens_a_link_before_it_expires_and_ea
         ("pv_wu", "expired"),
     ]
     assert audited[0]["ref"] == stored.ref and audited[0]["case_id"] == CASE
-    denied = [r for r in await audit_records(storage, "u") if r["kind"] == "console_denied"]
+    denied = [r for r in await audit_records(services) if r["kind"] == "console_denied"]
     assert [r["userid"] for r in denied] == ["rep_zhang"]
 
 
