@@ -294,3 +294,16 @@ async def test_a_search_naming_a_reaction_is_asked_about_not_skipped(
     storage: Storage, tmp_path: Path
 ) -> None:
     await _asked_about(storage, tmp_path, "rash after noravex")
+
+
+async def test_a_plain_question_typed_at_the_confirmation_is_not_taken_for_a_report(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """A question that is itself a candidate, but plainly a question the bot would not ask
+    about on its own, is answered and the pending question asked again: no case for it."""
+    bot = await _asked_about(storage, tmp_path, "noravex dosing pls")
+    question = "诺拉维一天最多吃几片"
+    assert (await bot.ae.screener.screen(question)).confirm  # a candidate on its own
+    replies = await bot.say(question)
+    assert await bot.ae.store.case_ids() == []
+    assert any(mark in replies[-1] for mark in REMINDER)  # asked again after the answer

@@ -41,7 +41,7 @@ bare product queries like the reports it was trained on; a search names no patie
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.dispatcher import Context, NextStep
@@ -124,8 +124,10 @@ class ScreeningMiddleware:
         if _screened(ctx):
             verdict = await ae.screener.screen(ctx.message.text)
             ctx.data["ae_verdict"] = verdict
+        decided = await _decide(ae, ctx, verdict) if verdict is not None else None
         if pending is not None:
-            reported = verdict is not None and (verdict.report or verdict.confirm)
+            # Whether this message, on its own, would reach PV or be asked about.
+            reported = decided is not None and decided.reaches_pv
             answer = _answer(ctx)
             if answer is NOT_AN_ANSWER and not reported and not pending.get("deferred_by"):
                 await _defer(next_step, ctx, pending)
@@ -138,32 +140,56 @@ class ScreeningMiddleware:
                 # A plain "no": the first message goes on to its skill as if just received.
                 await _continue_with(next_step, ctx, pending)
                 return
-        if verdict is not None:
-            search = (
-                verdict.report
-                and set(verdict.categories) <= {"adverse_event"}  # no special situation named
-                and _may_ask(ctx)
-                and reads_like_a_search(ctx.message.text)
-            )
-            if search:
-                verdict = replace(verdict, report=False, confirm=True)
-                ctx.data["audit_ae_search"] = True
+        if decided is not None:
+            verdict = decided.verdict
             if verdict.report or (verdict.confirm and not _may_ask(ctx)):
                 await _record_report(ae, ctx, verdict)
             elif verdict.confirm:
-                text = ctx.message.text
-                may_skip = not search or verdict.is_known_effect_question
-                asked = None
-                if may_skip or not names_a_reaction(text):
-                    asked = await plainly_asks(text, ae.question_gauge)
-                if asked is None:
+                if decided.question is None:
                     _ask_to_confirm(ctx, verdict)
                     return  # the skills wait for the answer
+                label, probability = decided.question
                 ctx.data["audit_ae_confirm"] = "skipped_question"
-                ctx.data["audit_ae_question"] = {"label": asked[0], "p": round(asked[1], 3)}
+                ctx.data["audit_ae_question"] = {"label": label, "p": round(probability, 3)}
             if ctx.conversation.mode is ConversationMode.HUMAN:
                 await _hand_form_to_pv(ae, ctx)
         await next_step(ctx)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """The verdict after the search rule, and Q&A's reading when the candidate is plainly a
+    question (then nobody is asked about it)."""
+
+    verdict: Verdict
+    question: tuple[str, float] | None
+
+    @property
+    def reaches_pv(self) -> bool:
+        """A report, or a candidate the doctor would be asked about."""
+        return self.verdict.report or (self.verdict.confirm and self.question is None)
+
+
+async def _decide(ae: AEService, ctx: Context, verdict: Verdict) -> _Decision:
+    """Apply the search rule (module docstring) and, for a candidate the bot may ask about,
+    see whether it is plainly a question."""
+    text = ctx.message.text
+    search = (
+        verdict.report
+        and set(verdict.categories) <= {"adverse_event"}  # no special situation named
+        and _may_ask(ctx)
+        and reads_like_a_search(text)
+    )
+    if search:
+        verdict = replace(verdict, report=False, confirm=True)
+        ctx.data["audit_ae_search"] = True
+    # A search that names a reaction ("rash after noravex") is asked about, unless it only asks
+    # about known effects.
+    reaction_named = search and not verdict.is_known_effect_question and names_a_reaction(text)
+    question = None
+    if verdict.confirm and _may_ask(ctx) and not reaction_named:
+        question = await plainly_asks(text, ae.question_gauge)
+    return _Decision(verdict, question)
 
 
 def _may_ask(ctx: Context) -> bool:
