@@ -94,6 +94,7 @@ async def seed_case(
     dead: bool = False,
     product: str = "XX药",
     text: str = "患者张三，电话13812345678，45岁男性，用了XX药后出现皮疹",
+    incomplete: bool = False,
 ) -> str:
     """One submitted case as the bot would have saved it (and its delivery state)."""
     store = ae_service(services).store  # the skill's own store, as the console's
@@ -107,6 +108,7 @@ async def seed_case(
             opened_at=day0,
             updated_at=day0,
             submitted_at=day0,
+            incomplete=incomplete,
             doctor_id=f"doctor-{number}",
             channel=Channel.KF,
             conversation_key=f"kf:doctor-{number}",

@@ -118,7 +118,9 @@ async def test_a_rep_cannot_open_pv_pages_and_the_denial_is_audited(setup) -> No
 async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
     overdue = await seed_case(services, 1, day0=clock.now - timedelta(hours=30), delivered=True)
-    fresh = await seed_case(services, 2, day0=clock.now - timedelta(hours=1), product="YY片")
+    fresh = await seed_case(
+        services, 2, day0=clock.now - timedelta(hours=1), product="YY片", incomplete=True
+    )
     dead = await seed_case(services, 3, day0=clock.now - timedelta(hours=3), dead=True)
     await sign_in(client, "pv_wu")
     queue = await (await client.get("/console/pv?state=overdue")).text()
@@ -139,6 +141,9 @@ async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(s
     page = await client.get(f"/console/pv/cases/{overdue}")
     html = await page.text()
     assert "13812345678" not in html and "[电话已隐藏]" in html and "皮疹" in html
+    assert "<dt>Concomitant medicines</dt><dd>none</dd>" in html  # the full form asked
+    stopped = await (await client.get(f"/console/pv/cases/{fresh}")).text()
+    assert "<dt>Concomitant medicines</dt><dd>not known</dd>" in stopped  # maybe never asked
     export = await client.get(f"/console/pv/cases/{overdue}/export/e2b")
     assert export.status == 200 and b"<E.i.1.1a>" in await export.read()
     assert overdue in export.headers["Content-Disposition"]
