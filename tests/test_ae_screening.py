@@ -226,6 +226,22 @@ async def test_a_second_report_typed_inside_the_form_is_added_and_the_doctor_tol
     assert await bot.form_step("doc1") == step  # not taken as the answer: asked again
 
 
+async def test_a_report_that_answers_the_pending_question_is_that_answer(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Seen in `virtualrep simulate`: "2 days after dose went up", typed at the onset question,
+    was screened as a report, so the doctor was told it was added and asked the onset again."""
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say("my pt on noravex 20mg got rhabdo, CK 15000, admitted to ICU")
+    await bot.say("JB 71 M")
+    assert await bot.form_step("doc1") == "onset"
+    replies = await bot.say("2 days after dose went up")
+    case = await bot.only_case()
+    assert case.events[0].onset == "2 days after dose went up"
+    assert await bot.form_step("doc1") not in ("onset", None)  # the form goes on
+    assert not any("added" in text for text in replies)
+
+
 async def test_another_patients_report_inside_the_form_opens_its_own_case(
     storage: Storage, tmp_path: Path
 ) -> None:

@@ -585,17 +585,18 @@ def create_router(services: Services, priority: int) -> Router:
     return router
 
 
-# Steps answered from a menu: a report typed there is tried as the answer first ("住院了").
-_MENU_STEPS = frozenset({"seriousness", "outcome", "consent"})
+# Steps whose answer has a shape the form can check (a menu choice, a time, a product): a
+# report typed there is tried as the answer first ("住院了", "2 days after the dose went up").
+_SHAPED_STEPS = frozenset({"seriousness", "outcome", "consent", "onset", "product"})
 
 
 async def _another_report(
     ae: AEService, ctx: Context, state: FormState, step: str, text: str
 ) -> bool:
     """A report typed inside the form (screening added it to this case or opened a separate
-    one): the doctor is told which, and it is not taken as the answer to a free-text question
-    (the pending question is asked again; a menu step takes it when it answers the menu too).
-    True when handled so."""
+    one). It is kept as a source of the case; when it also answers the pending question of a
+    checkable shape (menu, time, product) it is that answer, otherwise the doctor is told it
+    was added and the pending question is asked again. True when handled so."""
     separate = ctx.data.get(SEPARATE_CASE)
     added = ctx.data.get(ADDED_TO_OPEN_CASE) == state.case.case_id
     if separate:
@@ -611,9 +612,10 @@ async def _another_report(
         return True
     if not added or step in ("event", "confirm"):
         return False  # the event's description, or an addition before confirming
-    if step in _MENU_STEPS and ANSWERS[step](ctx, state, text):
-        state.mark(step)  # it answered the menu too
     state.case.add_source(_note(ctx))
+    if step in _SHAPED_STEPS and ANSWERS[step](ctx, state, text):
+        state.mark(step)  # it answers the pending question: the form simply goes on
+        return True
     ctx.reply(
         ctx.t(
             f"已把这条信息补充到正在报告的病例 {state.case.case_id}。如果说的是另一位患者，"
