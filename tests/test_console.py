@@ -312,6 +312,7 @@ async def _mi_request(services: Services, question: str, at: datetime) -> tuple[
         profile=None,
         at=at,
         response_hours=48,
+        timezone="Asia/Shanghai",
     )
     return store, opened
 

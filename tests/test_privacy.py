@@ -244,7 +244,7 @@ async def _seed(services: Services, doctor: str) -> None:
     )  # fmt: skip
     await MIStore(services.storage, services.records).create(
         question=f"question-of-{doctor}", doctor_id=doctor, conversation_key=f"kf:x:{doctor}",
-        channel="kf", profile=None, at=now, response_hours=48,
+        channel="kf", profile=None, at=now, response_hours=48, timezone="UTC",
     )  # fmt: skip
 
 

@@ -773,6 +773,7 @@ class QAService:
             profile=ctx.profile,
             at=ctx.now,
             response_hours=self.settings.qa_mi_response_hours,
+            timezone=self.settings.timezone,
         )
         await request_escalation(
             self.services.storage,
