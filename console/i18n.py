@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from bot.i18n import noun
+
 LANGUAGES: Final = ("zh", "en")
 
 MESSAGES: Final[dict[str, tuple[str, str]]] = {
@@ -381,6 +383,23 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Every read of this case is written to the audit trail.",
     ),
 }
+
+
+EN_SINGULAR: Final[dict[str, str]] = {"entries": "entry", "cases": "case"}
+"""English singulars of the countable nouns above (whose English text is the plural)."""
+
+
+def counter(lang: str) -> Callable[[str, int], str]:
+    """``tn(key, count)``: the noun ``key`` in the number ``count`` takes (``1 entry``, not
+    ``1 entries``); Chinese measure words do not inflect."""
+    t = translator(lang)
+
+    def tn(key: str, count: int) -> str:
+        if lang != "en" or key not in EN_SINGULAR:
+            return t(key)
+        return noun(count, EN_SINGULAR[key], t(key))
+
+    return tn
 
 
 def translator(lang: str) -> Callable[[str], str]:
