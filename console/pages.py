@@ -26,7 +26,7 @@ AREAS: Final = (
     ("pv", "/pv", frozenset({Role.PV})),
     ("mi", "/mi", frozenset({Role.MSL})),
     ("content", "/content", frozenset({Role.ADMIN})),
-    ("managers", "/managers", frozenset({Role.MANAGER, Role.ADMIN})),
+    ("managers", "/managers", frozenset({Role.MANAGER, Role.ADMIN, Role.REP, Role.BACKUP})),
     ("compliance", "/compliance/audit", frozenset({Role.ADMIN})),
     ("analytics", "/analytics", frozenset({Role.ADMIN, Role.MSL, Role.MANAGER})),
 )

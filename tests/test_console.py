@@ -391,9 +391,10 @@ async def test_msl_hands_a_request_to_a_colleague_who_is_told(setup) -> None:  #
 async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
     ours = await offered_handoff(services, "doctor-7", clock.now, 10)
-    theirs = await offered_handoff(services, "doctor-8", clock.now, 10)
-    await sign_in(client, "rep_zhang")
-    assert (await client.get("/console/managers")).status == 403
+    theirs = await offered_handoff(services, "doctor-8", clock.now, 10, offered_to=("rep_wang",))
+    await sign_in(client, "rep_zhang")  # a rep: their own doctor's handoff, not another rep's
+    html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
+    assert f'data-handoff="{ours}"' in html and f'data-handoff="{theirs}"' not in html
     await sign_in(client, "mgr_zhao")
     html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
     assert f'data-handoff="{ours}"' in html and f'data-handoff="{theirs}"' not in html
@@ -401,3 +402,27 @@ async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> Non
     clock.advance(minutes=11)
     html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
     assert "SLA breached" in html and "SLA breaches: <strong>1</strong>" in html
+
+
+async def test_a_handoff_of_a_doctor_without_a_rep_reaches_the_pool_and_its_managers(setup) -> None:  # type: ignore[no-untyped-def]
+    """doctor-20 and doctor-21 have no rep, so their handoffs go to the on-duty pool: the pool
+    reps offered one see it, and so does the manager of a team one of them is on; a rep not
+    offered it, and a manager of no such team, do not."""
+    client, services, clock = setup
+    north = await offered_handoff(services, "doctor-20", clock.now, 10, offered_to=("rep_wang",))
+    both = await offered_handoff(
+        services, "doctor-21", clock.now, 10, offered_to=("rep_wang", "rep_zhang")
+    )
+    seen = {}
+    for member in ("rep_wang", "rep_zhang", "mgr_zhao", "admin_ops", "pv_wu"):
+        await sign_in(client, member)
+        page = await client.get("/console/managers", headers={"Accept-Language": "en"})
+        html = await page.text() if page.status == 200 else ""
+        seen[member] = {h for h in (north, both) if f'data-handoff="{h}"' in html}
+    assert seen == {
+        "rep_wang": {north, both},
+        "rep_zhang": {both},  # on the pool of doctor-21 only
+        "mgr_zhao": {both},  # team east: rep_zhang is on doctor-21's pool, no east rep on 20's
+        "admin_ops": {north, both},
+        "pv_wu": set(),  # not a handoff role: the page is closed (403)
+    }
