@@ -76,6 +76,26 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "hours": ("小时", "h"),
     # PV case detail
     "source_messages": ("原始消息（已脱敏）", "Source messages (masked)"),
+    "attachments": ("附件", "Attachments"),
+    "kind_voice": ("语音", "Voice note"),
+    "kind_image": ("图片", "Image"),
+    "kind_file": ("文件", "File"),
+    "open_file": ("打开", "Open"),
+    "valid_until": ("有效期至", "valid until"),
+    "links_fresh": (
+        "链接在打开本页时生成（旧链接过期后，在此获取新链接），生成与下载均记入审计记录。",
+        "Links are issued when this page opens (an expired link is renewed here); issuing and "
+        "downloading are written to the audit trail.",
+    ),
+    "links_off": (
+        "未设置 VREP_MEDIA_LINK_KEY，没有下载链接；文件按编号保存在 virtualrep 中。",
+        "VREP_MEDIA_LINK_KEY is not set, so there are no download links; files are kept by ref.",
+    ),
+    "link_expired": ("此下载链接已过期。", "This download link has expired."),
+    "fresh_link_on_case": (
+        "打开病例页面即可获取新链接：",
+        "Open the case page for a fresh link:",
+    ),
     "form_answers": ("表单回答", "Form answers"),
     "patient": ("患者", "Patient"),
     "products": ("产品", "Products"),
