@@ -16,7 +16,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "compliance": ("合规", "Compliance"),
     "content": ("内容", "Content"),
     "mi": ("医学信息", "Medical information"),
-    "managers": ("经理", "Managers"),
+    "managers": ("转人工", "Handoffs"),
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "sign_in_wecom": ("企业微信登录", "Sign in with WeCom"),
