@@ -422,6 +422,18 @@ def counter(lang: str) -> Callable[[str, int], str]:
     return tn
 
 
+def labeller(lang: str) -> Callable[[str, str], str]:
+    """``label("category_", name)``: the translated name of a stored key (an AE category, a
+    topic), or the name itself when it has no translation."""
+    t = translator(lang)
+
+    def label(prefix: str, name: str) -> str:
+        key = prefix + name
+        return name if key not in MESSAGES else t(key)
+
+    return label
+
+
 def translator(lang: str) -> Callable[[str], str]:
     """``t(key)`` in ``lang`` (``zh`` unless ``en``); an unknown key shows itself."""
     index = 1 if lang == "en" else 0

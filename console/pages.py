@@ -16,7 +16,7 @@ from bot.i18n import local_time
 from bot.keys import SERVICES
 from bot.services import Services
 from console.backends import Backends, backends_of
-from console.i18n import counter, pick_language, translator
+from console.i18n import counter, labeller, pick_language, translator
 from console.keys import MEMBER, TEMPLATES
 from console.sessions import LANG_COOKIE, SessionStore
 from skills.handoff.roster import Role
@@ -82,6 +82,7 @@ def render(
         "when": lambda moment: local_time(moment, zone) if moment else "—",
         "t": translator(lang),
         "tn": counter(lang),
+        "label": labeller(lang),
         "lang": lang,
         "member": member,
         "csrf": member.csrf if member else "",

@@ -116,7 +116,7 @@ async def seed_case(
             sources=[
                 SourceMessage(message_id=f"m{number}", received_at=day0, text=text, language="zh")
             ],
-            categories=["skin"],
+            categories=["adverse_event", "overdose"],
             patient=Patient(initials="ZS", age="45", sex="male"),
             products=[Product(name=product)],
             events=[Event(verbatim="皮疹", language="zh", onset="3天前")],

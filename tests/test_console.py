@@ -142,6 +142,8 @@ async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(s
     html = await page.text()
     assert "13812345678" not in html and "[电话已隐藏]" in html and "皮疹" in html
     assert "<dt>Concomitant medicines</dt><dd>none</dd>" in html  # the full form asked
+    assert "<dd>Adverse event, Overdose</dd>" in html  # categories by name, not by key
+    assert "<span>Adverse event, Overdose</span>" in by_product
     stopped = await (await client.get(f"/console/pv/cases/{fresh}")).text()
     assert "<dt>Concomitant medicines</dt><dd>not known</dd>" in stopped  # maybe never asked
     export = await client.get(f"/console/pv/cases/{overdue}/export/e2b")
