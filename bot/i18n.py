@@ -34,3 +34,17 @@ def local_time(moment: datetime, timezone: str) -> str:
     """``moment`` as people read it: ``YYYY-MM-DD HH:MM`` in the business time zone
     (``VREP_TIMEZONE``), never the UTC the records keep."""
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def noun(count: int, singular: str, plural: str | None = None) -> str:
+    """The English noun in the number ``count`` takes: ``entry`` for 1, ``entries`` otherwise.
+
+    ``plural`` defaults to ``singular + "s"``. One rule for every count the bot, the CLIs and
+    the console print, so none reads "1 entries". Chinese nouns do not inflect.
+    """
+    return singular if count == 1 else (plural or f"{singular}s")
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """``count`` and its English noun: ``"1 entry"``, ``"3 entries"``, ``"0 cases"``."""
+    return f"{count} {noun(count, singular, plural)}"

@@ -60,7 +60,15 @@ class DoctorProfile(BaseModel):
         return self.name or self.doctor_id
 
     def note_inbound(self, message: InboundMessage) -> None:
-        """Remember the route for proactive messages and the time of last contact."""
+        """Remember the route for proactive messages and the time of last contact.
+
+        Both keep the latest message's: a message handled late (a retry, a redelivery after a
+        crash, a slow replica) that was received before the stored one changes neither, so it
+        cannot move ``last_inbound_at`` back (and shut the reply window early) nor send the
+        next proactive message to an older conversation.
+        """
+        if self.contact is not None and message.received_at < self.contact.last_inbound_at:
+            return
         self.contact = ContactRoute(
             channel=message.channel,
             conversation_key=message.conversation_key,
@@ -68,7 +76,7 @@ class DoctorProfile(BaseModel):
             extra=dict(message.extra),
             last_inbound_at=message.received_at,
         )
-        self.last_contact_at = message.received_at
+        self.last_contact_at = max(self.last_contact_at or message.received_at, message.received_at)
 
 
 class ProfileStore:

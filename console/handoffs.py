@@ -2,7 +2,9 @@
 
 ``HandoffDesk`` lists the open handoffs — offered to reps and waiting, or taken (the
 conversation is in human mode) — with the SLA due time of the stage on offer and whether an SLA
-was breached, limited to the doctors the member manages (their team's; an admin's: all).
+was breached, limited to what the member may see (``Access.sees_handoff``: a manager their
+team's and the pool's for doctors with no rep, a rep their own doctors' and those offered to
+them, an admin all).
 ``StoreHandoffDesk`` reads them from the handoff skill's store (each doctor's open handoff;
 the system of record will list them with one query), and each rep's response times over a
 period from the system of record's handoff projection (``records.analytics.handoff_figures``,
@@ -59,7 +61,8 @@ class HandoffDesk(Protocol):
     async def open_handoffs(self, manager: str, at: datetime) -> list[HandoffRow]: ...
 
     async def response_times(self, manager: str, since: datetime) -> list[RepTimes]:
-        """Per rep of the member's team (an admin's: every rep), handoffs since ``since``."""
+        """Per rep of the member's team (an admin's: every rep; a rep's: their own), handoffs
+        since ``since``."""
         ...
 
 
@@ -75,12 +78,12 @@ class StoreHandoffDesk:
         rows = []
         for doctor_id in sorted(await self._handoffs.profiles.all_ids()):
             profile = await self._handoffs.profiles.get(doctor_id)
-            if profile is None or profile.contact is None or not access.manages(manager, profile):
+            if profile is None or profile.contact is None:
                 continue
             running = await self._handoffs.store.open_for(
                 profile.contact.conversation_key, BOTH_LANES
             )
-            if running is None:
+            if running is None or not access.sees_handoff(manager, profile, running):
                 continue
             sla = due.get(running.handoff_id) if running.status is HandoffStatus.OFFERED else None
             late = sla is not None and at >= sla
@@ -96,9 +99,12 @@ class StoreHandoffDesk:
             return []
         roster = self._handoffs.roster
         reps: tuple[str, ...] | None = None
-        if Role.ADMIN not in roster.roles_of(manager):
+        roles = roster.roles_of(manager)
+        if Role.MANAGER in roles and Role.ADMIN not in roles:
             team = roster.team_of(manager)
             reps = tuple(team_members(roster, team)) if team else ()
+        elif Role.ADMIN not in roles:  # a rep: their own figures only
+            reps = (manager,)
         figures = await records.handoff_figures(AnalyticsQuery((since,), OPEN_END, reps=reps))
         taken = {row.rep_id: row for row in figures.per_rep}
         return [

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from bot.i18n import noun
+
 LANGUAGES: Final = ("zh", "en")
 
 MESSAGES: Final[dict[str, tuple[str, str]]] = {
@@ -14,7 +16,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "compliance": ("合规", "Compliance"),
     "content": ("内容", "Content"),
     "mi": ("医学信息", "Medical information"),
-    "managers": ("经理", "Managers"),
+    "managers": ("转人工", "Handoffs"),
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "sign_in_wecom": ("企业微信登录", "Sign in with WeCom"),
@@ -74,6 +76,26 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "hours": ("小时", "h"),
     # PV case detail
     "source_messages": ("原始消息（已脱敏）", "Source messages (masked)"),
+    "attachments": ("附件", "Attachments"),
+    "kind_voice": ("语音", "Voice note"),
+    "kind_image": ("图片", "Image"),
+    "kind_file": ("文件", "File"),
+    "open_file": ("打开", "Open"),
+    "valid_until": ("有效期至", "valid until"),
+    "links_fresh": (
+        "链接在打开本页时生成（旧链接过期后，在此获取新链接），生成与下载均记入审计记录。",
+        "Links are issued when this page opens (an expired link is renewed here); issuing and "
+        "downloading are written to the audit trail.",
+    ),
+    "links_off": (
+        "未设置 VREP_MEDIA_LINK_KEY，没有下载链接；文件按编号保存在 virtualrep 中。",
+        "VREP_MEDIA_LINK_KEY is not set, so there are no download links; files are kept by ref.",
+    ),
+    "link_expired": ("此下载链接已过期。", "This download link has expired."),
+    "fresh_link_on_case": (
+        "打开病例页面即可获取新链接：",
+        "Open the case page for a fresh link:",
+    ),
     "form_answers": ("表单回答", "Form answers"),
     "patient": ("患者", "Patient"),
     "products": ("产品", "Products"),
@@ -381,6 +403,35 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Every read of this case is written to the audit trail.",
     ),
 }
+
+
+EN_SINGULAR: Final[dict[str, str]] = {"entries": "entry", "cases": "case"}
+"""English singulars of the countable nouns above (whose English text is the plural)."""
+
+
+def counter(lang: str) -> Callable[[str, int], str]:
+    """``tn(key, count)``: the noun ``key`` in the number ``count`` takes (``1 entry``, not
+    ``1 entries``); Chinese measure words do not inflect."""
+    t = translator(lang)
+
+    def tn(key: str, count: int) -> str:
+        if lang != "en" or key not in EN_SINGULAR:
+            return t(key)
+        return noun(count, EN_SINGULAR[key], t(key))
+
+    return tn
+
+
+def labeller(lang: str) -> Callable[[str, str], str]:
+    """``label("category_", name)``: the translated name of a stored key (an AE category, a
+    topic), or the name itself when it has no translation."""
+    t = translator(lang)
+
+    def label(prefix: str, name: str) -> str:
+        key = prefix + name
+        return name if key not in MESSAGES else t(key)
+
+    return label
 
 
 def translator(lang: str) -> Callable[[str], str]:

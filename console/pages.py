@@ -16,7 +16,7 @@ from bot.i18n import local_time
 from bot.keys import SERVICES
 from bot.services import Services
 from console.backends import Backends, backends_of
-from console.i18n import pick_language, translator
+from console.i18n import counter, labeller, pick_language, translator
 from console.keys import MEMBER, TEMPLATES
 from console.sessions import LANG_COOKIE, SessionStore
 from skills.handoff.roster import Role
@@ -26,7 +26,7 @@ AREAS: Final = (
     ("pv", "/pv", frozenset({Role.PV})),
     ("mi", "/mi", frozenset({Role.MSL})),
     ("content", "/content", frozenset({Role.ADMIN})),
-    ("managers", "/managers", frozenset({Role.MANAGER, Role.ADMIN})),
+    ("managers", "/managers", frozenset({Role.MANAGER, Role.ADMIN, Role.REP, Role.BACKUP})),
     ("compliance", "/compliance/audit", frozenset({Role.ADMIN})),
     ("analytics", "/analytics", frozenset({Role.ADMIN, Role.MSL, Role.MANAGER})),
 )
@@ -81,6 +81,8 @@ def render(
     values = {
         "when": lambda moment: local_time(moment, zone) if moment else "—",
         "t": translator(lang),
+        "tn": counter(lang),
+        "label": labeller(lang),
         "lang": lang,
         "member": member,
         "csrf": member.csrf if member else "",

@@ -31,10 +31,15 @@ class LinkSigner:
 
     def link(self, ref: str, case_id: str, now: datetime) -> tuple[str, datetime]:
         """The download URL for ``ref`` of ``case_id`` and when it expires."""
+        path, expires = self.path(ref, case_id, now)
+        return f"{self.base_url.rstrip('/')}{path}", expires
+
+    def path(self, ref: str, case_id: str, now: datetime) -> tuple[str, datetime]:
+        """The link without the bot's address, for pages the console itself serves."""
         expires = now.astimezone(UTC) + self.ttl
         exp = int(expires.timestamp())
         query = urlencode({"case": case_id, "exp": exp, "sig": self._sign(ref, case_id, exp)})
-        return f"{self.base_url.rstrip('/')}{ROUTE}{ref}?{query}", expires
+        return f"{ROUTE}{ref}?{query}", expires
 
     def check(self, ref: str, case_id: str, exp: str, sig: str, now: datetime) -> str | None:
         """None when the link is good; else why not ("signature", "expired")."""

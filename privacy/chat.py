@@ -31,6 +31,7 @@ from privacy.commands import Request, normalise, recognise
 from privacy.holdings import DOCTORS_KEY, conversations_key
 from privacy.records import ConsentEvent, Standing
 from privacy.service import PrivacyService, clear_interests, privacy_service
+from skills.adverse_events.form import ANSWERED_ASIDE, takes_aside
 from skills.handoff.middleware import touches_adverse_event
 
 PENDING_KEY = "privacy_pending"  # Conversation.data: "consent" or "erase", for the next message
@@ -51,6 +52,9 @@ _ERASE_WORDS = re.compile(r"确认|确定|是的|删|好|可以|行|yes|confirm|
 _CANCEL_WORDS = re.compile(r"取消|算了|cancel|stop")  # not negations, but a no here
 # While not agreed to, a message about the notice ("不同意", "I agree") answers it later too.
 _ABOUT_NOTICE = re.compile(r"同意|暂不|agree|consent|not now")
+# While a report form asks a free-text question, only the notice's own words answer it ("同意",
+# "不同意", "I agree"): "暂不清楚" or "not now" may be the form's answer.
+_NOTICE_WORDS = re.compile(r"同意|agree|consent")
 
 
 def _apply(ctx: Context, standing: Standing) -> None:
@@ -156,18 +160,22 @@ def _is_text(ctx: Context) -> bool:
 def _answers_the_notice(ctx: Context) -> bool:
     """Right after the notice any typed yes/no may answer it; later, while the doctor has not
     agreed to the current version (unanswered, "not now", withdrawn) and no form asks its own
-    questions, a short message about consent still does ("我同意" after a "not now")."""
+    questions, a short message about consent still does ("我同意" after a "not now"). During
+    a report form's free-text question (the patient's initials) an explicit "同意"/"不同意"
+    is the notice's too: it is no initials, and consent is what the doctor has pending."""
     if ctx.data.get(PENDING) == "consent":
         return True
     standing: Standing | None = ctx.data.get(STANDING)
     settings = ctx.services.settings
+    form = ctx.conversation.form
+    words = _ABOUT_NOTICE if form is None else _NOTICE_WORDS
     return (
         standing is not None
         and settings.privacy_notice
         and not standing.consented(settings.privacy_notice_version)
-        and ctx.conversation.form is None
+        and (form is None or takes_aside(form))
         and len(normalise(ctx.message.text)) <= _SHORT_ANSWER
-        and bool(_ABOUT_NOTICE.search(ctx.message.text.lower()))
+        and bool(words.search(ctx.message.text.lower()))
     )
 
 
@@ -288,6 +296,9 @@ def create_router(services: Services, priority: int) -> Router:
         elif answer is YesNo.NO:
             await decline(ctx)
         else:
+            return UNHANDLED
+        if takes_aside(ctx.conversation.form):  # the report form asks its question again
+            ctx.data[ANSWERED_ASIDE] = True
             return UNHANDLED
         return None
 

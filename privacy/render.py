@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.i18n import pick
+from bot.i18n import counted, noun, pick
 from bot.models import FileReply, Locale, Reply, TextReply
 from privacy.service import Erasure, Export
 
@@ -108,9 +108,9 @@ def erasure_report(erasure: Erasure, locale: Locale) -> str:
             locale,
             f"已删除您的数据（{removed} 项）：资料与兴趣画像、会议报名、医学信息请求、对话状态、"
             "转人工记录。",
-            f"Your data is deleted ({removed} items): details and interest profile, meeting "
-            "registrations, medical-information requests, conversation state, hand-overs to a "
-            "colleague.",
+            f"Your data is deleted ({counted(removed, 'item')}): details and interest profile, "
+            "meeting registrations, medical-information requests, conversation state, hand-overs "
+            "to a colleague.",
         )
     ]
     kept = erasure.retained.get("transcripts", 0)  # an AE report's messages
@@ -121,10 +121,12 @@ def erasure_report(erasure: Erasure, locale: Locale) -> str:
                 f"您的 {redacted} 条消息记录已从审计记录中抹去"
                 "（只留下校验值，用于证明审计记录完整）"
                 + (f"；与不良事件报告有关的 {kept} 条消息依法保留。" if kept else "。"),
-                f"{redacted} of your messages were blanked in the audit trail (only a checksum "
+                f"{redacted} of your messages {noun(redacted, 'was', 'were')} blanked in the audit "
+                "trail (only a checksum "
                 "stays, to prove the trail is complete)"
                 + (
-                    f"; {kept} messages that are part of an adverse-event report are kept by law."
+                    f"; {counted(kept, 'message')} that {noun(kept, 'is', 'are')} part of an "
+                    f"adverse-event report {noun(kept, 'is', 'are')} kept by law."
                     if kept
                     else "."
                 ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import pick
+from bot.i18n import counted, pick
 from bot.models import Locale, MenuOption, MenuReply, Reply, TextReply
 from bot.settings import Settings
 from skills.meetings.registrations import REGISTRATION_TTL_S
@@ -20,8 +20,8 @@ def _period(seconds: int, locale: Locale) -> str:
     days = seconds // _DAY
     if days >= 365 and days % 365 == 0:
         years = days // 365
-        return pick(locale, f"{years} 年", f"{years} year{'s' if years > 1 else ''}")
-    return pick(locale, f"{days} 天", f"{days} days")
+        return pick(locale, f"{years} 年", counted(years, "year"))
+    return pick(locale, f"{days} 天", counted(days, "day"))
 
 
 def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:

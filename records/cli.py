@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from bot.i18n import counted
 from bot.resources import open_storage
 from bot.settings import Settings
 from records import RetentionPolicy, open_records
@@ -86,8 +87,9 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             },
         )
     print(
-        f"imported {report.cases} cases, {report.mi_requests} MI requests, "
-        f"{report.audit_records} audit records"
+        f"imported {counted(report.cases, 'case')}, "
+        f"{counted(report.mi_requests, 'MI request')}, "
+        f"{counted(report.audit_records, 'audit record')}"
         + (f"; skipped unreadable: {', '.join(report.skipped)}" if report.skipped else "")
     )
     return 0
@@ -112,14 +114,14 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
         check = await records.verify_audit()
     if check.ok:
         print(
-            f"audit chain OK: {check.entries} records ({check.redacted} redacted: "
+            f"audit chain OK: {counted(check.entries, 'record')} ({check.redacted} redacted: "
             f"{check.by_retention} by retention, {check.redacted - check.by_retention} by "
             f"erasure requests), head {check.head[:16]}"
         )
         return 0
     print(
         f"audit chain BROKEN at record {check.broken_at}: {check.reason} "
-        f"({check.entries} records before it verify)",
+        f"({counted(check.entries, 'record')} before it verify)",
         file=sys.stderr,
     )
     return 1

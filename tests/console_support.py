@@ -116,7 +116,7 @@ async def seed_case(
             sources=[
                 SourceMessage(message_id=f"m{number}", received_at=day0, text=text, language="zh")
             ],
-            categories=["skin"],
+            categories=["adverse_event", "overdose"],
             patient=Patient(initials="ZS", age="45", sex="male"),
             products=[Product(name=product)],
             events=[Event(verbatim="皮疹", language="zh", onset="3天前")],
@@ -141,6 +141,7 @@ async def offered_handoff(
     sla_min: int,
     *,
     taken_by: str | None = None,
+    offered_to: tuple[str, ...] = ("rep_zhang",),
 ) -> str:
     """A handoff offered to a rep as the handoff skill leaves it: the profile with its contact
     route, the handoff, and the stage's SLA on the schedule; ``taken_by`` a rep, the rep has
@@ -160,9 +161,9 @@ async def offered_handoff(
         doctor_id=doctor_id,
         reason=EscalationReason.EXPLICIT_REQUEST,
         requested_at=offered_at,
-        stages=[StageRecord(kind="assigned", userids=["rep_zhang"])],
+        stages=[StageRecord(kind="assigned", userids=list(offered_to))],
         stage_index=0,
-        offered_to=["rep_zhang"],
+        offered_to=list(offered_to),
         offered_at=offered_at,
     )
     if taken_by is not None:

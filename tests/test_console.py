@@ -142,6 +142,8 @@ async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(s
     html = await page.text()
     assert "13812345678" not in html and "[电话已隐藏]" in html and "皮疹" in html
     assert "<dt>Concomitant medicines</dt><dd>none</dd>" in html  # the full form asked
+    assert "<dd>Adverse event, Overdose</dd>" in html  # categories by name, not by key
+    assert "<span>Adverse event, Overdose</span>" in by_product
     stopped = await (await client.get(f"/console/pv/cases/{fresh}")).text()
     assert "<dt>Concomitant medicines</dt><dd>not known</dd>" in stopped  # maybe never asked
     export = await client.get(f"/console/pv/cases/{overdue}/export/e2b")
@@ -312,6 +314,7 @@ async def _mi_request(services: Services, question: str, at: datetime) -> tuple[
         profile=None,
         at=at,
         response_hours=48,
+        timezone="Asia/Shanghai",
     )
     return store, opened
 
@@ -390,9 +393,10 @@ async def test_msl_hands_a_request_to_a_colleague_who_is_told(setup) -> None:  #
 async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
     ours = await offered_handoff(services, "doctor-7", clock.now, 10)
-    theirs = await offered_handoff(services, "doctor-8", clock.now, 10)
-    await sign_in(client, "rep_zhang")
-    assert (await client.get("/console/managers")).status == 403
+    theirs = await offered_handoff(services, "doctor-8", clock.now, 10, offered_to=("rep_wang",))
+    await sign_in(client, "rep_zhang")  # a rep: their own doctor's handoff, not another rep's
+    html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
+    assert f'data-handoff="{ours}"' in html and f'data-handoff="{theirs}"' not in html
     await sign_in(client, "mgr_zhao")
     html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
     assert f'data-handoff="{ours}"' in html and f'data-handoff="{theirs}"' not in html
@@ -400,3 +404,27 @@ async def test_a_manager_sees_a_handoff_of_the_team_breach_its_sla(setup) -> Non
     clock.advance(minutes=11)
     html = await (await client.get("/console/managers", headers={"Accept-Language": "en"})).text()
     assert "SLA breached" in html and "SLA breaches: <strong>1</strong>" in html
+
+
+async def test_a_handoff_of_a_doctor_without_a_rep_reaches_the_pool_and_its_managers(setup) -> None:  # type: ignore[no-untyped-def]
+    """doctor-20 and doctor-21 have no rep, so their handoffs go to the on-duty pool: the pool
+    reps offered one see it, and so does the manager of a team one of them is on; a rep not
+    offered it, and a manager of no such team, do not."""
+    client, services, clock = setup
+    north = await offered_handoff(services, "doctor-20", clock.now, 10, offered_to=("rep_wang",))
+    both = await offered_handoff(
+        services, "doctor-21", clock.now, 10, offered_to=("rep_wang", "rep_zhang")
+    )
+    seen = {}
+    for member in ("rep_wang", "rep_zhang", "mgr_zhao", "admin_ops", "pv_wu"):
+        await sign_in(client, member)
+        page = await client.get("/console/managers", headers={"Accept-Language": "en"})
+        html = await page.text() if page.status == 200 else ""
+        seen[member] = {h for h in (north, both) if f'data-handoff="{h}"' in html}
+    assert seen == {
+        "rep_wang": {north, both},
+        "rep_zhang": {both},  # on the pool of doctor-21 only
+        "mgr_zhao": {both},  # team east: rep_zhang is on doctor-21's pool, no east rep on 20's
+        "admin_ops": {north, both},
+        "pv_wu": set(),  # not a handoff role: the page is closed (403)
+    }

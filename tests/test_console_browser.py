@@ -211,7 +211,7 @@ async def test_manager_sees_the_team_breach_an_sla_and_nothing_else(
         context = await browser.new_context(locale="zh-CN", viewport=PHONE)
         page = await context.new_page()
         await sign_in(page, base, "mgr_zhao", "登录")
-        await page.get_by_role("link", name="经理").first.click()
+        await page.get_by_role("link", name="转人工").first.click()
         await expect(page.locator(f'[data-handoff="{ours}"]')).to_be_visible()
         await expect(page.locator(f'[data-handoff="{theirs}"]')).to_have_count(0)
         await expect(page.locator(f'[data-handoff="{taken}"]')).to_contain_text("张伟")

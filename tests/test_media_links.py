@@ -4,8 +4,9 @@ opened in the console by PV officers only, every download audited (media.links, 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,11 +20,20 @@ from media import case_attachments
 from media.links import signer_from
 from media.reader import LocalMediaReader
 from media.store import MediaStore
+from skills.adverse_events.cases import SourceMessage
+from skills.adverse_events.service import ae_service
 from tests.ae_support import MovableClock
-from tests.console_support import audit_records, console_host, console_settings, sign_in
+from tests.console_support import (
+    audit_records,
+    console_host,
+    console_settings,
+    seed_case,
+    sign_in,
+)
 from tests.media_files import rash_photo, text_image
 
 CASE = "AE-20261122-0001"
+EN = {"Accept-Language": "en"}
 Setup = tuple[TestClient, LocalMediaReader, MovableClock, Services]  # type: ignore[type-arg]
 
 
@@ -107,3 +117,53 @@ async def test_without_a_link_key_files_are_inline_or_listed_by_ref_only(tmp_pat
     stored = await reader.keep(rash_photo())
     (entry,) = await case_attachments(reader, [stored.ref], CASE)
     assert "url" not in entry and "content_base64" in entry
+
+
+async def test_the_case_page_lists_the_originals_with_fresh_links_that_renew_an_expired_one(
+    setup: Setup,
+) -> None:
+    """A PV officer sees the case's photo and voice note on its page, each with a link signed
+    for this view; once a link expired it says so and points to the case, whose page signs a
+    new one. Issuing and downloading are audited; a rep gets neither page nor link."""
+    client, reader, clock, services = setup
+    case_id = await seed_case(services, 31, day0=clock())
+    photo, voice = await reader.keep(rash_photo()), await reader.keep(b"#!AMR\n" + bytes(64))
+    store = ae_service(services).store
+    case = await store.read(case_id, reader="test", purpose="seed media", at=clock())
+    assert case is not None
+    for n, (ref, text) in enumerate([(photo.ref, "[image]"), (voice.ref, "头晕"), (photo.ref, "")]):
+        at = clock() + timedelta(minutes=n)
+        case.add_source(SourceMessage(message_id=f"m-{n}", received_at=at, text=text or "[image]",
+                                      language="zh", media=ref))  # fmt: skip
+    await store.save(case)
+    await sign_in(client, "rep_zhang")
+    assert (await client.get(f"/console/pv/cases/{case_id}")).status == 403
+    await sign_in(client, "pv_wu")
+    html = await (await client.get(f"/console/pv/cases/{case_id}", headers=EN)).text()
+    refs = re.findall(r'<li data-ref="([^"]+)">', html)
+    assert refs == [photo.ref, voice.ref]  # each file once, first received first
+    assert "Attachments (2)" in html and "Image" in html and "Voice note" in html
+    first = _links(html)
+    assert (await client.get(first[photo.ref])).status == 200
+    clock.advance(hours=24, seconds=1)  # the links' 24 h are over
+    await sign_in(client, "pv_wu")
+    expired = await client.get(first[photo.ref], headers=EN)
+    assert expired.status == 403 and "This download link has expired." in await expired.text()
+    assert f'href="/console/pv/cases/{case_id}"' in await expired.text()
+    fresh = _links(await (await client.get(f"/console/pv/cases/{case_id}")).text())
+    assert fresh[photo.ref] != first[photo.ref]
+    served = await client.get(fresh[photo.ref])
+    assert served.status == 200 and await served.read() == rash_photo()
+    records = await audit_records(services)
+    issued = [r for r in records if r["kind"] == "media_link_issued"]
+    assert [(r["userid"], r["case_id"], r["refs"]) for r in issued] == [
+        ("pv_wu", case_id, [photo.ref, voice.ref])
+    ] * 2
+    downloads = [(r["userid"], r["outcome"]) for r in records if r["kind"] == "media_download"]
+    assert downloads == [("pv_wu", "served"), ("pv_wu", "expired"), ("pv_wu", "served")]
+
+
+def _links(html: str) -> dict[str, str]:
+    """ref → the page's signed link (relative: this console has no public base address)."""
+    found = re.findall(r'<li data-ref="([^"]+)">.*?<a href="([^"]+)"', html, re.S)
+    return {ref: url.replace("&amp;", "&") for ref, url in found}

@@ -17,6 +17,7 @@ import pytest
 
 from bot.keys import SERVICES, STORAGE
 from bot.middlewares import load_conversation
+from bot.models import ActiveForm
 from bot.profiles import ProfileStore
 from bot.services import Services
 from bot.wecom.simulator import FakeWeComServer
@@ -26,6 +27,8 @@ from privacy.records import ConsentEvent
 from privacy.service import privacy_service
 from privacy.texts import AGREE_CLICK, ERASE_YES_CLICK, LATER_CLICK
 from skills.adverse_events.cases import CASES_SET
+from skills.adverse_events.form import takes_aside
+from skills.adverse_events.service import AE_FORM
 from skills.meetings.registrations import Registration, RegistrationStore, Status
 from skills.qa.mi import MIStore
 from tests.test_handoff_wecom import kf_texts
@@ -211,6 +214,37 @@ async def test_an_adverse_event_before_consent_is_captured_and_the_doctor_told(
         assert await _events(bot) == []  # nothing decided: the notice is pending
 
 
+async def test_agree_typed_while_the_report_form_asks_for_initials_answers_the_notice(
+    tmp_path: Path,
+) -> None:
+    """Consent is pending and the form asks for the patient's initials: "同意" is the notice's
+    (no initials), the form asks its question again and takes the next answer; at the form's
+    own yes/no question (may PV contact you?) "同意" stays the form's."""
+    async with _bot(tmp_path, embedded_storage="sqlite", pv_users="pv_chen") as (api, bot):
+        replies = await _say(api, bot, "患者服用诺拉维后出现皮疹，已住院，目前好转")
+        assert "个人信息告知" in replies[0] and "首字母" in replies[-1]
+        agreed = await _say(api, bot, "同意")
+        assert "已记录您的同意" in agreed[0] and "首字母" in agreed[-1]
+        assert [event for event, _, _ in await _events(bot)] == ["agreed"]
+        storage = bot.app[STORAGE]
+        [case_id] = await storage.set_members(CASES_SET)
+        case = await storage.get_json(f"ae:case:{case_id}")
+        assert case is not None and case["patient"]["initials"] is None
+        assert "patient" not in case["unknown"]  # not counted as a miss either
+        await _say(api, bot, "ZS，45岁，男")
+        case = await storage.get_json(f"ae:case:{case_id}")
+        assert case is not None and case["patient"]["initials"] == "ZS"
+
+
+def test_only_a_report_form_at_a_free_text_question_leaves_the_notice_its_answer() -> None:
+    assert takes_aside(ActiveForm(name=AE_FORM, step="patient"))
+    assert takes_aside(ActiveForm(name=AE_FORM, step="onset"))
+    for step in ("consent", "confirm"):  # there "同意" answers the form
+        assert not takes_aside(ActiveForm(name=AE_FORM, step=step))
+    assert not takes_aside(ActiveForm(name="meeting_registration", step="name"))
+    assert not takes_aside(None)
+
+
 async def test_opt_out_clears_the_profile_and_stops_building_it(tmp_path: Path) -> None:
     async with _bot(tmp_path, embedded_storage="sqlite") as (api, bot):
         await _say(api, bot, "你好")
@@ -244,7 +278,7 @@ async def _seed(services: Services, doctor: str) -> None:
     )  # fmt: skip
     await MIStore(services.storage, services.records).create(
         question=f"question-of-{doctor}", doctor_id=doctor, conversation_key=f"kf:x:{doctor}",
-        channel="kf", profile=None, at=now, response_hours=48,
+        channel="kf", profile=None, at=now, response_hours=48, timezone="UTC",
     )  # fmt: skip
 
 

@@ -56,7 +56,7 @@ async def _seed(path: Path) -> None:
                 )
                 await MIStore(storage, records).create(
                     question=f"q-{doctor}", doctor_id=doctor, conversation_key=f"kf:x:{doctor}",
-                    channel="kf", profile=None, at=now, response_hours=48,
+                    channel="kf", profile=None, at=now, response_hours=48, timezone="UTC",
                 )  # fmt: skip
             await ProfileStore(storage).save(DoctorProfile(doctor_id=WITH_REP))
             for n, (doctor, status) in enumerate(

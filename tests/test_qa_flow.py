@@ -153,6 +153,25 @@ def test_mi_cli_parses() -> None:
     assert parser.parse_args(["doctor", "verify", "doc9"]).doctor_id == "doc9"
 
 
+async def test_mi_id_carries_the_company_date_not_the_utc_date() -> None:
+    """23:30 UTC on 7 December is 07:30 on 8 December in Shanghai: the id reads the 8th, as an
+    AE case id opened at that moment would; the stored time stays UTC."""
+    from datetime import UTC, datetime
+
+    from bot.storage.memory import MemoryStorage
+
+    at = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
+    store = MIStore(MemoryStorage())
+    fields: dict[str, Any] = {
+        "question": "q?", "doctor_id": "d", "conversation_key": "k", "channel": "kf",
+        "profile": None, "at": at, "response_hours": 48,
+    }  # fmt: skip
+    shanghai = await store.create(**fields, timezone="Asia/Shanghai")
+    utc = await store.create(**fields, timezone="UTC")
+    assert shanghai.mi_id.startswith("MI-20261208-") and shanghai.created_at == at
+    assert utc.mi_id.startswith("MI-20261207-")
+
+
 def test_mi_cli_end_to_end(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """list, show and close through the command handlers on the embedded (memory) storage."""
     import asyncio
@@ -172,6 +191,7 @@ def test_mi_cli_end_to_end(tmp_path: Any, capsys: pytest.CaptureFixture[str]) ->
             profile=None,
             at=datetime.now(UTC),
             response_hours=48,
+            timezone="Asia/Shanghai",
         )
         return request.mi_id
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -23,9 +23,8 @@ from aiohttp import web
 
 from console.auth import Member, requires
 from console.handoffs import team_members
-from console.i18n import MESSAGES, translator
 from console.keys import MEMBER
-from console.pages import audit, language, render, services_of
+from console.pages import audit, render, services_of
 from records.analytics import FUNNEL_STEPS, AnalyticsQuery, AnalyticsReport
 from skills import handoff
 from skills.handoff.roster import Role, Roster
@@ -117,17 +116,6 @@ async def _report(request: web.Request) -> tuple[AnalyticsReport, Scope, int]:
     return await records.analytics(query), scope, weeks
 
 
-def _labeller(lang: str) -> Callable[[str, str], str]:
-    """``label("topic_", name)``: the translated name, or the name itself when unknown."""
-    t = translator(lang)
-
-    def label(prefix: str, name: str) -> str:
-        key = prefix + name
-        return name if key not in MESSAGES else t(key)
-
-    return label
-
-
 def _peak(values: Iterable[int]) -> int:
     return max([1, *values])
 
@@ -160,7 +148,6 @@ async def overview(request: web.Request) -> web.Response:
         "peak_funnel": _peak(found.funnel.values()),
         "name_of": roster.name_of,
         "sees_all": request[MEMBER].has(*SEE_ALL),
-        "label": _labeller(language(request)),
         "minutes": lambda seconds: f"{seconds / 60:.1f}",
         "query_string": request.query_string,
     }

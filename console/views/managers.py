@@ -1,6 +1,7 @@
-"""The managers' page: open handoffs of their team (waiting with their SLA, breaches first) and
-the conversations a rep has taken over (human mode), and each rep's response times over the
-last 30 days (taken over, median and longest wait, declined)."""
+"""The handoffs page: open handoffs (waiting with their SLA, breaches first) and the
+conversations a rep has taken over (human mode), and response times over the last 30 days
+(taken over, median and longest wait, declined). Managers see their team's (and the on-duty
+pool's for doctors with no rep), reps their own doctors' and those offered to them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from skills.handoff.roster import Role
 RESPONSE_PERIOD: Final = timedelta(days=30)
 
 
-@requires(Role.MANAGER, Role.ADMIN)
+@requires(Role.MANAGER, Role.ADMIN, Role.REP, Role.BACKUP)
 async def handoffs(request: web.Request) -> web.Response:
     services = services_of(request)
     now = services.clock()

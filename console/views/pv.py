@@ -16,6 +16,7 @@ from yarl import URL
 from console.auth import requires
 from console.keys import MEMBER
 from console.pages import PREFIX, backends, is_htmx, page_number, render, services_of
+from media.download import case_links
 from records.results import CaseState, QueueFilter
 from skills.handoff.roster import Role
 
@@ -74,6 +75,7 @@ async def case(request: web.Request) -> web.Response:
         "pv_case.html",
         {
             "view": found.view,
+            "attachments": await case_links(request, case_id, found.view.case.sources),
             "events": found.events,
             "case_id": case_id,
             "now": now,

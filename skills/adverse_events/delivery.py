@@ -28,6 +28,7 @@ from typing import Protocol
 
 import aiohttp
 
+from bot.i18n import counted
 from bot.models import Channel, OutboundMessage
 from bot.outbound import ConfirmingSender
 from bot.outbox import SendFailed
@@ -286,8 +287,8 @@ class DeliveryWorker:
             )
             await ae.alert_pv(
                 f"不良事件报告 {case.case_id} 多次投递失败，已转入死信队列，请人工处理。"
-                f"Case {case.case_id} could not be delivered after {state.attempts} attempts "
-                f"and was dead-lettered: {state_errors}",
+                f"Case {case.case_id} could not be delivered after "
+                f"{counted(state.attempts, 'attempt')} and was dead-lettered: {state_errors}",
                 case_id=case.case_id,
                 event="ae_dead_letter",
             )

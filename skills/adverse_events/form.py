@@ -412,6 +412,17 @@ REASK_KINDS: dict[str, SlotKind] = {
     "contact": SlotKind.CONTACT,
 }
 YES_NO_STEPS = frozenset({"consent", "confirm"})
+ANSWERED_ASIDE = "ae_form_answered_aside"
+"""ctx.data key: a router before the form took this message as the answer to its own question
+(the privacy notice's "同意" typed while the form asks for initials); the form then asks its
+pending question again instead of reading the message as the answer."""
+
+
+def takes_aside(form: ActiveForm | None) -> bool:
+    """Whether the open form may leave an explicit yes/no to another question (the privacy
+    notice) to it: the report form at a step that is not itself a yes/no question (there
+    "同意" is the answer: PV may contact the doctor, the summary is confirmed)."""
+    return form is not None and form.name == AE_FORM and form.step not in YES_NO_STEPS
 
 
 def _reask_text(ctx: Context, step: str) -> str:
@@ -534,6 +545,9 @@ def create_router(services: Services, priority: int) -> Router:
         message = ctx.message
         if ctx.data.get("ae_opened") == state.case.case_id or message.click_id == REPORT_CLICK:
             await _greet(ae, ctx, state)
+            await _ask_next(ae, ctx, state)
+            return None
+        if ctx.data.get(ANSWERED_ASIDE):  # not an answer to this form: its question again
             await _ask_next(ae, ctx, state)
             return None
         if message.kind is MessageKind.CLICK and not (message.click_id or "").startswith(

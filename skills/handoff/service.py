@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bot.escalation import EscalationReason
-from bot.i18n import pick
+from bot.i18n import counted, pick
 from bot.masking import mask_identifiers
 from bot.middlewares import load_conversation, save_conversation
 from bot.models import (
@@ -216,7 +216,7 @@ class HandoffService:
                         locale,
                         f"好的，已为您联系{who}，通常会在 {minutes} 分钟内接入本对话，请稍候。",
                         f"Sure — I have asked {who} to join this chat; that usually takes less "
-                        f"than {minutes} minutes.",
+                        f"than {counted(minutes, 'minute')}.",
                     )
                 ),
             )

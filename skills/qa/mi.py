@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
@@ -69,11 +70,17 @@ class MIStore:
         profile: DoctorProfile | None,
         at: datetime,
         response_hours: int,
+        timezone: str,
     ) -> MIRequest:
-        """Store a new open request and queue it; the id reads ``MI-YYYYMMDD-NNNN``."""
+        """Store a new open request and queue it; the id reads ``MI-YYYYMMDD-NNNN``.
+
+        The date is the company's (``timezone``, ``VREP_TIMEZONE``), as in AE case ids, so a
+        request made at 07:00 in Shanghai is not dated the day before.
+        """
         number = await self._storage.incr("mi:seq")
+        day = at.astimezone(ZoneInfo(timezone)).strftime("%Y%m%d")
         request = MIRequest(
-            mi_id=f"MI-{at:%Y%m%d}-{number:04d}",
+            mi_id=f"MI-{day}-{number:04d}",
             question=question,
             doctor_id=doctor_id,
             conversation_key=conversation_key,

@@ -22,7 +22,7 @@ import numpy as np
 
 from bot.dispatcher import Context
 from bot.escalation import EscalationReason, count_not_helped, request_escalation
-from bot.i18n import detect_locale
+from bot.i18n import counted, detect_locale
 from bot.llm import LLMClient
 from bot.models import ActiveForm, Locale, MenuOption, MenuReply, Reply, SenderType
 from bot.outbound import WECOM_TEXT_LIMIT_BYTES
@@ -773,6 +773,7 @@ class QAService:
             profile=ctx.profile,
             at=ctx.now,
             response_hours=self.settings.qa_mi_response_hours,
+            timezone=self.settings.timezone,
         )
         await request_escalation(
             self.services.storage,
@@ -793,7 +794,7 @@ class QAService:
                 f"已提交医学信息请求，编号 {request.mi_id}。医学部同事将在 {hours} 小时内"
                 f"（{due} 前）回复您。",
                 f"Your medical information request {request.mi_id} is submitted. Our medical "
-                f"team will reply within {hours} hours (by {due}).",
+                f"team will reply within {counted(hours, 'hour')} (by {due}).",
             )
         )
 

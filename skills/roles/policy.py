@@ -57,6 +57,29 @@ class Access:
         assigned = self.roster.assigned_rep(profile)
         return Role.MANAGER in roles and team is not None and self.roster.team_of(assigned) == team
 
+    def sees_handoff(self, userid: str, profile: DoctorProfile, running: Handoff) -> bool:
+        """Whether the console lists ``running`` to ``userid`` (least privilege).
+
+        An admin and the manager of the doctor's rep's team; the reps it is offered to now (the
+        on-duty pool included) or who took it; the doctor's own rep, except for a
+        medical-information handoff, which is MSLs' business. A doctor with no assigned rep is
+        in no team, so their handoffs go to the pool: the managers of the teams of the pool reps
+        it is offered to (or of the rep who took it) see it too.
+        """
+        if self.manages(userid, profile):
+            return True
+        involved = {*running.offered_to, *([running.taken_by] if running.taken_by else [])}
+        assigned = self.roster.assigned_rep(profile)
+        if userid in involved or (userid == assigned and running.lane != LANE_MI):
+            return True
+        team = self.roster.team_of(userid)
+        return (
+            Role.MANAGER in self.roles(userid)
+            and assigned is None
+            and team is not None
+            and any(self.roster.team_of(rep) == team for rep in involved)
+        )
+
     async def open_handoff(self, profile: DoctorProfile) -> Handoff | None:
         if profile.contact is None:
             return None

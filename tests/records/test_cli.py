@@ -47,6 +47,15 @@ async def test_verify_then_tamper_with_sqlite3_then_verify_fails(
     assert "BROKEN at record 1: its content was changed" in capsys.readouterr().err
 
 
+async def test_verify_counts_a_single_record_in_the_singular(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with open_records(load_settings()) as records:
+        await records.append_audit("message", AT, {"sender": "doc-1", "text": "你好"})
+    assert await _main(["audit", "verify"]) == 0
+    assert "audit chain OK: 1 record (" in capsys.readouterr().out
+
+
 async def test_export_by_case_and_by_doctor_in_csv_and_jsonl(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -81,7 +90,7 @@ async def test_db_commands(data_dir: Path, capsys: pytest.CaptureFixture[str]) -
     finally:
         await storage.close()
     assert await _main(["db", "import-redis"]) == 0
-    assert "1 audit records" in capsys.readouterr().out
+    assert "1 audit record\n" in capsys.readouterr().out
     assert await _main(["db", "import-redis"]) == 0  # once only
     assert "0 audit records" in capsys.readouterr().out
     assert await _main(["db", "retention", "--dry-run"]) == 0

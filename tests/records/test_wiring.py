@@ -65,6 +65,7 @@ async def test_an_mi_request_is_recorded(records: Records, tmp_path: Path) -> No
         profile=None,
         at=bot.clock(),
         response_hours=48,
+        timezone="Asia/Shanghai",
     )
     [listed] = (await records.mi_requests()).items
     assert listed.mi_id == created.mi_id and listed.question == "儿童用药剂量？"
