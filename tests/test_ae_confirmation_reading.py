@@ -136,6 +136,7 @@ ONLY_ASK = [
     ("诺拉维 肾损伤 剂量", ("adverse_event",)),
     ("诺拉维在肾功能不全患者的药代动力学数据", ("adverse_event",)),
     ("母乳喂养期间诺拉维能用不", ("lactation",)),
+    ("喂奶的妈妈能吃这个药吗", ("lactation",)),
     ("诺拉维和环孢素合用剂量", ("interaction",)),
     ("诺拉唯一天最多吃几mg", ("overdose",)),  # typo in the product name
     ("Child-Pugh B级的病人诺拉维最多吃多少", ("overdose",)),
@@ -164,6 +165,8 @@ TELL = [
     ("noravex overdose", ("overdose",)),
     ("my patient on noravex developed rash, is that known?", ("adverse_event",)),
     ("I took noravex while pregnant", ("pregnancy",)),
+    ("my pregnant patient, can she stay on noravex?", ("pregnancy",)),
+    ("这位孕妇吃诺拉维能继续吗", ("pregnancy",)),
     ("Rhabdomyolysis in a patient with renal failure treated with noravex.", ("adverse_event",)),
     ("patient has been tired all week on noravex, any advice?", ("adverse_event",)),
     ("dialysis patient on noravex, what now?", ("adverse_event",)),

@@ -381,3 +381,24 @@ async def test_a_no_after_an_answered_candidate_is_acknowledged_not_answered_twi
     assert await bot.ae.store.case_ids() == []
     assert replies == ["好的，明白了，不作为不良事件报告。还有其他问题请随时告诉我。"]
     assert "ae_confirmation_declined" in await _audit_kinds(storage)
+
+
+async def test_a_query_without_a_question_word_at_the_confirmation_is_a_new_question(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """ "noravex for a 14 year old with FH" (no question word) typed at the confirmation is
+    answered and the confirmation asked again, not read as an unclear answer (no case)."""
+    bot = await _asked_about(storage, tmp_path, CONFIRM_EN)
+    replies = await bot.say("noravex for a 14 year old with FH")
+    assert await bot.ae.store.case_ids() == []
+    assert any(mark in replies[-1] for mark in REMINDER)
+
+
+async def test_a_question_typed_inside_the_form_is_not_added_to_the_case(
+    tmp_path: Path,
+) -> None:
+    bot, _, _ = await _in_report_form(MemoryStorage(), tmp_path)
+    replies = await bot.say("noravex in dialysis patients")
+    case = await bot.only_case()
+    assert [source.text for source in case.sources] == [CLEAR_ZH]
+    assert not any("补充" in text or "added this" in text for text in replies)

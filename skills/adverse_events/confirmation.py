@@ -180,6 +180,7 @@ _POPULATION_ZH = re.compile(
     r"(?:(?:重度|中度|轻度|严重|终末期|慢性)?(?:肾|肝)(?:功能)?(?:不全|损害|损伤|异常|减退|受损|衰竭?|"
     r"病|硬化)|慢性肾脏?病|ckd\s*\d?期?|(?:血液|腹膜)?透析|child[- ]?pugh\s*[abc]?\s*级?|"
     r"(?:肌酐清除率|crcl|egfr)\s*(?:<|>|≤|≥|<=|>=|低于|小于|大于|高于|不到)?\s*\d*|"
+    r"(?:喂奶|哺乳期?|母乳喂养)的?(?:妈妈|母亲|女性|妇女)|"
     r"孕妇|孕期|妊娠期?|怀孕期间|备孕|哺乳期?|母乳喂养|喂奶期?|儿童|青少年|未成年人?|老年人?|高龄|"
     r"\d+\s*岁(?:以上|以下)?|(?:家族性|纯合子|杂合子)?高胆固醇血症|高脂血症|高血脂|\bfh\b|糖尿病|"
     r"慢阻肺|冠心病)(?:的)?(?:患者|病人|人群|人|期间|时)?"
@@ -195,7 +196,6 @@ _POPULATION_EN = re.compile(
     r"hefh|hofh|fh|(?:familial\s)?hypercholesterol\w*|hyperlipid\w*|diabet\w*|copd)"
     r"(?:\s+(?:patients|pts|population|women|mothers))?\b"
 )
-_PREGNANCY = re.compile(r"孕|哺乳|母乳|喂奶|pregnan|breast|lactat|nursing")
 # A person the message is about, after populations are taken out: a patient, a relative, the
 # writer as the one who took the medicine. "我" alone is the doctor asking ("我能…吗"); "me" in
 # a request ("tell me") is the reader.
@@ -291,8 +291,6 @@ def asks_without_telling(text: str, categories: tuple[str, ...]) -> bool:
     person = _PERSON_ZH.search(rest) or _PERSON_EN.search(_REQUEST_ME.sub(" ", rest))
     if person:
         return False
-    if _PREGNANCY.search(norm) and _PERSON_ZH.search(norm):
-        return False  # "怀孕的患者" read as a person who is pregnant, not a population
     if asks(norm):
         return True
     # A query that does not ask must say what it is about: a population, a dose or another

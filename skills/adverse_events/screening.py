@@ -25,6 +25,15 @@ is added to the open case, or — when it tells of another patient ("另一位�
 patient …") — opens a case of its own, which reaches PV as it is when the doctor falls silent.
 The form tells the doctor which, and asks its pending question again (``form.py``).
 
+A message that only asks (``confirmation.asks_without_telling``: a dose, a population or
+condition the question is about — "Child-Pugh B级的病人诺拉维最多吃多少", "noravex in dialysis
+patients" —, an interaction, off-label use; no person it happened to, no reaction, nothing
+taken or happened) is answered in every mode: neither a case nor a confirmation
+(``audit_ae_confirm = "question_only"``). Typed at the confirmation it is a new question.
+A message that tells of an event and also asks a question gets both in the same turn: the
+case's acknowledgement and then the answer (the form's first turn), or the confirmation
+question and then the answer (the pending confirmation remembers that it was answered).
+
 A candidate that the Q&A classifier is sure is a question (``confirmation.plainly_asks``: it
 asks, tells of nothing that happened, p ≥ 0.8) is not asked about; the skip is audited
 (``audit_ae_confirm = "skipped_question"``). In human mode, or while a report form is already
@@ -132,6 +141,8 @@ class ScreeningMiddleware:
             # Whether this message, on its own, would reach PV or be asked about.
             reported = decided is not None and decided.reaches_pv
             answer = _answer(ctx)
+            if answer is YesNo.UNCLEAR and decided is not None and decided.asked_only:
+                answer = NOT_AN_ANSWER  # a query without a question word ("noravex in CKD")
             if answer is NOT_AN_ANSWER and not reported and not pending.get("deferred_by"):
                 await _defer(next_step, ctx, pending)
                 return
@@ -198,11 +209,12 @@ async def decide(
        neither a case nor a confirmation question.
     2. The search rule (module docstring): a clear score on a few search words is a candidate.
     3. A candidate the Q&A classifier is sure is a question is not asked about.
-    Without ``may_ask`` (human mode, inside a report form) only rule 3's reading is skipped and
-    a candidate is reported: when in doubt, report.
+    Rule 1 holds in every mode (it reads what the words tell). Without ``may_ask`` (human mode,
+    inside a report form) rules 2 and 3 do not apply and a candidate is reported: when in doubt,
+    report.
     """
     flagged = verdict.report or verdict.confirm
-    if flagged and may_ask and asks_without_telling(text, verdict.categories):
+    if flagged and asks_without_telling(text, verdict.categories):
         return Decision(replace(verdict, report=False, confirm=False), None, asked_only=True)
     search = (
         verdict.report
