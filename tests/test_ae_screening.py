@@ -15,6 +15,7 @@ import pytest
 
 from bot.middlewares import load_conversation
 from bot.storage.base import Storage
+from bot.storage.memory import MemoryStorage
 from knowledge.base import KnowledgeBase
 from skills.adverse_events.screening import PENDING_CONFIRMATION
 from tests.ae_support import AEBot, ae_settings
@@ -317,9 +318,103 @@ async def test_a_plain_question_typed_at_the_confirmation_is_not_taken_for_a_rep
 ) -> None:
     """A question that is itself a candidate, but plainly a question the bot would not ask
     about on its own, is answered and the pending question asked again: no case for it."""
-    bot = await _asked_about(storage, tmp_path, "noravex dosing pls")
+    bot = await _asked_about(storage, tmp_path, "rash after noravex")
     question = "诺拉维一天最多吃几片"
     assert (await bot.ae.screener.screen(question)).confirm  # a candidate on its own
     replies = await bot.say(question)
     assert await bot.ae.store.case_ids() == []
     assert any(mark in replies[-1] for mark in REMINDER)  # asked again after the answer
+
+
+# A question about a dose, a population or condition it is about, an interaction: answered,
+# neither a case nor a confirmation (issues #15, #18).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "重度肾功能不全 诺拉维最大剂量",
+        "Child-Pugh B级的病人诺拉维最多吃多少",
+        "noravex in dialysis patients",
+        "noravex and warfarin interaction",
+    ],
+)
+async def test_a_question_about_a_population_or_an_interaction_is_answered_not_reported(
+    tmp_path: Path, text: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), MemoryStorage())  # screening alone: one backend
+    verdict = await bot.ae.screener.screen(text)
+    assert verdict.report or verdict.confirm  # the detector flags it on its own
+    replies = await bot.say(text)
+    assert replies and not _asked(replies)
+    assert await bot.ae.store.case_ids() == []
+
+
+FORM_INTRO = ("接下来问几个简短的问题", "A few short questions follow")
+
+
+def _between_ack_and_form(replies: list[str], case_id: str) -> list[str]:
+    """The replies after the case's acknowledgement and before the form's first question."""
+    ack = next(i for i, text in enumerate(replies) if case_id in text)
+    intro = next(i for i, text in enumerate(replies) if any(m in text for m in FORM_INTRO))
+    return replies[ack + 1 : intro]
+
+
+@pytest.mark.parametrize(
+    "text", ["pt got pregnant on noravex what now", "有个患者肌痛，我要不要给他换药"]
+)
+async def test_a_report_that_asks_opens_the_case_then_answers_in_the_same_turn(
+    tmp_path: Path, text: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), MemoryStorage())
+    replies = await bot.say(text)
+    case = await bot.only_case()
+    assert _between_ack_and_form(replies, case.case_id)  # case first, then the answer
+
+
+CONFIRM_ASKING = "病人最近老说腿没劲，上楼费劲，怎么办"
+
+
+async def test_a_candidate_that_asks_gets_the_confirmation_and_the_answer(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """The confirmation question first, then the answer, in one turn; after a yes the case's
+    first turn does not answer the question again."""
+    bot = AEBot(ae_settings(tmp_path), storage)
+    replies = await bot.say(CONFIRM_ASKING)
+    assert _asked(replies[:1]) and len(replies) >= 2
+    assert await bot.ae.store.case_ids() == []
+    replies = await bot.say("是的")
+    case = await bot.only_case()
+    assert case.sources[0].text == CONFIRM_ASKING
+    assert _between_ack_and_form(replies, case.case_id) == []
+
+
+async def test_a_no_after_an_answered_candidate_is_acknowledged_not_answered_twice(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    await bot.say(CONFIRM_ASKING)
+    replies = await bot.say("不是")
+    assert await bot.ae.store.case_ids() == []
+    assert replies == ["好的，明白了，不作为不良事件报告。还有其他问题请随时告诉我。"]
+    assert "ae_confirmation_declined" in await _audit_kinds(storage)
+
+
+async def test_a_query_without_a_question_word_at_the_confirmation_is_a_new_question(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """ "noravex for a 14 year old with FH" (no question word) typed at the confirmation is
+    answered and the confirmation asked again, not read as an unclear answer (no case)."""
+    bot = await _asked_about(storage, tmp_path, CONFIRM_EN)
+    replies = await bot.say("noravex for a 14 year old with FH")
+    assert await bot.ae.store.case_ids() == []
+    assert any(mark in replies[-1] for mark in REMINDER)
+
+
+async def test_a_question_typed_inside_the_form_is_not_added_to_the_case(
+    tmp_path: Path,
+) -> None:
+    bot, _, _ = await _in_report_form(MemoryStorage(), tmp_path)
+    replies = await bot.say("noravex in dialysis patients")
+    case = await bot.only_case()
+    assert [source.text for source in case.sources] == [CLEAR_ZH]
+    assert not any("补充" in text or "added this" in text for text in replies)

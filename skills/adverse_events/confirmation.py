@@ -24,7 +24,9 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from bot.yesno import YesNo, read_yes_no
-from skills.adverse_events.cues import PATIENT, detect_language, normalize
+from skills.adverse_events.causality import DRUG
+from skills.adverse_events.cues import PATIENT, detect_language, match_cues, normalize
+from skills.adverse_events.detector import names_a_reaction
 
 # The caller's reading of a message that is not an answer to the question.
 NOT_AN_ANSWER: Final = None
@@ -54,19 +56,25 @@ _UNSURE = re.compile(
 _UNIT = re.compile(r"[\u3400-\u9fff]|[a-z0-9']+|[^\s\w]+")
 _CLAUSE_END = re.compile(r"[，,。.!！;；:：…~～\n]|\s-\s")
 
-# Asking or requesting something: a question mark or particle, a question word, a request verb;
-# in English a question mark, an opening question word or a request ("The patient is fine",
-# "Can't sleep", "Do not take it" ask nothing).
-_ASKS = re.compile(
+# Asking something: a question mark or particle, a question word; in English a question mark,
+# an opening question word, "what now" ("The patient is fine", "Can't sleep", "Do not take it"
+# ask nothing).
+_QUESTION = (
     r"[?？]|吗|呢\s*$|能否|可否|是否|怎么|怎样|如何|多少|什么|哪|几(次|片|粒|毫克|mg|天|周)|"
-    r"能不能|可不可以|要不要|行不行|有没有|会不会|请问|帮我|给我|发我|我想|我要|麻烦|想了解|问一?下|问个|"
-    r"咨询|请教|"
-    r"多大|多久|多长|该不该|能用不|(该|要|应该).{0,12}还是|"
+    r"能不能|可不可以|要不要|行不行|有没有|会不会|请问|想了解|问一?下|问个|咨询|请教|"
+    r"多大|多久|多长|该不该|能用不|(该|要|应该).{0,12}还是|咋办|"
     r"(?:^|[,;:] ?)(?:what|how|which|where|when|who|why)(?![a-z])|"
     r"^(?:would|should|could|can|do|does|is|are) (?:you|i|we|it|this|that|they)(?![a-z])|"
-    r"(?<![a-z])(?:please|pls|tell me|send me|i'd like|i would like|i want to|help me|"
-    r"sign me up|show me|let me know|a question|wondering)(?![a-z])"
+    r"(?<![a-z])(?:what (?:now|next|to do|should (?:i|we) do)|a question|wondering)(?![a-z])"
 )
+# Requesting something of the bot ("帮我…", "please", "tell me").
+_REQUEST = (
+    r"帮我|给我|发我|我想|我要|麻烦|"
+    r"(?<![a-z])(?:please|pls|tell me|send me|i'd like|i would like|i want to|help me|"
+    r"sign me up|show me|let me know)(?![a-z])"
+)
+_ASKS_QUESTION = re.compile(_QUESTION)
+_ASKS = re.compile(f"{_QUESTION}|{_REQUEST}")
 
 # After the confirmation question, a message opening with an auxiliary ("can I add …", "is it
 # safe …") is a new question too (a statement such as "Can't sleep" is read by ``_UNSURE`` or
@@ -160,3 +168,137 @@ async def plainly_asks(text: str, gauge: QuestionGauge | None) -> tuple[str, flo
     if label == "chitchat" or probability < QUESTION_SURE:
         return None
     return label, probability
+
+
+# Who or what a question is about: a population or condition (renal or hepatic impairment, CKD,
+# dialysis, Child-Pugh, CrCl/eGFR, pregnancy or breastfeeding, an age, an indication), with the
+# people word that follows it ("肾功能不全患者", "Child-Pugh B级的病人", "dialysis patients"; in
+# English only a plural: "a dialysis patient" is someone). Named
+# so, it is the question's subject, not an occurrence; it is taken out before the message is
+# searched for a reaction ("renal failure" is then no event) or a person.
+_POPULATION_ZH = re.compile(
+    r"(?:(?:重度|中度|轻度|严重|终末期|慢性)?(?:肾|肝)(?:功能)?(?:不全|损害|损伤|异常|减退|受损|衰竭?|"
+    r"病|硬化)|慢性肾脏?病|ckd\s*\d?期?|(?:血液|腹膜)?透析|child[- ]?pugh\s*[abc]?\s*级?|"
+    r"(?:肌酐清除率|crcl|egfr)\s*(?:<|>|≤|≥|<=|>=|低于|小于|大于|高于|不到)?\s*\d*|"
+    r"(?:喂奶|哺乳期?|母乳喂养)的?(?:妈妈|母亲|女性|妇女)|"
+    r"孕妇|孕期|妊娠期?|怀孕期间|备孕|哺乳期?|母乳喂养|喂奶期?|儿童|青少年|未成年人?|老年人?|高龄|"
+    r"\d+\s*岁(?:以上|以下)?|(?:家族性|纯合子|杂合子)?高胆固醇血症|高脂血症|高血脂|\bfh\b|糖尿病|"
+    r"慢阻肺|冠心病)(?:的)?(?:患者|病人|人群|人|期间|时)?"
+)
+_POPULATION_EN = re.compile(
+    r"(?:(?:severe|moderate|mild|end[- ]stage|chronic)\s+)?(?:renal|kidney|hepatic|liver)\s+"
+    r"(?:impairment|disease|failure|insufficiency|dysfunction|injury|damage|function|problems?)|"
+    r"\b(?:ckd(?:\s*stage)?\s*\d?|esrd|(?:hemo|haemo|peritoneal\s)?dialysis|"
+    r"child[- ]?pugh(?:\s*class)?\s*[abc]?|(?:crcl|egfr|creatinine clearance)"
+    r"(?:\s*(?:under|below|over|above|<|>|<=|>=|less than|of))?\s*\d*|pregnan\w*|"
+    r"breast[- ]?feed\w*|lactat\w*|nursing mothers?|elderly|older adults|children|child|kids?|"
+    r"p(?:a)?ediatric\w*|adolescents?|teen\w*|\d+[- ]?(?:year|yr)s?[- ]?olds?|aged?\s*\d+|"
+    r"hefh|hofh|fh|(?:familial\s)?hypercholesterol\w*|hyperlipid\w*|diabet\w*|copd)"
+    r"(?:\s+(?:patients|pts|population|women|mothers))?\b"
+)
+# A person the message is about, after populations are taken out: a patient, a relative, the
+# writer as the one who took the medicine. "我" alone is the doctor asking ("我能…吗"); "me" in
+# a request ("tell me") is the reader.
+_PERSON_ZH = re.compile(
+    r"患者|病人|病患|老人|孩子|小孩|宝宝|婴儿|小朋友|阿姨|大爷|老太太|老先生|产妇|妈妈|家属|"
+    r"护士|有个|有一个|有位|一位|这位|他|她|我(?:自己|本人)"
+)
+_PERSON_EN = re.compile(
+    r"\b(?:(?:my|a|the|one|our|this|that)\s+(?:man|woman|lady|guy|boy|girl|child|kid|infant|"
+    r"baby|nurse)|patient|pt|he|she|him|her|his|i'm|i've|i'd|my|me)\b|"
+    r"\bi\s+(?:had|have|got|was|am|feel|felt|took|take|started|stopped)\b"
+)
+_REQUEST_ME = re.compile(r"\b(?:tell|give|show|send|let)\s+me\b")
+# Told, not asked: a medicine taken or given ("吃了", "误服", "took 10 tablets"), a state someone
+# has been in ("has been so tired").
+_TOLD = re.compile(
+    r"(?:吃|服|用|打|喝|注射|输)了|吃多了|多吃了|误服|误用|吃错|用错|"
+    r"\b(?:took|taken|ingested|swallowed|overdosed|injected|given|gave|missed|(?:has|have|had|"
+    r"'s|'ve) been|feels?|feeling|felt)\b"
+)
+# Symptoms in plain words that the reaction lexicon leaves to the classifier ("muscle aches
+# after noravex, what now?", "腿没劲"), and a time relation to a medicine ("after noravex").
+_SYMPTOM = re.compile(
+    r"酸|麻|抖|乏力|没劲|无力|累|困|失眠|心悸|心慌|胸闷|气短|脱发|掉头发|黄|黑便|尿|不适|难受|"
+    r"\b(?:ach\w*|sore\w*|weak\w*|tired\w*|fatigue\w*|exhaust\w*|numb\w*|tingl\w*|cramp\w*|"
+    r"swoll\w*|bruis\w*|insomnia|sleepless\w*|palpitat\w*|headaches?|dark urine|hair loss|"
+    r"weight gain|gained|lost|after|since|following)\b"
+)
+# Special situations a question can be about without anything having happened (asked, not
+# told); the others (a quality complaint, misuse, a medication error, lack of efficacy…) are
+# told, whatever the form, and stay with the detector's verdict.
+_ASKABLE = frozenset(
+    {"adverse_event", "pregnancy", "lactation", "overdose", "interaction", "off_label"}
+)
+# What a query typed without a question asks about: a dose or regimen, data, efficacy, safety,
+# use together.
+_QUERY_TOPIC = re.compile(
+    r"剂量|用量|用法|最大|最多|起始|药代|数据|资料|效果|疗效|合用|联用|一起|同服|安全|相互作用|"
+    r"\b(?:dos(?:e|es|ing|age)|max(?:imum)?|starting|regimen|daily|every other day|pk|"
+    r"pharmacokinetics?|data|efficacy|safety|interactions?|together|co-?administ\w*)\b"
+)
+# A medicine named: the sample product (typos too) or another drug.
+_DRUGS = re.compile(
+    rf"诺拉[维唯为未威伟韦]|noravex|{DRUG.pattern}|"
+    r"[\u4e00-\u9fff]{1,3}(?:素|平|汀|林|酮|唑|嗪|胺|洛尔|沙坦|普利|他汀|霉素|西汀|齐)"
+)
+# A query typed without asking ("noravex in dialysis patients", "诺拉维和环孢素合用剂量") is at
+# most this long; one that asks may be longer.
+QUERY_UNITS = 24
+QUERY_WORDS = 12
+
+
+def without_population(text: str) -> str:
+    """``text`` (normalised) with every population or condition it is about taken out."""
+    norm = normalize(text)
+    return _POPULATION_EN.sub(" ", _POPULATION_ZH.sub(" ", norm))
+
+
+def asks(text: str) -> bool:
+    """Whether the message asks or requests something (``_QUESTION``, ``_REQUEST``)."""
+    return _ASKS.search(normalize(text)) is not None
+
+
+def asks_a_question(text: str) -> bool:
+    """Whether the message asks a question (not only a request such as "请帮忙上报"), in any
+    position ("有个患者肌痛，我要不要给他换药", "pt got pregnant on noravex what now"): a report
+    that does is answered after the case's acknowledgement."""
+    norm = normalize(text)
+    return bool(_ASKS_QUESTION.search(norm) or _ASKS_AUX.search(norm))
+
+
+def asks_without_telling(text: str, categories: tuple[str, ...]) -> bool:
+    """A question that tells of nothing that happened: answered, never asked about or reported.
+
+    It asks (or is a short query without a final full stop), names no person it happened to
+    once the population it is about is taken out ("Child-Pugh B级的病人诺拉维最多吃多少",
+    "noravex in dialysis patients" — the people are the question's subject), names no reaction
+    or event, tells of no medicine taken and nothing that happened, and names only special
+    situations a question can be about (pregnancy or breastfeeding as a population, a dose, an
+    interaction, off-label use). A report said as a question ("病人吃了诺拉维以后转氨酶升高了，
+    还能继续吃吗？", "pt got pregnant on noravex what now") tells of something, so it is not one.
+    """
+    if not set(categories) <= _ASKABLE:
+        return False
+    norm = normalize(text)
+    if not norm or tells_of_something_that_happened(text) or _TOLD.search(norm):
+        return False
+    rest = without_population(text)
+    if names_a_reaction(rest) or _SYMPTOM.search(rest) or match_cues(rest).exposure:
+        return False  # an effect, or someone taking the medicine ("on the drug", "吃着")
+    if rest == norm and not _DRUGS.search(norm):
+        return False  # about neither a medicine nor a population
+    person = _PERSON_ZH.search(rest) or _PERSON_EN.search(_REQUEST_ME.sub(" ", rest))
+    if person:
+        return False
+    if asks(norm):
+        return True
+    # A query that does not ask must say what it is about: a population, a dose or another
+    # question topic, or two medicines together ("noravex and warfarin"). "noravex overdose" or
+    # "药瓶里有根头发" name none and stay with the detector.
+    if not set(categories) <= {"adverse_event", "interaction"}:
+        return False
+    about = rest != norm or _QUERY_TOPIC.search(norm) or len(_DRUGS.findall(norm)) >= 2
+    limit = QUERY_UNITS if detect_language(norm) == "zh" else QUERY_WORDS
+    short = _units(norm) <= limit and not norm.rstrip().endswith((".", "。", "!", "！"))
+    return bool(about) and short

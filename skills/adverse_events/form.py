@@ -42,7 +42,7 @@ from skills.adverse_events.cases import (
     SourceMessage,
     SubmitReason,
 )
-from skills.adverse_events.detector import asks_question
+from skills.adverse_events.confirmation import asks_a_question
 from skills.adverse_events.extraction import extract
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
@@ -664,14 +664,16 @@ async def _greet(ae: AEService, ctx: Context, state: FormState) -> None:
                 f"(reference {state.case.case_id}) and goes to our pharmacovigilance team.",
             )
         )
-    reported = str(ctx.data.get(QUESTION_TEXT, ctx.message.text))
-    if isinstance(verdict, Verdict) and verdict.is_known_effect_question:
-        question = known_effect_question(ctx, reported)
-        ctx.reply(*await ae.answer_known_effect_question(ctx, question))
-    elif isinstance(verdict, Verdict) and asks_question(reported):
-        # A report that also asks something ("… 这两个药能一起用吗？"): the case came first,
-        # now the question is answered like any other.
-        ctx.reply(*await ae.answer_known_effect_question(ctx, reported))
+    # None: the question was already answered (with the confirmation question).
+    reported = ctx.data.get(QUESTION_TEXT, ctx.message.text)
+    if isinstance(verdict, Verdict) and isinstance(reported, str):
+        if verdict.is_known_effect_question:
+            question = known_effect_question(ctx, reported)
+            ctx.reply(*await ae.answer_known_effect_question(ctx, question))
+        elif asks_a_question(reported):
+            # A report that also asks something ("… 这两个药能一起用吗？"): the case came
+            # first, now the question is answered like any other.
+            ctx.reply(*await ae.answer_known_effect_question(ctx, reported))
     ctx.reply(
         ctx.t(
             "接下来问几个简短的问题，不清楚的回复“不知道”即可，随时回复“停止”结束。",

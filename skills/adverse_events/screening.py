@@ -25,6 +25,15 @@ is added to the open case, or — when it tells of another patient ("另一位�
 patient …") — opens a case of its own, which reaches PV as it is when the doctor falls silent.
 The form tells the doctor which, and asks its pending question again (``form.py``).
 
+A message that only asks (``confirmation.asks_without_telling``: a dose, a population or
+condition the question is about — "Child-Pugh B级的病人诺拉维最多吃多少", "noravex in dialysis
+patients" —, an interaction, off-label use; no person it happened to, no reaction, nothing
+taken or happened) is answered in every mode: neither a case nor a confirmation
+(``audit_ae_confirm = "question_only"``). Typed at the confirmation it is a new question.
+A message that tells of an event and also asks a question gets both in the same turn: the
+case's acknowledgement and then the answer (the form's first turn), or the confirmation
+question and then the answer (the pending confirmation remembers that it was answered).
+
 A candidate that the Q&A classifier is sure is a question (``confirmation.plainly_asks``: it
 asks, tells of nothing that happened, p ≥ 0.8) is not asked about; the skip is audited
 (``audit_ae_confirm = "skipped_question"``). In human mode, or while a report form is already
@@ -68,6 +77,9 @@ from skills.adverse_events.cases import (
 )
 from skills.adverse_events.confirmation import (
     NOT_AN_ANSWER,
+    QuestionGauge,
+    asks_a_question,
+    asks_without_telling,
     plainly_asks,
     read_confirmation,
     reads_like_a_search,
@@ -129,6 +141,8 @@ class ScreeningMiddleware:
             # Whether this message, on its own, would reach PV or be asked about.
             reported = decided is not None and decided.reaches_pv
             answer = _answer(ctx)
+            if answer is YesNo.UNCLEAR and decided is not None and decided.asked_only:
+                answer = NOT_AN_ANSWER  # a query without a question word ("noravex in CKD")
             if answer is NOT_AN_ANSWER and not reported and not pending.get("deferred_by"):
                 await _defer(next_step, ctx, pending)
                 return
@@ -137,6 +151,10 @@ class ScreeningMiddleware:
                 await next_step(ctx)
                 return
             if verdict is None or not (verdict.report or verdict.confirm):
+                if pending.get("answered"):  # its question was answered with the confirmation
+                    ctx.skill, ctx.handler = "adverse_events", "confirmation_declined"
+                    ctx.reply(confirmation_declined(str(pending["language"])))
+                    return
                 # A plain "no": the first message goes on to its skill as if just received.
                 await _continue_with(next_step, ctx, pending)
                 return
@@ -147,6 +165,7 @@ class ScreeningMiddleware:
             elif verdict.confirm:
                 if decided.question is None:
                     _ask_to_confirm(ctx, verdict)
+                    await _answer_now(ae, ctx)
                     return  # the skills wait for the answer
                 label, probability = decided.question
                 ctx.data["audit_ae_confirm"] = "skipped_question"
@@ -157,39 +176,72 @@ class ScreeningMiddleware:
 
 
 @dataclass(frozen=True)
-class _Decision:
-    """The verdict after the search rule, and Q&A's reading when the candidate is plainly a
-    question (then nobody is asked about it)."""
+class Decision:
+    """What screening does with one message: the verdict after the question and search rules,
+    and Q&A's reading when the candidate is plainly a question (then nobody is asked about it).
+    ``asked_only``: the message only asks (``asks_without_telling``) and reaches nobody."""
 
     verdict: Verdict
     question: tuple[str, float] | None
+    asked_only: bool = False
+    search: bool = False
 
     @property
     def reaches_pv(self) -> bool:
         """A report, or a candidate the doctor would be asked about."""
         return self.verdict.report or (self.verdict.confirm and self.question is None)
 
+    @property
+    def outcome(self) -> str:
+        """``"case"`` (opens at once), ``"confirm"`` (asked about) or ``"answer"``."""
+        if self.verdict.report:
+            return "case"
+        return "confirm" if self.reaches_pv else "answer"
 
-async def _decide(ae: AEService, ctx: Context, verdict: Verdict) -> _Decision:
-    """Apply the search rule (module docstring) and, for a candidate the bot may ask about,
-    see whether it is plainly a question."""
-    text = ctx.message.text
+
+async def decide(
+    verdict: Verdict, text: str, gauge: QuestionGauge | None, *, may_ask: bool
+) -> Decision:
+    """The production decision on one screened message (``may_ask``: bot mode, no report form).
+
+    1. A message that only asks — a dose, a population, an interaction, a known effect — and
+       tells of nothing that happened (``confirmation.asks_without_telling``) is answered:
+       neither a case nor a confirmation question.
+    2. The search rule (module docstring): a clear score on a few search words is a candidate.
+    3. A candidate the Q&A classifier is sure is a question is not asked about.
+    Rule 1 holds in every mode (it reads what the words tell). Without ``may_ask`` (human mode,
+    inside a report form) rules 2 and 3 do not apply and a candidate is reported: when in doubt,
+    report.
+    """
+    flagged = verdict.report or verdict.confirm
+    if flagged and asks_without_telling(text, verdict.categories):
+        return Decision(replace(verdict, report=False, confirm=False), None, asked_only=True)
     search = (
         verdict.report
         and set(verdict.categories) <= {"adverse_event"}  # no special situation named
-        and _may_ask(ctx)
+        and may_ask
         and reads_like_a_search(text)
     )
     if search:
         verdict = replace(verdict, report=False, confirm=True)
-        ctx.data["audit_ae_search"] = True
     # A search that names a reaction ("rash after noravex") is asked about, unless it only asks
     # about known effects.
     reaction_named = search and not verdict.is_known_effect_question and names_a_reaction(text)
     question = None
-    if verdict.confirm and _may_ask(ctx) and not reaction_named:
-        question = await plainly_asks(text, ae.question_gauge)
-    return _Decision(verdict, question)
+    if verdict.confirm and may_ask and not reaction_named:
+        question = await plainly_asks(text, gauge)
+    return Decision(verdict, question, search=search)
+
+
+async def _decide(ae: AEService, ctx: Context, verdict: Verdict) -> Decision:
+    """``decide`` for the context's message; the rules that fired go to the audit trail."""
+    decided = await decide(verdict, ctx.message.text, ae.question_gauge, may_ask=_may_ask(ctx))
+    if decided.search:
+        ctx.data["audit_ae_search"] = True
+    if decided.asked_only:
+        ctx.data["audit_ae_confirm"] = "question_only"
+        ctx.data["ae_verdict"] = decided.verdict  # not a report: the skills treat it as a question
+    return decided
 
 
 def _may_ask(ctx: Context) -> bool:
@@ -213,6 +265,26 @@ def _ask_to_confirm(ctx: Context, verdict: Verdict) -> None:
     ctx.skill, ctx.handler = "adverse_events", "confirmation_question"
     ctx.data["audit_ae_confirm"] = "asked"
     ctx.reply(confirmation_question(verdict.language))
+
+
+async def _answer_now(ae: AEService, ctx: Context) -> None:
+    """A candidate that also asks a question ("病人吃了以后有点头晕，要减量吗？"): after the
+    confirmation question, the question is answered in the same turn (as a case's first turn
+    answers one); the confirmation remembers it, so it is not answered again."""
+    text = ctx.message.text
+    if not asks_a_question(text):
+        return
+    ctx.conversation.data[PENDING_CONFIRMATION]["answered"] = True
+    ctx.reply(*await ae.answer_known_effect_question(ctx, text))
+
+
+def confirmation_declined(language: str) -> str:
+    """After a clear no to a candidate whose question was already answered."""
+    return pick(
+        Locale.ZH if language == "zh" else Locale.EN,
+        "好的，明白了，不作为不良事件报告。还有其他问题请随时告诉我。",
+        "Understood: not reported as an adverse event. Ask me anything else any time.",
+    )
 
 
 def _take_pending(ctx: Context) -> dict[str, Any] | None:
@@ -296,7 +368,9 @@ async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any], answer:
     ctx.data["ae_verdict"] = confirmed
     # The case's first turn answers a question: the new one typed instead of the answer, else
     # one the first message asked.
-    ctx.data[QUESTION_TEXT] = text if pending.get("deferred_by") else original.text
+    # (None: the first message's question was answered with the confirmation question.)
+    first = None if pending.get("answered") else original.text
+    ctx.data[QUESTION_TEXT] = text if pending.get("deferred_by") else first
     if isinstance(screened_now, Verdict) and (screened_now.report or screened_now.confirm):
         await _record_report(ae, ctx, screened_now)  # the answer told of an event too
     return False

