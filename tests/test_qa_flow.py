@@ -356,3 +356,49 @@ def test_longer_thanks_are_thanks(text: str) -> None:
 )
 def test_greetings_with_an_address_show_the_menu(text: str, greeting: bool) -> None:
     assert bool(GREETING.match(text)) is greeting
+
+
+async def _sample_doctor(sample_knowledge: Any) -> Any:
+    services, dispatcher, _ = build_bot(sample_knowledge, full=True)
+    await _verify(services)
+    return dispatcher
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("查一下我报名的会议", "meetings_mine"),
+        ("我想取消会议报名", "meetings_mine"),  # cancelled from the registrations
+        ("最近有什么会议", "meetings_list"),
+    ],
+)
+async def test_a_meetings_request_in_words_is_read_by_the_category_head(
+    sample_knowledge: Any, text: str, intent: str
+) -> None:
+    """Only the menus' own words ("会议", "我的报名") open them by keyword; "查一下我报名的会议"
+    mentions 会议 but asks for the doctor's registrations, which the head tells apart."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    ctx = await dispatcher.feed(message(text))
+    assert ctx.data["audit_qa"]["intent"] == intent
+    assert any(i.startswith("meetings:") for i in menu_ids(ctx.replies))
+    for words, handler in (("会议", "list_meetings"), ("我的报名", "my_registrations")):
+        ctx = await dispatcher.feed(message(words))
+        assert ctx.handler == handler, words
+
+
+@pytest.mark.parametrize(
+    ("text", "doc_id"),
+    [
+        ("心血管学术会议诺拉维卫星会讲了什么要点", "MM-NRX-ZH-01"),
+        ("Lipid Summit 2025 symposium key messages", "MM-NRX-EN-01"),
+    ],
+)
+async def test_what_a_meeting_said_is_answered_from_its_approved_material(
+    sample_knowledge: Any, text: str, doc_id: str
+) -> None:
+    """A question about a meeting's content (its approved material is in the library) is
+    answered from that material, not met with the meeting list."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    ctx = await dispatcher.feed(message(text))
+    cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
+    assert cited[:1] == [doc_id], ctx.data["audit_qa"]

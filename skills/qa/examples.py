@@ -112,6 +112,27 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "需要随餐服用吗",
         "how many times a day do patients take it",
         "can it be taken at any time of day",
+        # What the product is (its class), an overdose managed by dialysis, what a meeting's
+        # session said, whether a form is made: questions, not comparisons, off-label use or
+        # meetings requests.
+        "Tolvimex是他汀吗",
+        "康立平是哪一类的降脂药",
+        "is Tolvimex a statin?",
+        "does the drug belong to the statin class",
+        "药吃多了中毒，做透析有没有用",
+        "过量以后血液透析能清除吗",
+        "can dialysis remove it after an overdose",
+        "is haemodialysis useful for a Tolvimex overdose",
+        "年会上那场卫星会讲了哪些要点",
+        "研讨会上关于这个药的主要内容是什么",
+        "大会专题会的核心信息有哪些",
+        "key messages from the satellite symposium",
+        "what was presented about the drug at the congress",
+        "highlights of the summit session on Tolvimex",
+        "康立平有注射剂吗",
+        "有没有静脉用的剂型",
+        "is there an injectable formulation",
+        "does it come in an IV form",
     ),
     "comparative": (
         "康立平和别的同类药比哪个好",
@@ -364,6 +385,11 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "list my registrations",
         "which sessions am I booked on",
         "withdraw my sign-up",
+        "帮我查下我报名了哪些会议",
+        "我想取消我报的那个会",
+        "取消一下会议报名吧",
+        "where can I see the meetings I registered for",
+        "cancel my meeting registration please",
     ),
 }
 
