@@ -402,3 +402,21 @@ async def test_what_a_meeting_said_is_answered_from_its_approved_material(
     ctx = await dispatcher.feed(message(text))
     cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
     assert cited[:1] == [doc_id], ctx.data["audit_qa"]
+
+
+async def test_follow_ups_keep_the_product_but_a_general_question_leaves_it(
+    sample_knowledge: Any,
+) -> None:
+    """The conversation is about the product the doctor named, declined or not: "那能治糖尿病
+    吗" after an off-label question is off-label too. A question about a disease's treatment
+    in general is outside the library mid-conversation as well: no off-label reply, nothing
+    cited, an MI request offered."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    first = await dispatcher.feed(message("诺拉维能给10岁孩子用吗"))
+    assert "off_label" in first.data["audit_qa"]["guards"]
+    follow_up = await dispatcher.feed(message("那能治糖尿病吗"))
+    assert "off_label" in follow_up.data["audit_qa"]["guards"]
+    general = await dispatcher.feed(message("高血压一线用药有哪些"))
+    audit = general.data["audit_qa"]
+    assert audit["guards"] == [] and not audit.get("cited"), audit
+    assert "qa:mi" in menu_ids(general.replies)

