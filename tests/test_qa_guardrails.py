@@ -307,6 +307,8 @@ def test_comparison_shape() -> None:
         "is tolvimex as effective as lipzor",
         "less myalgia than lipzor?",
         "how does tolvimex stack up",
+        "how do i switch a patient from lipzor to tolvimex",
+        "病人从立普妥换成tolvimex怎么换",
     ):
         assert looks_like_comparison(text), text
     for text in ("tolvimex的起始剂量", "与安慰剂比呢", "tolvimex比例多少"):

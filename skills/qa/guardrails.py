@@ -58,6 +58,8 @@ _COMPARISON_SHAPE = re.compile(
     r"|(?:和|与|跟|同).{1,20}比(?:呢|吗|一下|如何)?(?:[，。？?!！]|$)"
     r"|\bas\s+(?:\w+\s+){1,2}as\b|\b(?:less|more|fewer|lower|higher)\s+(?:\w+\s+){0,2}than\b"
     r"|\bstacks?\s+up|\bon\s+par\b|\bmeasures?\s+up|\bhow\s+does\s+it\s+compare"
+    # Moving a patient from one product to another ("从阿托伐他汀换成…", "switch … from X to").
+    r"|从.{1,15}(?:换|转|改)(?:成|到|为|用)|\bswitch\w*\b.{0,30}\bfrom\b.{1,40}\bto\b"
 )
 # Asking which of two is better on something ("哪个副作用小", "which one has fewer"): with a
 # comparison's shape it is a comparison whatever the head reads ("那跟可定比呢，哪个副作用小").
@@ -147,9 +149,14 @@ def looks_like_comparison(text: str) -> bool:
     )
 
 
+def asks_which_one(text: str) -> bool:
+    """A "which one is better on something" question (see ``_WHICH_ONE``)."""
+    return bool(_WHICH_ONE.search(normalise(text)))
+
+
 def asks_which_is_better(text: str) -> bool:
     """A comparison's shape and a "which one" question together (see ``_WHICH_ONE``)."""
-    return looks_like_comparison(text) and bool(_WHICH_ONE.search(normalise(text)))
+    return looks_like_comparison(text) and asks_which_one(text)
 
 
 def asks_for_a_form(text: str) -> bool:

@@ -47,6 +47,7 @@ from skills.qa.guardrails import (
     asks_for_a_form,
     asks_treatment,
     asks_which_is_better,
+    asks_which_one,
     check_off_label,
     is_comparative,
     is_individual_advice,
@@ -519,7 +520,8 @@ class QAService:
         )
         guard_sure = category is not None and category.probability >= GUARD_MIN_PROBABILITY
         # The head's comparative reading (its best guess) is enough when the sentence has a
-        # comparison's shape ("比立普妥少吗", "as effective as"), and must be sure when it has
+        # comparison's shape ("比立普妥少吗", "as effective as", "switch … from X to") or asks
+        # which one is better ("哪个降脂效果更好"), and must be sure when it has
         # not: another drug named without that shape is more often taken together with ours
         # (an interaction).
         if (
@@ -529,7 +531,7 @@ class QAService:
             or (
                 category is not None
                 and category.label == "comparative"
-                and looks_like_comparison(question)
+                and (looks_like_comparison(question) or asks_which_one(question))
             )
         ):
             audit["guards"].append(Guard.COMPARATIVE.value)
