@@ -62,6 +62,7 @@ INTENT_CATEGORIES = frozenset(
         "meetings_list",
         "meetings_mine",
         "meetings_cancel",
+        "meetings_register",
         "handoff",
         "chitchat",
         "nonsense",
@@ -108,18 +109,22 @@ def _expect(raw: str) -> tuple[str, ...]:
     return () if raw.strip() in ("", "-") else tuple(raw.split())
 
 
-def load_items(corpus: Path = CORPUS) -> list[Item]:
-    """Single messages (``messages.tsv``) and dialogues (``dialogues.yaml``), split assigned."""
+def load_items(corpus: Path = CORPUS, messages: Path | None = None) -> list[Item]:
+    """Single messages (``messages.tsv``) and dialogues (``dialogues.yaml``), split assigned;
+    with ``messages``, that file's messages only, all of them the held-out ``test`` split."""
     items: list[Item] = []
     counters: dict[str, itertools.count[int]] = defaultdict(itertools.count)
-    with (corpus / "messages.tsv").open(encoding="utf-8") as handle:
+    with (messages or corpus / "messages.tsv").open(encoding="utf-8") as handle:
         rows = [line.rstrip("\n") for line in handle if line.strip() and line[0] != "#"]
     for row in csv.reader(rows, delimiter="\t", quoting=csv.QUOTE_NONE):
         category, lang, expect, text = row
         index = next(counters[category])
-        split = "test" if index % TEST_EVERY == TEST_EVERY - 1 else "dev"
+        held_out = messages is not None or index % TEST_EVERY == TEST_EVERY - 1
+        split = "test" if held_out else "dev"
         turn = Turn(category, _expect(expect), text)
         items.append(Item(f"{category}-{index:03d}", lang, split, (turn,)))
+    if messages is not None:
+        return items
     dialogues = yaml.safe_load((corpus / "dialogues.yaml").read_text(encoding="utf-8"))
     for index, dialogue in enumerate(dialogues):
         turns = tuple(Turn(c, _expect(e), str(t)) for c, e, t in dialogue["turns"])
@@ -227,6 +232,8 @@ def judge(turn: Turn, ctx: Any, replies: list[Any]) -> tuple[bool, str]:
         or audit.get("intent") == "meetings_mine",
         "meetings_cancel": ctx.handler in ("my_registrations", "cancel")
         or audit.get("intent") == "meetings_mine",
+        "meetings_register": ctx.handler in ("list_meetings", "register")
+        or audit.get("intent") == "meetings_list",
         "handoff": escalation is not None,
         "handoff_menu": escalation is not None,
         "chitchat": bool(replies)
@@ -325,8 +332,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
     parser.add_argument("--kb-dir", type=Path, help="sample-library KB (default: a temp dir)")
+    parser.add_argument(
+        "--messages", type=Path, help="score this messages file only (e.g. a held-out set)"
+    )
     args = parser.parse_args()
-    items = load_items()
+    items = load_items(messages=args.messages)
     with tempfile.TemporaryDirectory() as tmp:
         kb = KnowledgeBase.open(Settings(kb_dir=args.kb_dir or Path(tmp) / "kb"))
         ensure_sample_library(kb)

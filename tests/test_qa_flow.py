@@ -376,3 +376,67 @@ def test_longer_thanks_are_thanks(text: str) -> None:
 )
 def test_greetings_with_an_address_show_the_menu(text: str, greeting: bool) -> None:
     assert bool(GREETING.match(text)) is greeting
+
+
+async def _sample_doctor(sample_knowledge: Any) -> Any:
+    services, dispatcher, _ = build_bot(sample_knowledge, full=True)
+    await _verify(services)
+    return dispatcher
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("查一下我报名的会议", "meetings_mine"),
+        ("我想取消会议报名", "meetings_mine"),  # cancelled from the registrations
+        ("最近有什么会议", "meetings_list"),
+    ],
+)
+async def test_a_meetings_request_in_words_is_read_by_the_category_head(
+    sample_knowledge: Any, text: str, intent: str
+) -> None:
+    """Only the menus' own words ("会议", "我的报名") open them by keyword; "查一下我报名的会议"
+    mentions 会议 but asks for the doctor's registrations, which the head tells apart."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    ctx = await dispatcher.feed(message(text))
+    assert ctx.data["audit_qa"]["intent"] == intent
+    assert any(i.startswith("meetings:") for i in menu_ids(ctx.replies))
+    for words, handler in (("会议", "list_meetings"), ("我的报名", "my_registrations")):
+        ctx = await dispatcher.feed(message(words))
+        assert ctx.handler == handler, words
+
+
+@pytest.mark.parametrize(
+    ("text", "doc_id"),
+    [
+        ("心血管学术会议诺拉维卫星会讲了什么要点", "MM-NRX-ZH-01"),
+        ("Lipid Summit 2025 symposium key messages", "MM-NRX-EN-01"),
+    ],
+)
+async def test_what_a_meeting_said_is_answered_from_its_approved_material(
+    sample_knowledge: Any, text: str, doc_id: str
+) -> None:
+    """A question about a meeting's content (its approved material is in the library) is
+    answered from that material, not met with the meeting list."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    ctx = await dispatcher.feed(message(text))
+    cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
+    assert cited[:1] == [doc_id], ctx.data["audit_qa"]
+
+
+async def test_follow_ups_keep_the_product_but_a_general_question_leaves_it(
+    sample_knowledge: Any,
+) -> None:
+    """The conversation is about the product the doctor named, declined or not: "那能治糖尿病
+    吗" after an off-label question is off-label too. A question about a disease's treatment
+    in general is outside the library mid-conversation as well: no off-label reply, nothing
+    cited, an MI request offered."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    first = await dispatcher.feed(message("诺拉维能给10岁孩子用吗"))
+    assert "off_label" in first.data["audit_qa"]["guards"]
+    follow_up = await dispatcher.feed(message("那能治糖尿病吗"))
+    assert "off_label" in follow_up.data["audit_qa"]["guards"]
+    general = await dispatcher.feed(message("高血压一线用药有哪些"))
+    audit = general.data["audit_qa"]
+    assert audit["guards"] == [] and not audit.get("cited"), audit
+    assert "qa:mi" in menu_ids(general.replies)

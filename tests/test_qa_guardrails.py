@@ -52,7 +52,7 @@ OFF_LABEL = [
     "诺维莎按 0.5 mg/kg 给药行不行",
     "诺维莎超说明书用于多囊卵巢综合征的经验",
     "诺维莎对高血压有效吗？",
-    "普玛新可以治疗慢阻肺吗？",
+    "Pulmaxin可以治疗慢阻肺吗？",  # the library knows no Chinese name of Pulmaxin
     "Can Norvexa be used for type 1 diabetes?",
     "Is Norvexa effective for weight loss in obesity?",
     "Can children take Norvexa?",
@@ -307,6 +307,8 @@ def test_comparison_shape() -> None:
         "is tolvimex as effective as lipzor",
         "less myalgia than lipzor?",
         "how does tolvimex stack up",
+        "how do i switch a patient from lipzor to tolvimex",
+        "病人从立普妥换成tolvimex怎么换",
     ):
         assert looks_like_comparison(text), text
     for text in ("tolvimex的起始剂量", "与安慰剂比呢", "tolvimex比例多少"):
@@ -352,3 +354,57 @@ async def test_individual_advice_goes_to_medical_information_not_a_rep(qa_kb: An
         menu = [o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options]
         assert "handoff:rep" not in menu and "qa:mi" in menu, menu
         assert not ctx.data.get("audit_not_helped")
+
+
+def test_with_no_product_in_view_a_condition_or_population_is_outside_not_off_label() -> None:
+    """Off-label is our product used outside its label: a general question about another
+    disease (or about children) with none of our products in view is outside the library."""
+    label = _label("orally once daily, 5 mg to 40 mg")
+    labels = {"Tolvimex": label}
+    for text in (
+        "高血压一线用药有哪些",
+        "first line treatment for hypertension",
+        "儿童血脂多高要治疗",
+    ):
+        assert check_off_label(text, labels, []) is None, text
+    assert check_off_label("tolvimex能治高血压吗", labels, [label]) is not None
+    assert check_off_label("有哪些超说明书用法", labels, []) is not None  # asked for explicitly
+
+
+@pytest.mark.parametrize(
+    "text", ["高血压一线用药有哪些", "what's the first line treatment for hypertension"]
+)
+async def test_a_general_question_about_another_disease_gets_no_information_and_mi(
+    qa_kb: Any, text: str
+) -> None:
+    replies, audit = await _replies(qa_kb, text)
+    assert audit["guards"] == [] and not audit.get("cited"), audit
+    menu = [o.id for r in replies if isinstance(r, MenuReply) for o in r.options]
+    assert "qa:mi" in menu, menu
+
+
+async def test_asking_whether_a_form_is_made_is_not_off_label(qa_kb: Any) -> None:
+    """ "诺维莎有注射剂型吗" asks whether an injectable form exists (no approved information),
+    which is not a use of the product by injection (the route check's "能不能打静脉")."""
+    _, audit = await _replies(qa_kb, "诺维莎有注射剂型吗")
+    assert "off_label" not in audit["guards"], audit
+    _, audit = await _replies(qa_kb, "诺维莎能不能打静脉")
+    assert "off_label" in audit["guards"], audit
+
+
+async def test_what_the_product_is_is_a_question_not_a_comparison(
+    sample_knowledge: Any,
+) -> None:
+    """ "Is Noravex a statin?" names a drug class, its own: the prescribing information
+    answers it; the comparative decline needs a comparison."""
+    from bot.profiles import ProfileStore
+
+    services, dispatcher, _ = build_bot(sample_knowledge, full=True)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    ctx = await dispatcher.feed(message("Is Noravex a statin?"))
+    audit = ctx.data["audit_qa"]
+    assert "comparative" not in audit["guards"], audit
+    assert audit["cited"][0]["doc_id"] == "PI-NRX-EN", audit

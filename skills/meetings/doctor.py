@@ -1,7 +1,8 @@
 """Doctor flows: upcoming meetings, details, register, cancel, my registrations, calendar, feedback.
 
 Choices are kf menu clicks with ids ``meetings:<action>[:<meeting>[:<score>]]``; a few short
-texts ("会议", "我的报名", "meetings", ...) open the same menus.
+texts ("会议", "我的报名", "meetings", ...) open the same menus; longer ones are read by the Q&A
+skill's category head (``skills.qa``'s meeting route).
 """
 
 from __future__ import annotations
@@ -19,28 +20,32 @@ from skills.meetings.registrations import Status
 from skills.meetings.service import MeetingsService
 from skills.meetings.views import calendar_file, details, meeting_label, meeting_list
 
-SHORT_TEXT_CHARS = 20  # longer texts mentioning meetings are questions for Q&A
-_LIST_TEXT = re.compile(r"会议|研讨会|meeting|webinar|symposium", re.IGNORECASE)
-_MINE_TEXT = re.compile(
-    r"我的报名|我的会议|取消报名|my registrations?|my meetings|cancel (my )?registration",
+# The menus' own words typed alone ("会议", "学术会议", "我的报名", "my registrations") open them
+# at once. Anything longer goes to the Q&A skill, whose category head tells the meeting list from
+# the doctor's registrations (where one cancels) from a question about a meeting's approved
+# content ("查一下我报名的会议", "卫星会讲了什么要点"): a keyword here cannot.
+_LIST_TEXT = re.compile(
+    r"(?:学术)?(?:会议|研讨会)(?:列表)?|(?:academic\s+)?(?:meetings?|webinars?|symposi(?:um|a))"
+    r"(?:\s+list)?",
     re.IGNORECASE,
 )
+_MINE_TEXT = re.compile(
+    r"我的(?:报名|会议)|取消报名|my\s+(?:registrations?|meetings)|cancel\s+(?:my\s+)?registration",
+    re.IGNORECASE,
+)
+_EDGES = " \t\n.。!！?？~～"
 
 
 Check = Callable[[Context], bool]
 
 
-def _short_text(pattern: re.Pattern[str], unless: re.Pattern[str] | None = None) -> Check:
-    """Filter: a short text matching ``pattern`` (and not ``unless``)."""
+def _menu_words(pattern: re.Pattern[str]) -> Check:
+    """Filter: a text that is nothing but ``pattern`` (punctuation around it aside)."""
 
     def check(ctx: Context) -> bool:
         message = ctx.message
-        text = message.text.strip()
-        return (
-            message.kind is MessageKind.TEXT
-            and len(text) <= SHORT_TEXT_CHARS
-            and bool(pattern.search(text))
-            and not (unless is not None and unless.search(text))
+        return message.kind is MessageKind.TEXT and bool(
+            pattern.fullmatch(message.text.strip(_EDGES))
         )
 
     return check
@@ -122,13 +127,11 @@ async def show_registrations(ctx: Context, service: MeetingsService) -> None:
 
 
 def add_doctor_routes(router: Router, service: MeetingsService) -> None:
-    @router.message(
-        _doctor, _either(_click("list", with_args=False), _short_text(_LIST_TEXT, _MINE_TEXT))
-    )
+    @router.message(_doctor, _either(_click("list", with_args=False), _menu_words(_LIST_TEXT)))
     async def list_meetings(ctx: Context) -> None:
         await show_list(ctx, service)
 
-    @router.message(_doctor, _either(_click("mine", with_args=False), _short_text(_MINE_TEXT)))
+    @router.message(_doctor, _either(_click("mine", with_args=False), _menu_words(_MINE_TEXT)))
     async def my_registrations(ctx: Context) -> None:
         await show_registrations(ctx, service)
 

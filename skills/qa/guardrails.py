@@ -58,6 +58,8 @@ _COMPARISON_SHAPE = re.compile(
     r"|(?:和|与|跟|同).{1,20}比(?:呢|吗|一下|如何)?(?:[，。？?!！]|$)"
     r"|\bas\s+(?:\w+\s+){1,2}as\b|\b(?:less|more|fewer|lower|higher)\s+(?:\w+\s+){0,2}than\b"
     r"|\bstacks?\s+up|\bon\s+par\b|\bmeasures?\s+up|\bhow\s+does\s+it\s+compare"
+    # Moving a patient from one product to another ("从阿托伐他汀换成…", "switch … from X to").
+    r"|从.{1,15}(?:换|转|改)(?:成|到|为|用)|\bswitch\w*\b.{0,30}\bfrom\b.{1,40}\bto\b"
 )
 # Asking which of two is better on something ("哪个副作用小", "which one has fewer"): with a
 # comparison's shape it is a comparison whatever the head reads ("那跟可定比呢，哪个副作用小").
@@ -147,9 +149,20 @@ def looks_like_comparison(text: str) -> bool:
     )
 
 
+def asks_which_one(text: str) -> bool:
+    """A "which one is better on something" question (see ``_WHICH_ONE``)."""
+    return bool(_WHICH_ONE.search(normalise(text)))
+
+
 def asks_which_is_better(text: str) -> bool:
     """A comparison's shape and a "which one" question together (see ``_WHICH_ONE``)."""
-    return looks_like_comparison(text) and bool(_WHICH_ONE.search(normalise(text)))
+    return looks_like_comparison(text) and asks_which_one(text)
+
+
+def asks_for_a_form(text: str) -> bool:
+    """Whether a question asks if a dosage form is made ("有注射剂型吗"), which is not a use of
+    the product by that route."""
+    return bool(_FORM_ASKED.search(normalise(text)))
 
 
 def asks_treatment(text: str) -> bool:
@@ -167,15 +180,17 @@ def check_off_label(
 ) -> OffLabelFinding | None:
     """Compare a question with the approved label facts of the products it is about.
 
-    ``focus``: the products the question names (or the conversation was about); when empty,
-    every product counts, and the question is off-label only when no product is approved for
-    what it asks. Returns the first finding, or None when nothing unapproved was asked.
+    ``focus``: the products the question names (or the conversation was about). Off-label is
+    our product used outside its label: with none in view, a question about another disease
+    ("高血压一线用药有哪些") or population is outside the library, not off-label, and only an
+    explicit ask for unapproved use is flagged. Returns the first finding, or None when
+    nothing unapproved was asked.
     """
     norm = normalise(text)
     candidates = list(focus) or list(labels.values())
     if _EXPLICIT_OFF_LABEL.search(norm):
         return OffLabelFinding("explicit", "unapproved use", _single(candidates))
-    if not candidates:
+    if not focus:
         return None
     for code in sorted(populations_in(norm)):
         if not any(label.population_approved(code) for label in candidates):
@@ -194,7 +209,7 @@ def check_off_label(
     # 每日一次"): an IV, tube or crushed use, an every-other-day or twice-daily regimen is
     # outside it. With no product in view such a question is not about our use of one.
     routed = [label for label in focus if label.routes]
-    asked_routes = set() if _FORM_ASKED.search(norm) else routes_in(norm)
+    asked_routes = set() if asks_for_a_form(norm) else routes_in(norm)
     if routed and asked_routes and not any(asked_routes <= label.routes for label in routed):
         unapproved = sorted(asked_routes - set().union(*(label.routes for label in routed)))
         return OffLabelFinding("route", ", ".join(unapproved), _single(candidates))

@@ -44,8 +44,10 @@ from skills.qa.conditions import CONDITIONS, conditions_in
 from skills.qa.guardrails import (
     Guard,
     OffLabelFinding,
+    asks_for_a_form,
     asks_treatment,
     asks_which_is_better,
+    asks_which_one,
     check_off_label,
     is_comparative,
     is_individual_advice,
@@ -404,6 +406,13 @@ class QAService:
                 await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
             )
             audit["category"] = {"label": category.label, "p": round(category.probability, 3)}
+        # A meeting whose approved material the library holds, named in a message the head
+        # does not read as a meetings request ("Lipid Summit 2025 symposium key messages"),
+        # is a question about that content; "sign me up for the lipid summit" is not.
+        ours = ours or (
+            bool(meetings_named(question, library.metas.values()))
+            and not (category is not None and category.label.startswith("meetings_"))
+        )
         if (
             category is not None
             and not ours
@@ -480,11 +489,27 @@ class QAService:
         category: Prediction | None = None,
     ) -> None:
         locale = ctx.locale
+        # A question about a disease or its treatment in general ("高血压一线用药有哪些"), naming
+        # none of our products or studies, is outside the library even in a conversation about
+        # one of them: no label check against that product, no answer from its documents.
+        general = (
+            not named
+            and category is not None
+            and category.label == "general"
+            and category.probability >= CATEGORY_MIN_PROBABILITY
+            and not studies_named(question, library.metas.values())
+        )
         focus_names = named or [
-            p for p in [ctx.conversation.data.get(PRODUCT_KEY)] if p in library.labels
+            p
+            for p in [ctx.conversation.data.get(PRODUCT_KEY)]
+            if p in library.labels and not general
         ]
         focus = [library.labels[name] for name in focus_names]
         audit["products"] = focus_names  # the analytics' "questions by product" (records/)
+        if len(named) == 1:
+            # The conversation is about the product the doctor names, answered or declined:
+            # "那能治糖尿病吗" after "诺拉维能给10岁孩子用吗" (declined) is still about it.
+            ctx.conversation.data[PRODUCT_KEY] = named[0]
         heads = load_heads()
         topic = heads["topic"].predict(
             await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
@@ -494,14 +519,20 @@ class QAService:
             category.label if category and category.probability >= CATEGORY_MIN_PROBABILITY else ""
         )
         guard_sure = category is not None and category.probability >= GUARD_MIN_PROBABILITY
-        # The head's comparative reading is enough when the sentence has a comparison's shape
-        # ("比立普妥少吗", "as effective as"), and must be surer when it has not: another drug
-        # named without that shape is more often taken together with ours (an interaction).
+        # The head's comparative reading (its best guess) is enough when the sentence has a
+        # comparison's shape ("比立普妥少吗", "as effective as", "switch … from X to") or asks
+        # which one is better ("哪个降脂效果更好"), and must be sure when it has
+        # not: another drug named without that shape is more often taken together with ours
+        # (an interaction).
         if (
             is_comparative(question)
             or asks_which_is_better(question)
             or (guard_sure and sure == "comparative")
-            or (sure == "comparative" and looks_like_comparison(question))
+            or (
+                category is not None
+                and category.label == "comparative"
+                and (looks_like_comparison(question) or asks_which_one(question))
+            )
         ):
             audit["guards"].append(Guard.COMPARATIVE.value)
             self._decline(ctx, texts.comparative(locale), question)
@@ -537,7 +568,9 @@ class QAService:
             locale=locale,
             professional=hcp,
         )
-        if not answering and studies_named(question, library.metas.values()):
+        if general:
+            answering = []
+        elif not answering and studies_named(question, library.metas.values()):
             # The search kept the named study's passages only ("and NOVA-2?", "NOVA-LT
             # extension results"): its summary answers whatever the topic head makes of it.
             answering = list(hits[:SEARCH_K])
@@ -564,20 +597,25 @@ class QAService:
             return
         # Use outside the label as the head reads it (a new indication, route, regimen or
         # population the rules do not know) is declined unless the label's safety
-        # information on the question's own topic answers it.
+        # information on the question's own topic answers it. It needs our product in view,
+        # and asking whether a form is made, or what it costs, is not a use of it: those are
+        # outside the library (no information, an MI request offered).
         if (
             finding is None
             and guard_sure
             and sure == "off_label"
+            and focus
             and not safety_answer
             and not together
+            and not asks_for_a_form(question)
+            and topic.label not in UNANSWERED_TOPICS
         ):
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
             return
         if finding is not None:
             audit["deferred_to_label"] = {"kind": finding.kind, "detail": finding.detail}
         if not passing:
-            if not hcp and self.services.knowledge is not None:
+            if not hcp and self.services.knowledge is not None and not general:
                 gated = await self.search(
                     question, hcp=True, today=today, library=library, named=named
                 )
@@ -911,6 +949,26 @@ def studies_named(question: str, metas: Iterable[DocumentMeta]) -> set[str]:
             pattern = r"(?<![a-z0-9])" + r"[\s\-_–]?".join(parts) + r"(?![a-z0-9])"
             if re.search(pattern, asked):
                 found.add(_compact(name))
+    return found
+
+
+# A year in a meeting's name ("Lipid Summit 2025"): doctors often leave it out.
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b|(?:19|20)\d\d年?")
+_EVENT_NAME_MIN_CHARS: Final = 4
+
+
+def meetings_named(question: str, metas: Iterable[DocumentMeta]) -> set[str]:
+    """Compact names of the meetings (the event part of meeting-material titles, before the
+    colon, year aside) the question names: "lipid summit" names "Lipid Summit 2025: …"."""
+    asked = _compact(question)
+    found = set()
+    for meta in metas:
+        if meta.content_type != "meeting_material":
+            continue
+        event = re.split(r"[:：]", meta.title, maxsplit=1)[0]
+        name = _compact(_YEAR.sub(" ", normalise(event)))
+        if len(name) >= _EVENT_NAME_MIN_CHARS and name in asked:
+            found.add(name)
     return found
 
 
