@@ -132,7 +132,7 @@ def record_gc_pauses(app: web.Application) -> None:
     app.router.add_get(GC_PATH, report)
 
 
-def serve_reference(port: int) -> None:
+def serve_reference(port: int, profile: Path | None) -> None:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
@@ -155,7 +155,7 @@ def serve_reference(port: int) -> None:
     app.router.add_post("/wecom/callback", callback)
     app.router.add_get("/healthz", healthz)
     record_gc_pauses(app)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    run_app(app, port, profile)
 
 
 def bot_settings(redis_url: str, api_base: str, data_dir: Path, prefix: str) -> Settings:
@@ -188,20 +188,26 @@ def serve_bot(port: int, redis_url: str, api_base: str, split: argparse.Namespac
     settings = bot_settings(redis_url, api_base, data_dir, prefix)
     app = create_app(settings, answer_messages=not split.worker_process)
     record_gc_pauses(app)
-    profiler = None
-    if split.profile is not None:  # from the end of start-up (warm-up included) to the stop
-        import cProfile
+    run_app(app, port, split.profile)
 
-        profiler = cProfile.Profile(time.thread_time)  # CPU time of the loop's thread
 
-        async def start_profiling(app: web.Application) -> None:
-            profiler.enable()
+def run_app(app: web.Application, port: int, profile: Path | None) -> None:
+    """Serve ``app`` until SIGTERM; with ``profile``, write a CPU-time cProfile of its loop
+    (from the end of start-up, warm-up included, to the stop) to that file."""
+    if profile is None:
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        return
+    import cProfile
 
-        app.on_startup.append(start_profiling)  # after every cleanup context has started
+    profiler = cProfile.Profile(time.thread_time)
+
+    async def start_profiling(app: web.Application) -> None:
+        profiler.enable()
+
+    app.on_startup.append(start_profiling)  # after every cleanup context has started
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(split.profile)
+    profiler.disable()
+    profiler.dump_stats(profile)
 
 
 def serve_worker(port: int, redis_url: str, api_base: str, split: argparse.Namespace) -> None:
@@ -492,7 +498,7 @@ def main() -> int:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="write a CPU-time cProfile of this checkout's bot server loop to FILE",
+        help="CPU-time cProfile of the bot's server loop to FILE (reference: FILE.reference)",
     )
     parser.add_argument(
         "--serve", choices=["bot", "worker", "reference", "wecom-api"], help=argparse.SUPPRESS
@@ -507,7 +513,7 @@ def main() -> int:
         if not args.no_pin:
             pin(LOAD_CPU if args.serve == "wecom-api" else SERVER_CPU)
         if args.serve == "reference":
-            serve_reference(args.port)
+            serve_reference(args.port, args.profile)
         elif args.serve == "bot":
             serve_bot(args.port, args.redis_url, args.api_base, args)
         elif args.serve == "worker":
@@ -552,8 +558,9 @@ def main() -> int:
             role = "reference" if name == "reference" else "bot"
             command = [sys.executable, str(script), "--serve", role, "--port", str(port), *pinning]
             command += ["--redis-url", redis_url, "--api-base", f"http://127.0.0.1:{api_port}"]
-            if name == "bot" and args.profile is not None:
-                command += ["--profile", str(args.profile.resolve())]
+            if name != "baseline" and args.profile is not None:  # FILE and FILE.reference
+                suffix = ".reference" if name == "reference" else ""
+                command += ["--profile", f"{args.profile.resolve()}{suffix}"]
             split = args.worker_process if name == "bot" else args.baseline_worker_process
             if name != "reference" and split:
                 shared = ["--data-dir", tempfile.mkdtemp(prefix="vrep-bench-")]
