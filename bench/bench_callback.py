@@ -28,8 +28,16 @@ records its collector pauses (``gc.callbacks``) and the bench prints them per ge
 ``--baseline DIR`` also serves the bot from another checkout in the same run, for a fair
 before/after (``git archive <commit> | tar -x -C DIR``; the venv is shared).
 ``--worker-process`` runs this checkout's bot as ``serve --no-workers`` plus a ``worker``
-process (nice +10, also on CPU 0, same Redis prefix and knowledge-base directory), so its
-callbacks share no GIL with the workers; a baseline keeps its workers in-process.
+process (``SCHED_IDLE`` as ``virtualrep worker`` runs, also on CPU 0, same Redis prefix and
+knowledge-base directory), so its callbacks share no GIL with the workers; a baseline keeps its
+workers in-process unless ``--baseline-worker-process``.
+
+Rounds start once every bot has answered one of its warm-up messages through the fake API
+(a worker process loads its models after its server is up). Besides latency, every level
+prints the CPU time each server took per request (from ``/proc``, so it holds on a busy
+machine better than throughput does): its event-loop thread, the whole process and, split,
+the worker process during that server's rounds. ``--profile FILE`` writes a CPU-time
+cProfile of this checkout's server loop (slow: every call reads the thread's CPU clock).
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ AGENT_ID = 1000002
 CONCURRENCY = (1, 16, 64)
 SERVER_CPU, LOAD_CPU = 0, 1
 GC_PATH = "/bench/gc"
+REPLIES_PATH = "/replies"
 # What the doctors say: questions the sample library answers, adverse events, small talk.
 MESSAGES = (
     "诺瑞韦斯的用法用量是什么？",
@@ -123,7 +132,7 @@ def record_gc_pauses(app: web.Application) -> None:
     app.router.add_get(GC_PATH, report)
 
 
-def serve_reference(port: int) -> None:
+def serve_reference(port: int, profile: Path | None) -> None:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
@@ -146,7 +155,7 @@ def serve_reference(port: int) -> None:
     app.router.add_post("/wecom/callback", callback)
     app.router.add_get("/healthz", healthz)
     record_gc_pauses(app)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    run_app(app, port, profile)
 
 
 def bot_settings(redis_url: str, api_base: str, data_dir: Path, prefix: str) -> Settings:
@@ -179,7 +188,26 @@ def serve_bot(port: int, redis_url: str, api_base: str, split: argparse.Namespac
     settings = bot_settings(redis_url, api_base, data_dir, prefix)
     app = create_app(settings, answer_messages=not split.worker_process)
     record_gc_pauses(app)
+    run_app(app, port, split.profile)
+
+
+def run_app(app: web.Application, port: int, profile: Path | None) -> None:
+    """Serve ``app`` until SIGTERM; with ``profile``, write a CPU-time cProfile of its loop
+    (from the end of start-up, warm-up included, to the stop) to that file."""
+    if profile is None:
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        return
+    import cProfile
+
+    profiler = cProfile.Profile(time.thread_time)
+
+    async def start_profiling(app: web.Application) -> None:
+        profiler.enable()
+
+    app.on_startup.append(start_profiling)  # after every cleanup context has started
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    profiler.disable()
+    profiler.dump_stats(profile)
 
 
 def serve_worker(port: int, redis_url: str, api_base: str, split: argparse.Namespace) -> None:
@@ -187,26 +215,59 @@ def serve_worker(port: int, redis_url: str, api_base: str, split: argparse.Names
     ingested the sample library into the shared knowledge-base directory by then)."""
     from bot.app import create_app
     from bot.serve import serve
-    from bot.threads import lower_priority
+    from bot.threads import idle_priority
 
     asyncio.run(wait_ready(f"http://127.0.0.1:{port}/healthz"))
-    lower_priority()
+    idle_priority()  # as `virtualrep worker` does
     settings = bot_settings(redis_url, api_base, split.data_dir, split.key_prefix)
     with contextlib.suppress(asyncio.CancelledError):  # SIGTERM at the end of the run
         asyncio.run(serve(create_app(settings), None, "", 0, workers=settings.workers))
 
 
-def serve_wecom_api(port: int) -> None:
+def serve_wecom_api(port: int, replies_port: int) -> None:
+    """The fake WeCom API on ``port``; ``GET /replies?to=PREFIX`` on ``replies_port`` counts the
+    replies it received for users whose id starts with PREFIX."""
     from bot.wecom.simulator import FakeWeComServer
 
     async def forever() -> None:
         api = FakeWeComServer(corp_id=CORP_ID, secret=SECRET)
         await api.start(port=port)
+
+        async def replies(request: web.Request) -> web.Response:
+            to = request.query.get("to", "")
+            count = sum(1 for sent in api.app_sent if str(sent.get("touser", "")).startswith(to))
+            return web.json_response({"replies": count})
+
+        counter = web.Application()
+        counter.router.add_get(REPLIES_PATH, replies)
+        runner = web.AppRunner(counter, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", replies_port).start()
         while True:
             await asyncio.sleep(30)
             print(f"fake WeCom API: {len(api.app_sent)} replies received", flush=True)
 
     asyncio.run(forever())
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time of process ``pid`` so far (Linux schedstat, ns resolution): its main thread
+    (the event loop, which acknowledges callbacks) and all its threads together."""
+    total, loop = 0.0, 0.0
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                seconds = int(f.read().split()[0]) / 1e9
+            total += seconds
+            if int(task) == pid:
+                loop = seconds
+    return {"loop": loop, "process": total}
+
+
+def cpu_usage(pids: list[int]) -> dict[str, float]:
+    """The server's loop and process CPU seconds, plus its worker process's when split."""
+    server = cpu_seconds(pids[0])
+    return server | {"worker": cpu_seconds(pids[1])["process"]} if len(pids) > 1 else server
 
 
 # -- load generator ----------------------------------------------------------------------------
@@ -223,6 +284,22 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
+async def wait_answering(replies_url: str, users: str) -> None:
+    """Wait until the fake WeCom API has received a reply for one of ``users``."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(1800):  # a worker's start-up loads models: slow on a busy machine
+            async with session.get(replies_url, params={"to": users}) as response:
+                if (await response.json())["replies"]:
+                    return
+            await asyncio.sleep(1)
+    raise RuntimeError(f"no reply to {users}* within 30 minutes")
+
+
+async def replies_received(replies_url: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(replies_url) as response:
+        return int((await response.json())["replies"])
+
+
 class Bodies:
     """Pre-encrypted app-text callbacks with distinct MsgIds, from many users."""
 
@@ -230,11 +307,11 @@ class Bodies:
         self._sender = CallbackSender(None, "", token=TOKEN, aes_key=AES_KEY, corp_id=CORP_ID)  # type: ignore[arg-type]
         self._next = int(time.time() * 1000) * 1000
 
-    def make(self, count: int) -> list[tuple[dict[str, str], bytes]]:
+    def make(self, count: int, users: str = "doctor") -> list[tuple[dict[str, str], bytes]]:
         out = []
         for _ in range(count):
             self._next += 1
-            user, text = f"doctor{self._next % 997}", MESSAGES[self._next % len(MESSAGES)]
+            user, text = f"{users}{self._next % 997}", MESSAGES[self._next % len(MESSAGES)]
             out.append(self._sender.encrypt(self._sender.app_text_xml(user, text, self._next)))
         return out
 
@@ -250,6 +327,7 @@ class Sample:
     round_p99: list[float] = field(default_factory=list)
     pauses: list[tuple[int, float, float]] = field(default_factory=list)
     tracked: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds on a CPU during the rounds
 
     @property
     def rps(self) -> float:
@@ -309,13 +387,20 @@ def pause_summary(pauses: list[tuple[int, float, float]]) -> str:
     return ", ".join(parts) or "none"
 
 
-async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
+async def run(
+    args: argparse.Namespace, urls: dict[str, str], pids: dict[str, list[int]], replies_url: str
+) -> None:
     """Interleave the servers in short rounds, so load from other jobs hits them alike."""
     for url in urls.values():
         await wait_ready(url.replace("/wecom/callback", "/healthz"))
     bodies = Bodies()
-    for url in urls.values():  # warm up: connections, imports, Lua script loading
-        await load(url, bodies.make(300), 8, Sample())
+    for name, url in urls.items():  # warm up: connections, imports, Lua script loading
+        await load(url, bodies.make(300, users=f"warm-{name}-"), 8, Sample())
+    started = time.perf_counter()
+    for name in urls:  # measure only once every bot's workers answer (a worker process starts
+        if name != "reference":  # after its server and loads its models first)
+            await wait_answering(replies_url, f"warm-{name}-")
+            print(f"{name}: answering {time.perf_counter() - started:.0f} s after the warm-up")
     results: dict[tuple[int, str], Sample] = {}
     names = list(urls)
     for concurrency in CONCURRENCY:
@@ -326,9 +411,11 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
         for round_number in range(args.rounds):
             order = names if round_number % 2 == 0 else names[::-1]
             for name in order:
-                await load(
-                    urls[name], bodies.make(per_round), concurrency, results[(concurrency, name)]
-                )
+                sample = results[(concurrency, name)]
+                before = cpu_usage(pids[name])
+                await load(urls[name], bodies.make(per_round), concurrency, sample)
+                for part, seconds in cpu_usage(pids[name]).items():
+                    sample.cpu[part] = sample.cpu.get(part, 0.0) + seconds - before[part]
             ref = results[(concurrency, "reference")]
             line = [f"c={concurrency} round {round_number + 1}:"]
             for name in names:
@@ -348,6 +435,16 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
                 f" {result.percentile_ms(0.99):>8.2f} {result.failures:>5}"
                 f"  {pause_summary(result.pauses)} ({result.tracked})"
             )
+    print("\nCPU per request, µs (loop = the server's event-loop thread; worker = its worker")
+    print("process, when split; all CPU time taken during that server's rounds)")
+    for concurrency in CONCURRENCY:
+        for name in names:
+            result = results[(concurrency, name)]
+            parts = " ".join(
+                f"{part} {seconds / len(result.latencies) * 1e6:.0f}"
+                for part, seconds in result.cpu.items()
+            )
+            print(f"{concurrency:>11} {name:>9}  {parts}")
     print()
     async with aiohttp.ClientSession() as session:
         for name, url in urls.items():
@@ -374,6 +471,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> None:
                 f" p99 {bot.percentile_ms(0.99) / ref.percentile_ms(0.99):.2f}x"
                 f" (median of rounds {statistics.median(p99_ratios):.2f}x)"
             )
+    print(f"replies the fake WeCom API received so far: {await replies_received(replies_url)}")
 
 
 def main() -> int:
@@ -393,24 +491,35 @@ def main() -> int:
         help="this checkout's bot answers in a `virtualrep worker` process (serve --no-workers)",
     )
     parser.add_argument(
+        "--baseline-worker-process",
+        action="store_true",
+        help="the baseline answers in a worker process too (its checkout must have `worker`)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="CPU-time cProfile of the bot's server loop to FILE (reference: FILE.reference)",
+    )
+    parser.add_argument(
         "--serve", choices=["bot", "worker", "reference", "wecom-api"], help=argparse.SUPPRESS
     )
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--key-prefix", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--replies-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         if not args.no_pin:
             pin(LOAD_CPU if args.serve == "wecom-api" else SERVER_CPU)
         if args.serve == "reference":
-            serve_reference(args.port)
+            serve_reference(args.port, args.profile)
         elif args.serve == "bot":
             serve_bot(args.port, args.redis_url, args.api_base, args)
         elif args.serve == "worker":
             serve_worker(args.port, args.redis_url, args.api_base, args)
         else:
-            serve_wecom_api(args.port)
+            serve_wecom_api(args.port, args.replies_port)
         return 0
 
     if not args.no_pin:
@@ -432,22 +541,28 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
         env["VREP_LOG_LEVEL"] = "WARNING"
         pinning = ["--no-pin"] if args.no_pin else []
-        api_port = free_port()
+        api_port, replies_port = free_port(), free_port()
         api_command = [sys.executable, str(Path(__file__)), "--serve", "wecom-api"]
+        api_command += ["--replies-port", str(replies_port)]
         children.append(
             subprocess.Popen([*api_command, "--port", str(api_port), *pinning], env=env)
         )
         servers = {"bot": ROOT, "reference": ROOT}
         if args.baseline is not None:
             servers = {"bot": ROOT, "baseline": args.baseline.resolve(), "reference": ROOT}
-        urls = {}
+        urls: dict[str, str] = {}
+        pids: dict[str, list[int]] = {}
         for name, root in servers.items():
             port = free_port()
             script = root / "bench" / "bench_callback.py"
             role = "reference" if name == "reference" else "bot"
             command = [sys.executable, str(script), "--serve", role, "--port", str(port), *pinning]
             command += ["--redis-url", redis_url, "--api-base", f"http://127.0.0.1:{api_port}"]
-            if name == "bot" and args.worker_process:
+            if name != "baseline" and args.profile is not None:  # FILE and FILE.reference
+                suffix = ".reference" if name == "reference" else ""
+                command += ["--profile", f"{args.profile.resolve()}{suffix}"]
+            split = args.worker_process if name == "bot" else args.baseline_worker_process
+            if name != "reference" and split:
                 shared = ["--data-dir", tempfile.mkdtemp(prefix="vrep-bench-")]
                 shared += ["--key-prefix", f"bench-{uuid.uuid4().hex[:8]}:"]
                 children.append(
@@ -456,10 +571,13 @@ def main() -> int:
                 worker = [*command[:2], "--serve", "worker", *command[4:], *shared]
                 children.append(subprocess.Popen(worker, env=env, cwd=root))
                 urls[name] = f"http://127.0.0.1:{port}/wecom/callback"
+                pids[name] = [children[-2].pid, children[-1].pid]
                 continue
             children.append(subprocess.Popen(command, env=env, cwd=root))
             urls[name] = f"http://127.0.0.1:{port}/wecom/callback"
-        asyncio.run(run(args, urls))
+            pids[name] = [children[-1].pid]
+        replies_url = f"http://127.0.0.1:{replies_port}{REPLIES_PATH}"
+        asyncio.run(run(args, urls, pids, replies_url))
     finally:
         for child in reversed(children):
             child.terminate()

@@ -61,14 +61,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _work(args: argparse.Namespace, settings: Settings) -> int:
-    """``virtualrep worker``: answer inbound messages, listen nowhere, below the server's
-    priority (niced before any thread starts, so every thread inherits it)."""
+    """``virtualrep worker``: answer inbound messages, listen nowhere, only on CPU time the
+    server leaves (``SCHED_IDLE``, set before any thread starts, so every thread inherits it)."""
     from bot.serve import serve
-    from bot.threads import lower_priority
+    from bot.threads import idle_priority
 
     with _quiet_imports():
         from bot.app import create_app
-    lower_priority()
+    idle_priority()
     try:
         asyncio.run(serve(create_app(settings), None, "", 0, workers=settings.workers))
     except asyncio.CancelledError:  # SIGTERM: a requested stop

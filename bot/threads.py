@@ -36,6 +36,25 @@ def lower_priority() -> None:
         log.warning("background threads keep normal priority", extra={"error": str(exc)})
 
 
+def idle_priority() -> None:
+    """Run the calling thread, and the threads it starts later, only when a core is otherwise
+    idle (Linux ``SCHED_IDLE``); where that policy is missing or refused, ``lower_priority``.
+
+    For ``virtualrep worker``: answering is deferred work, the callback's acknowledgement must
+    win the core. At nice +10 a busy worker process still takes about a tenth of a core it shares
+    with the callback server (CFS weights 110 against 1024); at ``SCHED_IDLE`` (weight 3) it
+    runs in the time the server leaves. The cost: while every core stays busy with normal-
+    priority work (a sustained flood of callbacks), answers wait until it eases. A whole process
+    may do this safely; threads sharing a GIL with the loop must not (a starved thread holding
+    the GIL would stall the loop), so the in-process pool stays at ``lower_priority``.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+    except (AttributeError, OSError) as exc:  # not Linux, or a sandbox that forbids it
+        log.warning("worker keeps a normal scheduling policy", extra={"error": str(exc)})
+        lower_priority()
+
+
 async def background_threads_ctx(app: web.Application) -> AsyncIterator[None]:
     """Make the loop's default executor a low-priority pool while the app runs."""
     loop = asyncio.get_running_loop()

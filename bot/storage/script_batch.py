@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from bot.storage.base import StorageError
@@ -114,16 +115,45 @@ class ScriptBatcher:
     async def _pipeline(self, calls: list[_Call]) -> list[Any]:
         """The replies in order, a ``ResponseError`` in place of a failed call's reply.
 
-        A lone call is sent as a plain EVALSHA: a pipeline costs more than it saves for one.
+        The EVALSHAs are written as one buffer on a pooled connection and the replies read
+        back one by one: redis-py's ``Pipeline`` (a command stack, per-command packing and
+        response callbacks, a pipeline object per batch) cost about twice as much CPU per call
+        on the callback's event loop (bench/README.md, issue 22, session 8). A connection error
+        or timeout is retried as redis-py's own calls are (the connection's ``Retry``, after a
+        reconnect): a resent batch finds the dedup keys its first attempt set, so nothing is
+        enqueued twice.
         """
-        sha = self._script.sha
-        if len(calls) == 1:
-            call = calls[0]
-            try:
-                return [await self._client.evalsha(sha, len(call.keys), *call.keys, *call.args)]
-            except ResponseError as exc:
-                return [exc]
-        async with self._client.pipeline(transaction=False) as pipe:
-            for call in calls:
-                pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
-            return list(await pipe.execute(raise_on_error=False))
+        packed = b"".join(
+            _packed("EVALSHA", self._script.sha, len(c.keys), *c.keys, *c.args) for c in calls
+        )
+        pool = self._client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            replies: list[Any] = await connection.retry.call_with_retry(
+                lambda: _exchange(connection, packed, len(calls)),
+                lambda error: connection.disconnect(),
+            )
+        finally:
+            await pool.release(connection)
+        return replies
+
+
+async def _exchange(connection: Connection, packed: bytes, count: int) -> list[Any]:
+    """Send ``packed`` (``count`` commands) and read all their replies, errors included."""
+    await connection.send_packed_command(packed)
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(await connection.read_response())
+        except ResponseError as exc:  # the reply was read whole: the connection stays in step
+            replies.append(exc)
+    return replies
+
+
+def _packed(*args: str | int) -> bytes:
+    """One command in the Redis protocol (RESP): an array of bulk strings, UTF-8."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
