@@ -93,6 +93,10 @@ def _exit_promptly(code: int) -> NoReturn:
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     with _quiet_imports():
+        from skills import handoff
+    # before the app's imports and the models: a malformed roster stops chat in a second
+    handoff.check_set_up(settings, wecom_app=False)  # no WeCom here
+    with _quiet_imports():
         import privacy
         from bot.llm import open_llm
         from bot.models import Channel
@@ -101,11 +105,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         from handlers.terminal import run_chat
         from records import open_records
         from records.sink import audit_sink
-        from skills import handoff
 
     if settings.log_level == "INFO":
         logging.getLogger().setLevel(logging.WARNING)  # keep the terminal for the conversation
-    handoff.check_set_up(settings, wecom_app=False)  # before the models load; no WeCom here
 
     async def open_bot(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
         storage = await stack.enter_async_context(open_storage(settings))

@@ -8,6 +8,9 @@ for ``embedded_storage="sqlite"`` with its own ``data_dir``."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,15 +28,41 @@ from tests.redis_server import RedisServer, RedisServerError
 from tests.storage_backends import Backend, FakeClock
 
 
-@pytest.fixture(scope="session")
-def sample_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A knowledge-base directory holding the embedded sample library (embedding is slow)."""
-    path = tmp_path_factory.mktemp("sample-kb") / "kb"
+def _embed_sample_library(path: Path) -> None:
     knowledge = KnowledgeBase.open(load_settings(kb_dir=path))
     try:
         ensure_sample_library(knowledge)
     finally:
         knowledge.close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (make test) runs two workers at most: the suite's waits (subprocess start-ups,
+    servers, retries) overlap on two cores; more workers would only contend for them."""
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
+@pytest.fixture(scope="session")
+def sample_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A knowledge-base directory holding the embedded sample library (embedding is slow).
+
+    Under pytest-xdist (``make test``) the first worker embeds it once, under a file lock in
+    the run's shared temporary directory, and every worker copies the result into its own
+    directory: each process then has a library nobody else opens, as in a serial run."""
+    path = tmp_path_factory.mktemp("sample-kb") / "kb"
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        _embed_sample_library(path)
+        return path
+    run_root = tmp_path_factory.getbasetemp().parent  # shared by this run's workers only
+    built, done = run_root / "sample-kb", run_root / "sample-kb.done"
+    with (run_root / "sample-kb.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(built, ignore_errors=True)  # a worker that failed half-way
+            _embed_sample_library(built)
+            done.touch()
+    shutil.copytree(built, path)
     return path
 
 

@@ -14,7 +14,6 @@ from bot.settings import Settings, SettingsError
 from skills.handoff.kf_control import WeComKfControl
 from skills.handoff.middleware import HumanModeGate
 from skills.handoff.roster import Role, Roster, load_roster
-from skills.handoff.router import create_handoff_router
 from skills.handoff.service import SLA_SCHEDULE, HandoffService
 from skills.handoff.worker import EscalationWorker
 
@@ -56,6 +55,10 @@ def get_service(services: Services) -> HandoffService:
 
 
 def create_router(services: Services, priority: int) -> Router:
+    # imported here: the router pulls in skills.qa (the LLM client, the encoder), seconds that
+    # a roster check (``check_set_up`` in ``virtualrep chat``) should not wait for
+    from skills.handoff.router import create_handoff_router
+
     service = get_service(services)
     services.scheduler.register(SLA_SCHEDULE, service.on_sla_due)
     return create_handoff_router(service, priority)
