@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 ROUTE = "/console/pv/media/"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,18 @@ class LinkSigner:
 
 
 def signer_from(key: str | None, base_url: str | None, ttl_h: float) -> LinkSigner | None:
-    """The signer for these settings; None (no links, files listed by ref) without a key."""
+    """The signer for these settings; None (no links, files listed by ref) without a key.
+
+    Called once at start-up (``open_media``). Links on without the bot's public address still
+    work on the console's case page (it signs paths), but the links in the PV webhook body and
+    on the WeCom card would have no host: one warning says so, and no host is guessed."""
     if not key:
         return None
+    if not base_url:
+        log.warning(
+            "VREP_MEDIA_LINK_KEY is set but VREP_MEDIA_LINK_BASE_URL is not: download links in "
+            "the PV webhook body and the WeCom card are host-less paths (/console/pv/media/...) "
+            "that PV cannot open; set VREP_MEDIA_LINK_BASE_URL to the bot's public address "
+            "(where /console is served), e.g. https://bot.example.com"
+        )
     return LinkSigner(key.encode(), base_url or "", timedelta(hours=ttl_h))

@@ -26,6 +26,7 @@ from bot.wecom.client import WeComClient
 from records import open_records
 from skills.adverse_events.cases import (
     AECase,
+    Asked,
     CaseStatus,
     DeliveryState,
     Event,
@@ -95,6 +96,7 @@ async def seed_case(
     product: str = "XX药",
     text: str = "患者张三，电话13812345678，45岁男性，用了XX药后出现皮疹",
     incomplete: bool = False,
+    asked: dict[str, Asked] | None = None,
 ) -> str:
     """One submitted case as the bot would have saved it (and its delivery state)."""
     store = ae_service(services).store  # the skill's own store, as the console's
@@ -109,6 +111,7 @@ async def seed_case(
             updated_at=day0,
             submitted_at=day0,
             incomplete=incomplete,
+            asked=asked or {},
             doctor_id=f"doctor-{number}",
             channel=Channel.KF,
             conversation_key=f"kf:doctor-{number}",

@@ -10,7 +10,8 @@ from bot.models import ConversationMode
 from bot.profiles import ProfileStore
 from bot.storage.base import Storage
 from knowledge.base import KnowledgeBase
-from skills.adverse_events.cases import CaseStatus, Outcome, Seriousness, SubmitReason
+from skills.adverse_events.cases import Asked, CaseStatus, Outcome, Seriousness, SubmitReason
+from skills.adverse_events.e2b import case_document, narrative
 from skills.adverse_events.service import DELIVERY_QUEUE, case_card
 from tests.ae_support import AEBot, ae_settings
 
@@ -40,11 +41,30 @@ async def test_chinese_form_with_dont_know_then_stop(storage: Storage, tmp_path:
     await bot.say("不知道")
     assert "onset" in (await bot.case(case.case_id)).unknown
     await bot.say("以上都没有")
-    done = await bot.say("算了")
+    await bot.say("见附件")  # outcome: nothing readable, asked again
+    await bot.say("见附件")  # twice: no answer, the form goes on
+    done = await bot.say("算了")  # stopped at the concomitant medicines
     assert any(case.case_id in text and "已提交" in text for text in done)
     final = await bot.case(case.case_id)
     assert final.status is CaseStatus.SUBMITTED and final.submit_reason is SubmitReason.STOPPED
     assert final.incomplete and final.seriousness == [] and "XX" in final.products[0].name
+    # Per step, how its question ended; event and product came with the report (no question).
+    assert final.asked == {
+        "patient": Asked.ANSWERED,
+        "onset": Asked.DONT_KNOW,
+        "seriousness": Asked.ANSWERED,
+        "outcome": Asked.NO_ANSWER,
+        "concomitant": Asked.NOT_ASKED,
+    }
+    assert final.empty_fields == {
+        "onset": "dont_know",
+        "outcome": "no_answer",
+        "concomitant": "not_asked",
+    }
+    assert case_document(final, None)["empty_fields"] == final.empty_fields
+    text = narrative(final)
+    assert "Reporter did not know: onset." in text and "Asked twice, no answer: outcome." in text
+    assert "Not asked (the report form ended first): concomitant." in text
     assert [p["case_id"] for p in await _queued(storage, DELIVERY_QUEUE)] == [case.case_id]
     # The conversation is free again: a greeting gets the menu, not a form question.
     assert "帮助" in (await bot.say("你好"))[0] or "您好" in (await bot.say("你好"))[0]
@@ -71,6 +91,10 @@ async def test_english_form_to_confirmation(storage: Storage, tmp_path: Path) ->
     assert final.products[0].batch == "AB123"
     assert final.seriousness == [Seriousness.HOSPITALISATION]
     assert final.outcome is Outcome.RECOVERING
+    # "none" for the other medicines is an answer: an empty list that reads "none".
+    assert final.asked["concomitant"] is Asked.ANSWERED and final.concomitant == []
+    assert final.empty_fields == {"onset": "dont_know", "concomitant": "answered"}
+    assert "Reported none: concomitant." in narrative(final)
     contact = await bot.ae.store.read_contact(
         case.case_id, reader="test", purpose="assert", at=bot.clock()
     )

@@ -22,6 +22,7 @@ from bot.services import Services
 from bot.storage.memory import MemoryStorage
 from bot.wecom.client import WeComClient
 from bot.wecom.simulator import FakeWeComServer
+from skills.adverse_events.cases import Asked
 from skills.qa.mi import MIRequest, MIStore
 from tests.ae_support import MovableClock
 from tests.console_support import (
@@ -117,9 +118,20 @@ async def test_a_rep_cannot_open_pv_pages_and_the_denial_is_audited(setup) -> No
 
 async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(setup) -> None:  # type: ignore[no-untyped-def]
     client, services, clock = setup
-    overdue = await seed_case(services, 1, day0=clock.now - timedelta(hours=30), delivered=True)
-    fresh = await seed_case(
-        services, 2, day0=clock.now - timedelta(hours=1), product="YY片", incomplete=True
+    overdue = await seed_case(
+        services,
+        1,
+        day0=clock.now - timedelta(hours=30),
+        delivered=True,
+        asked={"concomitant": Asked.ANSWERED},  # "无": none
+    )
+    fresh = await seed_case(  # stopped at the concomitant medicines
+        services,
+        2,
+        day0=clock.now - timedelta(hours=1),
+        product="YY片",
+        incomplete=True,
+        asked={"seriousness": Asked.DONT_KNOW, "concomitant": Asked.NOT_ASKED},
     )
     dead = await seed_case(services, 3, day0=clock.now - timedelta(hours=3), dead=True)
     await sign_in(client, "pv_wu")
@@ -145,7 +157,19 @@ async def test_pv_officer_finds_opens_exports_and_acknowledges_an_overdue_case(s
     assert "<dd>Adverse event, Overdose</dd>" in html  # categories by name, not by key
     assert "<span>Adverse event, Overdose</span>" in by_product
     stopped = await (await client.get(f"/console/pv/cases/{fresh}")).text()
-    assert "<dt>Concomitant medicines</dt><dd>not known</dd>" in stopped  # maybe never asked
+    assert "<dt>Concomitant medicines</dt><dd>not asked (the form ended first)</dd>" in stopped
+    assert "<dt>Seriousness</dt><dd>don&#39;t know (the reporter said)</dd>" in stopped
+    old_case = await (await client.get(f"/console/pv/cases/{dead}")).text()  # saved before
+    assert "<dt>Concomitant medicines</dt><dd>not known</dd>" in old_case  # steps were kept
+    stopped_xml = await (await client.get(f"/console/pv/cases/{fresh}/export/e2b")).text()
+    assert '<E.i.3.2a nullFlavor="ASKU" />' in stopped_xml  # asked, the reporter did not know
+    assert "Not asked (the report form ended first): concomitant." in stopped_xml
+    stopped_json = await (await client.get(f"/console/pv/cases/{fresh}/export/json")).json()
+    assert stopped_json["empty_fields"] == {
+        "seriousness": "dont_know",
+        "outcome": "unknown",
+        "concomitant": "not_asked",
+    }
     export = await client.get(f"/console/pv/cases/{overdue}/export/e2b")
     assert export.status == 200 and b"<E.i.1.1a>" in await export.read()
     assert overdue in export.headers["Content-Disposition"]

@@ -4,6 +4,7 @@ opened in the console by PV officers only, every download audited (media.links, 
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -167,3 +168,19 @@ def _links(html: str) -> dict[str, str]:
     """ref → the page's signed link (relative: this console has no public base address)."""
     found = re.findall(r'<li data-ref="([^"]+)">.*?<a href="([^"]+)"', html, re.S)
     return {ref: url.replace("&amp;", "&") for ref, url in found}
+
+
+def test_links_without_the_public_address_warn_once_at_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="media.links"):
+        signer = signer_from("k" * 32, None, 1)
+    warned = [r.getMessage() for r in caplog.records if r.name == "media.links"]
+    assert signer is not None and signer.base_url == ""  # no host invented
+    assert len(warned) == 1 and "VREP_MEDIA_LINK_BASE_URL" in warned[0]
+    assert "webhook" in warned[0] and "WeCom card" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="media.links"):
+        signer_from("k" * 32, "https://bot.example.com", 1)  # address set: quiet
+        signer_from(None, None, 1)  # links off: nothing to warn about
+    assert not [r for r in caplog.records if r.name == "media.links"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ async def test_page_is_served(page: tuple[str, aiohttp.ClientSession]) -> None:
         html = await response.text()
     assert "/api/events" in html and "/api/doctor/click" in html and "/api/rep/click" in html
     assert "/api/media/" in html and "media_name" in html  # a file as a named download
+    assert ">附件 File<input" in html  # the attach button, as text
+    # No emoji: Debian's Chromium has no emoji font, and one draws as an empty box.
+    assert not re.search("[\U0001f000-\U0001faff\ufe0f]", html)
 
 
 async def test_a_doctor_message_gets_a_reply_through_kf(

@@ -57,6 +57,20 @@ class SubmitReason(StrEnum):
     MENU = "menu"  # the doctor left the form for something else
 
 
+class Asked(StrEnum):
+    """How the form's question for one case step ended, kept per step on the case so PV can
+    tell an empty field's "none" (answered) from "don't know" from "never asked"."""
+
+    ANSWERED = "answered"  # read an answer (an empty field then means none)
+    DONT_KNOW = "dont_know"  # the reporter said they do not know
+    NO_ANSWER = "no_answer"  # asked twice, nothing readable came back
+    NOT_ASKED = "not_asked"  # the form ended (stopped, idle, left, human mode) before it
+
+
+# The form's steps whose answers are case content (consent and contact are the reporter's).
+CASE_STEPS = ("event", "patient", "product", "onset", "seriousness", "outcome", "concomitant")
+
+
 class Seriousness(StrEnum):
     """E2B E.i.3.2a–f."""
 
@@ -136,6 +150,8 @@ class AECase(BaseModel):
     outcome: Outcome | None = None
     concomitant: list[str] = Field(default_factory=list)
     unknown: list[str] = Field(default_factory=list)  # questions answered "don't know"
+    # Per case step, how its question ended; missing on cases saved before it (read: unknown).
+    asked: dict[str, Asked] = Field(default_factory=dict)
     known_effect_question: bool = False
     serious_escalated: bool = False
 
@@ -157,6 +173,47 @@ class AECase(BaseModel):
         if not self.events:
             missing.append("event")
         return missing
+
+    def empty(self, step: str) -> bool:
+        """True while the case holds nothing for ``step`` (one of ``CASE_STEPS``)."""
+        return {
+            "event": not self.events,
+            "patient": not self.patient.identifiable,
+            "product": not self.products,
+            "onset": not self.events or self.events[0].onset is None,
+            "seriousness": self.seriousness is None,
+            "outcome": self.outcome is None,
+            "concomitant": not self.concomitant,
+        }[step]
+
+    def record(self, step: str, how: Asked) -> None:
+        """Keep how ``step``'s question ended (an answer that was "don't know" counts so)."""
+        if step in CASE_STEPS:
+            dont_know = how is Asked.ANSWERED and step in self.unknown
+            self.asked[step] = Asked.DONT_KNOW if dont_know else how
+
+    def close_steps(self) -> None:
+        """At submission: every case step still empty whose question never ended was not asked
+        (the form stopped, went idle or was left first, or a human had the conversation)."""
+        for step in CASE_STEPS:
+            if step not in self.asked and self.empty(step):
+                self.asked[step] = Asked.NOT_ASKED
+
+    def how_asked(self, step: str) -> Asked | None:
+        """How ``step`` ended; ``None`` when not known (a case saved before ``asked`` existed
+        that does not list the step as "don't know", or a step filled from the report)."""
+        if step in self.asked:
+            return self.asked[step]
+        return Asked.DONT_KNOW if step in self.unknown else None
+
+    @property
+    def empty_fields(self) -> dict[str, str]:
+        """Each empty case step and why (an ``Asked`` value, or "unknown") for exports."""
+        return {
+            step: (how.value if (how := self.how_asked(step)) else "unknown")
+            for step in CASE_STEPS
+            if self.empty(step)
+        }
 
     @property
     def language(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from bot.settings import Settings
-from skills.adverse_events.cases import AECase, ReporterContact, Seriousness, masked
+from skills.adverse_events.cases import AECase, Asked, ReporterContact, Seriousness, masked
 
 FORMAT = "virtualrep E2B(R3)-shaped 1"
 QUALIFICATION_PHYSICIAN = "1"  # C.2.r.4
@@ -43,10 +43,28 @@ def e2b_date(moment: datetime) -> str:
     return moment.strftime("%Y%m%d%H%M%S%z")
 
 
-def _add(parent: ET.Element, tag: str, text: str | None, **attrs: str) -> ET.Element:
+# E2B(R3) null flavours for an empty field, by how the form's question ended: asked but
+# unknown, not asked; anything else (a case saved before steps were recorded) is unknown.
+NULL_FLAVORS = {Asked.DONT_KNOW: "ASKU", Asked.NO_ANSWER: "ASKU", Asked.NOT_ASKED: "NASK"}
+EMPTY_READS = {
+    Asked.ANSWERED: "Reported none",
+    Asked.DONT_KNOW: "Reporter did not know",
+    Asked.NO_ANSWER: "Asked twice, no answer",
+    Asked.NOT_ASKED: "Not asked (the report form ended first)",
+}
+
+
+def _flavor(case: AECase, step: str) -> str:
+    how = case.how_asked(step)
+    return NULL_FLAVORS.get(how, "UNK") if how else "UNK"
+
+
+def _add(
+    parent: ET.Element, tag: str, text: str | None, null: str = "UNK", **attrs: str
+) -> ET.Element:
     element = ET.SubElement(parent, tag, attrs)
     if text is None:
-        element.set("nullFlavor", "UNK")
+        element.set("nullFlavor", null)
     else:
         element.text = text
     return element
@@ -68,8 +86,14 @@ def narrative(case: AECase) -> str:
             lines.append(f"Onset of '{event.verbatim}': {event.onset}.")
     if case.concomitant:
         lines.append("Concomitant medicines: " + "; ".join(case.concomitant) + ".")
-    if case.unknown:
-        lines.append("Reporter did not know: " + ", ".join(case.unknown) + ".")
+    empty = case.empty_fields
+    for how, reads in EMPTY_READS.items():
+        if steps := [step for step, why in empty.items() if why == how.value]:
+            lines.append(f"{reads}: " + ", ".join(steps) + ".")
+    if unknown := [step for step, why in empty.items() if why == "unknown"]:
+        lines.append("Not known (not recorded): " + ", ".join(unknown) + ".")
+    if others := [step for step in case.unknown if step not in empty]:  # consent, contact
+        lines.append("Reporter did not know: " + ", ".join(others) + ".")
     if case.incomplete:
         reason = case.submit_reason.value if case.submit_reason else "unknown"
         lines.append(
@@ -104,14 +128,15 @@ def case_xml(case: AECase, contact: ReporterContact | None, settings: Settings) 
     _add(c, "C.3.3", settings.pv_sender_organisation)
 
     d = ET.SubElement(root, "D")
-    _add(d, "D.1", case.patient.initials or ("MSK" if case.patient.identifiable else None))
+    patient = _flavor(case, "patient")
+    _add(d, "D.1", case.patient.initials or ("MSK" if case.patient.identifiable else None), patient)
     if case.patient.age:
         _add(d, "D.2.2a", case.patient.age)
         _add(d, "D.2.2b", "a")  # years
     else:
-        _add(d, "D.2.2a", None)
+        _add(d, "D.2.2a", None, patient)
     sex = {"male": "1", "female": "2"}.get(case.patient.sex or "")
-    _add(d, "D.5", sex)
+    _add(d, "D.5", sex, patient)
 
     for index, event in enumerate(case.events, start=1):
         e = ET.SubElement(root, "E.i", {"index": str(index)})
@@ -120,9 +145,8 @@ def case_xml(case: AECase, contact: ReporterContact | None, settings: Settings) 
         _add(e, "E.i.2.1b", None)  # MedDRA code: PV codes it
         for tag, flag in SERIOUSNESS_ELEMENTS:
             known = case.seriousness is not None
-            _add(
-                e, tag, ("true" if flag in (case.seriousness or ()) else "false") if known else None
-            )
+            value = ("true" if flag in (case.seriousness or ()) else "false") if known else None
+            _add(e, tag, value, _flavor(case, "seriousness"))
         _add(e, "E.i.7", str(case.outcome.value) if case.outcome is not None else "0")
 
     situations = [
@@ -165,6 +189,8 @@ def case_document(case: AECase, contact: ReporterContact | None) -> dict[str, An
         "case": case.model_dump(mode="json"),
         "serious": case.serious,
         "missing_criteria": case.missing_criteria,
+        # Each empty field and why: answered (none), dont_know, no_answer, not_asked, unknown.
+        "empty_fields": case.empty_fields,
         "reporter": reporter,
     }
 

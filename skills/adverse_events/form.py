@@ -32,7 +32,9 @@ from bot.services import Services
 from bot.storage.base import ScheduledItem
 from bot.yesno import YesNo, read_yes_no
 from skills.adverse_events.cases import (
+    CASE_STEPS,
     AECase,
+    Asked,
     CaseStatus,
     Event,
     Outcome,
@@ -134,23 +136,19 @@ class FormState:
     def done(self, step: str) -> bool:
         return step in self.form.slots.setdefault("done", [])
 
-    def mark(self, step: str) -> None:
+    def mark(self, step: str, how: Asked = Asked.ANSWERED) -> None:
         if not self.done(step):
             self.form.slots["done"].append(step)
+        self.case.record(step, how)
 
 
 def _needed(step: str, state: FormState) -> bool:
     case, contact = state.case, state.contact
     if state.done(step):
         return False
+    if step in CASE_STEPS:  # onset once there is an event to date
+        return case.empty(step) and (step != "onset" or bool(case.events))
     return {
-        "event": not case.events,
-        "patient": not case.patient.identifiable,
-        "product": not case.products,
-        "onset": bool(case.events) and case.events[0].onset is None,
-        "seriousness": case.seriousness is None,
-        "outcome": case.outcome is None,
-        "concomitant": not case.concomitant,
         "consent": contact.consent_to_follow_up is None,
         "contact": bool(contact.consent_to_follow_up) and not contact.preferred_contact,
         "confirm": True,
@@ -581,7 +579,7 @@ def create_router(services: Services, priority: int) -> Router:
             and len(text) <= 20
         ):
             state.case.unknown.append(step)
-            state.mark(step)
+            state.mark(step, Asked.DONT_KNOW)
         elif ANSWERS[step](ctx, state, text):
             state.mark(step)
         elif message.kind is MessageKind.TEXT and forms.is_question(text):
@@ -592,7 +590,7 @@ def create_router(services: Services, priority: int) -> Router:
             state.case.unknown.append(step)
             if message.kind is MessageKind.TEXT and step not in ("consent", "contact"):
                 state.case.add_source(_note(ctx))  # PV still reads the words
-            state.mark(step)
+            state.mark(step, Asked.NO_ANSWER)
         await _ask_next(ae, ctx, state)
         return None
 

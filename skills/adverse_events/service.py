@@ -211,6 +211,7 @@ class AEService:
         case.submitted_at = case.updated_at = self.now
         case.submit_reason = reason
         case.incomplete = reason is not SubmitReason.CONFIRMED or bool(case.missing_criteria)
+        case.close_steps()  # what the form never asked reads "not asked", not "none"
         await storage.set_add(PENDING_SET, case.case_id)
         await self.store.save(case)
         await storage.cancel(IDLE_SCHEDULE, case.case_id)
