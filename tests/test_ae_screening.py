@@ -401,11 +401,12 @@ async def test_a_query_without_a_question_word_at_the_confirmation_is_a_new_ques
 async def test_a_question_typed_inside_the_form_is_not_added_to_the_case(
     tmp_path: Path,
 ) -> None:
-    bot, _, _ = await _in_report_form(MemoryStorage(), tmp_path)
+    bot, _, step = await _in_report_form(MemoryStorage(), tmp_path)
     replies = await bot.say("noravex in dialysis patients")
     case = await bot.only_case()
     assert [source.text for source in case.sources] == [CLEAR_ZH]
     assert not any("补充" in text or "added this" in text for text in replies)
+    assert await bot.form_step("doc1") == step  # answered, then the same question again
 
 
 def test_classify_ae_jsonl_follows_the_question_only_rule() -> None:
