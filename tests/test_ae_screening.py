@@ -9,6 +9,8 @@ of the answer (answered, then the confirmation is asked again; a second one open
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,9 @@ from bot.middlewares import load_conversation
 from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
 from knowledge.base import KnowledgeBase
+from skills.adverse_events.cli import classify_jsonl
 from skills.adverse_events.screening import PENDING_CONFIRMATION
+from skills.adverse_events.service import default_detector
 from tests.ae_support import AEBot, ae_settings
 
 # Ambiguous on purpose: something untoward, but not said to have followed a medicine.
@@ -413,8 +417,25 @@ async def test_a_query_without_a_question_word_at_the_confirmation_is_a_new_ques
 async def test_a_question_typed_inside_the_form_is_not_added_to_the_case(
     tmp_path: Path,
 ) -> None:
-    bot, _, _ = await _in_report_form(MemoryStorage(), tmp_path)
+    bot, _, step = await _in_report_form(MemoryStorage(), tmp_path)
     replies = await bot.say("noravex in dialysis patients")
     case = await bot.only_case()
     assert [source.text for source in case.sources] == [CLEAR_ZH]
     assert not any("补充" in text or "added this" in text for text in replies)
+    assert await bot.form_step("doc1") == step  # answered, then the same question again
+
+
+def test_classify_ae_jsonl_follows_the_question_only_rule() -> None:
+    """``classify-ae --jsonl`` says what the bot does: a question that only asks reaches no one,
+    a report said as a question still does."""
+    rows = [
+        {"id": 1, "text": "Child-Pugh B级的病人诺拉维最多吃多少"},
+        {"id": 2, "text": "noravex in dialysis patients"},
+        {"id": 3, "text": "病人吃了诺拉维以后转氨酶升高了，还能继续吃吗？"},
+        {"id": 4, "text": "pt got pregnant on noravex what now"},
+    ]
+    source = io.StringIO("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    sink, errors = io.StringIO(), io.StringIO()
+    assert classify_jsonl(default_detector(), source, sink, errors) == 0
+    verdicts = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [v["report"] for v in verdicts] == [False, False, True, True]

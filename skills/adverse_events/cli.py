@@ -5,7 +5,9 @@ stable): read ``{"id", "text"}`` lines from stdin, write one
 ``{"id", "report": true|false, "confirm": true|false, "categories": [...]}`` line per input
 line, in order, flushed as it goes. ``report`` is true when the message would reach PV: it
 opens a case at once, or the bot asks the doctor to confirm first (then ``confirm`` is true;
-the case opens unless the doctor clearly says no). A line that is not such an object is
+the case opens unless the doctor clearly says no). A message that only asks — a dose, a
+population, an interaction, nothing that happened (``confirmation.asks_without_telling``, the
+bot's first decision rule) — is neither: the bot answers it. A line that is not such an object is
 reported on stderr and skipped; the exit code is then 1. ``classify-ae TEXT ...`` prints the
 full verdict for each text, for people.
 """
@@ -19,6 +21,7 @@ from dataclasses import asdict
 from typing import TextIO
 
 from bot.settings import Settings
+from skills.adverse_events.confirmation import asks_without_telling
 from skills.adverse_events.detector import AEDetector
 
 
@@ -37,11 +40,13 @@ def classify_jsonl(detector: AEDetector, source: TextIO, sink: TextIO, errors: T
             status = 1
             continue
         verdict = detector.detect(row["text"])
+        reaches = verdict.report or verdict.confirm
+        reaches = reaches and not asks_without_telling(row["text"], verdict.categories)
         out = {
             "id": row.get("id"),
-            "report": verdict.report or verdict.confirm,
-            "confirm": verdict.confirm,
-            "categories": list(verdict.categories),
+            "report": reaches,
+            "confirm": reaches and verdict.confirm,
+            "categories": list(verdict.categories) if reaches else [],
         }
         sink.write(json.dumps(out, ensure_ascii=False) + "\n")
         sink.flush()

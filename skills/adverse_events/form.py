@@ -52,6 +52,7 @@ from skills.adverse_events.service import (
     ADDED_TO_OPEN_CASE,
     AE_FORM,
     IDLE_SCHEDULE,
+    QUESTION_ONLY,
     QUESTION_TEXT,
     SEPARATE_CASE,
     AEService,
@@ -572,6 +573,8 @@ def create_router(services: Services, priority: int) -> Router:
                 await forms.answer_question(ctx, text)
             else:  # an addition before confirming asks for confirmation again
                 state.case.add_source(_note(ctx))
+        elif message.kind is MessageKind.TEXT and ctx.data.get(QUESTION_ONLY):
+            await forms.answer_question(ctx, text)  # only asks: never a step's answer
         elif (
             message.kind is MessageKind.TEXT
             and step not in YES_NO_STEPS  # there "不知道" is unclear: asked again once

@@ -91,6 +91,7 @@ from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import (
     ADDED_TO_OPEN_CASE,
     AE_FORM,
+    QUESTION_ONLY,
     QUESTION_TEXT,
     SEPARATE_CASE,
     AEService,
@@ -240,6 +241,7 @@ async def _decide(ae: AEService, ctx: Context, verdict: Verdict) -> Decision:
         ctx.data["audit_ae_search"] = True
     if decided.asked_only:
         ctx.data["audit_ae_confirm"] = "question_only"
+        ctx.data[QUESTION_ONLY] = True  # inside a report form: answered, not a step's answer
         ctx.data["ae_verdict"] = decided.verdict  # not a report: the skills treat it as a question
     return decided
 

@@ -42,6 +42,8 @@ QUESTION_TEXT: Final = "ae_question_text"
 # was added to, or the separate case it opened (another patient).
 ADDED_TO_OPEN_CASE: Final = "ae_added_to_open_case"
 SEPARATE_CASE: Final = "ae_separate_case"
+# Set by screening on a message that only asks (no event): inside the form it is a question.
+QUESTION_ONLY: Final = "ae_question_only"
 DELIVERY_QUEUE: Final = "ae_delivery"
 DELIVERY_GROUP: Final = "pv"
 DEAD_LETTER_QUEUE: Final = "ae_dead_letter"
