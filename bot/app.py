@@ -31,6 +31,7 @@ from bot.dead_letters import DEAD_LETTER_WATCHES
 from bot.escalation import ESCALATION_QUEUE
 from bot.heap import freeze_long_lived, unfreeze
 from bot.keys import (
+    CALLBACKS_IN_FLIGHT,
     DISPATCHER,
     HTTP_SESSION,
     KNOWLEDGE,
@@ -47,7 +48,7 @@ from bot.keys import (
 from bot.llm import open_llm
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.outbox import OUTBOX_SCHEDULE, settings_outbox
-from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, InboundWorkers
+from bot.pipeline import INBOUND_GROUP, INBOUND_QUEUE, CallbacksInFlight, InboundWorkers
 from bot.queue_monitor import QueueMonitor
 from bot.resources import open_http_session, open_knowledge, open_storage
 from bot.runtime import build_runtime
@@ -144,6 +145,7 @@ async def _runtime_ctx(app: web.Application, *, answer_messages: bool) -> AsyncI
         services.metrics,
         workers=settings.workers if answer_messages else 0,
         reclaim_idle_ms=int(settings.inbound_reclaim_idle_s * 1000),
+        yield_to=app[CALLBACKS_IN_FLIGHT],  # acknowledgements first (issue 22)
     )
     pv_delivery = create_delivery_worker(services, app[HTTP_SESSION])
     escalations = handoff.create_worker(services)
@@ -242,6 +244,7 @@ def create_app(settings: Settings, *, answer_messages: bool = True) -> web.Appli
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[CALLBACKS_IN_FLIGHT] = CallbacksInFlight()
     app.cleanup_ctx.append(background_threads_ctx)  # first in, last out: every thread's pool
     app.cleanup_ctx.append(_owned(STORAGE, open_storage))
     # migrated to head on start; a database down then is waited for (``/readyz`` says 503)

@@ -8,6 +8,7 @@ from aiohttp import web
 from bot.dispatcher import Dispatcher
 from bot.llm import LLMClient
 from bot.metrics import Metrics
+from bot.pipeline import CallbacksInFlight
 from bot.queue_monitor import QueueMonitor
 from bot.services import Services
 from bot.settings import Settings
@@ -29,3 +30,5 @@ WECOM = web.AppKey("wecom", WeComClient)  # set only when WeCom is configured
 QUEUE_MONITOR = web.AppKey("queue_monitor", QueueMonitor)
 RECORDS = web.AppKey("records", Records)  # the system of record (records/)
 MEDIA: web.AppKey[MediaReader] = web.AppKey("media")  # media store, speech and OCR (media/)
+# callbacks being acknowledged in this process; its inbound workers wait for them (issue 22)
+CALLBACKS_IN_FLIGHT = web.AppKey("callbacks_in_flight", CallbacksInFlight)

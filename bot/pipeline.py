@@ -9,6 +9,12 @@ An entry that is malformed or keeps failing goes to ``inbound-dead`` (``bot.dead
 
 Ordering: messages of one conversation are handled in ``seq`` order (the conversation lock
 plus ``last_seq`` in the state); different conversations are handled in parallel.
+
+Acknowledgements first: when the workers share a process (and its event loop) with the
+callback handler, a worker starts a message only once no callback is being acknowledged, or
+after ``yield_max_s`` (``CallbacksInFlight``). Answering runs largely on the loop itself, so
+without this a flood of callbacks queued behind the answers (issue 22); with it, under a
+sustained flood, answers wait up to ``yield_max_s`` each.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Final
 
@@ -42,6 +50,35 @@ def dedup_key(channel: str, raw_id: str) -> str:
 
 def sequence_key(conversation_key: str) -> str:
     return f"seq:{conversation_key}"
+
+
+class CallbacksInFlight:
+    """The callbacks this process is acknowledging right now, for its inbound workers to wait
+    on before they start a message (the acknowledgement is what WeCom times)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    @contextmanager
+    def acknowledging(self) -> Iterator[None]:
+        """Count one callback in flight for the duration of the block."""
+        self._count += 1
+        self._none.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if not self._count:
+                self._none.set()
+
+    async def none_pending(self, max_wait_s: float) -> None:
+        """Return once no callback is in flight, or after ``max_wait_s`` at the most."""
+        if self._count:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(max_wait_s):
+                    await self._none.wait()
 
 
 async def submit_inbound(
@@ -96,10 +133,14 @@ class InboundWorkers:
         reclaim_idle_ms: int = 10_000,
         max_deliveries: int = 5,
         order_wait_s: float = 30.0,
+        yield_to: CallbacksInFlight | None = None,
+        yield_max_s: float = 1.0,
     ) -> None:
         """``order_wait_s`` must exceed ``reclaim_idle_ms``: a message that finds an earlier one
         unfinished waits until a dead worker's entry was reclaimed and handled before it gives
-        up on the order (the earlier message would otherwise be skipped as already handled)."""
+        up on the order (the earlier message would otherwise be skipped as already handled).
+        ``yield_to``: this process's callbacks in flight; a message is started only once there
+        are none, or after ``yield_max_s`` (the entry in hand is kept touched meanwhile)."""
         self._storage = storage
         self._dispatcher = dispatcher
         self._metrics = metrics
@@ -108,6 +149,8 @@ class InboundWorkers:
         self._reclaim_idle_ms = reclaim_idle_ms
         self._max_deliveries = max_deliveries
         self._order_wait_s = order_wait_s
+        self._yield_to = yield_to
+        self._yield_max_s = yield_max_s
         self._consumers: list[QueueConsumer] = []
         # Per conversation: the seq of its latest message in hand here and when that is done.
         self._tails: dict[str, tuple[int, asyncio.Future[None]]] = {}
@@ -140,6 +183,8 @@ class InboundWorkers:
 
     async def _take(self, consumer: str, entry: QueueEntry) -> None:
         """Handle ``entry`` now, or set it aside behind its conversation's message in hand."""
+        if self._yield_to is not None:
+            await self._yield_to.none_pending(self._yield_max_s)
         try:
             message = message_from_entry(entry)
         except (KeyError, TypeError, ValueError):

@@ -28,8 +28,10 @@ one-line reason (``NOT_CONFIGURED``), logged once at start-up.
 
 Wiring: ``add_routes(app)`` registers the routes and a cleanup context that builds the handler
 from ``app[SETTINGS]``, ``app[STORAGE]``, ``app[METRICS]`` and, when present, ``app[WECOM]``
-(a ``WeComClient``; without it kf notices are logged and dropped). Call it after the cleanup
-contexts that set those keys are registered.
+(a ``WeComClient``; without it kf notices are logged and dropped) and ``app[CALLBACKS_IN_FLIGHT]``
+(each POST counts as in flight until answered: the app's inbound workers wait for none to be,
+``bot.pipeline.CallbacksInFlight``). Call it after the cleanup contexts that set those keys are
+registered.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ from lxml import etree
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
-from bot.keys import METRICS, SERVICES, SETTINGS, STORAGE, WECOM
+from bot.keys import CALLBACKS_IN_FLIGHT, METRICS, SERVICES, SETTINGS, STORAGE, WECOM
 from bot.metrics import Metrics
 from bot.models import Channel, InboundMessage, MessageKind, SenderType
-from bot.pipeline import submit_inbound
+from bot.pipeline import CallbacksInFlight, submit_inbound
 from bot.settings import Settings
 from bot.storage.base import Storage, StorageError
 from handlers.kf import KF_POLL_SCHEDULE, KfSyncer, WelcomeMenu, default_welcome_menu
@@ -124,6 +126,7 @@ class WeComCallback:
         metrics: Metrics,
         kf_syncer: KfSyncer | None,
         clock: Callable[[], float] = time.time,
+        in_flight: CallbacksInFlight | None = None,
     ) -> None:
         if not settings.wecom_configured:
             raise ValueError("WeCom callbacks need VREP_WECOM_CORP_ID, _TOKEN and _AES_KEY")
@@ -141,6 +144,7 @@ class WeComCallback:
         self._metrics = metrics
         self.kf_syncer = kf_syncer
         self._clock = clock
+        self.in_flight = in_flight or CallbacksInFlight()  # this process's workers wait on it
 
     # -- HTTP ------------------------------------------------------------------------------------
     async def handle_get(self, request: web.Request) -> web.Response:
@@ -155,6 +159,10 @@ class WeComCallback:
         return web.Response(text=plain, content_type="text/plain")
 
     async def handle_post(self, request: web.Request) -> web.Response:
+        with self.in_flight.acknowledging():
+            return await self._handle_post(request)
+
+    async def _handle_post(self, request: web.Request) -> web.Response:
         try:
             body = await self._read_body(request)
             timestamp, nonce, given = self._query(request)
@@ -341,7 +349,9 @@ def add_routes(app: web.Application, *, welcome_menu: WelcomeMenu = default_welc
         )
         if syncer is not None and services is not None:  # the periodic kf sync
             services.scheduler.register(KF_POLL_SCHEDULE, syncer.poll)
-        app[WECOM_CALLBACK] = WeComCallback(settings, app[STORAGE], app[METRICS], syncer)
+        app[WECOM_CALLBACK] = WeComCallback(
+            settings, app[STORAGE], app[METRICS], syncer, in_flight=app.get(CALLBACKS_IN_FLIGHT)
+        )
         yield
         if syncer is not None:
             await syncer.close()

@@ -18,6 +18,7 @@ from bot.models import Channel, InboundMessage
 from bot.pipeline import (
     INBOUND_GROUP,
     INBOUND_QUEUE,
+    CallbacksInFlight,
     InboundWorkers,
     message_from_entry,
     submit_inbound,
@@ -25,6 +26,7 @@ from bot.pipeline import (
 from bot.runtime import build_runtime
 from bot.settings import load_settings
 from bot.storage.base import Storage
+from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
 from tests.helpers import RecordingSender, drain_inbound, text_message
 from tests.storage_backends import Backend
@@ -144,6 +146,39 @@ async def test_a_message_waiting_for_its_conversation_holds_no_worker(
         release.set()
         await workers.stop()
     assert sender.texts("a") == ["echo slow", "echo a1"]
+
+
+async def _answered(sender: RecordingSender, expected: list[str]) -> None:
+    async with asyncio.timeout(20):  # only stops a hang
+        while sender.texts() != expected:  # noqa: ASYNC110 (the sender has no event)
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("yield_max_s", [3600.0, 0.05])
+async def test_workers_start_a_message_only_once_no_callback_is_being_acknowledged(
+    yield_max_s: float,
+) -> None:
+    """In-process workers yield to the callbacks (issue 22): a message waits while one is in
+    flight — until it is acknowledged, or ``yield_max_s`` at the most under a steady flood."""
+    storage, sender = MemoryStorage(), RecordingSender()
+    _, dispatcher = build_runtime(load_settings(), storage, senders={Channel.CONSOLE: sender})
+    dispatcher.include_router(Probe().router())
+    in_flight = CallbacksInFlight()
+    await submit_inbound(storage, message("a", "a0", "a0"), 3600)
+    workers = InboundWorkers(
+        storage, dispatcher, Metrics(), workers=2, yield_to=in_flight, yield_max_s=yield_max_s
+    )
+    try:
+        with in_flight.acknowledging():
+            workers.start()
+            if yield_max_s > 60:  # waits for the acknowledgement (a late answer cannot fail this)
+                await asyncio.sleep(0.2)
+                assert sender.texts() == []
+            else:  # a callback that never ends holds answering back only so long
+                await _answered(sender, ["echo a0"])
+        await _answered(sender, ["echo a0"])
+    finally:
+        await workers.stop()
 
 
 async def test_duplicate_submission_is_handled_once(

@@ -48,7 +48,7 @@ async def test_each_caller_gets_its_own_reply_or_error(client: Redis) -> None:
     ]
     assert isinstance(results[2], StorageError) and "refused" in str(results[2])
     assert await client.get(counter) == "7"
-    await batcher.drain()
+    await batcher.close()
 
 
 async def test_a_caller_cancelled_before_sending_is_left_out(client: Redis) -> None:
@@ -61,5 +61,5 @@ async def test_a_caller_cancelled_before_sending_is_left_out(client: Redis) -> N
     assert await kept == "kept"
     with pytest.raises(asyncio.CancelledError):
         await dropped
-    await batcher.drain()
+    await batcher.close()
     assert await client.get(counter) == "1"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 import time
+from typing import Any
 
 import pytest
 
 from bot.models import Channel, MessageKind
+from bot.storage.memory import MemoryStorage
 from bot.wecom.simulator import CallbackSender, xml_message
-from handlers.wecom_callback import signature
+from handlers.wecom_callback import WECOM_CALLBACK, signature
 from tests.wecom_harness import AES_KEY, CORP_ID, TOKEN, Stack, enqueued, wecom_stack
 
 
@@ -55,6 +58,36 @@ async def test_the_same_callback_three_times_is_enqueued_once() -> None:
         for _ in range(3):
             assert await post_raw(stack, query, body) == (200, "success")
         assert [m.message_id for m in await enqueued(stack.storage)] == ["42"]
+
+
+class _HeldStorage(MemoryStorage):
+    """Memory storage whose enqueue says it was called (``entered``), then waits for ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+
+    async def enqueue_once(self, *args: Any, **kwargs: Any) -> int | None:
+        self.entered.set()
+        await self.release.wait()
+        return await super().enqueue_once(*args, **kwargs)
+
+
+async def test_a_callback_is_in_flight_for_the_workers_until_it_is_acknowledged() -> None:
+    """What in-process workers wait on (bot.pipeline.CallbacksInFlight, issue 22)."""
+    storage = _HeldStorage()
+    async with wecom_stack(storage=storage) as stack:
+        in_flight = stack.replicas[0].app[WECOM_CALLBACK].in_flight
+        sender = stack.simulator().sender
+        posting = asyncio.create_task(
+            post_raw(stack, *sender.encrypt(sender.app_text_xml("a", "hi")))
+        )
+        await asyncio.wait_for(storage.entered.wait(), 20)
+        with pytest.raises(TimeoutError):  # the callback waits for its enqueue: in flight
+            await asyncio.wait_for(in_flight.none_pending(3600), 0.2)
+        storage.release.set()
+        assert await posting == (200, "success")
+        await asyncio.wait_for(in_flight.none_pending(3600), 20)  # returns at once now
 
 
 async def test_unknown_types_are_acknowledged_and_ignored() -> None:

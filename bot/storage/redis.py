@@ -347,7 +347,7 @@ class RedisStorage:
 
     async def close(self) -> None:
         stop_renewals(self._renewals)
-        await self._enqueue_once.drain()
+        await self._enqueue_once.close()
         await self._client.aclose()
 
     async def persistence(self) -> dict[str, str] | None:

@@ -25,6 +25,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.storage.base import StorageError
 
@@ -53,6 +54,18 @@ class ScriptBatcher:
     def __init__(self, client: Redis, script: str, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         self._client = client
         self._script = client.register_script(script)
+        # Connections of its own, like the client's but without a socket timeout: redis-py
+        # enforces one with a task per write and a timer per reply read; a batch gets one
+        # deadline for its whole exchange instead (``_exchange``).
+        pool = client.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        self._timeout_s: float | None = kwargs.pop("socket_timeout", None)
+        self._pool = type(pool)(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            socket_timeout=None,
+            **kwargs,
+        )
         self._max_batch = max_batch
         self._waiting: list[_Call] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -69,10 +82,11 @@ class ScriptBatcher:
             task.add_done_callback(self._sending.discard)
         return await call.future
 
-    async def drain(self) -> None:
-        """Wait until every call made so far has been answered (before closing the client)."""
+    async def close(self) -> None:
+        """Wait until every call made so far has been answered, then close the connections."""
         while self._sending:
             await asyncio.wait(set(self._sending))
+        await self._pool.disconnect()
 
     async def _send_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
@@ -120,33 +134,41 @@ class ScriptBatcher:
         response callbacks, a pipeline object per batch) cost about twice as much CPU per call
         on the callback's event loop (bench/README.md, issue 22, session 8). A connection error
         or timeout is retried as redis-py's own calls are (the connection's ``Retry``, after a
-        reconnect): a resent batch finds the dedup keys its first attempt set, so nothing is
+        reconnect; a whole exchange taking longer than the client's socket timeout counts as a
+        timeout): a resent batch finds the dedup keys its first attempt set, so nothing is
         enqueued twice.
         """
         packed = b"".join(
             _packed("EVALSHA", self._script.sha, len(c.keys), *c.keys, *c.args) for c in calls
         )
-        pool = self._client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             replies: list[Any] = await connection.retry.call_with_retry(
-                lambda: _exchange(connection, packed, len(calls)),
+                lambda: _exchange(connection, packed, len(calls), self._timeout_s),
                 lambda error: connection.disconnect(),
             )
         finally:
-            await pool.release(connection)
+            await self._pool.release(connection)
         return replies
 
 
-async def _exchange(connection: Connection, packed: bytes, count: int) -> list[Any]:
-    """Send ``packed`` (``count`` commands) and read all their replies, errors included."""
-    await connection.send_packed_command(packed)
+async def _exchange(
+    connection: Connection, packed: bytes, count: int, timeout_s: float | None
+) -> list[Any]:
+    """Send ``packed`` (``count`` commands) and read all their replies, errors included,
+    within ``timeout_s`` (None: no limit)."""
     replies: list[Any] = []
-    for _ in range(count):
-        try:
-            replies.append(await connection.read_response())
-        except ResponseError as exc:  # the reply was read whole: the connection stays in step
-            replies.append(exc)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await connection.send_packed_command(packed)
+            for _ in range(count):
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:  # read whole: the connection stays in step
+                    replies.append(exc)
+    except TimeoutError:
+        await connection.disconnect(nowait=True)  # replies may still come: out of step
+        raise RedisTimeoutError(f"no reply within {timeout_s} s") from None
     return replies
 
 
