@@ -10,6 +10,7 @@ test split, the fact check (every sentence the bot sends about a product is appr
 or the skill's standard wording), and every failure.
 
     .venv/bin/python bench/eval_conversations.py [--split dev|test|all] [--kb-dir DIR]
+    .venv/bin/python bench/eval_conversations.py --messages bench/conversations/heldout_answers.tsv
 """
 
 from __future__ import annotations
@@ -110,8 +111,11 @@ def _expect(raw: str) -> tuple[str, ...]:
 
 
 def load_items(corpus: Path = CORPUS, messages: Path | None = None) -> list[Item]:
-    """Single messages (``messages.tsv``) and dialogues (``dialogues.yaml``), split assigned;
-    with ``messages``, that file's messages only, all of them the held-out ``test`` split."""
+    """Single messages (``messages.tsv``) and dialogues (``dialogues.yaml``), split assigned.
+
+    With ``messages`` (a file in the same format, such as ``heldout_answers.tsv``) only that
+    file's messages are loaded, all in the split ``heldout``: a held-out set is scored whole.
+    """
     items: list[Item] = []
     counters: dict[str, itertools.count[int]] = defaultdict(itertools.count)
     with (messages or corpus / "messages.tsv").open(encoding="utf-8") as handle:
@@ -119,11 +123,12 @@ def load_items(corpus: Path = CORPUS, messages: Path | None = None) -> list[Item
     for row in csv.reader(rows, delimiter="\t", quoting=csv.QUOTE_NONE):
         category, lang, expect, text = row
         index = next(counters[category])
-        held_out = messages is not None or index % TEST_EVERY == TEST_EVERY - 1
-        split = "test" if held_out else "dev"
+        split = "test" if index % TEST_EVERY == TEST_EVERY - 1 else "dev"
         turn = Turn(category, _expect(expect), text)
-        items.append(Item(f"{category}-{index:03d}", lang, split, (turn,)))
-    if messages is not None:
+        items.append(
+            Item(f"{category}-{index:03d}", lang, "heldout" if messages else split, (turn,))
+        )
+    if messages:
         return items
     dialogues = yaml.safe_load((corpus / "dialogues.yaml").read_text(encoding="utf-8"))
     for index, dialogue in enumerate(dialogues):
@@ -333,10 +338,12 @@ def main() -> int:
     parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
     parser.add_argument("--kb-dir", type=Path, help="sample-library KB (default: a temp dir)")
     parser.add_argument(
-        "--messages", type=Path, help="score this messages file only (e.g. a held-out set)"
+        "--messages", type=Path, help="score only this messages file, whole (split 'heldout')"
     )
     args = parser.parse_args()
     items = load_items(messages=args.messages)
+    if args.messages:
+        args.split = "heldout"
     with tempfile.TemporaryDirectory() as tmp:
         kb = KnowledgeBase.open(Settings(kb_dir=args.kb_dir or Path(tmp) / "kb"))
         ensure_sample_library(kb)

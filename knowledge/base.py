@@ -162,10 +162,11 @@ class _Snapshot:
         )
         audience = np.array([m.audience for m in metas], dtype=object)
         self.audience = {name: audience == name for name in set(audience.tolist())}
+        self.language = np.array([m.language for m in metas], dtype=object)
         self.product = np.array([m.product or "" for m in metas], dtype=object)
         self.eval_only = np.array([m.unapproved_eval for m in metas], dtype=bool)
         # Allowed rows per filter combination: the snapshot never changes, so neither do they.
-        self._allowed: dict[tuple[frozenset[str], str | None, int, bool], Any] = {}
+        self._allowed: dict[tuple[frozenset[str], str | None, int, bool, str | None], Any] = {}
         self.bm25_char = lexical.BM25Index([row.char_tokens for row in self.rows])
         self.bm25_word = lexical.BM25Index([row.word_tokens for row in self.rows])
         self.hubs = ranking.hubness(self.vectors, [row.doc_id for row in self.rows])
@@ -176,9 +177,10 @@ class _Snapshot:
         product: str | None,
         today: date,
         include_unapproved_eval: bool,
+        language: str | None = None,
     ) -> Any:
         day = today.toordinal()
-        key = (audiences, product, day, include_unapproved_eval)
+        key = (audiences, product, day, include_unapproved_eval, language)
         cached = self._allowed.get(key)
         if cached is not None:
             return cached
@@ -190,6 +192,8 @@ class _Snapshot:
         mask &= seen
         if product is not None:
             mask &= self.product == product
+        if language is not None:
+            mask &= self.language == language
         if not include_unapproved_eval:
             mask &= ~self.eval_only
         rows = np.flatnonzero(mask)
@@ -430,8 +434,16 @@ class KnowledgeBase:
         product: str | None = None,
         today: date | None = None,
         include_unapproved_eval: bool = False,
+        language: str | None = None,
     ) -> list[Hit]:
-        """Best ``k`` chunks for ``query`` among those the asker may see today, best first."""
+        """Best ``k`` chunks for ``query`` among those the asker may see today, best first.
+
+        ``language`` keeps documents in that language only: ranked among themselves, the
+        passages of another language than the query's are not all pushed below every passage
+        in its own (the multilingual encoder scores a same-language pair higher, and the
+        lexical retrievers share no words across languages), so a question's only answer in
+        another language can be found.
+        """
         if k <= 0:
             return []
         ranked = self.candidates(
@@ -440,6 +452,7 @@ class KnowledgeBase:
             product=product,
             today=today,
             include_unapproved_eval=include_unapproved_eval,
+            language=language,
         )
         if ranked is None:
             return []
@@ -471,6 +484,7 @@ class KnowledgeBase:
         product: str | None = None,
         today: date | None = None,
         include_unapproved_eval: bool = False,
+        language: str | None = None,
     ) -> tuple[_Snapshot, list[_Row], FloatArray, FloatArray] | None:
         """Candidate chunks with their dense cosines and fusion features (``ranking.FEATURES``).
 
@@ -480,7 +494,7 @@ class KnowledgeBase:
         if not query.strip() or not snapshot.rows:
             return None
         day = today or datetime.now(self._tz).date()
-        allowed = snapshot.allowed(audiences, product, day, include_unapproved_eval)
+        allowed = snapshot.allowed(audiences, product, day, include_unapproved_eval, language)
         if allowed.size == 0:
             return None
         normalised = lexical.normalise(query)

@@ -52,6 +52,20 @@ def test_questions_find_the_right_sample_document(
     assert all(h.approval_code and h.citation and h.dense_score is not None for h in hits)
 
 
+def test_a_language_filter_ranks_another_languages_passages_among_themselves(
+    sample_kb: KnowledgeBase,
+) -> None:
+    """A Chinese question about the two-year extension: among all passages every Chinese one
+    outranks the English study (the encoder scores same-language pairs higher, the lexical
+    retrievers share no words); among the English ones it leads by a clear margin."""
+    question = "诺拉维连续吃两年以上有没有安全性研究"
+    assert "ST-NOVA-LT" not in [h.doc_id for h in sample_kb.search(question, 5, audiences=BOTH)]
+    hits = sample_kb.search(question, 3, audiences=BOTH, language="en")
+    assert {h.language for h in hits} == {"en"}
+    assert hits[0].doc_id == "ST-NOVA-LT"
+    assert hits[0].score - hits[1].score >= 0.3
+
+
 def test_storage_question_finds_the_storage_answer(sample_kb: KnowledgeBase) -> None:
     # The patient leaflet's storage section is an equally right answer; both must lead.
     ids = [h.doc_id for h in sample_kb.search("诺拉维怎么保存", 2, audiences=BOTH)]

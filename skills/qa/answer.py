@@ -169,6 +169,23 @@ def no_information(locale: Locale) -> str:
     )
 
 
+def source_language(locale: Locale, language: str) -> str:
+    """Said before an answer whose approved source is in another language than the doctor's
+    (a study published in English answering a Chinese question): the passage is quoted as
+    approved, not translated."""
+    if locale is Locale.ZH:
+        return (
+            "以下回答来自英文版经批准资料："
+            if language == "en"
+            else "以下回答来自经批准资料（原文）："
+        )
+    return (
+        "The approved source for this answer is in Chinese:"
+        if language == "zh"
+        else "The approved source for this answer is in another language:"
+    )
+
+
 def off_label(locale: Locale) -> str:
     return (
         "您询问的内容不在该产品已获批准的适应症、适用人群或用法用量范围内。按照合规要求，我们不能就"

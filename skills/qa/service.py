@@ -61,6 +61,7 @@ from skills.qa.mi import MIStore
 from skills.qa.textutil import (
     content_units,
     coverage,
+    expand_abbreviations,
     normalise,
     sentences,
     trim_to_sentences,
@@ -79,6 +80,10 @@ SEARCH_K: Final = 5
 # response a doctor's paraphrase asks for below the first few hits ("饭前吃还是饭后吃" finds the
 # leaflet and the storage answer first), while its topic is plain from its heading.
 TOPIC_SEARCH_K: Final = 20
+# Passages of each other language added to those: ranked among themselves (see
+# ``KnowledgeBase.search``), so a Chinese question whose only approved source is English (a
+# study summary) can still find it; the fused ranking puts every same-language passage first.
+CROSS_LINGUAL_K: Final = 3
 LIBRARY_TTL_S: Final = 60.0
 # The classifier reads the start of a message: a question fits, and a pasted page would cost
 # a long encoder pass for nothing.
@@ -207,6 +212,18 @@ class QAService:
         hits = await asyncio.to_thread(
             kb.search, question, TOPIC_SEARCH_K, audiences=audiences, today=today
         )
+        asked = detect_locale(question)
+        languages = {meta.language for meta in library.metas.values()}
+        for language in sorted(languages - {asked.value} if asked is not None else set()):
+            found = await asyncio.to_thread(
+                kb.search,
+                question,
+                CROSS_LINGUAL_K,
+                audiences=audiences,
+                today=today,
+                language=language,
+            )
+            hits += [h for h in found if all(h.chunk_id != o.chunk_id for o in hits)]
         kept: list[HitLike] = []
         for hit in hits:
             meta = library.metas.get(hit.doc_id)
@@ -245,7 +262,9 @@ class QAService:
         ``professional`` asker — professional content before patient material, then those on
         the exact topic before its sibling (``TOPIC_FAMILY``), then those whose title shares
         more of the question's content units (the study "in Chinese patients" for a question
-        about Chinese patients, rather than a meeting's key messages), then retrieval order.
+        about Chinese patients, rather than a meeting's key messages), then those whose text
+        does (NOVA-2, which reports the triglyceride reduction, before a meeting's key
+        messages on LDL-C for "how much does it lower triglycerides"), then retrieval order.
         Otherwise both calibrated thresholds must pass on one of the first ``SEARCH_K`` hits:
         dense similarity alone is too compressed to tell "about the same thing" from "about
         the same product" (see README), so the passage (with its title and section) must also
@@ -283,6 +302,7 @@ class QAService:
                     professional and h.content_type == PATIENT_CONTENT,
                     self._chunk_topics.get(h.chunk_id) != asked,
                     -sum(1 for unit in units if unit in normalise(h.title)),
+                    -sum(1 for unit in units if unit in normalise(h.text)),
                     rank[id(h)],
                 ),
             )
@@ -511,9 +531,10 @@ class QAService:
             # "那能治糖尿病吗" after "诺拉维能给10岁孩子用吗" (declined) is still about it.
             ctx.conversation.data[PRODUCT_KEY] = named[0]
         heads = load_heads()
-        topic = heads["topic"].predict(
-            await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
-        )
+        # What the topic head and the retrievers read: abbreviations spelled out ("严重ADR",
+        # "noravex MOA", "LFTs"); the guardrails read the doctor's own words.
+        query = expand_abbreviations(question, detect_locale(question) is Locale.ZH)
+        topic = heads["topic"].predict(await asyncio.to_thread(self.vector, query[:CLASSIFY_CHARS]))
         audit["topic"] = {"label": topic.label, "p": round(topic.probability, 3)}
         sure = (
             category.label if category and category.probability >= CATEGORY_MIN_PROBABILITY else ""
@@ -548,7 +569,7 @@ class QAService:
         if individual:
             audit["guards"].append(Guard.INDIVIDUAL_ADVICE.value)
         hcp = self._may_see_hcp(ctx)
-        hits = await self.search(question, hcp=hcp, today=today, library=library, named=named)
+        hits = await self.search(query, hcp=hcp, today=today, library=library, named=named)
         await asyncio.to_thread(self.topics_of, hits)
         audit["retrieved"] = [_audit_hit(hit) for hit in hits[:SEARCH_K]]
         # Another drug named and none of ours: a question about that drug, unless the
@@ -560,7 +581,7 @@ class QAService:
             and not (focus and topic.label == "interactions")
         )
         answering = self.answerable(
-            question,
+            query,
             hits,
             library,
             topic,
@@ -617,11 +638,11 @@ class QAService:
         if not passing:
             if not hcp and self.services.knowledge is not None and not general:
                 gated = await self.search(
-                    question, hcp=True, today=today, library=library, named=named
+                    query, hcp=True, today=today, library=library, named=named
                 )
                 await asyncio.to_thread(self.topics_of, gated)
                 if self.answerable(
-                    question, gated, library, topic, other_drug=other_drug, locale=locale
+                    query, gated, library, topic, other_drug=other_drug, locale=locale
                 ):
                     audit["hcp_gated"] = True
                     ctx.conversation.data[PENDING_KEY] = question
@@ -661,6 +682,8 @@ class QAService:
         else:
             cited = tuple(audit.pop("_cited"))
         audit["cited"] = [_audit_hit(hit) for hit in cited]
+        if cited and cited[0].language != locale.value:  # the doctor reads which language
+            reply = f"{texts.source_language(locale, cited[0].language)}\n{reply}"
         ctx.reply(reply)
         ctx.conversation.unhelped_in_a_row = 0
         ctx.conversation.data.pop(PENDING_KEY, None)

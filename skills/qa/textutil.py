@@ -121,6 +121,13 @@ _STOP_EN = frozenset(
         "as",
         "than",
         "then",
+        # the frame of a "how much does it lower …" question, not what it asks about
+        "much",
+        "many",
+        "lower",
+        "lowers",
+        "reduce",
+        "reduces",
     }
 )
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
@@ -149,3 +156,56 @@ def coverage(units: set[str], passage: str) -> float:
         return 1.0
     text = normalise(passage)
     return sum(1 for unit in units if unit in text) / len(units)
+
+
+# Abbreviations doctors type (and the words the topic head and the passages use for them), as
+# (Chinese, English) spellings; a Chinese question gets the Chinese one. Matched as whole
+# Latin words, case-insensitive; "INR", "LDL-C", "CYP3A4" are the passages' own words and stay.
+ABBREVIATIONS: dict[str, tuple[str, str]] = {
+    "adr": ("不良反应", "adverse reaction"),
+    "adrs": ("不良反应", "adverse reactions"),
+    "ae": ("不良事件", "adverse event"),
+    "aes": ("不良事件", "adverse events"),
+    "moa": ("作用机制", "mechanism of action"),
+    "lft": ("肝功能", "liver function test"),
+    "lfts": ("肝功能", "liver function tests"),
+    "alt": ("转氨酶", "transaminase"),
+    "ast": ("转氨酶", "transaminase"),
+    "tg": ("甘油三酯", "triglycerides"),
+    "tgs": ("甘油三酯", "triglycerides"),
+    "crcl": ("肌酐清除率", "creatinine clearance"),
+    "ckd": ("慢性肾病", "chronic kidney disease"),
+    "esrd": ("终末期肾病", "end-stage renal disease"),
+    "ddi": ("药物相互作用", "drug interaction"),
+    "ddis": ("药物相互作用", "drug interactions"),
+    "rhabdo": ("横纹肌溶解", "rhabdomyolysis"),
+    "ck": ("肌酸激酶", "creatine kinase"),
+    "cpk": ("肌酸激酶", "creatine kinase"),
+    "pt": ("患者", "patient"),
+    "pts": ("患者", "patients"),
+    "od": ("过量", "overdose"),
+    "qd": ("每日一次", "once daily"),
+    "bid": ("每日两次", "twice daily"),
+    "preg": ("怀孕", "pregnancy"),
+    "w/": ("与", "with"),
+}
+_ABBREVIATION = re.compile(
+    r"(?<![a-z0-9])(" + "|".join(re.escape(k) for k in sorted(ABBREVIATIONS, key=len)[::-1]) + r")"
+    r"(?![a-z0-9])",
+    re.IGNORECASE,
+)
+
+
+def expand_abbreviations(text: str, chinese: bool) -> str:
+    """``text`` with the clinical abbreviations of ``ABBREVIATIONS`` spelled out.
+
+    What the topic head and the retrievers read: they learned "不良反应", "rhabdomyolysis",
+    "liver function", not "ADR", "rhabdo", "LFTs" (a paraphrase of the same question with an
+    abbreviation was read as another topic, or as none).
+    """
+
+    def spelled(match: re.Match[str]) -> str:
+        zh, en = ABBREVIATIONS[match.group(1).lower()]
+        return zh if chinese else f" {en} "
+
+    return _SPACES.sub(" ", _ABBREVIATION.sub(spelled, text)).strip()
