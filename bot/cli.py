@@ -62,7 +62,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _work(args: argparse.Namespace, settings: Settings) -> int:
     """``virtualrep worker``: answer inbound messages, listen nowhere, only on CPU time the
-    server leaves (``SCHED_IDLE``, set before any thread starts, so every thread inherits it)."""
+    server leaves (``SCHED_IDLE`` for every thread, those the imports started included, set
+    before the app starts any, so they inherit it)."""
     from bot.serve import serve
     from bot.threads import idle_priority
 

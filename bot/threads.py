@@ -37,8 +37,10 @@ def lower_priority() -> None:
 
 
 def idle_priority() -> None:
-    """Run the calling thread, and the threads it starts later, only when a core is otherwise
-    idle (Linux ``SCHED_IDLE``); where that policy is missing or refused, ``lower_priority``.
+    """Run this whole process — every thread it has (numpy's BLAS threads start at import)
+    and the threads they start later — only when a core is otherwise idle (Linux
+    ``SCHED_IDLE``); where that policy is missing or refused, the calling thread is niced
+    (``lower_priority``).
 
     For ``virtualrep worker``: answering is deferred work, the callback's acknowledgement must
     win the core. At nice +10 a busy worker process still takes about a tenth of a core it shares
@@ -49,7 +51,8 @@ def idle_priority() -> None:
     the GIL would stall the loop), so the in-process pool stays at ``lower_priority``.
     """
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+        for task in os.listdir("/proc/self/task"):  # Linux: one entry per thread
+            os.sched_setscheduler(int(task), os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError) as exc:  # not Linux, or a sandbox that forbids it
         log.warning("worker keeps a normal scheduling policy", extra={"error": str(exc)})
         lower_priority()

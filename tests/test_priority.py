@@ -3,54 +3,53 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-import threading
-from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-
-from bot import threads
-from bot.threads import BACKGROUND_NICE, idle_priority
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-thread scheduling policies are Linux's"
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def _in_a_thread(body: Callable[[], object]) -> object:
-    """``body``'s result, run in a thread of its own (the test's threads keep their policy)."""
-    out: list[object] = []
-    thread = threading.Thread(target=lambda: out.append(body()))
-    thread.start()
-    thread.join()
-    return out[0]
-
-
-def _policy_and_nice() -> tuple[int, int]:
-    return os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-def test_idle_priority_holds_for_the_caller_and_the_threads_it_starts() -> None:
-    def body() -> tuple[tuple[int, int], object]:
-        idle_priority()
-        return _policy_and_nice(), _in_a_thread(_policy_and_nice)
-
-    caller, started = _in_a_thread(body)  # type: ignore[misc]
-    assert caller[0] == os.SCHED_IDLE
-    assert started[0] == os.SCHED_IDLE  # type: ignore[index]
-    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the test's own thread is untouched
-
-
-def test_without_the_idle_policy_the_worker_is_niced(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refused(*args: object) -> None:
+# In a process of its own (the policy is the whole process's): a thread started before the
+# call (as numpy's BLAS threads are) and one started after must both end up SCHED_IDLE.
+_PROBE = """
+import os, sys, threading
+from bot import threads
+if sys.argv[1] == "refused":
+    def refuse(*args):
         raise PermissionError("sandbox")
+    threads.os.sched_setscheduler = refuse
+go = threading.Event()
+early = threading.Thread(target=go.wait)
+early.start()
+threads.idle_priority()
+late = threading.Thread(target=go.wait)
+late.start()
+policies = {os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}
+print(sorted(policies), os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+go.set()
+"""
 
-    monkeypatch.setattr(threads.os, "sched_setscheduler", refused)
 
-    def body() -> tuple[int, int]:
-        idle_priority()
-        return _policy_and_nice()
+def _probe(mode: str) -> tuple[set[int], int]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    policies, nice = done.stdout.rsplit(" ", 1)
+    return {int(p) for p in policies.strip("[] ").split(",") if p}, int(nice)
 
-    policy, nice = _in_a_thread(body)  # type: ignore[misc]
-    assert policy != os.SCHED_IDLE
-    assert nice >= BACKGROUND_NICE  # setpriority's value is absolute (the suite may run niced)
+
+def test_idle_priority_holds_for_every_thread_of_the_process() -> None:
+    policies, _ = _probe("idle")
+    assert policies == {os.SCHED_IDLE}
+
+
+def test_without_the_idle_policy_the_worker_is_niced() -> None:
+    policies, nice = _probe("refused")
+    assert os.SCHED_IDLE not in policies
+    assert nice >= 10  # BACKGROUND_NICE; setpriority's value is absolute
