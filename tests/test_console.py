@@ -439,16 +439,24 @@ async def test_a_handoff_of_a_doctor_without_a_rep_reaches_the_pool_and_its_mana
     both = await offered_handoff(
         services, "doctor-21", clock.now, 10, offered_to=("rep_wang", "rep_zhang")
     )
+    taken = await offered_handoff(  # once rep_zhang took it, it is no longer rep_wang's business
+        services,
+        "doctor-22",
+        clock.now,
+        10,
+        offered_to=("rep_wang", "rep_zhang"),
+        taken_by="rep_zhang",
+    )
     seen = {}
     for member in ("rep_wang", "rep_zhang", "mgr_zhao", "admin_ops", "pv_wu"):
         await sign_in(client, member)
         page = await client.get("/console/managers", headers={"Accept-Language": "en"})
         html = await page.text() if page.status == 200 else ""
-        seen[member] = {h for h in (north, both) if f'data-handoff="{h}"' in html}
+        seen[member] = {h for h in (north, both, taken) if f'data-handoff="{h}"' in html}
     assert seen == {
         "rep_wang": {north, both},
-        "rep_zhang": {both},  # on the pool of doctor-21 only
-        "mgr_zhao": {both},  # team east: rep_zhang is on doctor-21's pool, no east rep on 20's
-        "admin_ops": {north, both},
+        "rep_zhang": {both, taken},  # on the pool of doctor-21 only; took doctor-22
+        "mgr_zhao": {both, taken},  # team east: rep_zhang (east) offered 21, took 22; not on 20
+        "admin_ops": {north, both, taken},
         "pv_wu": set(),  # not a handoff role: the page is closed (403)
     }

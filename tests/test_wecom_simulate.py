@@ -70,6 +70,9 @@ async def test_page_is_served(page: tuple[str, aiohttp.ClientSession]) -> None:
     assert "/api/events" in html and "/api/doctor/click" in html and "/api/rep/click" in html
     assert "/api/media/" in html and "media_name" in html  # a file as a named download
     assert ">附件 File<input" in html  # the attach button, as text
+    # A card says whose it is (a click on it answers as that member), as a message bubble does.
+    card = html[html.index("function card(") : html.index("function render(")]
+    assert 'class: "who" }, event.user' in card
     # No emoji: Debian's Chromium has no emoji font, and one draws as an empty box.
     assert not re.search("[\U0001f000-\U0001faff\ufe0f]", html)
 

@@ -61,14 +61,16 @@ class Access:
         """Whether the console lists ``running`` to ``userid`` (least privilege).
 
         An admin and the manager of the doctor's rep's team; the reps it is offered to now (the
-        on-duty pool included) or who took it; the doctor's own rep, except for a
-        medical-information handoff, which is MSLs' business. A doctor with no assigned rep is
-        in no team, so their handoffs go to the pool: the managers of the teams of the pool reps
-        it is offered to (or of the rep who took it) see it too.
+        on-duty pool included) or, once taken, the rep who took it (the others offered it no
+        longer see it); the doctor's own rep, except for a medical-information handoff, which is
+        MSLs' business. A doctor with no assigned rep is in no team, so their handoffs go to the
+        pool: the managers of the teams of the pool reps it is offered to (or of the rep who
+        took it) see it too.
         """
         if self.manages(userid, profile):
             return True
-        involved = {*running.offered_to, *([running.taken_by] if running.taken_by else [])}
+        candidates = (*running.offered_to, running.taken_by or "")
+        involved = {rep for rep in candidates if rep and _holds(rep, running)}
         assigned = self.roster.assigned_rep(profile)
         if userid in involved or (userid == assigned and running.lane != LANE_MI):
             return True
