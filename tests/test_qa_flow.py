@@ -440,3 +440,19 @@ async def test_follow_ups_keep_the_product_but_a_general_question_leaves_it(
     audit = general.data["audit_qa"]
     assert audit["guards"] == [] and not audit.get("cited"), audit
     assert "qa:mi" in menu_ids(general.replies)
+
+
+async def test_a_question_typed_inside_a_form_meets_the_same_guardrails(
+    sample_knowledge: Any,
+) -> None:
+    """A comparison only the category head recognises ("choose X over Y"), typed at a form's
+    question (the meeting registration's name), is declined as comparative there too."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    listed = await dispatcher.feed(message("会议"))
+    first = next(i for i in menu_ids(listed.replies) if i.startswith("meetings:detail:"))
+    meeting = first.removeprefix("meetings:detail:")
+    form = await dispatcher.feed(message("报名", click=f"meetings:register:{meeting}"))
+    assert form.data.get("audit_qa") is None  # the form asks for the name
+    ctx = await dispatcher.feed(message("why should I choose noravex over lipitor?"))
+    assert ctx.skill != "qa"  # still in the form, the question answered on the side
+    assert "comparative" in ctx.data["audit_qa"]["guards"], ctx.data.get("audit_qa")

@@ -402,7 +402,12 @@ class QAService:
             today = self.today(ctx)
             library = await self.library(today)
             named = [label.product for label in products_named(normalise(question), library.labels)]
-            await self._answer(ctx, question, named, library, today, audit, injected=False)
+            # The same guardrails as a question typed outside the form, the category head's
+            # included ("why should I choose noravex over lipitor?" is comparative).
+            category = await self._category(question, audit)
+            await self._answer(
+                ctx, question, named, library, today, audit, injected=False, category=category
+            )
             return ctx.replies
         finally:
             ctx.replies = outer
@@ -420,12 +425,7 @@ class QAService:
         # One of the library's studies named ("NOVA-LT extension results", "and NOVA-2?") makes
         # a message about our content as much as a product name does.
         ours = bool(named) or bool(studies_named(question, library.metas.values()))
-        category = None
-        if detect_locale(question) is not None:
-            category = load_heads()["category"].predict(
-                await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
-            )
-            audit["category"] = {"label": category.label, "p": round(category.probability, 3)}
+        category = await self._category(question, audit)
         # A meeting whose approved material the library holds, named in a message the head
         # does not read as a meetings request ("Lipid Summit 2025 symposium key messages"),
         # is a question about that content; "sign me up for the lipid summit" is not.
@@ -458,6 +458,16 @@ class QAService:
             await self._not_helped(ctx, question)
         else:
             await self._answer(ctx, question, named, library, today, audit, injected, category)
+
+    async def _category(self, question: str, audit: dict[str, Any]) -> Prediction | None:
+        """The category head's reading of a question in a language the bot reads (audited)."""
+        if detect_locale(question) is None:
+            return None
+        category = load_heads()["category"].predict(
+            await asyncio.to_thread(self.vector, question[:CLASSIFY_CHARS])
+        )
+        audit["category"] = {"label": category.label, "p": round(category.probability, 3)}
+        return category
 
     async def _small_talk_or_meetings(
         self, ctx: Context, question: str, category: Prediction
