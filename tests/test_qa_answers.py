@@ -64,7 +64,9 @@ async def test_answer_is_the_answer_part_with_one_clean_citation(
     [text] = reply_texts(ctx.replies)
     assert text.startswith("The most common adverse reactions")
     assert "Question:" not in text and "Standard response:" not in text
-    assert "，" not in text  # English replies use English punctuation
+    # English replies use English punctuation, the source line's title marks too.
+    assert not any(mark in text for mark in "，。：《》")
+    assert sum(line.startswith("Source: ") for line in text.splitlines()) == 1
     zh = await dispatcher.feed(message("诺拉维怎么保存", user="doc2"))
     [answer] = reply_texts(zh.replies)
     assert "问题：" not in answer and "标准回复：" not in answer

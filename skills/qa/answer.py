@@ -90,7 +90,9 @@ def citation_line(
 ) -> str:
     """Title, section, approval code and version, plus the publication ``reference`` if any."""
     section = section_label(hit.title, hit.section)
-    where = f"《{hit.title}》" + (f" · {section}" if section else "")
+    # Title marks of the reply's language: 《…》 in Chinese, quotation marks in English.
+    title = f"《{hit.title}》" if locale is Locale.ZH else f'"{hit.title}"'
+    where = title + (f" · {section}" if section else "")
     if locale is Locale.ZH:
         line = f"来源：{where}｜批准编号 {hit.approval_code}｜版本 {hit.version}"
         line += f"｜文献：{reference}" if reference else ""

@@ -709,6 +709,11 @@ TOPICS: Final[dict[str, tuple[str, ...]]] = {
         "吃多了咋办",
         "一下子吃多了咋整",
         "多吃了一片要紧吗",
+        "过量后血液透析能清除吗",
+        "中毒了洗胃有用吗",
+        "过量后要监测什么",
+        "does haemodialysis help after an overdose",
+        "what to monitor after an overdose",
     ),
     "indication": (
         "适应症",
