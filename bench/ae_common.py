@@ -104,7 +104,7 @@ def featurize(examples: list[Example], cache: FeatureCache) -> Features:
         keys.append(key)
         ignored = key.endswith(":service") or advice_question(text, cues)
         never.append(ignored)
-        rules.append(rule_report(cues) and not ignored)
+        rules.append(rule_report(cues, text) and not ignored)
     return Features(
         np.stack(dense).astype(np.float32), buckets, rules, keys, np.asarray(never, dtype=bool)
     )

@@ -1,6 +1,6 @@
 """The shipped adverse-event detector per set, both stages, and per-message latency.
 
-    .venv/bin/python bench/eval_ae.py [--eval-dir ../shared/eval/dev] [--errors]
+    .venv/bin/python bench/eval_ae.py [--eval-dir ../shared/eval/dev] [--errors] [--model F]
 
 Sets: ``ae_zh`` (hand-written doctor messages), ADE-Corpus-V2 (case-report sentences) and
 PsyTAR (forum sentences) — ADE and PsyTAR are never trained or tuned on, measured only —,
@@ -58,9 +58,10 @@ def main() -> int:
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
     parser.add_argument("--errors", action="store_true", help="print misclassified messages")
     parser.add_argument("--long", type=int, default=40, help="long messages to time")
+    parser.add_argument("--model", type=Path, help="a model file other than the shipped one")
     args = parser.parse_args()
 
-    detector = AEDetector.load()
+    detector = AEDetector.load(args.model)
     sets = {
         "ae_zh": read_jsonl(args.eval_dir / "ae_zh.jsonl", "ae_zh"),
         "ADE": read_jsonl(args.eval_dir / "ae_en_ade.jsonl", "ade"),

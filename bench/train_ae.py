@@ -8,14 +8,20 @@
 Trains on the hand-written ``ae_zh`` dev set and this project's own messages under
 ``skills/adverse_events/data/`` only. ADE-Corpus-V2 and PsyTAR are never read here: issue #15
 reserves both for measurement (``bench/eval_ae.py``). Two thresholds per register and context
-are picked on the out-of-fold scores of repeated 5-fold CV (the median over the repeats),
-recall first: the *clear* threshold (a case opens at once) and the lower *candidate*
-threshold (the doctor is asked to confirm); the CV numbers printed are the honest estimate.
+are picked on the out-of-fold scores of repeated 5-fold CV (the median over the repeats):
+the *clear* threshold (a case opens at once) and the lower *candidate* threshold (the doctor
+is asked to confirm), each within a false-alarm budget on our own plain non-reports (issue
+#15: ≤ 1 % a case at once, ≤ 3 % a case or a question) and, within it, recall first; the CV
+numbers printed are the honest estimate (the plain non-reports are in the training data, so
+their out-of-fold rate is the one to quote). The shipped ``ae_model.npz`` predates this form
+of the script (the hidden layer, the budgets, the session 5 and 8 files): its refit was
+measured and not shipped — bench/README.md, adverse events, "Session 8".
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -35,7 +41,7 @@ from ae_common import (
 )
 
 from skills.adverse_events.features import CUE_FEATURES, E5_DIM, EMBED_DIM, HASH_DIM
-from skills.adverse_events.model import CANDIDATE, MODEL_FILE, LinearModel
+from skills.adverse_events.model import CANDIDATE, MODEL_FILE, AEModel
 
 # Training files: (path, source tag). Our own files live in ``OWN_DATA``.
 TRAINING_FILES: tuple[tuple[Path, str], ...] = (
@@ -50,6 +56,9 @@ TRAINING_FILES: tuple[tuple[Path, str], ...] = (
     (OWN_DATA / "templated_service.jsonl", "own_service"),
     (OWN_DATA / "train_reports_registers.jsonl", "own_reg"),
     (OWN_DATA / "train_en_forum.jsonl", "own_en_forum"),
+    (OWN_DATA / "train_en_forum2.jsonl", "own_en_forum2"),
+    (OWN_DATA / "train_en_casereport3.jsonl", "own_en_case3"),
+    (OWN_DATA / "train_good_course.jsonl", "own_course"),
     (OWN_DATA / "plain_negatives.jsonl", "own_plain"),
 )
 # Total training weight per source group, so 1 200 templated sentences do not drown 300 doctor
@@ -58,6 +67,8 @@ GROUP_WEIGHT = {
     "zh": 1.0,
     "zh_tpl": 0.4,
     "en_own": 0.6,
+    "forum": 0.6,
+    "course": 0.5,
     "en_case": 0.6,
     "en_tpl": 0.6,
     "chat": 0.3,
@@ -77,24 +88,49 @@ SOURCE_GROUP = {
     "own_service": "service",
     "own_reg": "reg",
     "own_en_forum": "en_own",
+    "own_en_forum2": "forum",
+    "own_en_case3": "en_case",
+    "own_course": "course",
     "own_plain": "plain",
 }
 # The clear stage opens a case without asking, so it is chosen for best F1 above a modest
-# recall floor per register; the candidate stage (``CANDIDATE_RECALL``) carries recall.
+# recall floor per register (within ``CLEAR_BUDGET``); the candidate stage carries recall.
 CLEAR_RECALL = {"zh": 0.92, "en": 0.88, "en_self": 0.85}
 MIN_KEY_SUPPORT = 30
 CV_SEEDS = (7, 11, 23)
 # Our own labelled sets, each of which must meet its register's recall goal by itself.
-EN_OWN_SOURCES = ("own_en", "own_en_case", "own_en_case2", "own_en_tpl", "own_reg", "own_en_forum")
+EN_OWN_SOURCES = (
+    "own_en",
+    "own_en_case",
+    "own_en_case2",
+    "own_en_case3",
+    "own_en_tpl",
+    "own_reg",
+    "own_en_forum",
+    "own_en_forum2",
+    "own_course",
+)
 RECALL_FLOOR_SOURCES = ("ae_zh", "own_zh", *EN_OWN_SOURCES)
 NEGATIVE_SOURCES = ("own_chat", "own_service", "own_plain")
-# The candidate stage's recall goal on each of our own sets (report or confirm).
-CANDIDATE_RECALL = {"zh": 0.995, "en": 0.985, "en_self": 0.985}
+# False-alarm budgets, out of fold, per register (``budget_sets``). Issue #15 allows 3 % of
+# our plain non-reports to reach a case or a confirmation and 1 % to open a case at once; the
+# budgets keep a margin for the spread between folds and for messages nobody wrote yet.
+CLEAR_BUDGET = 0.007
+CANDIDATE_BUDGET = 0.025
+# At most this share of our case-report sentences without a drug-caused event, and of our
+# forum-style non-reports, may reach a case or a confirmation (precision on clinical and
+# patient prose).
+CASE_NEGATIVE_BUDGET = 0.40
 # Out-of-fold scores of the last full run (same data → same folds), for --thresholds-only.
 OOF_CACHE = OWN_DATA.parent.parent.parent / ".cache" / "ae_oof.npz"
 GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
+# The hidden layer beside the linear model (``model.AEModel``): its width and the seed of
+# its initial weights.
+HIDDEN_UNITS = 32
+HIDDEN_SEED = 0
 
 Array = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
 
 
 def load_training() -> list[Example]:
@@ -115,15 +151,24 @@ def sample_weights(examples: list[Example]) -> Array:
 
 
 class Fitted:
-    """Weights in standardized embedding space, folded back for shipping by ``to_model``."""
+    """Weights in standardized feature space, folded back for shipping by ``to_model``."""
 
-    def __init__(self, mean: Array, scale: Array, wd: Array, wh: Array, bias: float) -> None:
-        self.mean, self.scale, self.wd, self.wh, self.bias = mean, scale, wd, wh, bias
+    def __init__(self, mean: Array, scale: Array, params: list[Array]) -> None:
+        self.mean, self.scale, self.params = mean, scale, params
 
-    def to_model(self, thresholds: dict[str, float]) -> LinearModel:
-        dense = self.wd / self.scale
-        bias = self.bias - float((self.mean / self.scale) @ self.wd)
-        return LinearModel(dense.astype(np.float32), self.wh.astype(np.float32), bias, thresholds)
+    def to_model(self, thresholds: dict[str, float]) -> AEModel:
+        wd, wh, b, w1, b1, v = self.params
+        # x = (dense - mean) / scale, so x · w = dense · (w / scale) - (mean / scale) · w.
+        shift = self.mean / self.scale
+        return AEModel(
+            (wd / self.scale).astype(np.float32),
+            wh.astype(np.float32),
+            float(b[0] - shift @ wd),
+            thresholds,
+            (w1 / self.scale[:, None]).astype(np.float32),
+            (b1 - shift @ w1).astype(np.float32),
+            v.astype(np.float32),
+        )
 
 
 def fit(
@@ -131,12 +176,21 @@ def fit(
     buckets: list[npt.NDArray[np.int64]],
     y: Array,
     weights: Array,
+    hidden: int = HIDDEN_UNITS,
     l2_dense: float = 3e-2,
     l2_hash: float = 1e-4,
+    l2_hidden: float = 1e-3,
     steps: int = 400,
     rate: float = 0.05,
+    hidden_rate: float = 0.01,
 ) -> Fitted:
-    """Weighted logistic regression by full-batch Adam (no scipy/sklearn needed)."""
+    """Weighted logistic regression with a small ReLU hidden layer beside it, by full-batch
+    Adam (no scipy/sklearn/torch needed).
+
+    The linear part starts at zero as before; the hidden layer starts small and random
+    (seeded: the same data gives the same model) and learns at a lower rate, so it adds the
+    interactions the linear part cannot express rather than replacing it.
+    """
     n = len(y)
     # Standardize the embedding and the English causality indicators: a rare causality
     # indicator ("drug-induced", "event without a drug") then costs the L2 penalty no more than
@@ -158,24 +212,40 @@ def fit(
     idx = np.concatenate(buckets)
     vals = np.repeat(1.0 / np.sqrt(np.maximum(lengths, 1)), lengths)
     w = weights / weights.sum()
-    params = [np.zeros(x.shape[1]), np.zeros(HASH_DIM), np.zeros(1)]
+    rng = np.random.default_rng(HIDDEN_SEED)
+    width = x.shape[1]
+    params = [
+        np.zeros(width),
+        np.zeros(HASH_DIM),
+        np.zeros(1),
+        rng.normal(0.0, 1.0 / np.sqrt(width), (width, hidden)),
+        np.zeros(hidden),
+        rng.normal(0.0, 1.0 / np.sqrt(max(hidden, 1)), hidden),
+    ]
+    rates = [rate, rate, rate, hidden_rate, hidden_rate, hidden_rate]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     for step in range(1, steps + 1):
-        wd, wh, b = params
-        z = x @ wd + np.bincount(rows, weights=wh[idx] * vals, minlength=n) + b[0]
+        wd, wh, b, w1, b1, v = params
+        pre = x @ w1 + b1
+        units = np.maximum(pre, 0.0)
+        z = x @ wd + np.bincount(rows, weights=wh[idx] * vals, minlength=n) + b[0] + units @ v
         g = (1.0 / (1.0 + np.exp(-z)) - y) * w
+        back = np.outer(g, v) * (pre > 0)
         grads = [
             x.T @ g + l2_dense * wd,
             np.bincount(idx, weights=g[rows] * vals, minlength=HASH_DIM) + l2_hash * wh,
             np.asarray([g.sum()]),
+            x.T @ back + l2_hidden * w1,
+            back.sum(axis=0),
+            units.T @ g + l2_hidden * v,
         ]
-        for p, grad, (m, v) in zip(params, grads, moments, strict=True):
+        for p, grad, (m, s2), r in zip(params, grads, moments, rates, strict=True):
             m *= 0.9
             m += 0.1 * grad
-            v *= 0.999
-            v += 0.001 * grad * grad
-            p -= rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return Fitted(mean, scale, params[0], params[1], float(params[2][0]))
+            s2 *= 0.999
+            s2 += 0.001 * grad * grad
+            p -= r * (m / (1 - 0.9**step)) / (np.sqrt(s2 / (1 - 0.999**step)) + 1e-8)
+    return Fitted(mean, scale, params)
 
 
 def scores_of(
@@ -214,7 +284,7 @@ def register_sets(
     register_of = np.asarray([k.split(":")[0] for k in keys])
     source = np.asarray([e.source for e in examples])
     negatives = np.isin(source, NEGATIVE_SOURCES)
-    own_zh = np.isin(source, ("ae_zh", "own_zh", "own_reg"))
+    own_zh = np.isin(source, ("ae_zh", "own_zh", "own_reg", "own_course"))
     own_en = np.isin(source, EN_OWN_SOURCES)
     judged = {"zh": own_zh | negatives, "en": own_en | negatives, "en_self": own_en | negatives}
     out = {}
@@ -229,33 +299,70 @@ def register_sets(
     return out
 
 
+def budget_sets(examples: list[Example], keys: list[str]) -> dict[str, list[tuple[Mask, float]]]:
+    """Per register, the non-reports whose out-of-fold false-alarm rate bounds its thresholds,
+    each with its budget for the candidate stage (a case or a confirmation question).
+
+    Our plain doctor messages that are not reports (``own_plain``, the set issue #15's
+    budget is about): ``CANDIDATE_BUDGET``; chat and service messages: the same;
+    our English case-report sentences without a drug-caused event and our forum-style
+    non-reports: ``CASE_NEGATIVE_BUDGET`` (precision on clinical and patient prose).
+    """
+    y = np.asarray([e.label for e in examples])
+    register_of = np.asarray([k.split(":")[0] for k in keys])
+    source = np.asarray([e.source for e in examples])
+    groups = (
+        (source == "own_plain", CANDIDATE_BUDGET),
+        (np.isin(source, ("own_chat", "own_service")), CANDIDATE_BUDGET),
+        (np.isin(source, ("own_en_case", "own_en_case2", "own_en_case3")), CASE_NEGATIVE_BUDGET),
+        (np.isin(source, ("own_en_forum", "own_en_forum2")), CASE_NEGATIVE_BUDGET),
+    )
+    return {
+        reg: [((y == 0) & (register_of == reg) & members, budget) for members, budget in groups]
+        for reg in ("zh", "en", "en_self")
+    }
+
+
+def within(hit: Mask, negatives: Mask, budget: float) -> bool:
+    """Whether ``hit`` flags at most ``budget`` of ``negatives`` (none: always)."""
+    return not negatives.any() or float(hit[negatives].mean()) <= budget
+
+
 def choose_candidate_thresholds(
     examples: list[Example], oof: Array, rules: list[bool], keys: list[str], clear: dict[str, float]
 ) -> dict[str, float]:
-    """The candidate stage: per register the highest threshold whose report-or-confirm recall
-    meets ``CANDIDATE_RECALL`` on the register's examples and on each floor set.
+    """The candidate stage: per register the lowest threshold whose false alarms stay within
+    every budget of ``budget_sets`` — recall first, as far as the budgets allow.
 
     It applies to the plain and ``:bare`` keys (never above their clear threshold); a
     ``:question`` key (a general question, no patient) keeps its clear threshold — a question
     that tells of nothing that happened is answered, not confirmed.
     """
-    y = np.asarray([e.label for e in examples])
     rule = np.asarray(rules)
+    clear_cut = np.asarray([clear.get(k, clear[k.split(":")[0]]) for k in keys])
+    question = np.asarray([k.endswith(":question") for k in keys])
     out: dict[str, float] = {}
-    for reg, (mask, floor_sets) in register_sets(examples, keys).items():
-        clear_cut = np.asarray([clear.get(k, clear[k.split(":")[0]]) for k in keys])
-        question = np.asarray([k.endswith(":question") for k in keys])
-        judged = [s & (y == 1) for s in (mask, *floor_sets) if (s & (y == 1)).any()]
-        chosen = float(GRID[0])
-        for t in GRID[::-1]:  # recall only grows as t falls: the first t that meets it
+    for reg, budgets in budget_sets(examples, keys).items():
+        chosen = float(GRID[-1])
+        for t in GRID[::-1]:  # false alarms only grow as t falls: stop at the first breach
             cut = np.where(question, clear_cut, np.minimum(clear_cut, t))
             hit = (oof >= cut) | rule
-            if all(hit[positives].mean() >= CANDIDATE_RECALL[reg] for positives in judged):
-                chosen = float(t)
+            if not all(within(hit, negatives, budget) for negatives, budget in budgets):
                 break
+            chosen = float(t)
         for key in (reg, f"{reg}:bare"):
             out[f"{CANDIDATE}{key}"] = min(chosen, clear.get(key, clear[reg]))
     return out
+
+
+def fast_prf(y: Mask, hit: Mask) -> tuple[float, float, float]:
+    """``prf`` on boolean arrays (the threshold search calls it thousands of times)."""
+    tp = int((y & hit).sum())
+    flagged, positives = int(hit.sum()), int(y.sum())
+    precision = tp / flagged if flagged else 0.0
+    recall = tp / positives if positives else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
 
 
 def choose_thresholds(
@@ -263,34 +370,41 @@ def choose_thresholds(
 ) -> dict[str, float]:
     """Per threshold key (``detector.threshold_key``), on out-of-fold scores.
 
-    Each register is judged on its own sets (``register_sets``), recall ≥ ``CLEAR_RECALL``
-    on the register and on each floor set; our negatives count in every register. Within a
-    register the plain, ``:question`` and ``:bare`` keys get their own thresholds by
-    coordinate ascent: each in turn is set to the grid value with the best F1 that still
-    meets the register's recall goal.
+    Each register is judged on its own sets (``register_sets``): the best F1 whose
+    case-at-once false alarms stay within ``CLEAR_BUDGET`` on our plain non-reports and, within
+    that, recall ≥ ``CLEAR_RECALL`` on the register and on each floor set where it can be had
+    (the budget comes first; where no threshold keeps it, the fewest false alarms beyond it).
+    Within a register the plain, ``:question`` and ``:bare`` keys get their own thresholds by
+    coordinate ascent: each in
+    turn is set to the grid value with the best (budget kept, recall goal met, F1).
     """
     grid = GRID
-    y = np.asarray([e.label for e in examples])
+    y = np.asarray([e.label for e in examples]) == 1
     rule = np.asarray(rules)
     key_of = np.asarray(keys)
-    recall_goal = CLEAR_RECALL
+    source = np.asarray([e.source for e in examples])
+    register_of = np.asarray([k.split(":")[0] for k in keys])
+    plain = ~y & (source == "own_plain")
     thresholds: dict[str, float] = {}
     for reg, (mask, floor_sets) in register_sets(examples, keys).items():
         names = [reg, f"{reg}:question", f"{reg}:bare"]
-        chosen = dict.fromkeys(names, float(grid[0]))
+        budgeted = plain & (register_of == reg)
 
         def quality(
             trial: dict[str, float],
-            mask: Array = mask,
-            goal: float = recall_goal[reg],
-            floor_sets: list[Array] = floor_sets,
-        ) -> tuple[bool, float]:
+            mask: Mask = mask,
+            goal: float = CLEAR_RECALL[reg],
+            floor_sets: list[Mask] = floor_sets,
+            budgeted: Mask = budgeted,
+        ) -> tuple[int, bool, float]:
             # Other registers' examples are outside ``mask``: never counted, so never hit.
             cut = np.asarray([trial.get(k, trial.get(k.split(":")[0], np.inf)) for k in key_of])
             hit = (oof >= cut) | rule
-            _, recall, f1 = prf(list(y[mask]), list(hit[mask]))
-            floors = [prf(list(y[s]), list(hit[s]))[1] >= goal for s in floor_sets]
-            return recall >= goal and all(floors), f1
+            _, recall, f1 = fast_prf(y[mask], hit[mask])
+            floors = all(fast_prf(y[s], hit[s])[1] >= goal for s in floor_sets)
+            # False alarms beyond the budget, fewest first (0 once the budget is kept).
+            excess = int(hit[budgeted].sum()) - int(CLEAR_BUDGET * budgeted.sum())
+            return -max(excess, 0), recall >= goal and floors, f1
 
         # Start from the best single threshold, then refine key by key.
         best = max(grid, key=lambda t: quality(dict.fromkeys(names, float(t))))
@@ -349,7 +463,7 @@ def main() -> int:
         key: float(np.median([chosen[key] for _, chosen in repeats])) for key in repeats[0][1]
     }
     print(f"thresholds ({args.repeats}× {args.folds}-fold CV, median): {thresholds}")
-    model = LinearModel(np.zeros(1, np.float32), np.zeros(1, np.float32), 0.0, thresholds)
+    model = AEModel(np.zeros(1, np.float32), np.zeros(1, np.float32), 0.0, thresholds)
     clear_cut = np.asarray([model.threshold(k) for k in keys])
     candidate_cut = np.asarray(
         [model.threshold(f"{CANDIDATE}{k}", default=model.threshold(k)) for k in keys]
@@ -373,8 +487,8 @@ def main() -> int:
         return 0
     target = Path(__file__).resolve().parent.parent / "skills" / "adverse_events" / MODEL_FILE
     if args.thresholds_only:
-        shipped = LinearModel.load(target)
-        final = LinearModel(shipped.dense_weights, shipped.hash_weights, shipped.bias, thresholds)
+        shipped = AEModel.load(target)
+        final = dataclasses.replace(shipped, thresholds=thresholds)
     else:
         final = fit(dense, buckets, y, weights).to_model(thresholds)
     final.save(target)

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
+import math
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.settings import Settings
 from skills.adverse_events import cli
+from skills.adverse_events.cues import match_cues
 from skills.adverse_events.detector import (
     CATEGORIES,
     WINDOW_CHARS,
     AEDetection,
     AEDetector,
+    rule_report,
     sentence_windows,
 )
+from skills.adverse_events.features import DENSE_DIM, HASH_DIM
+from skills.adverse_events.model import AEModel
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +269,47 @@ def test_windows_cover_the_whole_text() -> None:
     assert all(len(window) <= WINDOW_CHARS for window in windows)
     assert "".join(windows).replace(" ", "").count("一句话") >= 200
     assert "".join(windows).count("x") >= 700
+
+
+# A special situation only asked about, or an interaction with no reaction, is scored, not
+# reported by rule; the same situations stated as facts still are (session 8).
+RULE_CASES = [
+    ("喂奶的妈妈能吃这个药吗", False),
+    ("病人在吃华法林，加用诺拉维需要调INR吗？", False),
+    ("给患者加了诺拉维，两周后LDL降了40%", False),
+    ("患者合用克拉霉素后出现肌痛，CK升高", True),
+    ("患者同时吃了华法林和诺拉维，INR升到5", True),
+    ("病人吃了过期的诺拉维，要紧吗？", True),
+    ("患者一次吃了10片诺拉维", True),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RULE_CASES)
+def test_rule_reports_need_a_fact(text: str, expected: bool) -> None:
+    assert rule_report(match_cues(text), text) is expected
+
+
+def test_model_hidden_layer_adds_to_the_linear_score(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    dense = rng.normal(size=DENSE_DIM).astype(np.float32)
+    buckets = np.asarray([1, 5, 9], dtype=np.int64)
+    linear = AEModel(
+        rng.normal(size=DENSE_DIM).astype(np.float32) * 0.01,
+        np.zeros(HASH_DIM, np.float32),
+        0.2,
+        {"en": 0.5},
+    )
+    hidden = dataclasses.replace(
+        linear,
+        hidden_weights=rng.normal(size=(DENSE_DIM, 4)).astype(np.float32) * 0.05,
+        hidden_bias=np.full(4, 0.1, np.float32),
+        output_weights=np.asarray([0.5, -0.2, 0.3, 0.1], np.float32),
+    )
+    units = np.maximum(dense @ hidden.hidden_weights + hidden.hidden_bias, 0.0)
+    logit = float(dense @ linear.dense_weights) + 0.2 + float(units @ hidden.output_weights)
+    assert hidden.score(dense, buckets) == pytest.approx(1 / (1 + math.exp(-logit)), rel=1e-5)
+    hidden.save(tmp_path / "m.npz")
+    loaded = AEModel.load(tmp_path / "m.npz")
+    assert loaded.score(dense, buckets) == pytest.approx(hidden.score(dense, buckets), rel=1e-6)
+    linear.save(tmp_path / "l.npz")
+    assert AEModel.load(tmp_path / "l.npz").hidden_weights.size == 0

