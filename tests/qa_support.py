@@ -113,6 +113,8 @@ def fixed_sentences() -> set[str]:
             texts.hcp_only,
         ):
             found.update(sentences(make(locale)))
+        for language in ("zh", "en", "another"):
+            found.update(sentences(texts.source_language(locale, language)))
     return found
 
 
