@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,18 +139,28 @@ def _sidecar_meta(path: Path) -> dict[str, Any]:
 
 
 def _pdf_text(path: Path) -> str:
+    """The PDF's text layer; ``ValueError`` when it is not a readable PDF (it is refused)."""
     from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
 
-    reader = PdfReader(str(path))
-    return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+    try:
+        reader = PdfReader(str(path))
+        return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+    except PyPdfError as exc:
+        raise ValueError(f"damaged or not a PDF: {exc}") from exc
 
 
 def _docx_text(path: Path) -> str:
     """Paragraphs of a DOCX, with Word headings turned into Markdown headings for chunking."""
     import docx
+    from docx.opc.exceptions import PackageNotFoundError
 
+    try:
+        paragraphs = docx.Document(str(path)).paragraphs
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError) as exc:
+        raise ValueError(f"damaged or not a DOCX: {exc}") from exc
     lines: list[str] = []
-    for paragraph in docx.Document(str(path)).paragraphs:
+    for paragraph in paragraphs:
         text = paragraph.text.strip()
         if not text:
             continue

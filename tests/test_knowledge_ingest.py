@@ -134,6 +134,24 @@ def test_missing_approval_metadata_is_refused_and_nothing_written(tmp_path: Path
     assert kb.search("x", 3, audiences=BOTH, include_unapproved_eval=True)[0].doc_id == "R1"
 
 
+def test_a_damaged_pdf_or_docx_is_refused_and_the_rest_ingested(tmp_path: Path) -> None:
+    """A file that is not what its name says is one refusal line, not a traceback that
+    stops the whole ingest (seen with ``virtualrep ingest`` on a folder)."""
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\ngarbage, no objects, no EOF marker")
+    (folder / "broken.docx").write_bytes(b"PK\x03\x04 not a zip archive")
+    _md(folder / "good.md", "GOOD", "Bexoran tablets are taken once daily.")
+    kb = KnowledgeBase.open(_settings(tmp_path))
+    report = kb.ingest_paths([folder])
+    refused = {Path(r.origin).name: r for r in report.refused}
+    assert sorted(refused) == ["broken.docx", "broken.pdf"]
+    assert "damaged or not a PDF" in refused["broken.pdf"].line
+    assert "damaged or not a DOCX" in refused["broken.docx"].line
+    assert report.added == ["GOOD"]
+    assert [meta.doc_id for meta in kb.list_documents()] == ["GOOD"]
+
+
 def test_filters_expiry_status_audience_product(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
