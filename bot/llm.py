@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
-
-from openai import AsyncOpenAI, OpenAIError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # the openai package is imported only when an LLM is configured (open_llm):
+    from openai import AsyncOpenAI  # its import costs ~1 s of every start without one
 
 
 class LLMError(Exception):
@@ -37,7 +38,10 @@ class OpenAICompatibleLLM:
     """``LLMClient`` over the openai package (works with any compatible server)."""
 
     def __init__(self, client: AsyncOpenAI, model: str) -> None:
+        from openai import OpenAIError
+
         self._client = client
+        self._error = OpenAIError
         self.model = model
 
     async def complete_text(self, system: str, user: str, *, max_tokens: int = 800) -> str:
@@ -48,7 +52,7 @@ class OpenAICompatibleLLM:
                 max_tokens=max_tokens,
                 temperature=0,
             )
-        except OpenAIError as exc:
+        except self._error as exc:
             raise LLMError(f"{type(exc).__name__}: {exc}") from exc
         choice = response.choices[0] if response.choices else None
         if choice is None or choice.message.content is None:
@@ -70,7 +74,7 @@ class OpenAICompatibleLLM:
                     "json_schema": {"name": name, "schema": schema, "strict": True},
                 },
             )
-        except OpenAIError as exc:
+        except self._error as exc:
             raise LLMError(f"{type(exc).__name__}: {exc}") from exc
         content = response.choices[0].message.content if response.choices else None
         if not content:
@@ -90,6 +94,8 @@ async def open_llm(settings: Settings) -> AsyncIterator[LLMClient | None]:
     if not (settings.openai_base_url and settings.openai_model):
         yield None
         return
+    from openai import AsyncOpenAI
+
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
     client = AsyncOpenAI(
         base_url=settings.openai_base_url,
