@@ -336,7 +336,7 @@ async def test_a_plain_question_typed_at_the_confirmation_is_not_taken_for_a_rep
     "text",
     [
         "重度肾功能不全 诺拉维最大剂量",
-        "Child-Pugh B级的病人诺拉维最多吃多少",
+        "肝硬化的病人诺拉维最多吃多少",  # a population the detector flags on its own
         "noravex in dialysis patients",
         "noravex and warfarin interaction",
     ],
@@ -429,7 +429,7 @@ def test_classify_ae_jsonl_follows_the_question_only_rule() -> None:
     """``classify-ae --jsonl`` says what the bot does: a question that only asks reaches no one,
     a report said as a question still does."""
     rows = [
-        {"id": 1, "text": "Child-Pugh B级的病人诺拉维最多吃多少"},
+        {"id": 1, "text": "肝硬化的病人诺拉维最多吃多少"},
         {"id": 2, "text": "noravex in dialysis patients"},
         {"id": 3, "text": "病人吃了诺拉维以后转氨酶升高了，还能继续吃吗？"},
         {"id": 4, "text": "pt got pregnant on noravex what now"},
