@@ -89,6 +89,18 @@ class Features:
     never: npt.NDArray[np.bool_]
 
 
+def evaluation_sets(eval_dir: Path) -> dict[str, list[Example]]:
+    """The sets both evaluations score, by name: the public dev splits (measurement only) and
+    our own held-back reports and plain non-reports."""
+    return {
+        "ae_zh": read_jsonl(eval_dir / "ae_zh.jsonl", "ae_zh"),
+        "ADE": read_jsonl(eval_dir / "ae_en_ade.jsonl", "ade"),
+        "PsyTAR": read_jsonl(eval_dir / "ae_en_psytar.jsonl", "psytar"),
+        "own held-back": read_jsonl(HELDOUT, "heldout"),
+        "own plain neg.": read_jsonl(OWN_DATA / "plain_negatives.jsonl", "plain"),
+    }
+
+
 def featurize(examples: list[Example], cache: FeatureCache) -> Features:
     """The detector's view of every example, computed the way it computes it at run time."""
     from skills.adverse_events.detector import advice_question, rule_report, threshold_key

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ae_common import EVAL_DIR, HELDOUT, OWN_DATA, Example, prf, read_jsonl
+from ae_common import EVAL_DIR, Example, evaluation_sets, prf
 
 from skills.adverse_events.detector import AEDetector
 
@@ -62,13 +62,7 @@ def main() -> int:
     args = parser.parse_args()
 
     detector = AEDetector.load(args.model)
-    sets = {
-        "ae_zh": read_jsonl(args.eval_dir / "ae_zh.jsonl", "ae_zh"),
-        "ADE": read_jsonl(args.eval_dir / "ae_en_ade.jsonl", "ade"),
-        "PsyTAR": read_jsonl(args.eval_dir / "ae_en_psytar.jsonl", "psytar"),
-        "own held-out": read_jsonl(HELDOUT, "heldout"),
-        "own plain neg.": read_jsonl(OWN_DATA / "plain_negatives.jsonl", "plain"),
-    }
+    sets = evaluation_sets(args.eval_dir)
     short: list[float] = []
     short_cpu: list[float] = []
     print(
@@ -107,7 +101,7 @@ def main() -> int:
         )
     print(f"latency, messages ≤ 500 characters ({len(short)}): {percentiles(short)}")
     print(f"CPU time, messages ≤ 500 characters: {percentiles(short_cpu)}")
-    joined = sets["own held-out"] + sets["own plain neg."]
+    joined = sets["own held-back"] + sets["own plain neg."]
     long_times, long_cpu = [], []
     for text in long_messages(joined, args.long):
         start, cpu = time.perf_counter(), time.process_time()

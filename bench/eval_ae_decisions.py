@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ae_common import EVAL_DIR, HELDOUT, OWN_DATA, Example, read_jsonl
+from ae_common import EVAL_DIR, Example, evaluation_sets
 
 from skills.adverse_events import screening
 from skills.adverse_events.confirmation import QuestionGauge
@@ -57,13 +57,7 @@ async def run(args: argparse.Namespace) -> int:
         vars(screening)["asks_without_telling"] = lambda text, categories: False
     screener = Screener(AEDetector.load(), None)
     gauge = question_gauge()
-    sets = {
-        "ae_zh": read_jsonl(args.eval_dir / "ae_zh.jsonl", "ae_zh"),
-        "ADE": read_jsonl(args.eval_dir / "ae_en_ade.jsonl", "ade"),
-        "PsyTAR": read_jsonl(args.eval_dir / "ae_en_psytar.jsonl", "psytar"),
-        "own held-back": read_jsonl(HELDOUT, "heldout"),
-        "own plain neg.": read_jsonl(OWN_DATA / "plain_negatives.jsonl", "plain"),
-    }
+    sets = evaluation_sets(args.eval_dir)
     print(
         f"{'set':15} | positives: {'case':>17} {'case or confirm':>17} | negatives: "
         f"{'case':>17} {'case or confirm':>17} | answered by the question rule (pos/neg)"
