@@ -19,6 +19,7 @@ from bot.middlewares import load_conversation
 from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
 from knowledge.base import KnowledgeBase
+from skills.adverse_events.cases import Seriousness
 from skills.adverse_events.cli import classify_jsonl
 from skills.adverse_events.screening import PENDING_CONFIRMATION
 from skills.adverse_events.service import default_detector
@@ -108,6 +109,36 @@ async def test_an_answer_that_is_a_report_loses_neither(storage: Storage, tmp_pa
     await bot.say(CLEAR_ZH)
     case = await bot.only_case()
     assert [source.text for source in case.sources] == [CONFIRM_ZH, CLEAR_ZH]
+
+
+GOOD_COURSE = "患者吃了诺拉维两周后血脂控制得很好，没什么不舒服"
+REPORT_REPLY = "病人服用诺拉维后出现黑色小便，CK 12000，已经住院"
+
+
+async def test_a_report_typed_as_the_answer_is_the_event(storage: Storage, tmp_path: Path) -> None:
+    """Seen in virtualrep chat: a good-course story fell in the confirmation band and the doctor
+    answered with a real report; PV read the good-course story as the event, not serious."""
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(GOOD_COURSE))
+    first_at = bot.clock.now
+    bot.clock.advance(minutes=3)
+    await bot.say(REPORT_REPLY)
+    case = await bot.only_case()
+    assert case.events[0].verbatim == REPORT_REPLY
+    assert case.seriousness is not None and Seriousness.HOSPITALISATION in case.seriousness
+    assert [source.text for source in case.sources] == [GOOD_COURSE, REPORT_REPLY]
+    assert case.day0 == first_at and [p.name for p in case.products] == ["诺拉维"]
+
+
+async def test_a_plain_yes_leaves_the_first_message_the_event(
+    storage: Storage, tmp_path: Path
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(GOOD_COURSE))
+    await bot.say("是的")
+    case = await bot.only_case()
+    assert [event.verbatim for event in case.events] == [GOOD_COURSE]
+    assert [source.text for source in case.sources] == [GOOD_COURSE]
 
 
 async def test_a_no_followed_by_a_report_in_the_same_message_opens_that_report(

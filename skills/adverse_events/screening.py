@@ -13,8 +13,10 @@ The doctor's next message is read by ``confirmation.read_confirmation``:
 - a yes/no reply, read with its negation ("是的", "不是", "没有，只是问问", "nope", "yse"), or a
   short or unclear one ("不知道", "?"): a yes, or anything that is not a clear no, opens the case
   with day 0 = the first message; a clear no is written to the audit trail and the first message
-  goes on to its skill (e.g. Q&A) as if just received. If the reply is itself a report, it is
-  screened and handled too.
+  goes on to its skill (e.g. Q&A) as if just received. If the reply is itself a report (it
+  names a reaction: "病人服用诺拉维后出现黑色小便，CK 12000，已经住院"), it is the event's
+  description: the event, onset, outcome and seriousness are read from it, its products added;
+  the first message stays the first source and day 0.
 - a new question or request that tells of no event ("诺拉维的剂量是多少", "帮我报名下周的会议") is
   not an answer: the first time, it goes on to its skill, which answers it, and the bot then asks
   again briefly (the confirmation stays pending, marked as deferred); the second time, the case
@@ -374,8 +376,18 @@ async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any], answer:
     first = None if pending.get("answered") else original.text
     ctx.data[QUESTION_TEXT] = text if pending.get("deferred_by") else first
     if isinstance(screened_now, Verdict) and (screened_now.report or screened_now.confirm):
-        await _record_report(ae, ctx, screened_now)  # the answer told of an event too
+        # The answer told of an event too: kept as the second source and, when it names a
+        # reaction, it is the event's description (the first message may have been a
+        # good-course story that only fell in the confirmation band).
+        await _record_report(ae, ctx, screened_now, describes=_tells_an_event(text, screened_now))
     return False
+
+
+def _tells_an_event(text: str, verdict: Verdict) -> bool:
+    """Whether a reply to the confirmation question is a report of its own: an adverse event
+    with a reaction named ("病人服用诺拉维后出现黑色小便，已经住院"), not a yes with context
+    ("对，吃了诺拉维以后") that leaves the first message the event."""
+    return "adverse_event" in verdict.categories and names_a_reaction(text)
 
 
 async def _continue_with(next_step: NextStep, ctx: Context, pending: dict[str, Any]) -> None:
@@ -401,7 +413,11 @@ async def _hand_form_to_pv(ae: AEService, ctx: Context) -> None:
         await ae.submit(case, SubmitReason.HUMAN_MODE)
 
 
-async def _record_report(ae: AEService, ctx: Context, verdict: Verdict) -> None:
+async def _record_report(
+    ae: AEService, ctx: Context, verdict: Verdict, *, describes: bool = False
+) -> None:
+    """Open a case for the message, or add it to the case it belongs to (``describes``: the
+    message is the description of that case's event, see ``_describe``)."""
     message = ctx.message
     conversation = ctx.conversation
     message_key = f"{message.channel.value}:{message.message_id}"
@@ -420,6 +436,8 @@ async def _record_report(ae: AEService, ctx: Context, verdict: Verdict) -> None:
         case = await ae.store.read(case_id, reader="ae-screening", purpose="add", at=ctx.now)
     if case is not None and case.status.value == "collecting":
         _add_source(case, ctx, verdict)
+        if describes:
+            _describe(case, message, verdict)
         case.updated_at = ctx.now
         await ae.store.save(case)
     elif case is None:
@@ -502,6 +520,27 @@ def _new_case(ae: AEService, ctx: Context, verdict: Verdict, case_id: str) -> AE
         case.seriousness = facts.seriousness
     case.outcome = facts.outcome
     return case
+
+
+def _describe(case: AECase, message: InboundMessage, verdict: Verdict) -> None:
+    """``message`` (the reply to the confirmation question) is the event's description: the
+    event, its onset, outcome and seriousness are read from it, and its products and patient
+    details are added. The first message stays the first source and day 0 (recall first: it
+    may be the start of the event), and what it named (a product) is kept."""
+    facts = extract_facts(message.text)
+    case.events[:1] = [
+        Event(verbatim=mask(message.text), language=verdict.language, onset=facts.onset)
+    ]
+    case.patient.initials = facts.initials or case.patient.initials
+    case.patient.age = facts.age or case.patient.age
+    case.patient.sex = facts.sex or case.patient.sex
+    named = [product.name for product in case.products]
+    case.products += [
+        Product(name=name, batch=facts.batch) for name in facts.products if name not in named
+    ]
+    if facts.seriousness:
+        case.seriousness = list(dict.fromkeys([*(case.seriousness or []), *facts.seriousness]))
+    case.outcome = facts.outcome
 
 
 def create_middleware(services: Services) -> ScreeningMiddleware:
