@@ -128,6 +128,7 @@ async def test_a_report_typed_as_the_answer_is_the_event(storage: Storage, tmp_p
     assert case.seriousness is not None and Seriousness.HOSPITALISATION in case.seriousness
     assert [source.text for source in case.sources] == [GOOD_COURSE, REPORT_REPLY]
     assert case.day0 == first_at and [p.name for p in case.products] == ["诺拉维"]
+    assert case.serious_escalated  # the rep is told of the serious case, as for a clear report
 
 
 async def test_a_plain_yes_leaves_the_first_message_the_event(
