@@ -142,6 +142,19 @@ async def test_a_plain_yes_leaves_the_first_message_the_event(
     assert [source.text for source in case.sources] == [GOOD_COURSE]
 
 
+async def test_a_yes_that_only_says_how_it_went_leaves_the_first_message_the_event(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """ "对，住院了" names no reaction of its own (admission is how the event went), so the
+    symptom in the first message stays the event PV reads."""
+    bot = AEBot(ae_settings(tmp_path), storage)
+    assert _asked(await bot.say(CONFIRM_ZH))
+    await bot.say("对，住院了")
+    case = await bot.only_case()
+    assert [event.verbatim for event in case.events] == [CONFIRM_ZH]
+    assert case.sources[0].text == CONFIRM_ZH
+
+
 async def test_a_no_followed_by_a_report_in_the_same_message_opens_that_report(
     storage: Storage, tmp_path: Path
 ) -> None:

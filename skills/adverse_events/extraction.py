@@ -174,6 +174,17 @@ _SERIOUSNESS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+_CARE_AND_DEATH = tuple(rx for name, rx in _SERIOUSNESS if name in ("death", "hospitalisation"))
+
+
+def without_care_or_death(text: str) -> str:
+    """``text`` without the words saying the patient was admitted or died ("住院", "ICU",
+    "died"): a reply saying only that tells how an event went, not which event it was."""
+    for rx in _CARE_AND_DEATH:
+        text = rx.sub(" ", text)
+    return text
+
+
 _OUTCOMES: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
     ("fatal", _SERIOUSNESS[0][1]),
     (

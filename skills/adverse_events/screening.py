@@ -88,6 +88,7 @@ from skills.adverse_events.confirmation import (
 )
 from skills.adverse_events.cues import CATEGORIES, another_patient
 from skills.adverse_events.detector import names_a_reaction
+from skills.adverse_events.extraction import without_care_or_death
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import (
@@ -386,8 +387,9 @@ async def _resolve(ae: AEService, ctx: Context, pending: dict[str, Any], answer:
 def _tells_an_event(text: str, verdict: Verdict) -> bool:
     """Whether a reply to the confirmation question is a report of its own: an adverse event
     with a reaction named ("病人服用诺拉维后出现黑色小便，已经住院"), not a yes with context
-    ("对，吃了诺拉维以后") that leaves the first message the event."""
-    return "adverse_event" in verdict.categories and names_a_reaction(text)
+    ("对，吃了诺拉维以后") or with how it went ("对，住院了") that leaves the first message the
+    event."""
+    return "adverse_event" in verdict.categories and names_a_reaction(without_care_or_death(text))
 
 
 async def _continue_with(next_step: NextStep, ctx: Context, pending: dict[str, Any]) -> None:
