@@ -156,7 +156,11 @@ def build_parser(*, features: bool = True) -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
     worker = sub.add_parser(
-        "worker", help="answer queued inbound messages in a process of its own (no HTTP)"
+        "worker",
+        help="answer queued inbound messages in a process of its own (no HTTP)",
+        description="Answer the messages `virtualrep serve --no-workers` queued, on the same "
+        "storage. Runs at idle CPU priority (SCHED_IDLE, else nice +10) so acknowledging "
+        "callbacks always wins the core; while every core stays busy, answers wait.",
     )
     worker.set_defaults(handler=_work)
 
