@@ -47,7 +47,13 @@ from bot.settings import Settings
 from knowledge import embeddings as emb
 from knowledge import lexical, ranking
 from knowledge.chunking import Chunk, chunk_document, retrieval_text
-from knowledge.loaders import Refusal, SourceDocument, iter_source_files, load_file
+from knowledge.loaders import (
+    Refusal,
+    SourceDocument,
+    iter_source_files,
+    load_file,
+    unsupported_files,
+)
 from knowledge.rerank import HttpReranker, RerankError, reranker_from_settings
 from knowledge.schema import DocumentMeta
 
@@ -110,12 +116,16 @@ class Hit:
 
 @dataclass
 class IngestReport:
-    """What an ingest did; ``refused`` lines are shown to the operator one per document."""
+    """What an ingest did; ``refused`` lines are shown to the operator one per document.
+
+    ``skipped`` are files found in the given folders whose format is not a source format.
+    """
 
     added: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
     chunks_written: int = 0
     chunks_embedded: int = 0
     seconds: float = 0.0
@@ -533,7 +543,8 @@ class KnowledgeBase:
         ``IngestStopped``; nothing is written then (embedding comes before every write).
         """
         started = time.perf_counter()
-        report = IngestReport()
+        paths = list(paths)
+        report = IngestReport(skipped=unsupported_files(paths))
         documents: dict[str, SourceDocument] = {}
         for path in iter_source_files(paths):
             for item in load_file(path, unapproved_eval=unapproved_eval):

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase, ModelMismatchError
+from knowledge.loaders import SOURCE_SUFFIXES, Refusal
 
 # How many chunks to fetch per wanted document, so K distinct documents survive de-duplication.
 _CHUNKS_PER_DOC = 4
@@ -87,7 +88,15 @@ def _guarded(run: Any) -> Any:
 
 @_guarded
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    """Ingest; exit 1 if any document was refused (the others are still ingested)."""
+    """Ingest; exit 1 if any document was refused (the others are still ingested).
+
+    When no given path exists nothing is opened, so a mistyped path leaves no empty
+    knowledge base folder behind.
+    """
+    if not any(Path(path).exists() for path in args.paths):
+        for path in args.paths:
+            print(Refusal(str(path), "path", "does not exist").line, file=sys.stderr)
+        return 1
     kb = _open(args, settings)
     try:
         report = kb.ingest_paths(
@@ -95,12 +104,19 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         kb.close()
+    for skipped in report.skipped:
+        print(
+            f"skipped {skipped}: {skipped.suffix or 'a file without an extension'} is not a "
+            f"source format ({', '.join(sorted(SOURCE_SUFFIXES))})",
+            file=sys.stderr,
+        )
     for refusal in report.refused:
         print(refusal.line, file=sys.stderr)
     print(
         f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged "
         f"{len(report.unchanged)}, refused {len(report.refused)}; {report.chunks_written} chunks "
         f"written ({report.chunks_embedded} embedded) in {report.seconds:.1f} s"
+        + (f"; skipped {len(report.skipped)} of another format" if report.skipped else "")
     )
     return 1 if report.refused else 0
 

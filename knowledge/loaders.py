@@ -9,6 +9,7 @@ incomplete becomes a ``Refusal`` naming the file and the field; it is never part
 from __future__ import annotations
 
 import json
+import logging
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -54,18 +55,38 @@ def iter_source_files(paths: Iterable[Path | str]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and _is_source(child):
-                    yield child
+            yield from (child for child in _content_files(path) if _is_source(child))
         else:
             yield path
 
 
+def unsupported_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Files inside the given folders that are skipped for their format, so the operator is
+    told about them (hidden files and metadata sidecars are not content and are not listed).
+    """
+    return [
+        child
+        for raw in paths
+        if Path(raw).is_dir()
+        for child in _content_files(Path(raw))
+        if not _is_source(child)
+    ]
+
+
+def _content_files(folder: Path) -> Iterator[Path]:
+    """Files under ``folder``, sorted, except hidden ones (or in hidden folders) and sidecars."""
+    for child in sorted(folder.rglob("*")):
+        hidden = any(part.startswith(".") for part in child.relative_to(folder).parts)
+        if child.is_file() and not hidden and not _is_sidecar(child):
+            yield child
+
+
 def _is_source(path: Path) -> bool:
-    name = path.name.lower()
-    if name.startswith(".") or any(name.endswith(s) for s in (".meta.yaml", ".meta.yml")):
-        return False
-    return path.suffix.lower() in SOURCE_SUFFIXES
+    return path.suffix.lower() in SOURCE_SUFFIXES and not _is_sidecar(path)
+
+
+def _is_sidecar(path: Path) -> bool:
+    return any(path.name.lower().endswith(suffix) for suffix in _SIDECAR_SUFFIXES)
 
 
 def load_file(path: Path, *, unapproved_eval: bool = False) -> list[SourceDocument | Refusal]:
@@ -143,6 +164,10 @@ def _pdf_text(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    # pypdf logs each repair of a recoverable structure error (a wrong xref offset) as a
+    # warning, which reached the operator as a stray log line; what counts is the text layer,
+    # and a file without a readable one is refused below.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(str(path))
         return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)

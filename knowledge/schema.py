@@ -121,4 +121,8 @@ def build_meta(raw: dict[str, Any], *, unapproved_eval: bool = False) -> Documen
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "?"
-        raise MetadataError(field, str(first["msg"])) from None
+        reason = str(first["msg"])
+        if isinstance(first.get("input"), bool):
+            # YAML reads an unquoted yes/no/on/off as a boolean: title: Off arrives as False.
+            reason += f" (YAML read it as {first['input']}; put the value in quotes)"
+        raise MetadataError(field, reason) from None

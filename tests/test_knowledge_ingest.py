@@ -335,3 +335,55 @@ def test_ingest_in_two_worker_processes_equals_one_by_one_even_after_a_stop(
     finally:
         one_by_one.close()
         batched.close()
+
+
+def test_the_operator_is_told_what_was_skipped_refused_or_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``virtualrep ingest`` on a folder names each file of another format (it was skipped
+    silently), stays quiet about hidden folders and sidecars, ingests a PDF whose xref
+    offset pypdf has to repair without pypdf's own log line, and says how to fix a YAML
+    value read as a boolean (``title: Off``)."""
+    from bot.cli import main
+
+    src = tmp_path / "src"
+    (src / ".git").mkdir(parents=True)
+    (src / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (src / "scan.xyz").write_bytes(b"\x00\x01")
+    _tiny_pdf(src / "repaired.pdf", "Quintavir dosing is 20 mg twice daily")
+    raw = (src / "repaired.pdf").read_bytes()
+    start = raw.rindex(b"startxref\n") + len(b"startxref\n")
+    end = raw.index(b"\n", start)
+    (src / "repaired.pdf").write_bytes(
+        raw[:start] + str(int(raw[start:end]) + 7).encode() + raw[end:]
+    )
+    (src / "repaired.pdf.meta.yaml").write_text(
+        "doc_id: PDF-2\ntitle: Quintavir\napproval_code: P-2\nexpires_on: 2030-01-01\n"
+    )
+    (src / "switch.md").write_text(
+        "---\ndoc_id: SW-1\ntitle: Off\napproval_code: S-1\nexpires_on: 2030-01-01\n---\n\nText.\n"
+    )
+    monkeypatch.setenv("VREP_DATA_DIR", str(tmp_path / "data"))
+
+    assert main(["ingest", "--kb-dir", str(tmp_path / "kb"), str(src)]) == 1
+
+    out, err = capsys.readouterr()
+    assert "added 1," in out and "refused 1;" in out and "skipped 1 of another format" in out
+    lines = err.splitlines()
+    assert any(line.startswith(f"skipped {src / 'scan.xyz'}: .xyz is not") for line in lines)
+    assert not any(".git" in line or "meta.yaml" in line for line in lines)
+    assert any("switch.md: title" in line and "put the value in quotes" in line for line in lines)
+    assert not any("pypdf" in line or "startxref" in line for line in lines)
+
+
+def test_a_mistyped_path_leaves_no_knowledge_base_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("VREP_DATA_DIR", str(tmp_path / "data"))
+
+    assert main(["ingest", "--kb-dir", str(tmp_path / "kb"), str(tmp_path / "libary")]) == 1
+
+    assert "path does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "kb").exists()
