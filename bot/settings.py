@@ -276,8 +276,15 @@ class Settings(BaseSettings):
         description="Show the privacy notice and ask consent on first contact; switch off only "
         "where the notice is given and consent collected outside the chat.",
     )
-    privacy_controller: str = Field(
-        "本公司 (the company)", min_length=1, description="The controller named in the notice."
+    privacy_controller: str | None = Field(
+        None,
+        min_length=1,
+        description="The controller (company) named in the notice; unset: 本公司 / the company.",
+    )
+    privacy_controller_en: str | None = Field(
+        None,
+        min_length=1,
+        description="The controller's name in English notices (default: privacy_controller).",
     )
     privacy_policy_url: str | None = Field(None, description="The full privacy policy (link).")
     privacy_notice_version: str = Field(

@@ -24,11 +24,20 @@ def _period(seconds: int, locale: Locale) -> str:
     return pick(locale, f"{days} 天", counted(days, "day"))
 
 
+def controller_name(settings: Settings, locale: Locale) -> str:
+    """The controller as the notice names it in ``locale``: each language reads in its own
+    words (the bilingual default "本公司 (the company)" showed both in either notice)."""
+    name = settings.privacy_controller
+    if locale is Locale.EN and settings.privacy_controller_en:
+        name = settings.privacy_controller_en
+    return (name or pick(locale, "本公司", "the company")).rstrip("。.")
+
+
 def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
     """The notice (controller, what is recorded, AEs to PV by law, retention, rights, the
     policy and its version) and the agree / not-now menu."""
     url = settings.privacy_policy_url
-    controller = settings.privacy_controller.rstrip("。.")
+    controller = controller_name(settings, locale)
     version = settings.privacy_notice_version
     conversation = _period(settings.conversation_ttl_s, locale)
     profile = _period(settings.retention_profile_days * _DAY, locale)
@@ -206,7 +215,10 @@ def correction_routed(locale: Locale, routed: bool) -> str:
 def welcome_notice(settings: Settings, *, with_url: bool) -> str:
     """The notice in short, both languages, for the kf welcome (one menu message whose head
     WeCom caps at 1024 bytes); "隐私政策" / "privacy" brings the whole notice."""
-    controller = settings.privacy_controller.rstrip("。.")
+    controller, controller_en = (
+        controller_name(settings, Locale.ZH),
+        controller_name(settings, Locale.EN),
+    )
     version = settings.privacy_notice_version
     url = settings.privacy_policy_url
     return (
@@ -214,7 +226,7 @@ def welcome_notice(settings: Settings, *, with_url: bool) -> str:
         "医学信息请求，"
         "并据您的提问形成兴趣画像（用于推荐会议）；您报告的不良事件依法转交药物警戒部门，无需同意。"
         "发送“隐私政策”查看完整告知（保存期限、您的权利）。\n"
-        f"[Privacy notice, version {version}] {controller} records your messages, details, "
+        f"[Privacy notice, version {version}] {controller_en} records your messages, details, "
         "meeting registrations and medical-information requests, and builds an interest "
         "profile from your questions (for meeting recommendations); adverse events you report "
         "go to pharmacovigilance by law, without consent. Send 'privacy' for the full notice "

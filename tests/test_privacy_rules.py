@@ -9,7 +9,7 @@ import pytest
 
 from bot.audit import AuditLog
 from bot.metrics import Metrics
-from bot.models import Channel, Conversation
+from bot.models import Channel, Conversation, Locale, TextReply
 from bot.proactive import UnreachableReason, reachability
 from bot.profiles import ContactRoute, DoctorProfile
 from bot.runtime import build_runtime
@@ -22,7 +22,7 @@ from privacy.chat import NOTICE_AGAIN_AFTER, NOTICE_KEY, notice_due
 from privacy.commands import Request, recognise
 from privacy.records import ConsentEvent, ConsentRecord, standing
 from privacy.service import PrivacyService
-from privacy.texts import AGREE_CLICK, LATER_CLICK
+from privacy.texts import AGREE_CLICK, LATER_CLICK, notice, welcome_notice
 from privacy.welcome import MENU_TEXT_MAX_BYTES, with_notice
 from skills.meetings.ranking import relevance
 from skills.meetings.service import meetings_service
@@ -145,3 +145,27 @@ def test_the_welcome_notice_fits_wecoms_menu_limits_or_is_left_for_the_first_rep
     assert welcome is not None and long_url not in welcome.head and "隐私政策" in welcome.head
     long_controller = load_settings(privacy_controller="某某医药" * 60)
     assert with_notice(long_controller, menu) is None  # the first reply carries the notice
+
+
+def test_each_notice_names_the_controller_in_its_own_language() -> None:
+    """The default named "本公司 (the company)" in both notices; each now reads in one
+    language, and a company sets its English name apart from its Chinese one."""
+
+    def head(settings_kw: dict[str, str], locale: Locale) -> str:
+        first = notice(load_settings(**settings_kw), locale)[0]
+        assert isinstance(first, TextReply)
+        return first.text.splitlines()[1]
+
+    assert head({}, Locale.ZH) == "个人信息处理者：本公司。"
+    assert head({}, Locale.EN) == "Controller: the company."
+    named = {
+        "privacy_controller": "诺华康医药有限公司",
+        "privacy_controller_en": "Novakang Pharma Ltd",
+    }
+    assert head(named, Locale.ZH) == "个人信息处理者：诺华康医药有限公司。"
+    assert head(named, Locale.EN) == "Controller: Novakang Pharma Ltd."
+    assert head({"privacy_controller": "Novakang Pharma Ltd."}, Locale.EN) == (
+        "Controller: Novakang Pharma Ltd."
+    )
+    short = welcome_notice(load_settings(**named), with_url=False)
+    assert "诺华康医药有限公司记录" in short and "Novakang Pharma Ltd records" in short
