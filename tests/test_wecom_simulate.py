@@ -242,3 +242,61 @@ async def test_a_restarted_simulation_answers_on_the_durable_default(tmp_path: P
         finally:
             await runner.cleanup()
     assert (tmp_path / "state.sqlite3").exists()
+
+
+async def test_a_rep_who_took_a_doctor_over_replies_and_ends_from_the_workbench(
+    page: tuple[str, aiohttp.ClientSession],
+) -> None:
+    """The takeover journey does not end at "reply in WeCom's kf workbench": the page has
+    one. Only the member serving the session may use it; the bot stays silent meanwhile and
+    has the doctor back once the session is ended."""
+    base, session = page
+    doctor = "wmWorkbench01"
+
+    async def post(path: str, body: dict[str, str]) -> int:
+        async with session.post(f"{base}{path}", json=body) as response:
+            return response.status
+
+    assert await post("/api/doctor/say", {"user": doctor, "text": "转人工"}) == 200
+    events = await events_until(
+        session,
+        base,
+        lambda seen: any(b["msgtype"] == "template_card" for b in bot_messages(seen, "rep")),
+    )
+    card = next(e for e in events if e["body"]["msgtype"] == "template_card")
+    template = card["body"]["template_card"]
+    accept = next(b for b in template["button_list"] if b["key"].startswith("handoff:accept"))
+    click = {
+        "user": card["user"],
+        "key": accept["key"],
+        "label": accept["text"],
+        "task_id": template["task_id"],
+        "response_code": card["body"]["response_code"],
+    }
+    assert await post("/api/rep/click", click) == 200
+    await events_until(
+        session, base, lambda seen: any("接入" in str(b) for b in bot_messages(seen, "doctor"))
+    )
+    stranger = "mgr_zhao" if card["user"] != "mgr_zhao" else "rep_wang"
+
+    said = {"user": stranger, "doctor": doctor, "text": "我来回答"}
+    assert await post("/api/workbench/say", said) == 409
+    said = {"user": card["user"], "doctor": doctor, "text": "您好，我是您的代表"}
+    assert await post("/api/workbench/say", said) == 200
+    assert await post("/api/doctor/say", {"user": doctor, "text": "诺拉维怎么吃"}) == 200
+    assert await post("/api/workbench/end", {"user": card["user"], "doctor": doctor}) == 200
+    assert await post("/api/doctor/say", {"user": doctor, "text": "你好"}) == 200
+
+    events = await events_until(
+        session, base, lambda seen: any("结束" in str(b) for b in bot_messages(seen, "doctor"))
+    )
+    doctor_side = [(e["from"], e["body"]) for e in events if e["role"] == "doctor"]
+    servicer = [body for origin, body in doctor_side if origin == "servicer"]
+    assert servicer[0]["text"]["content"] == "您好，我是您的代表"
+    assert servicer[1]["msgtype"] == "session_ended"
+    # Silent while human: the bot's next message after announcing the rep is the notice that
+    # the rep ended the session (a reply to "诺拉维怎么吃" would have come before it).
+    from_bot = [str(body) for origin, body in doctor_side if origin == "bot"]
+    announced = next(i for i, text in enumerate(from_bot) if "接入" in text)
+    assert "代表已结束" in from_bot[announced + 1]
+    assert "我来回答" not in str(doctor_side)

@@ -11,7 +11,9 @@ Three servers on 127.0.0.1, all in one process:
   encrypted callbacks by the simulator's ``CallbackSender`` and posted to the bot's
   ``/wecom/callback``, exactly as WeCom would: a doctor's text is queued as a kf message and
   announced with ``kf_msg_or_event`` (the bot then syncs it), a rep's text is an app message,
-  a tapped template-card button a ``template_card_event``.
+  a tapped template-card button a ``template_card_event``. A rep who took a doctor over
+  replies from the page's kf workbench (a human servicer's message, as in WeCom's own
+  workbench, which the bot leaves alone) and ends the session there.
 
 The page learns about replies by long polling ``GET /api/events?after=N``: person actions and
 the bot's messages as the fake API recorded them (kf text/msgmenu/link, app text/markdown/
@@ -44,7 +46,7 @@ from pydantic import SecretStr
 from bot.app import create_app
 from bot.keys import STORAGE
 from bot.settings import Settings
-from bot.wecom.simulator import CallbackSender, FakeWeComServer, WeComSimulator
+from bot.wecom.simulator import CallbackSender, FakeWeComServer, NotServicing, WeComSimulator
 from handlers.kf import cursor_key
 from skills.handoff.roster import Role, load_roster
 
@@ -148,6 +150,8 @@ class Simulation:
             self.record("doctor", str(body.get("touser", "")), "bot", self._named(body))
         elif kind == "app":
             self.record("rep", str(body.get("touser", "")), "bot", body)
+        elif kind == "kf_servicer":
+            self.record("doctor", str(body.get("touser", "")), "servicer", body)
         elif kind == "card_update":
             users = body.get("userids") or [""]
             self.record("rep", str(users[0]), "bot", {"msgtype": "card_update", **body})
@@ -289,6 +293,34 @@ async def rep_says(request: web.Request) -> web.Response:
     return _answer(await simulation.simulator.rep_says(user, text))
 
 
+async def servicer_says(request: web.Request) -> web.Response:
+    """A rep's reply to the doctor from the kf workbench (after taking the doctor over)."""
+    body, simulation = await _json_body(request), request.app[SIMULATION]
+    user, doctor, text = _text(body, "user"), _text(body, "doctor"), _text(body, "text")
+    try:
+        callback = await simulation.simulator.servicer_says(OPEN_KFID, doctor, user, text)
+    except NotServicing as refused:
+        return web.json_response({"error": str(refused)}, status=409)
+    simulation.record(
+        "rep", user, "person", {"msgtype": "text", "text": {"content": text}, "workbench": doctor}
+    )
+    return _answer(callback)
+
+
+async def servicer_ends(request: web.Request) -> web.Response:
+    """The rep ends the doctor's kf session in the workbench; the bot has the doctor back."""
+    body, simulation = await _json_body(request), request.app[SIMULATION]
+    user, doctor = _text(body, "user"), _text(body, "doctor")
+    try:
+        callback = await simulation.simulator.servicer_ends_session(OPEN_KFID, doctor, user)
+    except NotServicing as refused:
+        return web.json_response({"error": str(refused)}, status=409)
+    ended = {"msgtype": "session_ended", "servicer": user, "doctor": doctor}
+    simulation.record("doctor", doctor, "servicer", ended)
+    simulation.record("rep", user, "person", ended)
+    return _answer(callback)
+
+
 async def rep_clicks(request: web.Request) -> web.Response:
     body, simulation = await _json_body(request), request.app[SIMULATION]
     user, key, label = _text(body, "user"), _text(body, "key"), _text(body, "label")
@@ -356,6 +388,8 @@ def create_simulate_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/doctor/click", doctor_clicks)
     app.router.add_post("/api/rep/say", rep_says)
     app.router.add_post("/api/rep/click", rep_clicks)
+    app.router.add_post("/api/workbench/say", servicer_says)
+    app.router.add_post("/api/workbench/end", servicer_ends)
     return app
 
 

@@ -37,7 +37,9 @@ follow the WeCom documentation; every call is recorded in ``calls`` (``RecordedC
 =================================  ==========================================================
 
 Delivered messages are also passed to ``listeners`` as ``(kind, body)`` — kind ``kf``, ``app``
-(a template card's body carries its issued ``response_code``) or ``card_update``.
+(a template card's body carries its issued ``response_code``), ``card_update`` or
+``kf_servicer`` (a human servicer's reply from the kf workbench: ``servicer_says``; the
+servicer also ends the session there: ``servicer_ends_session``).
 
 Every authenticated call answers 41001 without ``access_token`` and 40014 with a token that is
 not current (see ``invalidate_tokens``). ``fail_next`` injects errcodes (e.g. -1, system busy),
@@ -86,6 +88,7 @@ WRONG_KF_STATE: Final = 95018
 BUDGET_EXCEEDED: Final = 95001
 
 KF_BUDGET_WINDOW_S: Final = 48 * 3600
+SERVICER_ORIGIN: Final = 5  # a sync_msg item a human servicer sent from the kf workbench
 # service_state transitions the simulator allows (0 untreated, 1 bot, 2 pool, 3 servicer, 4 ended)
 _TRANSITIONS: Final[dict[int, frozenset[int]]] = {
     0: frozenset({1, 2, 3, 4}),
@@ -140,6 +143,10 @@ class _KfSession:
     servicer: str = ""
     last_customer_at: float = 0.0
     sent_since_customer: int = 0
+
+
+class NotServicing(Exception):
+    """A workbench action by a member who does not hold the kf session (state 3)."""
 
 
 class _ApiError(Exception):
@@ -329,6 +336,36 @@ class FakeWeComServer:
             {"event_type": "session_status_change", "change_type": 1,
              "new_servicer_userid": servicer, "msg_code": secrets.token_hex(4)},
         )  # fmt: skip
+
+    def servicer_says(self, open_kfid: str, external_userid: str, servicer: str, text: str) -> str:
+        """The human servicer's reply from WeCom's kf workbench (origin 5), which only the
+        servicer holding the session (state 3) can send; ``NotServicing`` otherwise. The
+        doctor gets it (listeners, kind ``kf_servicer``) and sync_msg returns it, as WeCom's
+        does; returns its msgid."""
+        self._check_servicing(open_kfid, external_userid, servicer)
+        body = {"msgtype": "text", "text": {"content": text}}
+        msgid = self._queue(open_kfid, external_userid, SERVICER_ORIGIN, body)
+        self._notify("kf_servicer", {"touser": external_userid, "servicer": servicer, **body})
+        return msgid
+
+    def servicer_ends_session(self, open_kfid: str, external_userid: str, servicer: str) -> None:
+        """The servicer ends the session in the workbench (state 4 + the change event)."""
+        self._check_servicing(open_kfid, external_userid, servicer)
+        self.set_kf_state(open_kfid, external_userid, 4)
+        self.queue_event(
+            open_kfid,
+            external_userid,
+            {"event_type": "session_status_change", "change_type": 3,
+             "old_servicer_userid": servicer, "msg_code": secrets.token_hex(4)},
+        )  # fmt: skip
+
+    def _check_servicing(self, open_kfid: str, external_userid: str, servicer: str) -> None:
+        session = self._sessions[(open_kfid, external_userid)]
+        if session.state != 3 or session.servicer != servicer:
+            raise NotServicing(
+                f"{servicer} is not serving {external_userid} (session state {session.state}"
+                + (f", servicer {session.servicer})" if session.servicer else ")")
+            )
 
     # -- request handling ------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
@@ -751,6 +788,20 @@ class WeComSimulator:
         """The kf_msg_or_event callback for whatever is queued for ``open_kfid``."""
         token = self.server.issue_sync_token()
         return await self.sender.post(self.sender.kf_event_xml(open_kfid, token))
+
+    async def servicer_says(
+        self, open_kfid: str, external_userid: str, servicer: str, text: str
+    ) -> tuple[int, str]:
+        """A reply from the kf workbench, then the callback that makes the bot sync it."""
+        self.server.servicer_says(open_kfid, external_userid, servicer, text)
+        return await self.kf_notify(open_kfid)
+
+    async def servicer_ends_session(
+        self, open_kfid: str, external_userid: str, servicer: str
+    ) -> tuple[int, str]:
+        """The servicer ends the session in the workbench, then the callback."""
+        self.server.servicer_ends_session(open_kfid, external_userid, servicer)
+        return await self.kf_notify(open_kfid)
 
     async def rep_says(self, userid: str, text: str) -> tuple[int, str]:
         return await self.sender.post(self.sender.app_text_xml(userid, text))
