@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import load_settings
+from bot.storage import lease
 from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
@@ -25,7 +26,7 @@ from bot.storage.sqlite import SqliteStorage
 from knowledge.base import KnowledgeBase
 from knowledge.sample import ensure_sample_library
 from tests.redis_server import RedisServer, RedisServerError
-from tests.storage_backends import Backend, FakeClock
+from tests.storage_backends import Backend, FakeClock, Renewals
 
 
 def _embed_sample_library(path: Path) -> None:
@@ -128,6 +129,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 @pytest.fixture
 def storage(backend: Backend) -> Storage:
     return backend.storage
+
+
+@pytest.fixture
+def renewals(monkeypatch: pytest.MonkeyPatch) -> Renewals:
+    """Lock leases are renewed only when the test calls ``renewals.tick()``."""
+    ticker = Renewals()
+    monkeypatch.setattr(lease, "pause", ticker)
+    return ticker
 
 
 @pytest.fixture(scope="session")

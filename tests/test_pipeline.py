@@ -13,7 +13,7 @@ import pytest
 
 from bot.dispatcher import UNHANDLED, Context, Dispatcher, HandlerResult, Router
 from bot.metrics import Metrics
-from bot.middlewares import OutOfOrder
+from bot.middlewares import OutOfOrder, load_conversation
 from bot.models import Channel, InboundMessage
 from bot.pipeline import (
     INBOUND_GROUP,
@@ -29,7 +29,7 @@ from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
 from tests.helpers import RecordingSender, drain_inbound, text_message
-from tests.storage_backends import Backend
+from tests.storage_backends import Backend, Renewals
 
 
 def message(conversation: str, text: str, message_id: str) -> InboundMessage:
@@ -179,6 +179,53 @@ async def test_workers_start_a_message_only_once_no_callback_is_being_acknowledg
         await _answered(sender, ["echo a0"])
     finally:
         await workers.stop()
+
+
+async def test_a_stalled_holder_taken_over_saves_and_sends_nothing(
+    storage: Storage, backend: Backend, renewals: Renewals, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 22: worker A stalls mid-message past its conversation lease (no renewal runs);
+    worker B reclaims the message and handles it. When A wakes, its save is refused: the final
+    state is B's, the doctor got one answer, and A left the entry to B (acknowledged once)."""
+    sender = RecordingSender()
+    settings = load_settings(conversation_lock_lease_s=30.0)
+    services, dispatcher = build_runtime(settings, storage, senders={Channel.CONSOLE: sender})
+    stalled, wake = asyncio.Event(), asyncio.Event()
+    handlings: list[str] = []
+    gate = Router("gate", priority=1000)
+
+    @gate.message(lambda ctx: ctx.message.text == "question")
+    async def answer(ctx: Context) -> None:
+        worker = "A" if not handlings else "B"
+        handlings.append(worker)
+        if worker == "A":
+            stalled.set()
+            await wake.wait()  # starved: its lease runs out meanwhile
+        ctx.conversation.data["answered_by"] = worker
+        ctx.reply(f"answer from {worker}")
+
+    dispatcher.include_router(gate)
+    await submit_inbound(storage, message("c", "question", "m1"), 3600)
+    worker_a = InboundWorkers(storage, dispatcher, services.metrics, workers=1, consumer="A")
+    worker_b = InboundWorkers(storage, dispatcher, services.metrics, workers=1, consumer="B")
+    [entry] = await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "A-w0", count=1)
+    handling_a = asyncio.create_task(worker_a.process(entry))
+    await stalled.wait()
+    await backend.lapse("lock:conv:c", 30.0)
+    [reclaimed] = await storage.reclaim(INBOUND_QUEUE, INBOUND_GROUP, "B-w0", min_idle_ms=0)
+    await worker_b.process(reclaimed)
+    assert sender.texts() == ["answer from B"]
+    with caplog.at_level(logging.WARNING):
+        wake.set()
+        await handling_a
+    assert "conversation lock lost while handling" in caplog.text
+    assert services.metrics.events.labels("lock_lost")._value.get() == 1
+    conversation = await load_conversation(storage, "c")
+    assert conversation is not None
+    assert (conversation.data["answered_by"], conversation.last_seq) == ("B", 1)
+    assert sender.texts() == ["answer from B"]  # A sent nothing, nothing twice
+    assert await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP) == 0
+    assert handlings == ["A", "B"]
 
 
 async def test_duplicate_submission_is_handled_once(
