@@ -37,10 +37,16 @@ def message(conversation: str, text: str, message_id: str) -> InboundMessage:
 
 
 class Probe:
-    """A skill that records overlap and order, with a configurable delay."""
+    """A skill that records overlap and order, with a configurable delay.
+
+    ``meet``: a handling waits until that many handlings are under way at once; once they
+    met, nobody waits any more.
+    """
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
+        self.meet = 0
+        self.met = asyncio.Event()
         self.active: dict[str, int] = {}
         self.max_active_per_conversation = 0
         self.max_active_total = 0
@@ -66,6 +72,11 @@ class Probe:
                 self.max_active_per_conversation, self.active[key]
             )
             self.max_active_total = max(self.max_active_total, total)
+            if self.meet and total >= self.meet:
+                self.met.set()
+            if self.meet:
+                async with asyncio.timeout(60):  # only stops a hang (handlings never overlap)
+                    await self.met.wait()
             await asyncio.sleep(self.delay_s)
             self.seen.setdefault(key, []).append(ctx.message.text)
             ctx.conversation.data["count"] = ctx.conversation.data.get("count", 0) + 1
@@ -102,8 +113,11 @@ async def test_one_conversation_is_serialised_in_order(
 async def test_two_conversations_run_in_parallel(
     storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
 ) -> None:
+    """Two conversations' messages are handled at the same time: each handling waits until the
+    other conversation's is under way too (an event, however slow the machine), which would
+    never happen were they serialised; one conversation's never overlap."""
     dispatcher, _, probe = bot
-    probe.delay_s = 0.2
+    probe.meet = 2
     for index in range(3):
         await submit_inbound(storage, message("a", f"a{index}", f"a{index}"), 3600)
         await submit_inbound(storage, message("b", f"b{index}", f"b{index}"), 3600)
@@ -111,6 +125,7 @@ async def test_two_conversations_run_in_parallel(
     await drain_inbound(workers, storage)
     assert probe.seen == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
     assert probe.max_active_total == 2
+    assert probe.max_active_per_conversation == 1
 
 
 async def test_a_message_waiting_for_its_conversation_holds_no_worker(

@@ -172,27 +172,36 @@ async def test_a_lease_that_ran_out_is_not_renewed(
                 pass  # free for anyone
 
 
-async def test_lock_is_renewed_while_its_holder_works(backend: Backend) -> None:
-    """A holder at work keeps the lock for many leases; a waiter gets it right after release."""
+async def test_lock_is_renewed_while_its_holder_works(backend: Backend, renewals: Renewals) -> None:
+    """A holder at work keeps the lock for many leases; a waiter gets it right after release.
+
+    Renewals run when the test says (``renewals.tick``), not on the event loop's timers, so a
+    starved machine cannot make this fail: each renewal pushes the lease's end further, and
+    on the fake clocks the holder works past two whole leases."""
     storage, other = backend.storage, backend.sibling()
     order: list[str] = []
-
-    async def holder() -> None:
-        async with storage.lock("l", timeout_s=0.6):
-            for _ in range(10):  # ten renewal periods and more than three leases
-                await backend.advance(0.2)
-                await asyncio.sleep(0.2)
-                with pytest.raises(LockTimeout):
-                    async with other.lock("l", blocking_timeout_s=0):
-                        pytest.fail("a renewed lease expired")
-            order.append("holder done")
+    holding = asyncio.Event()
 
     async def waiter() -> None:
-        await asyncio.sleep(0.05)
-        async with other.lock("l", timeout_s=0.6, blocking_timeout_s=None):
+        await holding.wait()
+        async with other.lock("l", timeout_s=30.0, blocking_timeout_s=None):
             order.append("waiter in")
 
-    await asyncio.gather(holder(), waiter())
+    waiting = asyncio.create_task(waiter())
+    async with storage.lock("l", timeout_s=30.0):
+        holding.set()
+        end = await backend.lease_end("l")
+        for _ in range(4):  # fake clocks: 80 s of work on a 30 s lease
+            await backend.advance(20.0 if backend.clock is not None else 0.01)
+            await renewals.tick()
+            renewed = await backend.lease_end("l")
+            assert renewed > end
+            end = renewed
+            with pytest.raises(LockTimeout):
+                async with other.lock("l", blocking_timeout_s=0):
+                    pytest.fail("a renewed lease expired")
+        order.append("holder done")
+    await waiting
     assert order == ["holder done", "waiter in"]
 
 
