@@ -16,7 +16,7 @@ from bot.i18n import detect_locale
 from bot.masking import mask_identifiers, mask_strings
 from bot.models import Conversation, MessageKind, OutboundMessage, SenderType
 from bot.profiles import ProfileStore
-from bot.storage.base import Storage
+from bot.storage.base import Document, Fence, Storage
 
 log = logging.getLogger("virtualrep.messages")
 
@@ -39,14 +39,26 @@ async def load_conversation(storage: Storage, conversation_key: str) -> Conversa
     return Conversation.model_validate(raw) if raw is not None else None
 
 
-async def save_conversation(storage: Storage, conversation: Conversation, ttl_s: int) -> None:
-    """Persist the conversation; its free text (transcript, pending questions, form answers)
-    is masked first, since the state is kept for a long time (``bot.masking``)."""
+def conversation_document(conversation: Conversation, ttl_s: int) -> Document:
+    """The conversation as stored: its free text (transcript, pending questions, form answers)
+    masked first, since the state is kept for a long time (``bot.masking``)."""
     state = conversation.model_dump(mode="json")
     state["data"] = mask_strings(state["data"])
     if state.get("form") is not None:
         state["form"]["slots"] = mask_strings(state["form"]["slots"])
-    await storage.set_json(conversation_storage_key(conversation.key), state, ttl_s)
+    return Document(conversation_storage_key(conversation.key), state, ttl_s)
+
+
+async def save_conversation(
+    storage: Storage, conversation: Conversation, ttl_s: int, *, fence: Fence | None = None
+) -> None:
+    """Persist the conversation (masked). Under the conversation lock pass its ``fence``: the
+    write is then refused (``LockLost``) if another holder took the lock over meanwhile."""
+    document = conversation_document(conversation, ttl_s)
+    if fence is None:
+        await storage.set_json(document.key, document.value, document.ttl_s)
+    else:
+        await storage.set_json_fenced(fence, document)
 
 
 class ConversationStateMiddleware:
@@ -59,6 +71,29 @@ class ConversationStateMiddleware:
     refuse one that overtook an earlier message (``OutOfOrder``), run the chain, save the
     state, then hand the replies to
     the channel sender — still inside the lock, so replies leave in message order.
+
+    Fencing (issue 22). A holder can lose the lock while it works: a starved worker (SCHED_IDLE
+    under a flood) does not get to renew its lease, another worker takes the lock and handles
+    the conversation, and the first one's save would overwrite that newer state. So the state
+    and the doctor's profile are written in one ``set_json_fenced`` with this holding's
+    ``Fence``: all or nothing, and nothing once another holder took the lock since ours. On
+    ``LockLost`` the message stops here: nothing is saved, **no reply is handed to the
+    sender**, and ``LockLost`` propagates, so the pipeline leaves the entry unacknowledged. Why
+    that is neither loss nor doubling:
+
+    - replies reach the doctor only through ``deliver`` (the outbox), after the save: a holder
+      that lost the lock has queued none of this message's replies, so none goes out twice;
+    - the entry is redelivered. If the new holder already handled this message (it reclaimed
+      it), or accepted the gap past it, the state's ``last_seq`` marks it a redelivery and it is
+      acknowledged without a second answer; otherwise it is handled afresh, once, and answered
+      then. The outbox job id is the message id, so a reply queued twice is sent once;
+    - the new holder's state is never overwritten, and this holder's work is redone from it.
+
+    What is not fenced: side effects a skill made during the discarded handling (they must be
+    idempotent per message already, as a crash before the save redoes them too) and the audit
+    record of that handling (a second one follows when the message is handled again; the
+    ``lock_lost`` warning in the log says which handling was discarded). A lease that ran out
+    while nobody wanted the lock does not stop the save: nothing newer can exist.
     """
 
     def __init__(
@@ -76,7 +111,8 @@ class ConversationStateMiddleware:
         asked = ctx.data.get("waiting_since") or time.perf_counter()  # set aside since
         # Wait as long as the conversation is busy: the holder renews its lease while it works,
         # and a dead holder's lease runs out, so the wait is bounded by the work ahead of us.
-        async with self._storage.lock(lock_name, timeout_s=self._lease_s, blocking_timeout_s=None):
+        lock = self._storage.lock(lock_name, timeout_s=self._lease_s, blocking_timeout_s=None)
+        async with lock as fence:
             waited = time.perf_counter() - asked
             if waited > self._wait_warn_s:
                 ctx.services.metrics.events.labels("lock_wait_slow").inc()
@@ -117,9 +153,12 @@ class ConversationStateMiddleware:
             await next_step(ctx)
             conversation.last_seq = max(conversation.last_seq, message.seq)
             conversation.updated_at = ctx.now
-            await save_conversation(self._storage, conversation, self._ttl_s)
+            documents = [conversation_document(conversation, self._ttl_s)]
             if ctx.profile is not None:
-                await self._profiles.save(ctx.profile)
+                documents.append(self._profiles.document(ctx.profile))
+            await self._storage.set_json_fenced(fence, *documents)  # LockLost: see above
+            if ctx.profile is not None:
+                await self._profiles.listed(ctx.profile)
             await deliver(ctx)
 
 

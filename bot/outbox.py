@@ -287,7 +287,7 @@ class Outbox:
         raw = await self._storage.get_json(outbox_key(key))
         return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
 
-    def _doc_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+    def _doc_lock(self, key: str) -> AbstractAsyncContextManager[object]:
         return self._storage.lock(
             f"lock:outbox:{key}", timeout_s=_DOC_LOCK_WAIT_S, blocking_timeout_s=_DOC_LOCK_WAIT_S
         )

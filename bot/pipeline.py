@@ -35,7 +35,7 @@ from bot.metrics import Metrics
 from bot.middlewares import OutOfOrder
 from bot.models import InboundMessage
 from bot.queue_worker import QueueConsumer, finish_or_cancel, keep_touched
-from bot.storage.base import LockTimeout, QueueEntry, Storage
+from bot.storage.base import LockLost, LockTimeout, QueueEntry, Storage
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +274,14 @@ class InboundWorkers:
             except LockTimeout:  # a skill's own lock (the conversation lock waits its turn)
                 self._metrics.errors.labels("lock").inc()
                 return  # left pending: reclaimed and retried later
+            except LockLost:  # our conversation lease ran out and another worker took over
+                self._metrics.events.labels("lock_lost").inc()
+                log.warning(
+                    "conversation lock lost while handling: nothing saved or sent, left pending",
+                    extra={"message_id": message.message_id,
+                           "conversation": message.conversation_key},
+                )  # fmt: skip
+                return  # redelivered: handled again, or skipped if the new holder handled it
             break
         if ctx.data.get("duplicate"):
             self._metrics.events.labels("redelivery_skipped").inc()

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from bot.models import Channel, InboundMessage, utcnow
-from bot.storage.base import Storage
+from bot.storage.base import Document, Fence, Storage
 
 PROFILE_TTL_S = 3 * 365 * 24 * 3600
 
@@ -94,10 +94,24 @@ class ProfileStore:
     async def get_or_create(self, doctor_id: str) -> DoctorProfile:
         return await self.get(doctor_id) or DoctorProfile(doctor_id=doctor_id)
 
-    async def save(self, profile: DoctorProfile) -> None:
-        await self._storage.set_json(
+    def document(self, profile: DoctorProfile) -> Document:
+        """The profile as stored (for a fenced write together with other documents)."""
+        return Document(
             self._key(profile.doctor_id), profile.model_dump(mode="json"), PROFILE_TTL_S
         )
+
+    async def save(self, profile: DoctorProfile, fence: Fence | None = None) -> None:
+        """Store ``profile``; with ``fence`` (the conversation lock held) only while that holding
+        was not taken over, else ``LockLost`` and nothing changed."""
+        document = self.document(profile)
+        if fence is None:
+            await self._storage.set_json(document.key, document.value, document.ttl_s)
+        else:
+            await self._storage.set_json_fenced(fence, document)
+        await self.listed(profile)
+
+    async def listed(self, profile: DoctorProfile) -> None:
+        """Add the profile to the index of every profile (idempotent)."""
         await self._storage.set_add("profiles", profile.doctor_id)
 
     async def all_ids(self) -> set[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ from bot.dead_letters import DeadLetters
 from bot.keys import QUEUE_MONITOR, SERVICES, STORAGE
 from bot.metrics import Metrics
 from bot.models import Channel, OutboundMessage, TextReply
-from bot.outbox import OUTBOX_DEAD_QUEUE, OUTBOX_SCHEDULE, Job, Outbox, Outcome, SaveProgress
+from bot.outbox import (
+    HELD_RECHECK_S,
+    OUTBOX_DEAD_QUEUE,
+    OUTBOX_SCHEDULE,
+    Job,
+    Outbox,
+    Outcome,
+    SaveProgress,
+)
 from bot.storage.base import Storage
 from bot.wecom.senders import KfSender
 from bot.wecom.simulator import FakeWeComServer
@@ -91,6 +100,16 @@ async def _any(items: Awaitable[list[Any]]) -> bool:
     return bool(await items)
 
 
+async def _held_back(bot: Bot, job_ids: list[str]) -> bool:
+    """The conversation's outbox holds exactly ``job_ids`` and its drain stopped on the first
+    one (held: the next look is ``HELD_RECHECK_S`` away, not a retry or a drain's lease)."""
+    pending = await kf_sender(bot).outbox.pending(CONVERSATION)
+    items = await bot.app[STORAGE].scheduled(OUTBOX_SCHEDULE)
+    due = [item.due_at for item in items if item.item_id == CONVERSATION]
+    recheck_after = datetime.now(UTC) + timedelta(seconds=HELD_RECHECK_S / 2)
+    return [job.id for job in pending] == job_ids and bool(due) and due[0] > recheck_after
+
+
 FAULTS: dict[str, Callable[[FakeWeComServer], None]] = {
     "45009 once": lambda api: api.fail_next(SEND, 45009),
     "-1 four times": lambda api: api.fail_next(SEND, -1, times=4),
@@ -143,7 +162,12 @@ async def test_a_reply_beyond_the_bound_is_dead_lettered_alerted_and_replayed_on
 async def test_replies_beyond_the_budget_wait_in_order_for_the_doctor(
     backend_settings: dict[str, Any], tmp_path: Path
 ) -> None:
-    async with running_bots(tmp_path, **backend_settings) as (api, (bot,)):
+    """Only five replies go out after the doctor's last message; the rest wait, in order, for
+    the next one. Independent of the machine's speed: the WeCom timeout is generous (a send cut
+    off by a starved event loop after the fake API took it would be sent again: a sixth), and
+    the test waits for the outbox to have held the sixth back, not for a moment to pass."""
+    settings = {**backend_settings, "wecom_timeout_s": 30.0}
+    async with running_bots(tmp_path, **settings) as (api, (bot,)):
         await bot.sim.doctor_says(OPEN_KFID, DOCTOR, "你好")
         await until(lambda: len(api.kf_sent) == 1)
         sender = kf_sender(bot)
@@ -160,10 +184,9 @@ async def test_replies_beyond_the_budget_wait_in_order_for_the_doctor(
             )
         # A drain that found the conversation busy comes back a second later (scheduler).
         await until(lambda: len(api.kf_sent) == 5)  # WeCom's budget: 5 after the doctor's
+        await eventually(lambda: _held_back(bot, ["notice-4", "notice-5"]))
         assert len(api.kf_sent) == 5  # last message, never more
         assert [shown(m)[:3] for m in api.kf_sent[1:]] == ["通知0", "通知1", "通知2", "通知3"]
-        held = await sender.outbox.pending(CONVERSATION)
-        assert [job.id for job in held] == ["notice-4", "notice-5"]
         await bot.sim.doctor_says(OPEN_KFID, DOCTOR, "好的")
         await until(lambda: len(api.kf_sent) >= 8)
         await settled(bot)

@@ -13,7 +13,7 @@ import pytest
 
 from bot.dispatcher import UNHANDLED, Context, Dispatcher, HandlerResult, Router
 from bot.metrics import Metrics
-from bot.middlewares import OutOfOrder
+from bot.middlewares import OutOfOrder, load_conversation
 from bot.models import Channel, InboundMessage
 from bot.pipeline import (
     INBOUND_GROUP,
@@ -29,7 +29,7 @@ from bot.storage.base import Storage
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
 from tests.helpers import RecordingSender, drain_inbound, text_message
-from tests.storage_backends import Backend
+from tests.storage_backends import Backend, Renewals
 
 
 def message(conversation: str, text: str, message_id: str) -> InboundMessage:
@@ -37,10 +37,16 @@ def message(conversation: str, text: str, message_id: str) -> InboundMessage:
 
 
 class Probe:
-    """A skill that records overlap and order, with a configurable delay."""
+    """A skill that records overlap and order, with a configurable delay.
+
+    ``meet``: a handling waits until that many handlings are under way at once; once they
+    met, nobody waits any more.
+    """
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
+        self.meet = 0
+        self.met = asyncio.Event()
         self.active: dict[str, int] = {}
         self.max_active_per_conversation = 0
         self.max_active_total = 0
@@ -66,6 +72,11 @@ class Probe:
                 self.max_active_per_conversation, self.active[key]
             )
             self.max_active_total = max(self.max_active_total, total)
+            if self.meet and total >= self.meet:
+                self.met.set()
+            if self.meet:
+                async with asyncio.timeout(60):  # only stops a hang (handlings never overlap)
+                    await self.met.wait()
             await asyncio.sleep(self.delay_s)
             self.seen.setdefault(key, []).append(ctx.message.text)
             ctx.conversation.data["count"] = ctx.conversation.data.get("count", 0) + 1
@@ -102,8 +113,11 @@ async def test_one_conversation_is_serialised_in_order(
 async def test_two_conversations_run_in_parallel(
     storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
 ) -> None:
+    """Two conversations' messages are handled at the same time: each handling waits until the
+    other conversation's is under way too (an event, however slow the machine), which would
+    never happen were they serialised; one conversation's never overlap."""
     dispatcher, _, probe = bot
-    probe.delay_s = 0.2
+    probe.meet = 2
     for index in range(3):
         await submit_inbound(storage, message("a", f"a{index}", f"a{index}"), 3600)
         await submit_inbound(storage, message("b", f"b{index}", f"b{index}"), 3600)
@@ -111,6 +125,7 @@ async def test_two_conversations_run_in_parallel(
     await drain_inbound(workers, storage)
     assert probe.seen == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
     assert probe.max_active_total == 2
+    assert probe.max_active_per_conversation == 1
 
 
 async def test_a_message_waiting_for_its_conversation_holds_no_worker(
@@ -179,6 +194,53 @@ async def test_workers_start_a_message_only_once_no_callback_is_being_acknowledg
         await _answered(sender, ["echo a0"])
     finally:
         await workers.stop()
+
+
+async def test_a_stalled_holder_taken_over_saves_and_sends_nothing(
+    storage: Storage, backend: Backend, renewals: Renewals, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 22: worker A stalls mid-message past its conversation lease (no renewal runs);
+    worker B reclaims the message and handles it. When A wakes, its save is refused: the final
+    state is B's, the doctor got one answer, and A left the entry to B (acknowledged once)."""
+    sender = RecordingSender()
+    settings = load_settings(conversation_lock_lease_s=30.0)
+    services, dispatcher = build_runtime(settings, storage, senders={Channel.CONSOLE: sender})
+    stalled, wake = asyncio.Event(), asyncio.Event()
+    handlings: list[str] = []
+    gate = Router("gate", priority=1000)
+
+    @gate.message(lambda ctx: ctx.message.text == "question")
+    async def answer(ctx: Context) -> None:
+        worker = "A" if not handlings else "B"
+        handlings.append(worker)
+        if worker == "A":
+            stalled.set()
+            await wake.wait()  # starved: its lease runs out meanwhile
+        ctx.conversation.data["answered_by"] = worker
+        ctx.reply(f"answer from {worker}")
+
+    dispatcher.include_router(gate)
+    await submit_inbound(storage, message("c", "question", "m1"), 3600)
+    worker_a = InboundWorkers(storage, dispatcher, services.metrics, workers=1, consumer="A")
+    worker_b = InboundWorkers(storage, dispatcher, services.metrics, workers=1, consumer="B")
+    [entry] = await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "A-w0", count=1)
+    handling_a = asyncio.create_task(worker_a.process(entry))
+    await stalled.wait()
+    await backend.lapse("lock:conv:c", 30.0)
+    [reclaimed] = await storage.reclaim(INBOUND_QUEUE, INBOUND_GROUP, "B-w0", min_idle_ms=0)
+    await worker_b.process(reclaimed)
+    assert sender.texts() == ["answer from B"]
+    with caplog.at_level(logging.WARNING):
+        wake.set()
+        await handling_a
+    assert "conversation lock lost while handling" in caplog.text
+    assert services.metrics.events.labels("lock_lost")._value.get() == 1
+    conversation = await load_conversation(storage, "c")
+    assert conversation is not None
+    assert (conversation.data["answered_by"], conversation.last_seq) == ("B", 1)
+    assert sender.texts() == ["answer from B"]  # A sent nothing, nothing twice
+    assert await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP) == 0
+    assert handlings == ["A", "B"]
 
 
 async def test_duplicate_submission_is_handled_once(

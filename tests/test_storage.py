@@ -16,12 +16,19 @@ from bot import queue_worker
 from bot.metrics import Metrics
 from bot.queue_worker import QueueConsumer
 from bot.settings import load_settings
-from bot.storage.base import LockTimeout, QueueEntry, Storage, StorageError
+from bot.storage.base import (
+    Document,
+    LockLost,
+    LockTimeout,
+    QueueEntry,
+    Storage,
+    StorageError,
+)
 from bot.storage.factory import create_storage
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
 from bot.storage.sqlite import SqliteStorage
-from tests.storage_backends import Backend, free_port
+from tests.storage_backends import Backend, Renewals, free_port
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -165,28 +172,98 @@ async def test_a_lease_that_ran_out_is_not_renewed(
                 pass  # free for anyone
 
 
-async def test_lock_is_renewed_while_its_holder_works(backend: Backend) -> None:
-    """A holder at work keeps the lock for many leases; a waiter gets it right after release."""
+async def test_lock_is_renewed_while_its_holder_works(backend: Backend, renewals: Renewals) -> None:
+    """A holder at work keeps the lock for many leases; a waiter gets it right after release.
+
+    Renewals run when the test says (``renewals.tick``), not on the event loop's timers, so a
+    starved machine cannot make this fail: each renewal pushes the lease's end further, and
+    on the fake clocks the holder works past two whole leases."""
     storage, other = backend.storage, backend.sibling()
     order: list[str] = []
-
-    async def holder() -> None:
-        async with storage.lock("l", timeout_s=0.6):
-            for _ in range(10):  # ten renewal periods and more than three leases
-                await backend.advance(0.2)
-                await asyncio.sleep(0.2)
-                with pytest.raises(LockTimeout):
-                    async with other.lock("l", blocking_timeout_s=0):
-                        pytest.fail("a renewed lease expired")
-            order.append("holder done")
+    holding = asyncio.Event()
 
     async def waiter() -> None:
-        await asyncio.sleep(0.05)
-        async with other.lock("l", timeout_s=0.6, blocking_timeout_s=None):
+        await holding.wait()
+        async with other.lock("l", timeout_s=30.0, blocking_timeout_s=None):
             order.append("waiter in")
 
-    await asyncio.gather(holder(), waiter())
+    waiting = asyncio.create_task(waiter())
+    async with storage.lock("l", timeout_s=30.0):
+        holding.set()
+        end = await backend.lease_end("l")
+        for _ in range(4):  # fake clocks: 80 s of work on a 30 s lease
+            await backend.advance(20.0 if backend.clock is not None else 0.01)
+            await renewals.tick()
+            renewed = await backend.lease_end("l")
+            assert renewed > end
+            end = renewed
+            with pytest.raises(LockTimeout):
+                async with other.lock("l", blocking_timeout_s=0):
+                    pytest.fail("a renewed lease expired")
+        order.append("holder done")
+    await waiting
     assert order == ["holder done", "waiter in"]
+
+
+# -- writes fenced by a lock (issue 22) -----------------------------------------------------------
+
+
+async def test_a_holder_taken_over_cannot_write_state(
+    backend: Backend, renewals: Renewals, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stalled holder whose lease ran out and was taken over writes nothing, during the new
+    holding or after it; the new holder's state survives whole."""
+    stalled, other = backend.storage, backend.sibling()
+    async with stalled.lock("lock:conv:c", timeout_s=30.0) as old:
+        await stalled.set_json_fenced(old, Document("conv:c", {"by": "old", "seq": 1}))
+        await backend.lapse("lock:conv:c", 30.0)  # the holder stalled: no renewal ran
+        async with other.lock("lock:conv:c", timeout_s=30.0, blocking_timeout_s=0) as new:
+            assert new != old
+            await other.set_json_fenced(
+                new, Document("conv:c", {"by": "new", "seq": 2}), Document("profile:d", 2, 600)
+            )
+            with pytest.raises(LockLost):
+                await stalled.set_json_fenced(
+                    old, Document("profile:d", 1), Document("conv:c", {"by": "old", "seq": 2})
+                )
+        with pytest.raises(LockLost):  # the new holder released: still not the old one's
+            await stalled.set_json_fenced(old, Document("conv:c", {"by": "old", "seq": 3}))
+    assert "expired before its holder released it" in caplog.text
+    assert await other.get_json("conv:c") == {"by": "new", "seq": 2}
+    assert await other.get_json("profile:d") == 2
+    assert issubclass(LockLost, StorageError)  # callers that only know StorageError stop too
+
+
+async def test_a_holder_within_its_lease_writes_and_renewal_keeps_it_valid(
+    backend: Backend, renewals: Renewals
+) -> None:
+    storage, other = backend.storage, backend.sibling()
+    async with storage.lock("lock:conv:c", timeout_s=30.0) as fence:
+        await storage.set_json_fenced(fence, Document("conv:c", {"seq": 1}, 600))
+        first_end = await backend.lease_end("lock:conv:c")
+        await backend.advance(10.0 if backend.clock is not None else 0.01)
+        await renewals.tick()
+        assert await backend.lease_end("lock:conv:c") > first_end
+        if backend.clock is not None:  # past the first lease, within the renewed one
+            await backend.advance(25.0)
+        with pytest.raises(LockTimeout):
+            async with other.lock("lock:conv:c", blocking_timeout_s=0):
+                pytest.fail("a renewed lease was taken")
+        await storage.set_json_fenced(fence, Document("conv:c", {"seq": 2}, 600))
+    assert await other.get_json("conv:c") == {"seq": 2}
+
+
+async def test_a_lease_that_ran_out_untaken_still_fences(
+    backend: Backend, renewals: Renewals
+) -> None:
+    """Nobody took the lock while its holder stalled: nothing newer exists, so it writes."""
+    storage = backend.storage
+    async with storage.lock("lock:conv:c", timeout_s=30.0) as fence:
+        await backend.lapse("lock:conv:c", 30.0)
+        await storage.set_json_fenced(fence, Document("conv:c", {"seq": 1}))
+    assert await storage.get_json("conv:c") == {"seq": 1}
+    async with storage.lock("lock:conv:c", blocking_timeout_s=0):
+        pass  # released and free
 
 
 # -- durable queues ------------------------------------------------------------------------------

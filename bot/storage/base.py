@@ -7,7 +7,8 @@ same test suite (tests/test_storage.py).
 Primitives:
 - JSON documents with optional TTL (conversation state, cases, cursors, tokens, ...)
 - ``claim`` for dedup (first caller wins for ``ttl`` seconds)
-- a distributed lock held as a lease (renewed while held, expires when its holder stops)
+- a distributed lock held as a lease (renewed while held, expires when its holder stops), and
+  writes fenced by it (``set_json_fenced``: refused once another holder has taken the lock)
 - counters
 - sets (small indexes, e.g. open case ids)
 - durable queues with consumer groups: at-least-once, entries left pending by a dead
@@ -30,6 +31,39 @@ class StorageError(Exception):
 
 class LockTimeout(StorageError):
     """The lock could not be acquired within the blocking timeout."""
+
+
+class LockLost(StorageError):
+    """A fenced write was refused: another holder has taken the lock since this one took it.
+
+    The holder's lease ran out while it worked (a stalled or starved process) and someone else
+    acquired the lock, so what this holder read may be stale and its write would overwrite
+    newer state. Nothing of the write was made.
+    """
+
+
+@dataclass(frozen=True)
+class Fence:
+    """One holding of a lock, as ``Storage.lock`` hands it out: the lock's name and the random
+    token of this acquisition. A fenced write succeeds only while that token is still the lock's
+    latest holder."""
+
+    name: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A JSON document to write: its key, its value and an optional TTL in seconds."""
+
+    key: str
+    value: Any
+    ttl_s: int | None = None
+
+
+HOLDER_KEPT_S = 24 * 3600
+"""How long a lock remembers its latest holding after the lease (for ``set_json_fenced``): a
+holder stalled longer than this without anyone taking the lock has its write refused too."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +109,17 @@ class Storage(Protocol):
 
     async def set_json(self, key: str, value: Any, ttl_s: int | None = None) -> None: ...
 
+    async def set_json_fenced(self, fence: Fence, *documents: Document) -> None:
+        """Write ``documents`` in one atomic step if ``fence`` is still its lock's latest holding.
+
+        "Latest" means nobody acquired the lock since ``fence`` did: a holder whose lease ran out
+        while nobody else wanted the lock still writes (nothing newer can exist), one whose lock
+        was taken over gets ``LockLost`` and nothing is written. The check and the writes are
+        one step (a Lua script, one SQL transaction, no await in memory), so no holder can take
+        the lock between them. Costs what one ``set_json`` does (one round trip).
+        """
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     # -- dedup, counters, sets -----------------------------------------------------------------
@@ -101,7 +146,7 @@ class Storage(Protocol):
     # -- locks -------------------------------------------------------------------------------
     def lock(
         self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
-    ) -> AbstractAsyncContextManager[None]:
+    ) -> AbstractAsyncContextManager[Fence]:
         """Hold ``name`` exclusively across processes, as a lease renewed while held.
 
         ``timeout_s`` is the lease. While the block runs, the holder renews it in the background
@@ -111,6 +156,11 @@ class Storage(Protocol):
         renewal. Raises ``LockTimeout`` when not acquired within ``blocking_timeout_s``
         (None = wait as long as it takes, 0 = try once). Leaving the block after the lease was
         lost does not free a lock someone else has taken since; it is logged as a warning.
+
+        The block gets this holding's ``Fence``: state written under the lock goes through
+        ``set_json_fenced`` with it, so a holder that lost the lock cannot overwrite what the
+        next holder wrote (issue 22: a starved worker's lease ran out mid-message). The record
+        of the latest holding outlives the lease by ``HOLDER_KEPT_S``.
         """
         ...
 

@@ -21,10 +21,14 @@ log = logging.getLogger(__name__)
 Renew = Callable[[], Awaitable[bool]]
 """Extend the lease by its full length; False when this holder no longer owns the lock."""
 
+pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+"""How a renewal waits for its turn (seconds). Tests replace it to run renewals exactly when
+they say (``tests.storage_backends.Renewals``), so no test races the event loop's timers."""
+
 
 async def _keep_renewed(name: str, lease_s: float, renew: Renew) -> None:
     while True:
-        await asyncio.sleep(lease_s / 3)
+        await pause(lease_s / 3)
         try:
             if not await renew():
                 log.warning("lock %s was lost: its lease ran out before it was renewed", name)

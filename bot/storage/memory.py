@@ -29,7 +29,16 @@ from datetime import UTC, datetime
 from itertools import chain, islice
 from typing import Any
 
-from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+from bot.storage.base import (
+    Document,
+    Fence,
+    LockLost,
+    LockTimeout,
+    QueueEntry,
+    ScheduledItem,
+    SeatResult,
+    StorageError,
+)
 from bot.storage.lease import renewed, stop_renewals
 
 log = logging.getLogger(__name__)
@@ -121,6 +130,14 @@ class MemoryStorage:
     async def set_json(self, key: str, value: Any, ttl_s: int | None = None) -> None:
         self._values[key] = _Value(json.dumps(value, ensure_ascii=False), self._expiry(ttl_s))
 
+    async def set_json_fenced(self, fence: Fence, *documents: Document) -> None:
+        held = self._locks.get(fence.name)  # an expired holding stays until someone takes it
+        if held is None or held.token != fence.token:
+            raise LockLost(f"lock {fence.name!r} was taken over: state not written")
+        written = [(d.key, json.dumps(d.value, ensure_ascii=False), d.ttl_s) for d in documents]
+        for key, text, ttl_s in written:  # all serialised first: nothing is half written
+            self._values[key] = _Value(text, self._expiry(ttl_s))
+
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
 
@@ -180,13 +197,13 @@ class MemoryStorage:
     # -- locks -------------------------------------------------------------------------------
     def lock(
         self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
-    ) -> AbstractAsyncContextManager[None]:
+    ) -> AbstractAsyncContextManager[Fence]:
         return self._hold(name, timeout_s, blocking_timeout_s)
 
     @asynccontextmanager
     async def _hold(
         self, name: str, timeout_s: float, blocking_timeout_s: float | None
-    ) -> AsyncIterator[None]:
+    ) -> AsyncIterator[Fence]:
         token = await self._acquire(name, timeout_s, blocking_timeout_s)
 
         async def renew() -> bool:
@@ -198,7 +215,7 @@ class MemoryStorage:
 
         try:
             async with renewed(name, timeout_s, renew, self._renewals):
-                yield
+                yield Fence(name, token)
         finally:
             held = self._locks.get(name)
             if held is not None and held.token == token:

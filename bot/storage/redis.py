@@ -7,6 +7,8 @@ so several deployments can share one Redis:
 - ``kv:<key>``           JSON documents, claims, counters, sets
 - ``lock:<name>``        lock token (SET NX PX, renewed by compare-and-PEXPIRE while held,
                           released by compare-and-delete)
+- ``holder:<name>``      token of the lock's latest holding, set with the lock in one script and
+                          kept ``HOLDER_KEPT_S`` beyond it: what ``set_json_fenced`` checks
 - ``queue:<name>``       a Redis Stream; consumer groups are created lazily starting at the
                           first entry; only entries every group has acknowledged are ever
                           trimmed (``trim_acknowledged``), never on XADD
@@ -37,7 +39,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+from bot.storage.base import (
+    HOLDER_KEPT_S,
+    Document,
+    Fence,
+    LockLost,
+    LockTimeout,
+    QueueEntry,
+    ScheduledItem,
+    SeatResult,
+    StorageError,
+)
 from bot.storage.lease import renewed, stop_renewals
 from bot.storage.memory import utc_due
 from bot.storage.script_batch import ScriptBatcher
@@ -58,20 +70,54 @@ end
 return value
 """
 
-# KEYS: lock. ARGV: token. Deletes the lock only if this holder still owns it.
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+# KEYS: lock, holder. ARGV: token, lease ms, holder ms. Takes a free lock and records this
+# holding as the latest one (what fenced writes check), in one step.
+_LOCK = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+  return 1
 end
 return 0
 """
 
-# KEYS: lock. ARGV: token, lease ms. Extends the lease only if this holder still owns it.
+# KEYS: lock, holder. ARGV: token. Deletes the lock and the holding record only where this
+# holding is still the one recorded; 1 when nobody took the lock over meanwhile.
+_UNLOCK = """
+local latest = redis.call('GET', KEYS[2]) == ARGV[1]
+if latest then
+  redis.call('DEL', KEYS[2])
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return latest and 1 or 0
+"""
+
+# KEYS: lock, holder. ARGV: token, lease ms, holder ms. Extends the lease (and the holding
+# record) only if this holder still owns the lock.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+"""
+
+# KEYS: holder, then the documents. ARGV: token, then text and ttl seconds ('' = none) per
+# document. Writes them only while the token is the lock's latest holding; 0 when it is not.
+_SET_FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+for i = 2, #KEYS do
+  if ARGV[2 * i - 1] == '' then
+    redis.call('SET', KEYS[i], ARGV[2 * i - 2])
+  else
+    redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ARGV[2 * i - 1])
+  end
+end
+return 1
 """
 
 # KEYS: stream. ARGV: group, consumer, entry id. Restarts the idle time of an entry the consumer
@@ -302,6 +348,8 @@ class RedisStorage:
         socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
         self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 500
         self._incr = client.register_script(_INCR)
+        self._lock = client.register_script(_LOCK)
+        self._set_fenced = client.register_script(_SET_FENCED)
         self._unlock = client.register_script(_UNLOCK)
         self._renew = client.register_script(_RENEW)
         self._touch = client.register_script(_TOUCH)
@@ -376,6 +424,18 @@ class RedisStorage:
         with _translated():
             await self._client.set(self._key("kv", key), text, ex=ttl_s)
 
+    async def set_json_fenced(self, fence: Fence, *documents: Document) -> None:
+        keys = [self._key("holder", fence.name)]
+        args: list[str | int] = [fence.token]
+        for document in documents:
+            keys.append(self._key("kv", document.key))
+            args.append(json.dumps(document.value, ensure_ascii=False))
+            args.append("" if document.ttl_s is None else document.ttl_s)
+        with _translated():
+            written = await self._set_fenced(keys=keys, args=args)
+        if not written:
+            raise LockLost(f"lock {fence.name!r} was taken over: state not written")
+
     async def delete(self, key: str) -> None:
         with _translated():
             await self._client.delete(self._key("kv", key))
@@ -416,43 +476,46 @@ class RedisStorage:
     # -- locks -------------------------------------------------------------------------------
     def lock(
         self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
-    ) -> AbstractAsyncContextManager[None]:
-        return self._hold(self._key("lock", name), timeout_s, blocking_timeout_s)
+    ) -> AbstractAsyncContextManager[Fence]:
+        return self._hold(name, timeout_s, blocking_timeout_s)
 
     @asynccontextmanager
     async def _hold(
-        self, key: str, timeout_s: float, blocking_timeout_s: float | None
-    ) -> AsyncIterator[None]:
-        token = await self._acquire(key, timeout_s, blocking_timeout_s)
+        self, name: str, timeout_s: float, blocking_timeout_s: float | None
+    ) -> AsyncIterator[Fence]:
+        keys = [self._key("lock", name), self._key("holder", name)]
         lease_ms = max(1, int(timeout_s * 1000))
+        holder_ms = lease_ms + HOLDER_KEPT_S * 1000
+        token = await self._acquire(keys, lease_ms, holder_ms, blocking_timeout_s)
 
         async def renew() -> bool:
             with _translated():
-                return bool(await self._renew(keys=[key], args=[token, lease_ms]))
+                return bool(await self._renew(keys=keys, args=[token, lease_ms, holder_ms]))
 
         try:
-            async with renewed(key, timeout_s, renew, self._renewals):
-                yield
+            async with renewed(keys[0], timeout_s, renew, self._renewals):
+                yield Fence(name, token)
         finally:
             with _translated():
-                released = await self._unlock(keys=[key], args=[token])
+                released = await self._unlock(keys=keys, args=[token])
             if not released:
-                log.warning("lock %s expired before its holder released it", key)
+                log.warning("lock %s expired before its holder released it", keys[0])
 
-    async def _acquire(self, key: str, timeout_s: float, blocking_timeout_s: float | None) -> str:
+    async def _acquire(
+        self, keys: list[str], lease_ms: int, holder_ms: int, blocking_timeout_s: float | None
+    ) -> str:
         loop = asyncio.get_running_loop()
         deadline = None if blocking_timeout_s is None else loop.time() + blocking_timeout_s
         token = secrets.token_hex(16)
-        lease_ms = max(1, int(timeout_s * 1000))
         pause = 0.01
         while True:
             with _translated():
-                if await self._client.set(key, token, nx=True, px=lease_ms):
+                if await self._lock(keys=keys, args=[token, lease_ms, holder_ms]):
                     return token
             if deadline is not None:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise LockTimeout(f"lock {key!r} not acquired in {blocking_timeout_s} s")
+                    raise LockTimeout(f"lock {keys[0]!r} not acquired in {blocking_timeout_s} s")
                 pause = min(pause, remaining)
             await asyncio.sleep(pause)
             pause = min(pause * 2, _LOCK_POLL_MAX_S)

@@ -40,7 +40,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.storage.base import LockTimeout, QueueEntry, ScheduledItem, SeatResult, StorageError
+from bot.storage.base import (
+    HOLDER_KEPT_S,
+    Document,
+    Fence,
+    LockLost,
+    LockTimeout,
+    QueueEntry,
+    ScheduledItem,
+    SeatResult,
+    StorageError,
+)
 from bot.storage.lease import renewed, stop_renewals
 from bot.storage.memory import entry_id_of, entry_seq_of, utc_due
 
@@ -219,6 +229,19 @@ class SqliteStorage:
 
         await self._run(work)
 
+    async def set_json_fenced(self, fence: Fence, *documents: Document) -> None:
+        written = [(d.key, json.dumps(d.value, ensure_ascii=False), d.ttl_s) for d in documents]
+
+        def work(db: sqlite3.Connection, now: float) -> None:
+            # The lock row keeps its latest holder's token after the lease (until purged).
+            held = db.execute("SELECT token FROM locks WHERE name = ?", (fence.name,)).fetchone()
+            if held is None or held[0] != fence.token:
+                raise LockLost(f"lock {fence.name!r} was taken over: state not written")
+            for key, text, ttl_s in written:
+                _put(db, key, text, _expiry(now, ttl_s))
+
+        await self._run(work)
+
     async def delete(self, key: str) -> None:
         await self._run(lambda db, now: _drop(db, key))
 
@@ -288,13 +311,13 @@ class SqliteStorage:
     # -- locks (rows with a lease, so they hold across processes) --------------------------------
     def lock(
         self, name: str, timeout_s: float = 30.0, blocking_timeout_s: float | None = 10.0
-    ) -> AbstractAsyncContextManager[None]:
+    ) -> AbstractAsyncContextManager[Fence]:
         return self._hold(name, timeout_s, blocking_timeout_s)
 
     @asynccontextmanager
     async def _hold(
         self, name: str, timeout_s: float, blocking_timeout_s: float | None
-    ) -> AsyncIterator[None]:
+    ) -> AsyncIterator[Fence]:
         token = await self._acquire(name, timeout_s, blocking_timeout_s)
 
         async def renew() -> bool:
@@ -302,7 +325,7 @@ class SqliteStorage:
 
         try:
             async with renewed(name, timeout_s, renew, self._renewals):
-                yield
+                yield Fence(name, token)
         finally:
             if self._closed:  # like a process that died holding it: the lease runs out alone
                 log.warning(
@@ -607,7 +630,8 @@ def _purge_expired(db: sqlite3.Connection, now: float) -> None:
     expired = "SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?"
     db.execute(f"DELETE FROM set_members WHERE key IN ({expired})", (now,))
     db.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
-    db.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
+    # A lock row is its latest holding, which fenced writes check: kept a while after its lease.
+    db.execute("DELETE FROM locks WHERE expires_at <= ?", (now - HOLDER_KEPT_S,))
 
 
 def _scalar(db: sqlite3.Connection, sql: str, *args: object) -> Any:

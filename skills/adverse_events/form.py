@@ -710,7 +710,7 @@ async def submit_idle_form(ae: AEService, item: ScheduledItem) -> None:
     """
     storage = ae.services.storage
     conversation_key = str(item.payload.get("conversation_key", ""))
-    async with storage.lock(f"lock:conv:{conversation_key}", timeout_s=60):
+    async with storage.lock(f"lock:conv:{conversation_key}", timeout_s=60) as fence:
         case = await ae.store.read(item.item_id, reader="ae-idle", purpose="idle submit", at=ae.now)
         if case is None or case.status is not CaseStatus.COLLECTING:
             return
@@ -721,4 +721,5 @@ async def submit_idle_form(ae: AEService, item: ScheduledItem) -> None:
         if conversation.form.slots.get("case_id") == case.case_id:
             suspended = conversation.data.pop("ae_suspended_form", None)
             conversation.form = ActiveForm.model_validate(suspended) if suspended else None
-            await save_conversation(storage, conversation, ae.services.settings.conversation_ttl_s)
+            ttl_s = ae.services.settings.conversation_ttl_s
+            await save_conversation(storage, conversation, ttl_s, fence=fence)

@@ -187,14 +187,14 @@ class HandoffService:
     ) -> None:
         """Apply ``change(conversation)`` under the conversation's lock (from outside it)."""
         storage = self.services.storage
-        async with storage.lock(f"lock:conv:{conversation_key}", timeout_s=30.0):
+        async with storage.lock(f"lock:conv:{conversation_key}", timeout_s=30.0) as fence:
             conversation = await load_conversation(storage, conversation_key)
             if conversation is None:
                 return
             change(conversation)
             conversation.updated_at = self.services.clock()
             await save_conversation(
-                storage, conversation, self.services.settings.conversation_ttl_s
+                storage, conversation, self.services.settings.conversation_ttl_s, fence=fence
             )
 
     # -- what the doctor is told when a rep is being looked for -----------------------------------

@@ -210,10 +210,11 @@ class MeetingsService:
             change(profile)
             await self.profiles.save(profile)
             return profile
-        async with self.services.storage.lock(conversation_lock(profile.contact.conversation_key)):
+        conversation = conversation_lock(profile.contact.conversation_key)
+        async with self.services.storage.lock(conversation) as fence:
             profile = await self.profiles.get_or_create(doctor_id)
             change(profile)
-            await self.profiles.save(profile)
+            await self.profiles.save(profile, fence)
         return profile
 
 
