@@ -63,3 +63,20 @@ async def test_a_caller_cancelled_before_sending_is_left_out(client: Redis) -> N
         await dropped
     await batcher.close()
     assert await client.get(counter) == "1"
+
+
+async def test_a_connection_killed_by_the_server_is_replaced(client: Redis) -> None:
+    """The batcher's own connection dropped (server restart, CLIENT KILL): the next calls go
+    out on a new one, each run once."""
+    counter = f"batch-test:{uuid.uuid4().hex}"
+    batcher = ScriptBatcher(client, _SCRIPT)
+    assert await batcher([counter], ["first"]) == "first"
+    killed = 0
+    for connection in await client.client_list():
+        if connection["cmd"] == "evalsha":  # the batcher's (this client itself ran CLIENT LIST)
+            killed += await client.client_kill_filter(_id=connection["id"])
+    assert killed >= 1
+    later = await asyncio.gather(*(batcher([counter], [str(n)]) for n in range(5)))
+    assert later == ["0", "1", "2", "3", "4"]
+    assert await client.get(counter) == "6"
+    await batcher.close()
