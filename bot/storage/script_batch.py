@@ -49,7 +49,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.storage.base import StorageError
 
 DEFAULT_MAX_BATCH: Final = 256  # calls per write
-_READ_SIZE: Final = 1 << 16
 
 
 class _Call:
@@ -124,7 +123,8 @@ class ScriptBatcher:
             self._link.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link
-        await self._connection.disconnect()
+        # Not ``disconnect()``: it waits for the stream protocol that ``_Replies`` replaced.
+        self._connection._close()  # type: ignore[no-untyped-call]
 
     # -- writing ---------------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -168,7 +168,7 @@ class ScriptBatcher:
         due = self._sent[0].sent_at + self._timeout_s
         if loop.time() >= due:
             self._timed_out = True
-            self._writer.transport.abort()  # the reader sees the connection end
+            self._writer.transport.abort()  # ends the connection: ``_Replies.lost``
         else:
             self._watchdog = loop.call_at(due, self._check_replies)
 
@@ -186,18 +186,21 @@ class ScriptBatcher:
             except Exception as exc:  # after redis-py's own connect retries
                 self._fail_waiting(exc)
                 return
-            reader, self._writer = self._connection._reader, self._connection._writer
-            assert reader is not None and self._writer is not None
-            self._timed_out = False
+            writer = self._connection._writer
+            assert writer is not None
+            # From here on the replies are read by a protocol of our own on the same transport:
+            # each arrival is parsed in the transport's callback and answers its callers, no
+            # reader task to wake.
+            replies = _Replies(self, writer.transport)
+            writer.transport.set_protocol(replies)
+            self._writer, self._timed_out = writer, False
             self._flush()
             try:
-                await self._read_replies(reader)
+                self._lost(await replies.lost)
             except asyncio.CancelledError:  # closed, or the loop is shutting down
                 for call in (*self._sent, *self._waiting):
                     call.future.cancel()
                 raise
-            except Exception as exc:
-                self._lost(exc)
         finally:
             self._writer = None
             self._link = None
@@ -231,42 +234,65 @@ class ScriptBatcher:
                 again.append(call)
         self._waiting[:0] = again
 
-    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
-        buffer = bytearray()
+    def _answer(self, buffer: bytearray) -> None:
+        """Answer the callers whose replies are complete in ``buffer``; remove those replies."""
+        position = 0
+        unknown: list[_Call] = []
         while True:
-            data = await reader.read(_READ_SIZE)
-            if not data:
-                raise RedisConnectionError("connection closed by the server")
-            buffer += data
-            position = 0
-            unknown: list[_Call] = []
-            while True:
-                reply, end = _reply(buffer, position, self._decode)
-                if end < 0:
-                    break
-                position = end
-                if not self._sent:
-                    raise InvalidResponse("a reply nobody asked for")
-                call = self._sent.popleft()
-                if call.future.done():
-                    continue
-                if isinstance(reply, _ErrorReply):
-                    if reply.startswith("NOSCRIPT") and not call.reloaded:
-                        call.reloaded = True
-                        unknown.append(call)
-                    else:
-                        call.future.set_exception(_storage_error(ResponseError(reply)))
+            reply, end = _reply(buffer, position, self._decode)
+            if end < 0:
+                break
+            position = end
+            if not self._sent:
+                raise InvalidResponse("a reply nobody asked for")
+            call = self._sent.popleft()
+            if call.future.done():
+                continue
+            if isinstance(reply, _ErrorReply):
+                if reply.startswith("NOSCRIPT") and not call.reloaded:
+                    call.reloaded = True
+                    unknown.append(call)
                 else:
-                    call.future.set_result(reply)
-            del buffer[:position]
-            if unknown and self._writer is not None:
-                # SCRIPT LOAD's own reply is answered into a future nobody awaits; if the load
-                # failed, the calls fail with their second NOSCRIPT.
-                loader = _Call((), (), asyncio.get_running_loop().create_future())
-                loader.attempts = self._resends  # never written again on its own
-                self._sent.append(loader)
-                loader.sent_at = asyncio.get_running_loop().time()
-                self._write(self._writer, unknown, prefix=self._load)
+                    call.future.set_exception(_storage_error(ResponseError(reply)))
+            else:
+                call.future.set_result(reply)
+        del buffer[:position]
+        if unknown and self._writer is not None:
+            # SCRIPT LOAD's own reply is answered into a future nobody awaits; if the load
+            # failed, the calls fail with their second NOSCRIPT.
+            loader = _Call((), (), asyncio.get_running_loop().create_future())
+            loader.attempts = self._resends  # never written again on its own
+            self._sent.append(loader)
+            self._write(self._writer, unknown, prefix=self._load)
+
+
+class _Replies(asyncio.Protocol):
+    """Reads the batcher's replies off its connection as they arrive."""
+
+    def __init__(self, batcher: ScriptBatcher, transport: asyncio.WriteTransport) -> None:
+        self._batcher = batcher
+        self._transport = transport  # set_protocol does not call connection_made
+        self._buffer = bytearray()
+        self.lost: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        try:
+            self._batcher._answer(self._buffer)
+        except Exception as exc:  # out of step with the server: drop the connection
+            self._end(exc)
+
+    def eof_received(self) -> bool:
+        self._end(RedisConnectionError("connection closed by the server"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(exc or RedisConnectionError("connection closed"))
+
+    def _end(self, exc: Exception) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+        self._transport.abort()
 
 
 def _reply(buffer: bytearray, position: int, decode: bool) -> tuple[Any, int]:
