@@ -6,8 +6,9 @@ write, reading the reply line by line through several awaits, a wake-up of the s
 command) — on a busy callback path that round trip cost more than authenticating, decrypting
 and parsing the callback together. ``ScriptBatcher`` keeps one long-lived connection and
 collects the calls made while the event loop is busy: as soon as the loop runs its next
-callbacks, they go out as one write (a plain loop callback, no task). A reader task parses the
-replies as they arrive, several per wake-up, and answers each caller in order. Calls made
+callbacks, they go out as one write (a plain loop callback, no task). The replies are parsed
+where they arrive, in the transport's ``data_received`` (a protocol of the batcher's own
+replaces redis-py's stream reader after the handshake), and each caller is answered in order. Calls made
 while earlier ones are still on the wire are written right behind them (pipelining), so an
 idle server sees the same single call as before, one loop iteration later, and a busy one is
 never waited for before the next batch goes out.
