@@ -8,10 +8,10 @@ and parsing the callback together. ``ScriptBatcher`` keeps one long-lived connec
 collects the calls made while the event loop is busy: as soon as the loop runs its next
 callbacks, they go out as one write (a plain loop callback, no task). The replies are parsed
 where they arrive, in the transport's ``data_received`` (a protocol of the batcher's own
-replaces redis-py's stream reader after the handshake), and each caller is answered in order. Calls made
-while earlier ones are still on the wire are written right behind them (pipelining), so an
-idle server sees the same single call as before, one loop iteration later, and a busy one is
-never waited for before the next batch goes out.
+replaces redis-py's stream reader after the handshake), and each caller is answered in order.
+Calls made while earlier ones are still on the wire are written right behind them
+(pipelining), so an idle server sees the same single call as before, one loop iteration
+later, and a busy one is never waited for before the next batch goes out.
 
 Semantics are those of separate calls. Redis runs every EVALSHA atomically and in the order
 sent, so two calls with the same dedup key in one batch still see each other (the later one
@@ -58,7 +58,7 @@ class _Call:
     __slots__ = ("args", "attempts", "future", "keys", "reloaded", "sent_at")
 
     def __init__(
-        self, keys: Sequence[str], args: Sequence[str | int], future: asyncio.Future[Any]
+        self, keys: Sequence[str], args: Sequence[str | int | bytes], future: asyncio.Future[Any]
     ) -> None:
         self.keys = keys
         self.args = args
@@ -104,7 +104,7 @@ class ScriptBatcher:
         self._watchdog: asyncio.TimerHandle | None = None
         self._timed_out = False
 
-    async def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | int | bytes]) -> Any:
         """The script's reply for ``keys``/``args``; ``StorageError`` for any Redis failure."""
         loop = asyncio.get_running_loop()
         call = _Call(keys, args, loop.create_future())
@@ -332,10 +332,11 @@ def _reply(buffer: bytearray, position: int, decode: bool) -> tuple[Any, int]:
     raise InvalidResponse(f"unexpected reply type {chr(kind)!r}")
 
 
-def _packed(*args: str | int) -> bytes:
-    """One command in the Redis protocol (RESP): an array of bulk strings, UTF-8."""
+def _packed(*args: str | int | bytes) -> bytes:
+    """One command in the Redis protocol (RESP): an array of bulk strings (text as UTF-8,
+    bytes as they are, e.g. JSON serialised straight to bytes)."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = str(arg).encode()
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
