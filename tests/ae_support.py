@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,13 +20,15 @@ from bot.models import (
     SenderType,
     TextReply,
 )
-from bot.runtime import build_runtime
-from bot.services import Services
+from bot.services import Services, build_services
 from bot.settings import Settings, load_settings
 from bot.storage.base import Storage
+from bot.wiring import build_dispatcher
 from knowledge.base import KnowledgeBase
 from records import Records
 from skills.adverse_events.cases import AECase
+from skills.adverse_events.cues import detect_language
+from skills.adverse_events.screener import OfflineDetector
 from skills.adverse_events.service import AEService, ae_service
 from tests.helpers import RecordingSender
 
@@ -45,6 +48,63 @@ class MovableClock:
         self.now += timedelta(**delta)
 
 
+@dataclass(frozen=True)
+class Scripted:
+    """What ``ScriptedDetector`` answers for one message (``screener.Detection``)."""
+
+    report: bool
+    confirm: bool
+    categories: tuple[str, ...]
+    score: float
+    language: str = "zh"
+    is_known_effect_question: bool = False
+    evidence: tuple[str, ...] = ()
+
+
+def case(*categories: str, known_effect_question: bool = False) -> Scripted:
+    """A clear report of ``categories`` (an adverse event when none are named)."""
+    categories = categories or ("adverse_event",)
+    return Scripted(True, False, categories, 0.95, is_known_effect_question=known_effect_question)
+
+
+def confirm(*categories: str, known_effect_question: bool = False) -> Scripted:
+    """An ambiguous candidate: the decision layer may ask the doctor once."""
+    categories = categories or ("adverse_event",)
+    return Scripted(False, True, categories, 0.5, is_known_effect_question=known_effect_question)
+
+
+NOTHING = Scripted(False, False, (), 0.0)
+
+
+class ScriptedDetector:
+    """An offline detector (``screener.OfflineDetector``) that answers what the test scripted.
+
+    The decision layer (confirmation question, yes/no read, deferral, audit, forms) is tested
+    with messages that are a clear report, a candidate or nothing *by construction*, so a
+    retrained model that scores a message differently does not move those tests; what the
+    shipped model must do is tested end to end on messages whose outcome PV requires. A text
+    that is not scripted is nothing (no report, no candidate); ``screened`` lists every text
+    the screener asked about, in order.
+    """
+
+    def __init__(self, script: Mapping[str, Scripted]) -> None:
+        self._script = dict(script)
+        self.screened: list[str] = []
+
+    def detect(self, text: str) -> Scripted:
+        self.screened.append(text)
+        scripted = self._script.get(text, NOTHING)
+        return Scripted(
+            report=scripted.report,
+            confirm=scripted.confirm,
+            categories=scripted.categories,
+            score=scripted.score,
+            language=detect_language(text),
+            is_known_effect_question=scripted.is_known_effect_question,
+            evidence=scripted.evidence,
+        )
+
+
 def ae_settings(tmp_path: Any, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"pv_users": "pv1,pv2", "pv_export_dir": tmp_path / "pv"}
     return load_settings(**(values | overrides))
@@ -62,13 +122,16 @@ class AEBot:
     llm: LLMClient | None = None
     knowledge: KnowledgeBase | None = None
     records: Records | None = None  # the system of record, open as in the app (tests/records)
+    # The screening's offline detector; None: the shipped model (``service.default_detector``).
+    detector: OfflineDetector | None = None
 
     def __post_init__(self) -> None:
         self.services, self.dispatcher = self.build()
 
     def build(self) -> tuple[Services, Dispatcher]:
-        """A fresh runtime on the same storage: what a restarted process would build."""
-        return build_runtime(
+        """A fresh runtime on the same storage: what a restarted process would build
+        (``bot.runtime.build_runtime``, with the AE skill's detector chosen first)."""
+        services = build_services(
             self.settings,
             self.storage,
             senders={Channel.CONSOLE: self.console, Channel.APP: self.app},
@@ -77,6 +140,9 @@ class AEBot:
             knowledge=self.knowledge,
             records=self.records,
         )
+        if self.detector is not None:
+            ae_service(services, self.detector)  # created here, so the skill screens with it
+        return services, build_dispatcher(services)
 
     @property
     def ae(self) -> AEService:

@@ -1,10 +1,18 @@
 """Two-stage adverse-event screening through the whole bot: clear reports open a case at once,
 ambiguous messages get one confirmation question, advice questions are answered.
 
-The confirmation flow runs end to end through the production dispatcher on every storage
-backend: a yes, a clear no ("不是", "不是的，只是问问", "no"), an unclear answer, a restart between
-the question and the answer, an answer that is itself a report, and a new question typed instead
-of the answer (answered, then the confirmation is asked again; a second one opens the case).
+The decision layer (what the bot does with a clear report, a candidate or nothing) is tested
+with a scripted detector (``tests.ae_support.ScriptedDetector``): each message below is a clear
+report, a candidate or nothing *by construction*, so a retrained model that scores it otherwise
+does not move these tests. The confirmation flow runs end to end through the production
+dispatcher on every storage backend: a yes, a clear no ("不是", "不是的，只是问问", "no"), an
+unclear answer, a restart between the question and the answer, an answer that is itself a
+report, and a new question typed instead of the answer (answered, then the confirmation is
+asked again; a second one opens the case).
+
+The last part runs the shipped model end to end on messages whose outcome PV requires, not a
+score: clear reports (Chinese, English, typos) open a case at once, plain questions are
+answered, a report that asks gets the case and then the answer.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,15 +30,68 @@ from bot.storage.memory import MemoryStorage
 from knowledge.base import KnowledgeBase
 from skills.adverse_events.cases import Seriousness
 from skills.adverse_events.cli import classify_jsonl
+from skills.adverse_events.detector import AEDetector
 from skills.adverse_events.screening import PENDING_CONFIRMATION
 from skills.adverse_events.service import default_detector
-from tests.ae_support import AEBot, ae_settings
+from tests.ae_support import AEBot, ScriptedDetector, ae_settings, case, confirm
 
-# Ambiguous on purpose: something untoward, but not said to have followed a medicine.
+# A candidate: something untoward, not said to have followed a medicine.
 CONFIRM_ZH = "病人最近老说腿没劲，上楼费劲"
 CONFIRM_EN = "My patient mentioned mild headaches this week."
+CONFIRM_ASKING = "病人最近老说腿没劲，上楼费劲，怎么办"
 CLEAR_ZH = "患者服用诺拉维两周后出现横纹肌溶解，已住院"
+GOOD_COURSE = "患者吃了诺拉维两周后血脂控制得很好，没什么不舒服"
+REPORT_REPLY = "病人服用诺拉维后出现黑色小便，CK 12000，已经住院"
+SECOND_REPORT = "患者吃了诺拉维以后还出现了严重的腿疼，走不了路"
+OTHER_PATIENT = "另一位患者用了诺拉维一周后出现全身皮疹"
+CLEAR_EN = "my pt on noravex 20mg got rhabdo, CK 15000, admitted to ICU"
 QUESTION_MARK = ("请回复“是”或“不是”", "Please reply 'yes' or 'no'")
+
+# What the scripted detector answers; every other text is nothing (no report, no candidate).
+SCRIPT = ScriptedDetector(
+    {
+        CONFIRM_ZH: confirm(),
+        CONFIRM_EN: confirm(),
+        CONFIRM_ASKING: confirm(),
+        CONFIRM_ZH + "，要不要停药？": confirm(),
+        GOOD_COURSE: confirm(),
+        # Replies to the confirmation that a detector may flag on their own (worst case).
+        "对，吃了诺拉维以后": case(),
+        "对，住院了": case(),
+        "诺拉维一天最多吃几片": confirm(),
+        "noravex for a 14 year old with FH": case(),
+        "我有个病人65岁，LDL 4.5，该给他开诺拉维多少mg": confirm(),
+        "门诊一位78岁老太太血脂高，要不要给她上诺拉维": confirm(),
+        CLEAR_ZH: case(),
+        CLEAR_EN: case(),
+        REPORT_REPLY: case(),
+        SECOND_REPORT: case(),
+        OTHER_PATIENT: case(),
+        "不是。" + CLEAR_ZH: case(),
+        "2 days after dose went up": case(),
+        # Search-like queries and questions scored as clear reports.
+        "noravex dosing pls": case(),
+        "noravex in liver disease": case(),
+        "common adverse reactions of noravex": case(known_effect_question=True),
+        "noravex overdose": case("overdose"),
+        "药瓶里面有一根头发": case("quality_complaint"),
+        "rash after noravex": case(),
+        "重度肾功能不全 诺拉维最大剂量": confirm(),
+        "肝硬化的病人诺拉维最多吃多少": confirm("overdose"),
+        "noravex in dialysis patients": confirm(),
+        "noravex and warfarin interaction": case("interaction"),
+        "患者同时服用诺拉维和克拉霉素后出现肌肉疼痛，CK升高，这两个药能一起用吗？": case(
+            "adverse_event", "interaction"
+        ),
+        "pt got pregnant on noravex what now": case("pregnancy"),
+        "有个患者肌痛，我要不要给他换药": case(),
+    }
+)
+
+
+def _bot(storage: Storage, tmp_path: Path, **kwargs: Any) -> AEBot:
+    """The whole bot, screening with the scripted detector."""
+    return AEBot(ae_settings(tmp_path), storage, detector=SCRIPT, **kwargs)
 
 
 def _asked(replies: list[str]) -> bool:
@@ -38,7 +100,7 @@ def _asked(replies: list[str]) -> bool:
 
 async def _asked_about(storage: Storage, tmp_path: Path, text: str) -> AEBot:
     """A bot that has just asked the doctor to confirm ``text``; no case is open yet."""
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(text))
     assert await bot.ae.store.case_ids() == []
     return bot
@@ -53,7 +115,7 @@ async def _audit_kinds(storage: Storage) -> list[str]:
 async def test_yes_opens_the_case_with_day0_of_the_first_message(
     storage: Storage, tmp_path: Path, answer: str
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     asked = await bot.say(CONFIRM_ZH)
     assert _asked(asked) and "是" in asked[-1]
     assert await bot.ae.store.case_ids() == []  # nothing opens before the answer
@@ -93,7 +155,7 @@ async def test_anything_but_a_clear_no_opens_the_case(
 
 
 async def test_the_question_survives_a_restart(storage: Storage, tmp_path: Path) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(CONFIRM_EN))
     first_at = bot.clock.now
     bot.services, bot.dispatcher = bot.build()  # the process restarts before the answer
@@ -104,21 +166,17 @@ async def test_the_question_survives_a_restart(storage: Storage, tmp_path: Path)
 
 
 async def test_an_answer_that_is_a_report_loses_neither(storage: Storage, tmp_path: Path) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(CONFIRM_ZH))
     await bot.say(CLEAR_ZH)
     case = await bot.only_case()
     assert [source.text for source in case.sources] == [CONFIRM_ZH, CLEAR_ZH]
 
 
-GOOD_COURSE = "患者吃了诺拉维两周后血脂控制得很好，没什么不舒服"
-REPORT_REPLY = "病人服用诺拉维后出现黑色小便，CK 12000，已经住院"
-
-
 async def test_a_report_typed_as_the_answer_is_the_event(storage: Storage, tmp_path: Path) -> None:
     """Seen in virtualrep chat: a good-course story fell in the confirmation band and the doctor
     answered with a real report; PV read the good-course story as the event, not serious."""
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(GOOD_COURSE))
     first_at = bot.clock.now
     bot.clock.advance(minutes=3)
@@ -134,7 +192,7 @@ async def test_a_report_typed_as_the_answer_is_the_event(storage: Storage, tmp_p
 async def test_a_plain_yes_leaves_the_first_message_the_event(
     storage: Storage, tmp_path: Path
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(GOOD_COURSE))
     await bot.say("是的")
     case = await bot.only_case()
@@ -147,7 +205,7 @@ async def test_a_yes_that_only_says_how_it_went_leaves_the_first_message_the_eve
 ) -> None:
     """ "对，住院了" names no reaction of its own (admission is how the event went), so the
     symptom in the first message stays the event PV reads."""
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(CONFIRM_ZH))
     await bot.say("对，住院了")
     case = await bot.only_case()
@@ -158,7 +216,7 @@ async def test_a_yes_that_only_says_how_it_went_leaves_the_first_message_the_eve
 async def test_a_no_followed_by_a_report_in_the_same_message_opens_that_report(
     storage: Storage, tmp_path: Path
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(CONFIRM_ZH))
     await bot.say("不是。" + CLEAR_ZH)
     case = await bot.only_case()
@@ -167,39 +225,22 @@ async def test_a_no_followed_by_a_report_in_the_same_message_opens_that_report(
 
 
 async def test_english_doctors_are_asked_in_english(storage: Storage, tmp_path: Path) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     asked = await bot.say(CONFIRM_EN)
     assert any("pharmacovigilance" in text and "yes" in text for text in asked)
 
 
 async def test_a_clear_report_opens_at_once(storage: Storage, tmp_path: Path) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     replies = await bot.say(CLEAR_ZH)
     case = await bot.only_case()
     assert not _asked(replies[:1]) and case.case_id in replies[0]
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        "患者同时在吃吉非罗齐，我能直接把诺拉维加上去吗？",
-        "患者同时服用诺拉维和氨氯地平，可以吗？",
-        "My patient is on warfarin; can I add Noravex?",
-    ],
-)
-async def test_interaction_questions_are_answered_not_reported(
-    storage: Storage, tmp_path: Path, sample_knowledge: KnowledgeBase, question: str
-) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage, knowledge=sample_knowledge)
-    replies = await bot.say(question)
-    assert replies and not _asked(replies)
-    assert await bot.ae.store.case_ids() == []
-
-
 async def test_a_question_that_also_tells_of_an_event_gets_the_case_then_the_answer(
     storage: Storage, tmp_path: Path, sample_knowledge: KnowledgeBase
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage, knowledge=sample_knowledge)
+    bot = _bot(storage, tmp_path, knowledge=sample_knowledge)
     replies = await bot.say(
         "患者同时服用诺拉维和克拉霉素后出现肌肉疼痛，CK升高，这两个药能一起用吗？"
     )
@@ -214,7 +255,7 @@ REMINDER = ("另外，请确认", "One more thing")
 async def test_a_question_typed_at_the_confirmation_is_answered_and_the_question_asked_again(
     storage: Storage, tmp_path: Path, sample_knowledge: KnowledgeBase
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage, knowledge=sample_knowledge)
+    bot = _bot(storage, tmp_path, knowledge=sample_knowledge)
     assert _asked(await bot.say(CONFIRM_ZH))
     replies = await bot.say("诺拉维的推荐起始剂量是多少")
     assert await bot.ae.store.case_ids() == []  # not taken as the answer
@@ -231,7 +272,7 @@ async def test_a_question_typed_at_the_confirmation_is_answered_and_the_question
 async def test_a_yes_after_the_reminder_opens_the_case_with_day0_of_the_first_message(
     storage: Storage, tmp_path: Path
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(CONFIRM_EN))
     first_at = bot.clock.now
     bot.clock.advance(minutes=3)
@@ -257,7 +298,7 @@ async def test_a_second_question_instead_of_the_answer_opens_the_case(
 
 async def _in_report_form(storage: Storage, tmp_path: Path) -> tuple[AEBot, str, str]:
     """A bot whose doctor is in the report form of ``CLEAR_ZH``: (bot, case id, form step)."""
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     await bot.say(CLEAR_ZH)
     case = await bot.only_case()
     step = await bot.form_step("doc1")
@@ -269,7 +310,7 @@ async def test_a_second_report_typed_inside_the_form_is_added_and_the_doctor_tol
     storage: Storage, tmp_path: Path
 ) -> None:
     bot, _, step = await _in_report_form(storage, tmp_path)
-    replies = await bot.say("患者吃了诺拉维以后还出现了严重的腿疼，走不了路")
+    replies = await bot.say(SECOND_REPORT)
     case = await bot.only_case()  # added to the open case, no second case
     assert len(case.sources) == 2
     assert any(case.case_id in text and "补充" in text for text in replies)
@@ -281,8 +322,8 @@ async def test_a_report_that_answers_the_pending_question_is_that_answer(
 ) -> None:
     """Seen in `virtualrep simulate`: "2 days after dose went up", typed at the onset question,
     was screened as a report, so the doctor was told it was added and asked the onset again."""
-    bot = AEBot(ae_settings(tmp_path), storage)
-    await bot.say("my pt on noravex 20mg got rhabdo, CK 15000, admitted to ICU")
+    bot = _bot(storage, tmp_path)
+    await bot.say(CLEAR_EN)
     await bot.say("JB 71 M")
     assert await bot.form_step("doc1") == "onset"
     replies = await bot.say("2 days after dose went up")
@@ -296,7 +337,7 @@ async def test_another_patients_report_inside_the_form_opens_its_own_case(
     storage: Storage, tmp_path: Path
 ) -> None:
     bot, first_id, step = await _in_report_form(storage, tmp_path)
-    other = "另一位患者用了诺拉维一周后出现全身皮疹"
+    other = OTHER_PATIENT
     replies = await bot.say(other)
     case_ids = await bot.ae.store.case_ids()
     assert len(case_ids) == 2
@@ -317,7 +358,7 @@ async def test_another_patients_report_inside_the_form_opens_its_own_case(
 async def test_a_question_the_classifier_is_sure_of_skips_the_confirmation(
     storage: Storage, tmp_path: Path, question: str
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     verdict = await bot.ae.screener.screen(question)
     assert verdict.confirm  # in the confirmation band on its own
     replies = await bot.say(question)
@@ -328,7 +369,7 @@ async def test_a_question_the_classifier_is_sure_of_skips_the_confirmation(
 async def test_a_question_that_tells_of_an_event_is_still_asked_about(
     storage: Storage, tmp_path: Path
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     assert _asked(await bot.say(CONFIRM_ZH + "，要不要停药？"))
 
 
@@ -341,8 +382,8 @@ async def test_a_search_style_query_scored_clear_opens_no_case_at_once(
 ) -> None:
     """A few words typed like a search, with no patient and nothing that happened: the
     classifier scores them like reports, but no case opens at once (answered, or asked)."""
-    bot = AEBot(ae_settings(tmp_path), storage)
-    assert (await bot.ae.screener.screen(query)).report  # clear on the classifier's score alone
+    bot = _bot(storage, tmp_path)
+    assert (await bot.ae.screener.screen(query)).report  # clear on the detector's score alone
     assert await bot.say(query)
     assert await bot.ae.store.case_ids() == []
 
@@ -351,7 +392,7 @@ async def test_a_search_style_query_scored_clear_opens_no_case_at_once(
 async def test_a_search_naming_a_special_situation_is_still_a_report(
     storage: Storage, tmp_path: Path, query: str
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     await bot.say(query)
     assert len(await bot.ae.store.case_ids()) == 1
 
@@ -389,7 +430,7 @@ async def test_a_plain_question_typed_at_the_confirmation_is_not_taken_for_a_rep
 async def test_a_question_about_a_population_or_an_interaction_is_answered_not_reported(
     tmp_path: Path, text: str
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), MemoryStorage())  # screening alone: one backend
+    bot = _bot(MemoryStorage(), tmp_path)  # screening alone: one backend
     verdict = await bot.ae.screener.screen(text)
     assert verdict.report or verdict.confirm  # the detector flags it on its own
     replies = await bot.say(text)
@@ -413,13 +454,10 @@ def _between_ack_and_form(replies: list[str], case_id: str) -> list[str]:
 async def test_a_report_that_asks_opens_the_case_then_answers_in_the_same_turn(
     tmp_path: Path, text: str
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), MemoryStorage())
+    bot = _bot(MemoryStorage(), tmp_path)
     replies = await bot.say(text)
     case = await bot.only_case()
     assert _between_ack_and_form(replies, case.case_id)  # case first, then the answer
-
-
-CONFIRM_ASKING = "病人最近老说腿没劲，上楼费劲，怎么办"
 
 
 async def test_a_candidate_that_asks_gets_the_confirmation_and_the_answer(
@@ -427,7 +465,7 @@ async def test_a_candidate_that_asks_gets_the_confirmation_and_the_answer(
 ) -> None:
     """The confirmation question first, then the answer, in one turn; after a yes the case's
     first turn does not answer the question again."""
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     replies = await bot.say(CONFIRM_ASKING)
     assert _asked(replies[:1]) and len(replies) >= 2
     assert await bot.ae.store.case_ids() == []
@@ -440,7 +478,7 @@ async def test_a_candidate_that_asks_gets_the_confirmation_and_the_answer(
 async def test_a_no_after_an_answered_candidate_is_acknowledged_not_answered_twice(
     storage: Storage, tmp_path: Path
 ) -> None:
-    bot = AEBot(ae_settings(tmp_path), storage)
+    bot = _bot(storage, tmp_path)
     await bot.say(CONFIRM_ASKING)
     replies = await bot.say("不是")
     assert await bot.ae.store.case_ids() == []
@@ -481,6 +519,62 @@ def test_classify_ae_jsonl_follows_the_question_only_rule() -> None:
     ]
     source = io.StringIO("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     sink, errors = io.StringIO(), io.StringIO()
-    assert classify_jsonl(default_detector(), source, sink, errors) == 0
+    detector = default_detector()
+    assert isinstance(detector, AEDetector)  # the shipped one
+    assert classify_jsonl(detector, source, sink, errors) == 0
     verdicts = [json.loads(line) for line in sink.getvalue().splitlines()]
     assert [v["report"] for v in verdicts] == [False, False, True, True]
+
+
+# The shipped model, end to end: outcomes PV requires of any model, not a score's accident.
+@pytest.mark.parametrize(
+    "report",
+    [
+        CLEAR_ZH,
+        CLEAR_EN,
+        "My patient on Noravex was hospitalised with acute kidney injury",
+        "病人吃了诺拉为以后腿疼得厉害",  # typo in the product name
+        "I had terible muscle aches since startng Noravex",  # typos
+    ],
+)
+async def test_a_clear_report_opens_a_case_at_once_on_the_shipped_model(
+    storage: Storage, tmp_path: Path, report: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), storage)
+    replies = await bot.say(report)
+    case = await bot.only_case()
+    assert not _asked(replies) and case.case_id in replies[0]
+    assert case.sources[0].text == report
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "诺拉维的推荐起始剂量是多少",
+        "患者同时服用诺拉维和氨氯地平，可以吗？",
+        "患者同时在吃吉非罗齐，我能直接把诺拉维加上去吗？",
+        "My patient is on warfarin; can I add Noravex?",
+        "肝硬化的病人诺拉维最多吃多少",
+        "noravex in dialysis patients",
+        "What are the side effects of Noravex?",
+    ],
+)
+async def test_a_plain_question_is_answered_on_the_shipped_model(
+    tmp_path: Path, sample_knowledge: KnowledgeBase, question: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), MemoryStorage(), knowledge=sample_knowledge)
+    replies = await bot.say(question)
+    assert replies and not _asked(replies)
+    assert await bot.ae.store.case_ids() == []
+
+
+@pytest.mark.parametrize(
+    "text", ["pt got pregnant on noravex what now", "有个患者肌痛，我要不要给他换药"]
+)
+async def test_a_report_that_asks_gets_the_case_then_the_answer_on_the_shipped_model(
+    tmp_path: Path, text: str
+) -> None:
+    bot = AEBot(ae_settings(tmp_path), MemoryStorage())
+    replies = await bot.say(text)
+    case = await bot.only_case()
+    assert _between_ack_and_form(replies, case.case_id)
