@@ -14,8 +14,8 @@ is asked to confirm), each within a false-alarm budget on our own plain non-repo
 #15: ≤ 1 % a case at once, ≤ 3 % a case or a question) and, within it, recall first; the CV
 numbers printed are the honest estimate (the plain non-reports are in the training data, so
 their out-of-fold rate is the one to quote). The shipped ``ae_model.npz`` predates this form
-of the script (the hidden layer, the budgets, the session 5 and 8 files): its refit was
-measured and not shipped — bench/README.md, adverse events, "Session 8".
+of the script (the blend, the windows, the budgets, the session 5, 8 and 9 files): its refits
+were measured and not shipped — bench/README.md, adverse events, "Session 8" and "Session 9".
 """
 
 from __future__ import annotations
