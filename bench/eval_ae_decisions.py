@@ -1,7 +1,7 @@
 """What the production screening decision does with each message of the AE sets.
 
     .venv/bin/python bench/eval_ae_decisions.py [--eval-dir ../shared/eval/dev] [--errors]
-        [--baseline]
+        [--baseline] [--model FILE]
 
 ``bench/eval_ae.py`` measures the detector alone; this script measures what a doctor's message
 then *does* in bot mode: ``skills.adverse_events.screening.decide`` on the detector's verdict
@@ -76,7 +76,7 @@ def rules_off(names: tuple[str, ...]) -> Iterator[None]:
 async def run(args: argparse.Namespace) -> int:
     if args.baseline:
         vars(screening)["asks_without_telling"] = lambda text, categories: False
-    screener = Screener(AEDetector.load(), None)
+    screener = Screener(AEDetector.load(args.model), None)
     gauge = question_gauge()
     sets = evaluation_sets(args.eval_dir)
     print(
@@ -127,6 +127,7 @@ def main() -> int:
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
     parser.add_argument("--errors", action="store_true", help="print missed and flagged messages")
     parser.add_argument("--baseline", action="store_true", help="without the question-only rule")
+    parser.add_argument("--model", type=Path, help="a model file other than the shipped one")
     return asyncio.run(run(parser.parse_args()))
 
 

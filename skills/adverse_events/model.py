@@ -38,7 +38,9 @@ class AEModel:
     that no single direction carries — a patient and a drug and a change *that went well* is
     not a report, the same words with a new symptom are. It costs one small matrix product
     per window, next to the two sentence encoders already run. A model without a hidden layer
-    (``hidden_weights`` empty) is the plain linear model.
+    (``hidden_weights`` empty) is the plain linear model. ``bench/train_ae.py`` fits a blend:
+    a linear head and a hidden-layer model fitted on the same rows, their logits averaged —
+    which is again this form (the linear parts add up, the output weights are scaled).
 
     ``thresholds`` maps a threshold key (``detector.threshold_key``: a register, refined by
     context) to the score at or above which a message is a clear report, and
