@@ -1,0 +1,95 @@
+"""The Q&A thesaurus (issue 18): the doctor's word for a concept finds the library's word, and
+a passage that never speaks of a question's subject does not answer it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.i18n import detect_locale
+from bot.models import Locale, MenuReply
+from bot.profiles import ProfileStore
+from knowledge.base import KnowledgeBase
+from skills.qa.thesaurus import asks_for_evidence, expand, mentions, subjects_of
+from tests.qa_support import build_bot, message
+
+
+def test_the_library_words_are_appended_in_the_question_language() -> None:
+    assert expand("noravex plus coumadin?", chinese=False).endswith("warfarin monitor the INR")
+    assert expand("吃诺拉维能喂奶吗", chinese=True).endswith("哺乳期")
+    # An English question stays English: a Chinese word would make it read as Chinese.
+    english = expand("can a breastfeeding mum take it, and with coumadin?", chinese=False)
+    assert detect_locale(english) is Locale.EN
+    # Nothing named, nothing appended.
+    assert expand("诺拉维一天吃几次", chinese=True) == "诺拉维一天吃几次"
+
+
+def test_a_subject_is_mentioned_only_in_its_own_words() -> None:
+    [anticoagulant] = subjects_of("any issue with coumadin?")
+    assert mentions("With warfarin, monitor the INR when starting.", (anticoagulant,))
+    assert not mentions("Avoid large amounts of grapefruit juice.", (anticoagulant,))
+    # A treatment target is stated as a value; "the LDL-C goal" or an attainment rate is not one.
+    [target] = subjects_of("LDL-C目标值是多少")
+    assert not mentions("根据LDL-C目标和耐受情况调整剂量。", (target,))
+    assert mentions("LDL-C目标为 < 1.8 mmol/L。", (target,))
+    # "target dose" is a dose, not a treatment target.
+    assert subjects_of("noravex target dose") == ()
+
+
+def test_a_question_asking_for_data_is_told_apart() -> None:
+    assert asks_for_evidence("noravex trial in mixed dyslipidaemia")
+    assert asks_for_evidence("诺拉维有哪些研究")
+    assert not asks_for_evidence("诺拉维一天最多吃多少")
+
+
+async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
+    services, dispatcher, _ = build_bot(sample_knowledge)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    return await dispatcher.feed(message(text))
+
+
+@pytest.mark.parametrize(
+    ("question", "answers"),
+    [
+        # The doctor's word is not the library's: coumadin (warfarin, the INR), a lactating
+        # mother (breastfeeding), the fridge (storage), Child-Pugh (hepatic impairment),
+        # "licensed for" (indications); a question asking for data gets the study.
+        ("noravex alongside coumadin, anything to check?", {"SR-NRX-EN-05"}),
+        ("is noravex ok for a lactating mum", {"SR-NRX-EN-04", "PI-NRX-EN"}),
+        ("诺拉维开封后放冰箱还是常温", {"SR-NRX-ZH-06", "PM-NRX-ZH-01"}),
+        ("Child-Pugh B 的人诺拉维每天上限几毫克", {"SR-NRX-ZH-03"}),
+        ("which diseases is noravex licensed for", {"PI-NRX-EN"}),
+        ("nolavastatin mixed dyslipidaemia trial", {"ST-NOVA-2"}),
+    ],
+)
+async def test_the_doctor_word_finds_the_library_answer(
+    sample_knowledge: KnowledgeBase, question: str, answers: set[str]
+) -> None:
+    ctx = await _ask(sample_knowledge, question)
+    cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
+    assert cited and cited[0] in answers
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # A general treatment target: no approved passage states one (a study's LDL-C
+        # results or the dosing answer's "LDL-C goal" are not one).
+        "糖尿病人血糖应该控制在多少",
+        "what HbA1c should diabetic patients reach",
+        "高危患者LDL-C应该降到多少",
+        # Elderly patients: the library says nothing about them.
+        "老年患者用诺拉维要调整剂量吗",
+    ],
+)
+async def test_a_question_whose_subject_no_passage_speaks_of_fails_compliantly(
+    sample_knowledge: KnowledgeBase, question: str
+) -> None:
+    ctx = await _ask(sample_knowledge, question)
+    assert ctx.data["audit_qa"].get("cited", []) == []
+    menus = [reply for reply in ctx.replies if isinstance(reply, MenuReply)]
+    assert any(option.id == "qa:mi" for menu in menus for option in menu.options)
