@@ -11,7 +11,7 @@ from bot.i18n import detect_locale
 from bot.models import Locale, MenuReply
 from bot.profiles import ProfileStore
 from knowledge.base import KnowledgeBase
-from skills.qa.thesaurus import asks_for_evidence, expand, mentions, subjects_of
+from skills.qa.thesaurus import asks_for_evidence, expand, mentions, subjects_of, translate
 from tests.qa_support import build_bot, message
 
 
@@ -23,6 +23,14 @@ def test_the_library_words_are_appended_in_the_question_language() -> None:
     assert detect_locale(english) is Locale.EN
     # Nothing named, nothing appended.
     assert expand("诺拉维一天吃几次", chinese=True) == "诺拉维一天吃几次"
+
+
+def test_the_share_of_words_a_passage_holds_is_counted_on_the_library_words() -> None:
+    assert "warfarin" in translate("noravex with coumadin", chinese=False)
+    assert "coumadin" not in translate("noravex with coumadin", chinese=False)
+    assert "哺乳期" in translate("喂奶期间能吃吗", chinese=True)
+    # "data" asks for a kind of passage (a study), not for the word in it.
+    assert "data" not in translate("noravex mixed dyslipidaemia data", chinese=False)
 
 
 def test_a_subject_is_mentioned_only_in_its_own_words() -> None:

@@ -67,7 +67,7 @@ from skills.qa.textutil import (
     trim_to_sentences,
     utf8_len,
 )
-from skills.qa.thesaurus import asks_for_evidence, expand, mentions, subjects_of
+from skills.qa.thesaurus import asks_for_evidence, expand, mentions, subjects_of, translate
 
 SKILL: Final = "qa"
 MI_FORM: Final = "qa_mi"
@@ -282,7 +282,8 @@ class QAService:
         if other_drug:
             return []
         names = tuple(n for label in library.labels.values() for n in label.names)
-        units = content_units(question, names)
+        # Counted on the library's words for what the thesaurus knows ("coumadin": warfarin).
+        units = content_units(translate(question, detect_locale(question) is Locale.ZH), names)
         # A passage that never speaks of the question's subject (a co-medication, a lab
         # value, a population, a measure: ``skills.qa.thesaurus``) does not answer it, however
         # close its topic or wording: "血糖控制目标" is not answered by a study's LDL-C results.

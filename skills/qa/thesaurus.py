@@ -69,7 +69,7 @@ _E = r"(?![a-z])"
 CONCEPTS: Final[tuple[Concept, ...]] = (
     _c(
         "anticoagulant",
-        rf"{_B}(?:coumadin|warfarin|anticoagula\w*|inr|blood thinners?){_E}|华法林|香豆素|抗凝",
+        rf"{_B}(?:coumadin|warfarin|anticoagula\w*|inr|blood thinners?){_E}|华法|香豆素|抗凝",
         "华法林 监测INR",
         "warfarin monitor the INR",
         rf"{_B}(?:warfarin|inr){_E}|华法林",
@@ -139,7 +139,8 @@ CONCEPTS: Final[tuple[Concept, ...]] = (
     ),
     _c(
         "indication",
-        rf"{_B}(?:indicat\w*|approved for|used for|licen[cs]ed for){_E}|what'?s \w+ for\b"
+        rf"{_B}(?:indicat\w*|(?:approved|used|licen[cs]ed) for|(?:approved|licen[cs]ed) uses?"
+        rf"|licen[cs]ed){_E}|what'?s \w+ for\b"
         r"|治什么|适应症|适应证|用于什么|用来治|干什么用",
         "适应症",
         "indications",
@@ -171,6 +172,16 @@ def expand(text: str, chinese: bool) -> str:
     """``text`` with the library's words for each concept it names appended (see module)."""
     words = [word for c in concepts_in(text) if (word := c.zh if chinese else c.en)]
     return " ".join([text, *words]) if words else text
+
+
+def translate(text: str, chinese: bool) -> str:
+    """``text`` with each concept's words replaced by the library's words for it: what the
+    share of a question's words a passage holds is counted on ("coumadin" is covered by a
+    passage that says "warfarin"; "data" asks for a kind of passage, not for a word in it)."""
+    out = normalise(text)
+    for concept in concepts_in(out):
+        out = concept.asked.sub(f" {concept.zh if chinese else concept.en} ", out)
+    return out
 
 
 def subjects_of(text: str) -> tuple[Concept, ...]:
