@@ -72,6 +72,13 @@ async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
         ("Child-Pugh B 的人诺拉维每天上限几毫克", {"SR-NRX-ZH-03"}),
         ("which diseases is noravex licensed for", {"PI-NRX-EN"}),
         ("nolavastatin mixed dyslipidaemia trial", {"ST-NOVA-2"}),
+        # A typo of the library's word; the effect on triglycerides is reported by NOVA-2 only
+        # (in English), not by the Chinese passages on efficacy.
+        ("甘油三脂高的病人诺拉维效果怎么样", {"ST-NOVA-2"}),
+        # "cause" frames the question; constipation is what it asks about.
+        ("can noravex cause constipation", {"SR-NRX-EN-06"}),
+        # Allergy: the serious reactions (or the contraindications) speak of it.
+        ("诺拉维会不会引起过敏", {"SR-NRX-ZH-08", "PI-NRX-ZH"}),
     ],
 )
 async def test_the_doctor_word_finds_the_library_answer(
@@ -101,3 +108,31 @@ async def test_a_question_whose_subject_no_passage_speaks_of_fails_compliantly(
     assert ctx.data["audit_qa"].get("cited", []) == []
     menus = [reply for reply in ctx.replies if isinstance(reply, MenuReply)]
     assert any(option.id == "qa:mi" for menu in menus for option in menu.options)
+
+
+async def test_a_follow_up_is_answered_from_the_standard_response_not_the_study(
+    sample_knowledge: KnowledgeBase,
+) -> None:
+    """After the dosing answer, "and with poor kidneys?" asks for the dose rule (the standard
+    response), not for the pharmacokinetic study behind it; asking for the data gets the study."""
+    services, dispatcher, _ = build_bot(sample_knowledge)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    await dispatcher.feed(message("诺拉维的推荐剂量是多少？"))
+    ctx = await dispatcher.feed(message("那肾功能差的病人呢"))
+    assert [hit["doc_id"] for hit in ctx.data["audit_qa"]["cited"]][:1] == ["SR-NRX-ZH-02"]
+    ctx = await dispatcher.feed(message("肾功能差的病人有药代数据吗"))
+    assert [hit["doc_id"] for hit in ctx.data["audit_qa"]["cited"]][:1] == ["ST-NOVA-RENAL"]
+
+
+async def test_a_dose_asked_as_an_amount_is_not_answered_by_a_passage_without_one(
+    sample_knowledge: KnowledgeBase,
+) -> None:
+    """An unverified doctor asking how high the dose goes is not given the leaflet's "take one
+    tablet as prescribed": the answer (a dose) is professional content, so they are told so."""
+    _, dispatcher, _ = build_bot(sample_knowledge)
+    ctx = await dispatcher.feed(message("诺拉维一天最多能吃几毫克"))
+    assert ctx.data["audit_qa"].get("cited", []) == []
+    assert ctx.data["audit_qa"].get("hcp_gated") is True

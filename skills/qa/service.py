@@ -114,6 +114,7 @@ PATIENT_CONTENT: Final = "patient_material"
 # Content types whose section headings are generic ("Summary", "要点"): their title says what
 # they are about.
 STUDY_CONTENT: Final = "study_summary"
+RESPONSE_CONTENT: Final = "standard_response"
 TITLED_CONTENT: Final = frozenset({STUDY_CONTENT, "meeting_material"})
 # How sure the category head must be before it changes the route on its own.
 CATEGORY_MIN_PROBABILITY: Final = 0.5
@@ -219,9 +220,11 @@ class QAService:
         asked = detect_locale(question)
         languages = {meta.language for meta in library.metas.values()}
         for language in sorted(languages - {asked.value} if asked is not None else set()):
+            # In that language's words too: an English question about an overdose finds the
+            # Chinese overdose response by "药物过量", not by the fused rank of its own words.
             found = await asyncio.to_thread(
                 kb.search,
-                question,
+                expand(question, chinese=language == Locale.ZH.value),
                 CROSS_LINGUAL_K,
                 audiences=audiences,
                 today=today,
@@ -329,6 +332,10 @@ class QAService:
                     locale is not None and h.language != locale.value,
                     professional and h.content_type == PATIENT_CONTENT,
                     self._chunk_topics.get(h.chunk_id) != asked,
+                    # The standard response written for such questions before other content
+                    # on its topic, unless data is asked for ("那肾不好的呢": the dose rule,
+                    # not the PK study behind it).
+                    not evidence and h.content_type != RESPONSE_CONTENT,
                     -_title_units(h, units),
                     -sum(1 for unit in units if unit in normalise(h.text)),
                     rank[id(h)],
@@ -397,7 +404,7 @@ class QAService:
         heading = hit.section.rsplit(" > ", 1)[-1].strip()
         if hit.content_type in TITLED_CONTENT:
             return f"{hit.title} {heading}"
-        if hit.content_type == "standard_response":
+        if hit.content_type == RESPONSE_CONTENT:
             return f"{heading} {self._question_field(hit.doc_id)}".strip()
         return "" if heading in ("", hit.title) else heading
 

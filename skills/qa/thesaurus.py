@@ -129,6 +129,46 @@ CONCEPTS: Final[tuple[Concept, ...]] = (
         rf"(?:{_B}(?:targets?|goals?){_E}|目标)[^。.;；]*?\d(?:\.\d+)?\s*(?:mmol|mg/dl)"
         rf"|(?:<|＜|≤|低于|{_B}below{_E})\s*\d+(?:\.\d+)?\s*(?:mmol|mg/dl)",
     ),
+    # A dose asked as an amount is answered by a passage that states one ("take one tablet as
+    # prescribed" does not say how high the dose may go).
+    _c(
+        "dose amount",
+        rf"{_B}(?:max(?:imum)? dose|highest dose|top dose|starting dose|dose (?:cap|limit)"
+        rf"|upper limit|ceiling|how many mg){_E}"
+        r"|最大剂量|最高剂量|起始剂量|最多(?:吃|服|用|能吃|可以吃)|上限|封顶|几\s*(?:mg|毫克)"
+        r"|多少\s*(?:mg|毫克)",
+        "剂量",
+        "dose",
+        r"\d+(?:\.\d+)?\s*(?:mg|毫克)",
+    ),
+    _c(
+        "hypersensitivity",
+        rf"{_B}(?:allerg\w*|hypersensitiv\w*|anaphyla\w*){_E}|过敏",
+        "过敏反应",
+        "hypersensitivity reactions",
+        rf"{_B}(?:allerg\w*|hypersensitiv\w*|anaphyla\w*){_E}|过敏",
+    ),
+    _c(
+        "triglycerides",
+        rf"{_B}(?:triglycerides?|trigs){_E}|甘油三[酯脂]",
+        "甘油三酯 triglycerides",
+        "triglycerides",
+        rf"{_B}triglycerides?{_E}|甘油三酯",
+    ),
+    _c(
+        "missed dose",
+        rf"{_B}(?:miss(?:ed)?|forg[eo]t\w*|skipp?(?:ed)?)(?: to take)?(?: a| the| one| his| her)?"
+        rf" (?:dose|pill|tablet){_E}"
+        r"|忘(?:记|了)?(?:吃|服)|漏(?:服|吃)|少吃了?一(?:次|顿)",
+        "漏服",
+        "missed dose",
+    ),
+    _c(
+        "overdose",
+        rf"{_B}(?:overdos\w*|too many (?:tablets|pills)){_E}|过量|吃多了|超量|多吃了",
+        "药物过量",
+        "overdose",
+    ),
     _c(
         "storage",
         rf"{_B}(?:store[ds]?|storage|storing|fridge|refrigerat\w*|room temperature|"
@@ -154,7 +194,8 @@ CONCEPTS: Final[tuple[Concept, ...]] = (
     ),
     _c(
         "evidence",
-        rf"{_B}(?:data|evidence|stud(?:y|ies)|trials?){_E}|研究|数据|试验|证据",
+        rf"{_B}(?:data|evidence|stud(?:y|ies)|trials?|pharmacokinetics?|pk){_E}"
+        r"|研究|数据|试验|证据|药代|药动学",
         "",
         "",
         evidence=True,
