@@ -48,6 +48,7 @@ def test_a_subject_is_mentioned_only_in_its_own_words() -> None:
 def test_a_question_asking_for_data_is_told_apart() -> None:
     assert asks_for_evidence("noravex trial in mixed dyslipidaemia")
     assert asks_for_evidence("诺拉维有哪些研究")
+    assert asks_for_evidence("重度肾损害时诺拉维的AUC")
     assert not asks_for_evidence("诺拉维一天最多吃多少")
 
 

@@ -194,8 +194,9 @@ CONCEPTS: Final[tuple[Concept, ...]] = (
     ),
     _c(
         "evidence",
-        rf"{_B}(?:data|evidence|stud(?:y|ies)|trials?|pharmacokinetics?|pk){_E}"
-        r"|研究|数据|试验|证据|药代|药动学",
+        # ... and the parameters only a study reports (exposure, half-life)
+        rf"{_B}(?:data|evidence|stud(?:y|ies)|trials?|pharmacokinetics?|pk|auc|cmax|exposure"
+        rf"|half-?life){_E}|研究|数据|试验|证据|药代|药动学|暴露量|半衰期",
         "",
         "",
         evidence=True,
