@@ -67,6 +67,7 @@ from skills.qa.textutil import (
     trim_to_sentences,
     utf8_len,
 )
+from skills.qa.thesaurus import asks_for_evidence, expand, mentions, subjects_of, translate
 
 SKILL: Final = "qa"
 MI_FORM: Final = "qa_mi"
@@ -95,6 +96,8 @@ VECTOR_CACHE: Final = 2048  # sentence embeddings of questions and passages kept
 # VREP_QA_MIN_DENSE_SCORE.
 DEFAULT_MIN_DENSE: Final = 0.84
 MIN_COVERAGE: Final = 0.6  # share of the question's content units the passage must contain
+# Content units a study's title must share with a question asking for data to answer it.
+MIN_TITLE_UNITS: Final = 2
 # A passage about the question's own topic (classifier, skills/qa/classifier.py) answers it when
 # its dense cosine reaches this floor (e5: unrelated pairs sit at about 0.7-0.8).
 TOPIC_MIN_DENSE: Final = 0.8
@@ -110,7 +113,9 @@ TOPIC_FAMILY: Final = {"adverse_common": "adverse", "adverse_serious": "adverse"
 PATIENT_CONTENT: Final = "patient_material"
 # Content types whose section headings are generic ("Summary", "要点"): their title says what
 # they are about.
-TITLED_CONTENT: Final = frozenset({"study_summary", "meeting_material"})
+STUDY_CONTENT: Final = "study_summary"
+RESPONSE_CONTENT: Final = "standard_response"
+TITLED_CONTENT: Final = frozenset({STUDY_CONTENT, "meeting_material"})
 # How sure the category head must be before it changes the route on its own.
 CATEGORY_MIN_PROBABILITY: Final = 0.5
 # The guardrail patterns and label facts decide on their own; the classifier alone declines a
@@ -215,9 +220,11 @@ class QAService:
         asked = detect_locale(question)
         languages = {meta.language for meta in library.metas.values()}
         for language in sorted(languages - {asked.value} if asked is not None else set()):
+            # In that language's words too: an English question about an overdose finds the
+            # Chinese overdose response by "药物过量", not by the fused rank of its own words.
             found = await asyncio.to_thread(
                 kb.search,
-                question,
+                expand(question, chinese=language == Locale.ZH.value),
                 CROSS_LINGUAL_K,
                 audiences=audiences,
                 today=today,
@@ -278,7 +285,14 @@ class QAService:
         if other_drug:
             return []
         names = tuple(n for label in library.labels.values() for n in label.names)
-        units = content_units(question, names)
+        # Counted on the library's words for what the thesaurus knows ("coumadin": warfarin).
+        units = content_units(translate(question, detect_locale(question) is Locale.ZH), names)
+        # A passage that never speaks of the question's subject (a co-medication, a lab
+        # value, a population, a measure: ``skills.qa.thesaurus``) does not answer it, however
+        # close its topic or wording: "血糖控制目标" is not answered by a study's LDL-C results.
+        subjects = subjects_of(question)
+        hits = [h for h in hits if mentions(f"{h.title} {h.section} {h.text}", subjects)]
+        evidence = asks_for_evidence(question)
         on_topic: list[HitLike] = []
         asked = topic.label if topic is not None else ""
         if (
@@ -293,25 +307,49 @@ class QAService:
                 if (h.dense_score or 0.0) >= TOPIC_MIN_DENSE
                 and _family(self._chunk_topics.get(h.chunk_id, "")) == family
             ]
+        if evidence:
+            # A study whose title names what is asked answers a question asking for data
+            # first, in whichever language it is summarised ("混合型血脂异常的研究": NOVA-2,
+            # summarised in English only; the thesaurus adds "mixed dyslipidaemia").
+            studies = sorted(
+                (
+                    h
+                    for h in hits
+                    if h.content_type == STUDY_CONTENT
+                    and (h.dense_score or 0.0) >= TOPIC_MIN_DENSE
+                    and _title_units(h, units) >= MIN_TITLE_UNITS
+                ),
+                key=lambda h: -_title_units(h, units),
+            )
+            if studies:
+                return studies
         if on_topic:
             rank = {id(h): index for index, h in enumerate(on_topic)}
             return sorted(
                 on_topic,
                 key=lambda h: (
+                    evidence and h.content_type != STUDY_CONTENT,
                     locale is not None and h.language != locale.value,
                     professional and h.content_type == PATIENT_CONTENT,
                     self._chunk_topics.get(h.chunk_id) != asked,
-                    -sum(1 for unit in units if unit in normalise(h.title)),
+                    # The standard response written for such questions before other content
+                    # on its topic, unless data is asked for ("那肾不好的呢": the dose rule,
+                    # not the PK study behind it).
+                    not evidence and h.content_type != RESPONSE_CONTENT,
+                    -_title_units(h, units),
                     -sum(1 for unit in units if unit in normalise(h.text)),
                     rank[id(h)],
                 ),
             )
-        return [
+        passing = [
             h
             for h in hits[:SEARCH_K]
             if (h.dense_score or 0.0) >= self.min_dense
             and coverage(units, f"{h.title} {h.section} {h.text}") >= MIN_COVERAGE
         ]
+        # A question asking for data is answered from a study before a label section that
+        # also passes ("noravex in mixed dyslipidemia data": NOVA-2, not the PI's indications).
+        return sorted(passing, key=lambda h: evidence and h.content_type != STUDY_CONTENT)
 
     def with_answers(self, hits: Sequence[HitLike]) -> list[HitLike]:
         """Hits with a standard response's question-only chunk replaced by its answer chunk.
@@ -366,7 +404,7 @@ class QAService:
         heading = hit.section.rsplit(" > ", 1)[-1].strip()
         if hit.content_type in TITLED_CONTENT:
             return f"{hit.title} {heading}"
-        if hit.content_type == "standard_response":
+        if hit.content_type == RESPONSE_CONTENT:
             return f"{heading} {self._question_field(hit.doc_id)}".strip()
         return "" if heading in ("", hit.title) else heading
 
@@ -543,7 +581,10 @@ class QAService:
         heads = load_heads()
         # What the topic head and the retrievers read: abbreviations spelled out ("严重ADR",
         # "noravex MOA", "LFTs"); the guardrails read the doctor's own words.
-        query = expand_abbreviations(question, detect_locale(question) is Locale.ZH)
+        chinese = detect_locale(question) is Locale.ZH
+        # ... and the library's words for the concepts it names ("coumadin" → warfarin, INR;
+        # "nursing" → breastfeeding; "避光" → 贮藏): ``skills.qa.thesaurus``.
+        query = expand(expand_abbreviations(question, chinese), chinese)
         topic = heads["topic"].predict(await asyncio.to_thread(self.vector, query[:CLASSIFY_CHARS]))
         audit["topic"] = {"label": topic.label, "p": round(topic.probability, 3)}
         sure = (
@@ -569,9 +610,12 @@ class QAService:
             self._decline(ctx, texts.comparative(locale), question)
             return
         # Our product named with another drug (and no comparison): taking them together is
-        # an interaction question the label answers, whatever the topic head made of it.
-        together = bool(named) and names_drug_besides(question, library)
-        if together and topic.label != "interactions":
+        # an interaction question the label answers, whatever the topic head made of it (and
+        # however unsure it was of that reading).
+        together = bool(named) and names_drug_besides(query, library)
+        if together and (
+            topic.label != "interactions" or topic.probability < TOPIC_MIN_PROBABILITY
+        ):
             topic = Prediction("interactions", max(topic.probability, TOPIC_MIN_PROBABILITY))
             audit["topic"]["as"] = "interactions"
         finding = check_off_label(question, library.labels, focus)
@@ -927,6 +971,11 @@ def addresses(passage: str, finding: OffLabelFinding, question: str = "") -> boo
 
 
 _WORD = re.compile(r"[a-z]{2,}|[\u4e00-\u9fff]")
+
+
+def _title_units(hit: HitLike, units: set[str]) -> int:
+    """How many of the question's content units a passage's title holds."""
+    return sum(1 for unit in units if unit in normalise(hit.title))
 
 
 def _family(topic: str) -> str:

@@ -50,7 +50,7 @@ def _is_cjk_end(text: str) -> bool:
 
 _STOP_ZH = re.compile(
     r"请问|怎么办|怎么样|怎么|如何|什么|多少|是否|能否|可否|可以|应该|哪些|哪个|有没有|有哪些|需要|"
-    r"一下|告诉|我们|我|你|您|的|了|吗|呢|是|和|与|在|有|为|对|该|这|那|个|些|吧|啊"
+    r"一下|告诉|引起|导致|我们|我|你|您|的|了|吗|呢|是|和|与|在|有|为|对|该|这|那|个|些|吧|啊"
 )
 _STOP_EN = frozenset(
     {
@@ -128,6 +128,9 @@ _STOP_EN = frozenset(
         "lowers",
         "reduce",
         "reduces",
+        # ... and of a "does it cause …" question
+        "cause",
+        "causes",
     }
 )
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
