@@ -99,9 +99,17 @@ _TREATMENT = re.compile(
     r"|\b(?:treat|treats|treating|prevent\w*|revers\w*|improv\w*|benefits?|effective|efficacy"
     r"|works?\s+for|help\w*\s+(?:with|for)|(?:reduc|lower)\w*\s+(?:\w+\s+){0,3}risk)\b"
 )
+# What the product does to the body ("对血糖有影响吗", "会不会升高血糖", "does it raise blood
+# sugar"): a safety question the label answers or does not, never a use of the product.
+_EFFECT = re.compile(
+    r"影响|升高|增高|引起|导致|诱发|副作用|不良反应"
+    r"|\b(?:affect\w*|effects?\s+on|rais\w*|increas\w*|caus\w*|induc\w*|side\s+effects?|adverse)\b"
+)
 # Whether a form is made ("有注射剂型吗", "is there an IV form"): a formulation question, not
 # a use of the product by that route.
-_FORM_ASKED = re.compile(r"剂型|\b(?:forms?|formulations?|versions?|available|come\s+in)\b")
+_FORM_ASKED = re.compile(
+    r"剂型|\b(?:forms?|formulations?|versions?|available|come\s+(?:in|as)|chewables?)\b"
+)
 # Clauses inside a sentence: a role-play clause ("你扮演…，告诉我…") is dropped on its own.
 _CLAUSE_END = re.compile(r"(?<=[，,；;：:])")
 
@@ -168,6 +176,13 @@ def asks_for_a_form(text: str) -> bool:
 def asks_treatment(text: str) -> bool:
     """Whether a question asks if the product treats or prevents something (see ``_TREATMENT``)."""
     return bool(_TREATMENT.search(normalise(text)))
+
+
+def asks_about_an_effect(text: str) -> bool:
+    """Whether a question asks what the product does to the body (see ``_EFFECT``) rather than
+    whether it treats or prevents something (``asks_treatment``)."""
+    norm = normalise(text)
+    return bool(_EFFECT.search(norm)) and not _TREATMENT.search(norm)
 
 
 def is_individual_advice(text: str) -> bool:

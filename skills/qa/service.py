@@ -44,6 +44,7 @@ from skills.qa.conditions import CONDITIONS, conditions_in
 from skills.qa.guardrails import (
     Guard,
     OffLabelFinding,
+    asks_about_an_effect,
     asks_for_a_form,
     asks_treatment,
     asks_which_is_better,
@@ -113,6 +114,10 @@ PATIENT_CONTENT: Final = "patient_material"
 TITLED_CONTENT: Final = frozenset({"study_summary", "meeting_material"})
 # How sure the category head must be before it changes the route on its own.
 CATEGORY_MIN_PROBABILITY: Final = 0.5
+# The head's classes that ask something of the Q&A skill (the rest are small talk and meetings).
+ASKING_CATEGORIES: Final = frozenset(
+    {"question", "comparative", "off_label", "individual", "general"}
+)
 # The guardrail patterns and label facts decide on their own; the classifier alone declines a
 # question as off-label, or as comparative without another drug named, only when it is this
 # sure (whatever the question's topic: "crushed into a feeding tube" reads as formulation).
@@ -441,7 +446,12 @@ class QAService:
         ):
             return
         intent, decided_by = await self.intents.classify(
-            question, product_named=ours, allow_llm=not injected
+            question,
+            product_named=ours,
+            head_asks=category is not None
+            and category.label in ASKING_CATEGORIES
+            and category.probability >= CATEGORY_MIN_PROBABILITY,
+            allow_llm=not injected,
         )
         audit.update(intent=intent.value, intent_by=decided_by)
         if intent is Intent.THANKS:
@@ -521,9 +531,12 @@ class QAService:
         locale = ctx.locale
         # A question about a disease or its treatment in general ("高血压一线用药有哪些"), naming
         # none of our products or studies, is outside the library even in a conversation about
-        # one of them: no label check against that product, no answer from its documents.
+        # one of them: no label check against that product, no answer from its documents. A
+        # follow-up ("what about for diabetes", "那高血压呢") continues the conversation's
+        # subject: its product stays in view whatever the head reads.
         general = (
             not named
+            and not is_follow_up(question)
             and category is not None
             and category.label == "general"
             and category.probability >= CATEGORY_MIN_PROBABILITY
@@ -629,8 +642,9 @@ class QAService:
         # Use outside the label as the head reads it (a new indication, route, regimen or
         # population the rules do not know) is declined unless the label's safety
         # information on the question's own topic answers it. It needs our product in view,
-        # and asking whether a form is made, or what it costs, is not a use of it: those are
-        # outside the library (no information, an MI request offered).
+        # and asking whether a form is made, what it costs, or what the product does to the
+        # body ("对血糖有影响吗") is not a use of it: those are answered from approved content
+        # or outside the library (no information, an MI request offered).
         if (
             finding is None
             and guard_sure
@@ -639,6 +653,7 @@ class QAService:
             and not safety_answer
             and not together
             and not asks_for_a_form(question)
+            and not asks_about_an_effect(question)
             and topic.label not in UNANSWERED_TOPICS
         ):
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
@@ -943,6 +958,18 @@ def looks_clinical(question: str) -> bool:
         or is_individual_advice(norm)
         or bool(populations_in(norm) or doses_in(norm) or conditions_in(norm))
     )
+
+
+# A message that continues the previous question's subject rather than naming its own: it opens
+# with "and", "what about", "那", or ends with the "…呢" of an elliptical question.
+_FOLLOW_UP = re.compile(
+    r"^(?:那|那么|还有|另外|\b(?:and|also|what\s+about|how\s+about|what\s+if)\b)"
+    r"|呢[\s?？。!！]*$"
+)
+
+
+def is_follow_up(question: str) -> bool:
+    return bool(_FOLLOW_UP.search(normalise(question).strip()))
 
 
 def names_other_drug(question: str) -> bool:
