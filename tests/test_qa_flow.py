@@ -471,3 +471,8 @@ async def test_short_colloquial_questions_reach_the_answer_path(sample_knowledge
     audit = ctx.data["audit_qa"]
     assert audit["intent"] == "question" and audit["intent_by"] == "category", audit
     assert "qa:ask" not in menu_ids(ctx.replies)
+
+
+@pytest.mark.parametrize("text", ["im a doctor btw", "I'm a physician", "我是医生"])
+def test_saying_one_is_a_doctor_asks_for_verification(text: str) -> None:
+    assert classify_by_rules(text) is Intent.VERIFY

@@ -184,6 +184,14 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "康立平几岁以上能用",
         "老年人用康立平要减量吗",
         "what age range is tolvimex approved for",
+        # Whether it tends to cause a symptom: an adverse-reaction question.
+        "康立平容易拉肚子吗",
+        "吃了容易头晕不",
+        "这药容易掉头发吗",
+        "康立平会不会让人失眠",
+        "does tolvimex make people dizzy",
+        "any rash with tolvimex?",
+        "does tolvimex upset the stomach",
     ),
     "comparative": (
         "康立平和别的同类药比哪个好",

@@ -37,7 +37,7 @@ _MI = re.compile(
 _VERIFY = re.compile(
     r"(?:身份|医生|资质|医师)(?:认证|验证|确认)|(?:认证|验证|确认)(?:医生|医师)?身份"
     r"|我是(?:一名|一位)?医生"
-    r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s+am\s+an?\s+(?:doctor|physician|hcp)"
+    r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s*(?:am|'?m)\s+an?\s+(?:doctor|physician|hcp)"
 )
 _THANKS = re.compile(
     r"^(?:(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到"

@@ -44,6 +44,7 @@ from skills.qa.conditions import CONDITIONS, conditions_in
 from skills.qa.guardrails import (
     Guard,
     OffLabelFinding,
+    against_placebo,
     asks_about_an_effect,
     asks_for_a_form,
     asks_treatment,
@@ -571,12 +572,20 @@ class QAService:
         if (
             is_comparative(question)
             or asks_which_is_better(question)
-            or (guard_sure and sure == "comparative")
+            or (
+                guard_sure
+                and sure == "comparative"
+                and not against_placebo(question)
+                and not studies_named(question, library.metas.values())
+            )
             or (
                 category is not None
                 and category.label == "comparative"
                 and (looks_like_comparison(question) or asks_which_one(question))
             )
+            # The shape with another drug named is a comparison with that drug ("cause less
+            # nausea than metformin"), whatever the head makes of its wording.
+            or (looks_like_comparison(question) and names_drug_besides(question, library))
         ):
             audit["guards"].append(Guard.COMPARATIVE.value)
             self._decline(ctx, texts.comparative(locale), question)
@@ -654,6 +663,7 @@ class QAService:
             and not together
             and not asks_for_a_form(question)
             and not asks_about_an_effect(question)
+            and not on_label_conditions(question, focus)
             and topic.label not in UNANSWERED_TOPICS
         ):
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
@@ -966,6 +976,16 @@ _FOLLOW_UP = re.compile(
     r"^(?:那|那么|还有|另外|\b(?:and|also|what\s+about|how\s+about|what\s+if)\b)"
     r"|呢[\s?？。!！]*$"
 )
+
+
+def on_label_conditions(question: str, focus: Sequence[ProductLabel]) -> bool:
+    """Whether the question names conditions and every one is an approved indication of a
+    product in view ("杂合子家族性高胆固醇血症能用吗"): the label facts say it is on-label, whatever
+    the category head reads."""
+    named = conditions_in(normalise(question))
+    return bool(named) and all(
+        any(c.covered_by(label.indications) for label in focus) for c in named
+    )
 
 
 def is_follow_up(question: str) -> bool:
