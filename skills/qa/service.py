@@ -584,8 +584,12 @@ class QAService:
                 and (looks_like_comparison(question) or asks_which_one(question))
             )
             # The shape with another drug named is a comparison with that drug ("cause less
-            # nausea than metformin"), whatever the head makes of its wording.
-            or (looks_like_comparison(question) and names_drug_besides(question, library))
+            # nausea than metformin"), and so is the shape in a follow-up ("那跟可定比呢": the
+            # conversation's product against the one named), whatever the head reads.
+            or (
+                looks_like_comparison(question)
+                and (names_drug_besides(question, library) or is_follow_up(question))
+            )
         ):
             audit["guards"].append(Guard.COMPARATIVE.value)
             self._decline(ctx, texts.comparative(locale), question)
