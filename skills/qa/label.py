@@ -56,7 +56,8 @@ ROUTE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"|皮下注射|打针|\b(?:be\s+injected|inject\s+it|by\s+injection|as\s+an?\s+injection"
         r"|intramuscular(?:ly)?|subcutaneous(?:ly)?)\b",
         "enteral tube": r"鼻饲|胃管|\b(?:feeding|ng|peg|g)[- ]?tubes?\b|\bnasogastric\b",
-        "crushed": r"磨碎|碾碎|压碎|研碎|嚼碎|\b(?:crush\w*|chew\w*)\b",
+        # Chewing or crushing the tablet; "chewable" names a dosage form (is one made?).
+        "crushed": r"磨碎|碾碎|压碎|研碎|嚼碎|嚼着|\b(?:crush\w*|chew(?:s|ed|ing)?)\b",
         "topical": r"外用|涂抹|\btopical\w*\b",
         "inhaled": r"吸入|雾化|\b(?:inhal\w*|nebuli[sz]\w*)\b",
         "sublingual": r"舌下|\bsublingual\w*\b",

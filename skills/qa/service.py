@@ -44,6 +44,8 @@ from skills.qa.conditions import CONDITIONS, conditions_in
 from skills.qa.guardrails import (
     Guard,
     OffLabelFinding,
+    against_placebo,
+    asks_about_an_effect,
     asks_for_a_form,
     asks_treatment,
     asks_which_is_better,
@@ -118,6 +120,10 @@ RESPONSE_CONTENT: Final = "standard_response"
 TITLED_CONTENT: Final = frozenset({STUDY_CONTENT, "meeting_material"})
 # How sure the category head must be before it changes the route on its own.
 CATEGORY_MIN_PROBABILITY: Final = 0.5
+# The head's classes that ask something of the Q&A skill (the rest are small talk and meetings).
+ASKING_CATEGORIES: Final = frozenset(
+    {"question", "comparative", "off_label", "individual", "general"}
+)
 # The guardrail patterns and label facts decide on their own; the classifier alone declines a
 # question as off-label, or as comparative without another drug named, only when it is this
 # sure (whatever the question's topic: "crushed into a feeding tube" reads as formulation).
@@ -479,7 +485,12 @@ class QAService:
         ):
             return
         intent, decided_by = await self.intents.classify(
-            question, product_named=ours, allow_llm=not injected
+            question,
+            product_named=ours,
+            head_asks=category is not None
+            and category.label in ASKING_CATEGORIES
+            and category.probability >= CATEGORY_MIN_PROBABILITY,
+            allow_llm=not injected,
         )
         audit.update(intent=intent.value, intent_by=decided_by)
         if intent is Intent.THANKS:
@@ -559,9 +570,12 @@ class QAService:
         locale = ctx.locale
         # A question about a disease or its treatment in general ("高血压一线用药有哪些"), naming
         # none of our products or studies, is outside the library even in a conversation about
-        # one of them: no label check against that product, no answer from its documents.
+        # one of them: no label check against that product, no answer from its documents. A
+        # follow-up ("what about for diabetes", "那高血压呢") continues the conversation's
+        # subject: its product stays in view whatever the head reads.
         general = (
             not named
+            and not is_follow_up(question)
             and category is not None
             and category.label == "general"
             and category.probability >= CATEGORY_MIN_PROBABILITY
@@ -599,11 +613,23 @@ class QAService:
         if (
             is_comparative(question)
             or asks_which_is_better(question)
-            or (guard_sure and sure == "comparative")
+            or (
+                guard_sure
+                and sure == "comparative"
+                and not against_placebo(question)
+                and not studies_named(question, library.metas.values())
+            )
             or (
                 category is not None
                 and category.label == "comparative"
                 and (looks_like_comparison(question) or asks_which_one(question))
+            )
+            # The shape with another drug named is a comparison with that drug ("cause less
+            # nausea than metformin"), and so is the shape in a follow-up ("那跟可定比呢": the
+            # conversation's product against the one named), whatever the head reads.
+            or (
+                looks_like_comparison(question)
+                and (names_drug_besides(question, library) or is_follow_up(question))
             )
         ):
             audit["guards"].append(Guard.COMPARATIVE.value)
@@ -673,8 +699,9 @@ class QAService:
         # Use outside the label as the head reads it (a new indication, route, regimen or
         # population the rules do not know) is declined unless the label's safety
         # information on the question's own topic answers it. It needs our product in view,
-        # and asking whether a form is made, or what it costs, is not a use of it: those are
-        # outside the library (no information, an MI request offered).
+        # and asking whether a form is made, what it costs, or what the product does to the
+        # body ("对血糖有影响吗") is not a use of it: those are answered from approved content
+        # or outside the library (no information, an MI request offered).
         if (
             finding is None
             and guard_sure
@@ -683,6 +710,8 @@ class QAService:
             and not safety_answer
             and not together
             and not asks_for_a_form(question)
+            and not asks_about_an_effect(question)
+            and not on_label_conditions(question, focus)
             and topic.label not in UNANSWERED_TOPICS
         ):
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
@@ -992,6 +1021,28 @@ def looks_clinical(question: str) -> bool:
         or is_individual_advice(norm)
         or bool(populations_in(norm) or doses_in(norm) or conditions_in(norm))
     )
+
+
+# A message that continues the previous question's subject rather than naming its own: it opens
+# with "and", "what about", "那", or ends with the "…呢" of an elliptical question.
+_FOLLOW_UP = re.compile(
+    r"^(?:那|那么|还有|另外|\b(?:and|also|what\s+about|how\s+about|what\s+if)\b)"
+    r"|呢[\s?？。!！]*$"
+)
+
+
+def on_label_conditions(question: str, focus: Sequence[ProductLabel]) -> bool:
+    """Whether the question names conditions and every one is an approved indication of a
+    product in view ("杂合子家族性高胆固醇血症能用吗"): the label facts say it is on-label, whatever
+    the category head reads."""
+    named = conditions_in(normalise(question))
+    return bool(named) and all(
+        any(c.covered_by(label.indications) for label in focus) for c in named
+    )
+
+
+def is_follow_up(question: str) -> bool:
+    return bool(_FOLLOW_UP.search(normalise(question).strip()))
 
 
 def names_other_drug(question: str) -> bool:
