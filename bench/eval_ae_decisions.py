@@ -13,16 +13,21 @@ reports (``skills/adverse_events/data/plain_negatives.jsonl``) carry #15's budge
 or confirm, ≤ 1 % case at once). Sets as in ``eval_ae.py``: ae_zh, ADE and PsyTAR dev files
 (measured only, never tuned on), the held-back set and the plain negatives.
 
-``--baseline`` decides without the question-only rule (``confirmation.asks_without_telling``),
-as before session 8, so that one checkout prints both columns.
+Each set is printed twice: ``before`` without session 9's rules (``screening.decide`` rules 0,
+2, 3: an overdose told of someone, a good course, a topic query; switched off in this process)
+and ``after`` as the bot decides, from the same verdicts; positives that only the new rules
+answer are listed as LOST (there must be none). ``--baseline`` also switches off the
+question-only rule (``confirmation.asks_without_telling``), as before session 8.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,6 +57,22 @@ def rate(part: int, whole: int) -> str:
     return f"{part:4d}/{whole:<4d} {part / whole:6.1%}" if whole else "      -      "
 
 
+# This session's rules (``screening.decide`` rules 0, 2, 3), switched off for the "before"
+# column: an overdose told of someone, a good course, a topic query.
+SESSION_RULES = ("tells_an_overdose", "tells_a_good_course", "reads_like_a_topic")
+
+
+@contextlib.contextmanager
+def rules_off(names: tuple[str, ...]) -> Iterator[None]:
+    """``screening``'s named rules answer False while the block runs (bench only)."""
+    saved = {name: vars(screening)[name] for name in names}
+    vars(screening).update({name: lambda *_: False for name in names})
+    try:
+        yield
+    finally:
+        vars(screening).update(saved)
+
+
 async def run(args: argparse.Namespace) -> int:
     if args.baseline:
         vars(screening)["asks_without_telling"] = lambda text, categories: False
@@ -59,29 +80,43 @@ async def run(args: argparse.Namespace) -> int:
     gauge = question_gauge()
     sets = evaluation_sets(args.eval_dir)
     print(
-        f"{'set':15} | positives: {'case':>17} {'case or confirm':>17} | negatives: "
+        f"{'set':22} | positives: {'case':>17} {'case or confirm':>17} | negatives: "
         f"{'case':>17} {'case or confirm':>17} | answered by the question rule (pos/neg)"
     )
     for name, examples in sets.items():
-        counts: Counter[tuple[int, str]] = Counter()
-        rule: Counter[int] = Counter()
+        columns: dict[str, tuple[Counter[tuple[int, str]], Counter[int]]] = {
+            "before": (Counter(), Counter()),
+            "after": (Counter(), Counter()),
+        }
         errors: list[tuple[Example, str]] = []
+        lost: list[tuple[Example, str, str]] = []
         for example in examples:
             verdict = await screener.screen(example.text)
+            with rules_off(SESSION_RULES):
+                before = await screening.decide(verdict, example.text, gauge, may_ask=True)
             decided = await screening.decide(verdict, example.text, gauge, may_ask=True)
-            counts[example.label, decided.outcome] += 1
-            rule[example.label] += decided.asked_only
+            for column, outcome in (("before", before), ("after", decided)):
+                counts, rule = columns[column]
+                counts[example.label, outcome.outcome] += 1
+                rule[example.label] += outcome.asked_only
+            if example.label and before.outcome != "answer" and decided.outcome == "answer":
+                lost.append((example, before.outcome, decided.outcome))
             wrong = (decided.outcome == "answer") == bool(example.label)
             if args.errors and wrong:
                 errors.append((example, decided.outcome))
-        pos = sum(n for (label, _), n in counts.items() if label == 1)
-        neg = sum(n for (label, _), n in counts.items() if label == 0)
-        print(
-            f"{name:15} | {'':11}{rate(counts[1, 'case'], pos)} "
-            f"{rate(counts[1, 'case'] + counts[1, 'confirm'], pos)} | {'':11}"
-            f"{rate(counts[0, 'case'], neg)} {rate(counts[0, 'case'] + counts[0, 'confirm'], neg)}"
-            f" | {rule[1]} / {rule[0]}"
-        )
+        for column, (counts, rule) in columns.items():
+            pos = sum(n for (label, _), n in counts.items() if label == 1)
+            neg = sum(n for (label, _), n in counts.items() if label == 0)
+            print(
+                f"{name + ' ' + column:22} | {'':11}{rate(counts[1, 'case'], pos)} "
+                f"{rate(counts[1, 'case'] + counts[1, 'confirm'], pos)} | {'':11}"
+                f"{rate(counts[0, 'case'], neg)} "
+                f"{rate(counts[0, 'case'] + counts[0, 'confirm'], neg)}"
+                f" | {rule[1]} / {rule[0]}"
+            )
+        print(f"{'':22} | positives lost by this session's rules: {len(lost)}")
+        for example, was, now in lost:
+            print(f"    LOST {was} -> {now} {example.text[:150]!r}")
         for example, outcome in errors:
             print(f"    [{example.label}] {outcome:7} {example.text[:150]!r}")
     return 0

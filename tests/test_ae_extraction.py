@@ -103,3 +103,25 @@ def test_masks_english_patient_names_and_keeps_initials() -> None:
     )
     assert mask_identifiers("patient J.S. developed a rash") == "patient J.S. developed a rash"
     assert mask_identifiers("Call me on +44 20 7946 0958.") == "Call me on [phone withheld]."
+
+
+def test_a_denied_criterion_is_not_seriousness() -> None:
+    """Read with its negation, in its own clause: a report typed into an open case adds its
+    seriousness to the case, so "没有住院" must not make it serious."""
+    for text in (
+        "病人没有住院",
+        "未住院，门诊观察",
+        "不需要住院",
+        "he was not hospitalised",
+        "didn't need to be admitted",
+        "no hospitalisation needed",
+    ):
+        assert extract(text).seriousness == (), text
+    for text in (
+        "没有好转，住院了",
+        "患者没有及时停药导致住院",
+        "He did not improve and was admitted",
+        "no improvement, admitted to ICU",
+        "没有住院，但是后来进了ICU",
+    ):
+        assert extract(text).seriousness == ("hospitalisation",), text

@@ -45,6 +45,9 @@ REPORT_REPLY = "病人服用诺拉维后出现黑色小便，CK 12000，已经�
 SECOND_REPORT = "患者吃了诺拉维以后还出现了严重的腿疼，走不了路"
 OTHER_PATIENT = "另一位患者用了诺拉维一周后出现全身皮疹"
 CLEAR_EN = "my pt on noravex 20mg got rhabdo, CK 15000, admitted to ICU"
+DOSE_CHANGE = "患者上周把诺拉维从10mg加到20mg，目前在观察"
+PREGNANT = "one of my pts on noravex got pregnant, shes about 7 wks"
+RASH = "我的病人出现了全身皮疹"  # no product, not serious: the form asks patient, product…
 QUESTION_MARK = ("请回复“是”或“不是”", "Please reply 'yes' or 'no'")
 
 # What the scripted detector answers; every other text is nothing (no report, no candidate).
@@ -54,7 +57,6 @@ SCRIPT = ScriptedDetector(
         CONFIRM_EN: confirm(),
         CONFIRM_ASKING: confirm(),
         CONFIRM_ZH + "，要不要停药？": confirm(),
-        GOOD_COURSE: confirm(),
         # Replies to the confirmation that a detector may flag on their own (worst case).
         "对，吃了诺拉维以后": case(),
         "对，住院了": case(),
@@ -84,6 +86,25 @@ SCRIPT = ScriptedDetector(
             "adverse_event", "interaction"
         ),
         "pt got pregnant on noravex what now": case("pregnancy"),
+        # Session 9: food and drink, good courses, topic queries (see their tests).
+        "吃noravex期间葡萄柚汁能喝么": case(),
+        "吃诺拉维能喝酒不": case(),
+        GOOD_COURSE: confirm(),
+        DOSE_CHANGE: case(),
+        "患者吃了诺拉维后血脂控制得很好，但是腿疼": confirm(),
+        "rhabdomyolysis with noravex": case(),
+        "CYP3A4 inhibitors with noravex": case("interaction"),
+        "noravex 肝损": confirm(),
+        RASH: case(),
+        PREGNANT: case("pregnancy"),
+        "如果病人吃诺拉维出现肌痛应该怎么办": confirm(),
+        "if a patient develops muscle pain on noravex what should they do": confirm(),
+        "what to do if a pt overdoses": case("overdose"),
+        "我是心内科医生，想看诺拉维的说明书": confirm(),
+        "病人吃了诺拉维以后肌痛，如果停药会好吗": confirm(),
+        "患者皮疹加重，已经住院了": case(),
+        "the rash got worse, he was admitted to ICU": case(),
+        "皮疹更重了，但是没有住院": case(),
         "有个患者肌痛，我要不要给他换药": case(),
     }
 )
@@ -104,6 +125,12 @@ async def _asked_about(storage: Storage, tmp_path: Path, text: str) -> AEBot:
     assert _asked(await bot.say(text))
     assert await bot.ae.store.case_ids() == []
     return bot
+
+
+async def _audit_values(storage: Storage, key: str) -> list[str]:
+    """The ``audit_<key>`` annotation of every audited message."""
+    entries = await storage.consume("audit", "test-audit-values", "t", count=500, block_ms=0)
+    return [str((entry.payload.get("annotations") or {}).get(f"audit_{key}")) for entry in entries]
 
 
 async def _audit_kinds(storage: Storage) -> list[str]:
@@ -175,16 +202,17 @@ async def test_an_answer_that_is_a_report_loses_neither(storage: Storage, tmp_pa
 
 async def test_a_report_typed_as_the_answer_is_the_event(storage: Storage, tmp_path: Path) -> None:
     """Seen in virtualrep chat: a good-course story fell in the confirmation band and the doctor
-    answered with a real report; PV read the good-course story as the event, not serious."""
+    answered with a real report; PV read the good-course story as the event, not serious. (A
+    good course is no longer asked about; any candidate answered with a report is the same.)"""
     bot = _bot(storage, tmp_path)
-    assert _asked(await bot.say(GOOD_COURSE))
+    assert _asked(await bot.say(CONFIRM_ZH))
     first_at = bot.clock.now
     bot.clock.advance(minutes=3)
     await bot.say(REPORT_REPLY)
     case = await bot.only_case()
     assert case.events[0].verbatim == REPORT_REPLY
     assert case.seriousness is not None and Seriousness.HOSPITALISATION in case.seriousness
-    assert [source.text for source in case.sources] == [GOOD_COURSE, REPORT_REPLY]
+    assert [source.text for source in case.sources] == [CONFIRM_ZH, REPORT_REPLY]
     assert case.day0 == first_at and [p.name for p in case.products] == ["诺拉维"]
     assert case.serious_escalated  # the rep is told of the serious case, as for a clear report
 
@@ -193,11 +221,11 @@ async def test_a_plain_yes_leaves_the_first_message_the_event(
     storage: Storage, tmp_path: Path
 ) -> None:
     bot = _bot(storage, tmp_path)
-    assert _asked(await bot.say(GOOD_COURSE))
+    assert _asked(await bot.say(CONFIRM_ZH))
     await bot.say("是的")
     case = await bot.only_case()
-    assert [event.verbatim for event in case.events] == [GOOD_COURSE]
-    assert [source.text for source in case.sources] == [GOOD_COURSE]
+    assert [event.verbatim for event in case.events] == [CONFIRM_ZH]
+    assert [source.text for source in case.sources] == [CONFIRM_ZH]
 
 
 async def test_a_yes_that_only_says_how_it_went_leaves_the_first_message_the_event(
@@ -524,6 +552,265 @@ def test_classify_ae_jsonl_follows_the_question_only_rule() -> None:
     assert classify_jsonl(detector, source, sink, errors) == 0
     verdicts = [json.loads(line) for line in sink.getvalue().splitlines()]
     assert [v["report"] for v in verdicts] == [False, False, True, True]
+
+
+@pytest.mark.parametrize("question", ["吃noravex期间葡萄柚汁能喝么", "吃诺拉维能喝酒不"])
+async def test_a_food_or_drink_question_on_the_product_is_answered(
+    storage: Storage, tmp_path: Path, question: str
+) -> None:
+    """Taking the product is the question's frame ("吃…期间"), not something told."""
+    bot = _bot(storage, tmp_path)
+    replies = await bot.say(question)
+    assert replies and not _asked(replies)
+    assert await bot.ae.store.case_ids() == []
+    assert "question_only" in await _audit_values(storage, "ae_confirm")
+
+
+@pytest.mark.parametrize("text", [GOOD_COURSE, DOSE_CHANGE])  # a candidate, a clear score
+async def test_a_good_course_is_answered_not_asked_about(
+    storage: Storage, tmp_path: Path, text: str
+) -> None:
+    """Nothing untoward happened: neither a case nor the confirmation question."""
+    bot = _bot(storage, tmp_path)
+    replies = await bot.say(text)
+    assert replies and not _asked(replies)
+    assert await bot.ae.store.case_ids() == []
+    assert "good_course" in await _audit_values(storage, "ae_confirm")
+
+
+async def test_a_good_course_with_a_symptom_is_still_asked_about(
+    storage: Storage, tmp_path: Path
+) -> None:
+    await _asked_about(storage, tmp_path, "患者吃了诺拉维后血脂控制得很好，但是腿疼")
+
+
+INVITATION = ("如是患者发生的情况", "If this happened to a patient")
+
+
+@pytest.mark.parametrize(
+    ("query", "invited"),
+    [
+        ("rhabdomyolysis with noravex", True),
+        ("noravex 肝损", True),
+        ("CYP3A4 inhibitors with noravex", False),  # no effect named
+    ],
+)
+async def test_a_topic_query_is_answered_and_an_effect_invites_a_report(
+    storage: Storage, tmp_path: Path, query: str, invited: bool
+) -> None:
+    bot = _bot(storage, tmp_path)
+    replies = await bot.say(query)
+    assert await bot.ae.store.case_ids() == []
+    assert not _asked(replies)
+    assert any(mark in replies[-1] for mark in INVITATION) is invited
+    assert len(replies) >= 2 if invited else bool(replies)  # the answer comes first
+    assert "topic_query" in await _audit_values(storage, "ae_confirm")
+
+
+async def test_a_topic_query_inside_the_form_is_not_answered_as_a_topic(
+    tmp_path: Path,
+) -> None:
+    """Inside a report form nobody is asked: a candidate is reported (when in doubt, report)."""
+    bot, case_id, _ = await _in_report_form(MemoryStorage(), tmp_path)
+    await bot.say("rhabdomyolysis with noravex")
+    assert len((await bot.case(case_id)).sources) == 2
+
+
+async def test_an_overdose_told_opens_a_case_and_the_question_is_answered(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """The detector scores "患者吃超量了怎么办" as nothing (scripted so); an overdose told of a
+    patient is a special situation PV must receive: case first, then the answer."""
+    bot = _bot(storage, tmp_path)
+    replies = await bot.say("患者吃超量了怎么办")
+    case = await bot.only_case()
+    assert "overdose" in case.categories
+    assert _between_ack_and_form(replies, case.case_id)  # the question is answered too
+    assert "overdose_told" in await _audit_values(storage, "ae_confirm")
+
+
+async def test_an_overdose_supposed_is_only_a_question(storage: Storage, tmp_path: Path) -> None:
+    bot = _bot(storage, tmp_path)
+    assert await bot.say("如果患者吃多了怎么办")
+    assert await bot.ae.store.case_ids() == []
+
+
+@pytest.mark.parametrize(
+    "more", ["患者皮疹加重，已经住院了", "the rash got worse, he was admitted to ICU"]
+)
+async def test_a_report_typed_inside_the_form_adds_its_seriousness(
+    storage: Storage, tmp_path: Path, more: str
+) -> None:
+    """Seen in chat: a report typed into an open form was added as a source only; PV read a
+    non-serious case and nobody was told."""
+    bot = _bot(storage, tmp_path)
+    await bot.say(RASH)
+    assert not (await bot.only_case()).seriousness
+    step = await bot.form_step("doc1")
+    await bot.say(more)
+    case = await bot.only_case()
+    assert case.seriousness is not None and Seriousness.HOSPITALISATION in case.seriousness
+    assert case.serious_escalated  # the rep is told, as for a serious first message
+    assert await bot.form_step("doc1") == step
+
+
+async def test_a_report_inside_the_form_that_denies_admission_adds_no_seriousness(
+    tmp_path: Path,
+) -> None:
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await bot.say("皮疹更重了，但是没有住院")
+    case = await bot.only_case()
+    assert len(case.sources) == 2 and not case.seriousness
+
+
+async def test_a_question_at_the_initials_step_is_answered_not_stored(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """ "喂奶的妈妈能吃这个药吗" (the detector flags nothing) typed at the patient step was stored
+    as a female patient and the form moved on."""
+    bot = _bot(storage, tmp_path)
+    await bot.say(RASH)
+    assert await bot.form_step("doc1") == "patient"
+    replies = await bot.say("喂奶的妈妈能吃这个药吗")
+    case = await bot.only_case()
+    assert case.patient.sex is None and [s.text for s in case.sources] == [RASH]
+    assert len(replies) >= 2  # the answer, then the pending question again
+    assert await bot.form_step("doc1") == "patient"
+    await bot.say("ZS 45岁 女")  # the form resumes
+    assert (await bot.only_case()).patient.initials == "ZS"
+
+
+async def test_a_story_at_the_product_step_gives_the_product_not_the_story(
+    tmp_path: Path,
+) -> None:
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await bot.say("ZS 45岁 女")
+    assert await bot.form_step("doc1") == "product"
+    story = "My patient has been on Noravex for a year, LDL at goal, no complaints until now"
+    await bot.say(story)
+    case = await bot.only_case()
+    assert [product.name for product in case.products] == ["Noravex"]
+    assert case.sources[-1].text == story  # PV still reads the words
+    assert await bot.form_step("doc1") != "product"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "如果病人吃诺拉维出现肌痛应该怎么办",
+        "if a patient develops muscle pain on noravex what should they do",
+        "what to do if a pt overdoses",
+        "我是心内科医生，想看诺拉维的说明书",
+    ],
+)
+async def test_a_supposed_event_or_a_request_is_answered_not_reported(
+    tmp_path: Path, question: str
+) -> None:
+    """Found by the trial helper: conditional questions and a doctor's request got the
+    confirmation question (one opened a case)."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    replies = await bot.say(question)
+    assert replies and not _asked(replies)
+    assert await bot.ae.store.case_ids() == []
+
+
+async def test_a_report_with_a_conditional_question_is_still_asked_about(tmp_path: Path) -> None:
+    await _asked_about(MemoryStorage(), tmp_path, "病人吃了诺拉维以后肌痛，如果停药会好吗")
+
+
+async def test_a_no_after_a_question_that_opened_a_form_is_not_taken_by_that_form(
+    tmp_path: Path,
+) -> None:
+    """Found by the trial helper: a question typed at the confirmation started the HCP
+    verification form; the "不是" that followed re-ran the first message into that form, which
+    took it as the doctor's name and answered "没能识别"."""
+    bot = await _asked_about(MemoryStorage(), tmp_path, CONFIRM_ZH)
+    await bot.say("怎么认证医生身份")
+    conversation = await load_conversation(bot.storage, "doc1")
+    assert conversation is not None and conversation.form is not None  # the verification form
+    form = conversation.form.name
+    replies = await bot.say("不是")
+    assert replies == ["好的，明白了，不作为不良事件报告。还有其他问题请随时告诉我。"]
+    assert await bot.ae.store.case_ids() == []
+    conversation = await load_conversation(bot.storage, "doc1")
+    assert conversation is not None and conversation.form is not None
+    assert conversation.form.name == form and PENDING_CONFIRMATION not in conversation.data
+
+
+async def test_patient_details_typed_at_the_event_question_are_not_the_event(
+    tmp_path: Path,
+) -> None:
+    """Found by the trial helper: "AB 31 F" at "describe what happened" became the pregnancy
+    case's only event."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(PREGNANT)
+    assert await bot.form_step("doc1") == "event"
+    await bot.say("AB 31 F")
+    case = await bot.only_case()
+    assert not any(event.verbatim == "AB 31 F" for event in case.events)
+    assert case.patient.initials == "AB" and case.patient.sex == "female"
+
+
+async def _walk_to(bot: AEBot, step: str) -> None:
+    """Answer "不知道" until the form asks ``step``."""
+    for _ in range(12):
+        if await bot.form_step("doc1") == step:
+            return
+        await bot.say("不知道")
+    raise AssertionError(f"the form never asked {step}")
+
+
+@pytest.mark.parametrize(
+    "answer", ["没住院，门诊处理的", "没有住院", "以上都不是", "none of those"]
+)
+async def test_a_denied_criterion_at_the_seriousness_question_is_none(
+    tmp_path: Path, answer: str
+) -> None:
+    """Found by the trial helper: "没住院，门诊处理的" was recorded as hospitalisation and two
+    reps were paged."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await _walk_to(bot, "seriousness")
+    await bot.say(answer)
+    case = await bot.only_case()
+    assert case.seriousness == [] and not case.serious_escalated
+    assert await bot.form_step("doc1") != "seriousness"
+
+
+@pytest.mark.parametrize("answer", ["好点了", "好多了", "better now"])
+async def test_getting_better_at_the_outcome_question_is_recovering(
+    tmp_path: Path, answer: str
+) -> None:
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await _walk_to(bot, "outcome")
+    await bot.say(answer)
+    case = await bot.only_case()
+    assert case.outcome is not None and case.outcome.name == "RECOVERING"
+
+
+async def test_symbols_at_a_form_question_ask_it_again_with_an_example(tmp_path: Path) -> None:
+    """ "??" at the onset question got the Q&A fallback and the MI/rep menu."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await _walk_to(bot, "onset")
+    replies = await bot.say("??")
+    assert not any("医学信息请求" in text for text in replies)
+    assert await bot.form_step("doc1") == "onset"
+
+
+async def test_a_correction_at_the_summary_changes_the_seriousness(tmp_path: Path) -> None:
+    """ "不对，没住院" at the summary left hospitalisation in the case PV received."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(CLEAR_ZH)  # "已住院": hospitalisation
+    assert Seriousness.HOSPITALISATION in ((await bot.only_case()).seriousness or [])
+    await _walk_to(bot, "confirm")
+    replies = await bot.say("不对，没住院")
+    case = await bot.only_case()
+    assert Seriousness.HOSPITALISATION not in (case.seriousness or [])
+    assert await bot.form_step("doc1") == "confirm" and replies  # the summary again
 
 
 # The shipped model, end to end: outcomes PV requires of any model, not a score's accident.

@@ -63,13 +63,15 @@ _QUESTION = (
     r"[?？]|吗|呢\s*$|能否|可否|是否|怎么|怎样|如何|多少|什么|哪|几(次|片|粒|毫克|mg|天|周)|"
     r"能不能|可不可以|要不要|行不行|有没有|会不会|请问|想了解|问一?下|问个|咨询|请教|"
     r"多大|多久|多长|该不该|能用不|(该|要|应该).{0,12}还是|咋办|"
+    r"么\s*$|[能可会要行好][\u4e00-\u9fff]{0,4}不\s*$|"
     r"(?:^|[,;:] ?)(?:what|how|which|where|when|who|why)(?![a-z])|"
     r"^(?:would|should|could|can|do|does|is|are) (?:you|i|we|it|this|that|they)(?![a-z])|"
-    r"(?<![a-z])(?:what (?:now|next|to do|should (?:i|we) do)|a question|wondering)(?![a-z])"
+    r"(?<![a-z])(?:what (?:now|next|to do|(?:should|shall|do|can) (?:i|we|they|he|she|you) "
+    r"(?:do|tell|say))|a question|wondering)(?![a-z])"
 )
 # Requesting something of the bot ("帮我…", "please", "tell me").
 _REQUEST = (
-    r"帮我|给我|发我|我想|我要|麻烦|"
+    r"帮我|给我|发我|我想|我要|麻烦|想(?:看|要|了解|知道|问|咨询|查)|"
     r"(?<![a-z])(?:please|pls|tell me|send me|i'd like|i would like|i want to|help me|"
     r"sign me up|show me|let me know)(?![a-z])"
 )
@@ -205,14 +207,15 @@ _PERSON_ZH = re.compile(
 )
 _PERSON_EN = re.compile(
     r"\b(?:(?:my|a|the|one|our|this|that)\s+(?:man|woman|lady|guy|boy|girl|child|kid|infant|"
-    r"baby|nurse)|patient|pt|he|she|him|her|his|i'm|i've|i'd|my|me)\b|"
+    r"baby|nurse)|patient|pt|he|she|him|her|his|i'm|i've|i'd|my|me|myself|himself|herself)\b|"
     r"\bi\s+(?:had|have|got|was|am|feel|felt|took|take|started|stopped)\b"
 )
 _REQUEST_ME = re.compile(r"\b(?:tell|give|show|send|let)\s+me\b")
 # Told, not asked: a medicine taken or given ("吃了", "误服", "took 10 tablets"), a state someone
-# has been in ("has been so tired").
+# has been in ("has been so tired"), a pregnancy that began ("怀孕了", "got pregnant").
 _TOLD = re.compile(
-    r"(?:吃|服|用|打|喝|注射|输)了|吃多了|多吃了|误服|误用|吃错|用错|"
+    r"(?:吃|服|用|打|喝|注射|输)了|吃多了|多吃了|误服|误用|吃错|用错|(?:超|过)量了|"
+    r"怀(?:孕|上)了|\b(?:got|became|is|was) pregnant\b|"
     r"\b(?:took|taken|ingested|swallowed|overdosed|injected|given|gave|missed|(?:has|have|had|"
     r"'s|'ve) been|feels?|feeling|felt)\b"
 )
@@ -237,6 +240,8 @@ _QUERY_TOPIC = re.compile(
     r"\b(?:dos(?:e|es|ing|age)|max(?:imum)?|starting|regimen|daily|every other day|pk|"
     r"pharmacokinetics?|data|efficacy|safety|interactions?|together|co-?administ\w*)\b"
 )
+# A time relation, which ``_SYMPTOM`` also reads as telling of an effect.
+_TIME_RELATION = re.compile(r"\b(?:after|since|following)\b")
 # A medicine named: the sample product (typos too) or another drug.
 _DRUGS = re.compile(
     rf"诺拉[维唯为未威伟韦]|noravex|{DRUG.pattern}|"
@@ -248,10 +253,26 @@ QUERY_UNITS = 24
 QUERY_WORDS = 12
 
 
+# Taking the product as the frame of a question, not as something told: "吃noravex期间",
+# "服用诺拉维时", "while on noravex", "on noravex" ("吃noravex期间葡萄柚汁能喝么", "can I drink
+# alcohol on noravex"). Without "了" (told: "吃了诺拉维以后") and only in a message that names
+# no person, no reaction, no symptom and nothing that happened (``asks_without_telling``).
+_WHILE_TAKING_ZH = re.compile(
+    r"(?:在)?(?:吃|服用?|用|使用)着?\s*(?:诺拉[维唯为未威伟韦]|noravex)\s*"
+    r"(?:期间|的时候|时|过程中|后|以后|之后)?"
+)
+_WHILE_TAKING_EN = re.compile(r"\b(?:while\s+)?(?:on|taking|using)\s+noravex\b")
+
+
 def without_population(text: str) -> str:
     """``text`` (normalised) with every population or condition it is about taken out."""
     norm = normalize(text)
     return _POPULATION_EN.sub(" ", _POPULATION_ZH.sub(" ", norm))
+
+
+def _without_frame(rest: str) -> str:
+    """``rest`` with the taking of the medicine taken out where it frames a question."""
+    return _WHILE_TAKING_EN.sub(" noravex ", _WHILE_TAKING_ZH.sub(" 诺拉维 ", rest))
 
 
 def asks(text: str) -> bool:
@@ -284,7 +305,8 @@ def asks_without_telling(text: str, categories: tuple[str, ...]) -> bool:
     if not norm or tells_of_something_that_happened(text) or _TOLD.search(norm):
         return False
     rest = without_population(text)
-    if names_a_reaction(rest) or _SYMPTOM.search(rest) or match_cues(rest).exposure:
+    framed = _without_frame(rest)
+    if names_a_reaction(framed) or _SYMPTOM.search(framed) or match_cues(framed).exposure:
         return False  # an effect, or someone taking the medicine ("on the drug", "吃着")
     if rest == norm and not _DRUGS.search(norm):
         return False  # about neither a medicine nor a population
@@ -302,3 +324,149 @@ def asks_without_telling(text: str, categories: tuple[str, ...]) -> bool:
     limit = QUERY_UNITS if detect_language(norm) == "zh" else QUERY_WORDS
     short = _units(norm) <= limit and not norm.rstrip().endswith((".", "。", "!", "！"))
     return bool(about) and short
+
+
+# A course that went well: the target reached, a lab value down or normal, the response good,
+# the drug tolerated or taken as told, a stable course ("血脂控制得很好", "加量后达标了",
+# "LDL从4.2降到1.8", "复查肝功能正常", "well tolerated, at goal").
+_GOOD_COURSE = re.compile(
+    r"控制得?(?:很|挺|非常|比较)?(?:好|不错|理想|满意|稳定)|控制(?:良好|理想|满意|稳定|住了)|达标|"
+    r"(?:ldl|ldl-c|血脂|胆固醇|甘油三酯|tc|tg)[^，,。；;]{0,12}?(?:降|下降|达到|减少)|"
+    r"(?:ck|肌酸激酶|肝酶|转氨酶|alt|ast|肝功能?|肾功能?|肌酐|指标|复查)[^，,。；;]{0,6}?"
+    r"(?:都|均|也)?正常|"
+    r"(?:效果|疗效|反应|感觉|状态|情况|一切)(?:都)?(?:很|挺|非常|比较|还)?(?:好|不错|明显|满意|稳定|正常)|"
+    r"稳定|满意|耐受(?:良好|性?(?:很|挺)?好|得?不错)|(?:缓解|好转|改善)(?:了|得)|"
+    r"依从性(?:不错|好|挺好|很好)|按时(?:吃|服)|接受度(?:挺|很)?高|反馈(?:都)?(?:还行|不错|很好|挺好)|"
+    r"\b(?:at (?:goal|target)|well[- ]controlled|well tolerated|tolerat(?:ed|ing) (?:it )?well|"
+    r"(?:doing|responded|responding) (?:very |really )?(?:well|great|fine)|good response|stable|"
+    r"(?:ldl|ldl-c|cholesterol|lipids?)(?: \w+){0,4}? (?:dropped|fell|came down|went down|"
+    r"improved|normali[sz]ed|down|better|lower))\b"
+)
+# Nothing happened yet: a dose changed, a plan ("上周把诺拉维从10mg加到20mg，目前在观察",
+# "准备开诺拉维", "下周来复查", "continue same dose").
+_DOSE_CHANGE = re.compile(
+    r"加量|减量|调(?:整)?(?:了)?剂量|从\s*\d+\s*(?:mg|毫克)?\s*(?:加|减|调|增|降)(?:到|至)\s*\d+|"
+    r"(?:减|加|调)(?:到|至)了?\s*\d+\s*(?:mg|毫克)?|准备(?:开|用|换|维持|加)|打算|想换成|"
+    r"(?:下周|下次|准备|过几天)来?复查|"
+    r"\b(?:increased|decreased|reduced|titrated|uptitrated|raised|lowered) (?:the |his |her )?"
+    r"(?:dose|dosage)\b|\b(?:plan(?:ning)? to|going to) (?:start|switch|add)\b|"
+    r"\bcont(?:inue)?d? (?:on )?(?:the )?(?:same|current) dose\b"
+)
+# Nothing untoward said as such ("没什么不舒服", "无不良反应", "没啥反应", "no side effects"):
+# taken out before the message is searched for a reaction.
+_NOTHING_UNTOWARD = re.compile(
+    r"(?:没|没有|无|未|未见|未出现|没出现|没发现|也没)(?:什么|任何|明显|啥)?(?:的)?"
+    r"(?:不舒服|不适|不良反应|副作用|副反应|异常|问题|反应|感觉|肌肉?痛|肌痛)|"
+    r"(?:没|没有|未)再?(?:发生|出现)|"
+    r"\b(?:no|without|denies|never had)(?: any)? (?:side effects?|complaints?|adverse (?:events?|"
+    r"effects?|reactions?)|problems?|issues?|muscle (?:pain|aches?))\b"
+)
+# Not a good course after all: the target missed, no effect, stopped, switched away.
+_BAD_COURSE = re.compile(
+    r"不(?:太|怎么|是很)?(?:好|理想|满意|达标|明显|稳定)|(?:没|没有|未|还没)(?:达标|效果|降|下降|用)|"
+    r"不降|无效|没用|反而|升高|上升|停|换药|换掉|(?:诺拉[维唯为]|noravex)换成|相互作用|"
+    r"\b(?:not (?:at goal|at target|controlled|working|well|tolerat\w*)|didn'?t|did not|"
+    r"no (?:effect|response|improvement)|still high|went up|stopp?\w*|discontinu\w*|quit|"
+    r"switch\w* (?:\w+ )?(?:from|off) noravex|off noravex|interact\w*)\b"
+)
+
+
+def tells_a_good_course(text: str, categories: tuple[str, ...]) -> bool:
+    """A narrative of a course with nothing untoward in it: the target reached or the drug
+    tolerated ("患者吃了诺拉维两周后血脂控制得很好，没什么不舒服", "加量后达标了"), or only a dose
+    changed or is planned. It names no reaction or plain symptom once the good-course phrases and
+    "no side effects"-like phrases are taken out, nothing that went wrong (missed target, stopped,
+    switched away), no second medicine (an interaction is PV's to judge), and no special
+    situation but an interaction category (adding the product is how the course went). Such a
+    message is answered like any other: neither a case nor a question.
+    """
+    if not categories or not set(categories) <= {"adverse_event", "interaction"}:
+        return False
+    norm = normalize(text)
+    if not (_GOOD_COURSE.search(norm) or _DOSE_CHANGE.search(norm)) or _BAD_COURSE.search(norm):
+        return False
+    rest = _NOTHING_UNTOWARD.sub(" ", _DOSE_CHANGE.sub(" ", _GOOD_COURSE.sub(" ", norm)))
+    symptom = _SYMPTOM.search(_TIME_RELATION.sub(" ", rest))
+    two_medicines = len(_DRUGS.findall(norm)) >= 2  # "interaction between tacrolimus and …"
+    return not (names_a_reaction(rest) or symptom or two_medicines)
+
+
+# Telling how something is related in time or cause ("after", "since", "吃了…以后", "引起"):
+# a search that says it is no topic query ("rash after noravex" is asked about).
+_TEMPORAL = re.compile(
+    r"后|以来|自从|开始|引起|导致|造成|\b(?:after|since|following|caused|induced|due to|"
+    r"from|started|when)\b"
+)
+
+
+def reads_like_a_topic(text: str) -> bool:
+    """A search-like topic query: a few words with a medicine and a topic, typed like a search
+    (``reads_like_a_search``: no patient or person, nothing that happened), that tell no time,
+    cause or exposure either ("rhabdomyolysis with noravex", "CYP3A4 inhibitors with noravex",
+    "noravex 肝损"). It is answered; when it names an effect, the answer invites a report
+    (``names_a_reaction``)."""
+    norm = normalize(text)
+    return (
+        reads_like_a_search(text)
+        and _DRUGS.search(norm) is not None
+        and not (_TEMPORAL.search(norm) or _TOLD.search(norm) or match_cues(norm).exposure)
+        and not (_PERSON_ZH.search(norm) or _PERSON_EN.search(_REQUEST_ME.sub(" ", norm)))
+    )
+
+
+# Effects named as a topic, in the short forms a search uses ("肝损", "rhabdo").
+_EFFECT_TOPIC = re.compile(
+    r"[肝肾]损|肝毒|肾毒|横纹肌|肌溶|肌病|肌炎|转氨酶|血糖|脱发|失眠|"
+    r"\b(?:rhabdo\w*|myopath\w*|myalg\w*|myositis|hepatotox\w*|nephrotox\w*|"
+    r"(?:liver|kidney|renal|muscle) (?:injury|damage|toxicity)|transaminase\w*|alt|ast|ck|"
+    r"side effects?|adverse (?:effects?|events?|reactions?))\b"
+)
+
+
+def names_an_effect(text: str) -> bool:
+    """Whether a topic query names an effect (a reaction, a plain symptom, an effect's short
+    form): its answer invites a report."""
+    norm = normalize(text)
+    symptom = _SYMPTOM.search(_TIME_RELATION.sub(" ", norm))
+    return bool(names_a_reaction(norm) or symptom or _EFFECT_TOPIC.search(norm))
+
+
+# An overdose told as a fact about someone ("患者吃超量了", "病人多吃了两片"), not supposed
+# ("如果吃多了", "what if he takes too much").
+_OVERDOSE_TOLD = re.compile(
+    r"(?:吃|服|用)(?:超量|过量|多|重)了|多(?:吃|服)了|(?:超|过)量(?:服用|用药)?了|误服了?|"
+    r"一次(?:性)?(?:吃|服)了|\b(?:took|taken|had|swallowed|ingested) (?:too (?:many|much)|"
+    r"an overdose|a double dose|\d+ (?:tablets|pills))|\boverdosed\b"
+)
+_SUPPOSED = re.compile(r"如果|假如|万一|要是|若|的话|\b(?:if|what if|suppose|in case|whether)\b")
+
+
+def tells_an_overdose(text: str) -> bool:
+    """An overdose that happened to someone named ("患者吃超量了怎么办"): a special situation PV
+    must receive, whatever the detector scored; the question it asks is answered after the
+    case's acknowledgement."""
+    norm = normalize(text)
+    person = _PERSON_ZH.search(norm) or _PERSON_EN.search(_REQUEST_ME.sub(" ", norm))
+    return bool(person and _OVERDOSE_TOLD.search(norm) and not _SUPPOSED.search(norm))
+
+
+# A supposition opening the question ("如果病人…出现肌痛应该怎么办", "what to do if a pt
+# overdoses"): what follows is supposed, not told.
+_SUPPOSE = re.compile(r"如果|假如|万一|要是|若是|假设|\b(?:if|what if|suppose|in case)\b")
+
+
+def asks_about_a_supposition(text: str, categories: tuple[str, ...]) -> bool:
+    """A question about what to do if something happened ("如果病人吃诺拉维出现肌痛应该怎么办",
+    "if a patient develops muscle pain on noravex what should they do"): the person, reaction
+    or overdose it names come after the supposition, before it nothing is told (no person, no
+    reaction, no symptom), and nothing is told as having happened. Answered like a question
+    that only asks; a report with a conditional question ("病人肌痛，如果继续吃会怎样？") is
+    not one."""
+    norm = normalize(text)
+    supposed = _SUPPOSE.search(norm)
+    if supposed is None or not set(categories) <= _ASKABLE or not asks_a_question(text):
+        return False
+    before = norm[: supposed.start()]
+    person = _PERSON_ZH.search(before) or _PERSON_EN.search(_REQUEST_ME.sub(" ", before))
+    told = tells_of_something_that_happened(text) or _TOLD.search(norm)
+    return not (person or told or names_a_reaction(before) or _SYMPTOM.search(before))

@@ -174,6 +174,32 @@ _SERIOUSNESS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+# A criterion denied in its own clause ("没有住院", "未住院", "不需要住院", "was not
+# hospitalised", "no admission", "did not need ICU"); not across "and"/"but" ("did not
+# improve and was admitted" is an admission).
+_DENIED_BEFORE = re.compile(
+    r"(?:没|没有|未|无(?![效法])|无需|不需要|不用|否认|并未|并没有?)[^，,。.；;！!？?\n]{0,4}$|"
+    r"(?:\b(?:not|no|never|without|nor)|n't)\s+(?:(?!(?:and|but|then|so|later)\b)[\w-]+\s+){0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _said(rx: re.Pattern[str], text: str) -> bool:
+    """Whether ``rx`` matches somewhere ``text`` does not deny it."""
+    return any(not _DENIED_BEFORE.search(text[: m.start()]) for m in rx.finditer(text))
+
+
+def denied_seriousness(text: str) -> tuple[str, ...]:
+    """The criteria ``text`` denies ("没住院，门诊处理的", "不对，没住院", "he was not admitted")
+    and does not also state: a correction, or the answer "none" to the seriousness question."""
+    return tuple(
+        name
+        for name, rx in _SERIOUSNESS
+        if not _said(rx, text)
+        and any(_DENIED_BEFORE.search(text[: m.start()]) for m in rx.finditer(text))
+    )
+
+
 _CARE_AND_DEATH = tuple(rx for name, rx in _SERIOUSNESS if name in ("death", "hospitalisation"))
 
 
@@ -196,7 +222,10 @@ _OUTCOMES: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
     ),
     (
         "recovering",
-        _rx(r"好转|缓解|减轻|改善|在恢复|\bimprov|\brecovering|\bbetter\b|\bsubsid"),
+        _rx(
+            r"好转|缓解|减轻|改善|在恢复|好(?:一)?(?:点|些)了?|好多了|轻(?:一)?(?:点|些)了|"
+            r"\bimprov|\brecovering|\bbetter\b|\bsubsid"
+        ),
     ),
     (
         "recovered",
@@ -270,7 +299,7 @@ def extract(text: str, products: Iterable[str] = ()) -> AEExtraction:
     norm = normalize(text)
     zh = detect_language(text) == "zh"
     events = _EVENT_ZH if zh else _EVENT_EN
-    seriousness = tuple(name for name, rx in _SERIOUSNESS if rx.search(text))
+    seriousness = tuple(name for name, rx in _SERIOUSNESS if _said(rx, text))
     outcome = next((name for name, rx in _OUTCOMES if rx.search(text)), None)
     age = _first(_AGE, text)
     return AEExtraction(

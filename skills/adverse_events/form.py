@@ -44,8 +44,9 @@ from skills.adverse_events.cases import (
     SourceMessage,
     SubmitReason,
 )
-from skills.adverse_events.confirmation import asks_a_question
-from skills.adverse_events.extraction import extract
+from skills.adverse_events.confirmation import asks, asks_a_question, asks_without_telling
+from skills.adverse_events.cues import PATIENT, normalize
+from skills.adverse_events.extraction import denied_seriousness, extract
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import (
@@ -74,7 +75,9 @@ _STOP = re.compile(
     re.IGNORECASE,
 )
 _NONE = re.compile(
-    r"^\s*(无|没有|都没有|没|none|no|nothing|neither)\s*[。.!！]*\s*$", re.IGNORECASE
+    r"^\s*(无|没有|都没有|没|都不是|以上都不是|none|no|nothing|neither|"
+    r"none of (?:these|those|them|the above))\s*[。.!！]*\s*$",
+    re.IGNORECASE,
 )
 _INITIALS_ANY = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,3})(?![A-Za-z])")
 _AGE_NUMBER = re.compile(r"(?<!\d)(\d{1,3})(?!\d)")
@@ -298,8 +301,19 @@ def _today(ctx: Context) -> date:
     return ctx.now.date()
 
 
+# Only the patient's initials, age or sex ("AB 31 F", "ZS，45岁，男"): no description of an event.
+_PATIENT_ONLY = re.compile(
+    r"^\s*(?:[A-Za-z]{1,3}\.?){0,3}[\s,，、]*(?:\d{1,3}\s*(?:岁|y|yo|yrs?|years?(?: old)?)?)?"
+    r"[\s,，、]*(?:男|女|男性|女性|m|f|male|female)?\s*[。.]?\s*$",
+    re.IGNORECASE,
+)
+
+
 def _answer_event(ctx: Context, state: FormState, text: str) -> bool:
     if not forms.check(SlotKind.TEXT, text, _today(ctx)):
+        return False
+    if _PATIENT_ONLY.match(text) and re.search(r"\d|男|女|\b[mf]\b", text, re.IGNORECASE):
+        _answer_patient(ctx, state, text)  # kept where it belongs; the event is asked again
         return False
     state.case.events.append(Event(verbatim=mask(text), language=str(ctx.locale.value)))
     facts = extract_facts(text)
@@ -324,12 +338,26 @@ def _answer_patient(ctx: Context, state: FormState, text: str) -> bool:
 
 
 def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
+    facts = extract_facts(text)
+    if _narrative(text) and facts.products:  # a story: the product it names, the words kept
+        state.case.add_source(_note(ctx))
+        state.case.products += [Product(name=name, batch=facts.batch) for name in facts.products]
+        return True
     if not forms.check(SlotKind.PRODUCT, text, _today(ctx)):
         return False
-    batch = extract_facts(text).batch
     name = re.split(r"[，,；;]?\s*(?:批号|批次|lot|batch)", text, maxsplit=1, flags=re.I)[0]
-    state.case.products.append(Product(name=mask(name.strip() or text), batch=batch))
+    state.case.products.append(Product(name=mask(name.strip() or text), batch=facts.batch))
     return True
+
+
+# A product answer is a name (and a batch); a sentence about a person this long is a story
+# ("My patient has been on Noravex for a year, LDL at goal, no complaints").
+_NARRATIVE_UNITS = 8
+_UNIT = re.compile(r"[\u3400-\u9fff]|[A-Za-z0-9']+")
+
+
+def _narrative(text: str) -> bool:
+    return bool(PATIENT.search(normalize(text))) and len(_UNIT.findall(text)) > _NARRATIVE_UNITS
 
 
 def _answer_onset(ctx: Context, state: FormState, text: str) -> bool:
@@ -349,7 +377,8 @@ def _answer_seriousness(ctx: Context, state: FormState, text: str) -> bool:
     if flags:
         state.case.seriousness = flags
         return True
-    if "none" in values or _NONE.match(text) or read_yes_no(text) is YesNo.NO:
+    denied = denied_seriousness(text)  # "没住院，门诊处理的": none of them
+    if "none" in values or denied or _NONE.match(text) or read_yes_no(text) is YesNo.NO:
         state.case.seriousness = []
         return True
     return False
@@ -569,12 +598,14 @@ def create_router(services: Services, priority: int) -> Router:
             if message.kind is MessageKind.CLICK or answer is YesNo.YES:
                 await _finish(ae, ctx, state, SubmitReason.CONFIRMED)
                 return None
-            if forms.is_question(text):  # a new question, not an addition to the report
+            if forms.is_question(text) and _has_words(text):  # a new question
                 await forms.answer_question(ctx, text)
-            else:  # an addition before confirming asks for confirmation again
+            else:  # an addition or a correction before confirming: asked to confirm again
                 state.case.add_source(_note(ctx))
-        elif message.kind is MessageKind.TEXT and ctx.data.get(QUESTION_ONLY):
-            await forms.answer_question(ctx, text)  # only asks: never a step's answer
+                _correct_seriousness(state.case, text)
+        elif message.kind is MessageKind.TEXT and _only_asks(ctx, text):
+            # "喂奶的妈妈能吃这个药吗" at the initials step: never a step's answer.
+            await forms.answer_question(ctx, text)
         elif (
             message.kind is MessageKind.TEXT
             and step not in YES_NO_STEPS  # there "不知道" is unclear: asked again once
@@ -585,7 +616,11 @@ def create_router(services: Services, priority: int) -> Router:
             state.mark(step, Asked.DONT_KNOW)
         elif ANSWERS[step](ctx, state, text):
             state.mark(step)
-        elif message.kind is MessageKind.TEXT and forms.is_question(text):
+        elif (
+            message.kind is MessageKind.TEXT
+            and (forms.is_question(text) or ctx.data.get(QUESTION_ONLY))
+            and _has_words(text)  # "??" is no question: the step is asked again, with an example
+        ):
             await forms.answer_question(ctx, text)  # answered; the pending question follows
         elif forms.first_miss(state.form, step):
             ctx.reply(_reask_text(ctx, step))
@@ -598,6 +633,29 @@ def create_router(services: Services, priority: int) -> Router:
         return None
 
     return router
+
+
+def _has_words(text: str) -> bool:
+    return re.search(r"[A-Za-z\u4e00-\u9fff]", text) is not None
+
+
+def _correct_seriousness(case: AECase, text: str) -> None:
+    """A correction typed at the summary ("不对，没住院", "he was not admitted") takes the denied
+    criteria out of the case's seriousness; one that names a criterion adds it."""
+    denied = {Seriousness(name) for name in denied_seriousness(text)}
+    stated = extract_facts(text).seriousness
+    if not (denied or stated) or (case.seriousness is None and not stated):
+        return
+    kept = [flag for flag in case.seriousness or [] if flag not in denied]
+    case.seriousness = list(dict.fromkeys([*kept, *stated]))
+
+
+def _only_asks(ctx: Context, text: str) -> bool:
+    """A message screening flagged and found only asking, or one that asks in so many words
+    and tells of nothing (``asks_without_telling``): answered before the step's answer is
+    tried. An unflagged query without a question word ("ZS 45岁 女" reads like one) is tried
+    as the answer first."""
+    return bool(ctx.data.get(QUESTION_ONLY)) or (asks_without_telling(text, ()) and asks(text))
 
 
 # Steps whose answer has a shape the form can check (a menu choice, a time, a product): a

@@ -74,6 +74,7 @@ from skills.adverse_events.cases import (
     Event,
     Product,
     ReporterContact,
+    Seriousness,
     SourceMessage,
     SubmitReason,
 )
@@ -81,10 +82,15 @@ from skills.adverse_events.confirmation import (
     NOT_AN_ANSWER,
     QuestionGauge,
     asks_a_question,
+    asks_about_a_supposition,
     asks_without_telling,
+    names_an_effect,
     plainly_asks,
     read_confirmation,
     reads_like_a_search,
+    reads_like_a_topic,
+    tells_a_good_course,
+    tells_an_overdose,
 )
 from skills.adverse_events.cues import CATEGORIES, another_patient
 from skills.adverse_events.detector import names_a_reaction
@@ -145,7 +151,11 @@ class ScreeningMiddleware:
             # Whether this message, on its own, would reach PV or be asked about.
             reported = decided is not None and decided.reaches_pv
             answer = _answer(ctx)
-            if answer is YesNo.UNCLEAR and decided is not None and decided.asked_only:
+            if (
+                answer is YesNo.UNCLEAR
+                and decided is not None
+                and (decided.asked_only or decided.topic)
+            ):
                 answer = NOT_AN_ANSWER  # a query without a question word ("noravex in CKD")
             if answer is NOT_AN_ANSWER and not reported and not pending.get("deferred_by"):
                 await _defer(next_step, ctx, pending)
@@ -155,7 +165,9 @@ class ScreeningMiddleware:
                 await next_step(ctx)
                 return
             if verdict is None or not (verdict.report or verdict.confirm):
-                if pending.get("answered"):  # its question was answered with the confirmation
+                # Its question was answered with the confirmation, or another form (opened by a
+                # question in between) would take the first message for its own answer.
+                if pending.get("answered") or ctx.conversation.form is not None:
                     ctx.skill, ctx.handler = "adverse_events", "confirmation_declined"
                     ctx.reply(confirmation_declined(str(pending["language"])))
                     return
@@ -177,18 +189,27 @@ class ScreeningMiddleware:
             if ctx.conversation.mode is ConversationMode.HUMAN:
                 await _hand_form_to_pv(ae, ctx)
         await next_step(ctx)
+        if decided is not None and decided.invite:
+            ctx.reply(report_invitation(decided.verdict.language))
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What screening does with one message: the verdict after the question and search rules,
-    and Q&A's reading when the candidate is plainly a question (then nobody is asked about it).
-    ``asked_only``: the message only asks (``asks_without_telling``) and reaches nobody."""
+    """What screening does with one message: the verdict after the rules of ``decide``, and
+    Q&A's reading when the candidate is plainly a question (then nobody is asked about it).
+    ``asked_only``: the message only asks (``asks_without_telling``) and reaches nobody;
+    ``topic``: a search-like topic query, answered (``invite``: with a line inviting a report);
+    ``good_course``: a course with nothing untoward, answered; ``overdose_told``: the
+    detector missed an overdose told of someone, reported."""
 
     verdict: Verdict
     question: tuple[str, float] | None
     asked_only: bool = False
     search: bool = False
+    topic: bool = False
+    invite: bool = False
+    good_course: bool = False
+    overdose_told: bool = False
 
     @property
     def reaches_pv(self) -> bool:
@@ -208,18 +229,46 @@ async def decide(
 ) -> Decision:
     """The production decision on one screened message (``may_ask``: bot mode, no report form).
 
+    0. An overdose told of someone ("患者吃超量了怎么办", ``confirmation.tells_an_overdose``) is
+       a clear report of an overdose, whatever the detector scored (recall first); the
+       question it asks is answered after the case's acknowledgement.
     1. A message that only asks — a dose, a population, an interaction, a known effect — and
-       tells of nothing that happened (``confirmation.asks_without_telling``) is answered:
-       neither a case nor a confirmation question.
-    2. The search rule (module docstring): a clear score on a few search words is a candidate.
-    3. A candidate the Q&A classifier is sure is a question is not asked about.
-    Rule 1 holds in every mode (it reads what the words tell). Without ``may_ask`` (human mode,
-    inside a report form) rules 2 and 3 do not apply and a candidate is reported: when in doubt,
-    report.
+       tells of nothing that happened (``confirmation.asks_without_telling``), or asks what to do
+       if something happened (``confirmation.asks_about_a_supposition``), is answered: neither
+       a case nor a confirmation question.
+    2. A course with nothing untoward in it ("血脂控制得很好，没什么不舒服", "加量后达标了",
+       ``confirmation.tells_a_good_course``) is answered: neither a case nor a question.
+    3. A search-like topic query ("rhabdomyolysis with noravex", "noravex 肝损",
+       ``confirmation.reads_like_a_topic``: a medicine and a topic, no person, no time, no
+       event verb) is answered; when it names an effect, with a line inviting a report.
+    4. The search rule (module docstring): a clear score on a few search words is a candidate.
+    5. A candidate the Q&A classifier is sure is a question is not asked about.
+    Rules 0–2 hold in every mode (they read what the words tell). Without ``may_ask`` (human
+    mode, inside a report form) rules 3–5 do not apply and a candidate is reported: when in
+    doubt, report.
     """
+    if not verdict.report and tells_an_overdose(text):
+        categories = tuple(c for c in CATEGORIES if c in {*verdict.categories, "overdose"})
+        told = replace(verdict, report=True, confirm=False, categories=categories)
+        return Decision(told, None, overdose_told=True)
     flagged = verdict.report or verdict.confirm
-    if flagged and asks_without_telling(text, verdict.categories):
+    if flagged and (
+        asks_without_telling(text, verdict.categories)
+        or asks_about_a_supposition(text, verdict.categories)
+    ):
         return Decision(replace(verdict, report=False, confirm=False), None, asked_only=True)
+    if flagged and tells_a_good_course(text, verdict.categories):
+        return Decision(replace(verdict, report=False, confirm=False), None, good_course=True)
+    topic = (
+        flagged
+        and may_ask
+        and set(verdict.categories) <= {"adverse_event", "interaction"}
+        and reads_like_a_topic(text)
+    )
+    if topic:
+        invite = names_an_effect(text) and not verdict.is_known_effect_question
+        quiet = replace(verdict, report=False, confirm=False)
+        return Decision(quiet, None, topic=True, invite=invite)
     search = (
         verdict.report
         and set(verdict.categories) <= {"adverse_event"}  # no special situation named
@@ -245,7 +294,14 @@ async def _decide(ae: AEService, ctx: Context, verdict: Verdict) -> Decision:
     if decided.asked_only:
         ctx.data["audit_ae_confirm"] = "question_only"
         ctx.data[QUESTION_ONLY] = True  # inside a report form: answered, not a step's answer
-        ctx.data["ae_verdict"] = decided.verdict  # not a report: the skills treat it as a question
+    elif decided.topic:
+        ctx.data["audit_ae_confirm"] = "topic_query"
+    elif decided.good_course:
+        ctx.data["audit_ae_confirm"] = "good_course"
+    elif decided.overdose_told:
+        ctx.data["audit_ae_confirm"] = "overdose_told"
+    if decided.outcome == "answer" or decided.overdose_told:
+        ctx.data["ae_verdict"] = decided.verdict  # what the skills see (a question, a report)
     return decided
 
 
@@ -281,6 +337,17 @@ async def _answer_now(ae: AEService, ctx: Context) -> None:
         return
     ctx.conversation.data[PENDING_CONFIRMATION]["answered"] = True
     ctx.reply(*await ae.answer_known_effect_question(ctx, text))
+
+
+def report_invitation(language: str) -> str:
+    """After the answer to a topic query that names an effect ("rhabdomyolysis with noravex"):
+    nobody is asked to confirm, but a case that happened is invited."""
+    return pick(
+        Locale.ZH if language == "zh" else Locale.EN,
+        "如是患者发生的情况，请告诉我，我们会报告药物警戒部门。",
+        "If this happened to a patient, please tell me and we will report it to our "
+        "pharmacovigilance team.",
+    )
 
 
 def confirmation_declined(language: str) -> str:
@@ -440,6 +507,8 @@ async def _record_report(
         _add_source(case, ctx, verdict)
         if describes:
             _describe(case, message, verdict)
+        else:  # more about the event: how serious it is counts ("已经住院了", "he was admitted")
+            _add_seriousness(case, extract_facts(message.text).seriousness)
         case.updated_at = ctx.now
         await ae.store.save(case)
     elif case is None:
@@ -540,9 +609,14 @@ def _describe(case: AECase, message: InboundMessage, verdict: Verdict) -> None:
     case.products += [
         Product(name=name, batch=facts.batch) for name in facts.products if name not in named
     ]
-    if facts.seriousness:
-        case.seriousness = list(dict.fromkeys([*(case.seriousness or []), *facts.seriousness]))
+    _add_seriousness(case, facts.seriousness)
     case.outcome = facts.outcome
+
+
+def _add_seriousness(case: AECase, seriousness: list[Seriousness]) -> None:
+    """Add what a later message says of the event's seriousness to the case's (never less)."""
+    if seriousness:
+        case.seriousness = list(dict.fromkeys([*(case.seriousness or []), *seriousness]))
 
 
 def create_middleware(services: Services) -> ScreeningMiddleware:
