@@ -244,14 +244,18 @@ def summary(ctx: Context, state: FormState) -> str:
         )
         or unknown
     )
+    # English punctuation in English summaries: "Event: rash (3 days ago); …".
+    opened, closed, sep = ctx.t("（", " ("), ctx.t("）", ")"), ctx.t("；", "; ")
     products = (
-        "；".join(
-            p.name + (f"（{ctx.t('批号', 'lot')} {p.batch}）" if p.batch else "")
+        sep.join(
+            p.name + (f"{opened}{ctx.t('批号', 'lot')} {p.batch}{closed}" if p.batch else "")
             for p in case.products
         )
         or unknown
     )
-    events = "；".join(e.verbatim + (f"（{e.onset}）" if e.onset else "") for e in case.events)
+    events = sep.join(
+        e.verbatim + (f"{opened}{e.onset}{closed}" if e.onset else "") for e in case.events
+    )
     if case.seriousness is None:
         serious = unknown
     elif not case.seriousness:
