@@ -758,6 +758,32 @@ async def test_patient_details_typed_at_the_event_question_are_not_the_event(
     assert case.patient.initials == "AB" and case.patient.sex == "female"
 
 
+@pytest.mark.parametrize("typed", ["noravex max dose", "hi"])
+async def test_words_at_the_patient_question_are_not_initials(tmp_path: Path, typed: str) -> None:
+    """Found by the trial helper: "noravex max dose" became initials "MAX", "hi" became "HI"."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await bot.say(typed)
+    assert (await bot.only_case()).patient.initials is None
+    await bot.say("JB 71 M")
+    assert (await bot.only_case()).patient.initials == "JB"
+
+
+@pytest.mark.parametrize("typed", ["算了不报了", "重新开始"])
+async def test_withdrawing_inside_the_form_is_no_answer_and_the_report_stays(
+    tmp_path: Path, typed: str
+) -> None:
+    """Found by the trial helper: "重新开始" was stored as the suspect product."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await bot.say("JB 71 M")
+    assert await bot.form_step("doc1") == "product"
+    replies = await bot.say(typed)
+    case = await bot.only_case()
+    assert case.products == [] and any("药物警戒" in text for text in replies)
+    assert await bot.form_step("doc1") == "product"
+
+
 async def _walk_to(bot: AEBot, step: str, dont_know: str = "不知道") -> list[str]:
     """Answer "不知道" until the form asks ``step``; the replies to the last answer."""
     replies: list[str] = []
