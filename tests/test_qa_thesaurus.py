@@ -73,6 +73,8 @@ async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
         ("Child-Pugh B 的人诺拉维每天上限几毫克", {"SR-NRX-ZH-03"}),
         ("which diseases is noravex licensed for", {"PI-NRX-EN"}),
         ("nolavastatin mixed dyslipidaemia trial", {"ST-NOVA-2"}),
+        # The study's title is in Chinese only: matched in both languages' words.
+        ("is there a noravex study in chinese subjects", {"ST-NOVA-CN"}),
         # A typo of the library's word; the effect on triglycerides is reported by NOVA-2 only
         # (in English), not by the Chinese passages on efficacy.
         ("甘油三脂高的病人诺拉维效果怎么样", {"ST-NOVA-2"}),

@@ -287,6 +287,9 @@ class QAService:
         names = tuple(n for label in library.labels.values() for n in label.names)
         # Counted on the library's words for what the thesaurus knows ("coumadin": warfarin).
         units = content_units(translate(question, detect_locale(question) is Locale.ZH), names)
+        # A study's title may be in another language ("NOVA-CN：…在中国…患者中的研究" for
+        # "noravex data in chinese patients"): titles are matched in both languages' words.
+        title_units = units | content_units(translate(question, chinese=True), names)
         # A passage that never speaks of the question's subject (a co-medication, a lab
         # value, a population, a measure: ``skills.qa.thesaurus``) does not answer it, however
         # close its topic or wording: "血糖控制目标" is not answered by a study's LDL-C results.
@@ -317,9 +320,9 @@ class QAService:
                     for h in hits
                     if h.content_type == STUDY_CONTENT
                     and (h.dense_score or 0.0) >= TOPIC_MIN_DENSE
-                    and _title_units(h, units) >= MIN_TITLE_UNITS
+                    and _title_units(h, title_units) >= MIN_TITLE_UNITS
                 ),
-                key=lambda h: -_title_units(h, units),
+                key=lambda h: -_title_units(h, title_units),
             )
             if studies:
                 return studies
