@@ -667,9 +667,7 @@ class QAService:
                 question, today, library, topic, finding
             )
             if for_hcp:
-                audit["hcp_gated"] = True  # the answer exists, for verified doctors
-                ctx.conversation.data[PENDING_KEY] = question
-                ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
+                self._hcp_gated(ctx, audit, question)
                 return
             self._decline_off_label(ctx, audit, finding, question)
             return
@@ -688,23 +686,23 @@ class QAService:
             and not asks_for_a_form(question)
             and topic.label not in UNANSWERED_TOPICS
         ):
+            # The safety information exists for verified doctors ("诺拉维能跟西柚汁一起吃吗"
+            # asked by an unverified one): they are told so, not that the use is off-label.
+            if topic.label in SAFETY_TOPICS and await self._answered_for_hcp(
+                hcp, query, today, library, topic, named, other_drug, locale, on_topic=True
+            ):
+                self._hcp_gated(ctx, audit, question)
+                return
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
             return
         if finding is not None:
             audit["deferred_to_label"] = {"kind": finding.kind, "detail": finding.detail}
         if not passing:
-            if not hcp and self.services.knowledge is not None and not general:
-                gated = await self.search(
-                    query, hcp=True, today=today, library=library, named=named
-                )
-                await asyncio.to_thread(self.topics_of, gated)
-                if self.answerable(
-                    query, gated, library, topic, other_drug=other_drug, locale=locale
-                ):
-                    audit["hcp_gated"] = True
-                    ctx.conversation.data[PENDING_KEY] = question
-                    ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
-                    return
+            if not general and await self._answered_for_hcp(
+                hcp, query, today, library, topic, named, other_drug, locale
+            ):
+                self._hcp_gated(ctx, audit, question)
+                return
             if individual:  # advice on one patient is for medical information, not a rep
                 self._decline(ctx, texts.individual_no_information(locale), question)
                 return
@@ -747,6 +745,38 @@ class QAService:
         product = next((hit.product for hit in cited if hit.product), None)
         if product:
             ctx.conversation.data[PRODUCT_KEY] = product
+
+    async def _answered_for_hcp(
+        self,
+        hcp: bool,
+        query: str,
+        today: date,
+        library: Library,
+        topic: Prediction,
+        named: list[str],
+        other_drug: bool,
+        locale: Locale,
+        *,
+        on_topic: bool = False,
+    ) -> bool:
+        """Whether content for verified doctors answers what an unverified one asked (``on_topic``:
+        a passage on the question's own topic, first)."""
+        if hcp or self.services.knowledge is None:
+            return False
+        gated = await self.search(query, hcp=True, today=today, library=library, named=named)
+        await asyncio.to_thread(self.topics_of, gated)
+        answering = self.answerable(
+            query, gated, library, topic, other_drug=other_drug, locale=locale
+        )
+        return bool(answering) and (
+            not on_topic
+            or _family(self._chunk_topics.get(answering[0].chunk_id, "")) == _family(topic.label)
+        )
+
+    def _hcp_gated(self, ctx: Context, audit: dict[str, Any], question: str) -> None:
+        audit["hcp_gated"] = True  # the answer exists, for verified doctors
+        ctx.conversation.data[PENDING_KEY] = question
+        ctx.reply(texts.hcp_only(ctx.locale), self._hcp_menu(ctx))
 
     async def _safety_answer_for_hcp(
         self,
