@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,16 +93,7 @@ class ScriptedDetector:
 
     def detect(self, text: str) -> Scripted:
         self.screened.append(text)
-        scripted = self._script.get(text, NOTHING)
-        return Scripted(
-            report=scripted.report,
-            confirm=scripted.confirm,
-            categories=scripted.categories,
-            score=scripted.score,
-            language=detect_language(text),
-            is_known_effect_question=scripted.is_known_effect_question,
-            evidence=scripted.evidence,
-        )
+        return replace(self._script.get(text, NOTHING), language=detect_language(text))
 
 
 def ae_settings(tmp_path: Any, **overrides: Any) -> Settings:

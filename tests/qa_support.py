@@ -20,6 +20,7 @@ from bot.models import (
     SenderType,
     TextReply,
 )
+from bot.profiles import ProfileStore
 from bot.runtime import build_runtime
 from bot.services import Services
 from bot.settings import Settings
@@ -137,3 +138,20 @@ def unapproved_statements(text: str, allowed: set[str]) -> list[str]:
             continue
         bad.extend(s for s in sentences(line) if s not in allowed)
     return bad
+
+
+async def verified_bot(kb: KnowledgeBase | None) -> tuple[Services, Dispatcher]:
+    """The Q&A runtime of ``build_bot`` with doctor "doc1" verified (HCP content visible)."""
+    services, dispatcher, _ = build_bot(kb)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    return services, dispatcher
+
+
+async def cited_for(kb: KnowledgeBase | None, text: str) -> list[str]:
+    """The doc ids a verified doctor's one question was answered from, in citation order."""
+    _, dispatcher = await verified_bot(kb)
+    ctx = await dispatcher.feed(message(text))
+    return [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]

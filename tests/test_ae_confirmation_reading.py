@@ -10,6 +10,7 @@ from bot.yesno import YesNo
 from skills.adverse_events.confirmation import (
     NOT_AN_ANSWER,
     asks_a_question,
+    asks_how_to_counsel,
     asks_without_telling,
     names_an_effect,
     read_confirmation,
@@ -295,3 +296,21 @@ def test_a_topic_query(text: str, topic: bool, effect: bool) -> None:
 )
 def test_an_overdose_told_of_someone(text: str, told: bool) -> None:
     assert tells_an_overdose(text) is told
+
+
+@pytest.mark.parametrize(
+    ("text", "counsels"),
+    [
+        ("what do i tell pts on noravex about muscle pain", True),
+        ("跟病人怎么交代肌肉痛的问题？", True),
+        ("有没有给患者看的用药须知", True),
+        ("病人吃了诺拉维以后肌痛，跟病人怎么解释？", False),  # told
+        ("my patient has muscle pain, what do i tell patients?", False),  # a patient named
+    ],
+)
+def test_a_question_about_what_to_tell_patients(text: str, counsels: bool) -> None:
+    assert asks_how_to_counsel(text) is counsels
+
+
+def test_an_alternative_question_asks() -> None:
+    assert asks_without_telling("诺拉维 早上吃还是晚上吃", ("adverse_event",))

@@ -97,10 +97,13 @@ SCRIPT = ScriptedDetector(
         "noravex 肝损": confirm(),
         RASH: case(),
         PREGNANT: case("pregnancy"),
+        "my patient had a rash on noravex": case(),
         "如果病人吃诺拉维出现肌痛应该怎么办": confirm(),
         "if a patient develops muscle pain on noravex what should they do": confirm(),
         "what to do if a pt overdoses": case("overdose"),
         "我是心内科医生，想看诺拉维的说明书": confirm(),
+        "what do i tell pts on noravex about muscle pain": case(),
+        "诺拉维 早上吃还是晚上吃": confirm(),
         "病人吃了诺拉维以后肌痛，如果停药会好吗": confirm(),
         "患者皮疹加重，已经住院了": case(),
         "the rash got worse, he was admitted to ICU": case(),
@@ -703,6 +706,8 @@ async def test_a_story_at_the_product_step_gives_the_product_not_the_story(
         "if a patient develops muscle pain on noravex what should they do",
         "what to do if a pt overdoses",
         "我是心内科医生，想看诺拉维的说明书",
+        "what do i tell pts on noravex about muscle pain",
+        "诺拉维 早上吃还是晚上吃",
     ],
 )
 async def test_a_supposed_event_or_a_request_is_answered_not_reported(
@@ -753,13 +758,51 @@ async def test_patient_details_typed_at_the_event_question_are_not_the_event(
     assert case.patient.initials == "AB" and case.patient.sex == "female"
 
 
-async def _walk_to(bot: AEBot, step: str) -> None:
-    """Answer "不知道" until the form asks ``step``."""
+@pytest.mark.parametrize("typed", ["noravex max dose", "hi"])
+async def test_words_at_the_patient_question_are_not_initials(tmp_path: Path, typed: str) -> None:
+    """Found by the trial helper: "noravex max dose" became initials "MAX", "hi" became "HI"."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await bot.say(typed)
+    assert (await bot.only_case()).patient.initials is None
+    await bot.say("JB 71 M")
+    assert (await bot.only_case()).patient.initials == "JB"
+
+
+@pytest.mark.parametrize("typed", ["算了不报了", "重新开始"])
+async def test_withdrawing_inside_the_form_is_no_answer_and_the_report_stays(
+    tmp_path: Path, typed: str
+) -> None:
+    """Found by the trial helper: "重新开始" was stored as the suspect product."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say(RASH)
+    await bot.say("JB 71 M")
+    assert await bot.form_step("doc1") == "product"
+    replies = await bot.say(typed)
+    case = await bot.only_case()
+    assert case.products == [] and any("药物警戒" in text for text in replies)
+    assert await bot.form_step("doc1") == "product"
+
+
+async def _walk_to(bot: AEBot, step: str, dont_know: str = "不知道") -> list[str]:
+    """Answer "不知道" until the form asks ``step``; the replies to the last answer."""
+    replies: list[str] = []
     for _ in range(12):
         if await bot.form_step("doc1") == step:
-            return
-        await bot.say("不知道")
+            return replies
+        replies = await bot.say(dont_know)
     raise AssertionError(f"the form never asked {step}")
+
+
+async def test_an_english_summary_uses_english_punctuation(tmp_path: Path) -> None:
+    """Found by the trial helper: "Event: AB 31 F（found out last week）"."""
+    bot = _bot(MemoryStorage(), tmp_path)
+    await bot.say("my patient had a rash on noravex")
+    await _walk_to(bot, "onset", "don't know")
+    await bot.say("3 days ago")
+    summary = "\n".join(await _walk_to(bot, "confirm", "don't know"))
+    assert "(3 days ago)" in summary
+    assert "（" not in summary and "）" not in summary
 
 
 @pytest.mark.parametrize(

@@ -3,16 +3,13 @@ a passage that never speaks of a question's subject does not answer it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bot.i18n import detect_locale
 from bot.models import Locale, MenuReply
-from bot.profiles import ProfileStore
 from knowledge.base import KnowledgeBase
 from skills.qa.thesaurus import asks_for_evidence, expand, mentions, subjects_of, translate
-from tests.qa_support import build_bot, message
+from tests.qa_support import build_bot, cited_for, message, verified_bot
 
 
 def test_the_library_words_are_appended_in_the_question_language() -> None:
@@ -52,15 +49,6 @@ def test_a_question_asking_for_data_is_told_apart() -> None:
     assert not asks_for_evidence("诺拉维一天最多吃多少")
 
 
-async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
-    services, dispatcher, _ = build_bot(sample_knowledge)
-    profiles = ProfileStore(services.storage)
-    profile = await profiles.get_or_create("doc1")
-    profile.verified = True
-    await profiles.save(profile)
-    return await dispatcher.feed(message(text))
-
-
 @pytest.mark.parametrize(
     ("question", "answers"),
     [
@@ -73,6 +61,8 @@ async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
         ("Child-Pugh B 的人诺拉维每天上限几毫克", {"SR-NRX-ZH-03"}),
         ("which diseases is noravex licensed for", {"PI-NRX-EN"}),
         ("nolavastatin mixed dyslipidaemia trial", {"ST-NOVA-2"}),
+        # The study's title is in Chinese only: matched in both languages' words.
+        ("is there a noravex study in chinese subjects", {"ST-NOVA-CN"}),
         # A typo of the library's word; the effect on triglycerides is reported by NOVA-2 only
         # (in English), not by the Chinese passages on efficacy.
         ("甘油三脂高的病人诺拉维效果怎么样", {"ST-NOVA-2"}),
@@ -85,9 +75,8 @@ async def _ask(sample_knowledge: KnowledgeBase, text: str) -> Any:
 async def test_the_doctor_word_finds_the_library_answer(
     sample_knowledge: KnowledgeBase, question: str, answers: set[str]
 ) -> None:
-    ctx = await _ask(sample_knowledge, question)
-    cited = [hit["doc_id"] for hit in ctx.data["audit_qa"].get("cited", [])]
-    assert cited and cited[0] in answers
+    cited = await cited_for(sample_knowledge, question)
+    assert cited[:1] and cited[0] in answers
 
 
 @pytest.mark.parametrize(
@@ -105,7 +94,8 @@ async def test_the_doctor_word_finds_the_library_answer(
 async def test_a_question_whose_subject_no_passage_speaks_of_fails_compliantly(
     sample_knowledge: KnowledgeBase, question: str
 ) -> None:
-    ctx = await _ask(sample_knowledge, question)
+    _, dispatcher = await verified_bot(sample_knowledge)
+    ctx = await dispatcher.feed(message(question))
     assert ctx.data["audit_qa"].get("cited", []) == []
     menus = [reply for reply in ctx.replies if isinstance(reply, MenuReply)]
     assert any(option.id == "qa:mi" for menu in menus for option in menu.options)
@@ -116,11 +106,7 @@ async def test_a_follow_up_is_answered_from_the_standard_response_not_the_study(
 ) -> None:
     """After the dosing answer, "and with poor kidneys?" asks for the dose rule (the standard
     response), not for the pharmacokinetic study behind it; asking for the data gets the study."""
-    services, dispatcher, _ = build_bot(sample_knowledge)
-    profiles = ProfileStore(services.storage)
-    profile = await profiles.get_or_create("doc1")
-    profile.verified = True
-    await profiles.save(profile)
+    _, dispatcher = await verified_bot(sample_knowledge)
     await dispatcher.feed(message("诺拉维的推荐剂量是多少？"))
     ctx = await dispatcher.feed(message("那肾功能差的病人呢"))
     assert [hit["doc_id"] for hit in ctx.data["audit_qa"]["cited"]][:1] == ["SR-NRX-ZH-02"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.models import MenuReply
 from bot.profiles import ProfileStore
 from knowledge.base import KnowledgeBase
 from skills.qa.classifier import load_heads
@@ -130,3 +131,19 @@ async def test_a_chinese_question_is_answered_from_an_english_only_study_and_say
     [reply] = [text for text in reply_texts(ctx.replies) if "NOVA-LT" in text]
     assert reply.startswith("以下回答来自英文版经批准资料")
     assert reply.count("来源：") == 1
+
+
+async def test_an_unverified_doctor_is_told_safety_content_exists_for_verified_doctors(
+    sample_knowledge: KnowledgeBase,
+) -> None:
+    """The category head reads "can it be taken with grapefruit juice" as use outside the label
+    (≥ 0.8), but the interactions answer (HCP content) speaks to it: an unverified doctor is
+    told it is for verified doctors, with the verify option — not given the off-label reply
+    (a user trial found this in the simulator)."""
+    _, dispatcher, _ = build_bot(sample_knowledge)
+    ctx = await dispatcher.feed(message("诺拉维能跟西柚汁一起吃吗"))
+    audit = ctx.data["audit_qa"]
+    assert "off_label" not in audit["guards"]
+    assert audit.get("hcp_gated") is True
+    options = [o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options]
+    assert "qa:verify" in options

@@ -64,6 +64,7 @@ _QUESTION = (
     r"能不能|可不可以|要不要|行不行|有没有|会不会|请问|想了解|问一?下|问个|咨询|请教|"
     r"多大|多久|多长|该不该|能用不|(该|要|应该).{0,12}还是|咋办|"
     r"么\s*$|[能可会要行好][\u4e00-\u9fff]{0,4}不\s*$|"
+    r"(?:早上|晚上|饭前|饭后|空腹|睡前|白天|一次|分次|整片|掰开)[\u4e00-\u9fff]{0,6}还是|"
     r"(?:^|[,;:] ?)(?:what|how|which|where|when|who|why)(?![a-z])|"
     r"^(?:would|should|could|can|do|does|is|are) (?:you|i|we|it|this|that|they)(?![a-z])|"
     r"(?<![a-z])(?:what (?:now|next|to do|(?:should|shall|do|can) (?:i|we|they|he|she|you) "
@@ -264,6 +265,12 @@ _WHILE_TAKING_ZH = re.compile(
 _WHILE_TAKING_EN = re.compile(r"\b(?:while\s+)?(?:on|taking|using)\s+noravex\b")
 
 
+def names_a_person(norm: str) -> bool:
+    """Whether the (normalised) text names a person it is about (``_PERSON_ZH``/``_PERSON_EN``;
+    "me" in a request such as "tell me" is the reader, not a person)."""
+    return bool(_PERSON_ZH.search(norm) or _PERSON_EN.search(_REQUEST_ME.sub(" ", norm)))
+
+
 def without_population(text: str) -> str:
     """``text`` (normalised) with every population or condition it is about taken out."""
     norm = normalize(text)
@@ -310,8 +317,7 @@ def asks_without_telling(text: str, categories: tuple[str, ...]) -> bool:
         return False  # an effect, or someone taking the medicine ("on the drug", "吃着")
     if rest == norm and not _DRUGS.search(norm):
         return False  # about neither a medicine nor a population
-    person = _PERSON_ZH.search(rest) or _PERSON_EN.search(_REQUEST_ME.sub(" ", rest))
-    if person:
+    if names_a_person(rest):
         return False
     if asks(norm):
         return True
@@ -410,7 +416,7 @@ def reads_like_a_topic(text: str) -> bool:
         reads_like_a_search(text)
         and _DRUGS.search(norm) is not None
         and not (_TEMPORAL.search(norm) or _TOLD.search(norm) or match_cues(norm).exposure)
-        and not (_PERSON_ZH.search(norm) or _PERSON_EN.search(_REQUEST_ME.sub(" ", norm)))
+        and not names_a_person(norm)
     )
 
 
@@ -446,8 +452,7 @@ def tells_an_overdose(text: str) -> bool:
     must receive, whatever the detector scored; the question it asks is answered after the
     case's acknowledgement."""
     norm = normalize(text)
-    person = _PERSON_ZH.search(norm) or _PERSON_EN.search(_REQUEST_ME.sub(" ", norm))
-    return bool(person and _OVERDOSE_TOLD.search(norm) and not _SUPPOSED.search(norm))
+    return names_a_person(norm) and bool(_OVERDOSE_TOLD.search(norm)) and not _SUPPOSED.search(norm)
 
 
 # A supposition opening the question ("如果病人…出现肌痛应该怎么办", "what to do if a pt
@@ -467,6 +472,30 @@ def asks_about_a_supposition(text: str, categories: tuple[str, ...]) -> bool:
     if supposed is None or not set(categories) <= _ASKABLE or not asks_a_question(text):
         return False
     before = norm[: supposed.start()]
-    person = _PERSON_ZH.search(before) or _PERSON_EN.search(_REQUEST_ME.sub(" ", before))
+    person = names_a_person(before)
     told = tells_of_something_that_happened(text) or _TOLD.search(norm)
     return not (person or told or names_a_reaction(before) or _SYMPTOM.search(before))
+
+
+# What to tell patients, or material for them ("what do i tell pts on noravex about muscle
+# pain", "跟病人怎么交代肌肉痛", "有没有给患者看的用药须知"): the patients are the audience and the
+# effect is the topic.
+_COUNSEL = re.compile(
+    r"(?:跟|和|给|向|对)(?:患者|病人)(?:们)?(?:怎么|如何|该怎么)?(?:交代|说|讲|解释|宣教|介绍)|"
+    r"给(?:患者|病人)(?:看|用|发)的|(?:患者|病人)(?:用药)?(?:须知|教育|手册|宣教)|"
+    r"\b(?:tell|counsel|advise|explain to|warn) (?:my |our )?(?:pts|patients)\b|"
+    r"\bpatient (?:leaflets?|information|handouts?|education)\b"
+)
+
+
+def asks_how_to_counsel(text: str) -> bool:
+    """A question about what to tell patients or what to give them: the people are the
+    audience, an effect named is the topic; nothing is told as having happened and no one
+    patient is named outside the audience phrase."""
+    norm = normalize(text)
+    if not (_COUNSEL.search(norm) and asks_a_question(text)):
+        return False
+    if tells_of_something_that_happened(text) or _TOLD.search(norm):
+        return False
+    rest = _COUNSEL.sub(" ", norm)
+    return not names_a_person(rest)

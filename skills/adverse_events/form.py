@@ -79,6 +79,12 @@ _NONE = re.compile(
     r"none of (?:these|those|them|the above))\s*[。.!！]*\s*$",
     re.IGNORECASE,
 )
+# Withdrawing or restarting the report: a command, never a step's value.
+_WITHDRAW = re.compile(
+    r"不报了|不想报|不用报|撤回报告|重新开始|重来|从头(?:开始|来)|"
+    r"\b(?:start over|restart|withdraw (?:the|my) report|don'?t report)\b",
+    re.IGNORECASE,
+)
 _INITIALS_ANY = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,3})(?![A-Za-z])")
 _AGE_NUMBER = re.compile(r"(?<!\d)(\d{1,3})(?!\d)")
 
@@ -244,14 +250,18 @@ def summary(ctx: Context, state: FormState) -> str:
         )
         or unknown
     )
+    # English punctuation in English summaries: "Event: rash (3 days ago); …".
+    opened, closed, sep = ctx.t("（", " ("), ctx.t("）", ")"), ctx.t("；", "; ")
     products = (
-        "；".join(
-            p.name + (f"（{ctx.t('批号', 'lot')} {p.batch}）" if p.batch else "")
+        sep.join(
+            p.name + (f"{opened}{ctx.t('批号', 'lot')} {p.batch}{closed}" if p.batch else "")
             for p in case.products
         )
         or unknown
     )
-    events = "；".join(e.verbatim + (f"（{e.onset}）" if e.onset else "") for e in case.events)
+    events = sep.join(
+        e.verbatim + (f"{opened}{e.onset}{closed}" if e.onset else "") for e in case.events
+    )
     if case.seriousness is None:
         serious = unknown
     elif not case.seriousness:
@@ -309,10 +319,17 @@ _PATIENT_ONLY = re.compile(
 )
 
 
+def _patient_details(text: str) -> bool:
+    """Only initials, an age or a sex, with an age or sex in it ("AB 31 F", "JB 71 M")."""
+    return bool(_PATIENT_ONLY.match(text)) and bool(
+        re.search(r"\d|男|女|\b[mf]\b", text, re.IGNORECASE)
+    )
+
+
 def _answer_event(ctx: Context, state: FormState, text: str) -> bool:
     if not forms.check(SlotKind.TEXT, text, _today(ctx)):
         return False
-    if _PATIENT_ONLY.match(text) and re.search(r"\d|男|女|\b[mf]\b", text, re.IGNORECASE):
+    if _patient_details(text):
         _answer_patient(ctx, state, text)  # kept where it belongs; the event is asked again
         return False
     state.case.events.append(Event(verbatim=mask(text), language=str(ctx.locale.value)))
@@ -326,7 +343,13 @@ def _answer_patient(ctx: Context, state: FormState, text: str) -> bool:
     facts = extract_facts(text)
     patient = state.case.patient
     age = facts.age or (m.group(1) if (m := _AGE_NUMBER.search(text)) else None)
-    initials = facts.initials or (m.group(1).upper() if (m := _INITIALS_ANY.search(text)) else None)
+    initials = facts.initials
+    # Letters alone are initials only in a patient-details answer, beside an age or sex or
+    # typed as capitals ("JB"): never a word of a question or a greeting ("noravex max dose",
+    # "hi").
+    found = _INITIALS_ANY.search(text) if _PATIENT_ONLY.match(text) else None
+    if initials is None and found and (age or facts.sex or found.group(1).isupper()):
+        initials = found.group(1).upper()
     if initials and initials.lower() in ("male", "man", "yo"):
         initials = None
     if not (facts.sex or age or initials):
@@ -343,8 +366,8 @@ def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
         state.case.add_source(_note(ctx))
         state.case.products += [Product(name=name, batch=facts.batch) for name in facts.products]
         return True
-    if not forms.check(SlotKind.PRODUCT, text, _today(ctx)):
-        return False
+    if not forms.check(SlotKind.PRODUCT, text, _today(ctx)) or _patient_details(text):
+        return False  # "JB 71 M" is the patient, not a product
     name = re.split(r"[，,；;]?\s*(?:批号|批次|lot|batch)", text, maxsplit=1, flags=re.I)[0]
     state.case.products.append(Product(name=mask(name.strip() or text), batch=facts.batch))
     return True
@@ -603,6 +626,16 @@ def create_router(services: Services, priority: int) -> Router:
             else:  # an addition or a correction before confirming: asked to confirm again
                 state.case.add_source(_note(ctx))
                 _correct_seriousness(state.case, text)
+        elif message.kind is MessageKind.TEXT and _WITHDRAW.search(text):
+            # "算了不报了", "重新开始": never a step's value; what was reported stays reported.
+            ctx.reply(
+                ctx.t(
+                    "已报告的信息依法仍会转交药物警戒部门。回复“停止”即可结束本次报告；"
+                    "如需补充或更正，直接告诉我即可。",
+                    "What you reported still goes to pharmacovigilance, as the law requires. "
+                    "Reply 'stop' to finish now; to add or correct something, just tell me.",
+                )
+            )
         elif message.kind is MessageKind.TEXT and _only_asks(ctx, text):
             # "喂奶的妈妈能吃这个药吗" at the initials step: never a step's answer.
             await forms.answer_question(ctx, text)

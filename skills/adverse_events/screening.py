@@ -83,6 +83,7 @@ from skills.adverse_events.confirmation import (
     QuestionGauge,
     asks_a_question,
     asks_about_a_supposition,
+    asks_how_to_counsel,
     asks_without_telling,
     names_an_effect,
     plainly_asks,
@@ -233,9 +234,10 @@ async def decide(
        a clear report of an overdose, whatever the detector scored (recall first); the
        question it asks is answered after the case's acknowledgement.
     1. A message that only asks — a dose, a population, an interaction, a known effect — and
-       tells of nothing that happened (``confirmation.asks_without_telling``), or asks what to do
-       if something happened (``confirmation.asks_about_a_supposition``), is answered: neither
-       a case nor a confirmation question.
+       tells of nothing that happened (``confirmation.asks_without_telling``), asks what to do
+       if something happened (``confirmation.asks_about_a_supposition``) or what to tell
+       patients (``confirmation.asks_how_to_counsel``), is answered: neither a case nor a
+       confirmation question.
     2. A course with nothing untoward in it ("血脂控制得很好，没什么不舒服", "加量后达标了",
        ``confirmation.tells_a_good_course``) is answered: neither a case nor a question.
     3. A search-like topic query ("rhabdomyolysis with noravex", "noravex 肝损",
@@ -255,6 +257,7 @@ async def decide(
     if flagged and (
         asks_without_telling(text, verdict.categories)
         or asks_about_a_supposition(text, verdict.categories)
+        or (set(verdict.categories) <= {"adverse_event"} and asks_how_to_counsel(text))
     ):
         return Decision(replace(verdict, report=False, confirm=False), None, asked_only=True)
     if flagged and tells_a_good_course(text, verdict.categories):

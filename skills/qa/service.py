@@ -293,6 +293,9 @@ class QAService:
         names = tuple(n for label in library.labels.values() for n in label.names)
         # Counted on the library's words for what the thesaurus knows ("coumadin": warfarin).
         units = content_units(translate(question, detect_locale(question) is Locale.ZH), names)
+        # A study's title may be in another language ("NOVA-CN：…在中国…患者中的研究" for
+        # "noravex data in chinese patients"): titles are matched in both languages' words.
+        title_units = units | content_units(translate(question, chinese=True), names)
         # A passage that never speaks of the question's subject (a co-medication, a lab
         # value, a population, a measure: ``skills.qa.thesaurus``) does not answer it, however
         # close its topic or wording: "血糖控制目标" is not answered by a study's LDL-C results.
@@ -323,9 +326,9 @@ class QAService:
                     for h in hits
                     if h.content_type == STUDY_CONTENT
                     and (h.dense_score or 0.0) >= TOPIC_MIN_DENSE
-                    and _title_units(h, units) >= MIN_TITLE_UNITS
+                    and _title_units(h, title_units) >= MIN_TITLE_UNITS
                 ),
-                key=lambda h: -_title_units(h, units),
+                key=lambda h: -_title_units(h, title_units),
             )
             if studies:
                 return studies
@@ -690,9 +693,7 @@ class QAService:
                 question, today, library, topic, finding
             )
             if for_hcp:
-                audit["hcp_gated"] = True  # the answer exists, for verified doctors
-                ctx.conversation.data[PENDING_KEY] = question
-                ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
+                self._hcp_gated(ctx, audit, question)
                 return
             self._decline_off_label(ctx, audit, finding, question)
             return
@@ -714,23 +715,23 @@ class QAService:
             and not on_label_conditions(question, focus)
             and topic.label not in UNANSWERED_TOPICS
         ):
+            # The safety information exists for verified doctors ("诺拉维能跟西柚汁一起吃吗"
+            # asked by an unverified one): they are told so, not that the use is off-label.
+            if topic.label in SAFETY_TOPICS and await self._answered_for_hcp(
+                hcp, query, today, library, topic, named, other_drug, locale, on_topic=True
+            ):
+                self._hcp_gated(ctx, audit, question)
+                return
             self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
             return
         if finding is not None:
             audit["deferred_to_label"] = {"kind": finding.kind, "detail": finding.detail}
         if not passing:
-            if not hcp and self.services.knowledge is not None and not general:
-                gated = await self.search(
-                    query, hcp=True, today=today, library=library, named=named
-                )
-                await asyncio.to_thread(self.topics_of, gated)
-                if self.answerable(
-                    query, gated, library, topic, other_drug=other_drug, locale=locale
-                ):
-                    audit["hcp_gated"] = True
-                    ctx.conversation.data[PENDING_KEY] = question
-                    ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
-                    return
+            if not general and await self._answered_for_hcp(
+                hcp, query, today, library, topic, named, other_drug, locale
+            ):
+                self._hcp_gated(ctx, audit, question)
+                return
             if individual:  # advice on one patient is for medical information, not a rep
                 self._decline(ctx, texts.individual_no_information(locale), question)
                 return
@@ -773,6 +774,38 @@ class QAService:
         product = next((hit.product for hit in cited if hit.product), None)
         if product:
             ctx.conversation.data[PRODUCT_KEY] = product
+
+    async def _answered_for_hcp(
+        self,
+        hcp: bool,
+        query: str,
+        today: date,
+        library: Library,
+        topic: Prediction,
+        named: list[str],
+        other_drug: bool,
+        locale: Locale,
+        *,
+        on_topic: bool = False,
+    ) -> bool:
+        """Whether content for verified doctors answers what an unverified one asked (``on_topic``:
+        a passage on the question's own topic, first)."""
+        if hcp or self.services.knowledge is None:
+            return False
+        gated = await self.search(query, hcp=True, today=today, library=library, named=named)
+        await asyncio.to_thread(self.topics_of, gated)
+        answering = self.answerable(
+            query, gated, library, topic, other_drug=other_drug, locale=locale
+        )
+        return bool(answering) and (
+            not on_topic
+            or _family(self._chunk_topics.get(answering[0].chunk_id, "")) == _family(topic.label)
+        )
+
+    def _hcp_gated(self, ctx: Context, audit: dict[str, Any], question: str) -> None:
+        audit["hcp_gated"] = True  # the answer exists, for verified doctors
+        ctx.conversation.data[PENDING_KEY] = question
+        ctx.reply(texts.hcp_only(ctx.locale), self._hcp_menu(ctx))
 
     async def _safety_answer_for_hcp(
         self,

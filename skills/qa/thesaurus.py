@@ -193,6 +193,13 @@ CONCEPTS: Final[tuple[Concept, ...]] = (
         "mixed dyslipidaemia",
     ),
     _c(
+        "chinese patients",
+        rf"{_B}(?:in china|chinese (?:patients|population|people|subjects)){_E}"
+        r"|中国(?:人|患者|人群)|国人|华人",
+        "中国患者",
+        "Chinese patients",
+    ),
+    _c(
         "evidence",
         # ... and the parameters only a study reports (exposure, half-life)
         rf"{_B}(?:data|evidence|stud(?:y|ies)|trials?|pharmacokinetics?|pk|auc|cmax|exposure"
