@@ -371,7 +371,10 @@ def test_longer_thanks_are_thanks(text: str) -> None:
         ("hi there", True),
         ("hello everyone!", True),
         ("你好啊", True),
+        ("hello??", True),
+        ("在吗？？", True),
         ("hi what is the dose", False),
+        ("hi, dose??", False),
     ],
 )
 def test_greetings_with_an_address_show_the_menu(text: str, greeting: bool) -> None:
