@@ -422,18 +422,22 @@ async def test_what_the_product_is_is_a_question_not_a_comparison(
     assert audit["cited"][0]["doc_id"] == "PI-NRX-EN", audit
 
 
-def test_what_the_product_does_to_the_body_is_not_a_use_of_it() -> None:
+@pytest.mark.parametrize(
+    ("text", "effect"),
+    [
+        ("tolvimex会不会升高血糖", True),
+        ("康立平对肾功能有影响吗", True),
+        ("康立平容易便秘吗", True),
+        ("does it raise glucose", True),
+        ("康立平对老年痴呆有好处吗", False),
+        ("康立平能降低卒中风险吗", False),
+        ("tolvimex for gout", False),
+    ],
+)
+def test_what_the_product_does_to_the_body_is_not_a_use_of_it(text: str, effect: bool) -> None:
     """ "会不会升高血糖" asks about an effect (safety: answered or no information), which the
     head alone never declines as off-label; whether it treats something is a use."""
-    for text in (
-        "tolvimex会不会升高血糖",
-        "康立平对肾功能有影响吗",
-        "康立平容易便秘吗",
-        "does it raise glucose",
-    ):
-        assert asks_about_an_effect(text), text
-    for text in ("康立平对老年痴呆有好处吗", "康立平能降低卒中风险吗", "tolvimex for gout"):
-        assert not asks_about_an_effect(text), text
+    assert asks_about_an_effect(text) is effect
 
 
 def test_a_follow_up_keeps_the_conversation_subject() -> None:
