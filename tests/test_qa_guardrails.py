@@ -473,3 +473,16 @@ async def test_a_comparison_in_a_follow_up_is_comparative(qa_kb: Any) -> None:
     assert "handoff:rep" not in [
         o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options
     ]
+
+
+async def test_an_unverified_doctor_is_told_a_safety_answer_is_for_hcps(
+    sample_knowledge: Any,
+) -> None:
+    """ "诺拉维能跟西柚汁一起吃吗": the head alone reads off-label, a verified doctor gets the
+    interactions answer; an unverified one is told it is for verified doctors (verify / MI),
+    not that it is off-label."""
+    _, dispatcher, _ = build_bot(sample_knowledge, full=True)
+    ctx = await dispatcher.feed(message("诺拉维能跟西柚汁一起吃吗"))
+    audit = ctx.data["audit_qa"]
+    assert audit["guards"] == [] and audit.get("hcp_gated"), audit
+    assert "qa:verify" in [o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options]

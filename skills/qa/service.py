@@ -684,23 +684,34 @@ class QAService:
             and not on_label_conditions(question, focus)
             and topic.label not in UNANSWERED_TOPICS
         ):
-            self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
-            return
-        if finding is not None:
-            audit["deferred_to_label"] = {"kind": finding.kind, "detail": finding.detail}
-        if not passing:
-            if not hcp and self.services.knowledge is not None and not general:
-                gated = await self.search(
-                    query, hcp=True, today=today, library=library, named=named
-                )
-                await asyncio.to_thread(self.topics_of, gated)
-                if self.answerable(
-                    query, gated, library, topic, other_drug=other_drug, locale=locale
+            # The same question from a verified doctor is answered from HCP content on its
+            # safety topic ("诺拉维能跟西柚汁一起吃吗"): an unverified one is told it is for
+            # verified doctors, not that it is off-label.
+            if not hcp and topic.label in SAFETY_TOPICS:
+                gated = await self._hcp_answers(query, today, library, named, topic, locale)
+                if gated and _family(self._chunk_topics.get(gated[0].chunk_id, "")) == _family(
+                    topic.label
                 ):
                     audit["hcp_gated"] = True
                     ctx.conversation.data[PENDING_KEY] = question
                     ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
                     return
+            self._decline_off_label(ctx, audit, OffLabelFinding("use", "classifier"), question)
+            return
+        if finding is not None:
+            audit["deferred_to_label"] = {"kind": finding.kind, "detail": finding.detail}
+        if not passing:
+            if (
+                not hcp
+                and not general
+                and await self._hcp_answers(
+                    query, today, library, named, topic, locale, other_drug=other_drug
+                )
+            ):
+                audit["hcp_gated"] = True
+                ctx.conversation.data[PENDING_KEY] = question
+                ctx.reply(texts.hcp_only(locale), self._hcp_menu(ctx))
+                return
             if individual:  # advice on one patient is for medical information, not a rep
                 self._decline(ctx, texts.individual_no_information(locale), question)
                 return
@@ -743,6 +754,24 @@ class QAService:
         product = next((hit.product for hit in cited if hit.product), None)
         if product:
             ctx.conversation.data[PRODUCT_KEY] = product
+
+    async def _hcp_answers(
+        self,
+        query: str,
+        today: date,
+        library: Library,
+        named: list[str],
+        topic: Prediction,
+        locale: Locale,
+        *,
+        other_drug: bool = False,
+    ) -> list[HitLike]:
+        """The HCP content that would answer the question for a verified doctor."""
+        if self.services.knowledge is None:
+            return []
+        gated = await self.search(query, hcp=True, today=today, library=library, named=named)
+        await asyncio.to_thread(self.topics_of, gated)
+        return self.answerable(query, gated, library, topic, other_drug=other_drug, locale=locale)
 
     async def _safety_answer_for_hcp(
         self,
