@@ -371,7 +371,10 @@ def test_longer_thanks_are_thanks(text: str) -> None:
         ("hi there", True),
         ("hello everyone!", True),
         ("你好啊", True),
+        ("hello??", True),
+        ("在吗？？", True),
         ("hi what is the dose", False),
+        ("hi, dose??", False),
     ],
 )
 def test_greetings_with_an_address_show_the_menu(text: str, greeting: bool) -> None:
@@ -476,3 +479,15 @@ async def test_short_colloquial_questions_reach_the_answer_path(sample_knowledge
 @pytest.mark.parametrize("text", ["im a doctor btw", "I'm a physician", "我是医生"])
 def test_saying_one_is_a_doctor_asks_for_verification(text: str) -> None:
     assert classify_by_rules(text) is Intent.VERIFY
+
+
+@pytest.mark.parametrize("text", ["我要报告不良事件", "I want to report an adverse event"])
+async def test_asking_to_report_an_event_offers_the_report_form(
+    sample_knowledge: Any, text: str
+) -> None:
+    """Typed rather than clicked, the request gets the report entry (no answer about adverse
+    reactions, no meeting list); the entry opens the form."""
+    dispatcher = await _sample_doctor(sample_knowledge)
+    ctx = await dispatcher.feed(message(text))
+    assert ctx.data["audit_qa"]["intent"] == "report_request"
+    assert menu_ids(ctx.replies)[0] == "ae:report" and not ctx.data["audit_qa"].get("cited")

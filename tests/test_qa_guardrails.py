@@ -422,18 +422,22 @@ async def test_what_the_product_is_is_a_question_not_a_comparison(
     assert audit["cited"][0]["doc_id"] == "PI-NRX-EN", audit
 
 
-def test_what_the_product_does_to_the_body_is_not_a_use_of_it() -> None:
+@pytest.mark.parametrize(
+    ("text", "effect"),
+    [
+        ("tolvimex会不会升高血糖", True),
+        ("康立平对肾功能有影响吗", True),
+        ("康立平容易便秘吗", True),
+        ("does it raise glucose", True),
+        ("康立平对老年痴呆有好处吗", False),
+        ("康立平能降低卒中风险吗", False),
+        ("tolvimex for gout", False),
+    ],
+)
+def test_what_the_product_does_to_the_body_is_not_a_use_of_it(text: str, effect: bool) -> None:
     """ "会不会升高血糖" asks about an effect (safety: answered or no information), which the
     head alone never declines as off-label; whether it treats something is a use."""
-    for text in (
-        "tolvimex会不会升高血糖",
-        "康立平对肾功能有影响吗",
-        "康立平容易便秘吗",
-        "does it raise glucose",
-    ):
-        assert asks_about_an_effect(text), text
-    for text in ("康立平对老年痴呆有好处吗", "康立平能降低卒中风险吗", "tolvimex for gout"):
-        assert not asks_about_an_effect(text), text
+    assert asks_about_an_effect(text) is effect
 
 
 def test_a_follow_up_keeps_the_conversation_subject() -> None:
@@ -469,3 +473,16 @@ async def test_a_comparison_in_a_follow_up_is_comparative(qa_kb: Any) -> None:
     assert "handoff:rep" not in [
         o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options
     ]
+
+
+async def test_an_unverified_doctor_is_told_a_safety_answer_is_for_hcps(
+    sample_knowledge: Any,
+) -> None:
+    """ "诺拉维能跟西柚汁一起吃吗": the head alone reads off-label, a verified doctor gets the
+    interactions answer; an unverified one is told it is for verified doctors (verify / MI),
+    not that it is off-label."""
+    _, dispatcher, _ = build_bot(sample_knowledge, full=True)
+    ctx = await dispatcher.feed(message("诺拉维能跟西柚汁一起吃吗"))
+    audit = ctx.data["audit_qa"]
+    assert audit["guards"] == [] and audit.get("hcp_gated"), audit
+    assert "qa:verify" in [o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options]

@@ -472,6 +472,20 @@ class QAService:
         # One of the library's studies named ("NOVA-LT extension results", "and NOVA-2?") makes
         # a message about our content as much as a product name does.
         ours = bool(named) or bool(studies_named(question, library.metas.values()))
+        if not injected and asks_to_report(question):
+            # "我要报告不良事件" typed, not clicked: the report form opens from its menu entry
+            # (it asks who, what and when), offered here rather than an answer about
+            # adverse reactions or the meeting list.
+            audit["intent"] = "report_request"
+            ctx.reply(
+                _menu(
+                    ctx,
+                    ctx.t("报告不良事件请点选：", "To report an adverse event, choose:"),
+                    "ae:report",
+                    CLICK_ASK,
+                )
+            )
+            return
         category = await self._category(question, audit)
         # A meeting whose approved material the library holds, named in a message the head
         # does not read as a meetings request ("Lipid Summit 2025 symposium key messages"),
@@ -1062,6 +1076,19 @@ _FOLLOW_UP = re.compile(
     r"^(?:那|那么|还有|另外|\b(?:and|also|what\s+about|how\s+about|what\s+if)\b)"
     r"|呢[\s?？。!！]*$"
 )
+
+
+# Asking to report an adverse event, none described ("我要报告不良事件", "I want to report a side
+# effect"): the request itself, which the screening leaves to the skills.
+_REPORT_REQUEST = re.compile(
+    r"(?:报告|上报|报)(?:一[个例下])?(?:不良事件|不良反应|副作用|ae)"
+    r"|\breport(?:ing)?\s+(?:an?\s+|the\s+)?"
+    r"(?:adverse\s+(?:events?|reactions?|drug\s+reactions?)|side\s+effects?|aes?)\b"
+)
+
+
+def asks_to_report(question: str) -> bool:
+    return bool(_REPORT_REQUEST.search(normalise(question)))
 
 
 def on_label_conditions(question: str, focus: Sequence[ProductLabel]) -> bool:
