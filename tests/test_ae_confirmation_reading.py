@@ -244,6 +244,9 @@ NO_GOOD_COURSE = [
     "患者把诺拉维换成了阿托伐他汀，血脂控制得还行",  # switched away from the product
     "Interaction between tacrolimus and nefazodone in a stable renal transplant recipient.",
     "We switched her from atorvastatin to Noravex and her LDL came down further.",  # 2 drugs
+    # The dose changed by the patient, not the prescriber: misuse or a medication error.
+    "病人自己把诺拉维加到一天60mg，吃了十来天",
+    "pt upped his noravex dose himself to 60 a day",
 ]
 
 

@@ -367,8 +367,13 @@ _NOTHING_UNTOWARD = re.compile(
     r"\b(?:no|without|denies|never had)(?: any)? (?:side effects?|complaints?|adverse (?:events?|"
     r"effects?|reactions?)|problems?|issues?|muscle (?:pain|aches?))\b"
 )
-# Not a good course after all: the target missed, no effect, stopped, switched away.
+# Not a good course after all: the target missed, no effect, stopped, switched away, or the
+# dose changed by the patient rather than the prescriber ("病人自己加量到一天80mg吃了半个月" is
+# misuse or a medication error, a special situation PV must see).
 _BAD_COURSE = re.compile(
+    r"自己|自行|擅自|私自|偷偷|超量|过量|翻倍|双倍|多吃|吃多|"
+    r"\b(?:on (?:his|her|their) own|himself|herself|themselves|doubled|overdos\w*|"
+    r"too (?:much|many))\b|"
     r"不(?:太|怎么|是很)?(?:好|理想|满意|达标|明显|稳定)|(?:没|没有|未|还没)(?:达标|效果|降|下降|用)|"
     r"不降|无效|没用|反而|升高|上升|停|换药|换掉|(?:诺拉[维唯为]|noravex)换成|相互作用|"
     r"\b(?:not (?:at goal|at target|controlled|working|well|tolerat\w*)|didn'?t|did not|"
