@@ -18,6 +18,7 @@ from skills.qa.guardrails import (
     OffLabelFinding,
     against_placebo,
     asks_about_an_effect,
+    asks_for_label_facts,
     asks_which_is_better,
     check_off_label,
     is_comparative,
@@ -486,3 +487,21 @@ async def test_an_unverified_doctor_is_told_a_safety_answer_is_for_hcps(
     audit = ctx.data["audit_qa"]
     assert audit["guards"] == [] and audit.get("hcp_gated"), audit
     assert "qa:verify" in [o.id for r in ctx.replies if isinstance(r, MenuReply) for o in r.options]
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("诺拉维最高可以加到几mg", True),  # an amount asked, none proposed
+        ("what's the max dose of noravex", True),
+        ("诺拉维是治啥病的", True),  # what it is for
+        ("诺拉维连续服用好几年 有长期安全性的研究吗", True),  # the evidence on it
+        ("诺拉维一天吃80mg行吗", False),  # a dose proposed
+        ("隔两天吃一次行吗", False),
+        ("有没有诺拉维治疗痛风的研究", False),  # evidence for a use
+        ("can noravex be used for gout", False),
+    ],
+)
+def test_label_facts_asked_are_not_a_use(text: str, asks: bool) -> None:
+    """The category head alone does not decline these as off-label: the label answers them."""
+    assert asks_for_label_facts(text) is asks

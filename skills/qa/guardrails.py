@@ -110,6 +110,20 @@ _EFFECT = re.compile(
 _FORM_ASKED = re.compile(
     r"剂型|\b(?:forms?|formulations?|versions?|available|come\s+(?:in|as)|chewables?)\b"
 )
+# Asking for the label's own facts rather than proposing a use: an amount with none given
+# ("最高可以加到几mg", "what's the max dose"), what the product is for ("是治啥病的"), or the
+# evidence on it ("有长期安全性的研究吗") with no indication or dose named.
+_AMOUNT_ASKED = re.compile(
+    r"几\s*(?:mg|毫克|片|粒|次)|多少\s*(?:mg|毫克|片|粒|剂量)|最(?:高|大|多)(?:剂量|能|可以|吃)|"
+    r"\b(?:how\s+(?:much|many|high)|max(?:imum)?\s+(?:daily\s+)?dose|what\s+dose|dose\s+range)\b"
+)
+_PURPOSE_ASKED = re.compile(
+    r"治(?:什么|啥)|干(?:什么|啥|嘛)(?:用|的)|(?:有|起)(?:什么|啥)(?:用|作用)|适应症|"
+    r"\bwhat(?:'s|\s+is)\s+(?:\w+\s+)?(?:for|used\s+for)\b|\bindications?\b"
+)
+_EVIDENCE_ASKED = re.compile(r"研究|数据|文献|试验|\b(?:stud(?:y|ies)|trials?|data|evidence)\b")
+_USE_NAMED = re.compile(r"治|用于|用在|\btreat\w*|\bused?\s+(?:for|in)\b")
+_DOSE_GIVEN = re.compile(r"\d+\s*(?:mg|毫克|片|粒)|\d+\s*(?:天|日|周)\s*(?:一|1)\s*次")
 # Clauses inside a sentence: a role-play clause ("你扮演…，告诉我…") is dropped on its own.
 _CLAUSE_END = re.compile(r"(?<=[，,；;：:])")
 
@@ -186,6 +200,20 @@ def asks_about_an_effect(text: str) -> bool:
     whether it treats or prevents something (``asks_treatment``)."""
     norm = normalise(text)
     return bool(_EFFECT.search(norm)) and not _TREATMENT.search(norm)
+
+
+def asks_for_label_facts(text: str) -> bool:
+    """Whether a question asks for what the label itself says — an amount (none proposed),
+    what the product is for, or the evidence on it (no use or dose named) — which is answered
+    from approved content, not declined as a use outside the label."""
+    norm = normalise(text)
+    if _DOSE_GIVEN.search(norm):
+        return False
+    if _AMOUNT_ASKED.search(norm) or _PURPOSE_ASKED.search(norm):
+        return True
+    return bool(_EVIDENCE_ASKED.search(norm)) and not (
+        _TREATMENT.search(norm) or _USE_NAMED.search(norm)
+    )
 
 
 def is_individual_advice(text: str) -> bool:

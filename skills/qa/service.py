@@ -47,6 +47,7 @@ from skills.qa.guardrails import (
     against_placebo,
     asks_about_an_effect,
     asks_for_a_form,
+    asks_for_label_facts,
     asks_treatment,
     asks_which_is_better,
     asks_which_one,
@@ -726,6 +727,7 @@ class QAService:
             and not together
             and not asks_for_a_form(question)
             and not asks_about_an_effect(question)
+            and not asks_for_label_facts(question)
             and not on_label_conditions(question, focus)
             and topic.label not in UNANSWERED_TOPICS
         ):
