@@ -496,6 +496,8 @@ async def test_an_unverified_doctor_is_told_a_safety_answer_is_for_hcps(
         ("what's the max dose of noravex", True),
         ("诺拉维是治啥病的", True),  # what it is for
         ("诺拉维连续服用好几年 有长期安全性的研究吗", True),  # the evidence on it
+        ("诺拉维要空腹吃还是随餐", True),  # when and how with food
+        ("take noravex before or after meals?", True),
         ("诺拉维一天吃80mg行吗", False),  # a dose proposed
         ("隔两天吃一次行吗", False),
         ("有没有诺拉维治疗痛风的研究", False),  # evidence for a use

@@ -111,8 +111,9 @@ _FORM_ASKED = re.compile(
     r"剂型|\b(?:forms?|formulations?|versions?|available|come\s+(?:in|as)|chewables?)\b"
 )
 # Asking for the label's own facts rather than proposing a use: an amount with none given
-# ("最高可以加到几mg", "what's the max dose"), what the product is for ("是治啥病的"), or the
-# evidence on it ("有长期安全性的研究吗") with no indication or dose named.
+# ("最高可以加到几mg", "what's the max dose"), what the product is for ("是治啥病的"), when and
+# how with food ("空腹吃还是随餐"), or the evidence on it ("有长期安全性的研究吗") with no
+# indication or dose named.
 _AMOUNT_ASKED = re.compile(
     r"几\s*(?:mg|毫克|片|粒|次)|多少\s*(?:mg|毫克|片|粒|剂量)|最(?:高|大|多)(?:剂量|能|可以|吃)|"
     r"\b(?:how\s+(?:much|many|high)|max(?:imum)?\s+(?:daily\s+)?dose|what\s+dose|dose\s+range)\b"
@@ -120,6 +121,11 @@ _AMOUNT_ASKED = re.compile(
 _PURPOSE_ASKED = re.compile(
     r"治(?:什么|啥)|干(?:什么|啥|嘛)(?:用|的)|(?:有|起)(?:什么|啥)(?:用|作用)|适应症|"
     r"\bwhat(?:'s|\s+is)\s+(?:\w+\s+)?(?:for|used\s+for)\b|\bindications?\b"
+)
+_TAKING_ASKED = re.compile(  # when and how with food: the label's administration section
+    r"饭前|饭后|餐前|餐后|随餐|空腹|和饭|跟饭|早上还是晚上|什么时候吃|几点吃|"
+    r"\b(?:with(?:out)?\s+(?:food|meals?)|before\s+(?:or\s+after\s+)?(?:food|meals?)|"
+    r"empty\s+stomach|(?:morning|evening)\s+or\s+(?:morning|evening|night)|when\s+to\s+take)\b"
 )
 _EVIDENCE_ASKED = re.compile(r"研究|数据|文献|试验|\b(?:stud(?:y|ies)|trials?|data|evidence)\b")
 _USE_NAMED = re.compile(r"治|用于|用在|\btreat\w*|\bused?\s+(?:for|in)\b")
@@ -204,12 +210,13 @@ def asks_about_an_effect(text: str) -> bool:
 
 def asks_for_label_facts(text: str) -> bool:
     """Whether a question asks for what the label itself says — an amount (none proposed),
-    what the product is for, or the evidence on it (no use or dose named) — which is answered
+    what the product is for, when to take it and with food, or the evidence on it (no use or
+    dose named) — which is answered
     from approved content, not declined as a use outside the label."""
     norm = normalise(text)
     if _DOSE_GIVEN.search(norm):
         return False
-    if _AMOUNT_ASKED.search(norm) or _PURPOSE_ASKED.search(norm):
+    if _AMOUNT_ASKED.search(norm) or _PURPOSE_ASKED.search(norm) or _TAKING_ASKED.search(norm):
         return True
     return bool(_EVIDENCE_ASKED.search(norm)) and not (
         _TREATMENT.search(norm) or _USE_NAMED.search(norm)
