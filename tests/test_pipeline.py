@@ -135,21 +135,27 @@ async def test_a_message_waiting_for_its_conversation_holds_no_worker(
     message arrive: b is answered meanwhile (a's second is set aside, not holding the other
     worker), and a's second follows a's first, in order."""
     dispatcher, sender, _ = bot
-    release = asyncio.Event()
+    release, in_hand = asyncio.Event(), asyncio.Event()
     gate = Router("gate", priority=1000)
 
     @gate.message(lambda ctx: ctx.message.text == "slow")
     async def slow(ctx: Context) -> None:
+        in_hand.set()
         await release.wait()
         ctx.reply("echo slow")
 
     dispatcher.include_router(gate)
     await submit_inbound(storage, message("a", "slow", "a0"), 3600)
-    await submit_inbound(storage, message("a", "a1", "a1"), 3600)
-    await submit_inbound(storage, message("b", "b0", "b0"), 3600)
     workers = InboundWorkers(storage, dispatcher, Metrics(), workers=2)
     workers.start()
     try:
+        # a's first message is in hand before the others arrive: with all three queued at
+        # once, the two workers' reads could come back in either order on a loaded machine,
+        # and a1 taken first waits for a0 in its worker (the order check), not set aside.
+        async with asyncio.timeout(60):  # only stops a hang
+            await in_hand.wait()
+        await submit_inbound(storage, message("a", "a1", "a1"), 3600)
+        await submit_inbound(storage, message("b", "b0", "b0"), 3600)
         async with asyncio.timeout(20):  # only stops a hang
             while sender.texts("b") != ["echo b0"]:  # noqa: ASYNC110 (the sender has no event)
                 await asyncio.sleep(0.01)
