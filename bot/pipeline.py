@@ -203,7 +203,7 @@ class InboundWorkers:
         elif tail is None or tail[1].done():
             self._tails[key] = (message.seq, done)
         try:
-            await self.process(entry)
+            await self.process(entry, consumer=consumer)
         finally:
             self._finished(key, done)
 
@@ -233,17 +233,38 @@ class InboundWorkers:
             toucher.cancel()
             self._finished(key, done)
 
+    async def _in_order(self, consumer: str, entry: QueueEntry) -> None:
+        """Handle an entry whose conversation's earlier message is not handled yet, away from
+        the worker that read it (touched meanwhile; after ``stop`` it is left pending)."""
+        touching = keep_touched(
+            self._storage, INBOUND_QUEUE, INBOUND_GROUP, consumer, entry, self._reclaim_idle_ms
+        )
+        toucher = asyncio.create_task(touching, name=f"touch {entry.entry_id}")
+        try:
+            if not self._stopping:
+                await self.process(entry, waiting_since=time.perf_counter())
+        except Exception:  # as a worker does: the entry stays pending and is retried
+            self._metrics.errors.labels(f"worker:{INBOUND_QUEUE}").inc()
+            log.exception("%s worker error; continuing", INBOUND_QUEUE)
+        finally:
+            toucher.cancel()
+
     def _finished(self, key: str, done: asyncio.Future[None]) -> None:
         done.set_result(None)
         tail = self._tails.get(key)
         if tail is not None and tail[1] is done:
             del self._tails[key]
 
-    async def process(self, entry: QueueEntry, waiting_since: float | None = None) -> None:
+    async def process(
+        self, entry: QueueEntry, waiting_since: float | None = None, consumer: str | None = None
+    ) -> None:
         """Handle one entry and acknowledge it; leaves it pending when handling must be retried.
 
         ``waiting_since`` (``time.perf_counter``): when a set-aside entry began to wait for its
         conversation, so the conversation lock's slow-wait warning counts that wait too.
+        ``consumer``: the worker that read the entry. A message read before its conversation's
+        earlier one (two workers' reads can come back in either order) then waits for it set
+        aside, not in that worker, so other doctors' messages are not held behind it.
         """
         try:
             message = message_from_entry(entry)
@@ -262,6 +283,13 @@ class InboundWorkers:
             try:
                 ctx = await self._dispatcher.feed(message, waiting_since=waiting_since)
             except OutOfOrder:
+                if consumer is not None and len(self._set_aside) < 4 * self._workers:
+                    task = asyncio.create_task(self._in_order(consumer, entry))
+                    self._set_aside.add(task)
+                    task.add_done_callback(self._set_aside.discard)
+                    return
+                if self._stopping:
+                    return  # left pending: for a later start or another replica, in order
                 if loop.time() < deadline:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 0.5)

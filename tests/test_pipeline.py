@@ -169,6 +169,33 @@ async def test_a_message_waiting_for_its_conversation_holds_no_worker(
     assert sender.texts("a") == ["echo slow", "echo a1"]
 
 
+async def test_a_message_read_before_its_earlier_one_holds_no_worker(
+    storage: Storage, bot: tuple[Dispatcher, RecordingSender, Probe]
+) -> None:
+    """Two workers' reads can come back in either order: a's second message may be in hand
+    before a's first. It waits for the first set aside, not in its worker, so the one worker
+    here still answers b meanwhile (a's first is held by another, silent consumer)."""
+    dispatcher, sender, _ = bot
+    await submit_inbound(storage, message("a", "a0", "a0"), 3600)
+    await submit_inbound(storage, message("a", "a1", "a1"), 3600)
+    [held] = await storage.consume(INBOUND_QUEUE, INBOUND_GROUP, "elsewhere", count=1)
+    assert message_from_entry(held).message_id == "a0"
+    workers = InboundWorkers(
+        storage, dispatcher, Metrics(), workers=1, reclaim_idle_ms=600_000, order_wait_s=900.0
+    )
+    workers.start()
+    try:
+        await submit_inbound(storage, message("b", "b0", "b0"), 3600)
+        async with asyncio.timeout(60):  # only stops a hang
+            while sender.texts("b") != ["echo b0"]:  # noqa: ASYNC110 (the sender has no event)
+                await asyncio.sleep(0.01)
+        assert sender.texts("a") == []  # a1 still waits for a0, in order
+    finally:
+        await workers.stop()
+    assert sender.texts("a") == []
+    assert await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP) == 2  # a0 and a1 pending
+
+
 async def _answered(sender: RecordingSender, expected: list[str]) -> None:
     async with asyncio.timeout(20):  # only stops a hang
         while sender.texts() != expected:  # noqa: ASYNC110 (the sender has no event)
