@@ -215,34 +215,29 @@ class InboundWorkers:
         key: str,
         done: asyncio.Future[None],
     ) -> None:
-        """Handle a set-aside entry once the message ahead of it is done, touched meanwhile;
-        after ``stop`` it is left pending instead."""
+        """Handle a set-aside entry once the message ahead of it is done (``_in_order``)."""
+        try:
+            await self._in_order(consumer, entry, ahead)
+        finally:
+            self._finished(key, done)
+
+    async def _in_order(
+        self, consumer: str, entry: QueueEntry, ahead: asyncio.Future[None] | None = None
+    ) -> None:
+        """Handle an entry away from the worker that read it, touched meanwhile: once
+        ``ahead`` (its conversation's message in hand here) is done, or at once when it was
+        read before its conversation's earlier message (the order check then makes it wait).
+        After ``stop`` it is left pending instead."""
         touching = keep_touched(
             self._storage, INBOUND_QUEUE, INBOUND_GROUP, consumer, entry, self._reclaim_idle_ms
         )
         toucher = asyncio.create_task(touching, name=f"touch {entry.entry_id}")
         since = time.perf_counter()
         try:
-            await asyncio.shield(ahead)
+            if ahead is not None:
+                await asyncio.shield(ahead)
             if not self._stopping:
                 await self.process(entry, waiting_since=since)
-        except Exception:  # as a worker does: the entry stays pending and is retried
-            self._metrics.errors.labels(f"worker:{INBOUND_QUEUE}").inc()
-            log.exception("%s worker error; continuing", INBOUND_QUEUE)
-        finally:
-            toucher.cancel()
-            self._finished(key, done)
-
-    async def _in_order(self, consumer: str, entry: QueueEntry) -> None:
-        """Handle an entry whose conversation's earlier message is not handled yet, away from
-        the worker that read it (touched meanwhile; after ``stop`` it is left pending)."""
-        touching = keep_touched(
-            self._storage, INBOUND_QUEUE, INBOUND_GROUP, consumer, entry, self._reclaim_idle_ms
-        )
-        toucher = asyncio.create_task(touching, name=f"touch {entry.entry_id}")
-        try:
-            if not self._stopping:
-                await self.process(entry, waiting_since=time.perf_counter())
         except Exception:  # as a worker does: the entry stays pending and is retried
             self._metrics.errors.labels(f"worker:{INBOUND_QUEUE}").inc()
             log.exception("%s worker error; continuing", INBOUND_QUEUE)

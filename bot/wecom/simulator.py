@@ -330,12 +330,7 @@ class FakeWeComServer:
     def servicer_takes_over(self, open_kfid: str, external_userid: str, servicer: str) -> None:
         """A human servicer picks the session up in WeCom's workbench (state 3 + event)."""
         self.set_kf_state(open_kfid, external_userid, 3, servicer)
-        self.queue_event(
-            open_kfid,
-            external_userid,
-            {"event_type": "session_status_change", "change_type": 1,
-             "new_servicer_userid": servicer, "msg_code": secrets.token_hex(4)},
-        )  # fmt: skip
+        self._session_changed(open_kfid, external_userid, 1, new_servicer_userid=servicer)
 
     def servicer_says(self, open_kfid: str, external_userid: str, servicer: str, text: str) -> str:
         """The human servicer's reply from WeCom's kf workbench (origin 5), which only the
@@ -352,12 +347,14 @@ class FakeWeComServer:
         """The servicer ends the session in the workbench (state 4 + the change event)."""
         self._check_servicing(open_kfid, external_userid, servicer)
         self.set_kf_state(open_kfid, external_userid, 4)
-        self.queue_event(
-            open_kfid,
-            external_userid,
-            {"event_type": "session_status_change", "change_type": 3,
-             "old_servicer_userid": servicer, "msg_code": secrets.token_hex(4)},
-        )  # fmt: skip
+        self._session_changed(open_kfid, external_userid, 3, old_servicer_userid=servicer)
+
+    def _session_changed(
+        self, open_kfid: str, external_userid: str, change_type: int, **servicer: str
+    ) -> None:
+        """The session_status_change event WeCom sends (1 taken over, 3 ended)."""
+        event = {"event_type": "session_status_change", "change_type": change_type, **servicer}
+        self.queue_event(open_kfid, external_userid, {**event, "msg_code": secrets.token_hex(4)})
 
     def _check_servicing(self, open_kfid: str, external_userid: str, servicer: str) -> None:
         session = self._sessions[(open_kfid, external_userid)]
