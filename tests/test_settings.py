@@ -131,3 +131,23 @@ def test_cli_refuses_a_window_beyond_the_dedup_ttl_with_one_line() -> None:
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("virtualrep: invalid settings: VREP_WECOM_TIMESTAMP_WINDOW_S (90000)")
+
+
+def test_data_paths_default_under_the_data_dir_not_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the autouse fixture runs this from tmp_path; the store lives elsewhere
+    store = tmp_path / "elsewhere" / "store"
+    monkeypatch.setenv("VREP_DATA_DIR", str(store))
+    settings = load_settings()
+    assert (settings.kb_dir, settings.pv_export_dir) == (store / "kb", store / "pv")
+    assert not (Path.cwd() / "data").exists()
+    monkeypatch.setenv("VREP_PV_EXPORT_DIR", "")  # set empty: the default, not the cwd
+    assert load_settings().pv_export_dir == store / "pv"
+    monkeypatch.setenv("VREP_PV_EXPORT_DIR", str(tmp_path / "archive"))  # set: kept as given
+    assert load_settings().pv_export_dir == tmp_path / "archive"
+    assert load_settings(kb_dir=tmp_path / "kb").kb_dir == tmp_path / "kb"
+    monkeypatch.delenv("VREP_DATA_DIR")
+    monkeypatch.delenv("VREP_PV_EXPORT_DIR")
+    settings = load_settings()  # nothing set: the README's data/ of the working directory
+    assert (settings.kb_dir, settings.pv_export_dir) == (Path("data/kb"), Path("data/pv"))
