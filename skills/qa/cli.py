@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.audit import AuditLog
+from bot.i18n import local_time
+from bot.profiles import DoctorProfile, ProfileStore
 from bot.resources import open_storage
 from bot.settings import Settings
 from bot.storage.base import Storage
@@ -20,6 +25,11 @@ from records import open_records
 from skills.qa.hcp_review import Decision, HcpRequests
 from skills.qa.mi import MIStore
 from skills.qa.verification import mark_verified
+
+
+def _operator() -> str:
+    """The login running the command, as the audit names it."""
+    return f"cli:{getpass.getuser()}"
 
 
 def _with_storage(settings: Settings, work: Callable[[Storage], Awaitable[int]]) -> int:
@@ -77,14 +87,52 @@ def _mi_close(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Verify a doctor who wrote to the bot, or (``--new``) one who has not yet: an operator
+    told by a rep that a doctor will write. A doctor verified already keeps who verified them
+    and when. Every verification is audited with the login that ran the command."""
+
+    doctor_id = args.doctor_id
+    if not doctor_id or doctor_id != doctor_id.strip() or any(c.isspace() for c in doctor_id):
+        print(f"virtualrep: not a doctor id: {doctor_id!r}", file=sys.stderr)
+        return 2
+
     async def work(storage: Storage) -> int:
         now = datetime.now(UTC)
-        profile = await mark_verified(storage, args.doctor_id, by=args.by, at=now)
-        if profile is None:
-            print(f"unknown doctor {args.doctor_id}")
+        by = args.by or _operator()
+        profiles = ProfileStore(storage)
+        known = await profiles.get(args.doctor_id)
+        if known is not None and known.verified:
+            at = local_time(known.verified_at, settings.timezone) if known.verified_at else "?"
+            print(
+                f"{known.doctor_id} ({known.display_name}) was already verified by "
+                f"{known.verified_by or '?'} at {at}; nothing changed. 该医生已认证，未作更改。"
+            )
+            return 0
+        if known is None and not args.new:
+            print(
+                f"virtualrep: no doctor {args.doctor_id} has written to the bot yet "
+                f"（尚无医生 {args.doctor_id} 的记录）. To verify them before their first message, "
+                "check that this is their WeCom external userid and run again with --new.",
+                file=sys.stderr,
+            )
             return 1
-        await HcpRequests(storage).close(profile.doctor_id, Decision.APPROVED, args.by, now)
-        print(f"verified {profile.doctor_id} ({profile.display_name})")
+        if known is None:
+            await profiles.save(DoctorProfile(doctor_id=args.doctor_id, created_at=now))
+        profile = await mark_verified(storage, args.doctor_id, by=by, at=now)
+        assert profile is not None  # saved above or known
+        await HcpRequests(storage).close(profile.doctor_id, Decision.APPROVED, by, now)
+        async with open_records(settings) as records:
+            await AuditLog(storage, records).record(
+                "hcp_verification",
+                now,
+                event=Decision.APPROVED.value,
+                doctor=profile.doctor_id,
+                by=by,
+                via=_operator(),
+                before_first_message=known is None,
+            )
+        ahead = " before their first message" if known is None else ""
+        print(f"verified {profile.doctor_id} ({profile.display_name}){ahead}")
         return 0
 
     return _with_storage(settings, work)
@@ -124,9 +172,19 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     doctor = subparsers.add_parser("doctor", help="doctor profiles")
     doctor_sub = doctor.add_subparsers(dest="doctor_command", required=True, metavar="ACTION")
-    verify = doctor_sub.add_parser("verify", help="mark a doctor's profile as a verified HCP")
-    verify.add_argument("doctor_id")
-    verify.add_argument("--by", default="admin", help="who verified")
+    verify = doctor_sub.add_parser(
+        "verify",
+        help="mark a doctor's profile as a verified HCP",
+        description="Mark a doctor as a verified healthcare professional (audited with your "
+        "login). A doctor who has not written to the bot yet is refused unless --new is given.",
+    )
+    verify.add_argument("doctor_id", help="the doctor's WeCom external userid")
+    verify.add_argument("--by", help="who verified (default: cli:<your login>)")
+    verify.add_argument(
+        "--new",
+        action="store_true",
+        help="verify a doctor who has not written yet (their profile is created, verified)",
+    )
     verify.set_defaults(handler=_doctor_verify)
     pending = doctor_sub.add_parser(
         "pending", help="list open HCP verification requests (oldest first)"

@@ -1,0 +1,80 @@
+"""Operator commands on the embedded default (a SQLite store in ``VREP_DATA_DIR``), run through
+``virtualrep``'s entry point as an operator types them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.profiles import DoctorProfile, ProfileStore
+from bot.settings import load_settings
+from bot.storage.sqlite import SqliteStorage
+from records import open_records
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    data = tmp_path / "store"
+    monkeypatch.setenv("VREP_DATA_DIR", str(data))
+    monkeypatch.setenv("VREP_EMBEDDED_STORAGE", "sqlite")
+    monkeypatch.delenv("VREP_REDIS_URL", raising=False)
+    monkeypatch.delenv("VREP_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return data
+
+
+def _profile(data: Path, doctor_id: str) -> DoctorProfile | None:
+    async def read() -> DoctorProfile | None:
+        storage = SqliteStorage.in_data_dir(data)
+        try:
+            return await ProfileStore(storage).get(doctor_id)
+        finally:
+            await storage.close()
+
+    return asyncio.run(read())
+
+
+def _verifications() -> list[dict[str, object]]:
+    async def read() -> list[dict[str, object]]:
+        async with open_records(load_settings()) as records:
+            page = await records.search_audit(kind="hcp_verification", limit=100)
+        return [dict(r.payload or {}) for r in page.items]
+
+    return asyncio.run(read())
+
+
+def test_doctor_verify_before_the_first_message_needs_new_and_is_audited(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator told by a rep about a doctor who has not written yet: a plain verify is
+    refused with what to do (nothing created), --new verifies in advance, audited with the
+    login; a second verify keeps the first verifier."""
+    assert main(["doctor", "verify", "wmNew01"]) == 1
+    refused = capsys.readouterr()
+    assert refused.out == ""
+    assert "no doctor wmNew01 has written to the bot yet" in refused.err
+    assert "run again with --new" in refused.err and refused.err.count("\n") == 1
+    assert _profile(store, "wmNew01") is None  # nothing changed
+
+    assert main(["doctor", "verify", "wmNew01", "--new", "--by", "ops_li"]) == 0
+    assert capsys.readouterr().out == "verified wmNew01 (wmNew01) before their first message\n"
+    profile = _profile(store, "wmNew01")
+    assert profile is not None and profile.verified and profile.verified_by == "ops_li"
+    [audited] = _verifications()
+    assert audited["doctor"] == "wmNew01" and audited["by"] == "ops_li"
+    assert str(audited["via"]).startswith("cli:") and audited["before_first_message"] is True
+
+    assert main(["doctor", "verify", "wmNew01", "--by", "ops_wu"]) == 0  # again: kept as it was
+    again = capsys.readouterr().out
+    assert "wmNew01 (wmNew01) was already verified by ops_li at " in again
+    assert "nothing changed" in again
+    profile = _profile(store, "wmNew01")
+    assert profile is not None and profile.verified_by == "ops_li"
+    assert len(_verifications()) == 1
+
+    assert main(["doctor", "verify", " wm x", "--new"]) == 2  # not an id: refused
+    assert "not a doctor id" in capsys.readouterr().err
+    assert _profile(store, " wm x") is None
