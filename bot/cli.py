@@ -92,6 +92,15 @@ def _exit_promptly(code: int) -> NoReturn:
     os._exit(code)
 
 
+CHAT_CASES_WAIT = (
+    "virtualrep chat: 此处报告的不良事件已保存并排队，"
+    "由同一存储上的 virtualrep serve 投递给药物警戒（PV 卡片需要企业微信应用）。 "
+    "Adverse-event cases reported here are saved and queued; "
+    "`virtualrep serve` on the same store delivers them to PV (the PV card needs the WeCom app)."
+)
+"""Said once as chat starts when ``VREP_PV_USERS`` is set: chat has no WeCom app channel."""
+
+
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     with _quiet_imports():
         from skills import handoff
@@ -101,11 +110,12 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         import privacy
         from bot.llm import open_llm
         from bot.models import Channel
-        from bot.resources import open_knowledge, open_storage
+        from bot.resources import open_http_session, open_knowledge, open_storage
         from bot.runtime import build_runtime
         from handlers.terminal import run_chat
         from records import open_records
         from records.sink import audit_sink
+        from skills.adverse_events.delivery import delivery_worker_here
 
     if settings.log_level == "INFO":
         logging.getLogger().setLevel(logging.WARNING)  # keep the terminal for the conversation
@@ -132,6 +142,13 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         escalations = handoff.create_worker(services)  # rep cards print in the same terminal
         escalations.start()
         stack.push_async_callback(escalations.stop)
+        session = await stack.enter_async_context(open_http_session(settings))
+        pv_delivery = delivery_worker_here(services, session)
+        if pv_delivery is None:
+            print(CHAT_CASES_WAIT, file=sys.stderr)
+        else:  # the server's PV delivery: archive, webhook, retries, dead letter
+            pv_delivery.start()
+            stack.push_async_callback(pv_delivery.finish)  # first: a case of the last line
         return dispatcher
 
     return asyncio.run(run_chat(open_bot, user=args.user, as_rep=args.as_role == "rep"))

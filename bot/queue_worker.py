@@ -93,12 +93,13 @@ class QueueConsumer:
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self.consumer)
 
-    async def stop(self) -> None:
-        """Finish the entry in hand, then stop (cancelling only if that takes too long)."""
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Finish the entry in hand, then stop (cancelling only if that takes longer than
+        ``grace_s``; default: one poll plus 10 s)."""
         if self._task is None:
             return
         self._stopping = True
-        await finish_or_cancel(self._task, self._block_ms / 1000 + 10)
+        await finish_or_cancel(self._task, grace_s or self._block_ms / 1000 + 10)
         self._task = None
 
     async def run_once(self, block_ms: int | None = None) -> int:

@@ -1,4 +1,5 @@
-"""`virtualrep chat` end to end in a subprocess fed through stdin."""
+"""`virtualrep chat` end to end in a subprocess fed through stdin, run from a working directory
+apart from its store (``VREP_DATA_DIR``), as an operator may."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ from pathlib import Path
 import pytest
 
 
-def run_chat(stdin: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    tmp_path: Path, *args: str, stdin: str = "", kb: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``virtualrep ARGS`` with the store in ``tmp_path/store``, run from ``tmp_path/cwd``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VREP_")}
-    env["VREP_DATA_DIR"] = str(tmp_path / "data")
+    env["VREP_DATA_DIR"] = str(tmp_path / "store")
     env["VREP_PRIVACY_NOTICE"] = "false"  # a doctor who consented outside the chat (#21)
-    env["VREP_KB_DIR"] = os.environ["VREP_KB_DIR"]  # the session's embedded sample library
+    if kb:
+        env["VREP_KB_DIR"] = os.environ["VREP_KB_DIR"]  # the session's embedded sample library
+    (tmp_path / "cwd").mkdir(exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", *args],
+        [sys.executable, "-m", "bot.cli", *args],
         input=stdin,
         env=env,
-        cwd=tmp_path,
+        cwd=tmp_path / "cwd",
         capture_output=True,
         text=True,
         timeout=180,
@@ -27,12 +33,25 @@ def run_chat(stdin: str, tmp_path: Path, *args: str) -> subprocess.CompletedProc
     )
 
 
+def run_chat(stdin: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(tmp_path, "chat", *args, stdin=stdin)
+
+
 @pytest.fixture(scope="module")
-def doctor_chat(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
-    """One doctor's chat process for the two doctor tests below: greetings in Chinese then
-    English, then a menu number. Each process loads the models (seconds on a busy machine),
-    and what each test reads of the transcript is its own."""
-    return run_chat("你好\nhello\nhi\n4\n", tmp_path_factory.mktemp("doctor-chat"))
+def doctor_chat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("doctor-chat")
+
+
+@pytest.fixture(scope="module")
+def doctor_chat(doctor_chat_dir: Path) -> subprocess.CompletedProcess[str]:
+    """One doctor's chat process for the doctor tests below: greetings in Chinese then
+    English, then a menu number, then an adverse event reported and submitted ("停止") as the
+    last line. Each process loads the models (seconds on a busy machine), and what each test
+    reads of the transcript is its own."""
+    return run_chat(f"你好\nhello\nhi\n4\n{AE_REPORT}\n停止\n", doctor_chat_dir)
+
+
+AE_REPORT = "我的患者服用诺拉维后出现皮疹，已经住院了"
 
 
 def test_help_menu_in_chinese_then_english(
@@ -60,3 +79,23 @@ def test_rep_sees_rep_commands(tmp_path: Path) -> None:
     result = run_chat("help\n", tmp_path, "--as", "rep", "--user", "rep_li")
     assert result.returncode == 0, result.stderr
     assert "/takeover" in result.stdout
+
+
+def test_a_case_reported_in_chat_reaches_the_pv_archive_of_its_store(
+    doctor_chat: subprocess.CompletedProcess[str], doctor_chat_dir: Path
+) -> None:
+    """Chat runs the server's PV delivery: the case submitted by the session's last line is in
+    the archive under VREP_DATA_DIR (not the working directory's data/) before chat exits, and
+    `pv list` on the same store shows it delivered (finding 46, 47)."""
+    assert doctor_chat.returncode == 0, doctor_chat.stderr
+    assert "已提交给药物警戒部门，病例编号 AE-" in doctor_chat.stdout, doctor_chat.stdout[-2000:]
+    case_id = doctor_chat.stdout.split("已提交给药物警戒部门，病例编号 ")[1][:16]
+    archive = doctor_chat_dir / "store" / "pv"
+    files = sorted(p.name for p in archive.iterdir()) if archive.exists() else []
+    assert files == [f"{case_id}.json", f"{case_id}.xml"], doctor_chat.stderr[-2000:]
+    assert AE_REPORT in (archive / f"{case_id}.json").read_text(encoding="utf-8")
+    assert not (doctor_chat_dir / "cwd" / "data").exists()  # nothing beside the working dir
+    listed = run_cli(doctor_chat_dir, "pv", "list", kb=False)
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(case_id))
+    assert row.split("\t")[3] == "delivered", (listed.stdout, doctor_chat.stderr[-3000:])

@@ -57,6 +57,7 @@ SIGNATURE_HEADER = "X-VRep-Signature"  # "sha256=" + hex HMAC of "<timestamp>.<b
 TIMESTAMP_HEADER = "X-VRep-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"  # the case id: receivers drop repeats
 READER = "pv-delivery"
+FINISH_GRACE_S = 120.0  # the case lock's timeout: one case's delivery to every sink
 
 
 class SinkError(Exception):
@@ -126,11 +127,18 @@ class CardSink:
     def __init__(self, ae: AEService) -> None:
         self._ae = ae
 
+    def can_send(self) -> bool:
+        """Whether this process can send the card: PV users set and the WeCom app channel open
+        (``virtualrep chat`` has no app channel; its cards print in the terminal)."""
+        services = self._ae.services
+        sender = services.senders.get(Channel.APP)
+        return bool(services.settings.pv_user_ids) and isinstance(sender, ConfirmingSender)
+
     async def deliver(self, case: AECase, contact: ReporterContact | None) -> None:
         services = self._ae.services
         users = services.settings.pv_user_ids
         sender = services.senders.get(Channel.APP)
-        if not users or not isinstance(sender, ConfirmingSender):
+        if not self.can_send() or not isinstance(sender, ConfirmingSender):
             raise SinkError("no PV users or no app channel configured")
         card = OutboundMessage(
             channel=Channel.APP,
@@ -219,6 +227,18 @@ class DeliveryWorker:
     async def stop(self) -> None:
         await self._loop.stop()
 
+    async def finish(self, rounds: int = 20) -> None:
+        """Stop, then deliver what is queued already, without waiting for more: a process that
+        ends soon after a case is submitted (``virtualrep chat`` at its last line) still hands
+        it to PV. The case in hand is finished, not cancelled, on a busy machine too (a
+        cancelled one waits for the next process to reclaim it). A sink that fails is retried
+        later as always (scheduled, durable); whatever is left (more than ``rounds`` batches)
+        stays queued for the next delivery worker."""
+        await self._loop.stop(grace_s=FINISH_GRACE_S)
+        for _ in range(rounds):
+            if not await self.run_once(block_ms=0):
+                return
+
     async def reconcile(self) -> int:
         """Queue submitted cases whose queue entry was never written (a crash in between)."""
         queued = 0
@@ -306,3 +326,18 @@ def create_delivery_worker(
     """The worker with the sinks the settings configure (the app owns start/stop)."""
     ae = ae_service(services)
     return DeliveryWorker(ae, configured_sinks(ae, session))
+
+
+def delivery_worker_here(
+    services: Services, session: aiohttp.ClientSession | None
+) -> DeliveryWorker | None:
+    """The server's delivery worker (same sinks, retries and dead letter) for a process that
+    may lack the WeCom app channel, ``virtualrep chat``; None when the PV card is configured
+    but cannot be sent from here. A case counts as delivered only once every configured sink
+    took it, so such a process leaves its cases queued for ``virtualrep serve`` on the same
+    store rather than deliver them in part."""
+    ae = ae_service(services)
+    sinks = configured_sinks(ae, session)
+    if any(isinstance(sink, CardSink) and not sink.can_send() for sink in sinks):
+        return None
+    return DeliveryWorker(ae, sinks)
