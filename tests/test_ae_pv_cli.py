@@ -43,20 +43,32 @@ def test_pv_commands(
 
     case_id = asyncio.run(report())
     assert main(["pv", "list", "--overdue"]) == 0
-    listed = capsys.readouterr().out
-    assert listed.startswith(f"{case_id}\toverdue\t")
+    listed = capsys.readouterr()
+    header, row = listed.out.splitlines()
+    assert header.split("\t")[:4] == ["CASE", "STATE", "STATUS", "DELIVERY"]
+    assert row.startswith(f"{case_id}\toverdue\t")
+    assert row.split("\t")[3] == "in form"  # the doctor has not finished: said so, once
+    assert listed.err.count("1 case still in the report form: submitted when") == 1
     assert main(["pv", "show", case_id]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["case"]["case_id"] == case_id and shown["ack"] is None
+    assert shown["reporter"]["consent_to_follow_up"] is None  # the form was not answered
     assert "created" in [event["kind"] for event in shown["events"]]
     assert main(["pv", "export", case_id, "--format", "e2b"]) == 0
     assert "<E.i.1.1a>" in capsys.readouterr().out
     assert main(["pv", "export", case_id, "--format", "json"]) == 0
     assert case_id in capsys.readouterr().out
     assert main(["pv", "ack", case_id, "--by", "pv-lead"]) == 0
-    assert "pv-lead" in capsys.readouterr().out
+    assert f"{case_id} acknowledged by pv-lead at " in capsys.readouterr().out
+    assert main(["pv", "ack", case_id, "--by", "pv-zhou"]) == 0  # the first one stands
+    again = capsys.readouterr().out
+    assert f"{case_id} was already acknowledged by pv-lead at " in again
+    assert "nothing changed" in again and "pv-zhou" not in again
+    assert main(["pv", "show", case_id]) == 0
+    ack = json.loads(capsys.readouterr().out)["ack"]
+    assert ack["by"] == "pv-lead" and ack["via"].startswith("cli:")  # who ran it, audited
     assert main(["pv", "list", "--overdue"]) == 0
-    assert case_id not in capsys.readouterr().out
+    assert capsys.readouterr().out == "no overdue case (没有逾期病例)\n"
     assert main(["pv", "show", "AE-00000000-0000"]) == 1
     capsys.readouterr()
     assert main(["pv", "redeliver", case_id, "AE-00000000-0000"]) == 1

@@ -179,11 +179,6 @@ def case_document(case: AECase, contact: ReporterContact | None) -> dict[str, An
     """The JSON PV receives (webhook body, archive): the case (masked) plus the reporter if
     consented — the reporter's contact stays in its own block, never in the narrative."""
     case = masked(case)
-    reporter: dict[str, Any] = {"qualification": "physician"}
-    if contact is not None and contact.consent_to_follow_up:
-        reporter |= contact.model_dump(mode="json", exclude={"case_id"})
-    else:
-        reporter["consent_to_follow_up"] = contact.consent_to_follow_up if contact else None
     return {
         "case_id": case.case_id,
         "case": case.model_dump(mode="json"),
@@ -191,8 +186,19 @@ def case_document(case: AECase, contact: ReporterContact | None) -> dict[str, An
         "missing_criteria": case.missing_criteria,
         # Each empty field and why: answered (none), dont_know, no_answer, not_asked, unknown.
         "empty_fields": case.empty_fields,
-        "reporter": reporter,
+        "reporter": reporter_block(contact),
     }
+
+
+def reporter_block(contact: ReporterContact | None) -> dict[str, Any]:
+    """The reporter as PV sees it: the follow-up consent answer always (None: not answered),
+    the contact details only when the reporter consented to follow-up."""
+    reporter: dict[str, Any] = {"qualification": "physician"}
+    if contact is not None and contact.consent_to_follow_up:
+        reporter |= contact.model_dump(mode="json", exclude={"case_id"})
+    else:
+        reporter["consent_to_follow_up"] = contact.consent_to_follow_up if contact else None
+    return reporter
 
 
 def case_json(

@@ -13,19 +13,20 @@ import asyncio
 import getpass
 import json
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from bot.audit import AuditLog
-from bot.i18n import local_time
+from bot.i18n import counted, local_time
 from bot.resources import open_storage
 from bot.settings import Settings
 from bot.storage.base import Storage
 from records import Records, open_records
 from records.results import CaseState, CaseSummary, QueueFilter
-from skills.adverse_events.cases import CaseStore, CaseView, read_queue
-from skills.adverse_events.e2b import case_json, case_xml
+from skills.adverse_events.cases import CaseStatus, CaseStore, CaseView, read_queue
+from skills.adverse_events.e2b import case_json, case_xml, reporter_block
 from skills.adverse_events.service import Redelivery, dead_lettered_cases, redeliver
 
 LIST_BATCH = 500  # cases per database read of ``pv list``
@@ -53,9 +54,15 @@ async def _opened(settings: Settings) -> AsyncIterator[tuple[Storage, CaseStore,
         )
 
 
+LIST_HEADER = "\t".join(
+    ("CASE", "STATE", "STATUS", "DELIVERY", "ACK", "DUE", "PRODUCTS", "CATEGORIES", "FLAGS")
+)
+
+
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     wanted = QueueFilter(state=CaseState.OVERDUE if args.overdue else None)
+    waiting: Counter[str] = Counter()
     async with _opened(settings) as (storage, _store, records):
         audit = AuditLog(storage, records)
         offset = 0
@@ -70,17 +77,59 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
                 reader=_reader(),
                 purpose="pv list",
             )
+            if offset == 0:
+                print(LIST_HEADER if found.page.total else _nothing_listed(args.overdue))
             for entry in found.page.items:
                 print(_line(entry.summary, entry.state, settings))
+                waiting[_delivery(entry.summary).split()[0]] += 1
             offset += LIST_BATCH
             if offset >= found.page.total:
-                return 0
+                break
+    for line in _waiting(waiting, settings):
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _nothing_listed(overdue: bool) -> str:
+    return "no overdue case (没有逾期病例)" if overdue else "no case (没有病例)"
+
+
+def _waiting(counts: Counter[str], settings: Settings) -> list[str]:
+    """What happens next to the cases not delivered yet, for the PV officer reading the list:
+    only a running bot process moves them on."""
+    lines = []
+    if undelivered := counts["queued"] + counts["retry"]:
+        lines.append(
+            f"{counted(undelivered, 'case')} not delivered yet: a running `virtualrep serve` or "
+            "`worker` on this store delivers them (`virtualrep chat` too, unless VREP_PV_USERS "
+            f"is set). 尚有 {undelivered} 个病例未投递：由同一存储上运行的 virtualrep serve 或 "
+            "worker 投递。"
+        )
+    if collecting := counts["in"]:
+        idle = settings.ae_idle_submit_min
+        lines.append(
+            f"{counted(collecting, 'case')} still in the report form: submitted when the doctor "
+            f"finishes, or by a running bot process {idle} min after the doctor's last answer. "
+            f"尚有 {collecting} 个病例仍在填写中：医生完成后提交，或由运行中的机器人在最后一次回答 "
+            f"{idle} 分钟后提交。"
+        )
+    return lines
+
+
+def _delivery(case: CaseSummary) -> str:
+    """``delivered``, ``dead-letter``, ``queued`` (not tried yet), ``retry N`` (N attempts
+    failed, the next one scheduled) or ``in form`` (not submitted yet)."""
+    if case.dead_lettered_at:
+        return "dead-letter"
+    if case.delivered_at:
+        return "delivered"
+    if case.status != CaseStatus.SUBMITTED:
+        return "in form"
+    return f"retry {case.delivery_attempts}" if case.delivery_attempts else "queued"
 
 
 def _line(case: CaseSummary, state: CaseState, settings: Settings) -> str:
-    delivered = "delivered" if case.delivered_at else "pending"
-    if case.dead_lettered_at:
-        delivered = "dead-letter"
+    delivered = _delivery(case)
     acked = f"ack {case.acknowledged_by}" if case.acknowledged_at else "unacked"
     flags = ("SERIOUS " if case.serious else "") + ("incomplete" if case.incomplete else "")
     return (
@@ -91,14 +140,21 @@ def _line(case: CaseSummary, state: CaseState, settings: Settings) -> str:
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    async with _opened(settings) as (_storage, _store, records):
-        detail = await records.read_case(
-            args.case, reader=_reader(), purpose="pv show", at=datetime.now(UTC)
-        )
+    """The case as the records hold it, plus the reporter block PV receives (the follow-up
+    consent answer; contact details only if consented), both reads audited."""
+    now = datetime.now(UTC)
+    async with _opened(settings) as (_storage, store, records):
+        detail = await records.read_case(args.case, reader=_reader(), purpose="pv show", at=now)
+        contact = None
+        if detail is not None:
+            contact = await store.read_contact(
+                args.case, reader=_reader(), purpose="pv show", at=now
+            )
     if detail is None:
         print(f"virtualrep: no case {args.case}", file=sys.stderr)
         return 1
     shown = CaseView.from_records(detail).model_dump(mode="json")
+    shown["reporter"] = reporter_block(contact)
     shown["events"] = [
         {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}
         for e in detail.events
@@ -123,12 +179,24 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _ack(args: argparse.Namespace, settings: Settings) -> int:
+    """The first acknowledgement stands: a second one changes nothing and says whose it was.
+    ``via`` records the login that ran the command, also when ``--by`` names someone else."""
     async with _opened(settings) as (_storage, store, _records):
         if args.case not in await store.case_ids():
             print(f"virtualrep: no case {args.case}", file=sys.stderr)
             return 1
-        ack = await store.acknowledge(args.case, args.by or _reader(), datetime.now(UTC), "cli")
-    print(f"{args.case} acknowledged by {ack.by} at {local_time(ack.at, settings.timezone)}")
+        earlier = await store.ack_of(args.case)
+        ack = earlier or await store.acknowledge(
+            args.case, args.by or _reader(), datetime.now(UTC), _reader()
+        )
+    at = local_time(ack.at, settings.timezone)
+    if earlier is not None:
+        print(
+            f"{args.case} was already acknowledged by {ack.by} at {at} (via {ack.via}); "
+            f"nothing changed. 该病例已由 {ack.by} 于 {at} 确认收到，未作更改。"
+        )
+        return 0
+    print(f"{args.case} acknowledged by {ack.by} at {at}")
     return 0
 
 
