@@ -47,13 +47,7 @@ from bot.settings import Settings
 from knowledge import embeddings as emb
 from knowledge import lexical, ranking
 from knowledge.chunking import Chunk, chunk_document, retrieval_text
-from knowledge.loaders import (
-    Refusal,
-    SourceDocument,
-    iter_source_files,
-    load_file,
-    unsupported_files,
-)
+from knowledge.loaders import Refusal, SourceDocument, find_source_files, load_file
 from knowledge.rerank import HttpReranker, RerankError, reranker_from_settings
 from knowledge.schema import DocumentMeta
 
@@ -544,9 +538,10 @@ class KnowledgeBase:
         """
         started = time.perf_counter()
         paths = list(paths)
-        report = IngestReport(skipped=unsupported_files(paths))
+        found = find_source_files(paths)
+        report = IngestReport(skipped=found.skipped)
         documents: dict[str, SourceDocument] = {}
-        for path in iter_source_files(paths):
+        for path in found.sources:
             for item in load_file(path, unapproved_eval=unapproved_eval):
                 if isinstance(item, Refusal):
                     report.refused.append(item)

@@ -50,27 +50,29 @@ class Refusal:
         return f"refused {self.origin}: {self.field} {self.reason}"
 
 
-def iter_source_files(paths: Iterable[Path | str]) -> Iterator[Path]:
-    """Files and folders (recursively, sorted) to the source files they hold; sidecars skipped."""
+@dataclass(frozen=True)
+class SourceFiles:
+    """What an ingest was given, found in one walk of each folder."""
+
+    sources: list[Path]  # files to load, in order (a file given directly is always one)
+    skipped: list[Path]  # files inside the folders of another format, for the operator
+
+
+def find_source_files(paths: Iterable[Path | str]) -> SourceFiles:
+    """Files and folders (recursively, sorted) to the source files they hold and the files of
+    another format beside them (hidden files and metadata sidecars are neither): each folder
+    is walked once, and a file reached twice (a folder given twice, or inside two folders
+    given) is listed once."""
+    sources: dict[Path, None] = {}
+    skipped: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            yield from (child for child in _content_files(path) if _is_source(child))
-        else:
-            yield path
-
-
-def unsupported_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Files inside the given folders that are skipped for their format, so the operator is
-    told about them (hidden files and metadata sidecars are not content and are not listed).
-    """
-    return [
-        child
-        for raw in paths
-        if Path(raw).is_dir()
-        for child in _content_files(Path(raw))
-        if not _is_source(child)
-    ]
+        if not path.is_dir():
+            sources[path] = None
+            continue
+        for child in _content_files(path):
+            (sources if _is_source(child) else skipped)[child] = None
+    return SourceFiles(list(sources), list(skipped))
 
 
 def _content_files(folder: Path) -> Iterator[Path]:

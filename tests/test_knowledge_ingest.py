@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,29 @@ def test_a_mistyped_path_leaves_no_knowledge_base_behind(
 
     assert "path does not exist" in capsys.readouterr().err
     assert not (tmp_path / "kb").exists()
+
+
+def test_each_folder_is_walked_once_for_sources_and_skipped_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One walk per folder gives both lists (the ingest walked each folder twice); a file
+    reached twice is listed once; hidden files and sidecars are in neither."""
+    from knowledge import loaders
+
+    tree = tmp_path / "docs"
+    for name in ("a.md", "sub/b.txt", "sub/c.xyz", "d.pdf", "d.pdf.meta.yaml", ".hidden/e.md"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("x")
+    (tree / "scan.bin").write_bytes(b"\x00")
+    walked: list[Path] = []
+    walk = loaders._content_files
+
+    def counting(folder: Path) -> Iterator[Path]:
+        walked.append(folder)
+        return walk(folder)
+
+    monkeypatch.setattr(loaders, "_content_files", counting)
+    found = loaders.find_source_files([tree, tree / "sub", tree / "a.md"])
+    assert walked == [tree, tree / "sub"]
+    assert found.sources == [tree / "a.md", tree / "d.pdf", tree / "sub" / "b.txt"]
+    assert found.skipped == [tree / "scan.bin", tree / "sub" / "c.xyz"]

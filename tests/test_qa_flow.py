@@ -343,13 +343,13 @@ def test_label_facts_of_the_sample_library() -> None:
     from datetime import date
     from pathlib import Path
 
-    from knowledge.loaders import SourceDocument, iter_source_files, load_file
+    from knowledge.loaders import SourceDocument, find_source_files, load_file
     from skills.qa.label import build_labels
 
     library = Path(__file__).resolve().parent.parent / "knowledge" / "library"
     metas = [
         item.meta
-        for path in iter_source_files([library])
+        for path in find_source_files([library]).sources
         for item in load_file(path)
         if isinstance(item, SourceDocument)
     ]
