@@ -70,14 +70,25 @@ def _not_found(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
+    listed = 0
     async with _dead_letters(settings) as letters:
         for queue in DEAD_LETTER_QUEUES:
             entries = await letters.unresolved(queue)
             for entry in entries:
                 print("\t".join((queue, entry.entry_id, *summarize(entry))))
+            listed += len(entries)
             if len(entries) == READ_LIMIT:
                 print(f"virtualrep: {queue}: the oldest {READ_LIMIT} shown", file=sys.stderr)
+    if not listed:
+        print(NONE_LISTED)
     return 0
+
+
+NONE_LISTED = (
+    "no unresolved dead letter (没有未处理的死信); PV cases that could not be delivered: "
+    "virtualrep pv list / pv redeliver --dead"
+)
+"""``dead list`` with nothing to list says so, and where PV's dead-lettered cases are."""
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:

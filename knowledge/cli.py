@@ -9,8 +9,11 @@ best first, at most K distinct documents.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     ingest.set_defaults(handler=cmd_ingest)
 
     kb = subparsers.add_parser("kb", help="inspect and manage the knowledge base")
-    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
     listing = kb_sub.add_parser("list", help="documents with status, version and expiry")
     _kb_dir_option(listing)
     listing.set_defaults(handler=cmd_kb_list)
@@ -45,6 +48,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     show.set_defaults(handler=cmd_kb_show)
     withdraw = kb_sub.add_parser("withdraw", help="take a document out of answers at once")
     withdraw.add_argument("doc_id")
+    withdraw.add_argument("--by", help="who withdraws it, for the audit (default: cli:<login>)")
     _kb_dir_option(withdraw)
     withdraw.set_defaults(handler=cmd_kb_withdraw)
     reindex = kb_sub.add_parser("reindex", help="re-embed everything after a model change")
@@ -142,7 +146,7 @@ def cmd_kb_show(args: argparse.Namespace, settings: Settings) -> int:
     try:
         meta = kb.get_document(args.doc_id)
         if meta is None:
-            print(f"no document {args.doc_id}", file=sys.stderr)
+            print(f"virtualrep: no document {args.doc_id}", file=sys.stderr)
             return 1
         print(json.dumps(meta.model_dump(mode="json"), ensure_ascii=False, indent=2))
         for chunk_id, section, text in kb.document_chunks(args.doc_id):
@@ -154,15 +158,33 @@ def cmd_kb_show(args: argparse.Namespace, settings: Settings) -> int:
 
 @_guarded
 def cmd_kb_withdraw(args: argparse.Namespace, settings: Settings) -> int:
+    """Withdraw at once, then audit it as the console does (``content_withdraw``), with
+    ``--by`` (default ``cli:<login>``) and the login that ran the command."""
     kb = _open(args, settings)
     try:
         if not kb.withdraw(args.doc_id):
-            print(f"no document {args.doc_id}", file=sys.stderr)
+            print(f"virtualrep: no document {args.doc_id}", file=sys.stderr)
             return 1
     finally:
         kb.close()
+    operator = f"cli:{getpass.getuser()}"
+    asyncio.run(
+        _audit(
+            settings, "content_withdraw", doc_id=args.doc_id, by=args.by or operator, via=operator
+        )
+    )
     print(f"withdrawn {args.doc_id}")
     return 0
+
+
+async def _audit(settings: Settings, kind: str, **fields: Any) -> None:
+    """One record in the audit trail of the configured store and records."""
+    from bot.audit import AuditLog
+    from bot.resources import open_storage
+    from records import open_records
+
+    async with open_storage(settings) as storage, open_records(settings) as records:
+        await AuditLog(storage, records).record(kind, datetime.now(UTC), **fields)
 
 
 @_guarded

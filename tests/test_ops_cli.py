@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.dead_letters_cli import NONE_LISTED
 from bot.profiles import DoctorProfile, ProfileStore
 from bot.settings import load_settings
 from bot.storage.sqlite import SqliteStorage
@@ -78,3 +81,30 @@ def test_doctor_verify_before_the_first_message_needs_new_and_is_audited(
     assert main(["doctor", "verify", " wm x", "--new"]) == 2  # not an id: refused
     assert "not a doctor id" in capsys.readouterr().err
     assert _profile(store, " wm x") is None
+
+
+def test_kb_withdraw_is_audited_and_a_wrong_id_changes_nothing(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kb withdraw` takes approved content out of answers: audited like the console's
+    withdrawal (who, and the login that ran it); an unknown id is one line, nothing audited."""
+    kb = tmp_path / "kb"
+    shutil.copytree(os.environ["VREP_KB_DIR"], kb)  # the session's sample library, a copy
+    assert main(["kb", "withdraw", "NOPE", "--kb-dir", str(kb)]) == 1
+    assert capsys.readouterr().err == "virtualrep: no document NOPE\n"
+    assert main(["kb", "withdraw", "PI-NRX-EN", "--kb-dir", str(kb), "--by", "med_lu"]) == 0
+    assert capsys.readouterr().out == "withdrawn PI-NRX-EN\n"
+
+    async def withdrawals() -> list[dict[str, object]]:
+        async with open_records(load_settings()) as records:
+            page = await records.search_audit(kind="content_withdraw", limit=10)
+        return [dict(r.payload or {}) for r in page.items]
+
+    [audited] = asyncio.run(withdrawals())
+    assert (audited["doc_id"], audited["by"]) == ("PI-NRX-EN", "med_lu")
+    assert str(audited["via"]).startswith("cli:")
+
+
+def test_dead_list_with_nothing_says_so(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dead", "list"]) == 0
+    assert capsys.readouterr().out == f"{NONE_LISTED}\n"

@@ -218,8 +218,8 @@ def test_mi_cli_end_to_end(tmp_path: Any, capsys: pytest.CaptureFixture[str]) ->
         assert args.handler(args, settings) == 1
     finally:
         cli.open_storage = original  # type: ignore[assignment]
-    out = capsys.readouterr().out
-    assert mi_id in out and f"closed {mi_id}" in out and "already closed" in out
+    out, err = capsys.readouterr()
+    assert mi_id in out and f"closed {mi_id}" in out and "already closed" in err
 
 
 async def test_two_unhelped_messages_escalate(qa_kb: Any) -> None:

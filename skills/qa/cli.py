@@ -59,7 +59,7 @@ def _mi_show(args: argparse.Namespace, settings: Settings) -> int:
     async def work(storage: Storage) -> int:
         request = await MIStore(storage).get(args.mi_id)
         if request is None:
-            print(f"unknown MI request {args.mi_id}")
+            print(f"virtualrep: unknown MI request {args.mi_id}", file=sys.stderr)
             return 1
         print(json.dumps(request.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return 0
@@ -72,13 +72,16 @@ def _mi_close(args: argparse.Namespace, settings: Settings) -> int:
         try:
             async with open_records(settings) as records:
                 request = await MIStore(storage, records).close(
-                    args.mi_id, by=args.by, at=datetime.now(UTC), resolution=args.note
+                    args.mi_id,
+                    by=args.by or _operator(),
+                    at=datetime.now(UTC),
+                    resolution=args.note,
                 )
         except KeyError:
-            print(f"unknown MI request {args.mi_id}")
+            print(f"virtualrep: unknown MI request {args.mi_id}", file=sys.stderr)
             return 1
         except ValueError as exc:
-            print(str(exc))
+            print(f"virtualrep: {exc}", file=sys.stderr)
             return 1
         print(f"closed {request.mi_id}")
         return 0
@@ -167,7 +170,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     close = mi_sub.add_parser("close", help="close a request once answered")
     close.add_argument("mi_id")
     close.add_argument("--note", default="", help="how it was resolved")
-    close.add_argument("--by", default="admin", help="who closes it")
+    close.add_argument("--by", help="who closes it (default: cli:<your login>)")
     close.set_defaults(handler=_mi_close)
 
     doctor = subparsers.add_parser("doctor", help="doctor profiles")
