@@ -1,6 +1,7 @@
 """The embedded default across restarts: processes come and go over one data directory.
 
-A doctor reports in ``virtualrep chat``, the server delivers, chat starts again, another report
+A doctor reports in ``virtualrep chat`` (which delivers it), the server starts on the same
+store, chat starts again, another report
 gets the next case id, a form left half-way resumes in the next process, and ``pv list`` sees
 every case. Nothing is renumbered, lost or overwritten.
 """
@@ -25,7 +26,7 @@ CASE_ID = re.compile(r"AE-\d{8}-\d{4}")
 
 
 def chat(tmp_path: Path, user: str, *lines: str) -> str:
-    """One ``virtualrep chat`` process on ``tmp_path/data`` (the durable default)."""
+    """One ``virtualrep chat`` process on ``tmp_path/store`` (the durable default)."""
     result = run_chat("".join(line + "\n" for line in lines), tmp_path, "--user", user)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -58,7 +59,7 @@ def serve_until_exported(data: Path, *case_ids: str) -> None:
 def test_cases_survive_restarts_with_new_ids_and_untouched_exports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "data"
+    data = tmp_path / "store"  # where run_chat keeps it (apart from its working directory)
     first_chat = chat(tmp_path, "doctor-a", "我的病人吃了诺拉维以后出现严重皮疹，住院了", "停止")
     [first] = set(CASE_ID.findall(first_chat))
     assert f"已提交给药物警戒部门，病例编号 {first}" in first_chat
@@ -82,7 +83,8 @@ def test_cases_survive_restarts_with_new_ids_and_untouched_exports(
     monkeypatch.setenv("VREP_DATA_DIR", str(data))
     monkeypatch.setenv("VREP_PV_EXPORT_DIR", str(data / "pv"))
     assert main(["pv", "list"]) == 0
-    listed = capsys.readouterr().out.splitlines()
+    header, *listed = capsys.readouterr().out.splitlines()
+    assert header.startswith("CASE\tSTATE\tSTATUS\tDELIVERY\t")
     # case id, queue state, status, delivery: both submitted and delivered, awaiting PV's ack
     assert [line.split("\t")[:4] for line in listed] == [
         [first, "awaiting", "submitted", "delivered"],
