@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase, ModelMismatchError
@@ -127,10 +128,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 @_guarded
 def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per document; an approved one that answers cannot use today (expired, or
+    not valid yet, in ``VREP_TIMEZONE``) says so in its status."""
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
     kb = _open(args, settings)
     try:
         for meta in kb.list_documents():
             flag = " eval" if meta.unapproved_eval else ""
+            if meta.status == "approved" and meta.expires_on < today:
+                flag += " (expired)"
+            elif meta.status == "approved" and meta.valid_from and meta.valid_from > today:
+                flag += f" (from {meta.valid_from})"
             print(
                 f"{meta.doc_id}\t{meta.status}{flag}\tv{meta.version}\texpires {meta.expires_on}"
                 f"\t{meta.approval_code}\t{meta.audience}/{meta.language}\t{meta.title}"

@@ -83,7 +83,7 @@ def test_doctor_verify_before_the_first_message_needs_new_and_is_audited(
     assert _profile(store, " wm x") is None
 
 
-def test_kb_withdraw_is_audited_and_a_wrong_id_changes_nothing(
+def test_kb_withdraw_is_audited_and_kb_list_says_what_cannot_answer(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`kb withdraw` takes approved content out of answers: audited like the console's
@@ -103,6 +103,12 @@ def test_kb_withdraw_is_audited_and_a_wrong_id_changes_nothing(
     [audited] = asyncio.run(withdrawals())
     assert (audited["doc_id"], audited["by"]) == ("PI-NRX-EN", "med_lu")
     assert str(audited["via"]).startswith("cli:")
+
+    assert main(["kb", "list", "--kb-dir", str(kb)]) == 0  # what answers can use, at a glance
+    status = dict(line.split("\t")[:2] for line in capsys.readouterr().out.splitlines())
+    assert status["PI-NRX-EN"] == "withdrawn"
+    assert status["MM-NRX-EN-2023"] == "approved (expired)"  # the 2023 symposium, until 2024
+    assert status["MM-NRX-EN-01"] == "approved"
 
 
 def test_dead_list_with_nothing_says_so(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
