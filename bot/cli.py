@@ -181,7 +181,15 @@ def build_parser(*, features: bool = True) -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=_work)
 
-    chat = sub.add_parser("chat", help="chat with the full bot in the terminal (stdin/stdout)")
+    chat = sub.add_parser(
+        "chat",
+        help="chat with the full bot in the terminal (stdin/stdout)",
+        description="Chat with the full bot in the terminal, on the same store as serve. "
+        "Adverse-event cases reported here are delivered to PV as the server does (the archive "
+        "under VREP_DATA_DIR/pv, the webhook), also those submitted by the last line; with "
+        "VREP_PV_USERS set they wait, queued, for `virtualrep serve` (the PV card needs the "
+        "WeCom app).",
+    )
     chat.add_argument(
         "--as",
         dest="as_role",

@@ -24,6 +24,8 @@ from skills.adverse_events.delivery import (
     TIMESTAMP_HEADER,
     DeliveryWorker,
     configured_sinks,
+    create_delivery_worker,
+    delivery_worker_here,
     sign,
 )
 from skills.adverse_events.service import (
@@ -296,3 +298,29 @@ async def test_ack_click_records_who_and_when_and_stops_overdue_alerts(
         if isinstance(r, TextReply | CardReply)
     )
     assert overdue in alerted and acked not in alerted
+
+
+async def test_without_the_wecom_app_chat_leaves_card_cases_to_serve_and_serve_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A case counts as delivered only once every sink took it: a process that cannot send the
+    PV card (chat has no WeCom app) runs no delivery when PV users are set, and delivers to the
+    archive when they are not; the server without the app says why its cards will fail."""
+    from bot.models import Channel
+    from bot.storage.memory import MemoryStorage
+
+    bot = AEBot(ae_settings(tmp_path), MemoryStorage())  # PV users pv1, pv2
+    assert delivery_worker_here(bot.services, None) is not None  # the app channel is open
+    del bot.services.senders[Channel.APP]
+    assert delivery_worker_here(bot.services, None) is None
+    with caplog.at_level("WARNING", logger="skills.adverse_events.delivery"):
+        create_delivery_worker(bot.services, None)
+    assert [r.getMessage()[:50] for r in caplog.records] == [
+        "VREP_PV_USERS is set but the WeCom app is not conf"
+    ]
+    caplog.clear()
+    archive_only = AEBot(ae_settings(tmp_path, pv_users=""), MemoryStorage())
+    del archive_only.services.senders[Channel.APP]
+    assert delivery_worker_here(archive_only.services, None) is not None
+    create_delivery_worker(archive_only.services, None)
+    assert not caplog.records

@@ -323,9 +323,18 @@ class DeliveryWorker:
 def create_delivery_worker(
     services: Services, session: aiohttp.ClientSession | None
 ) -> DeliveryWorker:
-    """The worker with the sinks the settings configure (the app owns start/stop)."""
+    """The worker with the sinks the settings configure (the app owns start/stop). PV users
+    without the WeCom app is said once at start-up: every case would fail the card sink until
+    it is dead-lettered, and PV's alert goes through the same missing app."""
     ae = ae_service(services)
-    return DeliveryWorker(ae, configured_sinks(ae, session))
+    sinks = configured_sinks(ae, session)
+    if any(isinstance(sink, CardSink) and not sink.can_send() for sink in sinks):
+        log.warning(
+            "VREP_PV_USERS is set but the WeCom app is not configured (VREP_WECOM_CORP_ID, "
+            "VREP_WECOM_SECRET, VREP_WECOM_AGENT_ID): PV cards cannot be sent, so every case "
+            "is retried and then dead-lettered; configure the app or unset VREP_PV_USERS"
+        )
+    return DeliveryWorker(ae, sinks)
 
 
 def delivery_worker_here(
