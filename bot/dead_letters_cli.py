@@ -1,8 +1,8 @@
 """``virtualrep dead list|show|replay|drop``: the operator's commands over the dead letters.
 
-``list`` prints one tab-separated line per unresolved entry of ``inbound-dead`` and ``kf-dead``
-and ``outbox-dead`` (queue, entry id, reason, channel, conversation, received, a 40-character
-text preview);
+``list`` prints a header line and one tab-separated line per unresolved entry of
+``inbound-dead``, ``kf-dead`` and ``outbox-dead`` (queue, entry id, reason, channel,
+conversation, received, a 40-character text preview), or one line saying there is none;
 ``show`` prints one entry as JSON; ``replay`` hands it to the bot again; ``drop --reason``
 resolves it without replaying. Replays and drops are audited with the operator's login.
 Exit codes: 0 done, 1 no such unresolved entry or not replayable, 3 storage unavailable (one
@@ -74,6 +74,8 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
     async with _dead_letters(settings) as letters:
         for queue in DEAD_LETTER_QUEUES:
             entries = await letters.unresolved(queue)
+            if entries and not listed:
+                print(LIST_HEADER)
             for entry in entries:
                 print("\t".join((queue, entry.entry_id, *summarize(entry))))
             listed += len(entries)
@@ -84,6 +86,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+LIST_HEADER = "QUEUE\tENTRY\tREASON\tCHANNEL\tCONVERSATION\tRECEIVED\tTEXT"
 NONE_LISTED = (
     "no unresolved dead letter (没有未处理的死信); PV cases that could not be delivered: "
     "virtualrep pv list / pv redeliver --dead"

@@ -278,7 +278,8 @@ def test_dead_commands(
 
     inbound_id, kf_id = asyncio.run(in_redis(dead_letter))
     assert main(["dead", "list"]) == 0
-    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    header, *lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert header[:4] == ["QUEUE", "ENTRY", "REASON", "CHANNEL"]
     assert [line[:4] for line in lines] == [
         [DEAD_LETTER_QUEUE, inbound_id, "too many deliveries", "console"],
         [KF_DEAD_LETTER_QUEUE, kf_id, "KeyError", "kf"],

@@ -220,6 +220,7 @@ def test_mi_cli_end_to_end(tmp_path: Any, capsys: pytest.CaptureFixture[str]) ->
         cli.open_storage = original  # type: ignore[assignment]
     out, err = capsys.readouterr()
     assert mi_id in out and f"closed {mi_id}" in out and "already closed" in err
+    assert out.startswith("MI\tSTATUS\tCREATED\tDOCTOR\tQUESTION\n")  # mi list's header
 
 
 async def test_two_unhelped_messages_escalate(qa_kb: Any) -> None:

@@ -43,6 +43,8 @@ def _with_storage(settings: Settings, work: Callable[[Storage], Awaitable[int]])
 def _mi_list(args: argparse.Namespace, settings: Settings) -> int:
     async def work(storage: Storage) -> int:
         requests = await MIStore(storage).list(include_closed=args.all)
+        if requests:
+            print("MI\tSTATUS\tCREATED\tDOCTOR\tQUESTION")
         for request in requests:
             print(
                 f"{request.mi_id}\t{request.status.value}\t{request.created_at:%Y-%m-%d %H:%M}"
@@ -145,6 +147,8 @@ def _doctor_pending(args: argparse.Namespace, settings: Settings) -> int:
     async def work(storage: Storage) -> int:
         requests = await HcpRequests(storage).pending()
         zone = ZoneInfo(settings.timezone)
+        if requests:
+            print("DOCTOR\tREQUESTED\tNAME\tHOSPITAL\tDEPARTMENT\tTITLE\tOFFERED TO")
         for request in requests:
             print(
                 f"{request.doctor_id}\t{request.requested_at.astimezone(zone):%Y-%m-%d %H:%M}\t"
