@@ -226,6 +226,27 @@ def _add_feature_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     privacy.add_commands(sub)
 
 
+OPS_COMMANDS = ("pv", "mi", "doctor", "dead")
+"""Operators' commands over a store the bot made: on the embedded default they refuse a data
+folder without one instead of creating an empty store there."""
+
+
+def _missing_store(settings: Settings) -> str | None:
+    """Why an ops command cannot run on the embedded default (no ``state.sqlite3`` in
+    ``VREP_DATA_DIR``: a mistyped folder would read as "no case"), else None."""
+    from bot.storage.sqlite import STATE_FILE
+
+    if settings.redis_url or settings.embedded_storage != "sqlite":
+        return None
+    if (settings.data_dir / STATE_FILE).exists():
+        return None
+    return (
+        f"no store in {settings.data_dir.resolve()} ({STATE_FILE} not found): check "
+        "VREP_DATA_DIR (serve, chat and simulate create it); nothing was created "
+        f"（{settings.data_dir.resolve()} 中没有数据存储，请检查 VREP_DATA_DIR）"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     core = bool(words) and words[0] in CORE_COMMANDS
@@ -236,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"virtualrep: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    if args.command in OPS_COMMANDS and (missing := _missing_store(settings)):
+        print(f"virtualrep: storage unavailable: {missing}", file=sys.stderr)
+        return 3
     try:
         code: int = args.handler(args, settings)
     except SettingsError as exc:  # e.g. a malformed roster file found while starting

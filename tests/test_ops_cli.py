@@ -26,6 +26,15 @@ def store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.delenv("VREP_REDIS_URL", raising=False)
     monkeypatch.delenv("VREP_DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)
+
+    async def create() -> None:  # as the bot's first start does
+        storage = SqliteStorage.in_data_dir(data)
+        try:
+            await storage.set_json("created-by-test", True)
+        finally:
+            await storage.close()
+
+    asyncio.run(create())
     return data
 
 
@@ -114,3 +123,27 @@ def test_kb_withdraw_is_audited_and_kb_list_says_what_cannot_answer(
 def test_dead_list_with_nothing_says_so(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dead", "list"]) == 0
     assert capsys.readouterr().out == f"{NONE_LISTED}\n"
+
+
+@pytest.mark.parametrize(
+    "command", [["pv", "list"], ["mi", "list"], ["doctor", "pending"], ["dead", "list"]]
+)
+def test_ops_commands_refuse_a_data_folder_without_a_store(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A mistyped VREP_DATA_DIR read as an empty store would tell PV "no case": refused with
+    one line naming the folder (exit 3), and nothing is created there."""
+    typo = tmp_path / "dtaa"
+    monkeypatch.setenv("VREP_DATA_DIR", str(typo))
+    monkeypatch.setenv("VREP_EMBEDDED_STORAGE", "sqlite")
+    monkeypatch.delenv("VREP_REDIS_URL", raising=False)
+    monkeypatch.delenv("VREP_DATABASE_URL", raising=False)
+    assert main(command) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"virtualrep: storage unavailable: no store in {typo} ")
+    assert "check VREP_DATA_DIR" in err
+    assert not typo.exists()
