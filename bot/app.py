@@ -242,7 +242,8 @@ def create_app(settings: Settings, *, answer_messages: bool = True) -> web.Appli
     replica (issue 22: the workers' Python work no longer shares the callback's GIL), except
     the audit sink: copying the audit queue into the records database is bulk work that waits
     well (the entries are durable in the queue), so the workers do it, not the loop that
-    acknowledges callbacks (it cost that loop ~40 µs per callback, bench/README.md).
+    acknowledges callbacks (there it cost ~2 ms of loop CPU per answered callback,
+    bench/README.md).
     """
     handoff.check_set_up(settings, wecom_app=settings.wecom_api_configured)
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)
