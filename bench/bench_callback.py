@@ -38,6 +38,14 @@ prints the CPU time each server took per request (from ``/proc``, so it holds on
 machine better than throughput does): its event-loop thread, the whole process and, split,
 the worker process during that server's rounds. ``--profile FILE`` writes a CPU-time
 cProfile of this checkout's server loop (slow: every call reads the thread's CPU clock).
+
+``--event-loop`` (``auto``, ``uvloop`` or ``asyncio``; as ``VREP_EVENT_LOOP``, default ``auto``)
+is the loop this checkout's bot, its worker *and the reference* run on, so the comparison stays
+fair; each server reports its loop and the bench prints it (a baseline runs its own checkout's
+choice: one from before the setting runs asyncio and reports nothing). ``--compare-loops`` serves
+this checkout's bot and the reference twice in the same run, on asyncio (``bot``, ``reference``)
+and on uvloop (``bot-uvloop``, ``reference-uvloop``), each bot compared with the reference on
+its own loop.
 """
 
 from __future__ import annotations
@@ -109,6 +117,8 @@ def record_gc_pauses(app: web.Application) -> None:
     Each pause is (generation, wall seconds, CPU seconds of the collecting thread): on a busy
     machine the wall time includes being preempted mid-collection, the CPU time does not.
     """
+    from bot.serve import loop_name
+
     pauses: list[tuple[int, float, float]] = []
     started = [0.0, 0.0]
 
@@ -127,12 +137,13 @@ def record_gc_pauses(app: web.Application) -> None:
             gc.collect()
         taken = list(pauses)
         pauses.clear()
-        return web.json_response({"pauses": taken, "tracked": len(gc.get_objects())})
+        tracked = len(gc.get_objects())
+        return web.json_response({"pauses": taken, "tracked": tracked, "loop": loop_name()})
 
     app.router.add_get(GC_PATH, report)
 
 
-def serve_reference(port: int, profile: Path | None) -> None:
+def serve_reference(port: int, profile: Path | None, event_loop: str) -> None:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
@@ -155,10 +166,12 @@ def serve_reference(port: int, profile: Path | None) -> None:
     app.router.add_post("/wecom/callback", callback)
     app.router.add_get("/healthz", healthz)
     record_gc_pauses(app)
-    run_app(app, port, profile)
+    run_app(app, port, profile, event_loop)
 
 
-def bot_settings(redis_url: str, api_base: str, data_dir: Path, prefix: str) -> Settings:
+def bot_settings(
+    redis_url: str, api_base: str, data_dir: Path, prefix: str, event_loop: str
+) -> Settings:
     from bot.settings import load_settings
 
     return load_settings(
@@ -175,6 +188,7 @@ def bot_settings(redis_url: str, api_base: str, data_dir: Path, prefix: str) -> 
         pv_users="pv-officer",  # the app channel refuses to start without a PV recipient
         data_dir=data_dir,
         kb_dir=data_dir / "kb",
+        event_loop=event_loop,
     )
 
 
@@ -185,17 +199,22 @@ def serve_bot(port: int, redis_url: str, api_base: str, split: argparse.Namespac
 
     data_dir = split.data_dir or Path(tempfile.mkdtemp(prefix="vrep-bench-"))
     prefix = split.key_prefix or f"bench-{uuid.uuid4().hex[:8]}:"
-    settings = bot_settings(redis_url, api_base, data_dir, prefix)
+    settings = bot_settings(redis_url, api_base, data_dir, prefix, split.event_loop)
     app = create_app(settings, answer_messages=not split.worker_process)
     record_gc_pauses(app)
-    run_app(app, port, split.profile)
+    run_app(app, port, split.profile, settings.event_loop)
 
 
-def run_app(app: web.Application, port: int, profile: Path | None) -> None:
-    """Serve ``app`` until SIGTERM; with ``profile``, write a CPU-time cProfile of its loop
-    (from the end of start-up, warm-up included, to the stop) to that file."""
+def run_app(app: web.Application, port: int, profile: Path | None, event_loop: str) -> None:
+    """Serve ``app`` on the event loop ``event_loop`` names (as ``virtualrep serve`` picks it)
+    until SIGTERM; with ``profile``, write a CPU-time cProfile of its loop (from the end of
+    start-up, warm-up included, to the stop) to that file."""
+    from bot.serve import loop_factory
+
+    factory = loop_factory(event_loop) or asyncio.new_event_loop
+    loop = factory()
     if profile is None:
-        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
         return
     import cProfile
 
@@ -205,7 +224,7 @@ def run_app(app: web.Application, port: int, profile: Path | None) -> None:
         profiler.enable()
 
     app.on_startup.append(start_profiling)  # after every cleanup context has started
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
     profiler.disable()
     profiler.dump_stats(profile)
 
@@ -214,14 +233,15 @@ def serve_worker(port: int, redis_url: str, api_base: str, split: argparse.Names
     """``virtualrep worker`` for the bot on ``port``: starts once that bot is up (it has
     ingested the sample library into the shared knowledge-base directory by then)."""
     from bot.app import create_app
-    from bot.serve import serve
+    from bot.serve import run, serve
     from bot.threads import idle_priority
 
     asyncio.run(wait_ready(f"http://127.0.0.1:{port}/healthz"))
     idle_priority()  # as `virtualrep worker` does
-    settings = bot_settings(redis_url, api_base, split.data_dir, split.key_prefix)
+    settings = bot_settings(redis_url, api_base, split.data_dir, split.key_prefix, split.event_loop)
+    app = create_app(settings)
     with contextlib.suppress(asyncio.CancelledError):  # SIGTERM at the end of the run
-        asyncio.run(serve(create_app(settings), None, "", 0, workers=settings.workers))
+        run(serve(app, None, "", 0, workers=settings.workers), event_loop=settings.event_loop)
 
 
 def serve_wecom_api(port: int, replies_port: int) -> None:
@@ -375,6 +395,25 @@ async def load(
     sample.tracked = int(collected["tracked"])
 
 
+def is_reference(name: str) -> bool:
+    return name.startswith("reference")
+
+
+def ref_of(name: str) -> str:
+    """The reference server a bot is compared with: the one on the same event loop."""
+    return "reference-uvloop" if name.endswith("-uvloop") else "reference"
+
+
+async def print_loops(urls: dict[str, str]) -> None:
+    """Print the event loop each server reports running on."""
+    kinds = []
+    async with aiohttp.ClientSession() as session:
+        for name, url in urls.items():
+            async with session.get(url.replace("/wecom/callback", GC_PATH)) as response:
+                kinds.append(f"{name} {(await response.json()).get('loop', 'not reported')}")
+    print(f"event loops: {', '.join(kinds)}", flush=True)
+
+
 def pause_summary(pauses: list[tuple[int, float, float]]) -> str:
     """Collections per generation with the longest pause, wall / CPU milliseconds."""
     parts = []
@@ -396,9 +435,10 @@ async def run(
     bodies = Bodies()
     for name, url in urls.items():  # warm up: connections, imports, Lua script loading
         await load(url, bodies.make(300, users=f"warm-{name}-"), 8, Sample())
+    await print_loops(urls)
     started = time.perf_counter()
     for name in urls:  # measure only once every bot's workers answer (a worker process starts
-        if name != "reference":  # after its server and loads its models first)
+        if not is_reference(name):  # after its server and loads its models first)
             await wait_answering(replies_url, f"warm-{name}-")
             print(f"{name}: answering {time.perf_counter() - started:.0f} s after the warm-up")
     results: dict[tuple[int, str], Sample] = {}
@@ -416,14 +456,13 @@ async def run(
                 await load(urls[name], bodies.make(per_round), concurrency, sample)
                 for part, seconds in cpu_usage(pids[name]).items():
                     sample.cpu[part] = sample.cpu.get(part, 0.0) + seconds - before[part]
-            ref = results[(concurrency, "reference")]
             line = [f"c={concurrency} round {round_number + 1}:"]
             for name in names:
-                if name != "reference":
-                    sample = results[(concurrency, name)]
+                if not is_reference(name):
+                    sample, ref = results[(concurrency, name)], results[(concurrency, ref_of(name))]
                     throughput = sample.round_rps[-1] / ref.round_rps[-1]
                     p99 = sample.round_p99[-1] / ref.round_p99[-1]
-                    line.append(f"{name}/reference throughput {throughput:.0%} p99 {p99:.2f}x")
+                    line.append(f"{name}/{ref_of(name)} throughput {throughput:.0%} p99 {p99:.2f}x")
             print(" ".join(line), flush=True)
     header = f"{'concurrency':>11} {'server':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
     print(f"\n{header} {'fail':>5}  collector pauses, wall/CPU (tracked objects)")
@@ -458,15 +497,14 @@ async def run(
                       f" ({collected['tracked']} tracked objects not frozen)")  # fmt: skip
     print()
     for concurrency in CONCURRENCY:
-        ref = results[(concurrency, "reference")]
         for name in names:
-            if name == "reference":
+            if is_reference(name):
                 continue
-            bot = results[(concurrency, name)]
+            bot, ref = results[(concurrency, name)], results[(concurrency, ref_of(name))]
             rps_ratios = [b / r for b, r in zip(bot.round_rps, ref.round_rps, strict=True)]
             p99_ratios = [b / r for b, r in zip(bot.round_p99, ref.round_p99, strict=True)]
             print(
-                f"c={concurrency}: {name}/reference throughput {bot.rps / ref.rps:.0%}"
+                f"c={concurrency}: {name}/{ref_of(name)} throughput {bot.rps / ref.rps:.0%}"
                 f" (median of rounds {statistics.median(rps_ratios):.0%}),"
                 f" p99 {bot.percentile_ms(0.99) / ref.percentile_ms(0.99):.2f}x"
                 f" (median of rounds {statistics.median(p99_ratios):.2f}x)"
@@ -501,6 +539,17 @@ def main() -> int:
         help="CPU-time cProfile of the bot's server loop to FILE (reference: FILE.reference)",
     )
     parser.add_argument(
+        "--event-loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="the loop of this checkout's bot, its worker and the reference (VREP_EVENT_LOOP)",
+    )
+    parser.add_argument(
+        "--compare-loops",
+        action="store_true",
+        help="serve this bot and the reference on asyncio and on uvloop, in the same run",
+    )
+    parser.add_argument(
         "--serve", choices=["bot", "worker", "reference", "wecom-api"], help=argparse.SUPPRESS
     )
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
@@ -513,7 +562,7 @@ def main() -> int:
         if not args.no_pin:
             pin(LOAD_CPU if args.serve == "wecom-api" else SERVER_CPU)
         if args.serve == "reference":
-            serve_reference(args.port, args.profile)
+            serve_reference(args.port, args.profile, args.event_loop)
         elif args.serve == "bot":
             serve_bot(args.port, args.redis_url, args.api_base, args)
         elif args.serve == "worker":
@@ -547,22 +596,28 @@ def main() -> int:
         children.append(
             subprocess.Popen([*api_command, "--port", str(api_port), *pinning], env=env)
         )
-        servers = {"bot": ROOT, "reference": ROOT}
-        if args.baseline is not None:
-            servers = {"bot": ROOT, "baseline": args.baseline.resolve(), "reference": ROOT}
+        loops = (
+            {"": "asyncio", "-uvloop": "uvloop"} if args.compare_loops else {"": args.event_loop}
+        )
+        servers = {f"bot{suffix}": (ROOT, loop) for suffix, loop in loops.items()}
+        if args.baseline is not None:  # it runs its own checkout's loop (and takes no option)
+            servers["baseline"] = (args.baseline.resolve(), "")
+        servers |= {f"reference{suffix}": (ROOT, loop) for suffix, loop in loops.items()}
         urls: dict[str, str] = {}
         pids: dict[str, list[int]] = {}
-        for name, root in servers.items():
+        for name, (root, event_loop) in servers.items():
             port = free_port()
             script = root / "bench" / "bench_callback.py"
-            role = "reference" if name == "reference" else "bot"
+            role = "reference" if is_reference(name) else "bot"
             command = [sys.executable, str(script), "--serve", role, "--port", str(port), *pinning]
             command += ["--redis-url", redis_url, "--api-base", f"http://127.0.0.1:{api_port}"]
-            if name != "baseline" and args.profile is not None:  # FILE and FILE.reference
+            if event_loop:
+                command += ["--event-loop", event_loop]
+            if name in ("bot", "reference") and args.profile is not None:  # FILE, FILE.reference
                 suffix = ".reference" if name == "reference" else ""
                 command += ["--profile", f"{args.profile.resolve()}{suffix}"]
-            split = args.worker_process if name == "bot" else args.baseline_worker_process
-            if name != "reference" and split:
+            split = args.baseline_worker_process if name == "baseline" else args.worker_process
+            if role == "bot" and split:
                 shared = ["--data-dir", tempfile.mkdtemp(prefix="vrep-bench-")]
                 shared += ["--key-prefix", f"bench-{uuid.uuid4().hex[:8]}:"]
                 children.append(

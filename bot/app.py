@@ -158,7 +158,8 @@ async def _runtime_ctx(app: web.Application, *, answer_messages: bool) -> AsyncI
     )
     app[QUEUE_MONITOR] = monitor
     audit_to_records = audit_sink(app[RECORDS], services.storage, services.metrics)
-    audit_to_records.start()
+    if answer_messages:  # not in `serve --no-workers`: see create_app
+        audit_to_records.start()
     workers.start()
     escalations.start()
     services.scheduler.start()
@@ -238,7 +239,11 @@ def create_app(settings: Settings, *, answer_messages: bool = True) -> web.Appli
     ``answer_messages=False`` (``virtualrep serve --no-workers``): this process acknowledges
     and queues callbacks but handles no inbound message; ``virtualrep worker`` processes (the
     same app, not listening) answer them. Everything else runs in every process, as in any
-    replica (issue 22: the workers' Python work no longer shares the callback's GIL).
+    replica (issue 22: the workers' Python work no longer shares the callback's GIL), except
+    the audit sink: copying the audit queue into the records database is bulk work that waits
+    well (the entries are durable in the queue), so the workers do it, not the loop that
+    acknowledges callbacks (there it cost ~2 ms of loop CPU per answered callback,
+    bench/README.md).
     """
     handoff.check_set_up(settings, wecom_app=settings.wecom_api_configured)
     app = web.Application(client_max_size=settings.wecom_max_body_bytes)

@@ -39,7 +39,7 @@ def _quiet_imports() -> Iterator[None]:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.serve import ListenError, bind, serve
+    from bot.serve import ListenError, bind, run, serve
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         with _quiet_imports():  # after the bind: a port in use is refused at once
             from bot.app import create_app
         app = create_app(settings, answer_messages=answer)
-        asyncio.run(serve(app, sock, host, port, workers=settings.workers))
+        run(serve(app, sock, host, port, workers=settings.workers), event_loop=settings.event_loop)
     except ListenError as exc:
         print(f"virtualrep: {exc}", file=sys.stderr)
         return 2
@@ -64,14 +64,15 @@ def _work(args: argparse.Namespace, settings: Settings) -> int:
     """``virtualrep worker``: answer inbound messages, listen nowhere, only on CPU time the
     server leaves (``SCHED_IDLE`` for every thread, those the imports started included, set
     before the app starts any, so they inherit it)."""
-    from bot.serve import serve
+    from bot.serve import run, serve
     from bot.threads import idle_priority
 
     with _quiet_imports():
         from bot.app import create_app
     idle_priority()
     try:
-        asyncio.run(serve(create_app(settings), None, "", 0, workers=settings.workers))
+        app = create_app(settings)
+        run(serve(app, None, "", 0, workers=settings.workers), event_loop=settings.event_loop)
     except asyncio.CancelledError:  # SIGTERM: a requested stop
         _exit_promptly(0)
     except KeyboardInterrupt:  # Ctrl-C

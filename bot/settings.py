@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     heap_freeze: bool = Field(
         True, description="Freeze the long-lived heap after start-up and knowledge reloads."
     )
+    # The event loop `serve` and `worker` run on (bot/serve.py): uvloop's iterations and socket
+    # calls cost less per callback than asyncio's (bench/README.md, issue 22); "auto" takes it
+    # when it is installed, "asyncio" is the standard library's loop.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="Event loop of serve and worker: uvloop when installed, or asyncio."
+    )
 
     # --- storage --------------------------------------------------------------------------
     redis_url: str | None = None
@@ -354,6 +360,15 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("is not a known IANA time zone") from exc
+        return value
+
+    @field_validator("event_loop")
+    @classmethod
+    def _event_loop(cls, value: str) -> str:
+        from importlib.util import find_spec
+
+        if value == "uvloop" and find_spec("uvloop") is None:
+            raise ValueError("uvloop is not installed (pip install uvloop, or use auto)")
         return value
 
     @model_validator(mode="after")

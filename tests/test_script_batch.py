@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bot.serve import run
 from bot.storage.base import StorageError
 from bot.storage.script_batch import ScriptBatcher
 
@@ -82,6 +83,30 @@ async def test_a_connection_killed_by_the_server_is_replaced(client: Redis) -> N
     assert later == ["0", "1", "2", "3", "4"]
     assert await client.get(counter) == "6"
     await batcher.close()
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_each_caller_gets_its_own_reply_or_error,
+        test_a_connection_killed_by_the_server_is_replaced,
+    ],
+    ids=["replies", "killed-connection"],
+)
+def test_on_uvloop_as_serve_runs_it(
+    redis_url: str, scenario: Callable[[Redis], Awaitable[None]]
+) -> None:
+    """``serve`` runs on uvloop (``VREP_EVENT_LOOP=auto``) while the tests' loop is asyncio's:
+    the batcher's own protocol on redis-py's transport works on uvloop's transports too."""
+
+    async def on_uvloop() -> None:
+        redis = Redis.from_url(redis_url, decode_responses=True)
+        try:
+            await scenario(redis)
+        finally:
+            await redis.aclose()
+
+    run(on_uvloop(), event_loop="uvloop")
 
 
 async def test_a_call_without_a_reply_is_written_again_then_fails() -> None:

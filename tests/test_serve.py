@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,13 +10,16 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from langchain_core.embeddings import Embeddings
 
 import knowledge.base as kb_base
-from bot.settings import load_settings
+from bot.serve import bind, loop_name, run, serve
+from bot.settings import SettingsError, load_settings
 from knowledge.base import IngestStopped, KnowledgeBase
 from knowledge.sample import ensure_sample_library
 from tests.storage_backends import free_port
@@ -120,3 +124,55 @@ def test_a_stopped_ingest_encodes_no_batch_after_the_stop_and_writes_nothing(
         assert knowledge.list_documents() == []
     finally:
         knowledge.close()
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
+)
+def test_serve_answers_on_the_event_loop_the_settings_name(choice: str, expected: str) -> None:
+    """``serve`` as ``virtualrep serve`` runs it (``run`` with ``VREP_EVENT_LOOP``): a request
+    is answered on the named loop ("auto" is uvloop, a declared dependency), and SIGTERM ends it."""
+    event_loop = load_settings(event_loop=choice).event_loop
+    app = web.Application()
+
+    async def which(request: web.Request) -> web.Response:
+        return web.Response(text=loop_name())
+
+    app.router.add_get("/loop", which)
+    sock = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/loop"
+    answers: list[str] = []
+    served = threading.Event()  # set once serve returned: nothing to ask or stop any more
+
+    def ask_then_stop() -> None:
+        while not answers and not served.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=HANG_GUARD_S) as response:
+                    answers.append(response.read().decode())
+            except OSError:  # not listening yet
+                time.sleep(0.05)
+        if answers:  # serve's SIGTERM handler is in place while it answers
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    asker = threading.Thread(target=ask_then_stop)
+    asker.start()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            run(serve(app, sock, "127.0.0.1", 0, workers=1), event_loop=event_loop)
+    finally:
+        served.set()
+        asker.join()
+    assert answers == [expected]
+
+
+def test_uvloop_named_but_not_installed_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a)
+    )
+    with pytest.raises(SettingsError, match=r"^invalid VREP_EVENT_LOOP: uvloop is not installed"):
+        load_settings(event_loop="uvloop")

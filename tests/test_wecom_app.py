@@ -119,19 +119,26 @@ async def test_a_server_without_workers_queues_and_a_worker_process_answers(
 ) -> None:
     """``serve --no-workers`` + ``virtualrep worker`` on the embedded store (issue 22): the
     server acknowledges and queues only; the worker (same app, listening nowhere, its own
-    handle on the same SQLite file as another process would have) answers, once."""
+    handle on the same SQLite file as another process would have) answers, once. The audit
+    sink (records/sink.py, tasks named ``records-…``) runs in the worker, not the server."""
+
+    def audit_sinks() -> int:
+        return sum(task.get_name().startswith("records-") for task in asyncio.all_tasks())
+
     store = {"embedded_storage": "sqlite"}  # one durable file, as two processes would share
     async with running_bots(tmp_path, answer_messages=False, **store) as (api, (bot,)):
         assert await bot.sim.rep_says("zhangsan", "你好") == (200, "success")
         storage = bot.app[STORAGE]
         assert await storage.queue_depth(INBOUND_QUEUE, INBOUND_GROUP) == 1
         assert api.app_sent == []
+        assert audit_sinks() == 0
         settings = make_settings(
             api.base_url, kb_sample_library=False, data_dir=tmp_path / "data0",
             kb_dir=tmp_path / "kb0", workers=2, **store,
         )  # fmt: skip
         worker = web.AppRunner(create_app(settings), access_log=None)
         await worker.setup()
+        assert audit_sinks() == 1
         try:
             await until(lambda: len(api.app_sent) >= 1, storage_empty=storage)
         finally:
