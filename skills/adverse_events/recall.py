@@ -101,17 +101,10 @@ _CAUSE = re.compile(
     r"in an? (?:\w+ )?(?:patient|man|woman|child|infant|boy|girl) (?:receiving|taking|on|"
     r"treated with|given|using|anticoagulated with|abusing|exposed to))\b"
 )
-# A connective of time that ties an event to a drug's course ("after", "during X therapy",
-# "while on X", "within two days of starting X", "on starting X").
+# A connective of time before a drug's name ("after starting X", "during X therapy", "while on
+# X", "within two days of X").
 _WHEN = re.compile(
-    r"\b(?:after|following|during|while|since|upon|within|on starting|on initiation|"
-    r"shortly after|soon after|weeks? of|days? of|months? of|hours? of)\b"
-)
-# Onset of something in a narrative.
-_ONSET = re.compile(
-    r"\b(?:developed|develop|develops|experienced|suffered|occurred|appeared|manifested|"
-    r"presented with|presenting with|was noted|were noted|was observed|were observed|"
-    r"became|recurred|reappeared|worsened|emerged|onset|complicated)\b"
+    r"\b(?:after|following|during|while|since|upon|within|on starting|on initiation)\b"
 )
 # A drug stopped or changed, with the event as the reason ("X was withdrawn because of Y").
 _STOPPED = re.compile(
@@ -120,11 +113,12 @@ _STOPPED = re.compile(
 )
 # A drug given for its effect, or a course that went well, with no cause named.
 _GIVEN = re.compile(
-    r"\b(?:treated with|treatment with|was started on|were started on|was given|were given|"
+    r"\b(?:treated with|treatment with|was started|were started|was given|were given|"
     r"received|receiving treatment|responded|response to|remission|effective|efficacy|"
     r"improved|improvement|controlled|cured|well tolerated|successfully|was prescribed|"
     r"therapeutic|indicated|to treat|for the treatment|was added|were added|was begun|"
-    r"was initiated|was commenced|prophylactic|premedicat\w+)\b"
+    r"was initiated|was commenced|prophylactic|premedicat\w+|often receive|first-line|"
+    r"randomi[sz]ed|trial|differential diagnosis|should be|guidelines?|compared)\b"
 )
 
 # None seen: "no vaccine-related serious adverse events were observed".
@@ -136,7 +130,8 @@ _NONE_SEEN = re.compile(
 # response", "the fever resolved within 48 hours of starting antibiotics").
 _WENT_WELL = re.compile(
     r"\b(?:response|remission|healing|healed|seizure-free|controlled|under control|eased|"
-    r"relieved|so far so good|happy|resolved (?:within|with)|improved (?:on|with|within))\b"
+    r"relieved|so far so good|happy|good effect|lifted|kept me|\w+-free|"
+    r"resolved (?:within|with)|improved (?:on|with|within))\b"
 )
 
 _WORD = re.compile(r"[a-z][\w'-]*|\d+")
@@ -192,13 +187,16 @@ def drug_caused_event(text: str) -> bool:
     near_cause = [c for c in cause if any(0 < abs(d - c) <= WINDOW for d in drugs)]
     if near_cause and not (NON_DRUG_CAUSE.search(norm) and given):
         return True
-    # "Y developed during X therapy", "Y after starting X", "while on X he developed Y": an
-    # event and a drug tied in time, in a sentence that does not just say the drug was given
-    # or helped.
-    if given or NON_DRUG_CAUSE.search(norm):
-        return False
+    # "Y developed two weeks after X was started", "during X therapy": tied in time to the drug,
+    # in a sentence that says nothing helped.
     when = _positions(_WHEN, norm, starts)
-    return any(0 < d - w <= 4 for w in when for d in drugs)
+    if any(0 < d - w <= 4 for w in when for d in drugs) and not BENEFIT.search(norm):
+        return not NON_DRUG_CAUSE.search(norm)
+    # What is left names a drug and an event and says the drug was neither given for the
+    # event nor helped, nor another cause: case reports name a suspect drug beside its
+    # reaction ("Fulminant hepatic failure in a 12-year-old girl on valproate"); background
+    # sentences rarely do.
+    return not (given or NON_DRUG_CAUSE.search(norm))
 
 
 # A symptom in a patient's words (forum English). Words that are also the usual reasons for
@@ -259,14 +257,17 @@ _ASKS = re.compile(
 # Better, or from something else: "my headaches are much less frequent on it", "my fatigue is
 # from my anemia", "I've had insomnia since my teens".
 _OTHERWISE = re.compile(
-    r"\b(?:better|less|fewer|helped|helps|helping|eased|easing|lifted|lifting|went away|gone|"
-    r"improv\w+|relie\w+|reduced|steady|normal|same|never happened|stopped|back to|"
-    r"from (?:my|the|long|stress|an?)|part of (?:my|the)|because of (?:my|the)|since my|"
-    r"for years|always|before (?:any|i|the)|runs in|that'?s why|in the first place|"
-    r"scared|afraid|worried|feared|heard|read about|takes the edge|so i can|lets me|"
-    r"allows me|finally|thank|controlled|under control|smoothly|calmer|like myself|"
-    r"(?:is|are|was|were) from|nothing|no (?:zaps|nausea|headaches?|dizziness|weight|side|"
-    r"problems|issues))\b"
+    r"\b(?:(?:feel|feeling|felt|much|so much|a lot|way) better|less (?:anxious|depressed|"
+    r"frequent|often|severe)|fewer|helped|helps|helping|eased|easing|lifted|lifting|"
+    r"went away|gone|improv\w+|relie\w+|steady|back to normal|feel normal|the same|"
+    r"never happened|back to|from (?:my|long|stress|work|an?)|part of (?:my|the)|"
+    r"because of my|since my|for years|always been|before (?:any|i started|the (?:meds|pill|"
+    r"drug|medication|treatment))|runs in|that'?s why|in the first place|scared|afraid|"
+    r"worried|feared|heard|read about|takes the edge|so i can|lets me|allows me|finally|"
+    r"thank|life back|hope|hopeful|happ(?:y|ier)|great|wonderful|controlled|under control|"
+    r"smoothly|calmer|like myself|(?:is|are|was|were) from|from the (?:depression|anxiety|"
+    r"illness|disease)|nothing|zero side|no (?:zaps|nausea|"
+    r"headaches?|dizziness|weight|side|problems|issues))\b"
 )
 # A fragment in a forum's shorthand ("Nausea and headache the first few days.", "Week 2: still
 # dizzy and tired."): a symptom and a time on the drug, no subject.
@@ -277,6 +278,11 @@ _COURSE_TIME = re.compile(
 )
 
 
+# A medicine's doing told by the one it was done to ("It made me feel like a zombie", "Zoloft
+# gave me the weirdest feeling"): a reaction even when no symptom word is used.
+_DID_TO_ME = re.compile(
+    r"\b(?:made|makes|making|left|leaves|turned|turns|caused|causes)\s+(?:me|my)\b"
+)
 # A fragment that opens with a symptom ("Extreme fatigue.", "No sex drive at all.", "Weight
 # gain, dry mouth, sweating."): how a patient lists what a medicine did.
 _OPENS = re.compile(
@@ -300,7 +306,7 @@ _CLINICAL_PROSE = re.compile(
 def told_a_reaction(text: str) -> bool:
     """Forum English: the writer (or a relative) tells of a symptom, as a fact."""
     norm = normalize(text)
-    if not _SYMPTOM.search(norm) or _ASKS.search(norm):
+    if _ASKS.search(norm) or not (_SYMPTOM.search(norm) or _DID_TO_ME.search(norm)):
         return False
     if register(text) == "en_self" or _TELLS.search(norm):
         told = _TELLS.search(norm) is not None
