@@ -363,8 +363,9 @@ class AEDetector:
         # A recall rule (``recall.py``: a drug named as an event's cause, a patient telling of a
         # symptom) makes a low-scored English message a candidate, never a case by itself.
         shape = None if report or not screened or score >= candidate_at else recall_shape(text)
-        confirm = screened and not report and (score >= candidate_at or shape is not None)
-        confirm = confirm and clinical(text, cues)
+        # A rule's shape names a drug or a symptom: clinical content by itself.
+        confirm = screened and not report and score >= candidate_at and clinical(text, cues)
+        confirm = confirm or (screened and not report and shape is not None)
         categories = categories_for(cues, text, language) if report or confirm else ()
         evidence = cues.evidence() + ((f"{EVIDENCE_PREFIX}{shape}",) if confirm and shape else ())
         return AEDetection(
