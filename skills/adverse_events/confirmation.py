@@ -241,6 +241,14 @@ _QUERY_TOPIC = re.compile(
     r"\b(?:dos(?:e|es|ing|age)|max(?:imum)?|starting|regimen|daily|every other day|pk|"
     r"pharmacokinetics?|data|efficacy|safety|interactions?|together|co-?administ\w*)\b"
 )
+
+
+def names_a_query_topic(text: str) -> bool:
+    """The message names what a query is about: a dose or regimen, data, efficacy, safety, use
+    together ("noravex max dose" typed without a question word)."""
+    return _QUERY_TOPIC.search(normalize(text)) is not None
+
+
 # A time relation, which ``_SYMPTOM`` also reads as telling of an effect.
 _TIME_RELATION = re.compile(r"\b(?:after|since|following)\b")
 # A medicine named: the sample product (typos too) or another drug.

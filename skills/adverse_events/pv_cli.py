@@ -91,10 +91,10 @@ def _line(case: CaseSummary, state: CaseState, settings: Settings) -> str:
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    async with _opened(settings) as (_storage, _store, records):
-        detail = await records.read_case(
-            args.case, reader=_reader(), purpose="pv show", at=datetime.now(UTC)
-        )
+    now = datetime.now(UTC)
+    async with _opened(settings) as (_storage, store, records):
+        detail = await records.read_case(args.case, reader=_reader(), purpose="pv show", at=now)
+        contact = await store.read_contact(args.case, reader=_reader(), purpose="pv show", at=now)
     if detail is None:
         print(f"virtualrep: no case {args.case}", file=sys.stderr)
         return 1
@@ -103,6 +103,12 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
         {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}
         for e in detail.events
     ]
+    # The reporter's answer to the follow-up question (null: not answered), as the export has it:
+    # PV must see that a doctor declined follow-up before calling them.
+    shown["reporter"] = {
+        "consent_to_follow_up": contact.consent_to_follow_up if contact else None,
+        "preferred_contact": contact.preferred_contact if contact else None,
+    }
     print(json.dumps(shown, ensure_ascii=False, indent=2))
     return 0
 
