@@ -11,6 +11,7 @@ detector is ``tests.ae_support.ScriptedDetector`` (no model score moves these te
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -20,12 +21,12 @@ import pytest
 from bot.middlewares import load_conversation
 from bot.storage.memory import MemoryStorage
 from skills.adverse_events.cases import AECase, CaseStatus, Seriousness
-from skills.adverse_events.cli import _classify_texts, classify_jsonl, offline_question_gauge
+from skills.adverse_events.cli import classify_jsonl, classify_texts, offline_question_gauge
 from skills.adverse_events.facts import extract_facts
 from skills.adverse_events.screener import Screener
 from skills.adverse_events.service import case_card
 from skills.handoff.briefing import TRANSCRIPT_KEY
-from tests.ae_support import AEBot, ScriptedDetector, ae_settings, case, confirm
+from tests.ae_support import AEBot, ScriptedDetector, ae_settings, case, confirm, walk_to
 
 RASH = "我的病人出现了全身皮疹"  # no product, no onset: the form asks patient, product, onset…
 RASH_EN = "my patient had a rash all over"
@@ -58,16 +59,6 @@ async def _slots(bot: AEBot) -> dict[str, object]:
     return conversation.form.slots
 
 
-async def _walk_to(bot: AEBot, step: str, dont_know: str = "不知道") -> list[str]:
-    """Answer "don't know" until the form asks ``step``; the replies to the last answer."""
-    replies: list[str] = []
-    for _ in range(12):
-        if await bot.form_step("doc1") == step:
-            return replies
-        replies = await bot.say(dont_know)
-    raise AssertionError(f"the form never asked {step}")
-
-
 # -- 1. a question or a greeting at a step (findings 36, 52, lead's "吃多了咋整") -----------------
 
 QUESTIONS_AT_A_STEP = [
@@ -97,13 +88,14 @@ async def test_a_question_or_greeting_at_a_step_is_answered_and_the_step_asked_a
     bot = _bot(tmp_path)
     await bot.say(report)
     dont_know = "不知道" if report == RASH else "don't know"
-    await _walk_to(bot, step, dont_know)
+    await walk_to(bot, step, dont_know)
     before = await bot.only_case()
     replies = await bot.say(typed)
     after = await bot.only_case()
     assert len(replies) >= 2  # the answer (or a greeting), then the step again
     assert await bot.form_step("doc1") == step
-    assert step not in list((await _slots(bot)).get("missed", []))  # not a miss: no give-up
+    missed = (await _slots(bot)).get("missed", [])
+    assert isinstance(missed, list) and step not in missed  # not a miss: no give-up
     assert after.patient == before.patient and after.products == before.products
     assert after.events == before.events and after.unknown == before.unknown
 
@@ -159,7 +151,7 @@ async def test_a_withdrawal_is_told_once_the_report_stays_then_it_stops(
 async def test_a_withdrawal_at_the_summary_is_no_correction(tmp_path: Path, typed: str) -> None:
     bot = _bot(tmp_path)
     await bot.say(CLEAR_ZH)
-    await _walk_to(bot, "confirm")
+    await walk_to(bot, "confirm")
     await bot.say(typed)
     case_now = await bot.only_case()
     assert case_now.status is CaseStatus.COLLECTING
@@ -187,9 +179,9 @@ async def test_a_correction_at_the_summary_changes_the_field_and_shows_it_again(
     bot = _bot(tmp_path)
     await bot.say(report)  # CLEAR_ZH: hospitalised ("已住院"); RASH: not serious
     if report == RASH:
-        await _walk_to(bot, "seriousness")
+        await walk_to(bot, "seriousness")
         await bot.say("以上都没有")
-    await _walk_to(bot, "confirm")
+    await walk_to(bot, "confirm")
     replies = await bot.say(typed)
     case_now = await bot.only_case()
     assert (Seriousness.HOSPITALISATION in (case_now.seriousness or [])) is hospitalised
@@ -221,7 +213,7 @@ async def test_the_pv_card_tells_no_from_unknown(
 async def test_none_of_these_at_the_seriousness_question_is_no_on_the_card(tmp_path: Path) -> None:
     bot = _bot(tmp_path)
     await bot.say(RASH)
-    await _walk_to(bot, "seriousness")
+    await walk_to(bot, "seriousness")
     await bot.say("以上都没有")
     fields = dict(case_card(await bot.only_case(), "Asia/Shanghai").fields)
     assert fields["严重 Serious"] == "否 no"
@@ -324,10 +316,8 @@ AGREEMENT = [SLEEP, RASH, "noravex dosing pls", "患者吃超量了怎么办", "
 
 
 def test_classify_ae_text_and_jsonl_agree(capsys: pytest.CaptureFixture[str]) -> None:
-    import asyncio
-
     gauge = offline_question_gauge()
-    asyncio.run(_classify_texts(Screener(SCRIPT, None), gauge, AGREEMENT))
+    asyncio.run(classify_texts(Screener(SCRIPT, None), gauge, AGREEMENT))
     human = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     source = io.StringIO(
         "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in AGREEMENT)

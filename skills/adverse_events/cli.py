@@ -99,7 +99,7 @@ async def _classify_lines(
     return status
 
 
-async def _classify_texts(screener: Screener, gauge: QuestionGauge, texts: list[str]) -> None:
+async def classify_texts(screener: Screener, gauge: QuestionGauge, texts: list[str]) -> None:
     for text in texts:
         decision = await decided(screener, gauge, text)
         offline = decision.verdict.detail.get("offline", {})
@@ -122,7 +122,7 @@ def _classify_ae(args: argparse.Namespace, settings: Settings) -> int:
     if not args.text:
         print("classify-ae: give --jsonl (reads stdin) or one or more texts", file=sys.stderr)
         return 2
-    asyncio.run(_classify_texts(Screener(detector, None), gauge, args.text))
+    asyncio.run(classify_texts(Screener(detector, None), gauge, args.text))
     return 0
 
 
