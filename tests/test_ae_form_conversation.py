@@ -331,3 +331,22 @@ def test_classify_ae_text_and_jsonl_agree(capsys: pytest.CaptureFixture[str]) ->
     # a candidate is asked about, a clear report opens a case, a topic query and a greeting are
     # answered, an overdose told of a patient is a case whatever the detector scored
     assert [h["outcome"] for h in human] == ["confirm", "case", "answer", "case", "answer"]
+
+
+# -- an answer inside the form: no menu, no rep paged (findings 2, 27; session 9's leftover) ----
+
+
+@pytest.mark.parametrize(
+    "question", ["noravex dosing pls", "诺拉维和西柚汁能一起吃吗", "吃多了咋整"]
+)
+async def test_an_answer_inside_the_form_has_no_menu_and_pages_no_rep(
+    tmp_path: Path, question: str
+) -> None:
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    for _ in range(3):  # three questions the bot may not help with, in a row
+        replies = await bot.say(question)
+        assert not any("您可以选择" in text or "已为您联系" in text for text in replies)
+        assert await bot.form_step("doc1") == "patient"
+    conversation = await load_conversation(bot.storage, "doc1")
+    assert conversation is not None and conversation.unhelped_in_a_row == 0

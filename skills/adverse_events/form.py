@@ -665,7 +665,7 @@ def create_router(services: Services, priority: int) -> Router:
                 await _finish(ae, ctx, state, SubmitReason.CONFIRMED)
                 return None
             if _asks_here(text) and _has_words(text) and not _corrects(text):  # a new question
-                await forms.answer_question(ctx, text)
+                await _answer_aside(ctx, text)
             else:  # an addition or a correction before confirming: asked to confirm again
                 state.case.add_source(_note(ctx))
                 _correct_seriousness(state.case, text)
@@ -673,7 +673,7 @@ def create_router(services: Services, priority: int) -> Router:
             greeted = True  # "hi" at the initials step: the step again, not a miss
         elif typed and _only_asks(ctx, step, text):
             # "喂奶的妈妈能吃这个药吗" at the initials step: never a step's answer.
-            await forms.answer_question(ctx, text)
+            await _answer_aside(ctx, text)
         elif (
             typed
             and step not in YES_NO_STEPS  # there "不知道" is unclear: asked again once
@@ -691,7 +691,7 @@ def create_router(services: Services, priority: int) -> Router:
         ):
             if not asks_without_telling(text, ()):  # "吃多了咋整" may tell of the patient
                 state.case.add_source(_note(ctx))
-            await forms.answer_question(ctx, text)  # answered; the pending question follows
+            await _answer_aside(ctx, text)  # answered; the pending question follows
         elif forms.first_miss(state.form, step):
             reask = True
         else:  # asked twice: unknown, never a guess (a consent never becomes a yes)
@@ -720,6 +720,18 @@ def create_router(services: Services, priority: int) -> Router:
 
 def _has_words(text: str) -> bool:
     return re.search(r"[A-Za-z\u4e00-\u9fff]", text) is not None
+
+
+async def _answer_aside(ctx: Context, text: str) -> None:
+    """Answer a question typed inside the form, without the answer's menu (MI request, verify,
+    rep): the form's own question follows and takes the next message, so a menu would offer
+    choices the doctor cannot make and make a digit typed next ambiguous. An answer that could
+    not help does not count toward paging a sales rep ("not helped twice"): the doctor is
+    reporting to PV, and the rep's card would carry words typed inside the report."""
+    start = len(ctx.replies)
+    await forms.answer_question(ctx, text)
+    ctx.replies[start:] = [r for r in ctx.replies[start:] if not isinstance(r, MenuReply)]
+    ctx.conversation.unhelped_in_a_row = 0
 
 
 def _form_locale(ctx: Context, state: FormState) -> Locale:
