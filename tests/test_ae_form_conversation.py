@@ -147,6 +147,25 @@ async def test_a_withdrawal_is_told_once_the_report_stays_then_it_stops(
     assert submitted.products == []
 
 
+@pytest.mark.parametrize(
+    ("typed", "opened"), [("算了不报了", True), ("never mind", True), ("不是，不用报了", False)]
+)
+async def test_a_withdrawal_at_the_confirmation_question_keeps_the_case(
+    tmp_path: Path, typed: str, opened: bool
+) -> None:
+    """ "算了不报了" answers nothing about the medicine: not a clear no, so the case opens with
+    day 0 of the first message (recall first); a "不是" before it is a clear no."""
+    bot = _bot(tmp_path)
+    await bot.say("患者最近肌肉疼")
+    first_at = bot.clock.now
+    bot.clock.advance(minutes=1)
+    await bot.say(typed)
+    case_ids = await bot.ae.store.case_ids()
+    assert bool(case_ids) is opened
+    if opened:
+        assert (await bot.only_case()).day0 == first_at
+
+
 @pytest.mark.parametrize("typed", ["算了不报了", "never mind, don't report"])
 async def test_a_withdrawal_at_the_summary_is_no_correction(tmp_path: Path, typed: str) -> None:
     bot = _bot(tmp_path)
