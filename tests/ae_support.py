@@ -196,6 +196,17 @@ class AEBot:
         return await self.case(case_ids[0])
 
 
+async def walk_to(bot: AEBot, step: str, dont_know: str = "不知道") -> list[str]:
+    """Answer "don't know" until doc1's report form asks ``step``; the replies to the last
+    answer (AssertionError when the form never asks it)."""
+    replies: list[str] = []
+    for _ in range(12):
+        if await bot.form_step("doc1") == step:
+            return replies
+        replies = await bot.say(dont_know)
+    raise AssertionError(f"the form never asked {step}")
+
+
 def reply_texts(ctx: Context) -> list[str]:
     texts = []
     for reply in ctx.replies:

@@ -67,6 +67,8 @@ NO = [
     "👎",
     "不是，请问剂量多少？",
     "没，病人好好的",
+    "不是，不用报了",
+    "no, never mind",
 ]
 UNCLEAR = [
     "不知道",
@@ -85,6 +87,14 @@ UNCLEAR = [
     "hmm",
     "是的，不过也不确定",
     "应该不是",
+    # Withdrawing is no statement that nothing followed the medicine (recall first).
+    "算了不报了",
+    "算了",
+    "不报了",
+    "不用报了吧",
+    "never mind",
+    "nevermind, don't report it",
+    "forget it",
 ]
 NOT_ANSWERS = [
     "诺拉维的剂量是多少",

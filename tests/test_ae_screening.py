@@ -33,7 +33,7 @@ from skills.adverse_events.cli import classify_jsonl
 from skills.adverse_events.detector import AEDetector
 from skills.adverse_events.screening import PENDING_CONFIRMATION
 from skills.adverse_events.service import default_detector
-from tests.ae_support import AEBot, ScriptedDetector, ae_settings, case, confirm
+from tests.ae_support import AEBot, ScriptedDetector, ae_settings, case, confirm, walk_to
 
 # A candidate: something untoward, not said to have followed a medicine.
 CONFIRM_ZH = "病人最近老说腿没劲，上楼费劲"
@@ -784,23 +784,13 @@ async def test_withdrawing_inside_the_form_is_no_answer_and_the_report_stays(
     assert await bot.form_step("doc1") == "product"
 
 
-async def _walk_to(bot: AEBot, step: str, dont_know: str = "不知道") -> list[str]:
-    """Answer "不知道" until the form asks ``step``; the replies to the last answer."""
-    replies: list[str] = []
-    for _ in range(12):
-        if await bot.form_step("doc1") == step:
-            return replies
-        replies = await bot.say(dont_know)
-    raise AssertionError(f"the form never asked {step}")
-
-
 async def test_an_english_summary_uses_english_punctuation(tmp_path: Path) -> None:
     """Found by the trial helper: "Event: AB 31 F（found out last week）"."""
     bot = _bot(MemoryStorage(), tmp_path)
     await bot.say("my patient had a rash on noravex")
-    await _walk_to(bot, "onset", "don't know")
+    await walk_to(bot, "onset", "don't know")
     await bot.say("3 days ago")
-    summary = "\n".join(await _walk_to(bot, "confirm", "don't know"))
+    summary = "\n".join(await walk_to(bot, "confirm", "don't know"))
     assert "(3 days ago)" in summary
     assert "（" not in summary and "）" not in summary
 
@@ -815,7 +805,7 @@ async def test_a_denied_criterion_at_the_seriousness_question_is_none(
     reps were paged."""
     bot = _bot(MemoryStorage(), tmp_path)
     await bot.say(RASH)
-    await _walk_to(bot, "seriousness")
+    await walk_to(bot, "seriousness")
     await bot.say(answer)
     case = await bot.only_case()
     assert case.seriousness == [] and not case.serious_escalated
@@ -828,7 +818,7 @@ async def test_getting_better_at_the_outcome_question_is_recovering(
 ) -> None:
     bot = _bot(MemoryStorage(), tmp_path)
     await bot.say(RASH)
-    await _walk_to(bot, "outcome")
+    await walk_to(bot, "outcome")
     await bot.say(answer)
     case = await bot.only_case()
     assert case.outcome is not None and case.outcome.name == "RECOVERING"
@@ -838,7 +828,7 @@ async def test_symbols_at_a_form_question_ask_it_again_with_an_example(tmp_path:
     """ "??" at the onset question got the Q&A fallback and the MI/rep menu."""
     bot = _bot(MemoryStorage(), tmp_path)
     await bot.say(RASH)
-    await _walk_to(bot, "onset")
+    await walk_to(bot, "onset")
     replies = await bot.say("??")
     assert not any("医学信息请求" in text for text in replies)
     assert await bot.form_step("doc1") == "onset"
@@ -849,7 +839,7 @@ async def test_a_correction_at_the_summary_changes_the_seriousness(tmp_path: Pat
     bot = _bot(MemoryStorage(), tmp_path)
     await bot.say(CLEAR_ZH)  # "已住院": hospitalisation
     assert Seriousness.HOSPITALISATION in ((await bot.only_case()).seriousness or [])
-    await _walk_to(bot, "confirm")
+    await walk_to(bot, "confirm")
     replies = await bot.say("不对，没住院")
     case = await bot.only_case()
     assert Seriousness.HOSPITALISATION not in (case.seriousness or [])

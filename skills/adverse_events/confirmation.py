@@ -120,10 +120,18 @@ def _opens_with_answer(lead: str) -> bool:
     return read_yes_no(lead[:1]) is not YesNo.UNCLEAR and bool(re.match(r"[是对嗯恩不没否]", lead))
 
 
+# Withdrawing rather than answering ("算了不报了", "never mind, don't report"): no statement that
+# nothing followed the medicine, so not a clear no (recall first: the case opens, "停止" ends it).
+_WITHDRAWS = re.compile(
+    r"^(?:算了|不报|不用报|别报|不要报|不想报|不必报|"
+    r"never ?mind|forget (?:it|about it)|don'?t (?:report|file)|no need to report)"
+)
+
+
 def read_confirmation(text: str) -> YesNo | None:
     """The answer to the confirmation question, or ``NOT_AN_ANSWER`` for a new question."""
     norm = normalize(text)
-    if not norm:
+    if not norm or _WITHDRAWS.match(norm):
         return YesNo.UNCLEAR
     lead = _lead(norm)
     if lead and _opens_with_answer(lead) and not _UNSURE.search(norm):
@@ -241,6 +249,14 @@ _QUERY_TOPIC = re.compile(
     r"\b(?:dos(?:e|es|ing|age)|max(?:imum)?|starting|regimen|daily|every other day|pk|"
     r"pharmacokinetics?|data|efficacy|safety|interactions?|together|co-?administ\w*)\b"
 )
+
+
+def names_a_query_topic(text: str) -> bool:
+    """The message names what a query is about: a dose or regimen, data, efficacy, safety, use
+    together ("noravex max dose" typed without a question word)."""
+    return _QUERY_TOPIC.search(normalize(text)) is not None
+
+
 # A time relation, which ``_SYMPTOM`` also reads as telling of an effect.
 _TIME_RELATION = re.compile(r"\b(?:after|since|following)\b")
 # A medicine named: the sample product (typos too) or another drug.

@@ -99,6 +99,9 @@ _PRODUCT_PATTERNS = (
     ),
     _rx(r"\b([a-z][a-z0-9]{3,30})-(?:induced|associated|related)\b"),
 )
+# The company's product as doctors write it, typos too ("诺拉为", "noravx"): named anywhere in a
+# report ("病人吃诺拉维后有点乏力", "吃诺拉维的病人…"), it is the suspect product.
+OWN_PRODUCT = re.compile(r"诺拉[维唯为未威伟韦]|(?<![a-z])norav[a-z]{0,3}(?![a-z])", re.IGNORECASE)
 _NOT_PRODUCT = re.compile(
     r"^(药|这个药|这药|药物|以后|之后|the|a|an|it|this|that|your|his|her|my|our|day|days|"
     r"weeks?|the drug|therapy|treatment|medication|dose)$",
@@ -132,12 +135,28 @@ _ONSET = (
         r"(?:个)?(?:分钟|小时|天|日|周|星期|个月|月|年)(?:后|以后|之后|左右|内)|当天|第二天|次日|"
         r"当晚|马上|立刻)"
     ),
+    # "3天前开始", "上周开始": a time before now, unless it dates the start of the medicine
+    # ("3天前开始吃诺拉维").
+    re.compile(
+        r"((?:[\d一二两三四五六七八九十半几]+\s*(?:个)?(?:多)?(?:分钟|小时|天|日|周|星期|个月|月|年)前|"
+        r"昨天|前天|上周|上个?星期|上个?月|前几天)(?:开始)?)(?!\s*(?:开始)?(?:吃|服|用|使用|加用|换))"
+    ),
     _rx(
         r"((?:\d+|one|two|three|four|five|six|a few|several)\s+(?:minutes?|hours?|days?|weeks?|"
         r"months?)\s+(?:after|into|later|of)|on day \d+|within (?:\d+|a|an|one|two) (?:minutes?|"
         r"hours?|days?|weeks?))"
     ),
+    # "since last wk", "2 days ago": not the start of the medicine ("started noravex 2 wks ago").
+    _rx(
+        r"((?:since )?(?:(?:\d+|one|two|three|"
+        r"four|five|six|a few|several|a couple of) (?:minutes?|hours?|days?|d|weeks?|wks?|months?)"
+        r" ago|since (?:last (?:week|wk|night|month)|yesterday|(?:mon|tues|wednes|thurs|fri|"
+        r"satur|sun)day)|yesterday|last (?:night|week|wk)))\b"
+    ),
 )
+# A time in the same clause as starting the medicine dates the start, not the event ("started
+# noravex 2 weeks ago").
+_STARTED_IN_CLAUSE = _rx(r"(?:\bstart|\bbegan|\bbegun|\binitiat|\bcommenc|\bput on)[^,.;，。；]*$")
 _SERIOUSNESS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("death", _rx(r"死亡|去世|猝死|身亡|走了|\bdied\b|\bdeath\b|\bfatal|\bpassed away")),
     (
@@ -256,6 +275,7 @@ def _first(patterns: Iterable[re.Pattern[str]], text: str) -> str | None:
 def _products(text: str, lexicon: Iterable[str]) -> tuple[str, ...]:
     lowered = text.lower()
     found = [name for name in lexicon if name and name.lower() in lowered]
+    found += [m.group(0) for m in OWN_PRODUCT.finditer(text)]
     for pattern in _PRODUCT_PATTERNS:
         for m in pattern.finditer(text):
             candidate = m.group(1).strip()
@@ -310,7 +330,12 @@ def extract(text: str, products: Iterable[str] = ()) -> AEExtraction:
         products=_products(text, products),
         batch_numbers=_unique(m.group(1) for m in _BATCH.finditer(text)),
         events=_unique(m.group(1) for rx in events for m in rx.finditer(text)),
-        onset=_unique(m.group(1) for rx in _ONSET for m in rx.finditer(text)),
+        onset=_unique(
+            m.group(1)
+            for rx in _ONSET
+            for m in rx.finditer(text)
+            if not _STARTED_IN_CLAUSE.search(text[: m.start()])
+        ),
         seriousness=seriousness,
         outcome=outcome,
         special_situations=tuple(name for name, rx in SPECIAL_CUES.items() if rx.search(norm)),

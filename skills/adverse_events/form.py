@@ -22,6 +22,7 @@ from bot.middlewares import load_conversation, save_conversation
 from bot.models import (
     ActiveForm,
     ConversationMode,
+    Locale,
     MenuOption,
     MenuReply,
     MessageKind,
@@ -44,7 +45,12 @@ from skills.adverse_events.cases import (
     SourceMessage,
     SubmitReason,
 )
-from skills.adverse_events.confirmation import asks, asks_a_question, asks_without_telling
+from skills.adverse_events.confirmation import (
+    asks,
+    asks_a_question,
+    asks_without_telling,
+    names_a_query_topic,
+)
 from skills.adverse_events.cues import PATIENT, normalize
 from skills.adverse_events.extraction import denied_seriousness, extract
 from skills.adverse_events.facts import extract_facts, mask
@@ -81,10 +87,20 @@ _NONE = re.compile(
 )
 # Withdrawing or restarting the report: a command, never a step's value.
 _WITHDRAW = re.compile(
-    r"不报了|不想报|不用报|撤回报告|重新开始|重来|从头(?:开始|来)|"
-    r"\b(?:start over|restart|withdraw (?:the|my) report|don'?t report)\b",
+    r"不报了|不想报|不用报|别报|不要报|撤回报告|重新开始|重来|从头(?:开始|来)|"
+    r"\b(?:start over|restart|withdraw (?:the|my|this) report|don'?t (?:report|file)|"
+    r"never ?mind|forget it|cancel (?:the|my|this) report)\b",
     re.IGNORECASE,
 )
+# A greeting, perhaps impatient ("hi", "hello??", "在吗"): never a step's value.
+_GREETING = re.compile(
+    r"^\s*(?:(?:hi|hello|hey|hiya|yo|你好|您好|在吗|在不在|哈喽|嗨|喂)(?:\s*there)?[\s,，]*){1,3}"
+    r"[\s?？!！.。~～]*$",
+    re.IGNORECASE,
+)
+# Asking in words the screening's question reader leaves to Q&A: colloquial Chinese ("吃多了咋整",
+# "为啥"), "whats …".
+_ASKS_COLLOQUIALLY = re.compile(r"咋|(?<!没)啥|怎么办|(?<![a-z])what'?s(?![a-z])", re.IGNORECASE)
 _INITIALS_ANY = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,3})(?![A-Za-z])")
 _AGE_NUMBER = re.compile(r"(?<!\d)(\d{1,3})(?!\d)")
 
@@ -259,8 +275,9 @@ def summary(ctx: Context, state: FormState) -> str:
         )
         or unknown
     )
-    events = sep.join(
-        e.verbatim + (f"{opened}{e.onset}{closed}" if e.onset else "") for e in case.events
+    events = sep.join(  # the onset in brackets when the words do not already say it
+        e.verbatim + (f"{opened}{e.onset}{closed}" if e.onset and e.onset not in e.verbatim else "")
+        for e in case.events
     )
     if case.seriousness is None:
         serious = unknown
@@ -368,6 +385,8 @@ def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
         return True
     if not forms.check(SlotKind.PRODUCT, text, _today(ctx)) or _patient_details(text):
         return False  # "JB 71 M" is the patient, not a product
+    if names_a_query_topic(text) and asks_without_telling(text, ()) and not re.search(r"\d", text):
+        return False  # "noravex max dose" is a question about the product, answered
     name = re.split(r"[，,；;]?\s*(?:批号|批次|lot|batch)", text, maxsplit=1, flags=re.I)[0]
     state.case.products.append(Product(name=mask(name.strip() or text), batch=facts.batch))
     return True
@@ -595,10 +614,12 @@ def create_router(services: Services, priority: int) -> Router:
             return UNHANDLED
         message = ctx.message
         if ctx.data.get("ae_opened") == state.case.case_id or message.click_id == REPORT_CLICK:
+            _form_locale(ctx, state)  # the language the form runs in: the report's
             await _greet(ae, ctx, state)
             await _ask_next(ae, ctx, state)
             return None
         if ctx.data.get(ANSWERED_ASIDE):  # not an answer to this form: its question again
+            ctx.conversation.locale = _form_locale(ctx, state)
             await _ask_next(ae, ctx, state)
             return None
         if message.kind is MessageKind.CLICK and not (message.click_id or "").startswith(
@@ -610,37 +631,51 @@ def create_router(services: Services, priority: int) -> Router:
             return UNHANDLED
         text = message.text.strip()
         step = state.form.step or "confirm"
+        form_locale = _form_locale(ctx, state)
         if await _another_report(ae, ctx, state, step, text):
+            ctx.conversation.locale = form_locale
             await _ask_next(ae, ctx, state)
             return None
-        answer = read_yes_no(text) if message.kind is MessageKind.TEXT else YesNo.UNCLEAR
+        typed = message.kind is MessageKind.TEXT
+        answer = read_yes_no(text) if typed else YesNo.UNCLEAR
         if _STOP.match(text) and not (step == "consent" and answer is YesNo.NO):
             await _finish(ae, ctx, state, SubmitReason.STOPPED)
             return None
-        if step == "confirm":
+        reask = greeted = False
+        if typed and _WITHDRAW.search(text):
+            # "算了不报了", "never mind, don't report": never a step's value. What was reported
+            # must reach PV (the case stays open, day 0 kept); said once, a second time stops
+            # the questions and submits what we have.
+            if state.form.slots.get("withdraw_told"):
+                await _finish(ae, ctx, state, SubmitReason.STOPPED)
+                return None
+            state.form.slots["withdraw_told"] = True
+            state.case.add_source(_note(ctx))
+            ctx.reply(
+                ctx.t(
+                    "您已提到的不良事件信息依法必须转交药物警戒部门，这份报告会保留。"
+                    "如不想继续回答，请回复“停止”，我们会提交已有的信息；如需补充或更正，直接告诉我即可。",
+                    "An adverse event you have mentioned must be forwarded to pharmacovigilance by "
+                    "law, so this report stays open. If you would rather stop the questions, reply "
+                    "'stop' and we submit what we have; to add or correct something, just tell me.",
+                )
+            )
+        elif step == "confirm":
             if message.kind is MessageKind.CLICK or answer is YesNo.YES:
                 await _finish(ae, ctx, state, SubmitReason.CONFIRMED)
                 return None
-            if forms.is_question(text) and _has_words(text):  # a new question
-                await forms.answer_question(ctx, text)
+            if _asks_here(text) and _has_words(text) and not _corrects(text):  # a new question
+                await _answer_aside(ctx, text)
             else:  # an addition or a correction before confirming: asked to confirm again
                 state.case.add_source(_note(ctx))
                 _correct_seriousness(state.case, text)
-        elif message.kind is MessageKind.TEXT and _WITHDRAW.search(text):
-            # "算了不报了", "重新开始": never a step's value; what was reported stays reported.
-            ctx.reply(
-                ctx.t(
-                    "已报告的信息依法仍会转交药物警戒部门。回复“停止”即可结束本次报告；"
-                    "如需补充或更正，直接告诉我即可。",
-                    "What you reported still goes to pharmacovigilance, as the law requires. "
-                    "Reply 'stop' to finish now; to add or correct something, just tell me.",
-                )
-            )
-        elif message.kind is MessageKind.TEXT and _only_asks(ctx, text):
+        elif typed and _GREETING.match(text):
+            greeted = True  # "hi" at the initials step: the step again, not a miss
+        elif typed and _only_asks(ctx, step, text):
             # "喂奶的妈妈能吃这个药吗" at the initials step: never a step's answer.
-            await forms.answer_question(ctx, text)
+            await _answer_aside(ctx, text)
         elif (
-            message.kind is MessageKind.TEXT
+            typed
             and step not in YES_NO_STEPS  # there "不知道" is unclear: asked again once
             and _DONT_KNOW.search(text)
             and len(text) <= 20
@@ -650,18 +685,33 @@ def create_router(services: Services, priority: int) -> Router:
         elif ANSWERS[step](ctx, state, text):
             state.mark(step)
         elif (
-            message.kind is MessageKind.TEXT
-            and (forms.is_question(text) or ctx.data.get(QUESTION_ONLY))
+            typed
+            and (_asks_here(text) or asks_without_telling(text, ()) or ctx.data.get(QUESTION_ONLY))
             and _has_words(text)  # "??" is no question: the step is asked again, with an example
         ):
-            await forms.answer_question(ctx, text)  # answered; the pending question follows
+            if not asks_without_telling(text, ()):  # "吃多了咋整" may tell of the patient
+                state.case.add_source(_note(ctx))
+            await _answer_aside(ctx, text)  # answered; the pending question follows
         elif forms.first_miss(state.form, step):
-            ctx.reply(_reask_text(ctx, step))
+            reask = True
         else:  # asked twice: unknown, never a guess (a consent never becomes a yes)
             state.case.unknown.append(step)
-            if message.kind is MessageKind.TEXT and step not in ("consent", "contact"):
+            if typed and step not in ("consent", "contact"):
                 state.case.add_source(_note(ctx))  # PV still reads the words
             state.mark(step, Asked.NO_ANSWER)
+        ctx.conversation.locale = form_locale  # the form goes on in its own language
+        if greeted:
+            ctx.reply(
+                ctx.t(
+                    f"您好！我们正在完成不良事件报告（编号 {state.case.case_id}），"
+                    "请回答下面的问题；回复“停止”可随时结束并提交。",
+                    f"Hello! We are in the middle of the adverse-event report (reference "
+                    f"{state.case.case_id}); please answer the question below, or reply 'stop' "
+                    "to finish and submit now.",
+                )
+            )
+        if reask:
+            ctx.reply(_reask_text(ctx, step))
         await _ask_next(ae, ctx, state)
         return None
 
@@ -670,6 +720,44 @@ def create_router(services: Services, priority: int) -> Router:
 
 def _has_words(text: str) -> bool:
     return re.search(r"[A-Za-z\u4e00-\u9fff]", text) is not None
+
+
+async def _answer_aside(ctx: Context, text: str) -> None:
+    """Answer a question typed inside the form, without the answer's menu (MI request, verify,
+    rep): the form's own question follows and takes the next message, so a menu would offer
+    choices the doctor cannot make and make a digit typed next ambiguous. An answer that could
+    not help does not count toward paging a sales rep ("not helped twice"): the doctor is
+    reporting to PV, and the rep's card would carry words typed inside the report."""
+    start = len(ctx.replies)
+    await forms.answer_question(ctx, text)
+    ctx.replies[start:] = [r for r in ctx.replies[start:] if not isinstance(r, MenuReply)]
+    ctx.conversation.unhelped_in_a_row = 0
+
+
+def _form_locale(ctx: Context, state: FormState) -> Locale:
+    """The language the form runs in, fixed on its first turn (the report's language): an
+    answer or a question typed in another language ("AB 31 F", "what's noravex for") does not
+    switch the questions that follow."""
+    slots = state.form.slots
+    if "locale" not in slots:
+        slots["locale"] = str(ctx.locale.value)
+    return Locale(slots["locale"])
+
+
+def _asks_here(text: str) -> bool:
+    """The message asks something: a question mark or word, a request, colloquial asking."""
+    return forms.is_question(text) or asks(text) or bool(_ASKS_COLLOQUIALLY.search(text))
+
+
+# A correction typed at the summary, even as a question ("不对，没住院", "no, not hospitalised").
+_CORRECTION = re.compile(
+    r"^\s*(?:不对|不是|错了|说错了|更正|纠正|应该是|其实|no\b|not\b|actually|correction|sorry)",
+    re.IGNORECASE,
+)
+
+
+def _corrects(text: str) -> bool:
+    return bool(_CORRECTION.match(text) or denied_seriousness(text))
 
 
 def _correct_seriousness(case: AECase, text: str) -> None:
@@ -683,12 +771,19 @@ def _correct_seriousness(case: AECase, text: str) -> None:
     case.seriousness = list(dict.fromkeys([*kept, *stated]))
 
 
-def _only_asks(ctx: Context, text: str) -> bool:
+def _only_asks(ctx: Context, step: str, text: str) -> bool:
     """A message screening flagged and found only asking, or one that asks in so many words
     and tells of nothing (``asks_without_telling``): answered before the step's answer is
-    tried. An unflagged query without a question word ("ZS 45岁 女" reads like one) is tried
-    as the answer first."""
-    return bool(ctx.data.get(QUESTION_ONLY)) or (asks_without_telling(text, ()) and asks(text))
+    tried. A query without a question word is one when it names a question topic ("noravex
+    max dose") at a step that expects no medicine; other unflagged queries ("ZS 45岁 女" reads
+    like one) are tried as the answer first."""
+    if ctx.data.get(QUESTION_ONLY):
+        return True
+    if not asks_without_telling(text, ()):
+        return False
+    return _asks_here(text) or (
+        step not in ("product", "concomitant") and names_a_query_topic(text)
+    )
 
 
 # Steps whose answer has a shape the form can check (a menu choice, a time, a product): a

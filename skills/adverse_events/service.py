@@ -275,13 +275,38 @@ def case_card(case: AECase, timezone: str, *, overdue: bool = False) -> CardRepl
         fields=(
             ("Day 0", local_time(case.day0, timezone)),
             ("截止 Due", local_time(case.due_at, timezone)),
-            ("类别 Categories", ", ".join(case.categories)),
-            ("严重 Serious", "是 yes" if case.serious else "否/未知 no/unknown"),
+            ("类别 Categories", "、".join(CATEGORY_LABELS.get(c, c) for c in case.categories)),
+            ("严重 Serious", _serious_label(case)),
             ("完整 Complete", "否 no" if case.incomplete else "是 yes"),
             *_media_field(case),
         ),
         buttons=(CardButton(key=f"{ACK_CLICK_PREFIX}{case.case_id}", text="确认收到 Acknowledge"),),
     )
+
+
+# The PV card's words for the case categories (``cues.CATEGORIES``), Chinese and English.
+CATEGORY_LABELS = {
+    "adverse_event": "不良事件 adverse event",
+    "pregnancy": "妊娠暴露 pregnancy",
+    "lactation": "哺乳期暴露 lactation",
+    "overdose": "过量 overdose",
+    "abuse": "滥用 abuse",
+    "misuse": "误用 misuse",
+    "medication_error": "用药错误 medication error",
+    "off_label": "超说明书用药 off-label use",
+    "lack_of_efficacy": "疗效不佳 lack of efficacy",
+    "occupational_exposure": "职业暴露 occupational exposure",
+    "quality_complaint": "质量投诉 quality complaint",
+    "interaction": "相互作用 interaction",
+}
+
+
+def _serious_label(case: AECase) -> str:
+    """Yes, no (the doctor said none applies) or unknown (not asked or not known): never the
+    no and the unknown in one answer."""
+    if case.serious:
+        return "是 yes"
+    return "未知 unknown" if case.seriousness is None else "否 no"
 
 
 def _media_field(case: AECase) -> tuple[tuple[str, str], ...]:

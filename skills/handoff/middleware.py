@@ -47,6 +47,19 @@ def touches_adverse_event(ctx: Context) -> bool:
     return form is not None and form.name.startswith(("ae", "adverse"))
 
 
+def transcript_text(ctx: Context, text: str) -> str:
+    """What the rep's "last messages" keep of a turn: an adverse-event turn (a report, the
+    confirmation question, the report form, its summary) only as "forwarded to PV" with the
+    case id. Least privilege: AE details go to PV, never to a sales rep's card."""
+    asked_about = ctx.data.get("audit_ae_confirm") == "asked"  # the AE confirmation question
+    if not (touches_adverse_event(ctx) or asked_about):
+        return text
+    form = ctx.conversation.form
+    case = ctx.data.get("ae_case") or ctx.data.get("ae_opened")
+    case = case or (form.slots.get("case_id") if form is not None else None)
+    return f"[不良事件信息，已转药物警戒{f' {case}' if case else ''}]"
+
+
 class HumanModeGate:
     def __init__(self, service: HandoffService) -> None:
         self._service = service
@@ -62,13 +75,15 @@ class HumanModeGate:
             await self._follow_session(ctx)
             return
         if conversation.mode is ConversationMode.HUMAN:
-            briefing.remember_turn(conversation, "doctor", message.text, ctx.now)
+            said_by_doctor = transcript_text(ctx, message.text)
+            briefing.remember_turn(conversation, "doctor", said_by_doctor, ctx.now)
             ctx.skill, ctx.handler = "handoff", "human_mode"
             rep = conversation.data.get(CONVERSATION_HANDOFF_KEY, {}).get("rep")
             ctx.data["audit_human_mode"] = rep or True
             return
         if message.kind is MessageKind.TEXT:
-            briefing.remember_turn(conversation, "doctor", message.text, ctx.now)
+            said_by_doctor = transcript_text(ctx, message.text)
+            briefing.remember_turn(conversation, "doctor", said_by_doctor, ctx.now)
         await next_step(ctx)
         if conversation.data.pop(RESUME_NOTICE_KEY, None):
             ctx.replies.insert(0, TextReply(text=resume_text(ctx.locale)))
@@ -76,7 +91,7 @@ class HumanModeGate:
         if said is None:
             said = next((getattr(r, "head", "") for r in ctx.replies), "")
         if said:
-            briefing.remember_turn(conversation, "bot", said, ctx.now)
+            briefing.remember_turn(conversation, "bot", transcript_text(ctx, said), ctx.now)
         if ctx.profile is None:
             return
         if (
