@@ -179,6 +179,13 @@ def _answers_the_notice(ctx: Context) -> bool:
     )
 
 
+def _about_consent(text: str) -> bool:
+    """A no that answers the notice: short ("不", "暂不", "no thanks") or about consent ("我不同意
+    你们记录"); a longer no about something else ("不要机器人，我要找人", "I don't need the
+    leaflet") is no answer to it."""
+    return len(normalise(text)) <= _SHORT_ANSWER or bool(_ABOUT_NOTICE.search(text.lower()))
+
+
 def create_router(services: Services, priority: int) -> Router:
     router = Router("privacy", priority)
     service = privacy_service(services)
@@ -293,7 +300,7 @@ def create_router(services: Services, priority: int) -> Router:
             return UNHANDLED  # "撤回同意" is a request, not an answer
         if answer is YesNo.YES and _CONSENT_WORDS.search(text.lower()):
             await agree(ctx)
-        elif answer is YesNo.NO:
+        elif answer is YesNo.NO and _about_consent(text):
             await decline(ctx)
         else:
             return UNHANDLED
