@@ -57,7 +57,13 @@ from skills.qa.guardrails import (
     looks_like_comparison,
     strip_injection,
 )
-from skills.qa.intents import Embed, Intent, IntentClassifier, classify_by_rules
+from skills.qa.intents import (
+    THANKS_WORDS,
+    Embed,
+    Intent,
+    IntentClassifier,
+    classify_by_rules,
+)
 from skills.qa.label import ProductLabel, build_labels, doses_in, populations_in, products_named
 from skills.qa.llm_answer import LLMRejected, answer_with_llm
 from skills.qa.mi import MIStore
@@ -511,8 +517,11 @@ class QAService:
             allow_llm=not injected,
         )
         audit.update(intent=intent.value, intent_by=decided_by)
-        if intent is Intent.THANKS:
+        if intent is Intent.THANKS and THANKS_WORDS.search(question.lower()):
             ctx.reply(ctx.t("不客气！还有问题随时问我。", "You're welcome! Ask me anytime."))
+        elif intent is Intent.THANKS:  # "好的", "嗯", "yes" with nothing pending: not "not helped"
+            head = ctx.t("好的。请问您想做什么？", "OK. What would you like to do?")
+            ctx.reply(main_menu(ctx, head))
         elif intent is Intent.MI_REQUEST:
             self.start_mi_form(ctx)
         elif intent is Intent.VERIFY:
