@@ -33,6 +33,7 @@ from privacy.records import ConsentEvent, Standing
 from privacy.service import PrivacyService, clear_interests, privacy_service
 from skills.adverse_events.form import ANSWERED_ASIDE, takes_aside
 from skills.handoff.middleware import touches_adverse_event
+from skills.help import main_menu
 
 PENDING_KEY = "privacy_pending"  # Conversation.data: "consent" or "erase", for the next message
 NOTICE_KEY = "privacy_notice"  # Conversation.data: {"version", "at"} of the last notice shown
@@ -202,13 +203,21 @@ def create_router(services: Services, priority: int) -> Router:
         _apply(ctx, await service.standing(ctx.profile.doctor_id))
         ctx.data["audit_privacy"] = event.value
 
+    def what_next(ctx: Context) -> None:
+        """After an answer to the notice, the main menu (the kf welcome carries only the
+        notice's buttons), unless a form waits to ask its question again."""
+        if ctx.conversation.form is None:
+            ctx.reply(main_menu(ctx, ctx.t("请问需要什么帮助？", "How can I help?")))
+
     async def agree(ctx: Context) -> None:
         await decide(ctx, ConsentEvent.AGREED)
         ctx.reply(texts.agreed(ctx.locale))
+        what_next(ctx)
 
     async def decline(ctx: Context) -> None:
         await decide(ctx, ConsentEvent.DECLINED)
         ctx.reply(texts.declined(ctx.locale))
+        what_next(ctx)
 
     async def erase(ctx: Context) -> None:
         assert ctx.profile is not None

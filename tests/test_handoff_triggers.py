@@ -10,6 +10,7 @@ import pytest
 from bot.escalation import EscalationReason
 from bot.models import ConversationMode
 from bot.profiles import DoctorProfile
+from bot.settings import load_settings
 from bot.storage.base import Storage
 from bot.yesno import YesNo
 from skills.adverse_events.confirmation import NOT_AN_ANSWER, read_confirmation
@@ -116,10 +117,10 @@ async def test_a_request_in_words_reaches_the_doctors_rep(
     """As the first message (the privacy notice is pending: the words are no consent answer),
     in the doctor's language, to the doctor's own rep (the sample roster's rep_zhang for
     "doctor", the on-duty pool otherwise), with the request on the card."""
-    bot = Harness(storage)
+    bot = Harness(storage, settings=load_settings(privacy_notice=True))
     replies = await bot.doctor_says(text, doctor=doctor)
     assert any(rep_words in reply for reply in replies), replies
-    assert not any("暂不同意" in reply or "Not now" in reply for reply in replies[:1])
+    assert not any("已记录您暂不同意" in reply or "do not agree" in reply for reply in replies)
     assert await bot.drain() == 1
     handoff = await bot.service.store.open_for(f"kf:wkTESTKF:{doctor}")
     assert handoff is not None and handoff.reason is EscalationReason.EXPLICIT_REQUEST
