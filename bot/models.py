@@ -84,7 +84,11 @@ class TextReply(BaseModel):
 
 
 class MenuReply(BaseModel):
-    """A question with options; kf renders it as msgmenu, the console as a numbered list."""
+    """A question with options; kf renders it as msgmenu, the console as a numbered list.
+
+    ``numbered=False``: the options are answered in words or by a tap, never by a digit — the
+    privacy notice's "同意 / 暂不同意" shown with the main menu, so that a typed "1" can only
+    mean the main menu's first item (the console lists them without numbers)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -92,6 +96,7 @@ class MenuReply(BaseModel):
     head: str
     options: tuple[MenuOption, ...]
     tail: str = ""
+    numbered: bool = True
 
 
 class LinkReply(BaseModel):

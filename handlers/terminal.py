@@ -35,6 +35,9 @@ def render_reply(reply: Reply) -> str:
     """Plain-text rendering of one reply for a terminal."""
     if isinstance(reply, TextReply):
         return reply.text
+    if isinstance(reply, MenuReply) and not reply.numbered:
+        lines = [reply.head, "  " + "   ".join(f"[{option.label}]" for option in reply.options)]
+        return "\n".join([*lines, reply.tail] if reply.tail else lines)
     if isinstance(reply, MenuReply):
         lines = [reply.head]
         lines += [f"  {number}. {option.label}" for number, option in enumerate(reply.options, 1)]
@@ -71,7 +74,7 @@ class ConsoleSender:
         prompt = "bot> " if own else f"bot → {message.recipient_id}> "
         for reply in message.replies:
             if own:  # a number picks a menu option only while that menu is the last thing shown
-                if isinstance(reply, MenuReply):
+                if isinstance(reply, MenuReply) and reply.numbered:
                     self.last_menu[message.conversation_key] = reply.options
                 else:
                     self.last_menu.pop(message.conversation_key, None)

@@ -33,6 +33,7 @@ from privacy.records import ConsentEvent, Standing
 from privacy.service import PrivacyService, clear_interests, privacy_service
 from skills.adverse_events.form import ANSWERED_ASIDE, takes_aside
 from skills.handoff.middleware import touches_adverse_event
+from skills.help import main_menu
 
 PENDING_KEY = "privacy_pending"  # Conversation.data: "consent" or "erase", for the next message
 NOTICE_KEY = "privacy_notice"  # Conversation.data: {"version", "at"} of the last notice shown
@@ -179,6 +180,13 @@ def _answers_the_notice(ctx: Context) -> bool:
     )
 
 
+def _about_consent(text: str) -> bool:
+    """A no that answers the notice: short ("不", "暂不", "no thanks") or about consent ("我不同意
+    你们记录"); a longer no about something else ("不要机器人，我要找人", "I don't need the
+    leaflet") is no answer to it."""
+    return len(normalise(text)) <= _SHORT_ANSWER or bool(_ABOUT_NOTICE.search(text.lower()))
+
+
 def create_router(services: Services, priority: int) -> Router:
     router = Router("privacy", priority)
     service = privacy_service(services)
@@ -195,13 +203,21 @@ def create_router(services: Services, priority: int) -> Router:
         _apply(ctx, await service.standing(ctx.profile.doctor_id))
         ctx.data["audit_privacy"] = event.value
 
+    def what_next(ctx: Context) -> None:
+        """After an answer to the notice, the main menu (the kf welcome carries only the
+        notice's buttons), unless a form waits to ask its question again."""
+        if ctx.conversation.form is None:
+            ctx.reply(main_menu(ctx, ctx.t("请问需要什么帮助？", "How can I help?")))
+
     async def agree(ctx: Context) -> None:
         await decide(ctx, ConsentEvent.AGREED)
         ctx.reply(texts.agreed(ctx.locale))
+        what_next(ctx)
 
     async def decline(ctx: Context) -> None:
         await decide(ctx, ConsentEvent.DECLINED)
         ctx.reply(texts.declined(ctx.locale))
+        what_next(ctx)
 
     async def erase(ctx: Context) -> None:
         assert ctx.profile is not None
@@ -293,7 +309,7 @@ def create_router(services: Services, priority: int) -> Router:
             return UNHANDLED  # "撤回同意" is a request, not an answer
         if answer is YesNo.YES and _CONSENT_WORDS.search(text.lower()):
             await agree(ctx)
-        elif answer is YesNo.NO:
+        elif answer is YesNo.NO and _about_consent(text):
             await decline(ctx)
         else:
             return UNHANDLED

@@ -71,17 +71,19 @@ def notice(settings: Settings, locale: Locale) -> tuple[Reply, ...]:
         "consent' or 'stop personalisation' at any time."
         + (f"\nFull privacy policy: {url}" if url else ""),
     )
-    menu = MenuReply(
+    menu = MenuReply(  # answered in words or by a tap: a typed digit is the main menu's
         head=pick(
             locale,
-            "您是否同意我们按上述方式处理您的个人信息？不同意也可以继续咨询。",
-            "Do you agree to this processing of your personal information? You can keep "
-            "asking questions either way.",
+            "您是否同意我们按上述方式处理您的个人信息？请回复“同意”或“暂不同意”"
+            "（不同意也可以继续咨询）。",
+            "Do you agree to this processing of your personal information? Reply 'agree' or "
+            "'not now' (you can keep asking questions either way).",
         ),
         options=(
             MenuOption(id=AGREE_CLICK, label=pick(locale, "同意", "Agree")),
             MenuOption(id=LATER_CLICK, label=pick(locale, "暂不同意", "Not now")),
         ),
+        numbered=False,
     )
     return TextReply(text=text), menu
 
@@ -236,8 +238,9 @@ def welcome_notice(settings: Settings, *, with_url: bool) -> str:
 
 
 WELCOME_TAIL = (
-    "同意上述处理请点“同意”；不同意也可以继续咨询，或直接输入您的问题。\n"
-    "Tap 'Agree' to consent; you can ask questions either way, or just type your question."
+    "同意上述处理请点“同意”；不同意也可以继续咨询：直接输入您的问题，或发送“菜单”查看全部功能。\n"
+    "Tap 'Agree' to consent; you can ask questions either way: just type your question, or "
+    "send 'menu' to see everything I can do."
 )
 WELCOME_OPTIONS = (
     MenuOption(id=AGREE_CLICK, label="同意 / Agree"),

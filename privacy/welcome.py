@@ -3,8 +3,8 @@
 WeCom allows one welcome message per ``enter_session`` (a menu: head and tail of at most 1024
 bytes each, at most 10 items, an item's label at most 128 bytes). When the doctor has not
 answered the current notice, the hook puts the short notice after the greeting, agree / not
-now before the main options, and the question in the tail (in place of the menu's own, which
-says "type your question" too). The policy link is left out when
+now as the only options (the main menu follows the answer), and the question in the tail (in
+place of the menu's own, which says "type your question" too). The policy link is left out when
 the head would be too long with it (the full notice, with the link, is one "隐私政策" away);
 when even that does not fit (a very long controller name), the welcome stays as it was and
 the notice comes with the first reply, as it does when the welcome could not be delivered.
@@ -26,7 +26,6 @@ from privacy.service import privacy_service
 log = logging.getLogger(__name__)
 
 MENU_TEXT_MAX_BYTES: Final = 1024  # kf msgmenu head_content / tail_content
-MENU_MAX_ITEMS: Final = 10
 
 
 def _fits(text: str) -> bool:
@@ -34,12 +33,14 @@ def _fits(text: str) -> bool:
 
 
 def with_notice(settings: Settings, menu: MenuReply) -> MenuReply | None:
-    """``menu`` with the short notice and its buttons, or None when it cannot fit."""
+    """``menu``'s greeting with the short notice and only its two buttons, or None when it
+    cannot fit. The main menu's options are left out: next to "同意 / 暂不同意" they read as
+    answers to the notice (six buttons in one bubble); the answer to the notice brings the
+    main menu, and the tail says how to see it without answering."""
     for with_url in (True, False):
         head = f"{menu.head}\n\n{texts.welcome_notice(settings, with_url=with_url)}"
         if _fits(head):
-            options = (*texts.WELCOME_OPTIONS, *menu.options)[:MENU_MAX_ITEMS]
-            return MenuReply(head=head, options=options, tail=texts.WELCOME_TAIL)
+            return MenuReply(head=head, options=texts.WELCOME_OPTIONS, tail=texts.WELCOME_TAIL)
     return None
 
 

@@ -19,9 +19,11 @@ HELP_CLICK = "help"
 MAIN_MENU_IDS = ("qa:ask", "meetings:list", "ae:report", "handoff:rep")
 
 GREETING = re.compile(
-    r"^\s*((你好|您好|hi|hello|hey|help|帮助|菜单|menu|在吗|在不在|开始|start|哈喽|嗨|早上好|下午好"
-    r"|晚上好|good (morning|afternoon|evening))(啊|呀|哈|\s+(there|all|everyone))?|\?|？)"
-    r"\s*[!！.。~～?？]*\s*$",  # "hello??", "在吗？": impatience, still a greeting
+    r"^\s*((你好|您好|hi|hello|hey|help|帮助|菜单|menu|在吗|在么|在嘛|在不在|有人吗|有人在吗|有没有人(在)?"
+    r"|人呢|喂+|开始|start|哈喽|嗨|早上好|下午好|晚上好|good (morning|afternoon|evening)"
+    r"|(is )?any(one|body) (there|here|around)|are you there|you there)"
+    r"(啊|呀|哈|\s+(there|all|everyone))?|\?|？)"
+    r"\s*[!！.。~～?？]*\s*$",  # "hello??", "在吗？？", "有人吗": impatience, still a greeting
     re.IGNORECASE,
 )
 

@@ -68,6 +68,7 @@ async def test_take_over_silences_the_bot_and_release_brings_it_back(bot: Harnes
         "rep_zhang", click_id=ACCEPT_PREFIX + handoff_id_of(bot, "rep_zhang"), code="rc-1"
     )
     assert "已接管" in answer[0]
+    assert "doctor（doctor）" not in answer[0]  # no name known: the id once (trial #34)
     kf = bot.service.kf
     assert isinstance(kf, RecordingKf)
     assert kf.calls == [("servicer", "doctor", "rep_zhang")]

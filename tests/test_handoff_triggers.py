@@ -10,7 +10,10 @@ import pytest
 from bot.escalation import EscalationReason
 from bot.models import ConversationMode
 from bot.profiles import DoctorProfile
+from bot.settings import load_settings
 from bot.storage.base import Storage
+from bot.yesno import YesNo
+from skills.adverse_events.confirmation import NOT_AN_ANSWER, read_confirmation
 from skills.handoff import interests
 from skills.handoff.roster import RosterError, load_roster
 from skills.handoff.triggers import is_complaint, is_explicit_request
@@ -21,7 +24,12 @@ from tests.handoff_support import MONDAY_10AM, Harness
     "text",
     ["转人工", "我要人工客服", "人工", "帮我找代表", "请联系我的代表", "能让代表联系我吗",
      "talk to a rep", "Can I speak with a human?", "human", "Agent!", "real person please",
-     "please have my rep call me"],
+     "please have my rep call me",
+     # asked for in words (trial findings 12, 50; red-team misses of session 9)
+     "我要跟人说话，不要机器人", "人工客服", "找个真人", "叫小李给我回个电话", "让我的代表联系我",
+     "没用，转人工", "我需要人工", "能让人工回复吗", "请王代表给我回电话", "不要机器人",
+     "I want a person, not a bot", "talk to a human", "have my rep call me",
+     "connect me to someone", "I need to speak to a real person", "call me back please"],
 )  # fmt: skip
 def test_explicit_requests(text: str) -> None:
     assert is_explicit_request(text)
@@ -30,7 +38,12 @@ def test_explicit_requests(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["二甲双胍的用法用量", "什么是人工智能辅助诊断的最新研究？", "human insulin dosing",
-     "What does the agent do in this trial?", "你好"],
+     "What does the agent do in this trial?", "你好",
+     # negations, questions about the bot, medical words with 人工 / 让…联系
+     "不用转人工", "我不需要人工", "don't need a person", "no need to talk to a human",
+     "I don't want a person", "你是真人还是AI", "你是真人吗", "are you a human or a bot?",
+     "is this a bot?", "人工关节置换术后能用诺拉维吗", "人工流产后能用吗", "让患者联系我",
+     "I need someone to explain the dosing"],
 )  # fmt: skip
 def test_not_explicit_requests(text: str) -> None:
     assert not is_explicit_request(text)
@@ -90,6 +103,41 @@ async def test_messages_without_a_word_do_not_page_a_rep(storage: Storage) -> No
     replies = await bot.doctor_says("zxcv uiop", doctor="d-sym")
     assert any("asked the rep on duty" in reply for reply in replies)
     assert await bot.drain() == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "doctor", "rep_words"),
+    [("我要跟人说话，不要机器人", "doctor", "张伟"), ("叫小李给我回个电话", "doctor", "张伟"),
+     ("找个真人", "d-zh", "值班代表"), ("I want a person, not a bot", "doctor", "张伟"),
+     ("have my rep call me", "d-en", "rep on duty")],
+)  # fmt: skip
+async def test_a_request_in_words_reaches_the_doctors_rep(
+    storage: Storage, text: str, doctor: str, rep_words: str
+) -> None:
+    """As the first message (the privacy notice is pending: the words are no consent answer),
+    in the doctor's language, to the doctor's own rep (the sample roster's rep_zhang for
+    "doctor", the on-duty pool otherwise), with the request on the card."""
+    bot = Harness(storage, settings=load_settings(privacy_notice=True))
+    replies = await bot.doctor_says(text, doctor=doctor)
+    assert any(rep_words in reply for reply in replies), replies
+    assert not any("已记录您暂不同意" in reply or "do not agree" in reply for reply in replies)
+    assert await bot.drain() == 1
+    handoff = await bot.service.store.open_for(f"kf:wkTESTKF:{doctor}")
+    assert handoff is not None and handoff.reason is EscalationReason.EXPLICIT_REQUEST
+    if doctor == "doctor":
+        assert text in bot.reps_out.texts_for("rep_zhang")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [("没用，转人工", NOT_AN_ANSWER), ("I want a person, not a bot", NOT_AN_ANSWER),
+     ("不是", YesNo.NO), ("是的", YesNo.YES)],
+)  # fmt: skip
+def test_a_request_at_the_ae_confirmation_is_no_answer(text: str, answer: YesNo | None) -> None:
+    """Typed at the AE confirmation question, a handoff request is not a "no" (which would
+    drop the question and answer the first message): screening hands it to the handoff skill
+    and asks again once (``screening._defer``)."""
+    assert read_confirmation(text) is answer
 
 
 def test_sample_roster_ladder_and_hours() -> None:

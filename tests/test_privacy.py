@@ -137,12 +137,13 @@ async def test_the_kf_welcome_carries_the_notice_and_the_first_reply_does_not_re
         assert "医学信息助手" in head and "个人信息告知" in head and "Privacy notice" in head
         assert "药物警戒" in head and url in head  # AEs to PV by law; the full policy
         ids = [item["click"]["id"] for item in welcome["list"]]
-        assert ids[:2] == [AGREE_CLICK, LATER_CLICK] and "qa:ask" in ids
+        assert ids == [AGREE_CLICK, LATER_CLICK]  # the main menu follows the answer
         first = await _say(api, bot, QUESTION)
         assert not any("个人信息告知" in text for text in first)  # shown once, in the welcome
         assert await _events(bot) == []  # shown is not answered
         assert await _interests(bot) == {}
-        await _click(api, bot, AGREE_CLICK, "同意 / Agree")  # the welcome's button
+        agreed = await _click(api, bot, AGREE_CLICK, "同意 / Agree")  # the welcome's button
+        assert "已记录您的同意" in agreed[0] and "请问需要什么帮助" in agreed[-1]
         assert await _events(bot) == [("agreed", "1", "kf")]
         notices = await _sunk(bot, "message")
         assert any(r.get("annotations", {}).get("audit_privacy_notice") == "1" for r in notices)
@@ -171,18 +172,18 @@ async def test_first_contact_not_now_agree_and_a_new_version_asks_again(
             assert _menu_ids(api, 0)[:2] == [AGREE_CLICK, LATER_CLICK]
             assert "医学信息助手" in first[-1]  # the greeting is still answered
             declined = await _say(api, bot, "不同意")  # a no, though it holds "同意"
-            assert "暂不同意" in declined[-1]
+            assert "暂不同意" in declined[0]
             assert await _events(bot) == [("declined", "7", "kf")]
             answer = await _say(api, bot, QUESTION)
             assert not any("个人信息告知" in text for text in answer)  # answered: not asked again
             assert await _interests(bot) == {}  # no interest profile before consent
             # Changing one's mind later: a short typed "我同意" while not consented, or the
             # notice again ("隐私政策") and its buttons.
-            assert "已记录您的同意" in (await _say(api, bot, "我同意"))[-1]
+            assert "已记录您的同意" in (await _say(api, bot, "我同意"))[0]
             assert "个人信息告知" in (await _say(api, bot, "隐私政策"))[0]
             await _click(api, bot, LATER_CLICK, "暂不同意")
             agreed = await _click(api, bot, AGREE_CLICK, "同意")
-            assert "已记录您的同意" in agreed[-1]
+            assert "已记录您的同意" in agreed[0]
             assert await _events(bot) == [
                 ("declined", "7", "kf"), ("agreed", "7", "kf"),
                 ("declined", "7", "kf"), ("agreed", "7", "kf"),

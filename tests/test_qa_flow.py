@@ -10,6 +10,7 @@ import pytest
 
 from bot.escalation import ESCALATION_QUEUE
 from bot.llm import open_llm
+from bot.models import MenuReply
 from bot.profiles import ProfileStore
 from bot.settings import Settings
 from skills.help import GREETING
@@ -235,9 +236,31 @@ async def test_two_unhelped_messages_escalate(qa_kb: Any) -> None:
 
 async def test_unclear_text_asks_with_a_menu(qa_kb: Any) -> None:
     _, dispatcher, _ = build_bot(qa_kb)
-    ctx = await dispatcher.feed(message("嗯"))
+    ctx = await dispatcher.feed(message("那个"))
     assert menu_ids(ctx.replies)[:2] == ["qa:ask", "qa:mi"]
     assert ctx.data["audit_qa"]["intent"] == "unclear"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "head"),
+    [("yes", "yes", "What would you like to do?"), ("好的", "嗯", "请问您想做什么"),
+     ("对", "是的", "请问您想做什么"), ("ok", "sure", "What would you like to do?"),
+     ("谢谢", "嗯嗯", "请问您想做什么")],
+)  # fmt: skip
+async def test_a_bare_yes_with_nothing_pending_gets_the_menu(
+    qa_kb: Any, first: str, second: str, head: str
+) -> None:
+    """Trial #43: "yes" twice with no question pending paged two sales reps ("Bot could not
+    help twice in a row", card detail "yes"). An acknowledgement gets the main menu and never
+    counts as a message the bot could not help with."""
+    services, dispatcher, _ = build_bot(qa_kb, full=True)
+    await dispatcher.feed(message(first))
+    ctx = await dispatcher.feed(message(second))
+    [menu] = ctx.replies
+    assert isinstance(menu, MenuReply) and head in menu.head
+    assert [o.id for o in menu.options] == ["qa:ask", "meetings:list", "ae:report", "handoff:rep"]
+    assert not ctx.data.get("audit_not_helped") and ctx.conversation.unhelped_in_a_row == 0
+    assert not await services.storage.consume(ESCALATION_QUEUE, "h", "t", count=5, block_ms=1)
 
 
 async def test_laughter_is_small_talk_not_unclear(qa_kb: Any) -> None:
@@ -374,6 +397,12 @@ def test_longer_thanks_are_thanks(text: str) -> None:
         ("你好啊", True),
         ("hello??", True),
         ("在吗？？", True),
+        ("有人吗", True),
+        ("有人吗？？？", True),
+        ("人呢？", True),
+        ("anyone there?", True),
+        ("is anybody there??", True),
+        ("有人吃了诺拉维吗", False),
         ("hi what is the dose", False),
         ("hi, dose??", False),
     ],
@@ -468,7 +497,7 @@ async def test_short_colloquial_questions_reach_the_answer_path(sample_knowledge
     information"), not with the clarifying menu. Two characters stay too short to read."""
     intents = IntentClassifier(None, None, 1.0)
     assert await intents.classify("吃多了咋整", head_asks=True) == (Intent.QUESTION, "category")
-    assert (await intents.classify("嗯嗯", head_asks=True))[0] is Intent.UNCLEAR
+    assert (await intents.classify("那个", head_asks=True))[0] is Intent.UNCLEAR
     assert (await intents.classify("吃多了咋整"))[0] is Intent.UNCLEAR  # the head did not ask
     dispatcher = await _sample_doctor(sample_knowledge)
     ctx = await dispatcher.feed(message("吃多了咋整"))

@@ -507,3 +507,40 @@ async def test_an_unverified_doctor_is_told_a_safety_answer_is_for_hcps(
 def test_label_facts_asked_are_not_a_use(text: str, asks: bool) -> None:
     """The category head alone does not decline these as off-label: the label answers them."""
     assert asks_for_label_facts(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "old", "words"),
+    [("NOVA-1中期分析的结果是什么", "ST-NOVA-1-INTERIM", ["已撤回", "NOVA-1: nolavastatin"]),
+     ("what did the NOVA-1 interim analysis show", "ST-NOVA-1-INTERIM", ["was withdrawn"]),
+     ("nova1 preliminary results?", "ST-NOVA-1-INTERIM", ["was withdrawn"]),
+     ("Lipid Summit 2023 key messages", "MM-NRX-EN-2023", ["expired on 2024-06-30",
+                                                          "Lipid Summit 2025"]),
+     ("2023年血脂峰会讲了什么", "MM-NRX-EN-2023", ["已于 2024-06-30 过期", "Lipid Summit 2025"]),
+     ("NOVA-1研究结果", None, []), ("Lipid Summit 2025 key messages", None, [])],
+)  # fmt: skip
+async def test_withdrawn_or_expired_content_asked_for_by_name_is_not_current(
+    sample_knowledge: Any, text: str, old: str | None, words: list[str]
+) -> None:
+    """Red-team misses of session 9: the NOVA-1 interim analysis (withdrawn) was answered from
+    the final NOVA-1 summary and the expired 2023 symposium from the 2025 one, as if they were
+    the same. Such a question is told the document is no longer approved, given the current
+    one's title and the MI offer, and nothing is cited; the current ones are still answered."""
+    from bot.profiles import ProfileStore
+
+    services, dispatcher, _ = build_bot(sample_knowledge, full=True)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    ctx = await dispatcher.feed(message(text))
+    audit = ctx.data["audit_qa"]
+    assert audit.get("not_current") == old, audit
+    if old is None:
+        assert audit["cited"], audit
+        return
+    joined = "\n".join(reply_texts(ctx.replies))
+    assert not audit.get("cited") and all(word in joined for word in words), joined
+    assert "49%" not in joined and "52%" not in joined  # neither the old nor the current figures
+    menus = [r for r in ctx.replies if isinstance(r, MenuReply)]
+    assert [o.id for o in menus[-1].options] == ["qa:mi"]

@@ -27,6 +27,7 @@ from bot.yesno import YesNo, read_yes_no
 from skills.adverse_events.causality import DRUG
 from skills.adverse_events.cues import PATIENT, detect_language, match_cues, normalize
 from skills.adverse_events.detector import names_a_reaction
+from skills.handoff.triggers import is_explicit_request
 
 # The caller's reading of a message that is not an answer to the question.
 NOT_AN_ANSWER: Final = None
@@ -133,6 +134,8 @@ def read_confirmation(text: str) -> YesNo | None:
     norm = normalize(text)
     if not norm or _WITHDRAWS.match(norm):
         return YesNo.UNCLEAR
+    if is_explicit_request(text):  # "没用，转人工": the handoff skill takes it, then asks again
+        return NOT_AN_ANSWER
     lead = _lead(norm)
     if lead and _opens_with_answer(lead) and not _UNSURE.search(norm):
         answer = read_yes_no(lead)

@@ -553,8 +553,10 @@ class HandoffService:
             if handoff.channel is Channel.KF
             else "医生的消息会转给您处理。"
         )
+        # the id in brackets only after a name (trial #34: "doc_sim2（doc_sim2）")
+        who = f"{profile.name}（{handoff.doctor_id}）" if profile.name else handoff.doctor_id
         return Outcome(
-            f"您已接管 {profile.display_name}（{handoff.doctor_id}）的对话。{where}"
+            f"您已接管 {who} 的对话。{where}"
             f"结束后请结束会话，或发送 /release {handoff.doctor_id}。",
             f"You have taken over {profile.display_name}. When done, end the session or send "
             f"/release {handoff.doctor_id}.",

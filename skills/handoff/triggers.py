@@ -11,19 +11,40 @@ import re
 
 # A request to reach a person. Short messages only: "我想问代表的电话" is a question for Q&A.
 _EXPLICIT = re.compile(
-    r"(转人工|人工客服|人工服务|转接人工|找人工|要人工|真人|^\s*人工\s*$|找代表|联系代表|医药代表|"
-    r"联系我的代表|我的代表|找销售|找客服|客服电话|叫代表|让代表|代表联系我|打电话给我|"
+    r"(转人工|人工客服|人工服务|转接人工|找人工|(?<![不别需想])(需要|想要|要)人工|接人工|人工(回复|回答|接待|处理|坐席)|真人|"
+    r"^\s*人工\s*$|找代表|联系代表|医药代表|联系我的代表|我的代表|找销售|找客服|客服电话|叫代表|让代表|"
+    r"代表联系我|打电话给我|活人|不要(跟|和)?机器人|不想(跟|和)机器人|"
+    r"(跟|和|与|找)(个|一个)?人(说话|聊|谈|沟通|交流|对话)|"
+    # "叫小李给我回个电话", "让王代表联系我": someone asked to call or contact the doctor
+    r"(叫|让|请)(?!患者|病人|家属|他|她)[^，,。？?！!\s]{1,6}?(给我)?(回(个|一个)?电话|打(个|一个)?电话|回电|联系(一下)?我)|"
+    r"给我回(个|一个)?电话|"
     r"\btalk to (a|my|the) (rep|representative|human|person|agent)\b|"
-    r"\b(speak|talk) (to|with) (a |an |my |the )?(human|person|someone|rep|representative|agent)\b|"
-    r"\b(real|live) (person|human|agent)\b|\bhuman (agent|please)\b|"
+    r"\b(speak|talk|chat) (to|with) (a |an |my |the )?(real )?"
+    r"(human|person|someone|rep|representative|agent)\b|"
+    r"\b(real|live|actual) (person|human|agent)\b|\bhuman (agent|please|being)\b|"
+    r"\b(want|need) (a |an |to a |to an )?(real )?(person|human|agent|rep|representative)\b|"
+    r"\b(get|give|connect) me (to |with )?(a |an )?(real )?"
+    r"(person|human|agent|rep|representative|someone)\b|\bnot (a|the|this) (bot|robot|machine)\b|"
     r"^\s*(human|agent|operator|representative|rep)\s*[.!?]*\s*$|\bcontact my rep\b|"
-    r"\bhave (my|a) rep (call|contact) me\b)",
+    r"\b(have|get|ask) (my|a|the) (rep|representative) (to )?(call|contact|phone|ring) me\b|"
+    r"\b(call|ring|phone) me back\b|\bsomeone (to )?(call|contact) me\b)",
     re.IGNORECASE,
 )
 _EXPLICIT_MAX_CHARS = 60
 # A request said with a negation in front ("不要打电话给我", "don't call me") asks for nothing.
 _NEGATED_BEFORE = re.compile(
-    r"(?:不要|不用|不需要|不必|无需|别|勿|don'?t|do not|no need to|never)\s*(?:再\s*)?$", re.I
+    r"(?:不要|不用|不需要|不必|无需|别|勿|don'?t|do not|no need to|never)\s*(?:再\s*)?"
+    r"(?:(?:need|want)\s+(?:to\s+)?)?$",
+    re.I,
+)
+# Asking what the bot is ("你是真人还是AI", "are you a human or a bot?") is small talk, not a
+# request for one: request words inside such a question do not count.
+_ABOUT_THE_BOT = re.compile(
+    r"(你|您|这)(是|到底是)(不是)?(个|一个)?(真人|人工|机器人|ai|人工智能|活人)[^，,。.!！]*|"
+    r"是(真人|机器人|人工)(吗|么|嘛|还是[^，,。.!！]*)|"
+    r"\b(are you|is this|am i (talking|chatting) (to|with)) (a |an )?(real )?"
+    r"(human|person|bot|robot|ai|machine)\b[^,.!]*",
+    re.IGNORECASE,
 )
 
 # Dissatisfaction with the service (not with a patient's health).
@@ -46,12 +67,15 @@ _INTENSIFIERS = re.compile(
 
 
 def is_explicit_request(text: str) -> bool:
-    """True for "转人工", "找代表", "talk to a rep", "human", ... (short messages only)."""
+    """True for "转人工", "找代表", "叫小李给我回个电话", "talk to a rep", "human", ... (short
+    messages only), not when negated ("不用转人工") or asked about the bot ("你是真人吗")."""
     stripped = text.strip()
     if not 0 < len(stripped) <= _EXPLICIT_MAX_CHARS:
         return False
+    about_the_bot = [match.span() for match in _ABOUT_THE_BOT.finditer(stripped)]
     return any(
         not _NEGATED_BEFORE.search(stripped[: match.start()])
+        and not any(start <= match.start() < end for start, end in about_the_bot)
         for match in _EXPLICIT.finditer(stripped)
     )
 

@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 
 from bot.dispatcher import Context, Router
 from bot.services import Services
-from skills.meetings.doctor import add_doctor_routes, show_list, show_registrations
+from skills.meetings.doctor import add_doctor_routes
 from skills.meetings.form import create_form_router
+from skills.meetings.lists import show_list, show_registrations
 from skills.meetings.reminders import MeetingJobs
 from skills.meetings.rep import add_rep_routes
 from skills.meetings.service import meetings_service

@@ -11,14 +11,20 @@ import re
 from collections.abc import Callable
 
 from bot.dispatcher import Context, Router
-from bot.models import MenuOption, MenuReply, MessageKind, SenderType
+from bot.models import MessageKind, SenderType
 from skills.meetings import texts
 from skills.meetings.catalog import Meeting
 from skills.meetings.form import start_registration
-from skills.meetings.ranking import rank_meetings
+from skills.meetings.intents import REGISTER_WORDS, position_to_register, withdraws
+from skills.meetings.lists import (
+    LISTED_KEY,
+    asks_for_meetings_on_a_topic,
+    show_list,
+    show_registrations,
+)
 from skills.meetings.registrations import Status
 from skills.meetings.service import MeetingsService
-from skills.meetings.views import calendar_file, details, meeting_label, meeting_list
+from skills.meetings.views import calendar_file, details
 
 # The menus' own words typed alone ("会议", "学术会议", "我的报名", "my registrations") open them
 # at once. Anything longer goes to the Q&A skill, whose category head tells the meeting list from
@@ -85,55 +91,76 @@ async def _clicked_meeting(ctx: Context, service: MeetingsService) -> Meeting | 
     return meeting
 
 
-async def show_list(ctx: Context, service: MeetingsService) -> None:
-    """Upcoming meetings, ranked for the doctor."""
-    catalog = await service.catalog()
-    upcoming = [m for m in catalog.upcoming(ctx.now) if m.start > ctx.now]
-    ctx.reply(meeting_list(ctx, rank_meetings(upcoming, ctx.profile)))
+SHOWN_KEY = "meeting_shown"  # Conversation.data: the meeting whose details were shown last
 
 
-async def show_registrations(ctx: Context, service: MeetingsService) -> None:
-    """The doctor's current registrations and waitlist places (each opens its details, where
-    it is cancelled); the meeting list when there are none."""
+def _on_a_topic(ctx: Context) -> bool:
+    """ "有没有糖尿病的会议": the list filtered by that topic (the category head reads some of
+    these as questions, which got "no approved information")."""
+    return ctx.message.kind is MessageKind.TEXT and asks_for_meetings_on_a_topic(ctx.message.text)
+
+
+def _withdraws(ctx: Context) -> bool:
+    """ "这个会我去不了了", "cancel my registration": the registrations, each with its cancel."""
+    return ctx.message.kind is MessageKind.TEXT and withdraws(ctx.message.text)
+
+
+def _picked(ctx: Context) -> str | None:
+    """The meeting a typed registration request picks: "register me for the first one" after
+    a list, a bare "报名" / "sign me up" at a meeting's details (its option, in words)."""
+    message = ctx.message
+    if message.kind is not MessageKind.TEXT:
+        return None
+    data = ctx.conversation.data
+    shown = data.get(SHOWN_KEY)
+    if isinstance(shown, str) and REGISTER_WORDS.fullmatch(message.text.strip(_EDGES)):
+        return shown
+    listed = data.get(LISTED_KEY)
+    position = position_to_register(message.text)
+    if position is None or not isinstance(listed, list) or not listed:
+        return None
+    return str(listed[position]) if -len(listed) <= position < len(listed) else None
+
+
+async def _register(ctx: Context, service: MeetingsService, meeting: Meeting) -> None:
+    """Open the registration form, unless registration is closed or the doctor already has a
+    seat or a waitlist place."""
     assert ctx.profile is not None
-    catalog = await service.catalog()
-    lines, options = [], []
-    for registration in await service.registrations.for_doctor(ctx.profile.doctor_id):
-        meeting = catalog.get(registration.meeting_id)
-        if meeting is None or meeting.end <= ctx.now or registration.status is Status.CANCELLED:
-            continue
-        title = meeting.title.get(ctx.locale)
-        if registration.status is Status.REGISTERED:
-            lines.append(texts.MINE_REGISTERED.get(ctx.locale, title=title, when=meeting.when()))
-        else:
-            position = await service.registrations.waitlist_position(
-                meeting.id, ctx.profile.doctor_id
-            )
-            lines.append(
-                texts.MINE_WAITLISTED.get(
-                    ctx.locale, title=title, when=meeting.when(), position=position
-                )
-            )
-        options.append(
-            MenuOption(id=f"meetings:detail:{meeting.id}", label=meeting_label(ctx, meeting))
-        )
-    if not lines:
-        ctx.reply(texts.MINE_EMPTY.get(ctx.locale))
-        await show_list(ctx, service)
+    title = meeting.title.get(ctx.locale)
+    if not meeting.registration_open(ctx.now):
+        ctx.reply(texts.REGISTRATION_CLOSED.get(ctx.locale, title=title))
         return
-    head = texts.MINE_HEAD.get(ctx.locale) + "\n" + "\n".join(lines)
-    options.append(MenuOption(id="meetings:list", label=texts.OPTION_BACK.get(ctx.locale)))
-    ctx.reply(MenuReply(head=head, options=tuple(options)))
+    registration = await service.registrations.get(meeting.id, ctx.profile.doctor_id)
+    if registration is not None and registration.status is Status.REGISTERED:
+        ctx.reply(texts.ALREADY_REGISTERED.get(ctx.locale, title=title))
+        return
+    if registration is not None and registration.status is Status.WAITLISTED:
+        position = await service.registrations.waitlist_position(meeting.id, ctx.profile.doctor_id)
+        ctx.reply(texts.ALREADY_WAITLISTED.get(ctx.locale, title=title, position=position))
+        return
+    start_registration(ctx, meeting)
 
 
 def add_doctor_routes(router: Router, service: MeetingsService) -> None:
-    @router.message(_doctor, _either(_click("list", with_args=False), _menu_words(_LIST_TEXT)))
+    @router.message(
+        _doctor, _either(_click("list", with_args=False), _menu_words(_LIST_TEXT), _on_a_topic)
+    )
     async def list_meetings(ctx: Context) -> None:
         await show_list(ctx, service)
 
-    @router.message(_doctor, _either(_click("mine", with_args=False), _menu_words(_MINE_TEXT)))
+    @router.message(
+        _doctor, _either(_click("mine", with_args=False), _menu_words(_MINE_TEXT), _withdraws)
+    )
     async def my_registrations(ctx: Context) -> None:
         await show_registrations(ctx, service)
+
+    @router.message(_doctor, lambda ctx: _picked(ctx) is not None)
+    async def register_picked(ctx: Context) -> None:
+        meeting = await service.meeting(str(_picked(ctx)))
+        if meeting is None:
+            ctx.reply(texts.UNKNOWN_MEETING.get(ctx.locale))
+            return
+        await _register(ctx, service, meeting)
 
     @router.message(_doctor, _click("detail"))
     async def meeting_details(ctx: Context) -> None:
@@ -143,29 +170,14 @@ def add_doctor_routes(router: Router, service: MeetingsService) -> None:
             return
         registration = await service.registrations.get(meeting.id, ctx.profile.doctor_id)
         seats = await service.registrations.seats(meeting.id)
+        ctx.conversation.data[SHOWN_KEY] = meeting.id
         ctx.reply(*details(ctx, meeting, registration, seats))
 
     @router.message(_doctor, _click("register"))
     async def register(ctx: Context) -> None:
-        assert ctx.profile is not None
         meeting = await _clicked_meeting(ctx, service)
-        if meeting is None:
-            return
-        title = meeting.title.get(ctx.locale)
-        if not meeting.registration_open(ctx.now):
-            ctx.reply(texts.REGISTRATION_CLOSED.get(ctx.locale, title=title))
-            return
-        registration = await service.registrations.get(meeting.id, ctx.profile.doctor_id)
-        if registration is not None and registration.status is Status.REGISTERED:
-            ctx.reply(texts.ALREADY_REGISTERED.get(ctx.locale, title=title))
-            return
-        if registration is not None and registration.status is Status.WAITLISTED:
-            position = await service.registrations.waitlist_position(
-                meeting.id, ctx.profile.doctor_id
-            )
-            ctx.reply(texts.ALREADY_WAITLISTED.get(ctx.locale, title=title, position=position))
-            return
-        start_registration(ctx, meeting)
+        if meeting is not None:
+            await _register(ctx, service, meeting)
 
     @router.message(_doctor, _click("cancel"))
     async def cancel(ctx: Context) -> None:

@@ -17,6 +17,8 @@ from bot.services import Services
 from bot.yesno import YesNo, read_yes_no
 from skills.meetings import texts
 from skills.meetings.catalog import Meeting
+from skills.meetings.intents import asks_for_registrations, withdraws
+from skills.meetings.lists import show_registrations
 from skills.meetings.service import Details, RegistrationClosed, meetings_service
 from skills.meetings.views import registration_outcome
 
@@ -107,9 +109,16 @@ def create_form_router(services: Services, priority: int) -> Router:
             return None
         form.updated_at = ctx.now
         text = message.text.strip()
-        if click == ABORT or (click is None and _NO.match(text)):
+        # "我不去了，取消吧", "这个会我去不了了", "cancel my registration" (trial #42): a
+        # withdrawal, not a name; "我报了哪些会": the registrations, then the question again.
+        withdrawn = click is None and withdraws(text, meeting_implied=True)
+        if click == ABORT or (click is None and _NO.match(text)) or withdrawn:
             ctx.conversation.form = None
             ctx.reply(texts.FORM_ABORTED.get(ctx.locale))
+            return None
+        if click is None and asks_for_registrations(text):
+            await show_registrations(ctx, service, list_when_none=False)
+            _ask(ctx, form, meeting)
             return None
         if click == EDIT:
             for field in FIELDS:

@@ -32,7 +32,15 @@ LIST_HEAD_BY_DATE = Text(  # personalisation off or not agreed to (privacy/)
 LIST_EMPTY = Text(
     "近期暂无可报名的学术会议。", "There are no upcoming academic meetings right now."
 )
-LIST_TAIL = Text("选择会议查看详情与报名。", "Choose a meeting for details and registration.")
+LIST_TAIL = Text(
+    "时间为当地时间（{zones}）。选择会议查看详情与报名。",
+    "Times are local ({zones}). Choose a meeting for details and registration.",
+)
+LIST_HEAD_TOPIC = Text("近期与“{topic}”相关的学术会议：", "Upcoming meetings on {topic}:")
+LIST_NONE_ON_TOPIC = Text(
+    "目前没有与“{topic}”相关的近期学术会议。", "There is no upcoming meeting on {topic} right now."
+)
+LIST_HEAD_OTHERS = Text("近期其他学术会议（按时间排序）：", "Other upcoming meetings (by date):")
 OPTION_MINE = Text("我的报名", "My registrations")
 OPTION_REGISTER = Text("报名参加", "Register")
 OPTION_CANCEL = Text("取消报名", "Cancel registration")

@@ -8,6 +8,7 @@ from bot.storage.base import SeatResult
 from skills.meetings import texts
 from skills.meetings.catalog import Meeting
 from skills.meetings.ics import ics_filename, meeting_ics
+from skills.meetings.ranking import relevance
 from skills.meetings.registrations import Registration, Status
 from skills.meetings.reminders import access_text
 
@@ -15,24 +16,34 @@ MAX_LISTED = 8  # kf menus take at most 10 options; keep room for "my registrati
 
 
 def meeting_label(ctx: Context, meeting: Meeting) -> str:
+    """Title and local start with its year ("· 2027-01-14 19:30"); the list's tail names the
+    time zone (trial #35: "01-14 19:30" had neither)."""
     local = meeting.start.astimezone(meeting.zone)
-    return f"{meeting.title.get(ctx.locale)} · {local:%m-%d %H:%M}"
+    return f"{meeting.title.get(ctx.locale)} · {local:%Y-%m-%d %H:%M}"
 
 
-def meeting_list(ctx: Context, meetings: list[Meeting]) -> MenuReply:
+def _zones(meetings: list[Meeting]) -> str:
+    return "、".join(sorted({meeting.timezone for meeting in meetings}))
+
+
+def meeting_list(ctx: Context, meetings: list[Meeting], head: str | None = None) -> MenuReply:
+    """The meetings as options (details and registration), "my registrations" last; ``head``
+    in place of the default ("ranked for your specialty" when the profile ranks them)."""
     options = [
         MenuOption(id=f"meetings:detail:{meeting.id}", label=meeting_label(ctx, meeting))
         for meeting in meetings[:MAX_LISTED]
     ]
     options.append(MenuOption(id="meetings:mine", label=texts.OPTION_MINE.get(ctx.locale)))
-    ranked = (
-        texts.LIST_HEAD if ctx.profile and ctx.profile.personalised else texts.LIST_HEAD_BY_DATE
-    )
-    head = ranked if meetings else texts.LIST_EMPTY
+    shown = meetings[:MAX_LISTED]
+    # "ranked for your specialty" only when the profile ranked something (trial #45: a doctor
+    # with no known specialty was told so of a list by date)
+    ranks = any(relevance(meeting, ctx.profile) for meeting in shown)
+    ranked = texts.LIST_HEAD if ranks else texts.LIST_HEAD_BY_DATE
+    tail = texts.LIST_TAIL.get(ctx.locale, zones=_zones(shown)) if meetings else ""
     return MenuReply(
-        head=head.get(ctx.locale),
+        head=head or (ranked if meetings else texts.LIST_EMPTY).get(ctx.locale),
         options=tuple(options),
-        tail=texts.LIST_TAIL.get(ctx.locale) if meetings else "",
+        tail=tail,
     )
 
 

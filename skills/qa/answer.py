@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from bot.models import Locale
@@ -254,4 +255,31 @@ def verified_notice(locale: Locale) -> str:
         if locale is Locale.ZH
         else "Your identity as a healthcare professional is confirmed; professional content "
         "is now available to you."
+    )
+
+
+def not_current(
+    locale: Locale, title: str, withdrawn: bool, expired_on: date, current: str | None
+) -> str:
+    """A withdrawn or expired document asked for by name: it is no longer approved, nothing
+    of it is given, and the current one (by its title) is what can be asked about."""
+    if locale is Locale.ZH:
+        why = "已撤回，已被更新的内容取代" if withdrawn else f"已于 {expired_on.isoformat()} 过期"
+        now = f"当前经批准的相关内容是“{current}”，如需了解请直接询问；" if current else ""
+        return (
+            f"您询问的“{title}”{why}，不再是经批准的内容，我不能提供其中的信息。"
+            f"{now}也可以提交医学信息请求。"
+        )
+    if withdrawn:
+        why = "was withdrawn and replaced by newer content"
+    else:
+        why = f"expired on {expired_on.isoformat()}"
+    now = (
+        f"The current approved content is '{current}': ask about it directly, or s"
+        if current
+        else "S"
+    )
+    return (
+        f"'{title}' {why}; it is no longer approved content and I cannot share anything from "
+        f"it. {now}ubmit a medical information request."
     )

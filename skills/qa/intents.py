@@ -40,11 +40,14 @@ _VERIFY = re.compile(
     r"|\bverify\s+(?:me|my)|\bverification\b|\bi\s*(?:am|'?m)\s+an?\s+(?:doctor|physician|hcp)"
 )
 _THANKS = re.compile(
-    r"^(?:(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到"
-    r"|ok|okay|thanks|thank\s+you|thx|got\s+it|great|fine)"
-    r"(?:你|您|了|啦|\s*(?:so|very)\s+much|\s+a\s+lot)?"
+    r"^(?:(?:太|非常|十分|真|很)?(?:谢谢|多谢|感谢|好的|好|明白|知道了|了解|收到|嗯+|对+|对的|是的?|行"
+    r"|ok|okay|thanks|thank\s+you|thx|got\s+it|great|fine|yes|yeah|yep|yup|sure|alright|right)"
+    r"(?:你|您|了|啦|呢|\s*(?:so|very)\s+much|\s+a\s+lot)?"
     r"[\s,，!！。.~～]*)+$"
 )
+# Thanks said in words; the rest of ``_THANKS`` only acknowledges ("好的", "嗯", "yes") and,
+# with nothing pending, gets the menu: what would the doctor like to do next.
+THANKS_WORDS = re.compile(r"谢|感谢|thank|thx")
 _QUESTION_CUES = re.compile(
     r"[?？]|什么|怎么|如何|多少|是否|能否|可否|哪些|哪个|哪种|有没有|吗|呢|请问|介绍|说明"
     r"|剂量|用法|用量|不良反应|副作用|禁忌|适应症|机制|疗效|研究|试验|文献|数据|安全性|相互作用"

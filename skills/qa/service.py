@@ -57,7 +57,13 @@ from skills.qa.guardrails import (
     looks_like_comparison,
     strip_injection,
 )
-from skills.qa.intents import Embed, Intent, IntentClassifier, classify_by_rules
+from skills.qa.intents import (
+    THANKS_WORDS,
+    Embed,
+    Intent,
+    IntentClassifier,
+    classify_by_rules,
+)
 from skills.qa.label import ProductLabel, build_labels, doses_in, populations_in, products_named
 from skills.qa.llm_answer import LLMRejected, answer_with_llm
 from skills.qa.mi import MIStore
@@ -511,8 +517,11 @@ class QAService:
             allow_llm=not injected,
         )
         audit.update(intent=intent.value, intent_by=decided_by)
-        if intent is Intent.THANKS:
+        if intent is Intent.THANKS and THANKS_WORDS.search(question.lower()):
             ctx.reply(ctx.t("不客气！还有问题随时问我。", "You're welcome! Ask me anytime."))
+        elif intent is Intent.THANKS:  # "好的", "嗯", "yes" with nothing pending: not "not helped"
+            head = ctx.t("好的。请问您想做什么？", "OK. What would you like to do?")
+            ctx.reply(main_menu(ctx, head))
         elif intent is Intent.MI_REQUEST:
             self.start_mi_form(ctx)
         elif intent is Intent.VERIFY:
@@ -652,6 +661,22 @@ class QAService:
         ):
             audit["guards"].append(Guard.COMPARATIVE.value)
             self._decline(ctx, texts.comparative(locale), question)
+            return
+        # A withdrawn or expired document asked for by name ("NOVA-1中期分析", "Lipid Summit
+        # 2023"): say so and name what is current, never answer from the current document as
+        # if it were the same one. MI only, like the other declines.
+        old = not_current_named(question, library.metas.values(), today)
+        if old is not None:
+            withdrawn, current = old[0].status != "approved", old[1]
+            audit["not_current"] = old[0].doc_id
+            text = texts.not_current(
+                locale,
+                old[0].title,
+                withdrawn,
+                old[0].expires_on,
+                current.title if current else None,
+            )
+            self._decline(ctx, text, question)
             return
         # Our product named with another drug (and no comparison): taking them together is
         # an interaction question the label answers, whatever the topic head made of it (and
@@ -1165,6 +1190,72 @@ def meetings_named(question: str, metas: Iterable[DocumentMeta]) -> set[str]:
         if len(name) >= _EVENT_NAME_MIN_CHARS and name in asked:
             found.add(name)
     return found
+
+
+# What tells a version of a study apart from its successor ("NOVA-1 interim analysis" against
+# the final NOVA-1): words in the old title and in the question, not in the current title.
+_VERSION_MARKERS: Final = (
+    (
+        re.compile(r"\b(interim|preliminary)\b", re.I),
+        re.compile(r"interim|preliminary|中期|期中|初步"),
+    ),
+)
+_MEETING_WORDS = re.compile(
+    r"symposium|summit|congress|meeting|研讨会|卫星会|峰会|大会|会议|上市会"
+)
+
+
+def _years(text: str) -> set[str]:
+    return {re.sub(r"\D", "", year) for year in _YEAR.findall(text)}
+
+
+def not_current_named(
+    question: str, metas: Iterable[DocumentMeta], today: date
+) -> tuple[DocumentMeta, DocumentMeta | None] | None:
+    """A withdrawn or expired document the question asks for by name, and the current one
+    that replaced it (None when there is none): "NOVA-1 interim analysis", "NOVA-1中期分析的结果"
+    (withdrawn; the final NOVA-1 is current), "Lipid Summit 2023 key messages", "2023年血脂峰会
+    讲了什么" (expired; Lipid Summit 2025 is current). Such a question must not be answered from
+    the current document as if it were the same; "NOVA-1 results" names the current one."""
+    asked = normalise(question)
+    metas = list(metas)
+    current = [meta for meta in metas if meta.visible_on(today)]
+    years = _years(asked)
+    for old in metas:
+        if old.visible_on(today):
+            continue
+        if old.content_type == "study_summary":
+            names = studies_named(question, [old])
+            if not names:
+                continue
+            peers = [m for m in current if studies_named(m.title, [old]) & names]
+            marked = any(
+                in_title.search(old.title)
+                and asked_as.search(asked)
+                and not any(in_title.search(m.title) for m in peers)
+                for in_title, asked_as in _VERSION_MARKERS
+            )
+            dated = bool(_years(old.title) & years) and not any(
+                _years(m.title) & years for m in peers
+            )
+            if marked or dated:
+                return old, next(iter(peers), None)
+        elif old.content_type == "meeting_material":
+            named = meetings_named(question, [old])
+            if not (_years(old.title) & years) or not (named or _MEETING_WORDS.search(asked)):
+                continue
+            peers = [
+                m
+                for m in current
+                if m.content_type == "meeting_material"
+                and (not named or meetings_named(m.title, [old]))
+            ]
+            if not any(_years(m.title) & years for m in peers):
+                peers.sort(
+                    key=lambda m: (not meetings_named(m.title, [old]), m.product != old.product)
+                )
+                return old, next(iter(peers), None)
+    return None
 
 
 _MENU_LABELS: Final = {

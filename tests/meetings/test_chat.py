@@ -49,7 +49,7 @@ def test_register_and_list_in_chinese(tmp_path: Path) -> None:
     result = run_chat(script, path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "近期学术会议（按您的专业推荐）：" in out
+    assert "近期学术会议（按时间排序）：" in out
     assert "请输入您的姓名" in out and "请输入您所在的医院" in out and "请输入您所在的科室" in out
     assert "报名成功：测试会议" in out and ".ics, " in out
     assert "您的会议报名：" in out and "— 已报名" in out
@@ -66,7 +66,7 @@ def test_register_details_and_cancel_in_english(tmp_path: Path) -> None:
     result = run_chat(script, path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Upcoming academic meetings (ranked for your specialty):" in out
+    assert "Upcoming academic meetings (by date):" in out
     assert "Please confirm your registration:" in out and "Name: Jane Smith" in out
     assert "You are registered: Test meeting" in out
     assert "Your meeting registrations:" in out and "You are registered." in out
