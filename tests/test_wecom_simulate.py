@@ -275,7 +275,7 @@ async def test_a_rep_who_took_a_doctor_over_replies_and_ends_from_the_workbench(
     }
     assert await post("/api/rep/click", click) == 200
     await events_until(
-        session, base, lambda seen: any("接入" in str(b) for b in bot_messages(seen, "doctor"))
+        session, base, lambda seen: any("正在接入" in str(b) for b in bot_messages(seen, "doctor"))
     )
     stranger = "mgr_zhao" if card["user"] != "mgr_zhao" else "rep_wang"
 
@@ -297,6 +297,6 @@ async def test_a_rep_who_took_a_doctor_over_replies_and_ends_from_the_workbench(
     # Silent while human: the bot's next message after announcing the rep is the notice that
     # the rep ended the session (a reply to "诺拉维怎么吃" would have come before it).
     from_bot = [str(body) for origin, body in doctor_side if origin == "bot"]
-    announced = next(i for i, text in enumerate(from_bot) if "接入" in text)
+    announced = next(i for i, text in enumerate(from_bot) if "正在接入" in text)
     assert "代表已结束" in from_bot[announced + 1]
     assert "我来回答" not in str(doctor_side)
