@@ -43,7 +43,9 @@ def test_explicit_requests(text: str) -> None:
      "不用转人工", "我不需要人工", "don't need a person", "no need to talk to a human",
      "I don't want a person", "你是真人还是AI", "你是真人吗", "are you a human or a bot?",
      "is this a bot?", "人工关节置换术后能用诺拉维吗", "人工流产后能用吗", "让患者联系我",
-     "I need someone to explain the dosing"],
+     "I need someone to explain the dosing",
+     # "don't contact me" (the AE form's follow-up consent) asks for no one
+     "请不要联系我", "请别再联系我", "请不要给我打电话", "请勿联系我"],
 )  # fmt: skip
 def test_not_explicit_requests(text: str) -> None:
     assert not is_explicit_request(text)
