@@ -2,12 +2,14 @@
 
 The same dispatcher, skills and storage as the webhook; only the transport differs. Lines
 come from stdin (scriptable when stdin is not a TTY) and replies are printed. A number typed
-after a menu chooses that option, like a tap on a kf menu item.
+after a menu chooses that option, like a tap on a kf menu item; a rep types a card button's
+key as printed, e.g. ``hcp:approve:d3``, to press it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -83,15 +85,23 @@ def console_conversation_key(user: str, as_rep: bool) -> str:
     return f"console:{'rep' if as_rep else 'doctor'}:{user}"
 
 
+CARD_KEY = re.compile(r"[a-z_]+:[a-z_]+:[^\s:]+")
+"""The shape of a card button's key as the terminal prints it, e.g. ``(hcp:approve:d3)``."""
+
+
 def console_message(
     line: str, user: str, as_rep: bool, menu: tuple[MenuOption, ...] | None
 ) -> InboundMessage:
-    """Turn a typed line into an inbound message (a menu number becomes a click)."""
+    """Turn a typed line into an inbound message: a menu number becomes a click, and so does
+    a rep's line that is a card button's key as printed (the terminal has no buttons to
+    press); the skills check the rep's right to that action as for a tap in WeCom."""
     text = line.strip()
     kind, click_id = MessageKind.TEXT, None
     if menu and text.isdigit() and 1 <= int(text) <= len(menu):
         option = menu[int(text) - 1]
         kind, click_id, text = MessageKind.CLICK, option.id, option.label
+    elif as_rep and CARD_KEY.fullmatch(text):
+        kind, click_id = MessageKind.CLICK, text
     return InboundMessage(
         message_id=uuid.uuid4().hex,
         channel=Channel.CONSOLE,

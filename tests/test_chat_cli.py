@@ -99,3 +99,17 @@ def test_a_case_reported_in_chat_reaches_the_pv_archive_of_its_store(
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith(case_id))
     assert row.split("\t")[3] == "delivered", (listed.stdout, doctor_chat.stderr[-3000:])
+
+
+def test_a_rep_presses_a_card_button_by_typing_its_key() -> None:
+    """The terminal prints a card's buttons as ``(hcp:approve:d3) 确认 Approve``; a rep typing
+    that key presses it (the skills check the right to it), nothing else does."""
+    from bot.models import MessageKind
+    from handlers.terminal import console_message
+
+    pressed = console_message(" hcp:approve:d3\n", "rep_li", True, None)
+    assert (pressed.kind, pressed.click_id) == (MessageKind.CLICK, "hcp:approve:d3")
+    assert console_message("handoff:accept:d52ed84c", "rep_li", True, None).click_id
+    assert console_message("hcp:approve:d3", "d3", False, None).kind is MessageKind.TEXT
+    for text in ("/takeover d1", "note: call back", "hcp:approve:d3 please", "hcp:approve:"):
+        assert console_message(text, "rep_li", True, None).kind is MessageKind.TEXT, text
