@@ -101,9 +101,9 @@ def _waiting(counts: Counter[str], settings: Settings) -> list[str]:
     if undelivered := counts["queued"] + counts["retry"]:
         lines.append(
             f"{counted(undelivered, 'case')} not delivered yet: a running `virtualrep serve` or "
-            "`worker` on this store delivers them (`virtualrep chat` too, unless VREP_PV_USERS "
-            f"is set). 尚有 {undelivered} 个病例未投递：由同一存储上运行的 virtualrep serve 或 "
-            "worker 投递。"
+            "`worker` on this store delivers them (`virtualrep chat` too, on the embedded store "
+            "without VREP_PV_USERS). "
+            f"尚有 {undelivered} 个病例未投递：由同一存储上运行的 virtualrep serve 或 worker 投递。"
         )
     if collecting := counts["in"]:
         idle = settings.ae_idle_submit_min
