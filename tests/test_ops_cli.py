@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from bot.profiles import DoctorProfile, ProfileStore
 from bot.settings import load_settings
 from bot.storage.sqlite import SqliteStorage
 from records import open_records
+from skills.adverse_events.cases import DeliveryState
+from skills.adverse_events.pv_cli import delivery_shown
 
 
 @pytest.fixture
@@ -123,6 +126,23 @@ def test_kb_withdraw_is_audited_and_kb_list_says_what_cannot_answer(
 def test_dead_list_with_nothing_says_so(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dead", "list"]) == 0
     assert capsys.readouterr().out == f"{NONE_LISTED}\n"
+    with pytest.raises(SystemExit):
+        main(["dead", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "PV cases" in helped and "`virtualrep pv redeliver --dead`" in helped
+
+
+def test_pv_show_labels_the_error_of_an_attempt_before_the_delivery() -> None:
+    at = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    failing = DeliveryState(attempts=2, last_error="webhook: webhook unreachable")
+    assert delivery_shown(failing)["last_error"] == "webhook: webhook unreachable"
+    assert "earlier_attempt_error" not in delivery_shown(failing)
+    delivered = failing.model_copy(update={"delivered_at": at, "sinks": {"webhook": at}})
+    shown = delivery_shown(delivered)
+    assert "last_error" not in shown  # a delivered case does not read as failed
+    assert shown["earlier_attempt_error"] == "webhook: webhook unreachable"  # nor is it lost
+    assert shown["delivered_at"] == at.isoformat().replace("+00:00", "Z")
+    assert "earlier_attempt_error" not in delivery_shown(DeliveryState(delivered_at=at))
 
 
 @pytest.mark.parametrize(
