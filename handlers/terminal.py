@@ -56,6 +56,9 @@ def render_reply(reply: Reply) -> str:
     return f"[file {reply.filename}, {len(reply.content)} bytes] {reply.caption}".rstrip()
 
 
+OTHER_CONVERSATION = "[另一会话的通知，非发给您 · notice from another conversation, not for you]"
+
+
 class ConsoleSender:
     """Prints replies and remembers each conversation's last menu for numbered choices."""
 
@@ -65,12 +68,20 @@ class ConsoleSender:
         self._out = out
         self._own_conversation = own_conversation
         self.last_menu: dict[str, tuple[MenuOption, ...]] = {}
+        self.in_turn = False
+        """True while the user's own line is handled (set by ``run_chat``)."""
 
     async def send(self, message: OutboundMessage) -> None:
         # Messages for someone else (e.g. a rep's handoff card, without a WeCom app) are shown
-        # too, marked with their recipient, so a console session sees the whole flow.
+        # too, marked with their recipient, so a console session sees the whole flow. One that
+        # comes between the user's turns (a scheduled reminder of another conversation, run by
+        # this process's scheduler) is not part of that flow: it says so, so that the user does
+        # not read it as addressed to them. It is still printed: the terminal is the only
+        # channel a console rep has, and it is not sent again.
         own = message.conversation_key == self._own_conversation
         prompt = "bot> " if own else f"bot → {message.recipient_id}> "
+        if not own and not self.in_turn:
+            prompt = f"bot → {message.recipient_id} {OTHER_CONVERSATION}> "
         for reply in message.replies:
             if own:  # a number picks a menu option only while that menu is the last thing shown
                 if isinstance(reply, MenuReply):
@@ -144,5 +155,9 @@ async def run_chat(
             if not line.strip():
                 continue
             menu = sender.last_menu.get(console_conversation_key(user, as_rep))
-            await dispatcher.feed(console_message(line, user, as_rep, menu))
+            sender.in_turn = True
+            try:
+                await dispatcher.feed(console_message(line, user, as_rep, menu))
+            finally:
+                sender.in_turn = False
     return 0

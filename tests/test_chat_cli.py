@@ -113,3 +113,45 @@ def test_a_rep_presses_a_card_button_by_typing_its_key() -> None:
     assert console_message("hcp:approve:d3", "d3", False, None).kind is MessageKind.TEXT
     for text in ("/takeover d1", "note: call back", "hcp:approve:d3 please", "hcp:approve:"):
         assert console_message(text, "rep_li", True, None).kind is MessageKind.TEXT, text
+
+
+def test_a_notice_of_another_conversation_is_marked_as_not_for_the_user() -> None:
+    """F23: a new chat process runs the store's due reminders, e.g. another doctor's handoff
+    reminder to a console rep. It is printed (the terminal is the console rep's only channel)
+    but marked as another conversation's notice; what the user's own line causes is not."""
+    import asyncio
+    import io
+    from contextlib import AsyncExitStack
+
+    from bot.models import Channel, InboundMessage, OutboundMessage, TextReply
+    from handlers.terminal import OTHER_CONVERSATION, ConsoleSender
+    from handlers.terminal import run_chat as run_terminal
+
+    def message(key: str, to: str, text: str) -> OutboundMessage:
+        return OutboundMessage(
+            channel=Channel.CONSOLE, conversation_key=key, recipient_id=to,
+            replies=(TextReply(text=text),),
+        )  # fmt: skip
+
+    class Dispatcher:
+        def __init__(self, sender: ConsoleSender) -> None:
+            self.sender = sender
+
+        async def feed(self, inbound: InboundMessage) -> None:
+            await self.sender.send(message(inbound.conversation_key, "d1", "已为您联系值班代表"))
+            await self.sender.send(message("console:rep_li", "rep_li", "[转人工：d1]"))
+
+    async def factory(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
+        await sender.send(message("console:rep_li", "rep_li", "⏰ 未在时限内响应 (d5)"))
+        return Dispatcher(sender)
+
+    out = io.StringIO()
+    code = asyncio.run(
+        run_terminal(factory, user="d1", as_rep=False, stdin=io.StringIO("找代表\n"), stdout=out)
+    )
+    assert code == 0
+    assert out.getvalue().splitlines() == [
+        f"bot → rep_li {OTHER_CONVERSATION}> ⏰ 未在时限内响应 (d5)",
+        "bot> 已为您联系值班代表",
+        "bot → rep_li> [转人工：d1]",  # the flow the user's own line started
+    ]
