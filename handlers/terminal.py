@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from typing import TextIO
 
 from bot.dispatcher import Dispatcher
@@ -57,6 +58,9 @@ def render_reply(reply: Reply) -> str:
 
 
 OTHER_CONVERSATION = "[另一会话的通知，非发给您 · notice from another conversation, not for you]"
+_IN_TURN: ContextVar[bool] = ContextVar("console_turn", default=False)
+"""True in what the user's own line runs (and the tasks it starts), not in the scheduler's
+task, which was started before: a context variable, as both run while the other awaits."""
 
 
 class ConsoleSender:
@@ -68,8 +72,6 @@ class ConsoleSender:
         self._out = out
         self._own_conversation = own_conversation
         self.last_menu: dict[str, tuple[MenuOption, ...]] = {}
-        self.in_turn = False
-        """True while the user's own line is handled (set by ``run_chat``)."""
 
     async def send(self, message: OutboundMessage) -> None:
         # Messages for someone else (e.g. a rep's handoff card, without a WeCom app) are shown
@@ -80,7 +82,7 @@ class ConsoleSender:
         # channel a console rep has, and it is not sent again.
         own = message.conversation_key == self._own_conversation
         prompt = "bot> " if own else f"bot → {message.recipient_id}> "
-        if not own and not self.in_turn:
+        if not own and not _IN_TURN.get():
             prompt = f"bot → {message.recipient_id} {OTHER_CONVERSATION}> "
         for reply in message.replies:
             if own:  # a number picks a menu option only while that menu is the last thing shown
@@ -155,9 +157,9 @@ async def run_chat(
             if not line.strip():
                 continue
             menu = sender.last_menu.get(console_conversation_key(user, as_rep))
-            sender.in_turn = True
+            turn = _IN_TURN.set(True)
             try:
                 await dispatcher.feed(console_message(line, user, as_rep, menu))
             finally:
-                sender.in_turn = False
+                _IN_TURN.reset(turn)
     return 0

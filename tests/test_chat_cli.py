@@ -134,16 +134,25 @@ def test_a_notice_of_another_conversation_is_marked_as_not_for_the_user() -> Non
         )  # fmt: skip
 
     class Dispatcher:
-        def __init__(self, sender: ConsoleSender) -> None:
-            self.sender = sender
+        """Its turn runs while the scheduler's task (started before) sends a reminder."""
+
+        def __init__(self, sender: ConsoleSender, scheduler: asyncio.Task[None]) -> None:
+            self.sender, self.scheduler = sender, scheduler
+            self.turn = asyncio.Event()
 
         async def feed(self, inbound: InboundMessage) -> None:
+            self.turn.set()
+            await self.scheduler  # the reminder goes out in the middle of the user's turn
             await self.sender.send(message(inbound.conversation_key, "d1", "已为您联系值班代表"))
             await self.sender.send(message("console:rep_li", "rep_li", "[转人工：d1]"))
 
     async def factory(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
-        await sender.send(message("console:rep_li", "rep_li", "⏰ 未在时限内响应 (d5)"))
-        return Dispatcher(sender)
+        async def scheduler() -> None:
+            await dispatcher.turn.wait()
+            await sender.send(message("console:rep_li", "rep_li", "⏰ 未在时限内响应 (d5)"))
+
+        dispatcher = Dispatcher(sender, asyncio.create_task(scheduler()))
+        return dispatcher
 
     out = io.StringIO()
     code = asyncio.run(
