@@ -95,11 +95,15 @@ def _exit_promptly(code: int) -> NoReturn:
 
 CHAT_CASES_WAIT = (
     "virtualrep chat: 此处报告的不良事件已保存并排队，"
-    "由同一存储上的 virtualrep serve 投递给药物警戒（PV 卡片需要企业微信应用）。 "
-    "Adverse-event cases reported here are saved and queued; "
-    "`virtualrep serve` on the same store delivers them to PV (the PV card needs the WeCom app)."
+    "由同一存储上的 virtualrep serve 投递给药物警戒"
+    "（chat 只在内置存储且未设置 VREP_PV_USERS 时自行投递）。 "
+    "Adverse-event cases reported here are saved and queued; `virtualrep serve` on the same "
+    "store delivers them to PV (chat delivers itself only on the embedded store without "
+    "VREP_PV_USERS)."
 )
-"""Said once as chat starts when ``VREP_PV_USERS`` is set: chat has no WeCom app channel."""
+"""Said once as chat starts when it leaves delivery to the servers: on Redis (the servers'
+store, whose sinks chat's environment may not match) or with ``VREP_PV_USERS`` set (the card
+needs the WeCom app, which chat does not open)."""
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -144,7 +148,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         escalations.start()
         stack.push_async_callback(escalations.stop)
         session = await stack.enter_async_context(open_http_session(settings))
-        pv_delivery = delivery_worker_here(services, session)
+        # On Redis the servers deliver, with their sinks (a case counts as delivered once the
+        # sinks of the process that took it did; chat must not mark it with fewer).
+        pv_delivery = None if settings.redis_url else delivery_worker_here(services, session)
         if pv_delivery is None:
             print(CHAT_CASES_WAIT, file=sys.stderr)
         else:  # the server's PV delivery: archive, webhook, retries, dead letter
@@ -187,9 +193,9 @@ def build_parser(*, features: bool = True) -> argparse.ArgumentParser:
         help="chat with the full bot in the terminal (stdin/stdout)",
         description="Chat with the full bot in the terminal, on the same store as serve. "
         "Adverse-event cases reported here are delivered to PV as the server does (the archive "
-        "under VREP_DATA_DIR/pv, the webhook), also those submitted by the last line; with "
-        "VREP_PV_USERS set they wait, queued, for `virtualrep serve` (the PV card needs the "
-        "WeCom app).",
+        "under VREP_DATA_DIR/pv, the webhook), also those submitted by the last line; on "
+        "Redis or with VREP_PV_USERS set they wait, queued, for `virtualrep serve` (the PV "
+        "card needs the WeCom app).",
     )
     chat.add_argument(
         "--as",

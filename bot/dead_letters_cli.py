@@ -153,7 +153,14 @@ def _entry_command(
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dead = subparsers.add_parser("dead", help="dead letters: messages the bot set aside")
+    dead = subparsers.add_parser(
+        "dead",
+        help="dead letters: messages the bot set aside",
+        description="Dead letters: inbound messages, kf items and replies the bot set aside "
+        "(死信：机器人搁置的消息). PV cases that could not be delivered are not here: see "
+        "`virtualrep pv list` and `virtualrep pv redeliver --dead` "
+        "(未能投递的不良事件病例见 pv list / pv redeliver --dead).",
+    )
     commands = dead.add_subparsers(dest="dead_command", required=True, metavar="DEAD_COMMAND")
 
     listing = commands.add_parser("list", help="every unresolved dead letter, one line each")

@@ -15,7 +15,7 @@ from bot.audit import AuditLog
 from bot.metrics import Metrics
 from bot.models import Channel, InboundMessage, MenuReply
 from bot.outbound import ChannelSender
-from bot.scheduler import Clock, ScheduleRunner
+from bot.scheduler import Clock, NoSender, ScheduleRunner
 from bot.settings import Settings
 from bot.storage.base import Storage
 
@@ -59,7 +59,10 @@ class Services:
         try:
             return self.senders[channel]
         except KeyError:
-            raise LookupError(f"no sender configured for channel {channel.value}") from None
+            raise NoSender(channel) from None
+
+    def __post_init__(self) -> None:
+        self.scheduler.can_send = lambda channel: channel in self.senders
 
 
 class Resources(TypedDict, total=False):

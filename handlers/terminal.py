@@ -2,16 +2,19 @@
 
 The same dispatcher, skills and storage as the webhook; only the transport differs. Lines
 come from stdin (scriptable when stdin is not a TTY) and replies are printed. A number typed
-after a menu chooses that option, like a tap on a kf menu item.
+after a menu chooses that option, like a tap on a kf menu item; a rep types a card button's
+key as printed, e.g. ``hcp:approve:d3``, to press it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from typing import TextIO
 
 from bot.dispatcher import Dispatcher
@@ -57,6 +60,12 @@ def render_reply(reply: Reply) -> str:
     return f"[file {reply.filename}, {len(reply.content)} bytes] {reply.caption}".rstrip()
 
 
+OTHER_CONVERSATION = "[另一会话的通知，非发给您 · notice from another conversation, not for you]"
+_IN_TURN: ContextVar[bool] = ContextVar("console_turn", default=False)
+"""True in what the user's own line runs (and the tasks it starts), not in the scheduler's
+task, which was started before: a context variable, as both run while the other awaits."""
+
+
 class ConsoleSender:
     """Prints replies and remembers each conversation's last menu for numbered choices."""
 
@@ -69,9 +78,15 @@ class ConsoleSender:
 
     async def send(self, message: OutboundMessage) -> None:
         # Messages for someone else (e.g. a rep's handoff card, without a WeCom app) are shown
-        # too, marked with their recipient, so a console session sees the whole flow.
+        # too, marked with their recipient, so a console session sees the whole flow. One that
+        # comes between the user's turns (a scheduled reminder of another conversation, run by
+        # this process's scheduler) is not part of that flow: it says so, so that the user does
+        # not read it as addressed to them. It is still printed: the terminal is the only
+        # channel a console rep has, and it is not sent again.
         own = message.conversation_key == self._own_conversation
         prompt = "bot> " if own else f"bot → {message.recipient_id}> "
+        if not own and not _IN_TURN.get():
+            prompt = f"bot → {message.recipient_id} {OTHER_CONVERSATION}> "
         for reply in message.replies:
             if own:  # a number picks a menu option only while that menu is the last thing shown
                 if isinstance(reply, MenuReply) and reply.numbered:
@@ -86,15 +101,23 @@ def console_conversation_key(user: str, as_rep: bool) -> str:
     return f"console:{'rep' if as_rep else 'doctor'}:{user}"
 
 
+CARD_KEY = re.compile(r"[a-z_]+:[a-z_]+:[^\s:]+")
+"""The shape of a card button's key as the terminal prints it, e.g. ``(hcp:approve:d3)``."""
+
+
 def console_message(
     line: str, user: str, as_rep: bool, menu: tuple[MenuOption, ...] | None
 ) -> InboundMessage:
-    """Turn a typed line into an inbound message (a menu number becomes a click)."""
+    """Turn a typed line into an inbound message: a menu number becomes a click, and so does
+    a rep's line that is a card button's key as printed (the terminal has no buttons to
+    press); the skills check the rep's right to that action as for a tap in WeCom."""
     text = line.strip()
     kind, click_id = MessageKind.TEXT, None
     if menu and text.isdigit() and 1 <= int(text) <= len(menu):
         option = menu[int(text) - 1]
         kind, click_id, text = MessageKind.CLICK, option.id, option.label
+    elif as_rep and CARD_KEY.fullmatch(text):
+        kind, click_id = MessageKind.CLICK, text
     return InboundMessage(
         message_id=uuid.uuid4().hex,
         channel=Channel.CONSOLE,
@@ -137,5 +160,9 @@ async def run_chat(
             if not line.strip():
                 continue
             menu = sender.last_menu.get(console_conversation_key(user, as_rep))
-            await dispatcher.feed(console_message(line, user, as_rep, menu))
+            turn = _IN_TURN.set(True)
+            try:
+                await dispatcher.feed(console_message(line, user, as_rep, menu))
+            finally:
+                _IN_TURN.reset(turn)
     return 0

@@ -35,6 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="evaluation corpus only: accept documents without approval; never shown to users",
     )
+    ingest.add_argument("--by", help="who adds the content, for the audit (default: cli:<login>)")
     _kb_dir_option(ingest)
     ingest.set_defaults(handler=cmd_ingest)
 
@@ -96,7 +97,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Ingest; exit 1 if any document was refused (the others are still ingested).
 
     When no given path exists nothing is opened, so a mistyped path leaves no empty
-    knowledge base folder behind.
+    knowledge base folder behind. An ingest of approved content is audited as the console's
+    upload is (``content_upload``: ``--by``, default ``cli:<login>``, the login that ran it,
+    the paths and what was added, replaced, unchanged and refused); an ``--unapproved-eval``
+    ingest is not: evaluation corpora never reach users, and the benchmarks ingest them into
+    throw-away folders, where an audit would open (and create) a store.
     """
     if not any(Path(path).exists() for path in args.paths):
         for path in args.paths:
@@ -109,6 +114,16 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         kb.close()
+    if not args.unapproved_eval:
+        operator = f"cli:{getpass.getuser()}"
+        asyncio.run(
+            _audit(
+                settings, "content_upload", by=args.by or operator, via=operator,
+                paths=[str(Path(path).resolve()) for path in args.paths], added=report.added,
+                replaced=report.replaced, unchanged=report.unchanged,
+                refused=[refusal.line for refusal in report.refused],
+            )
+        )  # fmt: skip
     for skipped in report.skipped:
         print(
             f"skipped {skipped}: {skipped.suffix or 'a file without an extension'} is not a "

@@ -99,3 +99,68 @@ def test_a_case_reported_in_chat_reaches_the_pv_archive_of_its_store(
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith(case_id))
     assert row.split("\t")[3] == "delivered", (listed.stdout, doctor_chat.stderr[-3000:])
+
+
+def test_a_rep_presses_a_card_button_by_typing_its_key() -> None:
+    """The terminal prints a card's buttons as ``(hcp:approve:d3) 确认 Approve``; a rep typing
+    that key presses it (the skills check the right to it), nothing else does."""
+    from bot.models import MessageKind
+    from handlers.terminal import console_message
+
+    pressed = console_message(" hcp:approve:d3\n", "rep_li", True, None)
+    assert (pressed.kind, pressed.click_id) == (MessageKind.CLICK, "hcp:approve:d3")
+    assert console_message("handoff:accept:d52ed84c", "rep_li", True, None).click_id
+    assert console_message("hcp:approve:d3", "d3", False, None).kind is MessageKind.TEXT
+    for text in ("/takeover d1", "note: call back", "hcp:approve:d3 please", "hcp:approve:"):
+        assert console_message(text, "rep_li", True, None).kind is MessageKind.TEXT, text
+
+
+def test_a_notice_of_another_conversation_is_marked_as_not_for_the_user() -> None:
+    """F23: a new chat process runs the store's due reminders, e.g. another doctor's handoff
+    reminder to a console rep. It is printed (the terminal is the console rep's only channel)
+    but marked as another conversation's notice; what the user's own line causes is not."""
+    import asyncio
+    import io
+    from contextlib import AsyncExitStack
+
+    from bot.models import Channel, InboundMessage, OutboundMessage, TextReply
+    from handlers.terminal import OTHER_CONVERSATION, ConsoleSender
+    from handlers.terminal import run_chat as run_terminal
+
+    def message(key: str, to: str, text: str) -> OutboundMessage:
+        return OutboundMessage(
+            channel=Channel.CONSOLE, conversation_key=key, recipient_id=to,
+            replies=(TextReply(text=text),),
+        )  # fmt: skip
+
+    class Dispatcher:
+        """Its turn runs while the scheduler's task (started before) sends a reminder."""
+
+        def __init__(self, sender: ConsoleSender, scheduler: asyncio.Task[None]) -> None:
+            self.sender, self.scheduler = sender, scheduler
+            self.turn = asyncio.Event()
+
+        async def feed(self, inbound: InboundMessage) -> None:
+            self.turn.set()
+            await self.scheduler  # the reminder goes out in the middle of the user's turn
+            await self.sender.send(message(inbound.conversation_key, "d1", "已为您联系值班代表"))
+            await self.sender.send(message("console:rep_li", "rep_li", "[转人工：d1]"))
+
+    async def factory(stack: AsyncExitStack, sender: ConsoleSender) -> Dispatcher:
+        async def scheduler() -> None:
+            await dispatcher.turn.wait()
+            await sender.send(message("console:rep_li", "rep_li", "⏰ 未在时限内响应 (d5)"))
+
+        dispatcher = Dispatcher(sender, asyncio.create_task(scheduler()))
+        return dispatcher
+
+    out = io.StringIO()
+    code = asyncio.run(
+        run_terminal(factory, user="d1", as_rep=False, stdin=io.StringIO("找代表\n"), stdout=out)
+    )
+    assert code == 0
+    assert out.getvalue().splitlines() == [
+        f"bot → rep_li {OTHER_CONVERSATION}> ⏰ 未在时限内响应 (d5)",
+        "bot> 已为您联系值班代表",
+        "bot → rep_li> [转人工：d1]",  # the flow the user's own line started
+    ]

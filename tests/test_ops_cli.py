@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from bot.profiles import DoctorProfile, ProfileStore
 from bot.settings import load_settings
 from bot.storage.sqlite import SqliteStorage
 from records import open_records
+from skills.adverse_events.cases import DeliveryState
+from skills.adverse_events.pv_cli import delivery_shown
 
 
 @pytest.fixture
@@ -120,9 +123,51 @@ def test_kb_withdraw_is_audited_and_kb_list_says_what_cannot_answer(
     assert status["MM-NRX-EN-01"] == "approved"
 
 
+def test_ingest_of_approved_content_is_audited_as_the_consoles_upload(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`virtualrep ingest` puts content into answers, as the console's upload does: audited
+    the same way (who, the login that ran it, what changed); an evaluation corpus is not."""
+    doc = tmp_path / "leaflet.md"
+    doc.write_text(
+        "---\ndoc_id: LF-1\ntitle: Leaflet\napproval_code: LF-1-2026\nexpires_on: 2030-01-01\n"
+        "---\n\nNoravex is taken once a day with food.\n"
+    )
+    assert main(["ingest", "--kb-dir", str(tmp_path / "kb"), str(doc), "--by", "med_lu"]) == 0
+    assert "added 1," in capsys.readouterr().out
+    eval_kb = str(tmp_path / "eval-kb")
+    assert main(["ingest", "--unapproved-eval", "--kb-dir", eval_kb, str(doc)]) == 0
+
+    async def uploads() -> list[dict[str, object]]:
+        async with open_records(load_settings()) as records:
+            page = await records.search_audit(kind="content_upload", limit=10)
+        return [dict(r.payload or {}) for r in page.items]
+
+    [audited] = asyncio.run(uploads())
+    assert (audited["by"], audited["added"], audited["refused"]) == ("med_lu", ["LF-1"], [])
+    assert str(audited["via"]).startswith("cli:") and audited["paths"] == [str(doc.resolve())]
+
+
 def test_dead_list_with_nothing_says_so(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dead", "list"]) == 0
     assert capsys.readouterr().out == f"{NONE_LISTED}\n"
+    with pytest.raises(SystemExit):
+        main(["dead", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "PV cases" in helped and "`virtualrep pv redeliver --dead`" in helped
+
+
+def test_pv_show_labels_the_error_of_an_attempt_before_the_delivery() -> None:
+    at = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    failing = DeliveryState(attempts=2, last_error="webhook: webhook unreachable")
+    assert delivery_shown(failing)["last_error"] == "webhook: webhook unreachable"
+    assert "earlier_attempt_error" not in delivery_shown(failing)
+    delivered = failing.model_copy(update={"delivered_at": at, "sinks": {"webhook": at}})
+    shown = delivery_shown(delivered)
+    assert "last_error" not in shown  # a delivered case does not read as failed
+    assert shown["earlier_attempt_error"] == "webhook: webhook unreachable"  # nor is it lost
+    assert shown["delivered_at"] == at.isoformat().replace("+00:00", "Z")
+    assert "earlier_attempt_error" not in delivery_shown(DeliveryState(delivered_at=at))
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.storage.base import Storage
 from records import Records, open_records
 from records.results import CaseState, CaseSummary, QueueFilter
-from skills.adverse_events.cases import CaseStatus, CaseStore, CaseView, read_queue
+from skills.adverse_events.cases import CaseStatus, CaseStore, CaseView, DeliveryState, read_queue
 from skills.adverse_events.e2b import case_json, case_xml, reporter_block
 from skills.adverse_events.service import Redelivery, dead_lettered_cases, redeliver
 
@@ -101,9 +101,9 @@ def _waiting(counts: Counter[str], settings: Settings) -> list[str]:
     if undelivered := counts["queued"] + counts["retry"]:
         lines.append(
             f"{counted(undelivered, 'case')} not delivered yet: a running `virtualrep serve` or "
-            "`worker` on this store delivers them (`virtualrep chat` too, unless VREP_PV_USERS "
-            f"is set). 尚有 {undelivered} 个病例未投递：由同一存储上运行的 virtualrep serve 或 "
-            "worker 投递。"
+            "`worker` on this store delivers them (`virtualrep chat` too, on the embedded store "
+            "without VREP_PV_USERS). "
+            f"尚有 {undelivered} 个病例未投递：由同一存储上运行的 virtualrep serve 或 worker 投递。"
         )
     if collecting := counts["in"]:
         idle = settings.ae_idle_submit_min
@@ -153,7 +153,9 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
     if detail is None:
         print(f"virtualrep: no case {args.case}", file=sys.stderr)
         return 1
-    shown = CaseView.from_records(detail).model_dump(mode="json")
+    view = CaseView.from_records(detail)
+    shown = view.model_dump(mode="json")
+    shown["delivery"] = delivery_shown(view.delivery)
     shown["reporter"] = reporter_block(contact)
     shown["events"] = [
         {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.detail}
@@ -161,6 +163,16 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
     ]
     print(json.dumps(shown, ensure_ascii=False, indent=2))
     return 0
+
+
+def delivery_shown(state: DeliveryState) -> dict[str, object]:
+    """The delivery state as ``pv show`` prints it: once the case is delivered, the error of an
+    earlier failed attempt is kept under ``earlier_attempt_error`` (a ``last_error`` next to
+    ``delivered_at`` read as a failure, finding F19); until then it is ``last_error``."""
+    shown: dict[str, object] = state.model_dump(mode="json")
+    if state.delivered_at is not None and state.last_error is not None:
+        shown["earlier_attempt_error"] = shown.pop("last_error")
+    return shown
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:

@@ -385,6 +385,7 @@ class HandoffService:
     async def on_sla_due(self, item: ScheduledItem) -> None:
         """Scheduler handler: the SLA of a stage ran out — next stage, if still unanswered."""
         handoff_id = str(item.payload["handoff_id"])
+        self.services.sender(self.rep_channel)  # NoSender: left to a process that reaches reps
         async with self.services.storage.lock(HandoffStore.lock_name(handoff_id), timeout_s=60.0):
             handoff = await self.store.get(handoff_id)
             if (
