@@ -42,6 +42,8 @@ TOLD = [
     "My hands shake so badly on lithium I can't hold a cup.",
     "Nausea and headache the first few days.",
     "It gave me the worst dry mouth of my life.",
+    # a request and a report in one message, the product as "it" (trial finding F8's shape)
+    "only need the leaflet, also my pt on it got hives last week",
 ]
 # First-person or forum English that tells of no reaction to a medicine.
 NOT_TOLD = [
