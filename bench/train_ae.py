@@ -67,6 +67,8 @@ TRAINING_FILES: tuple[tuple[Path, str], ...] = (
     (OWN_DATA / "train_windows.jsonl", "own_windows"),
     (OWN_DATA / "train_nonreports_zh_en.jsonl", "own_nonrep"),
     (OWN_DATA / "train_en_casereport5.jsonl", "own_en_case5"),
+    (OWN_DATA / "train_en_forum4.jsonl", "own_en_forum4"),
+    (OWN_DATA / "train_en_doctor_chat.jsonl", "own_en_dchat"),
     (OWN_DATA / "plain_negatives.jsonl", "own_plain"),
 )
 # Total training weight per source group, so 1 200 templated sentences do not drown 300 doctor
@@ -104,6 +106,8 @@ SOURCE_GROUP = {
     "own_course": "course",
     "own_en_case4": "en_case",
     "own_en_case5": "en_case",
+    "own_en_forum4": "forum",
+    "own_en_dchat": "en_own",
     "own_en_forum3": "forum",
     "own_zh_coll": "reg",
     "own_windows": "windows",
@@ -130,6 +134,8 @@ EN_OWN_SOURCES = (
     "own_en_case4",
     "own_en_forum3",
     "own_en_case5",
+    "own_en_forum4",
+    "own_en_dchat",
 )
 RECALL_FLOOR_SOURCES = ("ae_zh", "own_zh", "own_zh_coll", *EN_OWN_SOURCES)
 NEGATIVE_SOURCES = ("own_chat", "own_service", "own_plain", "own_nonrep")
@@ -153,7 +159,7 @@ CASE_NEGATIVE_SOURCES = (
     "own_en_case4",
     "own_en_case5",
 )
-FORUM_NEGATIVE_SOURCES = ("own_en_forum", "own_en_forum2", "own_en_forum3")
+FORUM_NEGATIVE_SOURCES = ("own_en_forum", "own_en_forum2", "own_en_forum3", "own_en_forum4")
 # Out-of-fold scores of the last full run (same data → same folds), for --thresholds-only.
 OOF_CACHE = OWN_DATA.parent.parent.parent / ".cache" / "ae_oof.npz"
 GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)

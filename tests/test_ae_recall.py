@@ -42,6 +42,8 @@ TOLD = [
     "My hands shake so badly on lithium I can't hold a cup.",
     "Nausea and headache the first few days.",
     "It gave me the worst dry mouth of my life.",
+    # a request and a report in one message, the product as "it" (trial finding F8's shape)
+    "only need the leaflet, also my pt on it got hives last week",
 ]
 # First-person or forum English that tells of no reaction to a medicine.
 NOT_TOLD = [
@@ -80,3 +82,19 @@ def test_denied_supposed_asked_or_other_causes_are_no_shape(text: str) -> None:
 @pytest.mark.parametrize("text", ["患者用药后出现皮疹", "病人吃了诺拉维以后腿疼得厉害"])
 def test_chinese_is_left_to_the_classifier(text: str) -> None:
     assert recall_shape(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the max dose of Noravex in renal impairment? I have a patient who got bad "
+        "muscle pain after I went up to 20 mg.",
+        "Is this common? Hepatitis developed six weeks after isoniazid was started.",
+    ],
+)
+def test_a_report_beside_a_question_is_a_shape(text: str) -> None:
+    assert recall_shape(text) is not None
+
+
+def test_a_question_alone_is_no_shape_even_in_two_sentences() -> None:
+    assert recall_shape("I have a patient on Noravex. Can it cause muscle pain?") is None

@@ -319,6 +319,7 @@ def told_a_reaction(text: str) -> bool:
     return not (_DENIED.search(norm) or _OTHERWISE.search(norm))
 
 
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 # The audit evidence of a candidate that a recall rule made (``recall_shape``'s name after it).
 EVIDENCE_PREFIX = "recall rule: "
 
@@ -326,13 +327,20 @@ EVIDENCE_PREFIX = "recall rule: "
 def recall_shape(text: str) -> str | None:
     """Which shape above an English message has ("drug-caused event", "told reaction"), or None.
 
-    A question is never one (it asks; the screening decision answers questions), nor is a
-    Chinese message (Chinese reports are covered by the classifier and ``cues.py``).
+    A question is never one (it asks; the screening decision answers questions), but a
+    sentence that tells beside one that asks is; a Chinese message never is (Chinese reports
+    are covered by the classifier and ``cues.py``).
     """
-    if detect_language(text) != "en" or _ASKS.search(normalize(text)):
+    if detect_language(text) != "en":
         return None
-    if drug_caused_event(text):
-        return "drug-caused event"
-    if told_a_reaction(text):
-        return "told reaction"
+    # The whole message, then each sentence: a doctor's question often comes with the report
+    # ("What's the max dose in renal impairment? I have a patient who got bad muscle pain
+    # after I went up to 20 mg."); the question is answered, the report is asked about.
+    for part in dict.fromkeys([text, *_SENTENCE.split(text)]):
+        if not part.strip() or _ASKS.search(normalize(part)):
+            continue
+        if drug_caused_event(part):
+            return "drug-caused event"
+        if told_a_reaction(part):
+            return "told reaction"
     return None
