@@ -78,6 +78,10 @@ QUESTIONS_AT_A_STEP = [
     (RASH_EN, "patient", "hi"),
     (RASH_EN, "patient", "what's noravex for"),
     (RASH_EN, "patient", "noravex max dose"),
+    # impatience: said to, the step again (it got the overdose answer from Q&A: "多")
+    (RASH, "patient", "怎么这么多问题"),
+    (RASH, "onset", "快点"),
+    (RASH_EN, "patient", "too many questions"),
 ]
 
 
@@ -110,6 +114,39 @@ async def test_a_question_that_may_tell_of_the_patient_is_kept_for_pv(
     await bot.say(RASH)
     await bot.say(typed)
     assert (typed in [s.text for s in (await bot.only_case()).sources]) is kept
+
+
+async def test_an_outcome_typed_at_the_seriousness_question_is_no_none(tmp_path: Path) -> None:
+    """ "还没好" (not recovered) at "是否出现以下任一情况？" was read as a no: seriousness none."""
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    await walk_to(bot, "seriousness")
+    await bot.say("还没好")
+    case_now = await bot.only_case()
+    assert case_now.seriousness is None and case_now.outcome is not None
+    assert case_now.outcome.name == "NOT_RECOVERED"
+    assert await bot.form_step("doc1") == "seriousness"
+    await bot.say("以上都没有")
+    assert await bot.form_step("doc1") != "outcome"  # already told
+
+
+@pytest.mark.parametrize(
+    ("step", "typed", "serious"),
+    [
+        ("onset", "住了两天院", True),
+        ("onset", "3天前，没住院", False),
+        ("patient", "男 60 住院了", True),
+    ],
+)
+async def test_a_criterion_stated_in_any_answer_is_kept(
+    tmp_path: Path, step: str, typed: str, serious: bool
+) -> None:
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    await walk_to(bot, step)
+    await bot.say(typed)
+    case_now = await bot.only_case()
+    assert (Seriousness.HOSPITALISATION in (case_now.seriousness or [])) is serious
 
 
 # -- 2. withdrawing inside the form (finding 26) -----------------------------------------------

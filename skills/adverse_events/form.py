@@ -52,7 +52,7 @@ from skills.adverse_events.confirmation import (
     names_a_query_topic,
 )
 from skills.adverse_events.cues import PATIENT, normalize
-from skills.adverse_events.extraction import denied_seriousness, extract
+from skills.adverse_events.extraction import OWN_PRODUCT, denied_seriousness, extract
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import (
@@ -96,6 +96,14 @@ _WITHDRAW = re.compile(
 _GREETING = re.compile(
     r"^\s*(?:(?:hi|hello|hey|hiya|yo|你好|您好|在吗|在不在|哈喽|嗨|喂)(?:\s*there)?[\s,，]*){1,3}"
     r"[\s?？!！.。~～]*$",
+    re.IGNORECASE,
+)
+# Impatience with the questions ("怎么这么多问题", "快点", "too many questions"): said to, and
+# the question asked again; never a step's value, never a question for Q&A.
+_IMPATIENT = re.compile(
+    r"这么多问题|问题(?:太|好|真)多|太多问题|快点|快一点|还要多久|还有几个|有完没完|烦死|好烦|太烦|"
+    r"(?<![a-z])(?:too many questions|so many questions|hurry|how many more|how much longer|"
+    r"are we done|this is taking)(?![a-z])",
     re.IGNORECASE,
 )
 # Asking in words the screening's question reader leaves to Q&A: colloquial Chinese ("吃多了咋整",
@@ -420,6 +428,12 @@ def _answer_seriousness(ctx: Context, state: FormState, text: str) -> bool:
         state.case.seriousness = flags
         return True
     denied = denied_seriousness(text)  # "没住院，门诊处理的": none of them
+    outcome = extract_facts(text).outcome
+    if outcome is not None and not ("none" in values or denied or _NONE.match(text)):
+        # "还没好" tells the outcome, not that no criterion applies (its "没" is no "no"): kept
+        # for the outcome question, and this one asked again.
+        state.case.outcome = state.case.outcome or outcome
+        return False
     if "none" in values or denied or _NONE.match(text) or read_yes_no(text) is YesNo.NO:
         state.case.seriousness = []
         return True
@@ -669,6 +683,15 @@ def create_router(services: Services, priority: int) -> Router:
             else:  # an addition or a correction before confirming: asked to confirm again
                 state.case.add_source(_note(ctx))
                 _correct_seriousness(state.case, text)
+        elif typed and _IMPATIENT.search(text) and not _asks_about_the_product(text):
+            ctx.reply(
+                ctx.t(
+                    "抱歉占用您的时间，只剩几个简短的问题。不清楚的回复“不知道”，"
+                    "回复“停止”即可提交已有的信息。",
+                    "Sorry for taking your time: only a few short questions are left. Reply "
+                    "'don't know' to any of them, or 'stop' to submit what we have.",
+                )
+            )
         elif typed and _GREETING.match(text):
             greeted = True  # "hi" at the initials step: the step again, not a miss
         elif typed and _only_asks(ctx, step, text):
@@ -684,6 +707,7 @@ def create_router(services: Services, priority: int) -> Router:
             state.mark(step, Asked.DONT_KNOW)
         elif ANSWERS[step](ctx, state, text):
             state.mark(step)
+            _add_stated_seriousness(state.case, text)  # "住了两天院" typed at the onset
         elif (
             typed
             and (_asks_here(text) or asks_without_telling(text, ()) or ctx.data.get(QUESTION_ONLY))
@@ -754,6 +778,20 @@ _CORRECTION = re.compile(
     r"^\s*(?:不对|不是|错了|说错了|更正|纠正|应该是|其实|no\b|not\b|actually|correction|sorry)",
     re.IGNORECASE,
 )
+
+
+def _asks_about_the_product(text: str) -> bool:
+    """A question about the product itself, however impatient ("快点告诉我诺拉维的剂量")."""
+    return bool(OWN_PRODUCT.search(text)) and asks_without_telling(text, ())
+
+
+def _add_stated_seriousness(case: AECase, text: str) -> None:
+    """A criterion an answer states in passing ("住了两天院" at the onset question) is added to
+    the case's seriousness (read with its negation): recall first, the case is escalated."""
+    known = case.seriousness or []
+    stated = [flag for flag in extract_facts(text).seriousness if flag not in known]
+    if stated:
+        case.seriousness = [*known, *stated]
 
 
 def _corrects(text: str) -> bool:
