@@ -11,9 +11,10 @@ question is sent, and every step re-arms the idle timer that submits an abandone
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from bot import forms
 from bot.dispatcher import UNHANDLED, Context, HandlerResult, Router
@@ -344,6 +345,26 @@ _PATIENT_ONLY = re.compile(
 )
 
 
+# Nothing happened (a quality complaint, a pregnancy exposure without a reaction): no event to
+# describe, never an event's text ("nothing happened to anyone", "没有什么不良反应").
+_NO_EVENT = re.compile(
+    r"nothing (?:has )?happened|"
+    r"no (?:adverse )?(?:reactions?|events?|harm|side effects?|symptoms?)\b|"
+    r"no (?:pt|patient|one)s? (?:took|has taken|was harmed)|nobody|"
+    r"没有(?:什么|任何)?(?:不良)?(?:反应|事件|不舒服|症状)|没(?:什么|有)?(?:不良)?(?:反应|事)|"
+    r"没有发生|没出现",
+    re.IGNORECASE,
+)
+# A denial followed by what did happen ("没有什么反应，但是肝酶升高了") is an event.
+_BUT = re.compile(r"但|可是|不过|只是|除了|\b(?:but|however|except|apart from)\b", re.IGNORECASE)
+# No patient involved ("there is no patient", "还没有病人用过").
+_NO_PATIENT = re.compile(
+    r"\bno (?:pt|patient|one)\b|there (?:is|was) no (?:pt|patient)|nobody|"
+    r"没有(?:患者|病人)|没(?:有)?人(?:用|吃)过|还没(?:有)?(?:患者|病人)",
+    re.IGNORECASE,
+)
+
+
 def _patient_details(text: str) -> bool:
     """Only initials, an age or a sex, with an age or sex in it ("AB 31 F", "JB 71 M")."""
     return bool(_PATIENT_ONLY.match(text)) and bool(
@@ -352,7 +373,10 @@ def _patient_details(text: str) -> bool:
 
 
 def _answer_event(ctx: Context, state: FormState, text: str) -> bool:
-    if not forms.check(SlotKind.TEXT, text, _today(ctx)):
+    if _NONE.match(text) or (_NO_EVENT.search(text) and not _BUT.search(text)):
+        state.case.add_source(_note(ctx))  # "nothing happened to anyone": no event, PV reads it
+        return True
+    if not forms.check(SlotKind.TEXT, _without_denied_what(text), _today(ctx)):
         return False
     if _patient_details(text):
         _answer_patient(ctx, state, text)  # kept where it belongs; the event is asked again
@@ -365,6 +389,10 @@ def _answer_event(ctx: Context, state: FormState, text: str) -> bool:
 
 
 def _answer_patient(ctx: Context, state: FormState, text: str) -> bool:
+    if re.fullmatch(r"\s*\d\s*[。.]?\s*", text):
+        return False  # "1": a menu choice meant for another question, never an age
+    if _NO_PATIENT.search(text):
+        return True  # "there is no patient" (a quality complaint): nothing to record
     facts = extract_facts(text)
     patient = state.case.patient
     age = facts.age or (m.group(1) if (m := _AGE_NUMBER.search(text)) else None)
@@ -754,8 +782,15 @@ async def _answer_aside(ctx: Context, text: str) -> None:
     reporting to PV, and the rep's card would carry words typed inside the report."""
     start = len(ctx.replies)
     await forms.answer_question(ctx, text)
-    ctx.replies[start:] = [r for r in ctx.replies[start:] if not isinstance(r, MenuReply)]
+    ctx.replies[start:] = _without_menus(ctx.replies[start:])
     ctx.conversation.unhelped_in_a_row = 0
+
+
+_R = TypeVar("_R")
+
+
+def _without_menus(replies: Iterable[_R]) -> list[_R]:
+    return [reply for reply in replies if not isinstance(reply, MenuReply)]
 
 
 def _form_locale(ctx: Context, state: FormState) -> Locale:
@@ -770,7 +805,13 @@ def _form_locale(ctx: Context, state: FormState) -> Locale:
 
 def _asks_here(text: str) -> bool:
     """The message asks something: a question mark or word, a request, colloquial asking."""
+    text = _without_denied_what(text)
     return forms.is_question(text) or asks(text) or bool(_ASKS_COLLOQUIALLY.search(text))
+
+
+def _without_denied_what(text: str) -> str:
+    """ "没有什么反应" denies, it does not ask: its "什么" is no question word."""
+    return re.sub(r"没有?(?:什么|啥)", "没有", text)
 
 
 # A correction typed at the summary, even as a question ("不对，没住院", "no, not hospitalised").
@@ -892,13 +933,15 @@ async def _greet(ae: AEService, ctx: Context, state: FormState) -> None:
     # None: the question was already answered (with the confirmation question).
     reported = ctx.data.get(QUESTION_TEXT, ctx.message.text)
     if isinstance(verdict, Verdict) and isinstance(reported, str):
+        # The answer without its menu: the form's first question follows and takes the next
+        # message (a "1" meant for the MI menu was stored as the patient's age).
         if verdict.is_known_effect_question:
             question = known_effect_question(ctx, reported)
-            ctx.reply(*await ae.answer_known_effect_question(ctx, question))
+            ctx.reply(*_without_menus(await ae.answer_known_effect_question(ctx, question)))
         elif asks_a_question(reported):
             # A report that also asks something ("… 这两个药能一起用吗？"): the case came
             # first, now the question is answered like any other.
-            ctx.reply(*await ae.answer_known_effect_question(ctx, reported))
+            ctx.reply(*_without_menus(await ae.answer_known_effect_question(ctx, reported)))
     ctx.reply(
         ctx.t(
             "接下来问几个简短的问题，不清楚的回复“不知道”即可，随时回复“停止”结束。",
