@@ -463,3 +463,19 @@ async def test_a_quality_complaint_keeps_product_and_batch_and_takes_no_patient(
     assert await bot.form_step("doc1") == "patient"
     await bot.say("there is no patient")
     assert await bot.form_step("doc1") not in ("patient", "product")
+
+
+@pytest.mark.parametrize(
+    ("typed", "product"),
+    [("应该是诺拉维", "诺拉维"), ("可能是诺拉维？", "诺拉维"), ("probably noravex", "noravex")],
+)
+async def test_a_hedged_product_answer_is_the_product(
+    tmp_path: Path, typed: str, product: str
+) -> None:
+    """trial10 F15: "应该是诺拉维" was refused; only the bare name was taken."""
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    await walk_to(bot, "product")
+    await bot.say(typed)
+    assert [p.name for p in (await bot.only_case()).products] == [product]
+    assert await bot.form_step("doc1") != "product"

@@ -419,10 +419,15 @@ def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
         state.case.add_source(_note(ctx))
         state.case.products += [Product(name=name, batch=facts.batch) for name in facts.products]
         return True
-    if not forms.check(SlotKind.PRODUCT, text, _today(ctx)) or _patient_details(text):
-        return False  # "JB 71 M" is the patient, not a product
     if names_a_query_topic(text) and asks_without_telling(text, ()) and not re.search(r"\d", text):
         return False  # "noravex max dose" is a question about the product, answered
+    if _hedged_product(text):  # "应该是诺拉维", "probably noravex?": the product it names
+        found = OWN_PRODUCT.search(text)
+        assert found is not None
+        state.case.products.append(Product(name=found.group(0), batch=facts.batch))
+        return True
+    if not forms.check(SlotKind.PRODUCT, text, _today(ctx)) or _patient_details(text):
+        return False  # "JB 71 M" is the patient, not a product
     name = re.split(r"[，,；;]?\s*(?:批号|批次|lot|batch)", text, maxsplit=1, flags=re.I)[0]
     state.case.products.append(Product(name=mask(name.strip() or text), batch=facts.batch))
     return True
@@ -432,6 +437,16 @@ def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
 # ("My patient has been on Noravex for a year, LDL at goal, no complaints").
 _NARRATIVE_UNITS = 8
 _UNIT = re.compile(r"[\u3400-\u9fff]|[A-Za-z0-9']+")
+
+
+def _hedged_product(text: str) -> bool:
+    """A short answer naming our product, perhaps hedged or with a question mark ("应该是诺拉维",
+    "可能是诺拉维？", "probably noravex"), asking about no topic."""
+    return (
+        OWN_PRODUCT.search(text) is not None
+        and len(_UNIT.findall(text)) <= _NARRATIVE_UNITS
+        and not names_a_query_topic(text)
+    )
 
 
 def _narrative(text: str) -> bool:
@@ -856,6 +871,8 @@ def _only_asks(ctx: Context, step: str, text: str) -> bool:
     tried. A query without a question word is one when it names a question topic ("noravex
     max dose") at a step that expects no medicine; other unflagged queries ("ZS 45岁 女" reads
     like one) are tried as the answer first."""
+    if step == "product" and _hedged_product(text):
+        return False  # "可能是诺拉维？" answers the product question
     if ctx.data.get(QUESTION_ONLY):
         return True
     if not asks_without_telling(text, ()):
