@@ -479,3 +479,15 @@ async def test_a_hedged_product_answer_is_the_product(
     await bot.say(typed)
     assert [p.name for p in (await bot.only_case()).products] == [product]
     assert await bot.form_step("doc1") != "product"
+
+
+async def test_the_kf_continue_button_inside_the_form_asks_the_question_again(
+    tmp_path: Path,
+) -> None:
+    """trial10 F10: kf's "继续提问 / Ask another question" invite (click id ``help``) under a form
+    question submitted the open report."""
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    replies = await bot.say("", click_id="help")
+    assert (await bot.only_case()).status is CaseStatus.COLLECTING
+    assert await bot.form_step("doc1") == "patient" and "请提供患者" in replies[-1]

@@ -66,6 +66,7 @@ from skills.adverse_events.service import (
     AEService,
     ae_service,
 )
+from skills.help import HELP_CLICK
 
 REPORT_CLICK = "ae:report"
 ANSWER_CLICK = "ae:a:"  # + "<step>:<value>"
@@ -677,6 +678,10 @@ def create_router(services: Services, priority: int) -> Router:
             return None
         if ctx.data.get(ANSWERED_ASIDE):  # not an answer to this form: its question again
             ctx.conversation.locale = _form_locale(ctx, state)
+            await _ask_next(ae, ctx, state)
+            return None
+        if message.click_id == HELP_CLICK:  # kf's "继续提问" invite under a form question:
+            ctx.conversation.locale = _form_locale(ctx, state)  # the question again
             await _ask_next(ae, ctx, state)
             return None
         if message.kind is MessageKind.CLICK and not (message.click_id or "").startswith(
