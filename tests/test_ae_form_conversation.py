@@ -34,6 +34,9 @@ CLEAR_ZH = "患者服用诺拉维两周后出现横纹肌溶解，已住院"
 TIRED = "病人吃诺拉维后有点乏力，3天前开始"
 CRAMPS = "my pt on noravex has muscle cramps since last wk"
 SLEEP = "吃诺拉维的病人最近说睡不好"
+ASKS_TOO = "病人吃了诺拉维以后肌痛，这正常吗？"
+QUALITY = "the noravex boxes we got this week, tablets look discolored, yellow spots. batch NX2409"
+PREGNANT = "有个吃诺拉维的女病人刚查出来怀孕了 六周左右"
 
 SCRIPT = ScriptedDetector(
     {
@@ -45,6 +48,9 @@ SCRIPT = ScriptedDetector(
         SLEEP: confirm(),
         "患者最近肌肉疼": confirm(),
         "noravex dosing pls": case(),
+        ASKS_TOO: case(),
+        QUALITY: case("quality_complaint"),
+        PREGNANT: case("pregnancy"),
     }
 )
 
@@ -78,6 +84,10 @@ QUESTIONS_AT_A_STEP = [
     (RASH_EN, "patient", "hi"),
     (RASH_EN, "patient", "what's noravex for"),
     (RASH_EN, "patient", "noravex max dose"),
+    # impatience: said to, the step again (it got the overdose answer from Q&A: "多")
+    (RASH, "patient", "怎么这么多问题"),
+    (RASH, "onset", "快点"),
+    (RASH_EN, "patient", "too many questions"),
 ]
 
 
@@ -110,6 +120,39 @@ async def test_a_question_that_may_tell_of_the_patient_is_kept_for_pv(
     await bot.say(RASH)
     await bot.say(typed)
     assert (typed in [s.text for s in (await bot.only_case()).sources]) is kept
+
+
+async def test_an_outcome_typed_at_the_seriousness_question_is_no_none(tmp_path: Path) -> None:
+    """ "还没好" (not recovered) at "是否出现以下任一情况？" was read as a no: seriousness none."""
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    await walk_to(bot, "seriousness")
+    await bot.say("还没好")
+    case_now = await bot.only_case()
+    assert case_now.seriousness is None and case_now.outcome is not None
+    assert case_now.outcome.name == "NOT_RECOVERED"
+    assert await bot.form_step("doc1") == "seriousness"
+    await bot.say("以上都没有")
+    assert await bot.form_step("doc1") != "outcome"  # already told
+
+
+@pytest.mark.parametrize(
+    ("step", "typed", "serious"),
+    [
+        ("onset", "住了两天院", True),
+        ("onset", "3天前，没住院", False),
+        ("patient", "男 60 住院了", True),
+    ],
+)
+async def test_a_criterion_stated_in_any_answer_is_kept(
+    tmp_path: Path, step: str, typed: str, serious: bool
+) -> None:
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    await walk_to(bot, step)
+    await bot.say(typed)
+    case_now = await bot.only_case()
+    assert (Seriousness.HOSPITALISATION in (case_now.seriousness or [])) is serious
 
 
 # -- 2. withdrawing inside the form (finding 26) -----------------------------------------------
@@ -369,3 +412,82 @@ async def test_an_answer_inside_the_form_has_no_menu_and_pages_no_rep(
         assert await bot.form_step("doc1") == "patient"
     conversation = await load_conversation(bot.storage, "doc1")
     assert conversation is not None and conversation.unhelped_in_a_row == 0
+
+
+# -- trial10 F2/F14: a menu digit is no age; F24/F25: "nothing happened" is no event -----------
+
+
+async def test_a_bare_digit_is_no_age_and_the_first_turn_shows_no_menu(tmp_path: Path) -> None:
+    bot = _bot(tmp_path)
+    replies = await bot.say(ASKS_TOO)  # the case, the answer, the first question: no menu
+    assert not any("您可以选择" in text for text in replies)
+    await bot.say("1")
+    assert (await bot.only_case()).patient.age is None
+    assert await bot.form_step("doc1") == "patient"
+    await bot.say("ZS 45岁 男")
+    assert (await bot.only_case()).patient.age == "45岁"
+
+
+@pytest.mark.parametrize(
+    ("report", "typed", "event"),
+    [
+        (QUALITY, "nothing happened to anyone, no pt took them yet", None),
+        (PREGNANT, "没有", None),
+        (PREGNANT, "就是怀孕了，没有什么不良反应", None),
+        (PREGNANT, "没有什么反应，但是肝酶升高了", "没有什么反应，但是肝酶升高了"),
+        (QUALITY, "one pt got a rash after taking them", "one pt got a rash after taking them"),
+    ],
+)
+async def test_nothing_happened_is_no_event(
+    tmp_path: Path, report: str, typed: str, event: str | None
+) -> None:
+    bot = _bot(tmp_path)
+    await bot.say(report)
+    assert await bot.form_step("doc1") == "event"
+    await bot.say(typed)
+    case_now = await bot.only_case()
+    assert [e.verbatim for e in case_now.events] == ([event] if event else [])
+    if event is None:
+        assert typed in [source.text for source in case_now.sources]  # PV reads the words
+    assert await bot.form_step("doc1") != "event"
+
+
+async def test_a_quality_complaint_keeps_product_and_batch_and_takes_no_patient(
+    tmp_path: Path,
+) -> None:
+    bot = _bot(tmp_path)
+    await bot.say(QUALITY)
+    products = (await bot.only_case()).products
+    assert [(p.name, p.batch) for p in products] == [("noravex", "NX2409")]
+    await bot.say("nothing happened to anyone, no pt took them yet")
+    assert await bot.form_step("doc1") == "patient"
+    await bot.say("there is no patient")
+    assert await bot.form_step("doc1") not in ("patient", "product")
+
+
+@pytest.mark.parametrize(
+    ("typed", "product"),
+    [("应该是诺拉维", "诺拉维"), ("可能是诺拉维？", "诺拉维"), ("probably noravex", "noravex")],
+)
+async def test_a_hedged_product_answer_is_the_product(
+    tmp_path: Path, typed: str, product: str
+) -> None:
+    """trial10 F15: "应该是诺拉维" was refused; only the bare name was taken."""
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    await walk_to(bot, "product")
+    await bot.say(typed)
+    assert [p.name for p in (await bot.only_case()).products] == [product]
+    assert await bot.form_step("doc1") != "product"
+
+
+async def test_the_kf_continue_button_inside_the_form_asks_the_question_again(
+    tmp_path: Path,
+) -> None:
+    """trial10 F10: kf's "继续提问 / Ask another question" invite (click id ``help``) under a form
+    question submitted the open report."""
+    bot = _bot(tmp_path)
+    await bot.say(RASH)
+    replies = await bot.say("", click_id="help")
+    assert (await bot.only_case()).status is CaseStatus.COLLECTING
+    assert await bot.form_step("doc1") == "patient" and "请提供患者" in replies[-1]

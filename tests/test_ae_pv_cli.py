@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.settings import load_settings
 from bot.storage.redis import RedisStorage
 from records import open_records
-from tests.ae_support import AEBot, ae_settings
+from tests.ae_support import AEBot, ae_settings, walk_to
 from tests.storage_backends import free_port
 
 
@@ -37,6 +37,8 @@ def test_pv_commands(
                 bot = AEBot(ae_settings(tmp_path), storage, records=records)
                 bot.clock.now = bot.clock.now.replace(year=2020)  # long overdue by now
                 await bot.say("患者ZS，45岁男性，用了XX药后出现皮疹")
+                await walk_to(bot, "consent")
+                await bot.say("不用了，别联系我")  # declines follow-up: PV must see it
                 return (await bot.only_case()).case_id
         finally:
             await storage.close()
@@ -54,6 +56,7 @@ def test_pv_commands(
     assert shown["case"]["case_id"] == case_id and shown["ack"] is None
     assert shown["reporter"]["consent_to_follow_up"] is None  # the form was not answered
     assert "created" in [event["kind"] for event in shown["events"]]
+    assert shown["reporter"]["consent_to_follow_up"] is False
     assert main(["pv", "export", case_id, "--format", "e2b"]) == 0
     assert "<E.i.1.1a>" in capsys.readouterr().out
     assert main(["pv", "export", case_id, "--format", "json"]) == 0

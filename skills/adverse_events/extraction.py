@@ -169,7 +169,7 @@ _SERIOUSNESS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "hospitalisation",
         _rx(
-            r"住院|入院|收住|收入院|ICU|CCU|重症监护|\bhospitali[sz]|\badmitted\b|\badmission\b|"
+            r"住院|入院|收住|收入院|住了.{0,4}院|ICU|CCU|重症监护|\bhospitali[sz]|\badmitted\b|\badmission\b|"
             r"\bintensive care"
         ),
     ),

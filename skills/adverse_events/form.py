@@ -11,9 +11,10 @@ question is sent, and every step re-arms the idle timer that submits an abandone
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from bot import forms
 from bot.dispatcher import UNHANDLED, Context, HandlerResult, Router
@@ -52,7 +53,7 @@ from skills.adverse_events.confirmation import (
     names_a_query_topic,
 )
 from skills.adverse_events.cues import PATIENT, normalize
-from skills.adverse_events.extraction import denied_seriousness, extract
+from skills.adverse_events.extraction import OWN_PRODUCT, denied_seriousness, extract
 from skills.adverse_events.facts import extract_facts, mask
 from skills.adverse_events.screener import Verdict
 from skills.adverse_events.service import (
@@ -65,6 +66,7 @@ from skills.adverse_events.service import (
     AEService,
     ae_service,
 )
+from skills.help import HELP_CLICK
 
 REPORT_CLICK = "ae:report"
 ANSWER_CLICK = "ae:a:"  # + "<step>:<value>"
@@ -96,6 +98,14 @@ _WITHDRAW = re.compile(
 _GREETING = re.compile(
     r"^\s*(?:(?:hi|hello|hey|hiya|yo|你好|您好|在吗|在不在|哈喽|嗨|喂)(?:\s*there)?[\s,，]*){1,3}"
     r"[\s?？!！.。~～]*$",
+    re.IGNORECASE,
+)
+# Impatience with the questions ("怎么这么多问题", "快点", "too many questions"): said to, and
+# the question asked again; never a step's value, never a question for Q&A.
+_IMPATIENT = re.compile(
+    r"这么多问题|问题(?:太|好|真)多|太多问题|快点|快一点|还要多久|还有几个|有完没完|烦死|好烦|太烦|"
+    r"(?<![a-z])(?:too many questions|so many questions|hurry|how many more|how much longer|"
+    r"are we done|this is taking)(?![a-z])",
     re.IGNORECASE,
 )
 # Asking in words the screening's question reader leaves to Q&A: colloquial Chinese ("吃多了咋整",
@@ -336,6 +346,26 @@ _PATIENT_ONLY = re.compile(
 )
 
 
+# Nothing happened (a quality complaint, a pregnancy exposure without a reaction): no event to
+# describe, never an event's text ("nothing happened to anyone", "没有什么不良反应").
+_NO_EVENT = re.compile(
+    r"nothing (?:has )?happened|"
+    r"no (?:adverse )?(?:reactions?|events?|harm|side effects?|symptoms?)\b|"
+    r"no (?:pt|patient|one)s? (?:took|has taken|was harmed)|nobody|"
+    r"没有(?:什么|任何)?(?:不良)?(?:反应|事件|不舒服|症状)|没(?:什么|有)?(?:不良)?(?:反应|事)|"
+    r"没有发生|没出现",
+    re.IGNORECASE,
+)
+# A denial followed by what did happen ("没有什么反应，但是肝酶升高了") is an event.
+_BUT = re.compile(r"但|可是|不过|只是|除了|\b(?:but|however|except|apart from)\b", re.IGNORECASE)
+# No patient involved ("there is no patient", "还没有病人用过").
+_NO_PATIENT = re.compile(
+    r"\bno (?:pt|patient|one)\b|there (?:is|was) no (?:pt|patient)|nobody|"
+    r"没有(?:患者|病人)|没(?:有)?人(?:用|吃)过|还没(?:有)?(?:患者|病人)",
+    re.IGNORECASE,
+)
+
+
 def _patient_details(text: str) -> bool:
     """Only initials, an age or a sex, with an age or sex in it ("AB 31 F", "JB 71 M")."""
     return bool(_PATIENT_ONLY.match(text)) and bool(
@@ -344,7 +374,10 @@ def _patient_details(text: str) -> bool:
 
 
 def _answer_event(ctx: Context, state: FormState, text: str) -> bool:
-    if not forms.check(SlotKind.TEXT, text, _today(ctx)):
+    if _NONE.match(text) or (_NO_EVENT.search(text) and not _BUT.search(text)):
+        state.case.add_source(_note(ctx))  # "nothing happened to anyone": no event, PV reads it
+        return True
+    if not forms.check(SlotKind.TEXT, _without_denied_what(text), _today(ctx)):
         return False
     if _patient_details(text):
         _answer_patient(ctx, state, text)  # kept where it belongs; the event is asked again
@@ -357,6 +390,10 @@ def _answer_event(ctx: Context, state: FormState, text: str) -> bool:
 
 
 def _answer_patient(ctx: Context, state: FormState, text: str) -> bool:
+    if re.fullmatch(r"\s*\d\s*[。.]?\s*", text):
+        return False  # "1": a menu choice meant for another question, never an age
+    if _NO_PATIENT.search(text):
+        return True  # "there is no patient" (a quality complaint): nothing to record
     facts = extract_facts(text)
     patient = state.case.patient
     age = facts.age or (m.group(1) if (m := _AGE_NUMBER.search(text)) else None)
@@ -383,10 +420,15 @@ def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
         state.case.add_source(_note(ctx))
         state.case.products += [Product(name=name, batch=facts.batch) for name in facts.products]
         return True
-    if not forms.check(SlotKind.PRODUCT, text, _today(ctx)) or _patient_details(text):
-        return False  # "JB 71 M" is the patient, not a product
     if names_a_query_topic(text) and asks_without_telling(text, ()) and not re.search(r"\d", text):
         return False  # "noravex max dose" is a question about the product, answered
+    if _hedged_product(text):  # "应该是诺拉维", "probably noravex?": the product it names
+        found = OWN_PRODUCT.search(text)
+        assert found is not None
+        state.case.products.append(Product(name=found.group(0), batch=facts.batch))
+        return True
+    if not forms.check(SlotKind.PRODUCT, text, _today(ctx)) or _patient_details(text):
+        return False  # "JB 71 M" is the patient, not a product
     name = re.split(r"[，,；;]?\s*(?:批号|批次|lot|batch)", text, maxsplit=1, flags=re.I)[0]
     state.case.products.append(Product(name=mask(name.strip() or text), batch=facts.batch))
     return True
@@ -396,6 +438,16 @@ def _answer_product(ctx: Context, state: FormState, text: str) -> bool:
 # ("My patient has been on Noravex for a year, LDL at goal, no complaints").
 _NARRATIVE_UNITS = 8
 _UNIT = re.compile(r"[\u3400-\u9fff]|[A-Za-z0-9']+")
+
+
+def _hedged_product(text: str) -> bool:
+    """A short answer naming our product, perhaps hedged or with a question mark ("应该是诺拉维",
+    "可能是诺拉维？", "probably noravex"), asking about no topic."""
+    return (
+        OWN_PRODUCT.search(text) is not None
+        and len(_UNIT.findall(text)) <= _NARRATIVE_UNITS
+        and not names_a_query_topic(text)
+    )
 
 
 def _narrative(text: str) -> bool:
@@ -420,6 +472,12 @@ def _answer_seriousness(ctx: Context, state: FormState, text: str) -> bool:
         state.case.seriousness = flags
         return True
     denied = denied_seriousness(text)  # "没住院，门诊处理的": none of them
+    outcome = extract_facts(text).outcome
+    if outcome is not None and not ("none" in values or denied or _NONE.match(text)):
+        # "还没好" tells the outcome, not that no criterion applies (its "没" is no "no"): kept
+        # for the outcome question, and this one asked again.
+        state.case.outcome = state.case.outcome or outcome
+        return False
     if "none" in values or denied or _NONE.match(text) or read_yes_no(text) is YesNo.NO:
         state.case.seriousness = []
         return True
@@ -622,6 +680,10 @@ def create_router(services: Services, priority: int) -> Router:
             ctx.conversation.locale = _form_locale(ctx, state)
             await _ask_next(ae, ctx, state)
             return None
+        if message.click_id == HELP_CLICK:  # kf's "继续提问" invite under a form question:
+            ctx.conversation.locale = _form_locale(ctx, state)  # the question again
+            await _ask_next(ae, ctx, state)
+            return None
         if message.kind is MessageKind.CLICK and not (message.click_id or "").startswith(
             ANSWER_CLICK
         ):
@@ -669,6 +731,15 @@ def create_router(services: Services, priority: int) -> Router:
             else:  # an addition or a correction before confirming: asked to confirm again
                 state.case.add_source(_note(ctx))
                 _correct_seriousness(state.case, text)
+        elif typed and _IMPATIENT.search(text) and not _asks_about_the_product(text):
+            ctx.reply(
+                ctx.t(
+                    "抱歉占用您的时间，只剩几个简短的问题。不清楚的回复“不知道”，"
+                    "回复“停止”即可提交已有的信息。",
+                    "Sorry for taking your time: only a few short questions are left. Reply "
+                    "'don't know' to any of them, or 'stop' to submit what we have.",
+                )
+            )
         elif typed and _GREETING.match(text):
             greeted = True  # "hi" at the initials step: the step again, not a miss
         elif typed and _only_asks(ctx, step, text):
@@ -684,6 +755,7 @@ def create_router(services: Services, priority: int) -> Router:
             state.mark(step, Asked.DONT_KNOW)
         elif ANSWERS[step](ctx, state, text):
             state.mark(step)
+            _add_stated_seriousness(state.case, text)  # "住了两天院" typed at the onset
         elif (
             typed
             and (_asks_here(text) or asks_without_telling(text, ()) or ctx.data.get(QUESTION_ONLY))
@@ -730,8 +802,15 @@ async def _answer_aside(ctx: Context, text: str) -> None:
     reporting to PV, and the rep's card would carry words typed inside the report."""
     start = len(ctx.replies)
     await forms.answer_question(ctx, text)
-    ctx.replies[start:] = [r for r in ctx.replies[start:] if not isinstance(r, MenuReply)]
+    ctx.replies[start:] = _without_menus(ctx.replies[start:])
     ctx.conversation.unhelped_in_a_row = 0
+
+
+_R = TypeVar("_R")
+
+
+def _without_menus(replies: Iterable[_R]) -> list[_R]:
+    return [reply for reply in replies if not isinstance(reply, MenuReply)]
 
 
 def _form_locale(ctx: Context, state: FormState) -> Locale:
@@ -746,7 +825,13 @@ def _form_locale(ctx: Context, state: FormState) -> Locale:
 
 def _asks_here(text: str) -> bool:
     """The message asks something: a question mark or word, a request, colloquial asking."""
+    text = _without_denied_what(text)
     return forms.is_question(text) or asks(text) or bool(_ASKS_COLLOQUIALLY.search(text))
+
+
+def _without_denied_what(text: str) -> str:
+    """ "没有什么反应" denies, it does not ask: its "什么" is no question word."""
+    return re.sub(r"没有?(?:什么|啥)", "没有", text)
 
 
 # A correction typed at the summary, even as a question ("不对，没住院", "no, not hospitalised").
@@ -754,6 +839,20 @@ _CORRECTION = re.compile(
     r"^\s*(?:不对|不是|错了|说错了|更正|纠正|应该是|其实|no\b|not\b|actually|correction|sorry)",
     re.IGNORECASE,
 )
+
+
+def _asks_about_the_product(text: str) -> bool:
+    """A question about the product itself, however impatient ("快点告诉我诺拉维的剂量")."""
+    return bool(OWN_PRODUCT.search(text)) and asks_without_telling(text, ())
+
+
+def _add_stated_seriousness(case: AECase, text: str) -> None:
+    """A criterion an answer states in passing ("住了两天院" at the onset question) is added to
+    the case's seriousness (read with its negation): recall first, the case is escalated."""
+    known = case.seriousness or []
+    stated = [flag for flag in extract_facts(text).seriousness if flag not in known]
+    if stated:
+        case.seriousness = [*known, *stated]
 
 
 def _corrects(text: str) -> bool:
@@ -777,6 +876,8 @@ def _only_asks(ctx: Context, step: str, text: str) -> bool:
     tried. A query without a question word is one when it names a question topic ("noravex
     max dose") at a step that expects no medicine; other unflagged queries ("ZS 45岁 女" reads
     like one) are tried as the answer first."""
+    if step == "product" and _hedged_product(text):
+        return False  # "可能是诺拉维？" answers the product question
     if ctx.data.get(QUESTION_ONLY):
         return True
     if not asks_without_telling(text, ()):
@@ -854,13 +955,15 @@ async def _greet(ae: AEService, ctx: Context, state: FormState) -> None:
     # None: the question was already answered (with the confirmation question).
     reported = ctx.data.get(QUESTION_TEXT, ctx.message.text)
     if isinstance(verdict, Verdict) and isinstance(reported, str):
+        # The answer without its menu: the form's first question follows and takes the next
+        # message (a "1" meant for the MI menu was stored as the patient's age).
         if verdict.is_known_effect_question:
             question = known_effect_question(ctx, reported)
-            ctx.reply(*await ae.answer_known_effect_question(ctx, question))
+            ctx.reply(*_without_menus(await ae.answer_known_effect_question(ctx, question)))
         elif asks_a_question(reported):
             # A report that also asks something ("… 这两个药能一起用吗？"): the case came
             # first, now the question is answered like any other.
-            ctx.reply(*await ae.answer_known_effect_question(ctx, reported))
+            ctx.reply(*_without_menus(await ae.answer_known_effect_question(ctx, reported)))
     ctx.reply(
         ctx.t(
             "接下来问几个简短的问题，不清楚的回复“不知道”即可，随时回复“停止”结束。",
