@@ -515,7 +515,7 @@ def test_label_facts_asked_are_not_a_use(text: str, asks: bool) -> None:
 
 @pytest.mark.parametrize(
     ("text", "old", "words"),
-    [("NOVA-1中期分析的结果是什么", "ST-NOVA-1-INTERIM", ["已撤回", "NOVA-1: nolavastatin"]),
+    [("NOVA-1中期分析的结果是什么", "ST-NOVA-1-INTERIM", ["已撤回", "内容是“NOVA-1”"]),
      ("what did the NOVA-1 interim analysis show", "ST-NOVA-1-INTERIM", ["was withdrawn"]),
      ("nova1 preliminary results?", "ST-NOVA-1-INTERIM", ["was withdrawn"]),
      ("Lipid Summit 2023 key messages", "MM-NRX-EN-2023", ["expired on 2024-06-30",
@@ -539,5 +539,6 @@ async def test_withdrawn_or_expired_content_asked_for_by_name_is_not_current(
     joined = "\n".join(reply_texts(ctx.replies))
     assert not audit.get("cited") and all(word in joined for word in words), joined
     assert "49%" not in joined and "52%" not in joined  # neither the old nor the current figures
+    assert "nolavastatin" not in joined.lower() and "noravex" not in joined.lower()  # no claim
     menus = [r for r in ctx.replies if isinstance(r, MenuReply)]
     assert [o.id for o in menus[-1].options] == ["qa:mi"]
