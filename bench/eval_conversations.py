@@ -237,7 +237,7 @@ def judge(turn: Turn, ctx: Any, replies: list[Any]) -> tuple[bool, str]:
         or audit.get("intent") == "meetings_mine",
         "meetings_cancel": ctx.handler in ("my_registrations", "cancel")
         or audit.get("intent") == "meetings_mine",
-        "meetings_register": ctx.handler in ("list_meetings", "register")
+        "meetings_register": ctx.handler in ("list_meetings", "register", "register_picked")
         or audit.get("intent") == "meetings_list",
         "handoff": escalation is not None,
         "handoff_menu": escalation is not None,

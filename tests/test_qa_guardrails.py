@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.models import MenuReply
+from bot.profiles import ProfileStore
 from skills.qa.conditions import conditions_in
 from skills.qa.guardrails import (
     OffLabelFinding,
@@ -403,6 +404,16 @@ async def test_asking_whether_a_form_is_made_is_not_off_label(qa_kb: Any) -> Non
     assert "off_label" in audit["guards"], audit
 
 
+async def _ask_verified(sample_knowledge: Any, text: str) -> Any:
+    """The context of ``text`` asked by a verified doctor of the sample library's bot."""
+    services, dispatcher, _ = build_bot(sample_knowledge, full=True)
+    profiles = ProfileStore(services.storage)
+    profile = await profiles.get_or_create("doc1")
+    profile.verified = True
+    await profiles.save(profile)
+    return await dispatcher.feed(message(text))
+
+
 @pytest.mark.parametrize("text", ["Is Noravex a statin?", "what is noravex used for"])
 async def test_what_the_product_is_is_a_question_not_a_comparison(
     sample_knowledge: Any, text: str
@@ -410,14 +421,7 @@ async def test_what_the_product_is_is_a_question_not_a_comparison(
     """ "Is Noravex a statin?" names a drug class, its own: the prescribing information
     answers it; the comparative decline needs a comparison. What the product is used for is
     its indication, not a use outside it."""
-    from bot.profiles import ProfileStore
-
-    services, dispatcher, _ = build_bot(sample_knowledge, full=True)
-    profiles = ProfileStore(services.storage)
-    profile = await profiles.get_or_create("doc1")
-    profile.verified = True
-    await profiles.save(profile)
-    ctx = await dispatcher.feed(message(text))
+    ctx = await _ask_verified(sample_knowledge, text)
     audit = ctx.data["audit_qa"]
     assert audit["guards"] == [], audit
     assert audit["cited"][0]["doc_id"] == "PI-NRX-EN", audit
@@ -511,7 +515,7 @@ def test_label_facts_asked_are_not_a_use(text: str, asks: bool) -> None:
 
 @pytest.mark.parametrize(
     ("text", "old", "words"),
-    [("NOVA-1中期分析的结果是什么", "ST-NOVA-1-INTERIM", ["已撤回", "NOVA-1: nolavastatin"]),
+    [("NOVA-1中期分析的结果是什么", "ST-NOVA-1-INTERIM", ["已撤回", "内容是“NOVA-1”"]),
      ("what did the NOVA-1 interim analysis show", "ST-NOVA-1-INTERIM", ["was withdrawn"]),
      ("nova1 preliminary results?", "ST-NOVA-1-INTERIM", ["was withdrawn"]),
      ("Lipid Summit 2023 key messages", "MM-NRX-EN-2023", ["expired on 2024-06-30",
@@ -526,14 +530,7 @@ async def test_withdrawn_or_expired_content_asked_for_by_name_is_not_current(
     the final NOVA-1 summary and the expired 2023 symposium from the 2025 one, as if they were
     the same. Such a question is told the document is no longer approved, given the current
     one's title and the MI offer, and nothing is cited; the current ones are still answered."""
-    from bot.profiles import ProfileStore
-
-    services, dispatcher, _ = build_bot(sample_knowledge, full=True)
-    profiles = ProfileStore(services.storage)
-    profile = await profiles.get_or_create("doc1")
-    profile.verified = True
-    await profiles.save(profile)
-    ctx = await dispatcher.feed(message(text))
+    ctx = await _ask_verified(sample_knowledge, text)
     audit = ctx.data["audit_qa"]
     assert audit.get("not_current") == old, audit
     if old is None:
@@ -542,5 +539,6 @@ async def test_withdrawn_or_expired_content_asked_for_by_name_is_not_current(
     joined = "\n".join(reply_texts(ctx.replies))
     assert not audit.get("cited") and all(word in joined for word in words), joined
     assert "49%" not in joined and "52%" not in joined  # neither the old nor the current figures
+    assert "nolavastatin" not in joined.lower() and "noravex" not in joined.lower()  # no claim
     menus = [r for r in ctx.replies if isinstance(r, MenuReply)]
     assert [o.id for o in menus[-1].options] == ["qa:mi"]

@@ -671,10 +671,10 @@ class QAService:
             audit["not_current"] = old[0].doc_id
             text = texts.not_current(
                 locale,
-                old[0].title,
+                _short_title(old[0]),
                 withdrawn,
                 old[0].expires_on,
-                current.title if current else None,
+                _short_title(current) if current else None,
             )
             self._decline(ctx, text, question)
             return
@@ -1207,6 +1207,12 @@ _MEETING_WORDS = re.compile(
 
 def _years(text: str) -> set[str]:
     return {re.sub(r"\D", "", year) for year in _YEAR.findall(text)}
+
+
+def _short_title(meta: DocumentMeta) -> str:
+    """A document's name without its subtitle ("NOVA-1", "Lipid Summit 2023"): a reply names
+    the document, it states nothing about the product its subtitle describes."""
+    return re.split(r"[:：]", meta.title, maxsplit=1)[0].strip()
 
 
 def not_current_named(
