@@ -60,7 +60,7 @@ def render_reply(reply: Reply) -> str:
     return f"[file {reply.filename}, {len(reply.content)} bytes] {reply.caption}".rstrip()
 
 
-OTHER_CONVERSATION = "[另一会话的通知，非发给您 · notice from another conversation, not for you]"
+OTHER_CONVERSATION = "[非发给您的通知 · a notice not addressed to you]"
 _IN_TURN: ContextVar[bool] = ContextVar("console_turn", default=False)
 """True in what the user's own line runs (and the tasks it starts), not in the scheduler's
 task, which was started before: a context variable, as both run while the other awaits."""
@@ -79,10 +79,11 @@ class ConsoleSender:
     async def send(self, message: OutboundMessage) -> None:
         # Messages for someone else (e.g. a rep's handoff card, without a WeCom app) are shown
         # too, marked with their recipient, so a console session sees the whole flow. One that
-        # comes between the user's turns (a scheduled reminder of another conversation, run by
-        # this process's scheduler) is not part of that flow: it says so, so that the user does
-        # not read it as addressed to them. It is still printed: the terminal is the only
-        # channel a console rep has, and it is not sent again.
+        # comes between the user's turns (a scheduled reminder of another conversation, or a
+        # rep's handoff card sent by the outbox after the turn) says it is not for the user, so
+        # that the user does not read it as addressed to them — worded to be true of both. It
+        # is still printed: the terminal is the only channel a console rep has, and it is not
+        # sent again.
         own = message.conversation_key == self._own_conversation
         prompt = "bot> " if own else f"bot → {message.recipient_id}> "
         if not own and not _IN_TURN.get():
