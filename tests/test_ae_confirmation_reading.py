@@ -257,6 +257,11 @@ NO_GOOD_COURSE = [
     # The dose changed by the patient, not the prescriber: misuse or a medication error.
     "病人自己把诺拉维加到一天60mg，吃了十来天",
     "pt upped his noravex dose himself to 60 a day",
+    # A lab value that rose to (a multiple of) the upper limit of normal is no normal result.
+    "我有个病人吃诺拉维两周 肝酶升到正常上限4倍",
+    "吃诺拉维一个月，转氨酶高到正常值上限3倍",
+    "on noravex 2 wks, ALT now 4x ULN",
+    "LDL at goal, but his ALT is elevated",
 ]
 
 

@@ -395,6 +395,9 @@ _BAD_COURSE = re.compile(
     r"too (?:much|many))\b|"
     r"不(?:太|怎么|是很)?(?:好|理想|满意|达标|明显|稳定)|(?:没|没有|未|还没)(?:达标|效果|降|下降|用)|"
     r"不降|无效|没用|反而|升高|上升|停|换药|换掉|(?:诺拉[维唯为]|noravex)换成|相互作用|"
+    # a value that rose, or stands against the upper limit ("肝酶升到正常上限4倍", "ALT 3x ULN")
+    r"升到|升至|涨到|涨了|高到|高达|上限|\d\s*倍|超过正常|超出正常|"
+    r"\b(?:elevat\w*|uln|upper limit|above (?:the )?normal|rose|spiked?)\b|"
     r"\b(?:not (?:at goal|at target|controlled|working|well|tolerat\w*)|didn'?t|did not|"
     r"no (?:effect|response|improvement)|still high|went up|stopp?\w*|discontinu\w*|quit|"
     r"switch\w* (?:\w+ )?(?:from|off) noravex|off noravex|interact\w*)\b"
