@@ -143,7 +143,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         stack.push_async_callback(services.scheduler.stop)
         audit_to_records = audit_sink(records, storage, services.metrics)
         audit_to_records.start()
-        stack.push_async_callback(audit_to_records.stop)
+        # Last out, after the PV delivery below: the delivery's audit (delivered_at) is what
+        # `pv list` reads from the records, so it is copied before chat exits.
+        stack.push_async_callback(audit_to_records.finish)
         escalations = handoff.create_worker(services)  # rep cards print in the same terminal
         escalations.start()
         stack.push_async_callback(escalations.stop)

@@ -102,6 +102,15 @@ class QueueConsumer:
         await finish_or_cancel(self._task, grace_s or self._block_ms / 1000 + 10)
         self._task = None
 
+    async def finish(self, rounds: int = 20, grace_s: float | None = None) -> None:
+        """Stop, then handle what is queued already, without waiting for more: a process that
+        ends right after its last message (``virtualrep chat``) leaves nothing of it behind.
+        Whatever is left (more than ``rounds`` batches) stays queued for the next worker."""
+        await self.stop(grace_s)
+        for _ in range(rounds):
+            if not await self.run_once(block_ms=0):
+                return
+
     async def run_once(self, block_ms: int | None = None) -> int:
         """Reclaim (when due) or wait for entries, process them; returns how many."""
         loop = asyncio.get_running_loop()

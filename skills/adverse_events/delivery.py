@@ -234,10 +234,7 @@ class DeliveryWorker:
         cancelled one waits for the next process to reclaim it). A sink that fails is retried
         later as always (scheduled, durable); whatever is left (more than ``rounds`` batches)
         stays queued for the next delivery worker."""
-        await self._loop.stop(grace_s=FINISH_GRACE_S)
-        for _ in range(rounds):
-            if not await self.run_once(block_ms=0):
-                return
+        await self._loop.finish(rounds, grace_s=FINISH_GRACE_S)
 
     async def reconcile(self) -> int:
         """Queue submitted cases whose queue entry was never written (a crash in between)."""
